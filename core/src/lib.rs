@@ -1,0 +1,27 @@
+//! # q8s-core
+//!
+//! The one implementation of every q8s rule, shared by the CLI, the server,
+//! the Python package and the WebAssembly module:
+//!
+//! - [`manifest`]: parse and validate `q-app.toml` into a [`Manifest`] and
+//!   [`Diagnostic`]s;
+//! - [`quantity`]: Kubernetes resource quantities (`500Mi`, `1G`, `1e3`);
+//! - [`select`]: which files of an app folder go into a bundle, and why;
+//! - [`archive`]: the deterministic zip writer and the strict reader for
+//!   untrusted archives;
+//! - [`bundle`]: building a `.qz` from a folder, checking a bundle's contents,
+//!   deploy versions.
+//!
+//! The crate builds for `wasm32-unknown-unknown`; filesystem walking, parallel
+//! compression and extraction are native-only.
+#![deny(missing_docs)]
+
+pub mod archive;
+pub mod bundle;
+pub mod diagnostic;
+pub mod manifest;
+pub mod quantity;
+pub mod select;
+
+pub use diagnostic::{Diagnostic, RenderOptions, Severity, has_errors, render};
+pub use manifest::{Manifest, ManifestReport, validate_manifest};
