@@ -79,7 +79,11 @@ impl Diagnostic {
     }
 
     /// A new error.
-    pub fn error(code: impl Into<String>, path: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn error(
+        code: impl Into<String>,
+        path: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         Self::new(Severity::Error, code, path, message)
     }
 
@@ -153,9 +157,9 @@ pub struct RenderOptions {
 ///    = help: use three numbers, e.g. "0.1.0"
 /// ```
 ///
-/// `file` names the manifest (or the bundle) the positions refer to; a
-/// diagnostic without a line points at `file` alone, or at its `path` when
-/// that is a file inside the bundle.
+/// `file` names the manifest the positions refer to; a diagnostic about a
+/// file inside the bundle points at that file's path, and one without a
+/// position or file at `file` alone.
 pub fn render(diagnostics: &[Diagnostic], file: &str, options: RenderOptions) -> String {
     let mut out = String::new();
     for d in diagnostics {
@@ -184,7 +188,7 @@ fn render_one(out: &mut String, d: &Diagnostic, file: &str, options: RenderOptio
     let location = match (d.line, d.column) {
         (Some(line), Some(column)) => format!("{file}:{line}:{column}"),
         (Some(line), None) => format!("{file}:{line}"),
-        _ if is_file_path(&d.path) => format!("{file}: {}", d.path),
+        _ if is_file_path(&d.path) => d.path.clone(),
         _ => file.to_string(),
     };
     let _ = writeln!(out, "  {blue}-->{reset} {location}");
@@ -193,11 +197,11 @@ fn render_one(out: &mut String, d: &Diagnostic, file: &str, options: RenderOptio
     }
 }
 
-/// Field paths look like `App.Version` or `Env[1].Name`; file paths contain a
-/// `/` or a file extension the manifest never uses as a field.
+/// Field paths look like `App.Version` or `Env[1].Name`; anything else that
+/// is not empty names a file inside the bundle.
 fn is_file_path(path: &str) -> bool {
-    !path.is_empty()
-        && !(path.starts_with("App") || path.starts_with("Runtime") || path.starts_with("Env"))
+    const FIELD_ROOTS: [&str; 3] = ["App", "Runtime", "Env"];
+    !(path.is_empty() || FIELD_ROOTS.iter().any(|root| path.starts_with(root)))
 }
 
 #[cfg(test)]
@@ -228,7 +232,9 @@ mod tests {
         keys.sort();
         assert_eq!(
             keys,
-            ["code", "column", "help", "line", "message", "path", "severity"]
+            [
+                "code", "column", "help", "line", "message", "path", "severity"
+            ]
         );
         assert_eq!(v["severity"], "warning");
         assert!(v["line"].is_null());
@@ -237,7 +243,8 @@ mod tests {
     #[test]
     fn colour_only_when_asked() {
         let d = Diagnostic::error("x", "", "m");
-        assert!(!render(&[d.clone()], "f", RenderOptions::default()).contains('\x1b'));
+        let plain = render(std::slice::from_ref(&d), "f", RenderOptions::default());
+        assert!(!plain.contains('\x1b'));
         assert!(render(&[d], "f", RenderOptions { color: true }).contains('\x1b'));
     }
 }

@@ -2,11 +2,47 @@
 //! rule of `docs/manifest.md`.
 //!
 //! [`validate_manifest`] never stops at the first problem: it returns every
-//! diagnostic at once, with 1-based line and column for each.
+//! diagnostic at once, with 1-based line and column (in characters) for
+//! each. Field paths name array entries from 0: `Env[0].Name` is the `Name`
+//! of the first `[[Env]]`, `App.Keywords[2]` the third keyword.
+//!
+//! ```
+//! use q8s_core::manifest::validate_manifest;
+//!
+//! let report = validate_manifest(
+//!     "[App]\nName = \"my-app\"\nVersion = \"0.1\"\n[Runtime]\nModule = \"app\"\n",
+//! );
+//! assert!(!report.is_valid());
+//! let d = &report.diagnostics[0];
+//! assert_eq!((d.code.as_str(), d.path.as_str()), ("invalid-version", "App.Version"));
+//! assert_eq!((d.line, d.column), (Some(3), Some(11)));
+//! assert_eq!(d.help.as_deref(), Some("use three numbers, e.g. \"0.1.0\""));
+//! ```
 
 use serde::{Deserialize, Serialize};
 
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{Diagnostic, sort_diagnostics};
+use crate::quantity::Quantity;
+
+mod app;
+mod charset;
+mod check;
+pub mod codes;
+mod env;
+mod keys;
+mod node;
+mod quantity_rules;
+mod runtime;
+mod source;
+mod suggest;
+#[cfg(test)]
+mod tests;
+
+pub use app::CATEGORIES;
+pub use env::PLATFORM_ENV_NAMES;
+
+use check::Checker;
+use node::Node;
 
 /// The current manifest file name, at the bundle root.
 pub const MANIFEST_FILE: &str = "q-app.toml";
@@ -37,7 +73,8 @@ pub struct App {
     pub description: Option<String>,
     /// Catalog category.
     pub category: Option<String>,
-    /// Search keywords.
+    /// Search keywords, in file order; a repeated keyword (a warning) is
+    /// kept once.
     pub keywords: Vec<String>,
 }
 
@@ -85,22 +122,227 @@ impl ManifestReport {
     }
 }
 
-/// Parses and validates manifest text.
-pub fn validate_manifest(text: &str) -> ManifestReport {
-    let _ = text;
-    unimplemented!("manifest validation")
+impl Runtime {
+    /// The volume size in bytes, when a volume is requested.
+    ///
+    /// ```
+    /// # use q8s_core::manifest::validate_manifest;
+    /// let text = "[App]\nName = \"a\"\nVersion = \"1.0.0\"\n[Runtime]\nModule = \"app\"\n\
+    ///             VolumeMount = \"/data\"\nVolumeSize = \"1Gi\"\nMemoryLimit = \"500Mi\"\n";
+    /// let runtime = validate_manifest(text).manifest.unwrap().runtime;
+    /// assert_eq!(runtime.volume_size_bytes(), Some(1 << 30));
+    /// assert_eq!(runtime.memory_limit_bytes(), Some(500 << 20));
+    /// // Only a limit: the reservation is the limit, as in Kubernetes.
+    /// assert_eq!(runtime.memory_reservation_bytes(), Some(500 << 20));
+    /// ```
+    pub fn volume_size_bytes(&self) -> Option<u64> {
+        quantity_bytes(self.volume_size.as_deref())
+    }
+
+    /// The memory limit in bytes, when set (otherwise the service's default
+    /// applies).
+    pub fn memory_limit_bytes(&self) -> Option<u64> {
+        quantity_bytes(self.memory_limit.as_deref())
+    }
+
+    /// The memory reservation in bytes: `MemoryReservation`, or else
+    /// `MemoryLimit` (as Kubernetes does), or else `None`.
+    pub fn memory_reservation_bytes(&self) -> Option<u64> {
+        quantity_bytes(self.memory_reservation.as_deref()).or_else(|| self.memory_limit_bytes())
+    }
+
+    /// The files that can hold the module in a bundle, in the order Python
+    /// would look: `a/b.py`, `a/b/__init__.py`, `a/b/__main__.py` for `a.b`.
+    pub fn module_paths(&self) -> [String; 3] {
+        let base = self.module.replace('.', "/");
+        [
+            format!("{base}.py"),
+            format!("{base}/__init__.py"),
+            format!("{base}/__main__.py"),
+        ]
+    }
 }
 
-/// Validates manifest bytes: not UTF-8 is an error of its own.
+fn quantity_bytes(text: Option<&str>) -> Option<u64> {
+    Quantity::parse(text?).ok()?.whole_bytes()
+}
+
+/// Parses and validates manifest text, reporting every problem at once.
+///
+/// A TOML syntax error is reported alone (code `toml-syntax`), since nothing
+/// can be read past it.
+pub fn validate_manifest(text: &str) -> ManifestReport {
+    let mut cx = Checker::new(text);
+    let manifest = match toml_edit::Document::parse(text) {
+        Ok(document) => check_document(&mut cx, Node::Table(document.as_table())),
+        Err(error) => {
+            syntax_error(&mut cx, text, &error);
+            None
+        }
+    };
+    let mut diagnostics = cx.finish();
+    sort_diagnostics(&mut diagnostics);
+    let manifest = manifest.filter(|_| !crate::diagnostic::has_errors(&diagnostics));
+    ManifestReport {
+        manifest,
+        diagnostics,
+    }
+}
+
+/// Validates manifest bytes: text that is not UTF-8 is an error of its own
+/// (code `not-utf8`), positioned at the first bad byte.
 pub fn validate_manifest_bytes(bytes: &[u8]) -> ManifestReport {
-    let _ = bytes;
-    unimplemented!("manifest validation")
+    match std::str::from_utf8(bytes) {
+        Ok(text) => validate_manifest(text),
+        Err(error) => {
+            let valid = &bytes[..error.valid_up_to()];
+            // The prefix is valid UTF-8 by construction.
+            let prefix = std::str::from_utf8(valid).unwrap_or_default();
+            let mut cx = Checker::new(prefix);
+            let span = Some(prefix.len()..prefix.len());
+            let (line, column) = cx.position(&span).unwrap_or((1, 1));
+            cx.error(
+                codes::NOT_UTF8,
+                "",
+                &span,
+                format!(
+                    "the manifest is not UTF-8 text (invalid byte at line {line}, column {column})"
+                ),
+                Some("save the file with UTF-8 encoding".into()),
+            );
+            ManifestReport {
+                manifest: None,
+                diagnostics: cx.finish(),
+            }
+        }
+    }
+}
+
+fn check_document(cx: &mut Checker<'_>, root: Node<'_>) -> Option<Manifest> {
+    cx.check_keys(root, "", &keys::ROOT);
+    let app = required_table(cx, root, "App", "with `Name` and `Version`")
+        .and_then(|t| app::check(cx, t));
+    let runtime =
+        required_table(cx, root, "Runtime", "with `Module`").and_then(|t| runtime::check(cx, t));
+    let env = env::check(cx, root.get("Env"));
+    if cx.has_errors() {
+        return None;
+    }
+    Some(Manifest {
+        app: app?,
+        runtime: runtime?,
+        env: env?,
+    })
+}
+
+/// `[App]` or `[Runtime]`: absent, or not a table, is an error.
+fn required_table<'n>(
+    cx: &mut Checker<'_>,
+    root: Node<'n>,
+    name: &str,
+    needs: &str,
+) -> Option<Node<'n>> {
+    match root.get(name) {
+        Some(node) if node.is_table() => Some(node),
+        Some(node) => {
+            cx.wrong_type(name, node, "a table");
+            None
+        }
+        None => {
+            let twin = root
+                .entries()
+                .into_iter()
+                .find(|e| e.key.eq_ignore_ascii_case(name));
+            let help = match twin {
+                Some(twin) => format!("keys are case-sensitive: rename [{}] to [{name}]", twin.key),
+                None => format!("add the [{name}] table {needs}"),
+            };
+            let span = Some(0..0);
+            let message = format!("the [{name}] table is missing");
+            cx.error(codes::MISSING_TABLE, name, &span, message, Some(help));
+            None
+        }
+    }
+}
+
+fn syntax_error(cx: &mut Checker<'_>, text: &str, error: &toml_edit::TomlError) {
+    let span = error.span();
+    let mut message = format!("invalid TOML: {}", error.message());
+    let found = span
+        .as_ref()
+        .and_then(|s| text.get(s.clone()))
+        .filter(|s| !s.is_empty() && s.len() <= 64 && !s.contains('\n'));
+    let duplicate = error.message() == "duplicate key";
+    if let (true, Some(found)) = (duplicate, found) {
+        message = format!("invalid TOML: duplicate key `{found}`");
+    }
+    let help = duplicate.then(|| {
+        "a key or table may appear only once; repeat `[[Env]]` (double brackets) for several entries"
+            .to_string()
+    });
+    let span = span.or(Some(0..0));
+    cx.error(codes::TOML_SYNTAX, "", &span, message, help);
 }
 
 /// Chooses the manifest file among the names of the files at a bundle root
 /// (`q-app.toml`, or the legacy `wave-app.toml` with a warning). Both present
 /// or neither is an error; the diagnostics say which.
+///
+/// ```
+/// use q8s_core::manifest::locate_manifest;
+///
+/// let (found, diagnostics) = locate_manifest(&["app.py", "wave-app.toml"]);
+/// assert_eq!(found, Some("wave-app.toml"));
+/// assert_eq!(diagnostics[0].code, "legacy-manifest-name");
+/// ```
 pub fn locate_manifest<'a>(root_files: &[&'a str]) -> (Option<&'a str>, Vec<Diagnostic>) {
-    let _ = root_files;
-    unimplemented!("locate manifest")
+    let current = root_files.iter().copied().find(|f| *f == MANIFEST_FILE);
+    let legacy = root_files
+        .iter()
+        .copied()
+        .find(|f| *f == LEGACY_MANIFEST_FILE);
+    match (current, legacy) {
+        (Some(current), None) => (Some(current), Vec::new()),
+        (Some(_), Some(_)) => {
+            let d = Diagnostic::error(
+                codes::MANIFEST_CONFLICT,
+                LEGACY_MANIFEST_FILE,
+                format!("both {MANIFEST_FILE} and {LEGACY_MANIFEST_FILE} are present"),
+            )
+            .with_help(format!(
+                "keep {MANIFEST_FILE} (the current name) and delete {LEGACY_MANIFEST_FILE}"
+            ));
+            (None, vec![d])
+        }
+        (None, Some(legacy)) => {
+            let d = Diagnostic::warning(
+                codes::LEGACY_MANIFEST_NAME,
+                LEGACY_MANIFEST_FILE,
+                format!("{LEGACY_MANIFEST_FILE} is the old name of the manifest"),
+            )
+            .with_help(format!("rename it to {MANIFEST_FILE}"));
+            (Some(legacy), vec![d])
+        }
+        (None, None) => {
+            let twin = root_files.iter().find(|f| {
+                f.eq_ignore_ascii_case(MANIFEST_FILE)
+                    || f.eq_ignore_ascii_case(LEGACY_MANIFEST_FILE)
+            });
+            let help = match twin {
+                Some(twin) => {
+                    format!("file names are case-sensitive: rename {twin} to {MANIFEST_FILE}")
+                }
+                None => format!(
+                    "create {MANIFEST_FILE} with [App] Name and Version and [Runtime] Module"
+                ),
+            };
+            let d = Diagnostic::error(
+                codes::MANIFEST_MISSING,
+                MANIFEST_FILE,
+                format!("there is no {MANIFEST_FILE} at the root of the app"),
+            )
+            .with_help(help);
+            (None, vec![d])
+        }
+    }
 }

@@ -5,11 +5,45 @@
 //! inside the folder stored as the file they point to, symlinks leaving the
 //! folder an error. The logic works on any [`Tree`] — a list of relative
 //! paths and contents ([`MemTree`], usable in wasm) or, natively, a real
-//! folder (`FsTree`).
+//! folder (`FsTree`). `docs/bundle-files.md` explains the rules to authors.
+//!
+//! ```
+//! use q8s_core::select::{MemTree, select};
+//! let mut tree = MemTree::new();
+//! tree.add(".gitignore", b"*.log\n".to_vec(), false)?;
+//! tree.add(".q8signore", b"!keep.log\n".to_vec(), false)?;
+//! tree.add("app.py", b"".to_vec(), false)?;
+//! tree.add("debug.log", b"".to_vec(), false)?;
+//! tree.add("keep.log", b"".to_vec(), false)?;
+//! let selection = select(&tree)?;
+//! let paths: Vec<_> = selection.files.iter().map(|f| f.path.as_str()).collect();
+//! assert_eq!(paths, [".gitignore", ".q8signore", "app.py", "keep.log"]);
+//! let debug = selection.explain.iter().find(|d| d.path == "debug.log").unwrap();
+//! assert_eq!(debug.rule, ".gitignore:1: *.log");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use serde::{Deserialize, Serialize};
 
 use crate::diagnostic::Diagnostic;
+
+#[cfg(not(target_family = "wasm"))]
+mod fs;
+mod mem;
+mod pattern;
+mod walk;
+mod wildmatch;
+
+#[cfg(not(target_family = "wasm"))]
+pub use fs::{FsTree, select_dir};
+pub use mem::{MemTree, MemTreeError};
+
+/// The name of the ignore files read in every folder.
+pub const GITIGNORE: &str = ".gitignore";
+/// The name of the q8s ignore file, read in the app root only.
+pub const Q8SIGNORE: &str = ".q8signore";
+/// The file that marks a folder as a Python virtualenv.
+pub const VIRTUALENV_MARKER: &str = "pyvenv.cfg";
 
 /// What a directory entry is, as far as selection cares.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,9 +59,53 @@ pub enum EntryKind {
     BadLink {
         /// What the link points to, as read from the link.
         target: String,
-        /// Why it cannot be stored (`points outside the app folder`, …).
+        /// Why it cannot be stored.
+        problem: LinkProblem,
+    },
+    /// Neither a file, a folder nor a symlink: a named pipe, a socket, a
+    /// device. Never stored; selecting one is a warning.
+    Special {
+        /// What it is, in words (`a socket`).
+        what: String,
+    },
+    /// An entry whose name cannot be stored in a bundle (not UTF-8; the
+    /// entry's `name` is then a lossy rendering of it).
+    BadName {
+        /// What is wrong with the name.
         reason: String,
     },
+}
+
+/// Why a symlink cannot be stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LinkProblem {
+    /// It resolves to something outside the app folder.
+    Outside,
+    /// It points to nothing, or cannot be followed.
+    Broken,
+    /// It points to a folder that holds it: walking it would never end.
+    Loop,
+}
+
+impl LinkProblem {
+    /// The diagnostic code: `symlink-outside`, `symlink-broken` or
+    /// `symlink-loop`.
+    pub fn code(self) -> &'static str {
+        match self {
+            LinkProblem::Outside => "symlink-outside",
+            LinkProblem::Broken => "symlink-broken",
+            LinkProblem::Loop => "symlink-loop",
+        }
+    }
+
+    /// What is wrong, in words that follow "symbolic link to X".
+    pub fn describe(self) -> &'static str {
+        match self {
+            LinkProblem::Outside => "points outside the app folder",
+            LinkProblem::Broken => "points to nothing that can be read",
+            LinkProblem::Loop => "points to a folder that holds it",
+        }
+    }
 }
 
 /// One entry of a directory listing.
@@ -44,8 +122,22 @@ pub struct TreeEntry {
 pub trait Tree {
     /// The entries of directory `dir`, in any order.
     fn list(&self, dir: &str) -> std::io::Result<Vec<TreeEntry>>;
+
     /// The bytes of file `path`.
     fn read(&self, path: &str) -> std::io::Result<Vec<u8>>;
+
+    /// True when `path` is a file (following links). Used to recognise a
+    /// virtualenv without listing a folder that is left out anyway; an
+    /// entry that cannot be checked counts as absent. The default lists
+    /// the parent folder; implementations can answer more cheaply.
+    fn is_file(&self, path: &str) -> bool {
+        let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
+        self.list(dir).is_ok_and(|entries| {
+            entries
+                .iter()
+                .any(|e| e.name == name && matches!(e.kind, EntryKind::File { .. }))
+        })
+    }
 }
 
 /// A file chosen for the bundle.
@@ -65,8 +157,10 @@ pub struct Decision {
     /// Whether it goes into the bundle.
     pub included: bool,
     /// The deciding rule: `default: __pycache__/`, `.gitignore:3: *.log`,
-    /// `.q8signore:1: !data/`, `virtualenv (pyvenv.cfg)`, or `included`
-    /// when no rule matched.
+    /// `sub/.gitignore:2: build/`, `.q8signore:1: !data/`,
+    /// `virtualenv (pyvenv.cfg)`, `included` when no rule matched, or, for
+    /// an entry that cannot be stored, what is wrong with it
+    /// (`symlink outside the app folder (-> /etc)`).
     pub rule: String,
 }
 
@@ -83,26 +177,33 @@ pub struct Selection {
 }
 
 /// Selects the files of `tree` according to the bundle rules.
+///
+/// Entries that cannot be stored (bad symlinks, special files, names that
+/// are not UTF-8) are reported in [`Selection::diagnostics`] unless an
+/// ignore rule leaves them out first. An error is returned only when the
+/// tree cannot be read (or lists an impossible name such as `a/b`).
 pub fn select(tree: &dyn Tree) -> std::io::Result<Selection> {
-    let _ = tree;
-    unimplemented!("selection")
+    walk::Walker::new(tree).run()
 }
 
-/// A tree held in memory: relative paths with their bytes. Directories are
-/// implied by the paths.
-#[derive(Debug, Clone, Default)]
-pub struct MemTree {
-    files: std::collections::BTreeMap<String, (Vec<u8>, bool)>,
-}
-
-impl MemTree {
-    /// An empty tree.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Adds (or replaces) a file. `path` is relative and `/`-separated.
-    pub fn add(&mut self, path: &str, bytes: Vec<u8>, executable: bool) {
-        self.files.insert(path.to_string(), (bytes, executable));
+/// Why a file name (one segment) cannot go into a bundle, if it cannot:
+/// the strict archive reader would reject it.
+pub(crate) fn name_problem(name: &str, at_root: bool) -> Option<&'static str> {
+    if name.contains('\\') {
+        Some("contains a backslash")
+    } else if name.contains('\0') {
+        Some("contains a NUL character")
+    } else if at_root && is_drive_letter(name) {
+        Some("starts like a Windows drive letter")
+    } else {
+        None
     }
 }
+
+fn is_drive_letter(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    bytes.len() >= 2 && bytes[0].is_ascii_alphabetic() && bytes[1] == b':'
+}
+
+#[cfg(test)]
+mod tests;

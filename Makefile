@@ -1,0 +1,98 @@
+# q8s: the entry point for people and CI alike (`.ci/run` is `make test`).
+# `make help` lists the targets. Every target installs what it needs first
+# (scripts/setup.sh), so a fresh machine needs nothing but this repository.
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+# One build cache outside the work tree, shared by every checkout and CI run,
+# so repeated runs are incremental.
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/q8s-target
+
+CARGO       ?= cargo
+WASM_TARGET := wasm32-unknown-unknown
+Q8S_CLI     := $(CARGO_TARGET_DIR)/release/q8s-cli
+# `make run` writes the example bundle here.
+RUN_DIR     ?= $(CARGO_TARGET_DIR)/run
+
+# Groups of scripts/setup.sh that `make setup` installs; a new surface adds
+# its own group (e.g. web: chromium, wasm-bindgen-cli).
+SETUP_GROUPS := dev server
+
+# Python sources checked by ruff (settings in ruff.toml).
+PY_SOURCES := examples scripts bench
+
+# Benchmarks, run in this order by `make bench`; their generated inputs are
+# cached in BENCH_DIR.
+BENCHES := bench/bundle.sh
+export BENCH_DIR ?= $(HOME)/.cache/q8s-bench
+
+# cargo-nextest runs the tests in parallel processes when it is installed;
+# it does not run doctests, so those run separately, first, so that the last
+# summary printed is the one covering every other test.
+NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
+
+.PHONY: help setup build build-native build-wasm test test-rust check-wasm \
+        lint fmt run bench fuzz clean
+
+help: ## Show this help
+	@echo "usage: make TARGET"
+	@echo
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | \
+	  awk 'BEGIN {FS = ":.*## "} {printf "  %-10s %s\n", $$1, $$2}'
+	@echo
+	@echo "Cargo builds go to CARGO_TARGET_DIR=$(CARGO_TARGET_DIR)"
+
+setup: ## Install missing tools (wasm target, rustfmt, clippy, ruff, uv, bubblewrap)
+	@scripts/setup.sh $(SETUP_GROUPS)
+
+build: setup build-native build-wasm ## Build every artifact in release mode
+
+build-native:
+	$(CARGO) build --release --workspace
+
+build-wasm:
+	$(CARGO) build --release -p q8s-core --target $(WASM_TARGET)
+
+test: setup lint test-rust check-wasm ## Check formatting and lints, run every test
+
+test-rust:
+ifeq ($(NEXTEST),yes)
+	$(CARGO) test --workspace --doc
+	$(CARGO) nextest run --workspace
+else
+	$(CARGO) test --workspace
+endif
+
+check-wasm:
+	$(CARGO) build -p q8s-core --target $(WASM_TARGET)
+
+lint: setup ## rustfmt --check, clippy -D warnings (host and wasm), ruff
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy -p q8s-core --target $(WASM_TARGET) -- -D warnings
+	ruff check $(PY_SOURCES)
+	ruff format --check $(PY_SOURCES)
+
+fmt: setup ## Format Rust and Python sources in place
+	$(CARGO) fmt --all
+	ruff format $(PY_SOURCES)
+
+run: setup ## Build q8s-cli and bundle the example app (examples/hello)
+	$(CARGO) build --release -p q8s-cli
+	@mkdir -p $(RUN_DIR)
+	$(Q8S_CLI) bundle examples/hello -o $(RUN_DIR)/
+
+bench: setup ## Run the benchmarks (bench/README.md explains the numbers)
+	@scripts/setup.sh bench
+	$(CARGO) build --release -p q8s-cli
+	@for b in $(BENCHES); do echo "== $$b"; Q8S_CLI=$(Q8S_CLI) bash $$b; done
+
+fuzz: ## Fuzz the archive reader and the manifest parser (scripts/fuzz.sh)
+	@bash scripts/fuzz.sh
+
+clean: ## Remove build outputs (the cargo target dir and the bench inputs)
+	$(CARGO) clean
+	rm -rf $(BENCH_DIR)

@@ -1,0 +1,208 @@
+#!/usr/bin/env bash
+# Service benchmark: how fast does examples/hello start (launch → first HTTP 200 through the
+# proxy), with its Python environment cached and with a new one, beside `python -m venv` +
+# `pip install -r requirements.txt`; and what does the proxy cost against talking to Qd
+# directly (wrk on the same static assets, loopback). See bench/README.md.
+#
+#   bash bench/service.sh           (make bench builds q8s-server first)
+#
+# Environment: Q8S_SERVER (the binary), BENCH_DIR (scratch, default ~/.cache/q8s-bench),
+# BENCH_RUNS (cached starts, default 5), BENCH_NEW_RUNS (new-environment starts and pip runs,
+# default 3), BENCH_WRK_SECONDS (per wrk run, default 10), BENCH_WRK_CONNECTIONS (default 32).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH_DIR=${BENCH_DIR:-$HOME/.cache/q8s-bench}
+RUNS=${BENCH_RUNS:-5}
+NEW_RUNS=${BENCH_NEW_RUNS:-3}
+WRK_SECONDS=${BENCH_WRK_SECONDS:-10}
+WRK_CONNECTIONS=${BENCH_WRK_CONNECTIONS:-32}
+Q8S_SERVER=${Q8S_SERVER:-${CARGO_TARGET_DIR:-$HOME/.cache/q8s-target}/release/q8s-server}
+APP=$ROOT/examples/hello
+
+die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
+
+for tool in curl wrk python3 uv bwrap; do
+  command -v "$tool" >/dev/null 2>&1 || die "$tool is missing; run scripts/setup-runtime.sh"
+done
+[ -x "$Q8S_SERVER" ] || die "q8s-server not found at $Q8S_SERVER (cargo build --release -p q8s-server)"
+
+WORK=$BENCH_DIR/service
+rm -rf "$WORK" && mkdir -p "$WORK"
+SERVER_PID=
+stop_server() {
+  if [ -n "$SERVER_PID" ]; then
+    kill -TERM "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=
+  fi
+}
+trap stop_server EXIT
+
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+median() { sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
+json() { python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+verdict() { awk -v v="$1" -v l="$3" -v op="$2" 'BEGIN {
+  ok = (op == ">=") ? v >= l : v <= l; print ok ? "ok" : "MISSED" }'; }
+
+# The bundle: examples/hello as a zip (the server verifies it like any other).
+python3 - "$APP" "$WORK/hello.qz" <<'EOF'
+import os, sys, zipfile
+root, out = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d not in ("__pycache__", ".venv"))
+        for name in sorted(files):
+            path = os.path.join(folder, name)
+            z.write(path, os.path.relpath(path, root))
+EOF
+
+# start_server: a fresh server on a fresh data directory; sets BASE, PORT, TOKEN, APP_ID.
+start_server() {
+  stop_server
+  local data=$WORK/data-$1
+  PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  BASE=http://127.0.0.1:$PORT
+  "$Q8S_SERVER" --listen "127.0.0.1:$PORT" --data-dir "$data" >"$WORK/server-$1.log" 2>&1 &
+  SERVER_PID=$!
+  for _ in $(seq 200); do
+    curl -sf "$BASE/healthz" >/dev/null 2>&1 && break
+    sleep 0.05
+  done
+  TOKEN=$(cat "$data/admin-token")
+  APP_ID=$(curl -sf -X POST -H "Authorization: Bearer $TOKEN" --data-binary @"$WORK/hello.qz" \
+    "$BASE/api/v1/apps?visibility=PRIVATE" | json id)
+}
+
+# launch: starts an instance and prints "<id> <ms from the request to the first 200>".
+launch() {
+  local start id code
+  start=$(now_ms)
+  id=$(curl -sf -X POST -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+    -d '{"visibility": "PRIVATE"}' "$BASE/api/v1/apps/$APP_ID/instances" | json id)
+  for _ in $(seq 12000); do
+    code=$(curl -s -o /dev/null -w '%{http_code}' -H "Host: $id.localhost:$PORT" \
+      -H "Authorization: Bearer $TOKEN" "$BASE/" || true)
+    [ "$code" = 200 ] && break
+    sleep 0.01
+  done
+  [ "$code" = 200 ] || die "instance $id never answered (last $code)"
+  echo "$id $(($(now_ms) - start))"
+}
+
+terminate() { curl -sf -X DELETE -H "Authorization: Bearer $TOKEN" "$BASE/api/v1/instances/$1" >/dev/null; }
+
+echo "host: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "app:  examples/hello ($(tr '\n' ' ' <"$APP/requirements.txt"))"
+
+# uv's cache is warm for every "new environment" start (as after any earlier install).
+uv venv -q "$WORK/warm" && VIRTUAL_ENV=$WORK/warm uv pip install -q -r "$APP/requirements.txt"
+
+# --- start with a new environment: a fresh data directory each time -------------------------
+new_times=()
+for ((i = 0; i < NEW_RUNS; i++)); do
+  start_server "new$i"
+  read -r id ms < <(launch)
+  new_times+=("$ms")
+  terminate "$id"
+done
+
+# --- start with the environment cached: more instances of the same version -----------------
+cached_times=()
+for ((i = 0; i < RUNS; i++)); do
+  read -r id ms < <(launch)
+  cached_times+=("$ms")
+  terminate "$id"
+done
+
+# --- the same environment by hand: python -m venv + pip (pip's cache warm too) ---------------
+pip_install() {
+  rm -rf "$WORK/pip-venv"
+  python3 -m venv "$WORK/pip-venv"
+  "$WORK/pip-venv/bin/pip" install -q --disable-pip-version-check -r "$APP/requirements.txt" >/dev/null
+}
+pip_install
+pip_times=()
+for ((i = 0; i < NEW_RUNS; i++)); do
+  start=$(now_ms)
+  pip_install
+  pip_times+=("$(($(now_ms) - start))")
+done
+uv_times=()
+for ((i = 0; i < NEW_RUNS; i++)); do
+  rm -rf "$WORK/uv-venv"
+  start=$(now_ms)
+  uv venv -q "$WORK/uv-venv" && VIRTUAL_ENV=$WORK/uv-venv uv pip install -q -r "$APP/requirements.txt"
+  uv_times+=("$(($(now_ms) - start))")
+done
+
+new_ms=$(printf '%s\n' "${new_times[@]}" | median)
+cached_ms=$(printf '%s\n' "${cached_times[@]}" | median)
+pip_ms=$(printf '%s\n' "${pip_times[@]}" | median)
+uv_ms=$(printf '%s\n' "${uv_times[@]}" | median)
+
+# --- proxy throughput: wrk on Qd directly and through the proxy ---------------------------------
+read -r id _ < <(launch)
+qd_port=$(curl -sf -H "Authorization: Bearer $TOKEN" "$BASE/api/v1/instances/$id/logs" |
+  sed -n 's/.*starting Qd on 127\.0\.0\.1:\([0-9]*\).*/\1/p' | tail -n 1)
+[ -n "$qd_port" ] || die "cannot find Qd's port in the instance log"
+index=$(curl -sf -H "Host: $id.localhost:$PORT" -H "Authorization: Bearer $TOKEN" "$BASE/")
+script=$(grep -o 'src="[^"]*\.js"' <<<"$index" | head -n 1 | sed 's/src="//; s/"$//')
+[ -n "$script" ] || die "no script in Qd's index page"
+
+# wrk_run URL [HEADERS…]: prints "<requests/s> <p99 ms>".
+wrk_run() {
+  local url=$1
+  shift
+  local out
+  out=$(wrk -t2 -c"$WRK_CONNECTIONS" -d"${WRK_SECONDS}s" --latency "$@" "$url")
+  local rps p99
+  rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+  p99=$(awk '$1 == "99%" {print $2}' <<<"$out" | awk '
+    /us$/ {sub(/us$/, ""); printf "%.2f", $1 / 1000; next}
+    /ms$/ {sub(/ms$/, ""); printf "%.2f", $1; next}
+    /s$/  {sub(/s$/, "");  printf "%.2f", $1 * 1000; next}')
+  echo "$rps $p99"
+}
+
+declare -A RPS P99
+for asset in /manifest.json "$script"; do
+  read -r RPS[direct$asset] P99[direct$asset] < <(wrk_run "http://127.0.0.1:$qd_port$asset")
+  read -r RPS[proxy$asset] P99[proxy$asset] < <(wrk_run "$BASE$asset" \
+    -H "Host: $id.localhost:$PORT" -H "Authorization: Bearer $TOKEN")
+done
+declare -A SIZE
+for asset in /manifest.json "$script"; do
+  SIZE[$asset]=$(curl -s -o /dev/null -w '%{size_download}' "http://127.0.0.1:$qd_port$asset")
+done
+terminate "$id"
+
+# --- report ----------------------------------------------------------------------------------------
+echo
+printf '%-52s %10s\n' "start of examples/hello to first 200 via proxy" "median ms"
+printf '%-52s %10s\n' "  environment cached ($RUNS starts)" "$cached_ms"
+printf '%-52s %10s\n' "  new environment, uv cache warm ($NEW_RUNS starts)" "$new_ms"
+printf '%-52s %10s\n' "  of which the environment (new - cached)" "$((new_ms - cached_ms))"
+printf '%-52s %10s\n' "  python -m venv + pip install -r (cache warm)" "$pip_ms"
+printf '%-52s %10s\n' "  uv venv + uv pip install -r (cache warm)" "$uv_ms"
+echo
+printf '%-28s %12s %12s %8s %14s\n' "wrk -c$WRK_CONNECTIONS ${WRK_SECONDS}s" "direct req/s" "proxy req/s" ratio "added p99 ms"
+for asset in /manifest.json "$script"; do
+  d=${RPS[direct$asset]} p=${RPS[proxy$asset]}
+  printf '%-28s %12s %12s %7sx %14s\n' "$(basename "$asset") (${SIZE[$asset]} B)" "$d" "$p" \
+    "$(ratio "$p" "$d")" "$(awk -v a="${P99[proxy$asset]}" -v b="${P99[direct$asset]}" 'BEGIN {printf "%.2f", a - b}')"
+done
+
+small=$(ratio "${RPS[proxy/manifest.json]}" "${RPS[direct/manifest.json]}")
+large=$(ratio "${RPS[proxy$script]}" "${RPS[direct$script]}")
+echo
+printf '%-44s %8s   %-8s %s\n' measure value target verdict
+printf '%-44s %6s s   %-8s %s\n' "start, environment cached" "$(awk -v m="$cached_ms" 'BEGIN {printf "%.2f", m / 1000}')" "<= 2 s" \
+  "$(verdict "$cached_ms" "<=" 2000)"
+env_ms=$((new_ms - cached_ms))
+printf '%-44s %7sx   %-8s %s\n' "environment: venv + pip / q8s (new - cached)" "$(ratio "$pip_ms" "$env_ms")" ">= 3x" \
+  "$(verdict "$(ratio "$pip_ms" "$env_ms")" ">=" 3)"
+printf '%-44s %7sx\n' "whole new start: venv + pip / q8s" "$(ratio "$pip_ms" "$new_ms")"
+printf '%-44s %7sx   %-8s %s\n' "proxy/direct throughput, small asset" "$small" ">= 0.7x" "$(verdict "$small" ">=" 0.7)"
+printf '%-44s %7sx   %-8s %s\n' "proxy/direct throughput, Wave's script" "$large" ">= 0.7x" "$(verdict "$large" ">=" 0.7)"

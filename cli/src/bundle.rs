@@ -1,0 +1,282 @@
+//! `q8s-cli bundle …`: build, validate and inspect `.qz` bundles offline.
+
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Args, Subcommand};
+use q8s_core::archive::{HashingWriter, Limits};
+use q8s_core::bundle::{self, BuildOptions, BundleError};
+use q8s_core::manifest::{MANIFEST_FILE, validate_manifest_bytes};
+use q8s_core::{Diagnostic, has_errors};
+use serde_json::json;
+
+use crate::output::{Format, count, human_size, print_diagnostics, print_json};
+
+/// `bundle [DIR] [-o PATH|json] [--explain]`, or one of its subcommands.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+#[command(after_help = "Examples:\n  q8s-cli bundle                      # writes ./<Name>.<Version>.qz\n  q8s-cli bundle app/ -o dist/        # writes dist/<Name>.<Version>.qz\n  q8s-cli bundle --explain            # shows why each file is in or out\n  q8s-cli bundle -o json              # machine-readable summary")]
+pub struct BundleArgs {
+    #[command(subcommand)]
+    command: Option<BundleCommand>,
+    #[command(flatten)]
+    build: BuildArgs,
+}
+
+#[derive(Debug, Args)]
+struct BuildArgs {
+    /// The app folder (holding q-app.toml).
+    #[arg(default_value = ".")]
+    dir: PathBuf,
+    /// Where to write: a file, or a folder for <Name>.<Version>.qz (default:
+    /// the current folder). `-o json` prints a JSON summary instead (write
+    /// `./json` for a file of that name).
+    #[arg(short, long, value_name = "PATH|json")]
+    output: Option<PathBuf>,
+    /// List every path seen, included or excluded, with the deciding rule.
+    #[arg(long)]
+    explain: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum BundleCommand {
+    /// Check an app folder, a q-app.toml or a .qz file; exit 1 on errors.
+    #[command(after_help = "Examples:\n  q8s-cli bundle validate\n  q8s-cli bundle validate app/q-app.toml\n  q8s-cli bundle validate ai.h2o.q.peak.0.1.2.qz -o json")]
+    Validate {
+        /// App folder, manifest file or .qz bundle.
+        #[arg(default_value = ".")]
+        target: PathBuf,
+        /// Output format.
+        #[arg(short, long, value_enum, default_value_t)]
+        output: Format,
+    },
+    /// Show the manifest and the entries of a .qz bundle.
+    #[command(after_help = "Example:\n  q8s-cli bundle inspect ai.h2o.q.peak.0.1.2.qz")]
+    Inspect {
+        /// The .qz bundle.
+        file: PathBuf,
+        /// Output format.
+        #[arg(short, long, value_enum, default_value_t)]
+        output: Format,
+    },
+}
+
+/// Runs `bundle` or one of its subcommands.
+pub fn run(args: BundleArgs) -> anyhow::Result<ExitCode> {
+    match args.command {
+        None => build(args.build),
+        Some(BundleCommand::Validate { target, output }) => validate(&target, output),
+        Some(BundleCommand::Inspect { file, output }) => inspect(&file, output),
+    }
+}
+
+fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
+    let (format, destination) = match args.output {
+        Some(p) if p.as_os_str() == "json" => (Format::Json, None),
+        Some(p) if p.as_os_str() == "text" => (Format::Text, None),
+        other => (Format::Text, other),
+    };
+    let options = BuildOptions {
+        output: destination,
+    };
+    let manifest_path = manifest_display(&args.dir);
+    match bundle::build_dir(&args.dir, &options) {
+        Ok((info, path)) => {
+            if format == Format::Json {
+                let mut value = serde_json::to_value(&info)?;
+                value["path"] = json!(path);
+                if !args.explain {
+                    value.as_object_mut().map(|o| o.remove("explain"));
+                }
+                print_json(&value)?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            print_diagnostics(&info.diagnostics, &manifest_path);
+            if args.explain {
+                print_explain(&info.explain);
+            }
+            println!("Path     {}", path.display());
+            println!("Name     {}", info.name);
+            println!("Version  {}", info.version);
+            println!("Size     {} ({} bytes)", human_size(info.size), info.size);
+            println!("Files    {}", info.files.len());
+            println!("SHA256   {}", info.sha256);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(err) => report_bundle_error(err, format, &manifest_path),
+    }
+}
+
+fn print_explain(explain: &[q8s_core::select::Decision]) {
+    let width = explain.iter().map(|d| d.path.len()).max().unwrap_or(0);
+    for d in explain {
+        let mark = if d.included { "included" } else { "excluded" };
+        // Paths no rule decided say only "included"; the rule column is for
+        // paths a rule decided.
+        let rule = if d.rule == "included" { "" } else { &d.rule };
+        println!("{}", format!("{mark}  {:<width$}  {rule}", d.path).trim_end());
+    }
+    println!();
+}
+
+/// Prints an invalid bundle's diagnostics (or the JSON error) and returns
+/// exit code 1; I/O errors go up as errors.
+fn report_bundle_error(
+    err: BundleError,
+    format: Format,
+    manifest_path: &str,
+) -> anyhow::Result<ExitCode> {
+    if format == Format::Json {
+        print_json(&json!({"error": {
+            "code": err.code(),
+            "message": err.to_string(),
+            "details": err.diagnostics(),
+        }}))?;
+        return Ok(ExitCode::from(1));
+    }
+    match err {
+        BundleError::Invalid(diagnostics) => {
+            print_diagnostics(&diagnostics, manifest_path);
+            eprintln!("{}", summary_line(&diagnostics));
+            Ok(ExitCode::from(1))
+        }
+        io @ BundleError::Io { .. } => Err(io.into()),
+    }
+}
+
+fn summary_line(diagnostics: &[Diagnostic]) -> String {
+    let errors = diagnostics.iter().filter(|d| d.is_error()).count();
+    let warnings = diagnostics.len() - errors;
+    if errors > 0 {
+        format!(
+            "invalid: {}, {}",
+            count(errors, "error"),
+            count(warnings, "warning")
+        )
+    } else {
+        format!("valid ({})", count(warnings, "warning"))
+    }
+}
+
+fn manifest_display(dir: &Path) -> String {
+    if dir == Path::new(".") {
+        MANIFEST_FILE.to_string()
+    } else {
+        dir.join(MANIFEST_FILE).display().to_string()
+    }
+}
+
+fn validate(target: &Path, format: Format) -> anyhow::Result<ExitCode> {
+    let (manifest, diagnostics, shown_as) = if target.is_dir() {
+        match bundle::check_dir(target) {
+            Ok((_, report)) => (report.manifest, report.diagnostics, manifest_display(target)),
+            Err(err) => return report_bundle_error(err, format, &manifest_display(target)),
+        }
+    } else if is_qz(target) {
+        match bundle::inspect_file(target, Limits::default()) {
+            Ok(report) => (report.content.manifest, report.content.diagnostics, MANIFEST_FILE.to_string()),
+            Err(err) => return report_bundle_error(err, format, &target.display().to_string()),
+        }
+    } else {
+        let bytes = std::fs::read(target)
+            .with_context(|| format!("cannot read {}", target.display()))?;
+        let report = validate_manifest_bytes(&bytes);
+        (report.manifest, report.diagnostics, target.display().to_string())
+    };
+    let valid = manifest.is_some() && !has_errors(&diagnostics);
+    if format == Format::Json {
+        print_json(&json!({"valid": valid, "manifest": manifest, "diagnostics": diagnostics}))?;
+    } else {
+        print_diagnostics(&diagnostics, &shown_as);
+        match (&manifest, valid) {
+            (Some(m), true) => println!(
+                "{} {}: {}",
+                m.app.name,
+                m.app.version,
+                summary_line(&diagnostics)
+            ),
+            _ => println!("{}: {}", target.display(), summary_line(&diagnostics)),
+        }
+    }
+    Ok(if valid {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn is_qz(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e.eq_ignore_ascii_case("qz"))
+}
+
+fn file_sha256(path: &Path) -> io::Result<String> {
+    let mut file = File::open(path)?;
+    let mut hashing = HashingWriter::new(io::sink());
+    io::copy(&mut file, &mut hashing)?;
+    Ok(hashing.finish().1.hex())
+}
+
+fn inspect(path: &Path, format: Format) -> anyhow::Result<ExitCode> {
+    let report = match bundle::inspect_file(path, Limits::default()) {
+        Ok(r) => r,
+        Err(err) => return report_bundle_error(err, format, &path.display().to_string()),
+    };
+    let sha256 = file_sha256(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let valid = report.is_valid();
+    if format == Format::Json {
+        print_json(&json!({
+            "path": path,
+            "sha256": sha256,
+            "valid": valid,
+            "manifest": report.content.manifest,
+            "icon": report.content.icon,
+            "screenshots": report.content.screenshots,
+            "entries": report.entries,
+            "diagnostics": report.content.diagnostics,
+        }))?;
+        return Ok(if valid { ExitCode::SUCCESS } else { ExitCode::from(1) });
+    }
+    print_diagnostics(&report.content.diagnostics, MANIFEST_FILE);
+    if let Some(m) = &report.content.manifest {
+        let row = |k: &str, v: &str| println!("{k:<12} {v}");
+        row("Name", &m.app.name);
+        row("Version", &m.app.version);
+        row("Title", m.app.title.as_deref().unwrap_or("-"));
+        row("Category", m.app.category.as_deref().unwrap_or("-"));
+        row("Module", &m.runtime.module);
+        row("Icon", report.content.icon.as_deref().unwrap_or("-"));
+        if !report.content.screenshots.is_empty() {
+            row("Screenshots", &report.content.screenshots.join(", "));
+        }
+    } else {
+        println!("{}: {}", path.display(), summary_line(&report.content.diagnostics));
+    }
+    let (size, stored): (u64, u64) = report
+        .entries
+        .iter()
+        .fold((0, 0), |(s, c), e| (s + e.size, c + e.compressed_size));
+    println!(
+        "{:<12} {} ({} stored, {} unpacked)",
+        "Entries",
+        report.entries.len(),
+        human_size(stored),
+        human_size(size)
+    );
+    println!("{:<12} {}", "SHA256", sha256);
+    println!();
+    println!("{:<4}  {:>10}  {:>10}  NAME", "MODE", "SIZE", "STORED");
+    for e in &report.entries {
+        let mode = if e.executable { "0755" } else { "0644" };
+        println!(
+            "{mode:<4}  {:>10}  {:>10}  {}",
+            human_size(e.size),
+            human_size(e.compressed_size),
+            e.name
+        );
+    }
+    Ok(if valid { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+

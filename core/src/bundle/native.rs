@@ -1,0 +1,97 @@
+//! Building bundles from real folders: files are read and compressed in
+//! parallel and the archive is streamed to a temporary file that is renamed
+//! into place only when complete.
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+
+use super::{
+    ArchiveReport, BundleError, BundleInfo, ContentReport, bundle_info, check_tree, entries_of,
+    inspect_archive, valid_manifest,
+};
+use crate::archive::{HashingWriter, Limits, write_parallel};
+use crate::select::{FsTree, Selection, Tree};
+
+/// Where and how [`build_dir`] writes.
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    /// The output file, or a folder to put `<Name>.<Version>.qz` in; the
+    /// current directory when `None`.
+    pub output: Option<PathBuf>,
+}
+
+/// Selects, checks and bundles the app folder `dir`. The archive appears at
+/// its final path only when complete; on any error nothing is left behind.
+pub fn build_dir(dir: &Path, options: &BuildOptions) -> Result<(BundleInfo, PathBuf), BundleError> {
+    let tree = FsTree::new(dir).map_err(BundleError::io(format!("opening {}", dir.display())))?;
+    let (selection, report) = check_tree(&tree)?;
+    let manifest = valid_manifest(&report)?;
+    let file_name = super::bundle_file_name(&manifest.app.name, &manifest.app.version);
+    let target = output_path(options.output.as_deref(), &file_name);
+    let parent = match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let temp = tempfile::Builder::new()
+        .prefix(".q8s-bundle-")
+        .suffix(".tmp")
+        .tempfile_in(&parent)
+        .map_err(BundleError::io(format!(
+            "creating a file in {}",
+            parent.display()
+        )))?;
+    let out = HashingWriter::new(BufWriter::with_capacity(1 << 20, temp.as_file()));
+    let entries = entries_of(&selection);
+    let (out, _stats) = write_parallel(&entries, |p| tree.read(p), out)
+        .map_err(BundleError::io(format!("writing {}", target.display())))?;
+    let (buffered, digest) = out.finish();
+    let (sha256, size) = (digest.hex(), digest.len);
+    buffered
+        .into_inner()
+        .map_err(|e| e.into_error())
+        .and_then(|f| f.sync_all())
+        .map_err(BundleError::io(format!("writing {}", target.display())))?;
+    set_readable(temp.path());
+    temp.persist(&target).map_err(|e| BundleError::Io {
+        context: format!("moving the bundle to {}", target.display()),
+        source: e.error,
+    })?;
+    Ok((
+        bundle_info(manifest, selection, report, sha256, size),
+        target,
+    ))
+}
+
+/// Temporary files are created 0600; a bundle is an ordinary file.
+fn set_readable(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644));
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+}
+
+fn output_path(output: Option<&Path>, file_name: &str) -> PathBuf {
+    match output {
+        None => PathBuf::from(file_name),
+        Some(p) if p.is_dir() || p.as_os_str().to_string_lossy().ends_with('/') => {
+            p.join(file_name)
+        }
+        Some(p) => p.to_path_buf(),
+    }
+}
+
+/// Checks the app folder `dir` as [`build_dir`] would, writing nothing.
+pub fn check_dir(dir: &Path) -> Result<(Selection, ContentReport), BundleError> {
+    let tree = FsTree::new(dir).map_err(BundleError::io(format!("opening {}", dir.display())))?;
+    check_tree(&tree as &dyn Tree)
+}
+
+/// Opens and checks the `.qz` file at `path` (see [`inspect_archive`]).
+pub fn inspect_file(path: &Path, limits: Limits) -> Result<ArchiveReport, BundleError> {
+    let file = File::open(path).map_err(BundleError::io(format!("opening {}", path.display())))?;
+    inspect_archive(std::io::BufReader::new(file), limits)
+}

@@ -1,0 +1,229 @@
+//! The `[App]` table: name, version, title, description, category, keywords.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+
+use super::App;
+use super::charset;
+use super::check::{Checker, Field};
+use super::codes;
+use super::keys;
+use super::node::Node;
+use super::suggest;
+
+/// The categories the catalog groups apps by.
+pub const CATEGORIES: &[&str] = &[
+    "All",
+    "Data Science",
+    "Financial Services",
+    "Healthcare",
+    "Insurance",
+    "Manufacturing",
+    "Marketing",
+    "Retail",
+    "Sales",
+    "Telecommunications",
+    "Other",
+];
+
+const NAME_MAX: usize = 63;
+/// `bundle deploy` appends `-<yyyymmddHHMMSS>` (15 characters); 48 + 15 = 63.
+const VERSION_MAX: usize = 48;
+
+/// Checks `[App]`; the table when its required keys are valid (the caller
+/// keeps it only if no diagnostic at all is an error).
+pub(super) fn check(cx: &mut Checker<'_>, table: Node<'_>) -> Option<App> {
+    cx.check_keys(table, "App", &keys::APP);
+    let name = cx
+        .required_string(table, "App", "Name", "\"ai.h2o.q.my-app\"")
+        .filter(|f| check_name(cx, f));
+    let version = cx
+        .required_string(table, "App", "Version", "\"0.1.0\"")
+        .filter(|f| check_version(cx, f));
+    let title = cx.string(table, "App", "Title");
+    if let Some(title) = &title {
+        check_title(cx, title);
+    }
+    let description = cx.string(table, "App", "Description");
+    let category = cx.string(table, "App", "Category");
+    if let Some(category) = &category {
+        check_category(cx, category);
+    }
+    let keywords = check_keywords(cx, table);
+    Some(App {
+        name: name?.value.to_string(),
+        version: version?.value.to_string(),
+        title: title.map(|f| f.value.to_string()),
+        description: description.map(|f| f.value.to_string()),
+        category: category.map(|f| f.value.to_string()),
+        keywords,
+    })
+}
+
+fn check_name(cx: &mut Checker<'_>, f: &Field<'_>) -> bool {
+    let Err(problem) = charset::check_dotted_name(f.value, NAME_MAX) else {
+        return true;
+    };
+    let valid = |s: &str| charset::check_dotted_name(s, NAME_MAX).is_ok();
+    let example = charset::repair(f.value, '-', valid).unwrap_or_else(|| "ai.h2o.q.my-app".into());
+    let help = format!(
+        "use letters, digits, `.`, `_` and `-`, starting and ending with a letter or digit, e.g. {example:?}"
+    );
+    let message = charset::name_problem(&f.path, f.value, problem, NAME_MAX);
+    cx.error(codes::INVALID_NAME, &f.path, &f.span, message, Some(help));
+    false
+}
+
+fn check_version(cx: &mut Checker<'_>, f: &Field<'_>) -> bool {
+    let (path, value) = (&f.path, f.value);
+    let (message, help) = match semver::Version::parse(value) {
+        Ok(v) if !v.build.is_empty() => (
+            format!("{path} {value:?} has build metadata (`+{}`)", v.build),
+            format!(
+                "remove `+{}`: semantic versioning ignores build metadata when comparing, so q8s does not accept it",
+                v.build
+            ),
+        ),
+        Ok(_) if value.chars().count() > VERSION_MAX => (
+            format!(
+                "{path} is {} characters long; at most {VERSION_MAX} are allowed",
+                value.chars().count()
+            ),
+            "`bundle deploy` appends a 15-character timestamp, and the whole must fit 63 characters"
+                .to_string(),
+        ),
+        Ok(_) => return true,
+        Err(_) if value.is_empty() => (
+            format!("{path} is empty"),
+            "write a semantic version, e.g. \"0.1.0\"".to_string(),
+        ),
+        Err(error) => (
+            format!("{path} {value:?} is not a semantic version"),
+            version_help(value, &error),
+        ),
+    };
+    cx.error(codes::INVALID_VERSION, path, &f.span, message, Some(help));
+    false
+}
+
+fn version_help(value: &str, error: &semver::Error) -> String {
+    let parses = |s: &str| semver::Version::parse(s).is_ok();
+    let trimmed = value.trim();
+    if trimmed != value && parses(trimmed) {
+        return format!("remove the spaces: {trimmed:?}");
+    }
+    if let Some(rest) = trimmed.strip_prefix(['v', 'V']).filter(|r| parses(r)) {
+        return format!("remove the leading `{}`: {rest:?}", &trimmed[..1]);
+    }
+    let numbers: Vec<&str> = trimmed.split('.').collect();
+    let all_numbers = numbers
+        .iter()
+        .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    if all_numbers && numbers.len() < 3 {
+        let mut padded = numbers
+            .iter()
+            .map(|n| n.trim_start_matches('0'))
+            .map(|n| if n.is_empty() { "0" } else { n })
+            .collect::<Vec<_>>();
+        padded.resize(3, "0");
+        return format!("use three numbers, e.g. {:?}", padded.join("."));
+    }
+    format!("{error}; a version looks like \"1.2.3\" or \"1.2.3-beta.1\"")
+}
+
+fn check_title(cx: &mut Checker<'_>, f: &Field<'_>) {
+    if f.value.trim().is_empty() {
+        cx.error(
+            codes::EMPTY_TITLE,
+            &f.path,
+            &f.span,
+            format!("{} is empty", f.path),
+            Some(
+                "give the app a title people will read, e.g. \"My awesome app\", or remove the key"
+                    .into(),
+            ),
+        );
+    }
+}
+
+fn check_category(cx: &mut Checker<'_>, f: &Field<'_>) {
+    if CATEGORIES.contains(&f.value) {
+        return;
+    }
+    let help = match closest_category(f.value) {
+        Some(close) => format!("did you mean {close:?}?"),
+        None => format!("the catalog knows {}", CATEGORIES.join(", ")),
+    };
+    cx.warning(
+        codes::UNKNOWN_CATEGORY,
+        &f.path,
+        &f.span,
+        format!(
+            "{} {:?} is not a category the catalog knows",
+            f.path, f.value
+        ),
+        Some(help),
+    );
+}
+
+/// A misspelling (edit distance), or a category with a word that shares a
+/// prefix of four or more letters with the value (`Finance` → `Financial
+/// Services`, `Telecom` → `Telecommunications`).
+fn closest_category(value: &str) -> Option<&'static str> {
+    if let Some(close) = suggest::closest(value, CATEGORIES) {
+        return Some(close);
+    }
+    let value = value.trim().to_lowercase();
+    let shares_prefix = |word: &str| {
+        let word = word.to_lowercase();
+        let common = word
+            .chars()
+            .zip(value.chars())
+            .take_while(|(a, b)| a == b)
+            .count();
+        common >= 4 || (common == value.chars().count() && common >= 3)
+    };
+    CATEGORIES
+        .iter()
+        .find(|c| c.split(' ').any(shares_prefix))
+        .copied()
+}
+
+fn check_keywords(cx: &mut Checker<'_>, table: Node<'_>) -> Vec<String> {
+    let Some(node) = table.get("Keywords") else {
+        return Vec::new();
+    };
+    let Some(elements) = node.elements() else {
+        cx.wrong_type("App.Keywords", node, "an array of strings");
+        return Vec::new();
+    };
+    let mut keywords = Vec::new();
+    // Lowercased keyword → the path of its first use.
+    let mut first_use: HashMap<String, String> = HashMap::new();
+    for (i, element) in elements.into_iter().enumerate() {
+        let path = format!("App.Keywords[{i}]");
+        let Some(keyword) = element.as_str() else {
+            cx.wrong_type(&path, element, "a string");
+            continue;
+        };
+        let span = element.span();
+        if keyword.trim().is_empty() {
+            let message = format!("{path} is empty");
+            let help = "remove it, or write a word people would search for".to_string();
+            cx.error(codes::EMPTY_KEYWORD, &path, &span, message, Some(help));
+            continue;
+        }
+        match first_use.entry(keyword.to_lowercase()) {
+            Entry::Occupied(first) => {
+                let message = format!("{path} {keyword:?} repeats {}", first.get());
+                let help = "remove it; keywords are matched without regard to case".to_string();
+                cx.warning(codes::DUPLICATE_KEYWORD, &path, &span, message, Some(help));
+            }
+            Entry::Vacant(slot) => {
+                slot.insert(path);
+                keywords.push(keyword.to_string());
+            }
+        }
+    }
+    keywords
+}

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Installs what the build, tests and benchmarks need, and only what is missing:
+# safe to run again and again (make calls it before every test run).
+#
+#   scripts/setup.sh [GROUP...]     default group: dev
+#
+# Groups:
+#   dev     Rust wasm target, rustfmt, clippy, ruff    (make build / lint / test)
+#   server  uv, bubblewrap: q8s-server prepares app environments with uv and
+#           sandboxes instances with bwrap; its tests run them for real
+#   bench   zip, GNU time                               (make bench)
+#
+# A new surface adds a group here (e.g. `web`: chromium, wasm-bindgen-cli) and
+# names it in the Makefile's SETUP_GROUPS. Each check runs in milliseconds when
+# everything is present, so `make test` pays nothing on a warm machine.
+set -euo pipefail
+
+log() { printf 'setup: %s\n' "$*" >&2; }
+
+# Runs a command as root: directly when we are root (CI, these machines),
+# through sudo otherwise.
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then
+    "$@"
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo "$@"
+  else
+    log "need root to run: $*"
+    return 1
+  fi
+}
+
+# need_rust_target TRIPLE: `rustup target add` unless already installed.
+need_rust_target() {
+  if ! rustup target list --installed | grep -qx "$1"; then
+    log "adding Rust target $1"
+    rustup target add "$1"
+  fi
+}
+
+# need_rust_component NAME: `rustup component add` unless already installed.
+need_rust_component() {
+  if ! rustup component list --installed | grep -q "^$1"; then
+    log "adding Rust component $1"
+    rustup component add "$1"
+  fi
+}
+
+APT_UPDATED=0
+# apt_install PACKAGE...: `apt-get install`, after one `apt-get update` per run
+# (a fresh machine has no package lists).
+apt_install() {
+  log "installing $* (apt)"
+  if [ "$APT_UPDATED" -eq 0 ]; then
+    as_root apt-get update -qq
+    APT_UPDATED=1
+  fi
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# need_apt COMMAND [PACKAGE]: installs the Debian package (default: COMMAND)
+# when COMMAND is not on PATH.
+need_apt() {
+  local cmd=$1 pkg=${2:-$1}
+  command -v "$cmd" >/dev/null 2>&1 && return 0
+  apt_install "$pkg"
+  command -v "$cmd" >/dev/null 2>&1 || { log "$pkg installed, but $cmd is still not on PATH"; return 1; }
+}
+
+# need_apt_file PATH PACKAGE: installs the Debian package when PATH does not
+# exist (for tools whose command name is taken, like GNU time's /usr/bin/time).
+need_apt_file() {
+  [ -e "$1" ] || apt_install "$2"
+}
+
+# need_pip COMMAND [PACKAGE[==VERSION]]: installs the PyPI package (default:
+# COMMAND) with the machine's python3 when COMMAND is not on PATH, or when a
+# pinned VERSION is not what `COMMAND --version` reports (a lint tool's rules
+# change between versions; CI must run the one the code was checked with).
+need_pip() {
+  local cmd=$1 pkg=${2:-$1}
+  local version=${pkg#*==}
+  [ "$version" = "$pkg" ] && version=
+  if command -v "$cmd" >/dev/null 2>&1; then
+    [ -z "$version" ] && return 0
+    "$cmd" --version 2>/dev/null | grep -qF "$version" && return 0
+  fi
+  log "installing $pkg (pip) for $cmd"
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "$pkg"
+  # pyenv puts new console scripts on PATH only after a rehash.
+  if command -v pyenv >/dev/null 2>&1; then pyenv rehash; fi
+  hash -r
+  command -v "$cmd" >/dev/null 2>&1 || { log "$pkg installed, but $cmd is still not on PATH"; return 1; }
+}
+
+setup_dev() {
+  need_rust_target wasm32-unknown-unknown
+  need_rust_component rustfmt
+  need_rust_component clippy
+  need_pip ruff ruff==0.17.6
+}
+
+setup_server() {
+  need_pip uv
+  need_apt bwrap bubblewrap
+}
+
+setup_bench() {
+  need_apt zip
+  need_apt_file /usr/bin/time time
+}
+
+main() {
+  command -v rustup >/dev/null 2>&1 || { log "rustup is required (https://rustup.rs)"; exit 1; }
+  command -v python3 >/dev/null 2>&1 || need_apt python3
+  [ $# -gt 0 ] || set -- dev
+  local group
+  for group in "$@"; do
+    if ! declare -F "setup_$group" >/dev/null; then
+      log "unknown group '$group'"
+      exit 2
+    fi
+    "setup_$group"
+  done
+}
+
+main "$@"

@@ -1,0 +1,277 @@
+//! `/me`, `/tokens`, `/users` and `/secrets`.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+
+use super::extract::ApiJson;
+use super::models::{
+    CreatedToken, CreatedUser, NewTokenBody, NewUserBody, Secret, SecretBody, User, rfc3339,
+};
+use super::parse_id;
+use crate::auth::{self, Admin, Caller};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::state::AppState;
+use crate::store::UserRecord;
+
+fn user_json(u: UserRecord) -> User {
+    User {
+        username: u.username,
+        admin: u.admin,
+        created_at: rfc3339(u.created_at),
+    }
+}
+
+/// The signed-in user.
+#[utoipa::path(get, path = "/me", tag = "account", responses((status = 200, body = User), (status = 401, body = ErrorBody)))]
+pub async fn me(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<User>> {
+    let user = state
+        .store
+        .user(caller.user_id)
+        .await?
+        .ok_or_else(ApiError::unauthorized)?;
+    Ok(Json(user_json(user)))
+}
+
+/// Mint an API token (shown once). With a session cookie, only from the same origin.
+#[utoipa::path(
+    post, path = "/tokens", tag = "account",
+    request_body(content = NewTokenBody, description = "Optional label"),
+    responses((status = 201, body = CreatedToken), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody))
+)]
+pub async fn create_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: axum::body::Bytes,
+) -> ApiResult<(StatusCode, Json<CreatedToken>)> {
+    let body: NewTokenBody = if body.iter().all(u8::is_ascii_whitespace) {
+        NewTokenBody::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::unprocessable("invalid-request", e.to_string()))?
+    };
+    let name = body
+        .name
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "api".into());
+    if name.chars().count() > 200 {
+        return Err(ApiError::unprocessable(
+            "invalid-request",
+            "the token name is longer than 200 characters",
+        ));
+    }
+    let secret = auth::new_api_token();
+    let record = state
+        .store
+        .create_token(caller.user_id, &name, &auth::hash_secret(&secret))
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedToken {
+            id: record.id,
+            name: record.name,
+            token: secret,
+            created_at: rfc3339(record.created_at),
+        }),
+    ))
+}
+
+/// Revoke one of your tokens (admins: anyone's).
+#[utoipa::path(
+    delete, path = "/tokens/{id}", tag = "account",
+    params(("id" = String, Path, description = "Token id (UUID)")),
+    responses((status = 204, description = "Revoked"), (status = 404, body = ErrorBody))
+)]
+pub async fn delete_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let id = parse_id(&id, "token")?;
+    let owner = (!caller.admin).then_some(caller.user_id);
+    if !state.store.delete_token(id, owner).await? {
+        return Err(ApiError::not_found("token"));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A user name: lowercase letters, digits, `.`, `_`, `-`; 1–64 characters, starting with a
+/// letter or digit.
+pub fn valid_username(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && name.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+        })
+}
+
+/// Every user (admins).
+#[utoipa::path(get, path = "/users", tag = "users", responses((status = 200, body = Vec<User>), (status = 403, body = ErrorBody)))]
+pub async fn list_users(
+    State(state): State<AppState>,
+    _admin: Admin,
+) -> ApiResult<Json<Vec<User>>> {
+    let users = state.store.users().await?;
+    Ok(Json(users.into_iter().map(user_json).collect()))
+}
+
+/// Create a user (admins). Without a password, one is generated and returned once.
+#[utoipa::path(
+    post, path = "/users", tag = "users",
+    request_body = NewUserBody,
+    responses((status = 201, body = CreatedUser), (status = 403, body = ErrorBody), (status = 409, description = "`user-exists`", body = ErrorBody), (status = 422, body = ErrorBody))
+)]
+pub async fn create_user(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    ApiJson(body): ApiJson<NewUserBody>,
+) -> ApiResult<(StatusCode, Json<CreatedUser>)> {
+    if !valid_username(&body.username) {
+        return Err(ApiError::unprocessable(
+            "invalid-username",
+            "a username has 1-64 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit",
+        ));
+    }
+    if body
+        .password
+        .as_ref()
+        .is_some_and(|p| p.chars().count() < 8)
+    {
+        return Err(ApiError::unprocessable(
+            "weak-password",
+            "a password has at least 8 characters",
+        ));
+    }
+    let generated = body.password.is_none().then(|| auth::random_secret(18));
+    let password = body
+        .password
+        .or_else(|| generated.clone())
+        .unwrap_or_default();
+    let hash = auth::hash_password(password)
+        .await
+        .map_err(|e| ApiError::internal("hashing the password", e))?;
+    let user = state
+        .store
+        .create_user(&body.username, &hash, body.admin)
+        .await?;
+    tracing::info!(username = %user.username, admin = user.admin, by = %admin.username, "user created");
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedUser {
+            user: user_json(user),
+            password: generated,
+        }),
+    ))
+}
+
+/// Secret names and keys follow the manifest's rules for `[[Env]].Secret` and
+/// `[[Env]].SecretKey`, so every secret an app can name can be created.
+fn valid_secret_name(name: &str) -> bool {
+    let inner = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-');
+    (1..=253).contains(&name.len())
+        && name.bytes().all(inner)
+        && name
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphanumeric())
+        && name
+            .bytes()
+            .last()
+            .is_some_and(|b| b.is_ascii_alphanumeric())
+}
+
+fn valid_secret_key(key: &str) -> bool {
+    (1..=253).contains(&key.len())
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
+}
+
+/// Every secret's name and keys; values are never returned.
+#[utoipa::path(get, path = "/secrets", tag = "secrets", responses((status = 200, body = Vec<Secret>), (status = 401, body = ErrorBody)))]
+pub async fn list_secrets(
+    State(state): State<AppState>,
+    _caller: Caller,
+) -> ApiResult<Json<Vec<Secret>>> {
+    let secrets = state.store.secret_keys().await?;
+    Ok(Json(
+        secrets
+            .into_iter()
+            .map(|s| Secret {
+                name: s.name,
+                keys: s.keys,
+            })
+            .collect(),
+    ))
+}
+
+/// Create or replace a secret (admins).
+#[utoipa::path(
+    put, path = "/secrets/{name}", tag = "secrets",
+    params(("name" = String, Path, description = "Secret name, as `[[Env]].Secret` of manifests names it")),
+    request_body = SecretBody,
+    responses((status = 200, description = "Name and keys", body = Secret), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody))
+)]
+pub async fn put_secret(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Path(name): Path<String>,
+    ApiJson(body): ApiJson<SecretBody>,
+) -> ApiResult<Json<Secret>> {
+    if !valid_secret_name(&name) {
+        return Err(ApiError::unprocessable(
+            "invalid-secret-name",
+            "a secret name has letters, digits, '.', '_' and '-', starting and ending with a letter or digit",
+        ));
+    }
+    if let Some(bad) = body.data.keys().find(|k| !valid_secret_key(k)) {
+        return Err(ApiError::unprocessable(
+            "invalid-secret-key",
+            format!("secret key `{bad}` may only hold letters, digits, '-', '.' and '_'"),
+        ));
+    }
+    let data: Vec<(String, String)> = body.data.into_iter().collect();
+    state.store.put_secret(&name, &data).await?;
+    tracing::info!(secret = %name, keys = data.len(), by = %admin.username, "secret written");
+    Ok(Json(Secret {
+        name,
+        keys: data.into_iter().map(|(k, _)| k).collect(),
+    }))
+}
+
+/// Delete a secret (admins).
+#[utoipa::path(
+    delete, path = "/secrets/{name}", tag = "secrets",
+    params(("name" = String, Path, description = "Secret name")),
+    responses((status = 204, description = "Deleted"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody))
+)]
+pub async fn delete_secret(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
+    if !state.store.delete_secret(&name).await? {
+        return Err(ApiError::not_found("secret"));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_the_rules() {
+        assert!(valid_username("alice") && valid_username("a.b_c-1"));
+        assert!(!valid_username("Alice") && !valid_username("-a") && !valid_username(""));
+        assert!(valid_secret_name("db-creds.prod") && valid_secret_name("SecretName"));
+        assert!(!valid_secret_name("a-") && !valid_secret_name("") && !valid_secret_name("a/b"));
+        assert!(
+            valid_secret_key("API_KEY") && valid_secret_key("tls.crt") && !valid_secret_key("a b")
+        );
+    }
+}

@@ -1,0 +1,428 @@
+//! `/apps`: import (streamed, hashed, verified, stored), list, get, visibility, delete and the
+//! bundle, icon and screenshot downloads.
+
+use std::io::BufReader;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use q8s_core::archive::{Limits, QzReader};
+use q8s_core::bundle::BundleError;
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use super::extract::{ApiJson, ApiQuery};
+use super::models::{App, AppListParams, ImportParams, Scope, VisibilityPatch};
+use super::parse_id;
+use crate::auth::Caller;
+use crate::blob::{BlobError, SpoolError, spool_upload};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::state::{AppState, Metrics};
+use crate::store::{AppRecord, ListQuery, NewApp, StoreError, Visibility};
+
+impl From<BlobError> for ApiError {
+    fn from(e: BlobError) -> Self {
+        match e {
+            BlobError::NotFound(_) => ApiError::not_found("bundle"),
+            other => ApiError::internal("using the blob store", other),
+        }
+    }
+}
+
+/// The app if the caller may see it; 404 otherwise (also for ids that are not UUIDs).
+pub(super) async fn visible_app(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> ApiResult<AppRecord> {
+    let id = parse_id(id, "app")?;
+    match state.store.app(id).await? {
+        Some(app) if caller.can_see(app.owner_id, app.visibility) => Ok(app),
+        _ => Err(ApiError::not_found("app")),
+    }
+}
+
+/// The app if the caller may change it: 404 when invisible, 403 when only visible.
+async fn managed_app(state: &AppState, caller: &Caller, id: &str) -> ApiResult<AppRecord> {
+    let app = visible_app(state, caller, id).await?;
+    if !caller.can_manage(app.owner_id) {
+        return Err(ApiError::forbidden(
+            "only the app's owner or an admin may change it",
+        ));
+    }
+    Ok(app)
+}
+
+fn invalid_bundle(message: String, diagnostics: &[q8s_core::Diagnostic]) -> ApiError {
+    let details = diagnostics
+        .iter()
+        .filter_map(|d| serde_json::to_value(d).ok())
+        .collect();
+    ApiError::unprocessable("invalid-bundle", message).with_details(details)
+}
+
+fn too_large(limit: u64) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "bundle-too-large",
+        format!("the bundle is larger than the server's limit of {limit} bytes"),
+    )
+}
+
+/// Import a bundle.
+///
+/// The body is the `.qz` file. It is streamed to disk while hashed (never held in memory),
+/// verified, stored by its sha256, and only then recorded.
+#[utoipa::path(
+    post, path = "/apps", tag = "apps",
+    params(ImportParams),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The .qz bundle"),
+    responses(
+        (status = 201, description = "Imported", body = App),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 409, description = "`app-version-exists`", body = ErrorBody),
+        (status = 413, description = "`bundle-too-large`", body = ErrorBody),
+        (status = 422, description = "`invalid-bundle`, details hold the diagnostics", body = ErrorBody),
+    )
+)]
+pub async fn import_app(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(params): ApiQuery<ImportParams>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<(StatusCode, Json<App>)> {
+    let result = import(&state, &caller, params, &headers, body).await;
+    match &result {
+        Ok(_) => Metrics::bump(&state.metrics.imports),
+        Err(e) if e.status.is_client_error() => Metrics::bump(&state.metrics.imports_rejected),
+        Err(_) => {}
+    }
+    result
+}
+
+async fn import(
+    state: &AppState,
+    caller: &Caller,
+    params: ImportParams,
+    headers: &HeaderMap,
+    body: Body,
+) -> ApiResult<(StatusCode, Json<App>)> {
+    let limit = state.config.max_bundle_size;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large(limit));
+    }
+    let spooled = match spool_upload(body.into_data_stream(), &state.config.tmp_dir(), limit).await
+    {
+        Ok(s) => s,
+        Err(SpoolError::TooLarge { limit }) => return Err(too_large(limit)),
+        Err(SpoolError::Body(e)) => {
+            return Err(ApiError::bad_request(
+                "upload-failed",
+                format!("reading the upload failed: {e}"),
+            ));
+        }
+        Err(SpoolError::Io(e)) => return Err(ApiError::internal("saving the upload", e)),
+    };
+    state
+        .metrics
+        .bytes_received
+        .fetch_add(spooled.size, std::sync::atomic::Ordering::Relaxed);
+    if spooled.size == 0 {
+        return Err(ApiError::unprocessable(
+            "invalid-bundle",
+            "the body is empty: send the .qz file",
+        ));
+    }
+    let path = spooled.file.to_path_buf();
+    let inspected = tokio::task::spawn_blocking(move || {
+        let file = std::fs::File::open(&path).map_err(|source| BundleError::Io {
+            context: "opening the upload".into(),
+            source,
+        })?;
+        q8s_core::bundle::inspect_archive(
+            BufReader::with_capacity(1 << 16, file),
+            Limits::default(),
+        )
+    })
+    .await
+    .map_err(|e| ApiError::internal("verifying the bundle", e))?;
+    let report = match inspected {
+        Ok(report) => report,
+        Err(BundleError::Invalid(diagnostics)) => {
+            let message = BundleError::Invalid(diagnostics.clone()).to_string();
+            return Err(invalid_bundle(message, &diagnostics));
+        }
+        Err(BundleError::Io { context, source }) => {
+            // Reading our own file does not fail; a short or garbled archive does.
+            return Err(ApiError::unprocessable(
+                "invalid-bundle",
+                format!("the bundle cannot be read as a .qz archive ({context}: {source})"),
+            ));
+        }
+    };
+    let manifest = match (&report.content.manifest, report.is_valid()) {
+        (Some(m), true) => m.clone(),
+        _ => {
+            let diagnostics = &report.content.diagnostics;
+            let first = diagnostics.iter().find(|d| d.is_error());
+            let message = first.map_or("the bundle is invalid".into(), |d| d.message.clone());
+            return Err(invalid_bundle(message, diagnostics));
+        }
+    };
+    let sha256 = spooled.sha256.clone();
+    let size = spooled.size;
+    state.blobs.adopt(&sha256, spooled.file).await?;
+    let new = NewApp {
+        id: Uuid::new_v4(),
+        owner_id: caller.user_id,
+        visibility: params.visibility.unwrap_or_default(),
+        manifest,
+        bundle_sha256: sha256.clone(),
+        bundle_size: size,
+        icon: report.content.icon.clone(),
+        screenshots: report.content.screenshots.clone(),
+    };
+    match state.store.insert_app(&new).await {
+        Ok(app) => {
+            tracing::info!(app = %app.id, name = %new.manifest.app.name, version = %new.manifest.app.version, owner = %caller.username, "imported");
+            Ok((StatusCode::CREATED, Json(App::from(app))))
+        }
+        Err(StoreError::Conflict(_)) => {
+            // A different bundle of the same version may have won; identical bytes are the
+            // winner's blob and stay.
+            if !state.store.bundle_in_use(&sha256).await? {
+                state.blobs.delete(&sha256).await?;
+            }
+            Err(ApiError::conflict(
+                "app-version-exists",
+                format!(
+                    "{} {} already exists; bump App.Version to import a new version",
+                    new.manifest.app.name, new.manifest.app.version
+                ),
+            ))
+        }
+        Err(e) => {
+            if !state.store.bundle_in_use(&sha256).await.unwrap_or(true) {
+                let _ = state.blobs.delete(&sha256).await;
+            }
+            Err(e.into())
+        }
+    }
+}
+
+/// List apps.
+#[utoipa::path(
+    get, path = "/apps", tag = "apps",
+    params(AppListParams),
+    responses((status = 200, description = "The apps", body = Vec<App>), (status = 401, body = ErrorBody))
+)]
+pub async fn list_apps(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(params): ApiQuery<AppListParams>,
+) -> ApiResult<Json<Vec<App>>> {
+    let query = ListQuery {
+        viewer_id: caller.user_id,
+        viewer_admin: caller.admin,
+        include_shared: params.scope.unwrap_or_default() == Scope::All,
+        name: params.name.filter(|n| !n.is_empty()),
+        text: params.q.filter(|q| !q.is_empty()),
+    };
+    let apps = state.store.apps(&query).await?;
+    Ok(Json(apps.into_iter().map(App::from).collect()))
+}
+
+/// Get an app.
+#[utoipa::path(
+    get, path = "/apps/{id}", tag = "apps",
+    params(("id" = String, Path, description = "App id (UUID)")),
+    responses((status = 200, body = App), (status = 404, body = ErrorBody))
+)]
+pub async fn get_app(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<App>> {
+    Ok(Json(visible_app(&state, &caller, &id).await?.into()))
+}
+
+/// Reads a visibility-only patch: any other field is `immutable-field`.
+pub(super) fn visibility_patch(body: Map<String, Value>) -> ApiResult<Visibility> {
+    let others: Vec<&String> = body.keys().filter(|k| *k != "visibility").collect();
+    if !others.is_empty() {
+        let names: Vec<Value> = others.iter().map(|k| Value::String((*k).clone())).collect();
+        let list: Vec<&str> = others.iter().map(|k| k.as_str()).collect();
+        return Err(ApiError::unprocessable(
+            "immutable-field",
+            format!("only visibility can change; {} cannot", list.join(", ")),
+        )
+        .with_details(names));
+    }
+    let value = body
+        .get("visibility")
+        .ok_or_else(|| ApiError::unprocessable("invalid-request", "visibility is required"))?;
+    value.as_str().and_then(Visibility::parse).ok_or_else(|| {
+        ApiError::unprocessable(
+            "invalid-visibility",
+            "visibility must be PRIVATE or ALL_USERS",
+        )
+    })
+}
+
+/// Change an app's visibility (the only thing that may change).
+#[utoipa::path(
+    patch, path = "/apps/{id}", tag = "apps",
+    params(("id" = String, Path, description = "App id (UUID)")),
+    request_body = VisibilityPatch,
+    responses(
+        (status = 200, body = App),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, description = "`immutable-field` for any field but visibility", body = ErrorBody),
+    )
+)]
+pub async fn patch_app(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<Map<String, Value>>,
+) -> ApiResult<Json<App>> {
+    let app = managed_app(&state, &caller, &id).await?;
+    let visibility = visibility_patch(body)?;
+    state.store.set_app_visibility(app.id, visibility).await?;
+    let app = state
+        .store
+        .app(app.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("app"))?;
+    Ok(Json(app.into()))
+}
+
+/// Delete an app (refused while any of its instances is not terminated).
+#[utoipa::path(
+    delete, path = "/apps/{id}", tag = "apps",
+    params(("id" = String, Path, description = "App id (UUID)")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "`app-has-instances`", body = ErrorBody),
+    )
+)]
+pub async fn delete_app(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let app = managed_app(&state, &caller, &id).await?;
+    match state.store.delete_app(app.id).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict(_)) => {
+            return Err(ApiError::conflict(
+                "app-has-instances",
+                "the app has instances that are not terminated; terminate them first",
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    if !state.store.bundle_in_use(&app.bundle_sha256).await? {
+        state.blobs.delete(&app.bundle_sha256).await?;
+    }
+    tracing::info!(app = %app.id, by = %caller.username, "deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Download an app's bundle.
+#[utoipa::path(
+    get, path = "/apps/{id}/bundle", tag = "apps",
+    params(("id" = String, Path, description = "App id (UUID)")),
+    responses((status = 200, description = "The .qz file", body = Vec<u8>, content_type = "application/zip"), (status = 404, body = ErrorBody))
+)]
+pub async fn download_bundle(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let app = visible_app(&state, &caller, &id).await?;
+    let stream = state.blobs.read(&app.bundle_sha256).await?;
+    let name =
+        q8s_core::bundle::bundle_file_name(&app.manifest.app.name, &app.manifest.app.version);
+    let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{name}\""))
+        .unwrap_or(HeaderValue::from_static("attachment"));
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/zip"),
+            ),
+            (header::CONTENT_LENGTH, HeaderValue::from(app.bundle_size)),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}
+
+/// One file of a verified bundle.
+async fn bundle_entry(state: &AppState, app: &AppRecord, entry: String) -> ApiResult<Response> {
+    let path = state.blobs.local_path(&app.bundle_sha256).await?;
+    let bytes = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, String> {
+        let file = std::fs::File::open(&path).map_err(|e| e.to_string())?;
+        let mut reader =
+            QzReader::open(BufReader::new(file), Limits::default()).map_err(|e| e.to_string())?;
+        reader.read(&entry).map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| ApiError::internal("reading the bundle", e))?
+    .map_err(|e| ApiError::internal("reading the bundle", e))?;
+    let kind = if bytes.starts_with(b"\x89PNG") {
+        "image/png"
+    } else {
+        "image/jpeg"
+    };
+    Ok(([(header::CONTENT_TYPE, kind)], bytes).into_response())
+}
+
+/// Download an app's icon.
+#[utoipa::path(
+    get, path = "/apps/{id}/icon", tag = "apps",
+    params(("id" = String, Path, description = "App id (UUID)")),
+    responses((status = 200, description = "PNG or JPEG", body = Vec<u8>, content_type = "image/png"), (status = 404, body = ErrorBody))
+)]
+pub async fn download_icon(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let app = visible_app(&state, &caller, &id).await?;
+    let icon = app
+        .icon
+        .clone()
+        .ok_or_else(|| ApiError::not_found("icon"))?;
+    bundle_entry(&state, &app, icon).await
+}
+
+/// Download an app's screenshot `n` (from 0, in the order of `screenshots`).
+#[utoipa::path(
+    get, path = "/apps/{id}/screenshots/{n}", tag = "apps",
+    params(("id" = String, Path, description = "App id (UUID)"), ("n" = String, Path, description = "Index from 0")),
+    responses((status = 200, description = "PNG or JPEG", body = Vec<u8>, content_type = "image/png"), (status = 404, body = ErrorBody))
+)]
+pub async fn download_screenshot(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, n)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let app = visible_app(&state, &caller, &id).await?;
+    let shot = n
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| app.screenshots.get(n).cloned())
+        .ok_or_else(|| ApiError::not_found("screenshot"))?;
+    bundle_entry(&state, &app, shot).await
+}

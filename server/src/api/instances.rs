@@ -1,0 +1,409 @@
+//! `/instances`: launch (with the secret pre-check), list, get, visibility, suspend, resume,
+//! terminate and logs; plus the start-up reconciliation that brings back every instance whose
+//! desired state is running.
+
+use axum::Json;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+use super::apps::{visibility_patch, visible_app};
+use super::extract::{ApiJson, ApiQuery};
+use super::models::{
+    Instance, InstanceListParams, LogParams, NewInstanceBody, Scope, VisibilityPatch,
+};
+use super::parse_id;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::runtime::{InstanceSpec, InstanceStatus, RuntimeError, StatusSink, StatusUpdate};
+use crate::state::AppState;
+use crate::store::{AppRecord, DesiredState, InstanceRecord, ListQuery, NewInstance, Store};
+
+impl From<RuntimeError> for ApiError {
+    fn from(e: RuntimeError) -> Self {
+        let status = match &e {
+            RuntimeError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            RuntimeError::InvalidSpec(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!(error = %e, "runtime error");
+        }
+        ApiError::new(status, e.code(), e.to_string())
+    }
+}
+
+/// Writes the runtime's status reports to the instance rows.
+pub struct StoreStatusSink(pub std::sync::Arc<dyn Store>);
+
+#[async_trait::async_trait]
+impl StatusSink for StoreStatusSink {
+    async fn update(&self, instance_id: Uuid, update: StatusUpdate) {
+        let message = update.message.as_deref();
+        if let Err(e) = self
+            .0
+            .set_instance_status(instance_id, update.status, message, update.restarts)
+            .await
+        {
+            tracing::error!(instance = %instance_id, error = %e, "recording an instance status");
+        }
+    }
+}
+
+/// Builds what the runtime needs to run `instance_id` of `app`: the bundle as a local file and
+/// every `[[Env]]` resolved from its secret. 422 `missing-secret` names each absent secret or
+/// key (never a value).
+pub async fn instance_spec(
+    state: &AppState,
+    app: &AppRecord,
+    instance_id: Uuid,
+) -> ApiResult<InstanceSpec> {
+    let mut env = Vec::new();
+    let mut missing = Vec::new();
+    for var in &app.manifest.env {
+        match state
+            .store
+            .secret_value(&var.secret, &var.secret_key)
+            .await?
+        {
+            Some(value) => env.push((var.name.clone(), value)),
+            None => missing.push(var),
+        }
+    }
+    if !missing.is_empty() {
+        let names: Vec<String> = missing
+            .iter()
+            .map(|v| format!("{} (key {} of secret {})", v.name, v.secret_key, v.secret))
+            .collect();
+        let details = missing
+            .iter()
+            .map(|v| json!({"name": v.name, "secret": v.secret, "secret_key": v.secret_key}))
+            .collect();
+        return Err(ApiError::unprocessable(
+            "missing-secret",
+            format!(
+                "missing secrets for {}; an admin can add them with PUT /api/v1/secrets/{{name}}",
+                names.join(", ")
+            ),
+        )
+        .with_details(details));
+    }
+    let runtime = &app.manifest.runtime;
+    Ok(InstanceSpec {
+        instance_id,
+        app_id: app.id,
+        app_name: app.manifest.app.name.clone(),
+        app_version: app.manifest.app.version.clone(),
+        bundle_sha256: app.bundle_sha256.clone(),
+        bundle_path: state.blobs.local_path(&app.bundle_sha256).await?,
+        module: runtime.module.clone(),
+        env,
+        volume_mount: runtime.volume_mount.clone(),
+        memory_limit: runtime.memory_limit_bytes(),
+        memory_reservation: runtime.memory_reservation_bytes(),
+        instance_url: state.config.instance_url(instance_id),
+    })
+}
+
+/// Starts every instance whose desired state is running (server start). One that cannot be
+/// started is marked FAILED with the reason.
+pub async fn reconcile(state: &AppState) -> anyhow::Result<usize> {
+    let mut started = 0;
+    for instance in state.store.instances_to_run().await? {
+        let outcome = match state.store.app(instance.app_id).await? {
+            Some(app) => match instance_spec(state, &app, instance.id).await {
+                Ok(spec) => state.runtime.start(spec).await.map_err(|e| e.to_string()),
+                Err(e) => Err(e.message),
+            },
+            None => Err("the app no longer exists".to_owned()),
+        };
+        match outcome {
+            Ok(()) => started += 1,
+            Err(reason) => {
+                tracing::warn!(instance = %instance.id, %reason, "cannot restart instance");
+                let message = format!("not restarted: {reason}");
+                state
+                    .store
+                    .set_instance_status(
+                        instance.id,
+                        InstanceStatus::Failed,
+                        Some(&message),
+                        instance.restarts,
+                    )
+                    .await?;
+            }
+        }
+    }
+    Ok(started)
+}
+
+async fn visible_instance(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> ApiResult<InstanceRecord> {
+    let id = parse_id(id, "instance")?;
+    match state.store.instance(id).await? {
+        Some(i) if caller.can_see(i.owner_id, i.visibility) => Ok(i),
+        _ => Err(ApiError::not_found("instance")),
+    }
+}
+
+async fn managed_instance(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> ApiResult<InstanceRecord> {
+    let instance = visible_instance(state, caller, id).await?;
+    if !caller.can_manage(instance.owner_id) {
+        return Err(ApiError::forbidden(
+            "only the instance's owner or an admin may do this",
+        ));
+    }
+    Ok(instance)
+}
+
+async fn answer(state: &AppState, id: Uuid) -> ApiResult<Json<Instance>> {
+    let record = state
+        .store
+        .instance(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("instance"))?;
+    Ok(Json(Instance::from_record(record, &state.config)))
+}
+
+fn not_terminated(instance: &InstanceRecord) -> ApiResult<()> {
+    if instance.desired == DesiredState::Terminated {
+        return Err(ApiError::conflict(
+            "instance-terminated",
+            "the instance was terminated; launch a new one",
+        ));
+    }
+    Ok(())
+}
+
+/// Launch an instance of an app.
+#[utoipa::path(
+    post, path = "/apps/{id}/instances", tag = "instances",
+    params(("id" = String, Path, description = "App id (UUID)")),
+    request_body(content = NewInstanceBody, description = "Optional; visibility defaults to PRIVATE"),
+    responses(
+        (status = 201, body = Instance), (status = 404, body = ErrorBody),
+        (status = 422, description = "`missing-secret`: details name each absent secret/key", body = ErrorBody),
+    )
+)]
+pub async fn create_instance(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<Instance>)> {
+    let app = visible_app(&state, &caller, &id).await?;
+    let body: NewInstanceBody = if body.iter().all(u8::is_ascii_whitespace) {
+        NewInstanceBody::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::unprocessable("invalid-request", e.to_string()))?
+    };
+    let id = Uuid::new_v4();
+    // The secret pre-check runs before anything is recorded.
+    let spec = instance_spec(&state, &app, id).await?;
+    let new = NewInstance {
+        id,
+        app_id: app.id,
+        owner_id: caller.user_id,
+        visibility: body.visibility.unwrap_or_default(),
+    };
+    state.store.insert_instance(&new).await?;
+    if let Err(e) = state.runtime.start(spec).await {
+        let message = format!("could not start: {e}");
+        state
+            .store
+            .set_instance_status(id, InstanceStatus::Failed, Some(&message), 0)
+            .await?;
+        return Err(e.into());
+    }
+    tracing::info!(instance = %id, app = %app.id, owner = %caller.username, "launched");
+    Ok((StatusCode::CREATED, answer(&state, id).await?))
+}
+
+/// List instances.
+#[utoipa::path(
+    get, path = "/instances", tag = "instances",
+    params(InstanceListParams),
+    responses((status = 200, body = Vec<Instance>), (status = 401, body = ErrorBody))
+)]
+pub async fn list_instances(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(params): ApiQuery<InstanceListParams>,
+) -> ApiResult<Json<Vec<Instance>>> {
+    let query = ListQuery {
+        viewer_id: caller.user_id,
+        viewer_admin: caller.admin,
+        include_shared: params.scope.unwrap_or_default() == Scope::All,
+        ..ListQuery::default()
+    };
+    let records = state.store.instances(&query).await?;
+    Ok(Json(
+        records
+            .into_iter()
+            .map(|r| Instance::from_record(r, &state.config))
+            .collect(),
+    ))
+}
+
+/// Get an instance.
+#[utoipa::path(
+    get, path = "/instances/{id}", tag = "instances",
+    params(("id" = String, Path, description = "Instance id (UUID)")),
+    responses((status = 200, body = Instance), (status = 404, body = ErrorBody))
+)]
+pub async fn get_instance(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Instance>> {
+    let instance = visible_instance(&state, &caller, &id).await?;
+    Ok(Json(Instance::from_record(instance, &state.config)))
+}
+
+/// Change an instance's visibility.
+#[utoipa::path(
+    patch, path = "/instances/{id}", tag = "instances",
+    params(("id" = String, Path, description = "Instance id (UUID)")),
+    request_body = VisibilityPatch,
+    responses((status = 200, body = Instance), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody))
+)]
+pub async fn patch_instance(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<Map<String, Value>>,
+) -> ApiResult<Json<Instance>> {
+    let instance = managed_instance(&state, &caller, &id).await?;
+    let visibility = visibility_patch(body)?;
+    state
+        .store
+        .set_instance_visibility(instance.id, visibility)
+        .await?;
+    answer(&state, instance.id).await
+}
+
+/// Suspend an instance: its processes stop, its volume stays.
+#[utoipa::path(
+    post, path = "/instances/{id}/suspend", tag = "instances",
+    params(("id" = String, Path, description = "Instance id (UUID)")),
+    responses((status = 200, body = Instance), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody))
+)]
+pub async fn suspend_instance(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Instance>> {
+    let instance = managed_instance(&state, &caller, &id).await?;
+    not_terminated(&instance)?;
+    state
+        .store
+        .set_desired_state(
+            instance.id,
+            DesiredState::Suspended,
+            InstanceStatus::Suspended,
+        )
+        .await?;
+    state.runtime.stop(instance.id, false).await?;
+    state
+        .store
+        .set_instance_status(
+            instance.id,
+            InstanceStatus::Suspended,
+            None,
+            instance.restarts,
+        )
+        .await?;
+    answer(&state, instance.id).await
+}
+
+/// Resume a suspended (or failed) instance.
+#[utoipa::path(
+    post, path = "/instances/{id}/resume", tag = "instances",
+    params(("id" = String, Path, description = "Instance id (UUID)")),
+    responses((status = 200, body = Instance), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody))
+)]
+pub async fn resume_instance(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Instance>> {
+    let instance = managed_instance(&state, &caller, &id).await?;
+    not_terminated(&instance)?;
+    let app = state
+        .store
+        .app(instance.app_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("app"))?;
+    let spec = instance_spec(&state, &app, instance.id).await?;
+    if instance.desired != DesiredState::Running || instance.status == InstanceStatus::Failed {
+        state
+            .store
+            .set_desired_state(instance.id, DesiredState::Running, InstanceStatus::Pending)
+            .await?;
+    }
+    state.runtime.start(spec).await?;
+    answer(&state, instance.id).await
+}
+
+/// Terminate an instance: processes stopped, volume removed. The record stays, TERMINATED.
+#[utoipa::path(
+    delete, path = "/instances/{id}", tag = "instances",
+    params(("id" = String, Path, description = "Instance id (UUID)")),
+    responses((status = 204, description = "Terminated"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody))
+)]
+pub async fn terminate_instance(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let instance = managed_instance(&state, &caller, &id).await?;
+    state
+        .store
+        .set_desired_state(
+            instance.id,
+            DesiredState::Terminated,
+            InstanceStatus::Terminated,
+        )
+        .await?;
+    state.runtime.stop(instance.id, true).await?;
+    tracing::info!(instance = %instance.id, by = %caller.username, "terminated");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// An instance's log: installer, Qd and app lines, each prefixed `yyyy/mm/dd HH:MM:SS # `.
+#[utoipa::path(
+    get, path = "/instances/{id}/logs", tag = "instances",
+    params(("id" = String, Path, description = "Instance id (UUID)"), LogParams),
+    responses((status = 200, description = "Chunked text", body = String, content_type = "text/plain"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody))
+)]
+pub async fn instance_logs(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiQuery(params): ApiQuery<LogParams>,
+) -> ApiResult<Response> {
+    let instance = managed_instance(&state, &caller, &id).await?;
+    let stream = state
+        .runtime
+        .logs(instance.id, params.tail, params.follow.unwrap_or(false))
+        .await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}

@@ -1,0 +1,100 @@
+//! The REST API under `/api/v1` (service design), with its OpenAPI document generated from
+//! the handlers' annotations.
+
+mod accounts;
+mod apps;
+mod extract;
+mod instances;
+pub mod models;
+mod ops;
+
+use axum::Json;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+pub use accounts::valid_username;
+pub use instances::{instance_spec, reconcile};
+
+/// The status sink that records runtime reports in the store.
+pub fn instances_sink(
+    store: std::sync::Arc<dyn crate::store::Store>,
+) -> std::sync::Arc<dyn crate::runtime::StatusSink> {
+    std::sync::Arc::new(instances::StoreStatusSink(store))
+}
+pub use ops::{healthz, metrics};
+
+use crate::error::{ApiError, ErrorBody};
+use crate::state::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "q8s API", description = "Import, list, run and reach apps on a q8s service."),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+    components(schemas(ErrorBody, models::Scope))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
+
+/// The API routes and the OpenAPI document describing exactly them.
+pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
+    let api = OpenApiRouter::new()
+        .routes(routes!(apps::import_app, apps::list_apps))
+        .routes(routes!(apps::get_app, apps::patch_app, apps::delete_app))
+        .routes(routes!(apps::download_bundle))
+        .routes(routes!(apps::download_icon))
+        .routes(routes!(apps::download_screenshot))
+        .routes(routes!(instances::create_instance))
+        .routes(routes!(instances::list_instances))
+        .routes(routes!(
+            instances::get_instance,
+            instances::patch_instance,
+            instances::terminate_instance
+        ))
+        .routes(routes!(instances::suspend_instance))
+        .routes(routes!(instances::resume_instance))
+        .routes(routes!(instances::instance_logs))
+        .routes(routes!(accounts::list_secrets))
+        .routes(routes!(accounts::put_secret, accounts::delete_secret))
+        .routes(routes!(accounts::me))
+        .routes(routes!(accounts::create_token))
+        .routes(routes!(accounts::delete_token))
+        .routes(routes!(accounts::list_users, accounts::create_user));
+    let (api, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .nest("/api/v1", api)
+        .split_for_parts();
+    let json = doc.clone();
+    let api = api
+        .route(
+            "/api/v1/openapi.json",
+            get(move || {
+                let json = json.clone();
+                async move { Json(json) }
+            }),
+        )
+        // Imports enforce their own cap (`--max-bundle-size`) while streaming; every other
+        // body is small.
+        .layer(DefaultBodyLimit::max(1 << 20));
+    (api, doc)
+}
+
+/// Ids in paths: anything that is not a UUID names nothing (404, like an unknown id).
+pub(crate) fn parse_id(text: &str, what: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(text).map_err(|_| ApiError::not_found(what))
+}

@@ -1,0 +1,285 @@
+//! Server settings: flags, `Q8S_SERVER_*` environment variables and a TOML file (`--config`),
+//! in that order of precedence, over the defaults of the service design (`127.0.0.1:8008`,
+//! `./q8s-data`, domain `localhost`).
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::Deserialize;
+use uuid::Uuid;
+
+/// The largest bundle accepted unless configured otherwise (1 GiB).
+pub const DEFAULT_MAX_BUNDLE_SIZE: u64 = 1 << 30;
+
+/// Settings as given by flags, environment or file; every field optional so the sources can
+/// be layered.
+#[derive(Debug, Clone, Default, clap::Args, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Settings {
+    /// Address to listen on [default: 127.0.0.1:8008].
+    #[arg(long, env = "Q8S_SERVER_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Folder for the database, bundles, instances and logs [default: ./q8s-data].
+    #[arg(long, env = "Q8S_SERVER_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Instances are reached at `<instance-id>.<domain>` [default: localhost].
+    #[arg(long, env = "Q8S_SERVER_DOMAIN")]
+    pub domain: Option<String>,
+    /// Metadata store: `sqlite://<file>` [default: sqlite://<data-dir>/q8s.db].
+    #[arg(long, env = "Q8S_SERVER_DATABASE")]
+    pub database: Option<String>,
+    /// Blob store for bundles: `file://<folder>` [default: file://<data-dir>/blobs].
+    #[arg(long, env = "Q8S_SERVER_BLOB_STORE")]
+    pub blob_store: Option<String>,
+    /// Where instances run: `local` [default: local].
+    #[arg(long, env = "Q8S_SERVER_RUNTIME")]
+    pub runtime: Option<RuntimeKind>,
+    /// Largest bundle accepted, e.g. `1Gi`, `500M` or bytes [default: 1Gi].
+    #[arg(long, env = "Q8S_SERVER_MAX_BUNDLE_SIZE")]
+    pub max_bundle_size: Option<ByteSize>,
+    /// Memory the instances may reserve in all (`MemoryReservation` admission) [default: none].
+    #[arg(long, env = "Q8S_SERVER_MEMORY_CAPACITY")]
+    pub memory_capacity: Option<ByteSize>,
+    /// Log format: `text` or `json` [default: text].
+    #[arg(long, env = "Q8S_SERVER_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
+    /// Seconds a device sign-in code stays valid [default: 600].
+    #[arg(long, env = "Q8S_SERVER_DEVICE_CODE_LIFETIME")]
+    pub device_code_lifetime: Option<u64>,
+}
+
+impl Settings {
+    /// Reads a TOML settings file (keys as the flags: `listen`, `data-dir`, …).
+    pub fn from_file(path: &Path) -> anyhow::Result<Settings> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    }
+
+    /// `self` where set, `lower` elsewhere.
+    pub fn over(self, lower: Settings) -> Settings {
+        Settings {
+            listen: self.listen.or(lower.listen),
+            data_dir: self.data_dir.or(lower.data_dir),
+            domain: self.domain.or(lower.domain),
+            database: self.database.or(lower.database),
+            blob_store: self.blob_store.or(lower.blob_store),
+            runtime: self.runtime.or(lower.runtime),
+            max_bundle_size: self.max_bundle_size.or(lower.max_bundle_size),
+            memory_capacity: self.memory_capacity.or(lower.memory_capacity),
+            log_format: self.log_format.or(lower.log_format),
+            device_code_lifetime: self.device_code_lifetime.or(lower.device_code_lifetime),
+        }
+    }
+}
+
+/// Which runtime runs instances.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum RuntimeKind {
+    /// Sandboxed processes on this machine.
+    Local,
+    /// A Kubernetes cluster (not part of this build).
+    Kubernetes,
+}
+
+/// How log lines look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogFormat {
+    /// Human-readable.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// A byte count written as a number or with a unit (`K`, `M`, `G`, `T`, or `Ki`, `Mi`, `Gi`,
+/// `Ti`; an optional trailing `B` is allowed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteSize(pub u64);
+
+impl FromStr for ByteSize {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let text = s.trim();
+        let digits = text
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len());
+        let (number, unit) = text.split_at(digits);
+        let number: u64 = number
+            .parse()
+            .map_err(|_| format!("`{s}` is not a size (use e.g. 1Gi, 500M or 1048576)"))?;
+        let unit = unit.trim().trim_end_matches(['B', 'b']);
+        let factor: u64 = match unit {
+            "" => 1,
+            "K" | "k" => 1_000,
+            "M" => 1_000_000,
+            "G" => 1_000_000_000,
+            "T" => 1_000_000_000_000,
+            "Ki" => 1 << 10,
+            "Mi" => 1 << 20,
+            "Gi" => 1 << 30,
+            "Ti" => 1 << 40,
+            _ => {
+                return Err(format!(
+                    "`{s}` has an unknown unit (use K, M, G, Ki, Mi, Gi)"
+                ));
+            }
+        };
+        number
+            .checked_mul(factor)
+            .map(ByteSize)
+            .ok_or_else(|| format!("`{s}` is too large"))
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Number(u64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Number(n) => Ok(ByteSize(n)),
+            Raw::Text(t) => t.parse().map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+impl fmt::Display for ByteSize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// The resolved configuration of a running server.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// The data directory (absolute).
+    pub data_dir: PathBuf,
+    /// Instance host domain.
+    pub domain: String,
+    /// Metadata store URL.
+    pub database: String,
+    /// Blob store URL.
+    pub blob_store: String,
+    /// Runtime kind.
+    pub runtime: RuntimeKind,
+    /// Largest bundle accepted, in bytes.
+    pub max_bundle_size: u64,
+    /// Memory available for reservations, in bytes.
+    pub memory_capacity: Option<u64>,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Seconds a device sign-in code stays valid.
+    pub device_code_lifetime: u64,
+}
+
+impl Config {
+    /// Resolves settings against the defaults. The data directory is made absolute (it is not
+    /// created here).
+    pub fn resolve(settings: Settings) -> anyhow::Result<Config> {
+        let data_dir = settings
+            .data_dir
+            .unwrap_or_else(|| PathBuf::from("q8s-data"));
+        let data_dir = std::path::absolute(&data_dir)
+            .map_err(|e| anyhow::anyhow!("resolving {}: {e}", data_dir.display()))?;
+        let domain = settings
+            .domain
+            .unwrap_or_else(|| "localhost".into())
+            .trim_matches('.')
+            .to_ascii_lowercase();
+        if domain.is_empty() || domain.contains([':', '/']) {
+            anyhow::bail!("--domain must be a host name such as `localhost` or `apps.example.com`");
+        }
+        let database = settings
+            .database
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("q8s.db").display()));
+        let blob_store = settings
+            .blob_store
+            .unwrap_or_else(|| format!("file://{}", data_dir.join("blobs").display()));
+        Ok(Config {
+            listen: settings
+                .listen
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8008))),
+            data_dir,
+            domain,
+            database,
+            blob_store,
+            runtime: settings.runtime.unwrap_or(RuntimeKind::Local),
+            max_bundle_size: settings
+                .max_bundle_size
+                .map_or(DEFAULT_MAX_BUNDLE_SIZE, |b| b.0),
+            memory_capacity: settings.memory_capacity.map(|b| b.0),
+            log_format: settings.log_format.unwrap_or_default(),
+            device_code_lifetime: settings.device_code_lifetime.unwrap_or(600).max(1),
+        })
+    }
+
+    /// The main site's address, e.g. `http://localhost:8008`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}:{}", self.domain, self.listen.port())
+    }
+
+    /// Where users reach an instance, e.g. `http://<id>.localhost:8008/`.
+    pub fn instance_url(&self, id: Uuid) -> String {
+        format!("http://{id}.{}:{}/", self.domain, self.listen.port())
+    }
+
+    /// Uploads being received (wiped at start).
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.data_dir.join("tmp")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_with_and_without_units() {
+        assert_eq!("1048576".parse::<ByteSize>(), Ok(ByteSize(1 << 20)));
+        assert_eq!("1Gi".parse::<ByteSize>(), Ok(ByteSize(1 << 30)));
+        assert_eq!("500M".parse::<ByteSize>(), Ok(ByteSize(500_000_000)));
+        assert_eq!("2MiB".parse::<ByteSize>(), Ok(ByteSize(2 << 20)));
+        assert!("1Qi".parse::<ByteSize>().is_err());
+        assert!("Gi".parse::<ByteSize>().is_err());
+        assert!("99999999999999Ti".parse::<ByteSize>().is_err());
+    }
+
+    #[test]
+    fn defaults_follow_the_design() {
+        let c = Config::resolve(Settings::default()).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8008");
+        assert!(c.data_dir.ends_with("q8s-data") && c.data_dir.is_absolute());
+        assert_eq!(c.domain, "localhost");
+        assert!(c.database.starts_with("sqlite://") && c.database.ends_with("q8s.db"));
+        assert_eq!(c.max_bundle_size, 1 << 30);
+        assert_eq!(c.base_url(), "http://localhost:8008");
+    }
+
+    #[test]
+    fn flags_win_over_the_file() {
+        let file: Settings = toml::from_str(
+            "listen = \"127.0.0.1:9000\"\ndomain = \"apps.test\"\nmax-bundle-size = \"10Mi\"",
+        )
+        .unwrap();
+        let flags = Settings {
+            domain: Some("other.test".into()),
+            ..Settings::default()
+        };
+        let c = Config::resolve(flags.over(file)).unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.domain, "other.test");
+        assert_eq!(c.max_bundle_size, 10 << 20);
+        assert!(toml::from_str::<Settings>("typo = 1").is_err());
+    }
+}

@@ -1,0 +1,131 @@
+//! # q8s-server
+//!
+//! The q8s service: the REST API (`/api/v1`), sign-in (password, API tokens, the CLI's
+//! loopback and device flows), the metadata store (SQLite), the blob store for bundles, the
+//! instance runtime and the per-instance proxy. [`run`] starts all of it; the `q8s-server`
+//! binary is a thin command line around it, and the CLI can run it in-process.
+
+pub mod api;
+pub mod auth;
+pub mod blob;
+pub mod config;
+pub mod error;
+pub mod proxy;
+pub mod runtime;
+mod startup;
+pub mod state;
+pub mod store;
+pub mod web;
+
+use std::future::Future;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::header;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tower_http::trace::TraceLayer;
+
+pub use config::{Config, Settings};
+pub use startup::{FirstStart, add_user, prepare};
+pub use state::AppState;
+
+use crate::auth::oauth;
+use crate::error::ApiError;
+
+/// Requests for `<instance-id>.<domain>` go to the instance proxy, everything else to the
+/// main site. This runs before routing, so no main-site route is reachable on an instance host.
+async fn route_instance_hosts(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| request.uri().host())
+        .unwrap_or("");
+    if proxy::instance_id_from_host(host, &state.config.domain).is_some() {
+        return proxy::handle(state, request).await;
+    }
+    next.run(request).await
+}
+
+/// An error answered before the request body was read (401, 413, …) leaves unread bytes on
+/// the connection; hyper then closes it. Saying so in `Connection: close` keeps clients from
+/// reusing the connection for their next request and failing.
+async fn close_after_unread_body(request: Request, next: Next) -> Response {
+    let has_body = request.headers().contains_key(header::TRANSFER_ENCODING)
+        || request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0");
+    let mut response = next.run(request).await;
+    if has_body && (response.status().is_client_error() || response.status().is_server_error()) {
+        response.headers_mut().insert(
+            header::CONNECTION,
+            header::HeaderValue::from_static("close"),
+        );
+    }
+    response
+}
+
+async fn not_found() -> Response {
+    ApiError::not_found("page").into_response()
+}
+
+/// The whole HTTP application: main site, API and instance proxy.
+pub fn app(state: AppState) -> Router {
+    let (api, _openapi) = api::router();
+    let site = Router::new()
+        .route("/", get(web::home))
+        .route("/login", get(web::login_page).post(web::login))
+        .route("/logout", post(web::logout))
+        .route("/device", get(web::device_page).post(web::device_decide))
+        .route(
+            "/oauth/authorize",
+            get(oauth::authorize_page).post(oauth::authorize_decide),
+        )
+        .route("/oauth/token", post(oauth::token))
+        .route("/oauth/device/code", post(oauth::device_code))
+        .route("/_q8s/handoff", get(web::handoff))
+        .route("/healthz", get(api::healthz))
+        .route("/metrics", get(api::metrics))
+        .merge(api)
+        .fallback(not_found)
+        .with_state(state.clone());
+    Router::new()
+        .fallback_service(site)
+        .layer(middleware::from_fn(close_after_unread_body))
+        .layer(middleware::from_fn_with_state(state, route_instance_hosts))
+        .layer(TraceLayer::new_for_http())
+}
+
+/// Runs the server until `shutdown` completes: prepares the data directory and stores
+/// (creating the admin on first start and printing how to sign in), brings back instances
+/// whose desired state is running, serves, then stops every instance process (their desired
+/// state stays, so the next start brings them back).
+pub async fn run(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("listening on {}: {e}", config.listen))?;
+    let (state, first_start) = prepare(config).await?;
+    if let Some(first) = first_start {
+        println!("{}", first.announcement(&state.config));
+    }
+    let started = api::reconcile(&state).await?;
+    tracing::info!(url = %state.config.base_url(), instances = started, "q8s-server listening on {}", state.config.listen);
+    let purge = tokio::spawn(startup::purge_expired_periodically(state.store.clone()));
+    let result = axum::serve(listener, app(state.clone()).into_make_service())
+        .with_graceful_shutdown(shutdown)
+        .await;
+    purge.abort();
+    tracing::info!("stopping instances");
+    state.runtime.shutdown().await;
+    result.map_err(|e| anyhow::anyhow!("serving: {e}"))
+}

@@ -1,0 +1,97 @@
+//! `q8s-server`: runs the q8s service, or manages its users.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use q8s_server::config::{Config, LogFormat, Settings};
+
+/// The q8s service: API, sign-in, storage, instances and their proxy.
+#[derive(Debug, Parser)]
+#[command(name = "q8s-server", version, about)]
+struct Cli {
+    /// A TOML file with settings (keys as the flags, e.g. `data-dir = "/srv/q8s"`).
+    #[arg(long, global = true, env = "Q8S_SERVER_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(flatten)]
+    settings: Settings,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the service (the default).
+    Serve,
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create a user with a random password (printed once).
+    Add {
+        /// The username.
+        name: String,
+        /// Make the user an admin.
+        #[arg(long)]
+        admin: bool,
+    },
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("Q8S_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("installing the SIGTERM handler");
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+    tracing::info!("shutting down");
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let file = match &cli.config {
+        Some(path) => Settings::from_file(path)?,
+        None => Settings::default(),
+    };
+    let config = Config::resolve(cli.settings.over(file))?;
+    init_logging(config.log_format);
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => q8s_server::run(config, shutdown_signal()).await,
+        Command::User {
+            command: UserCommand::Add { name, admin },
+        } => {
+            let password = q8s_server::add_user(&config, &name, admin).await?;
+            let role = if admin { "admin" } else { "user" };
+            println!("created {role} `{name}` with password: {password}");
+            println!(
+                "sign in at {}/login (this password is shown once)",
+                config.base_url()
+            );
+            Ok(())
+        }
+    }
+}

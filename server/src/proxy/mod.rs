@@ -1,0 +1,372 @@
+//! The per-instance proxy: `http://<instance-id>.<domain>[:port]/…` reaches the instance's
+//! upstream (Qd for Wave apps), HTTP and websockets alike, for whoever may see the instance —
+//! `PRIVATE`: its owner and admins, `ALL_USERS`: every signed-in user.
+//!
+//! Callers prove who they are with `Authorization: Bearer <token>` or a session cookie for the
+//! instance host. A browser without one is sent through the main site's sign-in
+//! (`/_q8s/handoff`), which comes back to `/_q8s/auth?code=…&next=…` here: the one-time code
+//! becomes a host-only session cookie. The q8s credentials are removed before the request goes
+//! on, so apps never see them.
+
+use axum::extract::Request;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use uuid::Uuid;
+
+use crate::auth::{self, Caller, SESSION_COOKIE};
+use crate::runtime::InstanceStatus;
+use crate::state::{AppState, Metrics};
+use crate::store::InstanceRecord;
+
+mod forward;
+mod grants;
+mod pages;
+
+/// The path on instance hosts that turns a hand-off code into a session.
+pub const AUTH_PATH: &str = "/_q8s/auth";
+
+/// The instance a `Host` header names: `<uuid>.<domain>`, any port, any case.
+pub fn instance_id_from_host(host: &str, domain: &str) -> Option<Uuid> {
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if !name.ends_with(']') && port.bytes().all(|b| b.is_ascii_digit()) => {
+            name
+        }
+        _ => host,
+    };
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+    let label = name.strip_suffix(&domain)?.strip_suffix('.')?;
+    // Only the canonical hyphenated form: one instance, one host name.
+    if label.len() != 36 {
+        return None;
+    }
+    Uuid::parse_str(label).ok()
+}
+
+/// Answers a request for an instance host (the router sends every such request here).
+pub async fn handle(state: AppState, request: Request) -> Response {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| request.uri().authority().map(|a| a.to_string()))
+        .unwrap_or_default();
+    let Some(id) = instance_id_from_host(&host, &state.config.domain) else {
+        return unknown();
+    };
+    if request.uri().path() == AUTH_PATH {
+        let query = request.uri().query().unwrap_or("").to_owned();
+        return redeem(&state, id, &host, &query).await;
+    }
+    // The requests of a page that is already open skip the store (see `grants`).
+    let key = grants::credential_key(request.headers(), id);
+    if let Some(caller) = key.as_ref().and_then(grants::lookup)
+        && let Some(upstream) = state.runtime.upstream(id)
+    {
+        return pass(&state, id, upstream, request, &caller, &host).await;
+    }
+    let record = match state.store.instance(id).await {
+        Ok(Some(record)) => record,
+        Ok(None) => return unknown(),
+        Err(err) => {
+            tracing::error!(instance = %id, "proxy cannot read the instance: {err}");
+            return pages::page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "q8s cannot look up this instance right now. Try again in a moment.",
+            );
+        }
+    };
+    let Some(caller) = auth::caller_from_parts(&state, request.headers()).await else {
+        return sign_in(&state, id, &request);
+    };
+    if !caller.can_see(record.owner_id, record.visibility) {
+        // As if it did not exist, like the API.
+        return unknown();
+    }
+    match state.runtime.upstream(id) {
+        Some(upstream) if record.status != InstanceStatus::Terminated => {
+            if let Some(key) = key {
+                grants::remember(key, &caller);
+            }
+            pass(&state, id, upstream, request, &caller, &host).await
+        }
+        _ => status_page(&record),
+    }
+}
+
+/// Forwards a request the caller may make.
+async fn pass(
+    state: &AppState,
+    id: Uuid,
+    upstream: std::net::SocketAddr,
+    request: Request,
+    caller: &Caller,
+    host: &str,
+) -> Response {
+    Metrics::bump(&state.metrics.proxy_requests);
+    let request = without_q8s_credentials(request, caller);
+    let origin = forward::Origin {
+        host,
+        user: &caller.username,
+    };
+    match forward::forward(upstream, request, &origin).await {
+        Ok(response) => response,
+        Err(why) => {
+            tracing::debug!(instance = %id, "proxy: {why}");
+            pages::retry_page(
+                StatusCode::BAD_GATEWAY,
+                "The instance does not answer",
+                "It may be restarting. This page reloads by itself.",
+            )
+        }
+    }
+}
+
+/// `GET /_q8s/auth?code=…&next=…`: the end of the hand-off from the main site.
+async fn redeem(state: &AppState, id: Uuid, host: &str, query: &str) -> Response {
+    let mut code = None;
+    let mut next = None;
+    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+        match &*key {
+            "code" => code = Some(value.into_owned()),
+            "next" => next = Some(value.into_owned()),
+            _ => {}
+        }
+    }
+    let caller = match code {
+        Some(code) => auth::redeem_host_code(state, &code).await,
+        None => None,
+    };
+    let Some(caller) = caller else {
+        return pages::page(
+            StatusCode::FORBIDDEN,
+            "This sign-in link has expired",
+            "Sign-in links work once and for a minute only. Open the instance again to get a new one.",
+        );
+    };
+    let visible = match state.store.instance(id).await {
+        Ok(Some(record)) => caller.can_see(record.owner_id, record.visibility),
+        _ => false,
+    };
+    if !visible {
+        return unknown();
+    }
+    let cookie = match auth::host_session_cookie(state, &caller, host).await {
+        Ok(cookie) => cookie,
+        Err(err) => return err.into_response(),
+    };
+    let target = crate::web::safe_next(next.as_deref());
+    let mut response = Redirect::to(&target).into_response();
+    response.headers_mut().insert(header::SET_COOKIE, cookie);
+    response
+}
+
+/// No valid credentials: browsers go through the main site's sign-in, scripts get 401.
+fn sign_in(state: &AppState, id: Uuid, request: &Request) -> Response {
+    let wants_html = request
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    let navigates = matches!(*request.method(), Method::GET | Method::HEAD);
+    if wants_html && navigates && !is_upgrade(request.headers()) {
+        let next = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
+        let query = form_urlencoded::Serializer::new(String::new())
+            .append_pair("instance", &id.to_string())
+            .append_pair("next", next)
+            .finish();
+        return Redirect::to(&format!("{}/_q8s/handoff?{query}", state.config.base_url()))
+            .into_response();
+    }
+    let mut response = pages::page(
+        StatusCode::UNAUTHORIZED,
+        "Sign in required",
+        "Open this instance from q8s in a browser, or send an API token as Authorization: Bearer.",
+    );
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"q8s\""),
+    );
+    response
+}
+
+/// Why there is nothing to forward to, as a page with the fitting status code.
+fn status_page(record: &InstanceRecord) -> Response {
+    let message = record.status_message.as_deref();
+    match record.status {
+        InstanceStatus::Pending => pages::retry_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The instance is waiting to start",
+            message.unwrap_or("It starts as soon as the server has room for it."),
+        ),
+        InstanceStatus::Starting | InstanceStatus::Running => pages::retry_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The instance is starting",
+            &match message {
+                Some(message) => format!("{message}. This page reloads by itself."),
+                None => "This page reloads by itself as soon as it is ready.".to_owned(),
+            },
+        ),
+        InstanceStatus::Suspended => pages::page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The instance is suspended",
+            "Its owner has suspended it. It answers again once it is resumed.",
+        ),
+        InstanceStatus::Failed => pages::page(
+            StatusCode::BAD_GATEWAY,
+            "The instance has failed",
+            message.unwrap_or("It could not be started."),
+        ),
+        InstanceStatus::Terminated => pages::page(
+            StatusCode::GONE,
+            "The instance is terminated",
+            "It has been stopped for good.",
+        ),
+    }
+}
+
+fn unknown() -> Response {
+    pages::page(
+        StatusCode::NOT_FOUND,
+        "No such instance",
+        "There is no instance at this address, or it is not shared with you.",
+    )
+}
+
+fn is_upgrade(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::UPGRADE)
+}
+
+/// The request minus what proved the caller's identity to q8s: apps never see a q8s token
+/// or session.
+fn without_q8s_credentials(mut request: Request, caller: &Caller) -> Request {
+    let headers = request.headers_mut();
+    if !caller.via_session {
+        headers.remove(header::AUTHORIZATION);
+    }
+    let cookies: Vec<String> = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .map(str::trim)
+        .filter(|pair| {
+            !pair.is_empty() && pair.split_once('=').map_or(*pair, |(k, _)| k) != SESSION_COOKIE
+        })
+        .map(str::to_owned)
+        .collect();
+    headers.remove(header::COOKIE);
+    if !cookies.is_empty() {
+        if let Ok(value) = HeaderValue::from_str(&cookies.join("; ")) {
+            headers.insert(header::COOKIE, value);
+        }
+    }
+    request
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "22222222-3333-4444-5555-666666666666";
+
+    #[test]
+    fn instance_hosts_are_a_uuid_label_under_the_domain() {
+        let id = Uuid::parse_str(ID).unwrap();
+        for host in [
+            format!("{ID}.localhost"),
+            format!("{ID}.localhost:8008"),
+            format!("{}.LOCALHOST:8008", ID.to_uppercase()),
+            format!("{ID}.q8s.example.com."),
+        ] {
+            let domain = if host.contains("example") {
+                "q8s.example.com"
+            } else {
+                "localhost"
+            };
+            assert_eq!(instance_id_from_host(&host, domain), Some(id), "{host}");
+        }
+        for host in [
+            "localhost:8008".to_owned(),
+            format!("x.{ID}.localhost"),
+            format!("{ID}localhost"),
+            format!("{ID}.otherhost"),
+            format!("{}.localhost", ID.replace('-', "")),
+            "[::1]:8008".to_owned(),
+        ] {
+            assert_eq!(instance_id_from_host(&host, "localhost"), None, "{host}");
+        }
+    }
+
+    #[test]
+    fn q8s_credentials_do_not_reach_the_app() {
+        let caller = Caller {
+            user_id: Uuid::nil(),
+            username: "alice".into(),
+            admin: false,
+            via_session: false,
+        };
+        let request = Request::builder()
+            .header(header::AUTHORIZATION, "Bearer q8s_secret")
+            .header(header::COOKIE, "a=1; q8s_session=xyz; b=2")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let request = without_q8s_credentials(request, &caller);
+        assert!(request.headers().get(header::AUTHORIZATION).is_none());
+        assert_eq!(request.headers()[header::COOKIE], "a=1; b=2");
+    }
+
+    #[test]
+    fn each_status_has_its_page() {
+        let record = |status| InstanceRecord {
+            id: Uuid::nil(),
+            app_id: Uuid::nil(),
+            app_name: "a".into(),
+            app_version: "1".into(),
+            owner_id: Uuid::nil(),
+            owner: "alice".into(),
+            visibility: crate::store::Visibility::Private,
+            desired: crate::store::DesiredState::Running,
+            status,
+            status_message: Some("OOMKilled".into()),
+            restarts: 1,
+            created_at: time::OffsetDateTime::UNIX_EPOCH,
+            updated_at: time::OffsetDateTime::UNIX_EPOCH,
+        };
+        let expect = [
+            (
+                InstanceStatus::Pending,
+                StatusCode::SERVICE_UNAVAILABLE,
+                true,
+            ),
+            (
+                InstanceStatus::Starting,
+                StatusCode::SERVICE_UNAVAILABLE,
+                true,
+            ),
+            (
+                InstanceStatus::Running,
+                StatusCode::SERVICE_UNAVAILABLE,
+                true,
+            ),
+            (
+                InstanceStatus::Suspended,
+                StatusCode::SERVICE_UNAVAILABLE,
+                false,
+            ),
+            (InstanceStatus::Failed, StatusCode::BAD_GATEWAY, false),
+            (InstanceStatus::Terminated, StatusCode::GONE, false),
+        ];
+        for (status, code, retry) in expect {
+            let response = status_page(&record(status));
+            assert_eq!(response.status(), code, "{status}");
+            assert_eq!(
+                response.headers().contains_key(header::RETRY_AFTER),
+                retry,
+                "{status}"
+            );
+        }
+    }
+}

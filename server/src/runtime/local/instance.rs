@@ -1,0 +1,555 @@
+//! The supervisor of one instance: admission, preparation, then Qd and the app in their
+//! sandboxes, watched until a stop is asked for; crashes are restarted with exponential
+//! backoff until too many come in a row.
+
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::Shared;
+use super::admission::human;
+use super::cgroup::Cgroup;
+use super::log::InstanceLog;
+use super::prepare::{AppKind, Prepared};
+use super::process::{Launch, Sandboxed, describe_exit};
+use super::sandbox::{ENV_DIR, Sandbox};
+use crate::runtime::{InstanceSpec, InstanceStatus, StatusUpdate};
+
+/// A supervised instance, as the runtime tracks it.
+pub(crate) struct InstanceHandle {
+    pub(crate) log: Arc<InstanceLog>,
+    upstream: Mutex<Option<SocketAddr>>,
+    restarts: AtomicU32,
+    stop: watch::Sender<bool>,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl InstanceHandle {
+    /// Starts supervising `spec`.
+    pub(crate) fn spawn(shared: Arc<Shared>, spec: InstanceSpec) -> Arc<Self> {
+        let log = Arc::new(InstanceLog::new(
+            shared.logs_dir.join(format!("{}.log", spec.instance_id)),
+            shared.config.log_max_bytes,
+        ));
+        let (stop, stopped) = watch::channel(false);
+        let handle = Arc::new(InstanceHandle {
+            log,
+            upstream: Mutex::new(None),
+            restarts: AtomicU32::new(0),
+            stop,
+            task: Mutex::new(None),
+        });
+        let supervisor = Supervisor {
+            shared,
+            spec,
+            handle: Arc::clone(&handle),
+            stopped,
+        };
+        let task = tokio::spawn(supervisor.run());
+        *lock(&handle.task) = Some(task);
+        handle
+    }
+
+    /// Whether the supervisor still runs (it ends on stop and on `FAILED`).
+    pub(crate) fn is_active(&self) -> bool {
+        lock(&self.task)
+            .as_ref()
+            .is_some_and(|task| !task.is_finished())
+    }
+
+    /// Where the proxy forwards to, while `RUNNING`.
+    pub(crate) fn upstream(&self) -> Option<SocketAddr> {
+        *lock(&self.upstream)
+    }
+
+    pub(crate) fn restarts(&self) -> u32 {
+        self.restarts.load(Ordering::Relaxed)
+    }
+
+    /// Stops both processes and waits until the supervisor has cleaned up.
+    pub(crate) async fn stop(&self) {
+        let _ = self.stop.send(true);
+        let task = lock(&self.task).take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+    }
+}
+
+struct Supervisor {
+    shared: Arc<Shared>,
+    spec: InstanceSpec,
+    handle: Arc<InstanceHandle>,
+    stopped: watch::Receiver<bool>,
+}
+
+/// How one run of the two processes ended.
+enum RunEnd {
+    Stopped,
+    Crashed { reason: String, ran: Duration },
+}
+
+impl Supervisor {
+    async fn run(mut self) {
+        let log = Arc::clone(&self.handle.log);
+        log.open(
+            self.spec
+                .env
+                .iter()
+                .map(|(_, value)| value.clone())
+                .collect(),
+        );
+        self.supervise().await;
+        *lock(&self.handle.upstream) = None;
+        log.close();
+    }
+
+    async fn supervise(&mut self) {
+        let reservation = self
+            .spec
+            .memory_reservation
+            .or(self.spec.memory_limit)
+            .unwrap_or(0);
+        let admission = Arc::clone(&self.shared.admission);
+        let (waiting_tx, mut waiting_rx) = tokio::sync::mpsc::unbounded_channel();
+        let acquire = admission.acquire(reservation, move |why| {
+            let _ = waiting_tx.send(why);
+        });
+        tokio::pin!(acquire);
+        let permit = loop {
+            tokio::select! {
+                permit = &mut acquire => break permit,
+                Some(why) = waiting_rx.recv() => {
+                    self.handle.log.note(&why);
+                    self.report(InstanceStatus::Pending, Some(why)).await;
+                }
+                () = stop_requested(&mut self.stopped) => return,
+            }
+        };
+        let _permit = match permit {
+            Ok(permit) => permit,
+            Err(why) => return self.fail(why).await,
+        };
+
+        self.report(InstanceStatus::Starting, None).await;
+        let prepared = tokio::select! {
+            prepared = self.shared.preparer.prepare(
+                &self.spec.bundle_sha256, &self.spec.bundle_path, &self.spec.module, &self.handle.log,
+            ) => prepared,
+            () = stop_requested(&mut self.stopped) => return,
+        };
+        let prepared = match prepared {
+            Ok(prepared) => prepared,
+            Err(why) => return self.fail(why).await,
+        };
+        let sandbox = match self.sandbox(&prepared) {
+            Ok(sandbox) => sandbox,
+            Err(why) => return self.fail(why).await,
+        };
+        let cgroup = self.cgroup();
+
+        let shared = Arc::clone(&self.shared);
+        let config = &shared.config;
+        let mut crashes_in_a_row = 0u32;
+        let mut last_crash: Option<String> = None;
+        loop {
+            match self
+                .run_once(&prepared, &sandbox, cgroup.as_ref(), last_crash.as_deref())
+                .await
+            {
+                RunEnd::Stopped => break,
+                RunEnd::Crashed { reason, ran } => {
+                    self.handle.log.note(&reason);
+                    if ran >= config.crash_reset_after {
+                        crashes_in_a_row = 0;
+                    }
+                    crashes_in_a_row += 1;
+                    if crashes_in_a_row >= config.max_crashes {
+                        self.fail(format!(
+                            "{reason}; crashed {crashes_in_a_row} times in a row"
+                        ))
+                        .await;
+                        break;
+                    }
+                    let delay = backoff(
+                        config.restart_backoff,
+                        config.restart_backoff_max,
+                        crashes_in_a_row,
+                    );
+                    let restarts = self.handle.restarts.fetch_add(1, Ordering::Relaxed) + 1;
+                    let message = format!(
+                        "{reason}; restart {restarts} in {:.1}s",
+                        delay.as_secs_f64()
+                    );
+                    self.handle.log.note(&message);
+                    self.report(InstanceStatus::Starting, Some(message)).await;
+                    last_crash = Some(reason);
+                    tokio::select! {
+                        () = tokio::time::sleep(delay) => {}
+                        () = stop_requested(&mut self.stopped) => break,
+                    }
+                }
+            }
+        }
+        if let Some(cgroup) = cgroup {
+            cgroup.remove();
+        }
+    }
+
+    /// Starts Qd and the app, reports RUNNING once both answer, and returns when one of them
+    /// ends or a stop is asked for (both are stopped either way).
+    async fn run_once(
+        &mut self,
+        prepared: &Prepared,
+        sandbox: &Sandbox,
+        cgroup: Option<&Cgroup>,
+        last_crash: Option<&str>,
+    ) -> RunEnd {
+        let log = Arc::clone(&self.handle.log);
+        let config = &self.shared.config;
+        let oom_before = cgroup.map_or(0, Cgroup::oom_kills);
+        let procs = match cgroup.map(Cgroup::procs_file).transpose() {
+            Ok(procs) => procs,
+            Err(err) => {
+                return crashed(
+                    format!("cannot use the instance cgroup: {err}"),
+                    Duration::ZERO,
+                );
+            }
+        };
+        let (qd_port, app_port) = match (free_port(), free_port()) {
+            (Ok(qd), Ok(app)) if qd != app => (qd, app),
+            _ => return crashed("no free loopback port".into(), Duration::ZERO),
+        };
+        let wave = prepared.kind != AppKind::Plain;
+        let keys = (
+            uuid::Uuid::new_v4().simple().to_string(),
+            uuid::Uuid::new_v4().simple().to_string(),
+        );
+        let mut qd = None;
+        if let (true, Some((waved, www))) = (wave, &prepared.waved) {
+            let launch = self.qd_launch(prepared, waved, www, qd_port, &keys);
+            log.note(&format!("starting Qd on 127.0.0.1:{qd_port}"));
+            match Sandboxed::spawn(launch, procs.as_ref(), &log) {
+                Ok(process) => qd = Some(process),
+                Err(err) => return crashed(format!("cannot start Qd: {err}"), Duration::ZERO),
+            }
+        }
+        let launch = self.app_launch(prepared, sandbox, qd_port, app_port, &keys);
+        log.note(&format!(
+            "starting the app {} on 127.0.0.1:{app_port}",
+            self.spec.module
+        ));
+        let mut app = match Sandboxed::spawn(launch, procs.as_ref(), &log) {
+            Ok(process) => process,
+            Err(err) => {
+                stop_all(&mut qd, None, config.stop_grace).await;
+                return crashed(format!("cannot start the app: {err}"), Duration::ZERO);
+            }
+        };
+        let upstream =
+            SocketAddr::from((Ipv4Addr::LOCALHOST, if wave { qd_port } else { app_port }));
+
+        let started = Instant::now();
+        let deadline = tokio::time::sleep(config.start_timeout);
+        tokio::pin!(deadline);
+        let mut ready = false;
+        let end = loop {
+            tokio::select! {
+                (name, status) = wait_either(&mut qd, &mut app) => {
+                    let mut reason = format!("{name} {}", describe_exit(status));
+                    if cgroup.map_or(0, Cgroup::oom_kills) > oom_before {
+                        let limit = self.spec.memory_limit.map(human).unwrap_or_default();
+                        reason = format!("OOMKilled: the instance exceeded its MemoryLimit {limit} ({reason})");
+                    }
+                    break RunEnd::Crashed { reason, ran: started.elapsed() };
+                }
+                () = stop_requested(&mut self.stopped) => break RunEnd::Stopped,
+                () = &mut deadline, if !ready => {
+                    break RunEnd::Crashed {
+                        reason: format!("did not answer within {}s", config.start_timeout.as_secs()),
+                        ran: started.elapsed(),
+                    };
+                }
+                answered = answers(wave.then_some(qd_port), app_port), if !ready => {
+                    if answered {
+                        ready = true;
+                        *lock(&self.handle.upstream) = Some(upstream);
+                        log.note(&format!("ready after {} ms", started.elapsed().as_millis()));
+                        let message = last_crash.map(|why| format!("last crash: {why}"));
+                        self.report(InstanceStatus::Running, message).await;
+                    } else {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+            }
+        };
+        *lock(&self.handle.upstream) = None;
+        stop_all(&mut qd, Some(&mut app), config.stop_grace).await;
+        end
+    }
+
+    fn qd_launch(
+        &self,
+        prepared: &Prepared,
+        waved: &str,
+        www: &str,
+        port: u16,
+        keys: &(String, String),
+    ) -> Launch {
+        // Qd sees the environment only: no app files, no volume, no secrets.
+        let sandbox = Sandbox::new(&self.shared.config.bwrap, &prepared.env_dir, Vec::new());
+        let (program, args) = sandbox.command(waved, &[]);
+        let env = base_env()
+            .chain([
+                ("H2O_WAVE_LISTEN".to_owned(), format!("127.0.0.1:{port}")),
+                ("H2O_WAVE_WEB_DIR".to_owned(), www.to_owned()),
+                ("H2O_WAVE_DATA_DIR".to_owned(), "/tmp/qd".to_owned()),
+                (
+                    "Q8S_INSTANCE_ID".to_owned(),
+                    self.spec.instance_id.to_string(),
+                ),
+                ("H2O_WAVE_ACCESS_KEY_ID".to_owned(), keys.0.clone()),
+                ("H2O_WAVE_ACCESS_KEY_SECRET".to_owned(), keys.1.clone()),
+            ])
+            .collect();
+        Launch {
+            name: "Qd",
+            program,
+            args,
+            env,
+        }
+    }
+
+    fn app_launch(
+        &self,
+        prepared: &Prepared,
+        sandbox: &Sandbox,
+        qd_port: u16,
+        app_port: u16,
+        keys: &(String, String),
+    ) -> Launch {
+        let module = self.spec.module.clone();
+        let python = format!("{ENV_DIR}/bin/python");
+        let args: Vec<String> = match prepared.kind {
+            AppKind::WaveApp => [
+                "-m",
+                "h2o_wave",
+                "run",
+                "--no-reload",
+                "--no-autostart",
+                &module,
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+            AppKind::WaveScript | AppKind::Plain => vec!["-m".into(), module],
+        };
+        let (program, args) = sandbox.command(&python, &args);
+        let spec = &self.spec;
+        let mut env: Vec<(String, String)> = base_env().collect();
+        env.extend(spec.env.iter().cloned());
+        env.extend([
+            ("VIRTUAL_ENV".to_owned(), ENV_DIR.to_owned()),
+            ("Q8S_INSTANCE_ID".to_owned(), spec.instance_id.to_string()),
+            ("Q8S_APP_ID".to_owned(), spec.app_id.to_string()),
+            ("Q8S_APP_NAME".to_owned(), spec.app_name.clone()),
+            ("Q8S_APP_VERSION".to_owned(), spec.app_version.clone()),
+            ("Q8S_INSTANCE_URL".to_owned(), spec.instance_url.clone()),
+            ("PORT".to_owned(), app_port.to_string()),
+        ]);
+        if prepared.kind != AppKind::Plain {
+            env.extend([
+                (
+                    "H2O_WAVE_ADDRESS".to_owned(),
+                    format!("http://127.0.0.1:{qd_port}"),
+                ),
+                (
+                    "H2O_WAVE_APP_ADDRESS".to_owned(),
+                    format!("http://127.0.0.1:{app_port}"),
+                ),
+                ("H2O_WAVE_ACCESS_KEY_ID".to_owned(), keys.0.clone()),
+                ("H2O_WAVE_ACCESS_KEY_SECRET".to_owned(), keys.1.clone()),
+            ]);
+        }
+        Launch {
+            name: "app",
+            program,
+            args,
+            env,
+        }
+    }
+
+    fn sandbox(&self, prepared: &Prepared) -> Result<Sandbox, String> {
+        let extra = prepared.python_prefix.iter().cloned().collect();
+        let mut sandbox = Sandbox::new(&self.shared.config.bwrap, &prepared.env_dir, extra)
+            .with_app(&prepared.app_dir);
+        if let Some(mount) = &self.spec.volume_mount {
+            let dir = self
+                .shared
+                .volumes_dir
+                .join(self.spec.instance_id.to_string());
+            std::fs::create_dir_all(&dir)
+                .map_err(|err| format!("cannot create the volume {}: {err}", dir.display()))?;
+            sandbox = sandbox.with_volume(&dir, mount);
+        }
+        Ok(sandbox)
+    }
+
+    fn cgroup(&self) -> Option<Cgroup> {
+        let log = &self.handle.log;
+        let Some(root) = &self.shared.cgroups else {
+            if self.spec.memory_limit.is_some() {
+                log.note("MemoryLimit is not enforced: no writable memory cgroup on this host");
+            }
+            return None;
+        };
+        let cgroup = match root.instance(self.spec.instance_id) {
+            Ok(cgroup) => cgroup,
+            Err(err) => {
+                log.note(&format!("cannot create the instance cgroup: {err}"));
+                return None;
+            }
+        };
+        if let Some(limit) = self.spec.memory_limit {
+            match cgroup.set_memory_limit(limit) {
+                Ok(()) => log.note(&format!("MemoryLimit {}", human(limit))),
+                Err(err) => log.note(&format!("cannot set MemoryLimit {}: {err}", human(limit))),
+            }
+        }
+        Some(cgroup)
+    }
+
+    async fn fail(&self, why: String) {
+        self.handle.log.note(&format!("FAILED: {why}"));
+        self.report(InstanceStatus::Failed, Some(why)).await;
+    }
+
+    async fn report(&self, status: InstanceStatus, message: Option<String>) {
+        let update = StatusUpdate {
+            status,
+            message,
+            restarts: self.handle.restarts(),
+        };
+        self.shared.sink.update(self.spec.instance_id, update).await;
+    }
+}
+
+fn crashed(reason: String, ran: Duration) -> RunEnd {
+    RunEnd::Crashed { reason, ran }
+}
+
+/// What every sandboxed process gets; nothing of the server's own environment.
+fn base_env() -> impl Iterator<Item = (String, String)> {
+    [
+        ("PATH", "/venv/bin:/usr/local/bin:/usr/bin:/bin"),
+        ("HOME", "/tmp"),
+        ("TMPDIR", "/tmp"),
+        ("LANG", "C.UTF-8"),
+        ("TZ", "UTC"),
+        ("PYTHONUNBUFFERED", "1"),
+        ("PYTHONDONTWRITEBYTECODE", "1"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+}
+
+/// Resolves when a stop was asked for (or the runtime dropped the handle).
+async fn stop_requested(stopped: &mut watch::Receiver<bool>) {
+    let _ = stopped.wait_for(|stop| *stop).await;
+}
+
+async fn wait_either(
+    qd: &mut Option<Sandboxed>,
+    app: &mut Sandboxed,
+) -> (&'static str, std::io::Result<std::process::ExitStatus>) {
+    match qd {
+        Some(qd) => tokio::select! {
+            status = qd.wait() => (qd.name, status),
+            status = app.wait() => (app.name, status),
+        },
+        None => (app.name, app.wait().await),
+    }
+}
+
+async fn stop_all(qd: &mut Option<Sandboxed>, app: Option<&mut Sandboxed>, grace: Duration) {
+    // The app first, then its Qd, concurrently: both get the same grace period.
+    let stop_app = async {
+        if let Some(app) = app {
+            app.stop(grace).await;
+        }
+    };
+    let stop_qd = async {
+        if let Some(qd) = qd {
+            qd.stop(grace).await;
+        }
+    };
+    tokio::join!(stop_app, stop_qd);
+}
+
+/// Whether Qd serves `/` (Wave) and the app accepts connections (it registered with Qd before
+/// it listens).
+async fn answers(qd_port: Option<u16>, app_port: u16) -> bool {
+    let probe = async {
+        if let Some(port) = qd_port
+            && !http_ok(port).await
+        {
+            return false;
+        }
+        TcpStream::connect((Ipv4Addr::LOCALHOST, app_port))
+            .await
+            .is_ok()
+    };
+    tokio::time::timeout(Duration::from_secs(2), probe)
+        .await
+        .unwrap_or(false)
+}
+
+async fn http_ok(port: u16) -> bool {
+    let Ok(mut stream) = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).await else {
+        return false;
+    };
+    let request = format!("GET / HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n");
+    if stream.write_all(request.as_bytes()).await.is_err() {
+        return false;
+    }
+    let mut head = [0u8; 12];
+    if stream.read_exact(&mut head).await.is_err() {
+        return false;
+    }
+    // `HTTP/1.x 2xx`
+    head.starts_with(b"HTTP/1.") && head[9] == b'2'
+}
+
+fn free_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
+        .local_addr()?
+        .port())
+}
+
+fn backoff(base: Duration, max: Duration, crashes: u32) -> Duration {
+    base.saturating_mul(1 << crashes.saturating_sub(1).min(16))
+        .min(max)
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let base = Duration::from_secs(1);
+        let max = Duration::from_secs(30);
+        let delays: Vec<u64> = (1..=7).map(|n| backoff(base, max, n).as_secs()).collect();
+        assert_eq!(delays, [1, 2, 4, 8, 16, 30, 30]);
+    }
+}

@@ -1,0 +1,366 @@
+//! The per-instance log: every line of installer, Qd and app output, prefixed with the UTC time
+//! (`yyyy/mm/dd HH:MM:SS # `), kept on disk (bounded by rotating into one older file) and
+//! followable while the instance runs.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::sync::broadcast;
+
+use crate::runtime::LogStream;
+
+/// Lines longer than this are split (a runaway line must not grow memory without bound).
+const MAX_LINE: usize = 64 * 1024;
+/// Lines a slow follower may fall behind before it skips ahead.
+const FOLLOW_BUFFER: usize = 4096;
+/// Shown instead of a secret value that an app printed.
+const REDACTED: &str = "[redacted]";
+
+/// One instance's log file pair (`<id>.log` and the older `<id>.log.1`).
+pub(crate) struct InstanceLog {
+    path: PathBuf,
+    /// The current file is rotated when it would pass this size; with the older file the log
+    /// holds at most twice this.
+    rotate_at: u64,
+    inner: Mutex<Inner>,
+}
+
+struct Inner {
+    file: Option<File>,
+    size: u64,
+    /// Present while the instance is active: followers receive new lines through it.
+    followers: Option<broadcast::Sender<Bytes>>,
+    /// Secret values to mask in output lines.
+    redactions: Vec<String>,
+}
+
+impl InstanceLog {
+    /// The log at `path`; `max_bytes` bounds both files together.
+    pub(crate) fn new(path: PathBuf, max_bytes: u64) -> Self {
+        InstanceLog {
+            path,
+            rotate_at: (max_bytes / 2).max(4096),
+            inner: Mutex::new(Inner {
+                file: None,
+                size: 0,
+                followers: None,
+                redactions: Vec::new(),
+            }),
+        }
+    }
+
+    /// Opens the log for a run: followers may attach from now on until [`InstanceLog::close`].
+    /// `secrets` are masked wherever a process prints them.
+    pub(crate) fn open(&self, secrets: Vec<String>) {
+        let mut inner = self.lock();
+        // Short values would mask ordinary words; the runtime itself never prints any value.
+        inner.redactions = secrets.into_iter().filter(|s| s.len() >= 4).collect();
+        if inner.followers.is_none() {
+            inner.followers = Some(broadcast::channel(FOLLOW_BUFFER).0);
+        }
+    }
+
+    /// Ends every follow stream (the instance stopped) and closes the file.
+    pub(crate) fn close(&self) {
+        let mut inner = self.lock();
+        inner.followers = None;
+        inner.file = None;
+    }
+
+    /// Writes a line of the runtime itself.
+    pub(crate) fn note(&self, text: &str) {
+        self.write_line(format!("q8s: {text}").as_bytes());
+    }
+
+    /// Writes one line of process output (without its line ending).
+    pub(crate) fn write_line(&self, raw: &[u8]) {
+        let text = String::from_utf8_lossy(raw);
+        let text = text.trim_end_matches(['\r', '\n']);
+        let mut inner = self.lock();
+        let mut text = text.to_owned();
+        for secret in &inner.redactions {
+            if text.contains(secret.as_str()) {
+                text = text.replace(secret.as_str(), REDACTED);
+            }
+        }
+        let line = if has_prefix(&text) {
+            // Qd (waved) already stamps its lines in this very format.
+            format!("{text}\n")
+        } else {
+            format!("{}{text}\n", prefix_now())
+        };
+        if let Err(err) = inner.append(&self.path, self.rotate_at, line.as_bytes()) {
+            tracing::warn!(path = %self.path.display(), "cannot write instance log: {err}");
+        }
+        if let Some(tx) = &inner.followers {
+            // No receiver is fine: nobody follows right now.
+            let _ = tx.send(Bytes::from(line));
+        }
+    }
+
+    /// The last `tail` lines (all when `None`); with `follow` and an open log, then every new
+    /// line until the log is closed.
+    pub(crate) fn read(&self, tail: Option<usize>, follow: bool) -> io::Result<LogStream> {
+        // Under the lock, so that no line falls between the snapshot and the subscription.
+        let inner = self.lock();
+        let head = read_tail(&self.path, tail)?;
+        let receiver = if follow {
+            inner.followers.as_ref().map(broadcast::Sender::subscribe)
+        } else {
+            None
+        };
+        drop(inner);
+        let head = futures::stream::iter((!head.is_empty()).then(|| Ok(Bytes::from(head))));
+        Ok(match receiver {
+            None => head.boxed(),
+            Some(receiver) => head.chain(follow_stream(receiver)).boxed(),
+        })
+    }
+
+    /// Copies every line of `output` into the log until it ends.
+    pub(crate) async fn pump(&self, output: impl AsyncRead + Unpin) {
+        let mut reader = BufReader::with_capacity(16 * 1024, output);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            match read_line_bounded(&mut reader, &mut line).await {
+                Ok(0) => return,
+                Ok(_) => self.write_line(&line),
+                Err(err) => {
+                    self.note(&format!("reading process output failed: {err}"));
+                    return;
+                }
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Inner {
+    fn append(&mut self, path: &Path, rotate_at: u64, line: &[u8]) -> io::Result<()> {
+        if self.file.is_none() {
+            let file = OpenOptions::new().create(true).append(true).open(path)?;
+            self.size = file.metadata()?.len();
+            self.file = Some(file);
+        }
+        if self.size > 0 && self.size + line.len() as u64 > rotate_at {
+            self.file = None;
+            fs::rename(path, older(path))?;
+            self.file = Some(OpenOptions::new().create(true).append(true).open(path)?);
+            self.size = 0;
+        }
+        if let Some(file) = &mut self.file {
+            file.write_all(line)?;
+            self.size += line.len() as u64;
+        }
+        Ok(())
+    }
+}
+
+/// The log on disk without an [`InstanceLog`] (an instance this runtime has not run).
+pub(crate) fn read_tail(path: &Path, tail: Option<usize>) -> io::Result<Vec<u8>> {
+    if tail == Some(0) {
+        return Ok(Vec::new());
+    }
+    let mut all = match fs::read(older(path)) {
+        Ok(bytes) => bytes,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Vec::new(),
+        Err(err) => return Err(err),
+    };
+    match fs::read(path) {
+        Ok(bytes) => all.extend_from_slice(&bytes),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+        Err(err) => return Err(err),
+    }
+    let Some(tail) = tail else { return Ok(all) };
+    // Skip the final newline, then count `tail` more from the end.
+    let body = all.strip_suffix(b"\n").unwrap_or(&all);
+    let start = body
+        .iter()
+        .rposition({
+            let mut seen = 0;
+            move |&b| {
+                seen += usize::from(b == b'\n');
+                seen == tail
+            }
+        })
+        .map_or(0, |at| at + 1);
+    Ok(all[start..].to_vec())
+}
+
+fn follow_stream(receiver: broadcast::Receiver<Bytes>) -> LogStream {
+    futures::stream::unfold(receiver, |mut receiver| async move {
+        match receiver.recv().await {
+            Ok(line) => Some((Ok(line), receiver)),
+            Err(broadcast::error::RecvError::Lagged(skipped)) => {
+                let note = format!("{}q8s: {skipped} lines skipped\n", prefix_now());
+                Some((Ok(Bytes::from(note)), receiver))
+            }
+            Err(broadcast::error::RecvError::Closed) => None,
+        }
+    })
+    .boxed()
+}
+
+async fn read_line_bounded(
+    reader: &mut (impl AsyncBufReadExt + Unpin),
+    line: &mut Vec<u8>,
+) -> io::Result<usize> {
+    loop {
+        let available = reader.fill_buf().await?;
+        if available.is_empty() {
+            return Ok(line.len());
+        }
+        let room = MAX_LINE - line.len();
+        let window = &available[..available.len().min(room)];
+        if let Some(at) = window.iter().position(|&b| b == b'\n') {
+            line.extend_from_slice(&window[..at]);
+            reader.consume(at + 1);
+            return Ok(line.len() + 1);
+        }
+        let taken = window.len();
+        line.extend_from_slice(window);
+        reader.consume(taken);
+        if line.len() >= MAX_LINE {
+            return Ok(line.len());
+        }
+    }
+}
+
+fn older(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".1");
+    PathBuf::from(name)
+}
+
+/// `yyyy/mm/dd HH:MM:SS # ` for now, in UTC.
+pub(crate) fn prefix_now() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    format!(
+        "{:04}/{:02}/{:02} {:02}:{:02}:{:02} # ",
+        now.year(),
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second()
+    )
+}
+
+/// Whether `text` starts with a `yyyy/mm/dd HH:MM:SS #` stamp.
+fn has_prefix(text: &str) -> bool {
+    let b = text.as_bytes();
+    const SHAPE: &[u8; 21] = b"0000/00/00 00:00:00 #";
+    b.len() >= SHAPE.len()
+        && SHAPE.iter().zip(b).all(|(&shape, &byte)| match shape {
+            b'0' => byte.is_ascii_digit(),
+            other => byte == other,
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(bytes: &[u8]) -> Vec<String> {
+        String::from_utf8(bytes.to_vec())
+            .unwrap()
+            .lines()
+            .map(|line| line[22..].to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn lines_get_the_utc_prefix_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = InstanceLog::new(dir.path().join("i.log"), 1 << 20);
+        log.write_line(b"hello\r");
+        log.write_line(b"2020/10/15 12:04:40 # {\"t\":\"listen\"}");
+        let text = String::from_utf8(read_tail(&dir.path().join("i.log"), None).unwrap()).unwrap();
+        let all: Vec<&str> = text.lines().collect();
+        assert!(has_prefix(all[0]), "{text}");
+        assert!(all[0].ends_with("# hello"));
+        assert_eq!(all[1], "2020/10/15 12:04:40 # {\"t\":\"listen\"}");
+    }
+
+    #[test]
+    fn tail_counts_lines_from_the_end_across_rotation() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("i.log");
+        let log = InstanceLog::new(path.clone(), 8192);
+        for n in 0..400 {
+            log.write_line(format!("line {n}").as_bytes());
+        }
+        let size = |p: &Path| fs::metadata(p).map_or(0, |m| m.len());
+        assert!(size(&path) + size(&older(&path)) <= 8192);
+        assert_eq!(
+            lines(&read_tail(&path, Some(3)).unwrap()),
+            ["line 397", "line 398", "line 399"]
+        );
+        assert!(read_tail(&path, Some(0)).unwrap().is_empty());
+        let everything = lines(&read_tail(&path, None).unwrap());
+        assert_eq!(everything.last().unwrap(), "line 399");
+        assert!(everything.len() < 400, "the oldest lines were dropped");
+        let first: usize = everything[0]["line ".len()..].parse().unwrap();
+        assert_eq!(
+            everything.len(),
+            400 - first,
+            "no gap between the two files"
+        );
+    }
+
+    #[test]
+    fn secrets_printed_by_an_app_are_masked() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = InstanceLog::new(dir.path().join("i.log"), 1 << 20);
+        log.open(vec!["s3cr3t-value".into()]);
+        log.write_line(b"token=s3cr3t-value!");
+        let text = String::from_utf8(read_tail(&dir.path().join("i.log"), None).unwrap()).unwrap();
+        assert!(!text.contains("s3cr3t-value"));
+        assert!(text.contains("token=[redacted]!"));
+    }
+
+    #[tokio::test]
+    async fn follow_streams_new_lines_until_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = std::sync::Arc::new(InstanceLog::new(dir.path().join("i.log"), 1 << 20));
+        log.open(Vec::new());
+        log.write_line(b"before");
+        let mut stream = log.read(Some(10), true).unwrap();
+        let first = stream.next().await.unwrap().unwrap();
+        assert!(first.ends_with(b"before\n"));
+        log.write_line(b"after");
+        let second = stream.next().await.unwrap().unwrap();
+        assert!(second.ends_with(b"after\n"));
+        log.close();
+        assert!(stream.next().await.is_none());
+        // Not following, or nothing to follow: the stream ends after the tail.
+        let rest: Vec<_> = log.read(None, true).unwrap().collect().await;
+        assert_eq!(rest.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn pump_splits_output_into_bounded_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = InstanceLog::new(dir.path().join("i.log"), 1 << 22);
+        let mut input = b"a\nb\r\n".to_vec();
+        input.extend(std::iter::repeat_n(b'x', MAX_LINE + 10));
+        log.pump(&input[..]).await;
+        let text = read_tail(&dir.path().join("i.log"), None).unwrap();
+        let all = lines(&text);
+        assert_eq!(all.len(), 4);
+        assert_eq!(&all[..2], ["a", "b"]);
+        assert_eq!(all[2].len(), MAX_LINE);
+        assert_eq!(all[3], "x".repeat(10));
+    }
+}

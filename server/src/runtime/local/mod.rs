@@ -1,0 +1,350 @@
+//! The local runtime: every instance as two sandboxed processes on this machine — Qd (`waved`
+//! from the app's environment) and the app — under bubblewrap, in a memory cgroup, with the
+//! Python environment built by `uv`.
+//!
+//! Files below the data directory: `apps/<sha256>/` (extracted bundles, read-only to
+//! instances), `envs/<hash>/` (environments), `volumes/<instance>/` (`VolumeMount`s), and
+//! `logs/<instance>.log`.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::{
+    InstanceSpec, InstanceStatus, LogStream, Runtime, RuntimeError, StatusSink, StatusUpdate,
+};
+
+mod admission;
+mod cgroup;
+mod instance;
+mod log;
+mod prepare;
+mod process;
+mod sandbox;
+
+use admission::Admission;
+use cgroup::CgroupRoot;
+use instance::InstanceHandle;
+use prepare::Preparer;
+
+/// Settings of the [`LocalRuntime`].
+#[derive(Debug, Clone)]
+pub struct LocalRuntimeConfig {
+    /// The server's data directory; the runtime uses `apps/`, `envs/`, `volumes/` and `logs/`
+    /// below it.
+    pub data_dir: PathBuf,
+    /// Total memory that `MemoryReservation`s may claim (`--memory-capacity`); `None`: no limit.
+    pub memory_capacity: Option<u64>,
+    /// The `uv` executable.
+    pub uv: PathBuf,
+    /// The `bwrap` executable.
+    pub bwrap: PathBuf,
+    /// The Python interpreter environments are built with.
+    pub python: PathBuf,
+    /// `uv`'s cache (`None`: uv's default, shared with the user's).
+    pub uv_cache: Option<PathBuf>,
+    /// How long a stopped process gets between SIGTERM and SIGKILL.
+    pub stop_grace: Duration,
+    /// How long Qd and the app get to answer before the start counts as a crash.
+    pub start_timeout: Duration,
+    /// The first restart delay after a crash; it doubles with every crash in a row.
+    pub restart_backoff: Duration,
+    /// The longest restart delay.
+    pub restart_backoff_max: Duration,
+    /// Crashes in a row after which the instance stays `FAILED`.
+    pub max_crashes: u32,
+    /// A run at least this long resets the count of crashes in a row.
+    pub crash_reset_after: Duration,
+    /// Bound of an instance's log on disk (the oldest lines are dropped first).
+    pub log_max_bytes: u64,
+}
+
+impl LocalRuntimeConfig {
+    /// The defaults for `data_dir`: tools from `PATH`, no memory capacity.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        LocalRuntimeConfig {
+            data_dir: data_dir.into(),
+            memory_capacity: None,
+            uv: PathBuf::from("uv"),
+            bwrap: PathBuf::from("bwrap"),
+            python: PathBuf::from("python3"),
+            uv_cache: None,
+            stop_grace: Duration::from_secs(5),
+            start_timeout: Duration::from_secs(60),
+            restart_backoff: Duration::from_secs(1),
+            restart_backoff_max: Duration::from_secs(60),
+            max_crashes: 5,
+            crash_reset_after: Duration::from_secs(60),
+            log_max_bytes: 10 * 1024 * 1024,
+        }
+    }
+}
+
+impl Default for LocalRuntimeConfig {
+    fn default() -> Self {
+        LocalRuntimeConfig::new("q8s-data")
+    }
+}
+
+/// What the supervisors of all instances share.
+pub(crate) struct Shared {
+    config: LocalRuntimeConfig,
+    sink: Arc<dyn StatusSink>,
+    preparer: Preparer,
+    admission: Arc<Admission>,
+    cgroups: Option<CgroupRoot>,
+    volumes_dir: PathBuf,
+    logs_dir: PathBuf,
+}
+
+/// Runs instances as sandboxed local processes.
+pub struct LocalRuntime {
+    shared: Arc<Shared>,
+    instances: Mutex<HashMap<Uuid, Arc<InstanceHandle>>>,
+    shutting_down: AtomicBool,
+}
+
+impl LocalRuntime {
+    /// A runtime keeping its files under `config.data_dir`, reporting to `sink`. Processes an
+    /// earlier run left behind (the server was killed) are ended here; the server then starts
+    /// the instances that should run (reconciliation).
+    pub fn new(config: LocalRuntimeConfig, sink: Arc<dyn StatusSink>) -> Self {
+        let data_dir =
+            std::path::absolute(&config.data_dir).unwrap_or_else(|_| config.data_dir.clone());
+        let cgroups = match CgroupRoot::create(&cgroup_name(&data_dir)) {
+            Ok(root) => {
+                let swept = root.sweep();
+                tracing::info!(swept, "memory limits through {}", root.describe());
+                Some(root)
+            }
+            Err(why) => {
+                tracing::warn!("MemoryLimit will not be enforced: {why}");
+                None
+            }
+        };
+        let preparer = Preparer::new(
+            &data_dir,
+            config.uv.clone(),
+            config.python.clone(),
+            config.uv_cache.clone(),
+        );
+        preparer.clean_leftovers();
+        let shared = Shared {
+            admission: Admission::new(config.memory_capacity),
+            sink,
+            preparer,
+            cgroups,
+            volumes_dir: data_dir.join("volumes"),
+            logs_dir: data_dir.join("logs"),
+            config: LocalRuntimeConfig { data_dir, ..config },
+        };
+        LocalRuntime {
+            shared: Arc::new(shared),
+            instances: Mutex::new(HashMap::new()),
+            shutting_down: AtomicBool::new(false),
+        }
+    }
+
+    fn handle(&self, instance_id: Uuid) -> Option<Arc<InstanceHandle>> {
+        self.lock().get(&instance_id).cloned()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Arc<InstanceHandle>>> {
+        self.instances.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn log_path(&self, instance_id: Uuid) -> PathBuf {
+        self.shared.logs_dir.join(format!("{instance_id}.log"))
+    }
+}
+
+#[async_trait::async_trait]
+impl Runtime for LocalRuntime {
+    async fn start(&self, spec: InstanceSpec) -> Result<(), RuntimeError> {
+        if self.shutting_down.load(Ordering::SeqCst) {
+            return Err(RuntimeError::ShuttingDown);
+        }
+        check_spec(&spec)?;
+        for dir in [&self.shared.logs_dir, &self.shared.volumes_dir] {
+            std::fs::create_dir_all(dir)
+                .map_err(|err| RuntimeError::io(format!("cannot create {}", dir.display()), err))?;
+        }
+        let mut instances = self.lock();
+        if instances
+            .get(&spec.instance_id)
+            .is_some_and(|h| h.is_active())
+        {
+            return Ok(());
+        }
+        let id = spec.instance_id;
+        let handle = InstanceHandle::spawn(Arc::clone(&self.shared), spec);
+        instances.insert(id, handle);
+        Ok(())
+    }
+
+    async fn stop(&self, instance_id: Uuid, remove_volume: bool) -> Result<(), RuntimeError> {
+        let handle = self.lock().remove(&instance_id);
+        let restarts = match &handle {
+            Some(handle) => {
+                handle.stop().await;
+                handle.restarts()
+            }
+            None => 0,
+        };
+        if remove_volume {
+            let volume = self.shared.volumes_dir.join(instance_id.to_string());
+            match std::fs::remove_dir_all(&volume) {
+                Ok(()) => {}
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                Err(err) => {
+                    return Err(RuntimeError::io(
+                        format!("cannot remove {}", volume.display()),
+                        err,
+                    ));
+                }
+            }
+        }
+        let status = if remove_volume {
+            InstanceStatus::Terminated
+        } else {
+            InstanceStatus::Suspended
+        };
+        let update = StatusUpdate {
+            status,
+            message: None,
+            restarts,
+        };
+        self.shared.sink.update(instance_id, update).await;
+        Ok(())
+    }
+
+    fn upstream(&self, instance_id: Uuid) -> Option<SocketAddr> {
+        self.handle(instance_id)?.upstream()
+    }
+
+    async fn logs(
+        &self,
+        instance_id: Uuid,
+        tail: Option<usize>,
+        follow: bool,
+    ) -> Result<LogStream, RuntimeError> {
+        let context = || format!("cannot read the log of instance {instance_id}");
+        match self.handle(instance_id) {
+            Some(handle) => handle
+                .log
+                .read(tail, follow)
+                .map_err(|err| RuntimeError::io(context(), err)),
+            None => {
+                let bytes = log::read_tail(&self.log_path(instance_id), tail)
+                    .map_err(|err| RuntimeError::io(context(), err))?;
+                let chunk = (!bytes.is_empty()).then(|| Ok(bytes::Bytes::from(bytes)));
+                Ok(Box::pin(futures::stream::iter(chunk)))
+            }
+        }
+    }
+
+    async fn shutdown(&self) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+        let handles: Vec<_> = self.lock().drain().map(|(_, handle)| handle).collect();
+        futures::future::join_all(handles.iter().map(|handle| handle.stop())).await;
+        if let Some(cgroups) = &self.shared.cgroups {
+            cgroups.remove();
+        }
+    }
+}
+
+/// Mount points the sandbox itself needs, where a volume cannot go.
+const RESERVED_MOUNTS: &[&str] = &[
+    "/", "/app", "/venv", "/tmp", "/proc", "/dev", "/sys", "/usr", "/bin", "/sbin", "/lib",
+    "/lib32", "/lib64", "/libx32", "/etc",
+];
+
+fn check_spec(spec: &InstanceSpec) -> Result<(), RuntimeError> {
+    if spec.module.is_empty()
+        || spec
+            .module
+            .split('.')
+            .any(|part| part.is_empty() || part.contains('/'))
+    {
+        return Err(RuntimeError::InvalidSpec(format!(
+            "invalid module `{}`",
+            spec.module
+        )));
+    }
+    if let Some(mount) = &spec.volume_mount {
+        let path = Path::new(mount);
+        let clean = path.is_absolute()
+            && path.components().all(|c| {
+                matches!(
+                    c,
+                    std::path::Component::RootDir | std::path::Component::Normal(_)
+                )
+            });
+        let reserved = RESERVED_MOUNTS
+            .iter()
+            .any(|r| path == Path::new(r) || (*r != "/" && *r != "/tmp" && path.starts_with(r)));
+        if !clean || reserved {
+            return Err(RuntimeError::InvalidSpec(format!(
+                "VolumeMount `{mount}` cannot be used"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The parent cgroup's name: one per data directory, so that runtimes of different servers (and
+/// parallel tests) never sweep each other's processes.
+fn cgroup_name(data_dir: &Path) -> String {
+    let digest = Sha256::digest(data_dir.as_os_str().as_encoded_bytes());
+    format!("q8s-{}", &format!("{digest:x}")[..16])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(volume_mount: Option<&str>, module: &str) -> InstanceSpec {
+        InstanceSpec {
+            instance_id: Uuid::new_v4(),
+            app_id: Uuid::new_v4(),
+            app_name: "a".into(),
+            app_version: "1".into(),
+            bundle_sha256: "0".repeat(64),
+            bundle_path: PathBuf::from("/x.qz"),
+            module: module.into(),
+            env: Vec::new(),
+            volume_mount: volume_mount.map(str::to_owned),
+            memory_limit: None,
+            memory_reservation: None,
+            instance_url: "http://x".into(),
+        }
+    }
+
+    #[test]
+    fn volume_mounts_must_not_cover_the_sandbox() {
+        for good in ["/data", "/var/lib/app", "/tmp/cache", "/home/app"] {
+            assert!(check_spec(&spec(Some(good), "m")).is_ok(), "{good}");
+        }
+        for bad in [
+            "/",
+            "/app",
+            "/app/data",
+            "/venv/x",
+            "/tmp",
+            "/usr/local",
+            "data",
+            "/a/../etc",
+            "/proc/x",
+        ] {
+            assert!(check_spec(&spec(Some(bad), "m")).is_err(), "{bad}");
+        }
+        assert!(check_spec(&spec(None, "pkg..mod")).is_err());
+        assert!(check_spec(&spec(None, "pkg.app")).is_ok());
+    }
+}

@@ -1,0 +1,550 @@
+//! What an instance needs on disk before it starts: the bundle extracted once per app version
+//! (`apps/<sha256>/`) and the Python environment built with `uv` once per content hash of what
+//! goes into it (`envs/<hash>/`). Both are built beside their final place and renamed into it,
+//! and concurrent starts of the same version wait for one build.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+
+use sha2::{Digest, Sha256};
+use tokio::process::Command;
+
+use super::log::InstanceLog;
+use super::sandbox::ENV_DIR;
+
+/// How the app runs, decided from its environment and module.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AppKind {
+    /// An `@app` Wave module: Qd plus `python -m h2o_wave run <module>`; upstream Qd.
+    WaveApp,
+    /// A Wave script without `@app`: Qd plus `python -m <module>`; upstream Qd.
+    WaveScript,
+    /// No Wave: `python -m <module>` serving HTTP on `$PORT`; upstream the app.
+    Plain,
+}
+
+/// Everything an instance start needs on disk.
+#[derive(Debug, Clone)]
+pub(crate) struct Prepared {
+    pub(crate) app_dir: PathBuf,
+    pub(crate) env_dir: PathBuf,
+    pub(crate) kind: AppKind,
+    /// Qd inside the sandbox (`/venv/waved`) and its web folder, for Wave apps.
+    pub(crate) waved: Option<(String, String)>,
+    /// The interpreter's installation, when it lives outside the system folders.
+    pub(crate) python_prefix: Option<PathBuf>,
+}
+
+/// Builds and caches extracted bundles and environments.
+pub(crate) struct Preparer {
+    apps_dir: PathBuf,
+    envs_dir: PathBuf,
+    uv: PathBuf,
+    python: PathBuf,
+    uv_cache: Option<PathBuf>,
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    interpreter: tokio::sync::OnceCell<Interpreter>,
+}
+
+#[derive(Debug)]
+struct Interpreter {
+    executable: PathBuf,
+    version: String,
+}
+
+impl Preparer {
+    pub(crate) fn new(
+        data_dir: &Path,
+        uv: PathBuf,
+        python: PathBuf,
+        uv_cache: Option<PathBuf>,
+    ) -> Self {
+        Preparer {
+            apps_dir: data_dir.join("apps"),
+            envs_dir: data_dir.join("envs"),
+            uv,
+            python,
+            uv_cache,
+            locks: Mutex::new(HashMap::new()),
+            interpreter: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// Removes half-built extractions and environments an interrupted run left behind.
+    pub(crate) fn clean_leftovers(&self) {
+        for (dir, prefix) in [(&self.apps_dir, ".qz-extract-"), (&self.envs_dir, ".tmp-")] {
+            let Ok(entries) = fs::read_dir(dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                if entry.file_name().to_string_lossy().starts_with(prefix) {
+                    let _ = fs::remove_dir_all(entry.path());
+                }
+            }
+        }
+    }
+
+    /// Extracts (if needed) and builds the environment (if needed); `Err` is the reason for
+    /// `FAILED`, details are in the log.
+    pub(crate) async fn prepare(
+        &self,
+        bundle_sha256: &str,
+        bundle_path: &Path,
+        module: &str,
+        log: &InstanceLog,
+    ) -> Result<Prepared, String> {
+        let app_dir = self.extract(bundle_sha256, bundle_path, log).await?;
+        let env_dir = self.environment(&app_dir, log).await?;
+        let waved = find_waved(&env_dir);
+        let kind = match &waved {
+            None => AppKind::Plain,
+            Some(_) if module_uses_app_decorator(&app_dir, module) => AppKind::WaveApp,
+            Some(_) => AppKind::WaveScript,
+        };
+        let python_prefix = fs::canonicalize(env_dir.join("bin/python"))
+            .ok()
+            .and_then(|exe| exe.parent()?.parent().map(Path::to_owned))
+            .filter(|prefix| !prefix.starts_with("/usr"));
+        Ok(Prepared {
+            app_dir,
+            env_dir,
+            kind,
+            waved,
+            python_prefix,
+        })
+    }
+
+    async fn extract(
+        &self,
+        sha256: &str,
+        bundle: &Path,
+        log: &InstanceLog,
+    ) -> Result<PathBuf, String> {
+        if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(format!("invalid bundle digest `{sha256}`"));
+        }
+        let dest = self.apps_dir.join(sha256.to_ascii_lowercase());
+        let lock = self.lock(&format!("app:{sha256}"));
+        let _guard = lock.lock().await;
+        if dest.is_dir() {
+            return Ok(dest);
+        }
+        log.note("extracting the bundle");
+        fs::create_dir_all(&self.apps_dir)
+            .map_err(|err| format!("cannot create {}: {err}", self.apps_dir.display()))?;
+        let (bundle, target) = (bundle.to_owned(), dest.clone());
+        let result = tokio::task::spawn_blocking(move || -> Result<u64, String> {
+            let file =
+                fs::File::open(&bundle).map_err(|err| format!("cannot open the bundle: {err}"))?;
+            let mut reader = q8s_core::archive::QzReader::open(
+                io::BufReader::new(file),
+                q8s_core::archive::Limits::default(),
+            )
+            .map_err(|err| format!("cannot read the bundle: {err}"))?;
+            reader
+                .extract_to(&target)
+                .map_err(|err| format!("cannot extract the bundle: {err}"))
+        })
+        .await
+        .map_err(|err| format!("bundle extraction failed: {err}"))?;
+        let bytes = result?;
+        log.note(&format!("extracted {bytes} bytes"));
+        Ok(dest)
+    }
+
+    async fn environment(&self, app_dir: &Path, log: &InstanceLog) -> Result<PathBuf, String> {
+        let interpreter = self
+            .interpreter
+            .get_or_try_init(|| find_interpreter(&self.python))
+            .await?;
+        let key = environment_key(app_dir, interpreter)
+            .map_err(|err| format!("cannot read requirements.txt: {err}"))?;
+        let dest = self.envs_dir.join(&key);
+        let lock = self.lock(&format!("env:{key}"));
+        let _guard = lock.lock().await;
+        if dest.is_dir() {
+            log.note(&format!(
+                "using the cached Python environment {}",
+                &key[..12]
+            ));
+            return Ok(dest);
+        }
+        fs::create_dir_all(&self.envs_dir)
+            .map_err(|err| format!("cannot create {}: {err}", self.envs_dir.display()))?;
+        let staging = self
+            .envs_dir
+            .join(format!(".tmp-{key}-{}", uuid::Uuid::new_v4().simple()));
+        let built = self.build(&staging, app_dir, interpreter, log).await;
+        let built = built.and_then(|()| {
+            fs::rename(&staging, &dest)
+                .map_err(|err| format!("cannot finish the environment: {err}"))
+        });
+        if built.is_err() {
+            let _ = fs::remove_dir_all(&staging);
+        }
+        built.map(|()| dest)
+    }
+
+    async fn build(
+        &self,
+        staging: &Path,
+        app_dir: &Path,
+        interpreter: &Interpreter,
+        log: &InstanceLog,
+    ) -> Result<(), String> {
+        log.note(&format!(
+            "creating a Python {} environment with uv",
+            interpreter.version.split_whitespace().next().unwrap_or("")
+        ));
+        let mut venv = self.uv_command(app_dir);
+        venv.arg("venv")
+            .arg("--relocatable")
+            .arg("--quiet")
+            .arg("--python")
+            .arg(&interpreter.executable)
+            .arg(staging);
+        self.run_installer(venv, "uv venv", log).await?;
+        if app_dir.join("requirements.txt").is_file() {
+            log.note("installing requirements.txt with uv");
+            // From uv's cache alone first: no index round trip when everything is there
+            // (the common case of a new version with the same dependencies).
+            let offline = self.install_command(staging, app_dir, true).output().await;
+            match offline {
+                Ok(output) if output.status.success() => {
+                    for line in output
+                        .stderr
+                        .split(|&b| b == b'\n')
+                        .chain(output.stdout.split(|&b| b == b'\n'))
+                    {
+                        if !line.is_empty() {
+                            log.write_line(line);
+                        }
+                    }
+                }
+                _ => {
+                    log.note(
+                        "uv's cache does not hold everything: resolving against the package index",
+                    );
+                    let online = self.install_command(staging, app_dir, false);
+                    self.run_installer(online, "uv pip install", log).await?;
+                }
+            }
+        } else {
+            log.note("no requirements.txt: the environment has the standard library only");
+        }
+        Ok(())
+    }
+
+    fn install_command(&self, staging: &Path, app_dir: &Path, offline: bool) -> Command {
+        let mut install = self.uv_command(app_dir);
+        install
+            .args([
+                "pip",
+                "install",
+                "--requirement",
+                "requirements.txt",
+                "--python",
+            ])
+            .arg(staging.join("bin/python"));
+        if offline {
+            install.arg("--offline");
+        }
+        install
+    }
+
+    fn uv_command(&self, app_dir: &Path) -> Command {
+        let mut command = Command::new(&self.uv);
+        // Relative wheel paths in requirements.txt resolve inside the extracted bundle.
+        command
+            .current_dir(app_dir)
+            .env("UV_NO_PROGRESS", "1")
+            .env("UV_PYTHON_DOWNLOADS", "never")
+            .env("NO_COLOR", "1")
+            .env_remove("VIRTUAL_ENV")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        if let Some(cache) = &self.uv_cache {
+            command.env("UV_CACHE_DIR", cache);
+        }
+        command
+    }
+
+    async fn run_installer(
+        &self,
+        mut command: Command,
+        what: &str,
+        log: &InstanceLog,
+    ) -> Result<(), String> {
+        let mut child = command.spawn().map_err(|err| {
+            let reason = format!("cannot run {} ({what}): {err}", self.uv.display());
+            log.note(&reason);
+            reason
+        })?;
+        let stdout = child.stdout.take();
+        let stderr = child.stderr.take();
+        let pump_out = async {
+            if let Some(out) = stdout {
+                log.pump(out).await;
+            }
+        };
+        let pump_err = async {
+            if let Some(err) = stderr {
+                log.pump(err).await;
+            }
+        };
+        let (status, (), ()) = tokio::join!(child.wait(), pump_out, pump_err);
+        match status {
+            Ok(status) if status.success() => Ok(()),
+            Ok(status) => {
+                let reason = format!(
+                    "installing the environment failed: {what} {status}; see the instance log"
+                );
+                log.note(&reason);
+                Err(reason)
+            }
+            Err(err) => Err(format!("installing the environment failed: {what}: {err}")),
+        }
+    }
+
+    fn lock(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+        Arc::clone(locks.entry(key.to_owned()).or_default())
+    }
+}
+
+async fn find_interpreter(python: &Path) -> Result<Interpreter, String> {
+    let output = Command::new(python)
+        .args([
+            "-c",
+            "import sys; print(sys.executable); print(sys.version)",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .map_err(|err| format!("cannot run {}: {err}", python.display()))?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let mut lines = text.lines();
+    match (output.status.success(), lines.next(), lines.next()) {
+        (true, Some(executable), Some(version)) => Ok(Interpreter {
+            executable: PathBuf::from(executable),
+            version: version.to_owned(),
+        }),
+        _ => Err(format!(
+            "{} does not work as a Python interpreter",
+            python.display()
+        )),
+    }
+}
+
+/// The environment's cache key: the interpreter, `requirements.txt` and the content of every
+/// file of the bundle it names (wheels, `-r`/`-c` files, `--find-links` folders).
+fn environment_key(app_dir: &Path, interpreter: &Interpreter) -> io::Result<String> {
+    let mut hash = Sha256::new();
+    hash.update(b"q8s-env-v1\n");
+    hash.update(interpreter.executable.as_os_str().as_encoded_bytes());
+    hash.update(b"\n");
+    hash.update(interpreter.version.as_bytes());
+    hash.update(b"\n");
+    // Canonical, so that paths inside hash the same from every version's folder.
+    let app_dir = fs::canonicalize(app_dir)?;
+    let mut seen = Vec::new();
+    hash_requirements(
+        &app_dir,
+        Path::new("requirements.txt"),
+        &mut hash,
+        &mut seen,
+    )?;
+    Ok(format!("{:x}", hash.finalize()))
+}
+
+fn hash_requirements(
+    app_dir: &Path,
+    file: &Path,
+    hash: &mut Sha256,
+    seen: &mut Vec<PathBuf>,
+) -> io::Result<()> {
+    let path = app_dir.join(file);
+    let text = match fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(err) if err.kind() == io::ErrorKind::NotFound && seen.is_empty() => return Ok(()),
+        Err(err) => return Err(err),
+    };
+    seen.push(fs::canonicalize(&path)?);
+    hash.update(format!("{}\n{}\n", file.display(), text.len()).as_bytes());
+    hash.update(text.as_bytes());
+    for line in text.lines() {
+        let line = line.trim_start();
+        if line.starts_with('#') {
+            continue;
+        }
+        let line = line.split(" #").next().unwrap_or("");
+        let mut nested = false;
+        for token in line.split_whitespace().flat_map(|t| t.split('=')) {
+            if matches!(token, "-r" | "--requirement" | "-c" | "--constraint") {
+                nested = true;
+                continue;
+            }
+            if let Some(found) = inside(app_dir, token) {
+                if nested && found.is_file() && !seen.contains(&found) && seen.len() < 32 {
+                    let relative = found.strip_prefix(app_dir).unwrap_or(&found).to_owned();
+                    hash_requirements(app_dir, &relative, hash, seen)?;
+                } else {
+                    hash_path(app_dir, &found, hash)?;
+                }
+            }
+            nested = false;
+        }
+    }
+    Ok(())
+}
+
+/// `token` as a path inside the bundle, if it names one.
+fn inside(app_dir: &Path, token: &str) -> Option<PathBuf> {
+    let token = token.strip_prefix("file:").unwrap_or(token);
+    if token.is_empty() || token.starts_with('-') || Path::new(token).is_absolute() {
+        return None;
+    }
+    let root = fs::canonicalize(app_dir).ok()?;
+    let path = fs::canonicalize(app_dir.join(token)).ok()?;
+    path.starts_with(&root).then_some(path)
+}
+
+fn hash_path(app_dir: &Path, path: &Path, hash: &mut Sha256) -> io::Result<()> {
+    let mut files = Vec::new();
+    if path.is_dir() {
+        for entry in fs::read_dir(path)? {
+            let entry = entry?;
+            if entry.file_type()?.is_file() {
+                files.push(entry.path());
+            }
+        }
+        files.sort();
+    } else {
+        files.push(path.to_owned());
+    }
+    for file in files {
+        let relative = file.strip_prefix(app_dir).unwrap_or(&file);
+        let digest = Sha256::digest(fs::read(&file)?);
+        hash.update(format!("{}={digest:x}\n", relative.display()).as_bytes());
+    }
+    Ok(())
+}
+
+/// Qd and its web folder as seen inside the sandbox, if the environment has Wave.
+fn find_waved(env_dir: &Path) -> Option<(String, String)> {
+    let waved = ["waved", "bin/waved"]
+        .into_iter()
+        .find(|p| env_dir.join(p).is_file())?;
+    let www = ["www", "share/wave/www"]
+        .into_iter()
+        .find(|p| env_dir.join(p).is_dir())?;
+    Some((format!("{ENV_DIR}/{waved}"), format!("{ENV_DIR}/{www}")))
+}
+
+/// Whether the module's source declares an `@app` handler (else it is run as a script).
+fn module_uses_app_decorator(app_dir: &Path, module: &str) -> bool {
+    let relative: PathBuf = module.split('.').collect();
+    let candidates = [
+        app_dir.join(&relative).with_extension("py"),
+        app_dir.join(&relative).join("__init__.py"),
+    ];
+    match candidates.iter().find_map(|p| fs::read_to_string(p).ok()) {
+        Some(source) => source.lines().any(|l| l.trim_start().starts_with("@app(")),
+        // Compiled or generated: Wave's own runner is the better guess.
+        None => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn interpreter() -> Interpreter {
+        Interpreter {
+            executable: PathBuf::from("/usr/bin/python3"),
+            version: "3.11.7".into(),
+        }
+    }
+
+    #[test]
+    fn the_key_follows_requirements_and_bundled_wheels() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = dir.path();
+        fs::create_dir(app.join("wheels")).unwrap();
+        fs::write(app.join("wheels/a-1.0-py3-none-any.whl"), b"one").unwrap();
+        fs::write(app.join("more.txt"), "requests\n").unwrap();
+        fs::write(
+            app.join("requirements.txt"),
+            "h2o-wave==1.8.16\n./wheels/a-1.0-py3-none-any.whl\n-r more.txt # extra\n",
+        )
+        .unwrap();
+        let first = environment_key(app, &interpreter()).unwrap();
+        assert_eq!(first, environment_key(app, &interpreter()).unwrap());
+        fs::write(app.join("wheels/a-1.0-py3-none-any.whl"), b"two").unwrap();
+        let second = environment_key(app, &interpreter()).unwrap();
+        assert_ne!(first, second, "a changed wheel changes the key");
+        fs::write(app.join("more.txt"), "requests==2\n").unwrap();
+        let third = environment_key(app, &interpreter()).unwrap();
+        assert_ne!(
+            second, third,
+            "a changed nested requirements file changes the key"
+        );
+        let other = Interpreter {
+            version: "3.12.1".into(),
+            ..interpreter()
+        };
+        assert_ne!(third, environment_key(app, &other).unwrap());
+    }
+
+    #[test]
+    fn the_same_inputs_in_two_versions_share_a_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys: Vec<String> = ["one", "two"]
+            .iter()
+            .map(|version| {
+                let app = dir.path().join(version);
+                fs::create_dir_all(app.join("wheels")).unwrap();
+                fs::write(app.join("wheels/a-1.0-py3-none-any.whl"), b"same").unwrap();
+                fs::write(app.join("base.txt"), "# pinned\nrequests==2\n").unwrap();
+                fs::write(
+                    app.join("requirements.txt"),
+                    "# bundled\n-r base.txt\nwheels/a-1.0-py3-none-any.whl\n-r requirements.txt\n",
+                )
+                .unwrap();
+                environment_key(&app, &interpreter()).unwrap()
+            })
+            .collect();
+        assert_eq!(keys[0], keys[1]);
+    }
+
+    #[test]
+    fn paths_leaving_the_bundle_are_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = dir.path().join("app");
+        fs::create_dir(&app).unwrap();
+        fs::write(dir.path().join("outside.whl"), b"x").unwrap();
+        assert_eq!(inside(&app, "../outside.whl"), None);
+        assert_eq!(inside(&app, "/etc/passwd"), None);
+        assert_eq!(inside(&app, "h2o-wave==1"), None);
+    }
+
+    #[test]
+    fn detects_app_modules() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("pkg")).unwrap();
+        fs::write(
+            dir.path().join("pkg/app.py"),
+            "from h2o_wave import app\n@app('/')\nasync def serve(q): pass\n",
+        )
+        .unwrap();
+        fs::write(dir.path().join("script.py"), "from h2o_wave import site\n").unwrap();
+        assert!(module_uses_app_decorator(dir.path(), "pkg.app"));
+        assert!(!module_uses_app_decorator(dir.path(), "script"));
+    }
+}

@@ -1,0 +1,258 @@
+//! Instance runtime: turns an [`InstanceSpec`] into running processes and reports progress.
+//!
+//! The [`Runtime`] trait is what the API and the proxy see; [`LocalRuntime`] runs instances as
+//! sandboxed processes on this machine (bubblewrap + cgroups + `uv` + `waved`). A Kubernetes
+//! runtime would be a second implementation of the same trait.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use futures::stream::BoxStream;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+mod local;
+
+pub use local::{LocalRuntime, LocalRuntimeConfig};
+
+/// Where an instance is in its life: `PENDING` → `STARTING` → `RUNNING`, and `SUSPENDED`,
+/// `FAILED`, `TERMINATED`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum InstanceStatus {
+    /// Accepted, waiting for admission (memory reservation) or preparation.
+    Pending,
+    /// Extracting, installing the environment or waiting for Qd and the app to answer.
+    Starting,
+    /// Qd and the app answer; the proxy forwards to it.
+    Running,
+    /// Stopped by its owner; the volume is kept.
+    Suspended,
+    /// Could not be installed or started, or crashed too often; the message says why.
+    Failed,
+    /// Stopped for good; the volume is removed.
+    Terminated,
+}
+
+impl InstanceStatus {
+    /// Every status, in life-cycle order.
+    pub const ALL: [InstanceStatus; 6] = [
+        InstanceStatus::Pending,
+        InstanceStatus::Starting,
+        InstanceStatus::Running,
+        InstanceStatus::Suspended,
+        InstanceStatus::Failed,
+        InstanceStatus::Terminated,
+    ];
+
+    /// The wire form (`RUNNING`, ...), as in the API and the store.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InstanceStatus::Pending => "PENDING",
+            InstanceStatus::Starting => "STARTING",
+            InstanceStatus::Running => "RUNNING",
+            InstanceStatus::Suspended => "SUSPENDED",
+            InstanceStatus::Failed => "FAILED",
+            InstanceStatus::Terminated => "TERMINATED",
+        }
+    }
+}
+
+impl fmt::Display for InstanceStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The text was not one of the wire forms of [`InstanceStatus`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown instance status `{0}`")]
+pub struct UnknownStatus(pub String);
+
+impl FromStr for InstanceStatus {
+    type Err = UnknownStatus;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        InstanceStatus::ALL
+            .into_iter()
+            .find(|status| status.as_str() == s)
+            .ok_or_else(|| UnknownStatus(s.to_owned()))
+    }
+}
+
+/// Everything the runtime needs to run one instance; built by the API from the app row, the
+/// instance row and the resolved secrets.
+#[derive(Clone)]
+pub struct InstanceSpec {
+    /// The instance; also names its volume and log.
+    pub instance_id: Uuid,
+    /// The app it runs.
+    pub app_id: Uuid,
+    /// `Q8S_APP_NAME`.
+    pub app_name: String,
+    /// `Q8S_APP_VERSION`.
+    pub app_version: String,
+    /// The bundle's sha256 (hex): the key for extraction.
+    pub bundle_sha256: String,
+    /// A local file holding the verified `.qz`.
+    pub bundle_path: PathBuf,
+    /// `Runtime.Module` of the manifest.
+    pub module: String,
+    /// `[[Env]]` resolved from secrets. The values are secret: never log or report them.
+    pub env: Vec<(String, String)>,
+    /// `Runtime.VolumeMount`: an absolute path inside the sandbox.
+    pub volume_mount: Option<String>,
+    /// `Runtime.MemoryLimit` in bytes.
+    pub memory_limit: Option<u64>,
+    /// `Runtime.MemoryReservation` in bytes.
+    pub memory_reservation: Option<u64>,
+    /// `Q8S_INSTANCE_URL`: where users reach the instance.
+    pub instance_url: String,
+}
+
+impl fmt::Debug for InstanceSpec {
+    // Hand-written so that secret values never reach a log through `{:?}`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let env_names: Vec<&str> = self.env.iter().map(|(name, _)| name.as_str()).collect();
+        f.debug_struct("InstanceSpec")
+            .field("instance_id", &self.instance_id)
+            .field("app_id", &self.app_id)
+            .field("app_name", &self.app_name)
+            .field("app_version", &self.app_version)
+            .field("bundle_sha256", &self.bundle_sha256)
+            .field("bundle_path", &self.bundle_path)
+            .field("module", &self.module)
+            .field("env", &env_names)
+            .field("volume_mount", &self.volume_mount)
+            .field("memory_limit", &self.memory_limit)
+            .field("memory_reservation", &self.memory_reservation)
+            .field("instance_url", &self.instance_url)
+            .finish()
+    }
+}
+
+/// A change of an instance's observed state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusUpdate {
+    /// The new status.
+    pub status: InstanceStatus,
+    /// Why (PENDING reason, failure, last crash such as `OOMKilled`); `None` clears it.
+    pub message: Option<String>,
+    /// Restarts after crashes so far.
+    pub restarts: u32,
+}
+
+/// Receives status changes (the server writes them to the instance row).
+#[async_trait::async_trait]
+pub trait StatusSink: Send + Sync + 'static {
+    /// Records `update` for `instance_id`.
+    async fn update(&self, instance_id: Uuid, update: StatusUpdate);
+}
+
+/// A stream of log bytes (whole lines).
+pub type LogStream = BoxStream<'static, std::io::Result<bytes::Bytes>>;
+
+/// Runs instances.
+#[async_trait::async_trait]
+pub trait Runtime: Send + Sync + 'static {
+    /// Schedules the instance (admission, extract, env, processes) and returns at once; progress
+    /// arrives through the [`StatusSink`]. Starting an instance that runs is a no-op.
+    async fn start(&self, spec: InstanceSpec) -> Result<(), RuntimeError>;
+
+    /// Stops both processes. `remove_volume`: terminate (true) vs suspend (false).
+    async fn stop(&self, instance_id: Uuid, remove_volume: bool) -> Result<(), RuntimeError>;
+
+    /// The instance's upstream address when it is RUNNING (for the proxy): Qd for Wave apps,
+    /// the app's `$PORT` for plain HTTP apps.
+    fn upstream(&self, instance_id: Uuid) -> Option<SocketAddr>;
+
+    /// The log: last `tail` lines (all when `None`); with `follow`, the stream stays open until
+    /// the instance stops (then ends).
+    async fn logs(
+        &self,
+        instance_id: Uuid,
+        tail: Option<usize>,
+        follow: bool,
+    ) -> Result<LogStream, RuntimeError>;
+
+    /// Server shutdown: stop every process, keep volumes (desired state stays in the store).
+    async fn shutdown(&self);
+}
+
+/// Why a runtime call failed. Messages never contain secret values.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// A file system operation of the runtime failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What the runtime was doing.
+        context: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The spec cannot run (for example a relative `VolumeMount`).
+    #[error("invalid instance: {0}")]
+    InvalidSpec(String),
+    /// The runtime is shutting down and accepts no new work.
+    #[error("the runtime is shutting down")]
+    ShuttingDown,
+}
+
+impl RuntimeError {
+    /// A stable kebab-case code for API errors.
+    pub fn code(&self) -> &'static str {
+        match self {
+            RuntimeError::Io { .. } => "runtime-io",
+            RuntimeError::InvalidSpec(_) => "invalid-instance-spec",
+            RuntimeError::ShuttingDown => "runtime-shutting-down",
+        }
+    }
+
+    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        RuntimeError::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_round_trips_through_its_wire_form() {
+        for status in InstanceStatus::ALL {
+            assert_eq!(status.as_str().parse::<InstanceStatus>(), Ok(status));
+            assert_eq!(
+                serde_json::to_string(&status).unwrap(),
+                format!("\"{status}\"")
+            );
+        }
+        assert!("running".parse::<InstanceStatus>().is_err());
+    }
+
+    #[test]
+    fn debug_of_a_spec_hides_secret_values() {
+        let spec = InstanceSpec {
+            instance_id: Uuid::nil(),
+            app_id: Uuid::nil(),
+            app_name: "a".into(),
+            app_version: "1".into(),
+            bundle_sha256: "00".into(),
+            bundle_path: PathBuf::from("/x.qz"),
+            module: "m".into(),
+            env: vec![("TOKEN".into(), "hunter2".into())],
+            volume_mount: None,
+            memory_limit: None,
+            memory_reservation: None,
+            instance_url: "http://x".into(),
+        };
+        let text = format!("{spec:?}");
+        assert!(text.contains("TOKEN"));
+        assert!(!text.contains("hunter2"));
+    }
+}

@@ -1,0 +1,175 @@
+//! Bringing a data directory up: folders, stores, the first admin, orphan clean-up and the
+//! runtime.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::api::instances_sink;
+use crate::auth;
+use crate::blob::{BlobStore, ObjectBlobStore};
+use crate::config::{Config, RuntimeKind};
+use crate::runtime::{LocalRuntime, LocalRuntimeConfig};
+use crate::state::{AppState, Metrics};
+use crate::store::{SqliteStore, Store};
+
+/// The admin credentials created on first start (shown once).
+#[derive(Debug, Clone)]
+pub struct FirstStart {
+    /// The admin's password.
+    pub password: String,
+    /// An API token of the admin.
+    pub token: String,
+}
+
+impl FirstStart {
+    /// What the server prints on first start.
+    pub fn announcement(&self, config: &Config) -> String {
+        let dir = config.data_dir.display();
+        format!(
+            "\nq8s is running: open {}/\n\n  username:  admin\n  password:  {}\n  API token: {}\n\n\
+             This is shown once. Both are also in {dir}/admin-password and {dir}/admin-token (mode 0600).\n\
+             Try: curl -H \"Authorization: Bearer $(cat {dir}/admin-token)\" {}/api/v1/me\n",
+            config.base_url(),
+            self.password,
+            self.token,
+            config.base_url(),
+        )
+    }
+}
+
+/// Creates `dir` (and parents) readable by the server's user only.
+fn private_dir(dir: &Path) -> anyhow::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(dir)
+        .map_err(|e| anyhow::anyhow!("creating {}: {e}", dir.display()))
+}
+
+/// Writes `text` to a new file readable by the server's user only.
+fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+    writeln!(file, "{text}")?;
+    file.sync_all()?;
+    Ok(())
+}
+
+/// Opens the metadata store named by the configuration.
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    if config.database.starts_with("sqlite:") {
+        return Ok(Arc::new(SqliteStore::open(&config.database).await?));
+    }
+    anyhow::bail!(
+        "unsupported --database `{}`: this build supports sqlite://<file>",
+        config.database
+    )
+}
+
+/// Creates the user `admin` with a random password and a token when there is no user yet.
+async fn first_admin(config: &Config, store: &dyn Store) -> anyhow::Result<Option<FirstStart>> {
+    if store.user_count().await? > 0 {
+        return Ok(None);
+    }
+    let password = auth::random_secret(18);
+    let hash = auth::hash_password(password.clone()).await?;
+    let admin = store.create_user("admin", &hash, true).await?;
+    let token = auth::new_api_token();
+    store
+        .create_token(admin.id, "admin (first start)", &auth::hash_secret(&token))
+        .await?;
+    write_private(&config.data_dir.join("admin-password"), &password)?;
+    write_private(&config.data_dir.join("admin-token"), &token)?;
+    Ok(Some(FirstStart { password, token }))
+}
+
+/// Removes what a crash can leave behind: partial uploads, and blobs that no app names (a
+/// crash between storing a blob and committing its app).
+async fn clean_orphans(
+    config: &Config,
+    store: &dyn Store,
+    blobs: &dyn BlobStore,
+) -> anyhow::Result<()> {
+    let tmp = config.tmp_dir();
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp)
+            .map_err(|e| anyhow::anyhow!("cleaning {}: {e}", tmp.display()))?;
+    }
+    private_dir(&tmp)?;
+    for sha256 in blobs.list().await? {
+        if !store.bundle_in_use(&sha256).await? {
+            tracing::info!(%sha256, "removing a bundle no app refers to");
+            blobs.delete(&sha256).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Prepares the data directory and everything the server needs; returns the state and, on
+/// first start, the admin's credentials.
+pub async fn prepare(config: Config) -> anyhow::Result<(AppState, Option<FirstStart>)> {
+    private_dir(&config.data_dir)?;
+    let store = open_store(&config).await?;
+    let blobs: Arc<dyn BlobStore> = Arc::new(ObjectBlobStore::open(
+        &config.blob_store,
+        config.data_dir.join("cache").join("bundles"),
+    )?);
+    clean_orphans(&config, store.as_ref(), blobs.as_ref()).await?;
+    let first = first_admin(&config, store.as_ref()).await?;
+    if config.runtime != RuntimeKind::Local {
+        anyhow::bail!("--runtime kubernetes is not available in this build; use --runtime local");
+    }
+    let mut runtime_config = LocalRuntimeConfig::new(&config.data_dir);
+    runtime_config.memory_capacity = config.memory_capacity;
+    let runtime = Arc::new(LocalRuntime::new(
+        runtime_config,
+        instances_sink(store.clone()),
+    ));
+    let state = AppState {
+        config: Arc::new(config),
+        store,
+        blobs,
+        runtime,
+        metrics: Arc::new(Metrics::default()),
+    };
+    Ok((state, first))
+}
+
+/// `q8s-server user add`: creates a user with a random password, returned for printing.
+pub async fn add_user(config: &Config, username: &str, admin: bool) -> anyhow::Result<String> {
+    if !crate::api::valid_username(username) {
+        anyhow::bail!(
+            "`{username}` is not a valid username (lowercase letters, digits, '.', '_', '-')"
+        );
+    }
+    private_dir(&config.data_dir)?;
+    let store = open_store(config).await?;
+    let password = auth::random_secret(18);
+    let hash = auth::hash_password(password.clone()).await?;
+    match store.create_user(username, &hash, admin).await {
+        Ok(_) => Ok(password),
+        Err(crate::store::StoreError::Conflict(_)) => {
+            anyhow::bail!("user `{username}` already exists")
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Drops expired sessions and codes every ten minutes.
+pub(crate) async fn purge_expired_periodically(store: Arc<dyn Store>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
+    loop {
+        tick.tick().await;
+        if let Err(e) = store.purge_expired(time::OffsetDateTime::now_utc()).await {
+            tracing::warn!(error = %e, "purging expired sessions");
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! What every handler shares: configuration, stores, runtime and counters.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::blob::BlobStore;
+use crate::config::Config;
+use crate::runtime::{InstanceStatus, Runtime};
+use crate::store::Store;
+
+/// The server's shared state (cheap to clone).
+#[derive(Clone)]
+pub struct AppState {
+    /// Resolved settings.
+    pub config: Arc<Config>,
+    /// Metadata.
+    pub store: Arc<dyn Store>,
+    /// Bundles.
+    pub blobs: Arc<dyn BlobStore>,
+    /// Instances.
+    pub runtime: Arc<dyn Runtime>,
+    /// Counters for `/metrics`.
+    pub metrics: Arc<Metrics>,
+}
+
+/// Counters exposed at `/metrics`. Instances by status are read from the store when scraped.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Bundles imported (201).
+    pub imports: AtomicU64,
+    /// Imports refused (409, 413, 422).
+    pub imports_rejected: AtomicU64,
+    /// Bundle bytes received by imports.
+    pub bytes_received: AtomicU64,
+    /// Requests forwarded by the instance proxy (the proxy counts them).
+    pub proxy_requests: AtomicU64,
+}
+
+impl Metrics {
+    /// Adds one to a counter.
+    pub fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The Prometheus text exposition of the counters and `instances`.
+    pub fn render(&self, instances: &[(InstanceStatus, u64)]) -> String {
+        let mut out = String::new();
+        let counter = |out: &mut String, name: &str, help: &str, value: u64| {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+            );
+        };
+        counter(
+            &mut out,
+            "q8s_imports_total",
+            "Bundles imported.",
+            self.imports.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "q8s_imports_rejected_total",
+            "Bundle imports refused (duplicate, too large, invalid).",
+            self.imports_rejected.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "q8s_bundle_bytes_received_total",
+            "Bundle bytes received by imports.",
+            self.bytes_received.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "q8s_proxy_requests_total",
+            "Requests forwarded to instances.",
+            self.proxy_requests.load(Ordering::Relaxed),
+        );
+        let _ = writeln!(
+            out,
+            "# HELP q8s_instances Instances by status.\n# TYPE q8s_instances gauge"
+        );
+        for status in InstanceStatus::ALL {
+            let n = instances
+                .iter()
+                .find(|(s, _)| *s == status)
+                .map_or(0, |(_, n)| *n);
+            let _ = writeln!(out, "q8s_instances{{status=\"{status}\"}} {n}");
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_prometheus_text() {
+        let m = Metrics::default();
+        Metrics::bump(&m.imports);
+        let text = m.render(&[(InstanceStatus::Running, 2)]);
+        assert!(text.contains("q8s_imports_total 1\n"));
+        assert!(text.contains("q8s_instances{status=\"RUNNING\"} 2\n"));
+        assert!(text.contains("q8s_instances{status=\"FAILED\"} 0\n"));
+    }
+}

@@ -1,0 +1,446 @@
+//! The metadata store: users, credentials, apps, instances and secrets.
+//!
+//! [`Store`] is what the rest of the server sees; [`SqliteStore`] keeps everything in one SQLite
+//! file in the data directory. The trait speaks in records and plain values, never in SQL, so a
+//! PostgreSQL store is a second implementation in a file beside `sqlite.rs`. Uniqueness (user
+//! names, app name + version, user codes) is enforced by database constraints and reported as
+//! [`StoreError::Conflict`], never checked in code first.
+
+mod sqlite;
+
+use q8s_core::manifest::Manifest;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+pub use sqlite::SqliteStore;
+
+use crate::runtime::InstanceStatus;
+
+/// Who may see an app or an instance besides its owner and the admins.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Visibility {
+    /// The owner and admins only.
+    #[default]
+    Private,
+    /// Every signed-in user.
+    AllUsers,
+}
+
+impl Visibility {
+    /// The wire form, as in the API and the store.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Visibility::Private => "PRIVATE",
+            Visibility::AllUsers => "ALL_USERS",
+        }
+    }
+
+    /// Parses the wire form.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "PRIVATE" => Some(Visibility::Private),
+            "ALL_USERS" => Some(Visibility::AllUsers),
+            _ => None,
+        }
+    }
+}
+
+/// What the owner wants an instance to be; reconciliation brings reality back to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DesiredState {
+    /// Should run (and is started again after a server restart).
+    Running,
+    /// Stopped by its owner, volume kept.
+    Suspended,
+    /// Stopped for good, volume removed.
+    Terminated,
+}
+
+impl DesiredState {
+    /// The stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DesiredState::Running => "RUNNING",
+            DesiredState::Suspended => "SUSPENDED",
+            DesiredState::Terminated => "TERMINATED",
+        }
+    }
+
+    /// Parses the stored form.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "RUNNING" => Some(DesiredState::Running),
+            "SUSPENDED" => Some(DesiredState::Suspended),
+            "TERMINATED" => Some(DesiredState::Terminated),
+            _ => None,
+        }
+    }
+}
+
+/// A user account.
+#[derive(Debug, Clone)]
+pub struct UserRecord {
+    /// Stable id.
+    pub id: Uuid,
+    /// Unique sign-in name.
+    pub username: String,
+    /// Argon2 PHC string.
+    pub password_hash: String,
+    /// May manage users, secrets and everything else.
+    pub admin: bool,
+    /// When the account was created.
+    pub created_at: OffsetDateTime,
+}
+
+/// An API token (its secret is only ever stored hashed).
+#[derive(Debug, Clone)]
+pub struct TokenRecord {
+    /// Stable id, used to revoke it.
+    pub id: Uuid,
+    /// The owner.
+    pub user_id: Uuid,
+    /// A label chosen by the user (`q8s-cli on laptop`).
+    pub name: String,
+    /// When it was minted.
+    pub created_at: OffsetDateTime,
+}
+
+/// A sign-in session of a browser.
+#[derive(Debug, Clone)]
+pub struct SessionRecord {
+    /// The user signed in.
+    pub user_id: Uuid,
+    /// For an instance host (`<id>.<domain>`): the only host the session is good for. `None`
+    /// for the main site.
+    pub host: Option<String>,
+    /// After this the session is void.
+    pub expires_at: OffsetDateTime,
+}
+
+/// A pending loopback (PKCE) authorization code.
+#[derive(Debug, Clone)]
+pub struct AuthCodeRecord {
+    /// Who approved it.
+    pub user_id: Uuid,
+    /// The OAuth client (`q8s-cli`).
+    pub client_id: String,
+    /// The redirect URI it was issued for; the token request must repeat it.
+    pub redirect_uri: String,
+    /// The PKCE S256 challenge.
+    pub code_challenge: String,
+    /// After this the code is void.
+    pub expires_at: OffsetDateTime,
+}
+
+/// The state of a device authorization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceGrant {
+    /// Nobody has approved or denied it yet.
+    Pending,
+    /// Approved by this user.
+    Approved(Uuid),
+    /// Denied.
+    Denied,
+}
+
+/// A device authorization (RFC 8628).
+#[derive(Debug, Clone)]
+pub struct DeviceCodeRecord {
+    /// The short code the user types on `/device`.
+    pub user_code: String,
+    /// What happened so far.
+    pub grant: DeviceGrant,
+    /// The polling interval the client must respect, in seconds.
+    pub interval_secs: u32,
+    /// The last poll, to answer `slow_down`.
+    pub last_polled_at: Option<OffsetDateTime>,
+    /// After this the codes are void.
+    pub expires_at: OffsetDateTime,
+}
+
+/// A new app, about to be inserted (its bundle is already in the blob store).
+#[derive(Debug, Clone)]
+pub struct NewApp {
+    /// Fresh id.
+    pub id: Uuid,
+    /// The importer.
+    pub owner_id: Uuid,
+    /// Who may see it.
+    pub visibility: Visibility,
+    /// The verified manifest (name and version come from it).
+    pub manifest: Manifest,
+    /// Hex sha256 of the bundle: its blob key.
+    pub bundle_sha256: String,
+    /// Bundle size in bytes.
+    pub bundle_size: u64,
+    /// Path of the icon inside the bundle.
+    pub icon: Option<String>,
+    /// Paths of the screenshots inside the bundle.
+    pub screenshots: Vec<String>,
+}
+
+/// An app as stored.
+#[derive(Debug, Clone)]
+pub struct AppRecord {
+    /// Stable id.
+    pub id: Uuid,
+    /// The importer's id.
+    pub owner_id: Uuid,
+    /// The importer's username.
+    pub owner: String,
+    /// Who may see it.
+    pub visibility: Visibility,
+    /// The verified manifest.
+    pub manifest: Manifest,
+    /// Hex sha256 of the bundle.
+    pub bundle_sha256: String,
+    /// Bundle size in bytes.
+    pub bundle_size: u64,
+    /// Path of the icon inside the bundle.
+    pub icon: Option<String>,
+    /// Paths of the screenshots inside the bundle.
+    pub screenshots: Vec<String>,
+    /// Instances not yet terminated.
+    pub instance_count: u64,
+    /// Import time.
+    pub created_at: OffsetDateTime,
+    /// Last change (visibility).
+    pub updated_at: OffsetDateTime,
+}
+
+/// Which apps or instances to list.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    /// The caller.
+    pub viewer_id: Uuid,
+    /// Admins see everything with `include_shared`.
+    pub viewer_admin: bool,
+    /// `scope=all`: add what others share (`ALL_USERS`; everything for admins).
+    pub include_shared: bool,
+    /// Exact app name.
+    pub name: Option<String>,
+    /// Case-insensitive text in title, description or keywords.
+    pub text: Option<String>,
+}
+
+/// A new instance, about to be inserted.
+#[derive(Debug, Clone)]
+pub struct NewInstance {
+    /// Fresh id.
+    pub id: Uuid,
+    /// The app it runs.
+    pub app_id: Uuid,
+    /// Who launched it.
+    pub owner_id: Uuid,
+    /// Who may see and open it.
+    pub visibility: Visibility,
+}
+
+/// An instance as stored.
+#[derive(Debug, Clone)]
+pub struct InstanceRecord {
+    /// Stable id (also its host name).
+    pub id: Uuid,
+    /// The app it runs.
+    pub app_id: Uuid,
+    /// The app's name.
+    pub app_name: String,
+    /// The app's version.
+    pub app_version: String,
+    /// The launcher's id.
+    pub owner_id: Uuid,
+    /// The launcher's username.
+    pub owner: String,
+    /// Who may see and open it.
+    pub visibility: Visibility,
+    /// What the owner asked for.
+    pub desired: DesiredState,
+    /// What the runtime reported last.
+    pub status: InstanceStatus,
+    /// Why (pending reason, failure, last crash).
+    pub status_message: Option<String>,
+    /// Restarts after crashes.
+    pub restarts: u32,
+    /// Launch time.
+    pub created_at: OffsetDateTime,
+    /// Last change.
+    pub updated_at: OffsetDateTime,
+}
+
+/// A secret's name and keys (never its values).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretKeys {
+    /// The secret's name.
+    pub name: String,
+    /// Its keys, sorted.
+    pub keys: Vec<String>,
+}
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness constraint refused the write (e.g. app name + version exists).
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    /// A referenced row does not exist.
+    #[error("not found")]
+    NotFound,
+    /// The database failed.
+    #[error("database error: {0}")]
+    Database(String),
+    /// A stored value could not be decoded.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+/// Short alias for store results.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Everything the server keeps about users, credentials, apps, instances and secrets.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Checks that the database answers (for `/healthz`).
+    async fn ping(&self) -> StoreResult<()>;
+
+    // Users.
+    /// Creates a user; `Conflict("user-exists")` when the name is taken.
+    async fn create_user(
+        &self,
+        username: &str,
+        password_hash: &str,
+        admin: bool,
+    ) -> StoreResult<UserRecord>;
+    /// The user with this id.
+    async fn user(&self, id: Uuid) -> StoreResult<Option<UserRecord>>;
+    /// The user with this name.
+    async fn user_by_name(&self, username: &str) -> StoreResult<Option<UserRecord>>;
+    /// Every user, by name.
+    async fn users(&self) -> StoreResult<Vec<UserRecord>>;
+    /// How many users exist (zero on first start).
+    async fn user_count(&self) -> StoreResult<u64>;
+
+    // API tokens.
+    /// Stores a token by its hash.
+    async fn create_token(
+        &self,
+        user_id: Uuid,
+        name: &str,
+        token_hash: &str,
+    ) -> StoreResult<TokenRecord>;
+    /// The user owning the token with this hash.
+    async fn user_by_token(&self, token_hash: &str) -> StoreResult<Option<UserRecord>>;
+    /// Revokes a token of `user_id` (any user's when `user_id` is `None`); false if none.
+    async fn delete_token(&self, id: Uuid, user_id: Option<Uuid>) -> StoreResult<bool>;
+
+    // Sessions.
+    /// Stores a session by its hash.
+    async fn create_session(&self, session_hash: &str, session: &SessionRecord) -> StoreResult<()>;
+    /// A session that has not expired.
+    async fn session(&self, session_hash: &str) -> StoreResult<Option<SessionRecord>>;
+    /// Signs a session out.
+    async fn delete_session(&self, session_hash: &str) -> StoreResult<()>;
+
+    // One-time codes: loopback authorization codes and instance-host hand-off codes.
+    /// Stores an authorization code by its hash.
+    async fn create_auth_code(&self, code_hash: &str, code: &AuthCodeRecord) -> StoreResult<()>;
+    /// Removes and returns the code: a code is redeemed at most once.
+    async fn take_auth_code(&self, code_hash: &str) -> StoreResult<Option<AuthCodeRecord>>;
+    /// Stores a hand-off code for an instance host.
+    async fn create_host_code(
+        &self,
+        code_hash: &str,
+        user_id: Uuid,
+        expires_at: OffsetDateTime,
+    ) -> StoreResult<()>;
+    /// Removes the hand-off code and returns its user when it had not expired.
+    async fn take_host_code(&self, code_hash: &str) -> StoreResult<Option<Uuid>>;
+
+    // Device authorization.
+    /// Stores a device authorization; `Conflict` when the user code is taken.
+    async fn create_device_code(
+        &self,
+        device_code_hash: &str,
+        record: &DeviceCodeRecord,
+    ) -> StoreResult<()>;
+    /// The device authorization with this device code.
+    async fn device_code(&self, device_code_hash: &str) -> StoreResult<Option<DeviceCodeRecord>>;
+    /// Records a poll and the (possibly raised) interval.
+    async fn touch_device_code(
+        &self,
+        device_code_hash: &str,
+        polled_at: OffsetDateTime,
+        interval_secs: u32,
+    ) -> StoreResult<()>;
+    /// Approves or denies a pending authorization by its user code; false when there is no
+    /// pending, unexpired authorization with that code.
+    async fn decide_device_code(
+        &self,
+        user_code: &str,
+        grant: DeviceGrant,
+        now: OffsetDateTime,
+    ) -> StoreResult<bool>;
+    /// Forgets a device authorization (redeemed, denied or expired).
+    async fn delete_device_code(&self, device_code_hash: &str) -> StoreResult<()>;
+
+    /// Removes expired sessions and codes.
+    async fn purge_expired(&self, now: OffsetDateTime) -> StoreResult<()>;
+
+    // Apps.
+    /// Inserts an app; `Conflict("app-version-exists")` when name + version exists.
+    async fn insert_app(&self, app: &NewApp) -> StoreResult<AppRecord>;
+    /// The app with this id.
+    async fn app(&self, id: Uuid) -> StoreResult<Option<AppRecord>>;
+    /// Apps matching the query, by name then import time.
+    async fn apps(&self, query: &ListQuery) -> StoreResult<Vec<AppRecord>>;
+    /// Changes an app's visibility.
+    async fn set_app_visibility(&self, id: Uuid, visibility: Visibility) -> StoreResult<()>;
+    /// Deletes an app (and its terminated instances); `Conflict("app-has-instances")` while an
+    /// instance is not terminated.
+    async fn delete_app(&self, id: Uuid) -> StoreResult<()>;
+    /// Whether any app refers to this bundle.
+    async fn bundle_in_use(&self, sha256: &str) -> StoreResult<bool>;
+
+    // Instances.
+    /// Inserts an instance (PENDING, desired RUNNING).
+    async fn insert_instance(&self, instance: &NewInstance) -> StoreResult<InstanceRecord>;
+    /// The instance with this id.
+    async fn instance(&self, id: Uuid) -> StoreResult<Option<InstanceRecord>>;
+    /// Instances matching the query (`name`/`text` are ignored).
+    async fn instances(&self, query: &ListQuery) -> StoreResult<Vec<InstanceRecord>>;
+    /// Every instance whose desired state is running (for reconciliation).
+    async fn instances_to_run(&self) -> StoreResult<Vec<InstanceRecord>>;
+    /// Changes an instance's visibility.
+    async fn set_instance_visibility(&self, id: Uuid, visibility: Visibility) -> StoreResult<()>;
+    /// Sets what the owner wants, and the status that goes with asking for it.
+    async fn set_desired_state(
+        &self,
+        id: Uuid,
+        desired: DesiredState,
+        status: InstanceStatus,
+    ) -> StoreResult<()>;
+    /// Records what the runtime reports. Ignored for a terminated instance unless the report
+    /// says terminated too, so a late report cannot bring it back.
+    async fn set_instance_status(
+        &self,
+        id: Uuid,
+        status: InstanceStatus,
+        message: Option<&str>,
+        restarts: u32,
+    ) -> StoreResult<()>;
+    /// How many instances have each status.
+    async fn instance_status_counts(&self) -> StoreResult<Vec<(InstanceStatus, u64)>>;
+
+    // Secrets.
+    /// Creates or replaces a secret with exactly these keys.
+    async fn put_secret(&self, name: &str, data: &[(String, String)]) -> StoreResult<()>;
+    /// Deletes a secret; false when it did not exist.
+    async fn delete_secret(&self, name: &str) -> StoreResult<bool>;
+    /// Every secret's name and keys.
+    async fn secret_keys(&self) -> StoreResult<Vec<SecretKeys>>;
+    /// One value, for the runtime only.
+    async fn secret_value(&self, name: &str, key: &str) -> StoreResult<Option<String>>;
+}

@@ -1,0 +1,409 @@
+//! Apps, instances and secrets on SQLite.
+
+use q8s_core::manifest::Manifest;
+use sqlx::Row;
+use sqlx::sqlite::{SqlitePool, SqliteRow};
+use uuid::Uuid;
+
+use super::codec::{conflict_as, db_err, fmt_time, now, parse_time, parse_uuid};
+use crate::runtime::InstanceStatus;
+use crate::store::{
+    AppRecord, DesiredState, InstanceRecord, ListQuery, NewApp, NewInstance, SecretKeys,
+    StoreError, StoreResult, Visibility,
+};
+
+fn visibility(text: String) -> StoreResult<Visibility> {
+    Visibility::parse(&text).ok_or_else(|| StoreError::Corrupt(format!("visibility {text}")))
+}
+
+fn json<T: serde::de::DeserializeOwned>(text: String) -> StoreResult<T> {
+    serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("json: {e}")))
+}
+
+fn app_from_row(row: &SqliteRow) -> StoreResult<AppRecord> {
+    let get = |name: &str| row.try_get::<String, _>(name).map_err(db_err);
+    Ok(AppRecord {
+        id: parse_uuid(get("id")?)?,
+        owner_id: parse_uuid(get("owner_id")?)?,
+        owner: get("owner")?,
+        visibility: visibility(get("visibility")?)?,
+        manifest: json::<Manifest>(get("manifest")?)?,
+        bundle_sha256: get("bundle_sha256")?,
+        bundle_size: row.try_get::<i64, _>("bundle_size").map_err(db_err)? as u64,
+        icon: row.try_get("icon").map_err(db_err)?,
+        screenshots: json(get("screenshots")?)?,
+        instance_count: row.try_get::<i64, _>("instance_count").map_err(db_err)? as u64,
+        created_at: parse_time(get("created_at")?)?,
+        updated_at: parse_time(get("updated_at")?)?,
+    })
+}
+
+pub(super) async fn insert_app(pool: &SqlitePool, app: &NewApp) -> StoreResult<AppRecord> {
+    let manifest = serde_json::to_string(&app.manifest).map_err(db_err)?;
+    let keywords = serde_json::to_string(&app.manifest.app.keywords).map_err(db_err)?;
+    let screenshots = serde_json::to_string(&app.screenshots).map_err(db_err)?;
+    let created = fmt_time(now());
+    sqlx::query(
+        "INSERT INTO apps (id, name, version, owner_id, visibility, title, description, keywords,
+            manifest, bundle_sha256, bundle_size, icon, screenshots, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(app.id.to_string())
+    .bind(&app.manifest.app.name)
+    .bind(&app.manifest.app.version)
+    .bind(app.owner_id.to_string())
+    .bind(app.visibility.as_str())
+    .bind(app.manifest.app.title.as_deref())
+    .bind(app.manifest.app.description.as_deref())
+    .bind(keywords)
+    .bind(manifest)
+    .bind(&app.bundle_sha256)
+    .bind(app.bundle_size as i64)
+    .bind(app.icon.as_deref())
+    .bind(screenshots)
+    .bind(&created)
+    .bind(&created)
+    .execute(pool)
+    .await
+    .map_err(conflict_as("app-version-exists"))?;
+    app_by_id(pool, app.id).await?.ok_or(StoreError::NotFound)
+}
+
+async fn app_by_id(pool: &SqlitePool, id: Uuid) -> StoreResult<Option<AppRecord>> {
+    let row = sqlx::query(
+        "SELECT a.id, a.owner_id, u.username AS owner, a.visibility, a.manifest,
+            a.bundle_sha256, a.bundle_size, a.icon, a.screenshots, a.created_at, a.updated_at,
+            (SELECT COUNT(*) FROM instances i
+              WHERE i.app_id = a.id AND i.desired_state <> 'TERMINATED') AS instance_count
+         FROM apps a JOIN users u ON u.id = a.owner_id WHERE a.id = ?",
+    )
+    .bind(id.to_string())
+    .fetch_optional(pool)
+    .await
+    .map_err(db_err)?;
+    row.as_ref().map(app_from_row).transpose()
+}
+
+pub(super) async fn app(pool: &SqlitePool, id: Uuid) -> StoreResult<Option<AppRecord>> {
+    app_by_id(pool, id).await
+}
+
+/// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern.
+fn like_pattern(text: &str) -> String {
+    let mut out = String::from("%");
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+pub(super) async fn apps(pool: &SqlitePool, q: &ListQuery) -> StoreResult<Vec<AppRecord>> {
+    let rows = sqlx::query(
+        "SELECT a.id, a.owner_id, u.username AS owner, a.visibility, a.manifest,
+            a.bundle_sha256, a.bundle_size, a.icon, a.screenshots, a.created_at, a.updated_at,
+            (SELECT COUNT(*) FROM instances i
+              WHERE i.app_id = a.id AND i.desired_state <> 'TERMINATED') AS instance_count
+         FROM apps a JOIN users u ON u.id = a.owner_id
+         WHERE (a.owner_id = ?1 OR (?2 AND (?3 OR a.visibility = 'ALL_USERS')))
+           AND (?4 IS NULL OR a.name = ?4)
+           AND (?5 IS NULL OR lower(coalesce(a.title, '')) LIKE ?5 ESCAPE '\\'
+                OR lower(coalesce(a.description, '')) LIKE ?5 ESCAPE '\\'
+                OR lower(a.keywords) LIKE ?5 ESCAPE '\\')
+         ORDER BY a.name, a.created_at",
+    )
+    .bind(q.viewer_id.to_string())
+    .bind(q.include_shared)
+    .bind(q.viewer_admin)
+    .bind(q.name.as_deref())
+    .bind(q.text.as_deref().map(like_pattern))
+    .fetch_all(pool)
+    .await
+    .map_err(db_err)?;
+    rows.iter().map(app_from_row).collect()
+}
+
+pub(super) async fn set_visibility(
+    pool: &SqlitePool,
+    table: &'static str,
+    id: Uuid,
+    visibility: Visibility,
+) -> StoreResult<()> {
+    let sql = match table {
+        "apps" => "UPDATE apps SET visibility = ?, updated_at = ? WHERE id = ?",
+        _ => "UPDATE instances SET visibility = ?, updated_at = ? WHERE id = ?",
+    };
+    let done = sqlx::query(sql)
+        .bind(visibility.as_str())
+        .bind(fmt_time(now()))
+        .bind(id.to_string())
+        .execute(pool)
+        .await
+        .map_err(db_err)?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+pub(super) async fn delete_app(pool: &SqlitePool, id: Uuid) -> StoreResult<()> {
+    // One statement decides: the app goes only if no live instance refers to it, so an
+    // instance created concurrently either blocks the delete or fails its foreign key.
+    let done = sqlx::query(
+        "DELETE FROM apps WHERE id = ?1 AND NOT EXISTS (
+            SELECT 1 FROM instances WHERE app_id = ?1 AND desired_state <> 'TERMINATED')",
+    )
+    .bind(id.to_string())
+    .execute(pool)
+    .await
+    .map_err(db_err)?;
+    if done.rows_affected() > 0 {
+        return Ok(());
+    }
+    match app_by_id(pool, id).await? {
+        Some(_) => Err(StoreError::Conflict("app-has-instances")),
+        None => Err(StoreError::NotFound),
+    }
+}
+
+pub(super) async fn bundle_in_use(pool: &SqlitePool, sha256: &str) -> StoreResult<bool> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM apps WHERE bundle_sha256 = ?")
+        .bind(sha256)
+        .fetch_one(pool)
+        .await
+        .map_err(db_err)?;
+    Ok(n > 0)
+}
+
+fn instance_from_row(row: &SqliteRow) -> StoreResult<InstanceRecord> {
+    let get = |name: &str| row.try_get::<String, _>(name).map_err(db_err);
+    let status = get("status")?;
+    let desired = get("desired_state")?;
+    Ok(InstanceRecord {
+        id: parse_uuid(get("id")?)?,
+        app_id: parse_uuid(get("app_id")?)?,
+        app_name: get("app_name")?,
+        app_version: get("app_version")?,
+        owner_id: parse_uuid(get("owner_id")?)?,
+        owner: get("owner")?,
+        visibility: visibility(get("visibility")?)?,
+        desired: DesiredState::parse(&desired)
+            .ok_or_else(|| StoreError::Corrupt(format!("desired state {desired}")))?,
+        status: status
+            .parse()
+            .map_err(|_| StoreError::Corrupt(format!("status {status}")))?,
+        status_message: row.try_get("status_message").map_err(db_err)?,
+        restarts: row.try_get::<i64, _>("restarts").map_err(db_err)? as u32,
+        created_at: parse_time(get("created_at")?)?,
+        updated_at: parse_time(get("updated_at")?)?,
+    })
+}
+
+pub(super) async fn insert_instance(
+    pool: &SqlitePool,
+    instance: &NewInstance,
+) -> StoreResult<InstanceRecord> {
+    let created = fmt_time(now());
+    let done = sqlx::query(
+        "INSERT INTO instances (id, app_id, owner_id, visibility, desired_state, status,
+            status_message, restarts, created_at, updated_at)
+         SELECT ?1, ?2, ?3, ?4, 'RUNNING', 'PENDING', NULL, 0, ?5, ?5
+         WHERE EXISTS (SELECT 1 FROM apps WHERE id = ?2)",
+    )
+    .bind(instance.id.to_string())
+    .bind(instance.app_id.to_string())
+    .bind(instance.owner_id.to_string())
+    .bind(instance.visibility.as_str())
+    .bind(&created)
+    .execute(pool)
+    .await
+    .map_err(db_err)?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    self::instance(pool, instance.id)
+        .await?
+        .ok_or(StoreError::NotFound)
+}
+
+pub(super) async fn instance(pool: &SqlitePool, id: Uuid) -> StoreResult<Option<InstanceRecord>> {
+    let row = sqlx::query(
+        "SELECT i.id, i.app_id, a.name AS app_name, a.version AS app_version, i.owner_id,
+            u.username AS owner, i.visibility, i.desired_state, i.status, i.status_message,
+            i.restarts, i.created_at, i.updated_at
+         FROM instances i JOIN apps a ON a.id = i.app_id JOIN users u ON u.id = i.owner_id
+         WHERE i.id = ?",
+    )
+    .bind(id.to_string())
+    .fetch_optional(pool)
+    .await
+    .map_err(db_err)?;
+    row.as_ref().map(instance_from_row).transpose()
+}
+
+pub(super) async fn instances(
+    pool: &SqlitePool,
+    q: &ListQuery,
+) -> StoreResult<Vec<InstanceRecord>> {
+    let rows = sqlx::query(
+        "SELECT i.id, i.app_id, a.name AS app_name, a.version AS app_version, i.owner_id,
+            u.username AS owner, i.visibility, i.desired_state, i.status, i.status_message,
+            i.restarts, i.created_at, i.updated_at
+         FROM instances i JOIN apps a ON a.id = i.app_id JOIN users u ON u.id = i.owner_id
+         WHERE (i.owner_id = ?1 OR (?2 AND (?3 OR i.visibility = 'ALL_USERS')))
+         ORDER BY i.created_at",
+    )
+    .bind(q.viewer_id.to_string())
+    .bind(q.include_shared)
+    .bind(q.viewer_admin)
+    .fetch_all(pool)
+    .await
+    .map_err(db_err)?;
+    rows.iter().map(instance_from_row).collect()
+}
+
+pub(super) async fn instances_to_run(pool: &SqlitePool) -> StoreResult<Vec<InstanceRecord>> {
+    let rows = sqlx::query(
+        "SELECT i.id, i.app_id, a.name AS app_name, a.version AS app_version, i.owner_id,
+            u.username AS owner, i.visibility, i.desired_state, i.status, i.status_message,
+            i.restarts, i.created_at, i.updated_at
+         FROM instances i JOIN apps a ON a.id = i.app_id JOIN users u ON u.id = i.owner_id
+         WHERE i.desired_state = 'RUNNING' ORDER BY i.created_at",
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(db_err)?;
+    rows.iter().map(instance_from_row).collect()
+}
+
+pub(super) async fn set_desired_state(
+    pool: &SqlitePool,
+    id: Uuid,
+    desired: DesiredState,
+    status: InstanceStatus,
+) -> StoreResult<()> {
+    let done = sqlx::query(
+        "UPDATE instances SET desired_state = ?, status = ?, status_message = NULL, updated_at = ?
+         WHERE id = ?",
+    )
+    .bind(desired.as_str())
+    .bind(status.as_str())
+    .bind(fmt_time(now()))
+    .bind(id.to_string())
+    .execute(pool)
+    .await
+    .map_err(db_err)?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+pub(super) async fn set_instance_status(
+    pool: &SqlitePool,
+    id: Uuid,
+    status: InstanceStatus,
+    message: Option<&str>,
+    restarts: u32,
+) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE instances SET status = ?1, status_message = ?2, restarts = ?3, updated_at = ?4
+         WHERE id = ?5 AND (desired_state <> 'TERMINATED' OR ?1 = 'TERMINATED')",
+    )
+    .bind(status.as_str())
+    .bind(message)
+    .bind(i64::from(restarts))
+    .bind(fmt_time(now()))
+    .bind(id.to_string())
+    .execute(pool)
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
+pub(super) async fn instance_status_counts(
+    pool: &SqlitePool,
+) -> StoreResult<Vec<(InstanceStatus, u64)>> {
+    let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM instances GROUP BY status")
+        .fetch_all(pool)
+        .await
+        .map_err(db_err)?;
+    rows.iter()
+        .map(|row| {
+            let status: String = row.try_get("status").map_err(db_err)?;
+            let n: i64 = row.try_get("n").map_err(db_err)?;
+            let status = status
+                .parse()
+                .map_err(|_| StoreError::Corrupt(format!("status {status}")))?;
+            Ok((status, n as u64))
+        })
+        .collect()
+}
+
+pub(super) async fn put_secret(
+    pool: &SqlitePool,
+    name: &str,
+    data: &[(String, String)],
+) -> StoreResult<()> {
+    let mut tx = pool.begin().await.map_err(db_err)?;
+    sqlx::query("DELETE FROM secrets WHERE name = ?")
+        .bind(name)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+    for (key, value) in data {
+        sqlx::query("INSERT INTO secrets (name, key, value) VALUES (?, ?, ?)")
+            .bind(name)
+            .bind(key)
+            .bind(value)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+    }
+    tx.commit().await.map_err(db_err)
+}
+
+pub(super) async fn delete_secret(pool: &SqlitePool, name: &str) -> StoreResult<bool> {
+    let done = sqlx::query("DELETE FROM secrets WHERE name = ?")
+        .bind(name)
+        .execute(pool)
+        .await
+        .map_err(db_err)?;
+    Ok(done.rows_affected() > 0)
+}
+
+pub(super) async fn secret_keys(pool: &SqlitePool) -> StoreResult<Vec<SecretKeys>> {
+    let rows = sqlx::query("SELECT name, key FROM secrets ORDER BY name, key")
+        .fetch_all(pool)
+        .await
+        .map_err(db_err)?;
+    let mut out: Vec<SecretKeys> = Vec::new();
+    for row in &rows {
+        let name: String = row.try_get("name").map_err(db_err)?;
+        let key: String = row.try_get("key").map_err(db_err)?;
+        match out.last_mut() {
+            Some(last) if last.name == name => last.keys.push(key),
+            _ => out.push(SecretKeys {
+                name,
+                keys: vec![key],
+            }),
+        }
+    }
+    Ok(out)
+}
+
+pub(super) async fn secret_value(
+    pool: &SqlitePool,
+    name: &str,
+    key: &str,
+) -> StoreResult<Option<String>> {
+    sqlx::query_scalar("SELECT value FROM secrets WHERE name = ? AND key = ?")
+        .bind(name)
+        .bind(key)
+        .fetch_optional(pool)
+        .await
+        .map_err(db_err)
+}

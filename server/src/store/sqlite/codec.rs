@@ -1,0 +1,64 @@
+//! Conversions between records and SQLite column values: UUIDs and RFC 3339 times as text.
+
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use uuid::Uuid;
+
+use crate::store::StoreError;
+
+/// Now, in UTC, to the millisecond (what the text form keeps).
+pub(super) fn now() -> OffsetDateTime {
+    let now = OffsetDateTime::now_utc();
+    now.replace_nanosecond(now.millisecond() as u32 * 1_000_000)
+        .unwrap_or(now)
+}
+
+/// Fixed-width RFC 3339 UTC with milliseconds, so text order is time order.
+pub(super) fn fmt_time(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.millisecond()
+    )
+}
+
+pub(super) fn parse_time(text: String) -> Result<OffsetDateTime, StoreError> {
+    OffsetDateTime::parse(&text, &Rfc3339)
+        .map_err(|e| StoreError::Corrupt(format!("time {text}: {e}")))
+}
+
+pub(super) fn parse_uuid(text: String) -> Result<Uuid, StoreError> {
+    Uuid::parse_str(&text).map_err(|e| StoreError::Corrupt(format!("id {text}: {e}")))
+}
+
+pub(super) fn db_err(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Database(e.to_string())
+}
+
+/// Maps a unique-constraint violation to [`StoreError::Conflict`] with `code`.
+pub(super) fn conflict_as(code: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |e| match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(code),
+        _ => db_err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_round_trip_and_sort_as_text() {
+        let a = now();
+        let b = a + time::Duration::milliseconds(1500);
+        assert_eq!(parse_time(fmt_time(a)).unwrap(), a);
+        assert!(fmt_time(a) < fmt_time(b));
+        assert!(fmt_time(a).ends_with('Z'));
+    }
+}

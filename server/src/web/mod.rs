@@ -1,0 +1,266 @@
+//! The few HTML pages of the main site: sign-in, device approval, the consent page of the
+//! loopback flow, and the hand-off to instance hosts. Plain HTML with inline CSS, no scripts
+//! and nothing fetched from elsewhere.
+
+mod pages;
+
+use axum::Form;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use uuid::Uuid;
+
+pub use pages::{consent as pages_consent, escape, page};
+
+use crate::auth::{self, Caller, SESSION_COOKIE, caller_from_parts, hash_secret, same_origin};
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::store::DeviceGrant;
+
+/// Only local paths are followed after sign-in (no open redirects).
+pub fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/\\") => {
+            n.to_owned()
+        }
+        _ => "/".to_owned(),
+    }
+}
+
+/// `/login?next=<target>`.
+pub fn login_url(next: &str) -> String {
+    let query: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("next", next)
+        .finish();
+    format!("/login?{query}")
+}
+
+/// `GET /login` query.
+#[derive(Debug, Deserialize)]
+pub struct LoginQuery {
+    next: Option<String>,
+}
+
+/// `GET /login`: the sign-in form.
+pub async fn login_page(Query(q): Query<LoginQuery>) -> Html<String> {
+    pages::login(&safe_next(q.next.as_deref()), None)
+}
+
+/// `POST /login` form.
+#[derive(Debug, Deserialize)]
+pub struct LoginForm {
+    username: String,
+    password: String,
+    next: Option<String>,
+}
+
+/// `POST /login`: checks the password, sets the session cookie and goes to `next`.
+pub async fn login(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Result<Response, ApiError> {
+    let next = safe_next(form.next.as_deref());
+    if !same_origin(&headers) {
+        return Ok((
+            StatusCode::FORBIDDEN,
+            pages::login(&next, Some("Sign in from this site's own page.")),
+        )
+            .into_response());
+    }
+    let user = state.store.user_by_name(form.username.trim()).await?;
+    let valid = match &user {
+        Some(u) => auth::verify_password(form.password, u.password_hash.clone()).await,
+        None => {
+            // Spend the same time as for a real user, so timing does not reveal names.
+            let _ = auth::verify_password(form.password, DUMMY_HASH.into()).await;
+            false
+        }
+    };
+    let Some(user) = user.filter(|_| valid) else {
+        tracing::info!(username = %form.username, "sign-in failed");
+        return Ok((
+            StatusCode::UNAUTHORIZED,
+            pages::login(&next, Some("Wrong username or password.")),
+        )
+            .into_response());
+    };
+    let cookie = auth::start_session(&state, user.id, None).await?;
+    tracing::info!(username = %user.username, "signed in");
+    Ok(([(header::SET_COOKIE, cookie)], Redirect::to(&next)).into_response())
+}
+
+/// A valid argon2id hash of a random password, verified against when the user is unknown.
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$2Xh6Cxkb4p3gpw0e5BI4bXWQ5oxvrFQaJnZ0Ej6G9O8";
+
+/// `POST /logout`: ends the session.
+pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(session) = auth::cookie(&headers, SESSION_COOKIE) {
+        let _ = state.store.delete_session(&hash_secret(session)).await;
+    }
+    (
+        [(header::SET_COOKIE, auth::clear_session_cookie())],
+        Redirect::to("/login"),
+    )
+        .into_response()
+}
+
+/// `GET /`: who is signed in, and where to go.
+pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    match caller_from_parts(&state, &headers).await {
+        Some(caller) => pages::home(&caller.username).into_response(),
+        None => Redirect::to("/login").into_response(),
+    }
+}
+
+/// `GET /device` query.
+#[derive(Debug, Deserialize)]
+pub struct DeviceQuery {
+    user_code: Option<String>,
+}
+
+/// `GET /device`: the form where a signed-in user enters a device code.
+pub async fn device_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<DeviceQuery>,
+) -> Response {
+    let code = q.user_code.unwrap_or_default();
+    let Some(caller) = caller_from_parts(&state, &headers).await else {
+        let here = if code.is_empty() {
+            "/device".to_owned()
+        } else {
+            format!(
+                "/device?{}",
+                form_urlencoded::Serializer::new(String::new())
+                    .append_pair("user_code", &code)
+                    .finish()
+            )
+        };
+        return Redirect::to(&login_url(&here)).into_response();
+    };
+    pages::device(&caller.username, &code, None).into_response()
+}
+
+/// `POST /device` form.
+#[derive(Debug, Deserialize)]
+pub struct DeviceForm {
+    user_code: String,
+    /// `approve` or `deny`.
+    action: String,
+}
+
+/// `POST /device`: approves or denies the device authorization with that user code.
+pub async fn device_decide(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<DeviceForm>,
+) -> Result<Response, ApiError> {
+    let Some(caller) = caller_from_parts(&state, &headers).await else {
+        return Ok(Redirect::to(&login_url("/device")).into_response());
+    };
+    if !same_origin(&headers) {
+        return Ok((
+            StatusCode::FORBIDDEN,
+            pages::message("Refused", "Approve devices from this site's own page."),
+        )
+            .into_response());
+    }
+    let code = auth::oauth::normalize_user_code(&form.user_code);
+    let grant = match form.action.as_str() {
+        "approve" => DeviceGrant::Approved(caller.user_id),
+        _ => DeviceGrant::Denied,
+    };
+    let now = time::OffsetDateTime::now_utc();
+    if !state.store.decide_device_code(&code, grant, now).await? {
+        let page = pages::device(
+            &caller.username,
+            &form.user_code,
+            Some("That code is unknown, expired or already used."),
+        );
+        return Ok((StatusCode::BAD_REQUEST, page).into_response());
+    }
+    let (title, text) = match grant {
+        DeviceGrant::Approved(_) => (
+            "Device signed in",
+            "You can close this page and return to your terminal.",
+        ),
+        _ => ("Request denied", "The device was not signed in."),
+    };
+    Ok(pages::message(title, text).into_response())
+}
+
+/// `GET /_q8s/handoff` query.
+#[derive(Debug, Deserialize)]
+pub struct HandoffQuery {
+    instance: Uuid,
+    next: Option<String>,
+}
+
+/// `GET /_q8s/handoff?instance=<id>&next=<path>`: a signed-in browser gets a one-time code
+/// and is sent to the instance host, whose proxy exchanges it for a host-only session.
+pub async fn handoff(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<HandoffQuery>,
+) -> Result<Response, ApiError> {
+    let next = safe_next(q.next.as_deref());
+    let Some(caller) = caller_from_parts(&state, &headers).await else {
+        let here = format!(
+            "/_q8s/handoff?{}",
+            form_urlencoded::Serializer::new(String::new())
+                .append_pair("instance", &q.instance.to_string())
+                .append_pair("next", &next)
+                .finish()
+        );
+        return Ok(Redirect::to(&login_url(&here)).into_response());
+    };
+    let visible = match state.store.instance(q.instance).await? {
+        Some(i) => caller_can_open(&caller, i.owner_id, i.visibility),
+        None => false,
+    };
+    if !visible {
+        return Ok((
+            StatusCode::NOT_FOUND,
+            pages::message(
+                "Not found",
+                "There is no such instance, or it is not shared with you.",
+            ),
+        )
+            .into_response());
+    }
+    let code = auth::issue_host_code(&state, &caller).await?;
+    let query = form_urlencoded::Serializer::new(String::new())
+        .append_pair("code", &code)
+        .append_pair("next", &next)
+        .finish();
+    let target = format!("{}_q8s/auth?{query}", state.config.instance_url(q.instance));
+    Ok(Redirect::to(&target).into_response())
+}
+
+fn caller_can_open(caller: &Caller, owner: Uuid, visibility: crate::store::Visibility) -> bool {
+    caller.can_see(owner, visibility)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_is_a_local_path_only() {
+        assert_eq!(safe_next(Some("/device?x=1")), "/device?x=1");
+        assert_eq!(safe_next(Some("//evil.test/")), "/");
+        assert_eq!(safe_next(Some("/\\evil.test")), "/");
+        assert_eq!(safe_next(Some("http://evil.test/")), "/");
+        assert_eq!(safe_next(None), "/");
+        assert_eq!(login_url("/a?b=c"), "/login?next=%2Fa%3Fb%3Dc");
+    }
+
+    #[test]
+    fn the_dummy_hash_is_a_real_argon2_hash() {
+        // Otherwise unknown users would be answered faster than known ones.
+        use argon2::password_hash::phc::PasswordHash;
+        assert!(PasswordHash::new(DUMMY_HASH).is_ok());
+    }
+}

@@ -1,0 +1,375 @@
+//! Users, tokens, `/me` and secrets through the API of a real server.
+
+mod common;
+
+use common::{TestServer, json_of};
+use reqwest::StatusCode;
+use serde_json::json;
+
+#[tokio::test]
+async fn admins_manage_users_and_users_cannot() {
+    let server = TestServer::start().await;
+    let r = server
+        .client
+        .post(server.api("/users"))
+        .bearer_auth(&server.admin_token)
+        .json(&json!({"username": "carol"}))
+        .send()
+        .await
+        .unwrap();
+    let (status, created) = json_of(r).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["user"]["username"], "carol");
+    assert_eq!(created["user"]["admin"], false);
+    let generated = created["password"].as_str().unwrap();
+    assert!(generated.len() >= 16);
+    assert!(
+        server.login("carol", generated).await.is_some(),
+        "the generated password works"
+    );
+
+    let r = server
+        .client
+        .post(server.api("/users"))
+        .bearer_auth(&server.admin_token)
+        .json(&json!({"username": "carol", "password": "long enough"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json_of(r).await.1["error"]["code"], "user-exists");
+    for (body, code) in [
+        (json!({"username": "Carol!"}), "invalid-username"),
+        (
+            json!({"username": "dave", "password": "short"}),
+            "weak-password",
+        ),
+        (json!({"username": "dave", "role": "x"}), "invalid-request"),
+    ] {
+        let r = server
+            .client
+            .post(server.api("/users"))
+            .bearer_auth(&server.admin_token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let (status, err) = json_of(r).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(err["error"]["code"], code, "{body}");
+    }
+
+    let user = server.user_token("erin", false).await;
+    let (status, list) = server.get(&server.admin_token, "/users").await;
+    assert_eq!(status, StatusCode::OK);
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["username"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["admin", "carol", "erin"]);
+    assert!(
+        !list.to_string().contains("argon2"),
+        "no password hashes in answers"
+    );
+    let (status, err) = server.get(&user, "/users").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(err["error"]["code"], "forbidden");
+    let r = server
+        .client
+        .post(server.api("/users"))
+        .bearer_auth(&user)
+        .json(&json!({"username": "x1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let (_, me) = server.get(&user, "/me").await;
+    assert_eq!(
+        (me["username"].as_str(), me["admin"].as_bool()),
+        (Some("erin"), Some(false))
+    );
+}
+
+#[tokio::test]
+async fn tokens_belong_to_their_user() {
+    let server = TestServer::start().await;
+    let frank = server.user_token("frank", false).await;
+    let grace = server.user_token("grace", false).await;
+    let r = server
+        .client
+        .post(server.api("/tokens"))
+        .bearer_auth(&frank)
+        .send()
+        .await
+        .unwrap();
+    let (status, token) = json_of(r).await;
+    assert_eq!(status, StatusCode::CREATED, "{token}");
+    assert_eq!(token["name"], "api");
+    let id = token["id"].as_str().unwrap();
+    // Grace cannot revoke Frank's token (it does not exist for her).
+    let r = server
+        .client
+        .delete(server.api(&format!("/tokens/{id}")))
+        .bearer_auth(&grace)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = server
+        .client
+        .delete(server.api(&format!("/tokens/{id}")))
+        .bearer_auth(&frank)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let r = server
+        .client
+        .delete(server.api(&format!("/tokens/{id}")))
+        .bearer_auth(&frank)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        server.get(token["token"].as_str().unwrap(), "/me").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        server.get(&frank, "/me").await.0,
+        StatusCode::OK,
+        "other tokens still work"
+    );
+}
+
+#[tokio::test]
+async fn secret_values_are_never_returned() {
+    let server = TestServer::start().await;
+    let value = "s3cr3t-VALUE-never-shown";
+    server
+        .put_secret("SecretName", json!({"API_KEY": value, "other.key": "x"}))
+        .await;
+    let user = server.user_token("heidi", false).await;
+    for token in [&server.admin_token, &user] {
+        let r = server
+            .client
+            .get(server.api("/secrets"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        let text = r.text().await.unwrap();
+        assert!(!text.contains(value), "{text}");
+        let list: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            list,
+            json!([{"name": "SecretName", "keys": ["API_KEY", "other.key"]}])
+        );
+    }
+    // Users may not write or delete secrets.
+    let r = server
+        .client
+        .put(server.api("/secrets/mine"))
+        .bearer_auth(&user)
+        .json(&json!({"data": {"k": "v"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = server
+        .client
+        .delete(server.api("/secrets/SecretName"))
+        .bearer_auth(&user)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // Bad names and keys.
+    for (name, body, code) in [
+        ("bad/name", json!({"data": {}}), None),
+        (
+            "-bad",
+            json!({"data": {"k": "v"}}),
+            Some("invalid-secret-name"),
+        ),
+        (
+            "good",
+            json!({"data": {"bad key": "v"}}),
+            Some("invalid-secret-key"),
+        ),
+        ("good", json!({"value": "v"}), Some("invalid-request")),
+    ] {
+        let r = server
+            .client
+            .put(server.api(&format!("/secrets/{name}")))
+            .bearer_auth(&server.admin_token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let (status, err) = json_of(r).await;
+        match code {
+            Some(code) => {
+                assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{name}");
+                assert_eq!(err["error"]["code"], code);
+                assert!(!err.to_string().contains(value));
+            }
+            None => assert_eq!(status, StatusCode::NOT_FOUND, "{name}"),
+        }
+    }
+    // Replace keeps exactly the new keys; delete removes it.
+    server.put_secret("SecretName", json!({"ONLY": "y"})).await;
+    assert_eq!(
+        server.get(&user, "/secrets").await.1,
+        json!([{"name": "SecretName", "keys": ["ONLY"]}])
+    );
+    let r = server
+        .client
+        .delete(server.api("/secrets/SecretName"))
+        .bearer_auth(&server.admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let r = server
+        .client
+        .delete(server.api("/secrets/SecretName"))
+        .bearer_auth(&server.admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert!(
+        !server.log().contains(value),
+        "secret values never reach the log"
+    );
+}
+
+#[tokio::test]
+async fn health_metrics_openapi_and_unknown_routes() {
+    let server = TestServer::start().await;
+    let r = server
+        .client
+        .get(format!("{}/healthz", server.url))
+        .send()
+        .await
+        .unwrap();
+    let (status, health) = json_of(r).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        health,
+        json!({"status": "ok", "store": true, "blob_store": true})
+    );
+    let metrics = server
+        .client
+        .get(format!("{}/metrics", server.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "q8s_imports_total 0",
+        "q8s_bundle_bytes_received_total 0",
+        "q8s_proxy_requests_total",
+        "q8s_instances{status=\"RUNNING\"} 0",
+    ] {
+        assert!(metrics.contains(line), "{line} in {metrics}");
+    }
+    let (status, doc) = json_of(
+        server
+            .client
+            .get(server.api("/openapi.json"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let paths = doc["paths"].as_object().unwrap();
+    for path in [
+        "/api/v1/apps",
+        "/api/v1/apps/{id}",
+        "/api/v1/apps/{id}/bundle",
+        "/api/v1/apps/{id}/icon",
+        "/api/v1/apps/{id}/screenshots/{n}",
+        "/api/v1/apps/{id}/instances",
+        "/api/v1/instances",
+        "/api/v1/instances/{id}",
+        "/api/v1/instances/{id}/suspend",
+        "/api/v1/instances/{id}/resume",
+        "/api/v1/instances/{id}/logs",
+        "/api/v1/secrets",
+        "/api/v1/secrets/{name}",
+        "/api/v1/me",
+        "/api/v1/tokens",
+        "/api/v1/tokens/{id}",
+        "/api/v1/users",
+    ] {
+        assert!(
+            paths.contains_key(path),
+            "{path} missing from the OpenAPI document"
+        );
+    }
+    assert!(doc["components"]["schemas"]["App"].is_object());
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    let (status, err) = server.get(&server.admin_token, "/nothing-here").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(err["error"]["code"], "not-found");
+}
+
+#[tokio::test]
+async fn user_add_command_and_sigterm() {
+    let mut server = TestServer::start().await;
+    let status = server.terminate();
+    assert!(status.success(), "a clean exit on SIGTERM: {status}");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_q8s-server"))
+        .args(["--data-dir"])
+        .arg(server.data_dir())
+        .args(["user", "add", "ivan"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let password = stdout
+        .split("password: ")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .trim()
+        .to_owned();
+    let again = std::process::Command::new(env!("CARGO_BIN_EXE_q8s-server"))
+        .args(["--data-dir"])
+        .arg(server.data_dir())
+        .args(["user", "add", "ivan"])
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    let server = server.restart().await;
+    assert!(server.login("ivan", &password).await.is_some());
+    // The admin is created once: the first token still works after the restart.
+    assert_eq!(
+        server.get(&server.admin_token, "/me").await.0,
+        StatusCode::OK
+    );
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(server.data_dir().join("admin-token"))
+            .unwrap()
+            .permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(server.data_dir().join("q8s.db"))
+            .unwrap()
+            .permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+}

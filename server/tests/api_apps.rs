@@ -1,0 +1,546 @@
+//! Apps through the API of a real server: import, list, get, filters, duplicates (also 20 at
+//! once), hostile and oversized bundles, visibility, deletion and downloads.
+
+mod common;
+
+use std::io::Write;
+
+use common::{TestServer, hello_bundle, hello_variant, json_of};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn imports_lists_and_gets_hello() {
+    let server = TestServer::start().await;
+    let bundle = hello_bundle();
+    let bytes = std::fs::read(&bundle).unwrap();
+    let (status, app) = server.import(&server.admin_token, &bundle, "PRIVATE").await;
+    assert_eq!(status, StatusCode::CREATED, "{app}");
+    assert_eq!(app["name"], "ai.h2o.q8s.hello");
+    assert_eq!(app["version"], "0.1.0");
+    assert_eq!(app["title"], "Hello q8s");
+    assert_eq!(app["owner"], "admin");
+    assert_eq!(app["visibility"], "PRIVATE");
+    assert_eq!(app["keywords"], json!(["hello", "example", "wave"]));
+    assert_eq!(app["bundle"]["location"], "ai.h2o.q8s.hello.0.1.0.qz");
+    assert_eq!(app["bundle"]["size"], bytes.len());
+    let sha = sha256_hex(&bytes);
+    assert_eq!(app["bundle"]["sha256"], sha);
+    assert_eq!(app["icon_location"], "ai.h2o.q8s.hello.0.1.0/icon.png");
+    assert_eq!(
+        app["screenshots"],
+        json!(["ai.h2o.q8s.hello.0.1.0/screenshot-1.png"])
+    );
+    assert_eq!(app["runtime"]["module"], "hello.app");
+    assert_eq!(app["runtime"]["memory_limit"], "256Mi");
+    assert_eq!(app["instance_count"], 0);
+    assert!(app["created_at"].as_str().unwrap().ends_with('Z'));
+
+    // Stored by sha256, nothing left in tmp.
+    let blobs = server.blob_files();
+    assert_eq!(blobs.len(), 1);
+    assert!(blobs[0].to_string_lossy().ends_with(&format!("{sha}.qz")));
+    assert!(server.tmp_files().is_empty());
+
+    let id = app["id"].as_str().unwrap();
+    let (status, got) = server
+        .get(&server.admin_token, &format!("/apps/{id}"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(got, app);
+    let (_, list) = server.get(&server.admin_token, "/apps").await;
+    assert_eq!(list.as_array().unwrap().len(), 1);
+
+    // Downloads: the bundle bytes as imported, the icon and the screenshot from the bundle.
+    let r = server
+        .client
+        .get(server.api(&format!("/apps/{id}/bundle")))
+        .bearer_auth(&server.admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        r.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("ai.h2o.q8s.hello.0.1.0.qz")
+    );
+    assert_eq!(r.bytes().await.unwrap().as_ref(), bytes.as_slice());
+    let icon = std::fs::read(common::repo_root().join("examples/hello/static/icon.png")).unwrap();
+    let r = server
+        .client
+        .get(server.api(&format!("/apps/{id}/icon")))
+        .bearer_auth(&server.admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["content-type"], "image/png");
+    assert_eq!(r.bytes().await.unwrap().as_ref(), icon.as_slice());
+    let shot =
+        std::fs::read(common::repo_root().join("examples/hello/static/screenshot-1.png")).unwrap();
+    let r = server
+        .client
+        .get(server.api(&format!("/apps/{id}/screenshots/0")))
+        .bearer_auth(&server.admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.bytes().await.unwrap().as_ref(), shot.as_slice());
+    let (status, err) = server
+        .get(&server.admin_token, &format!("/apps/{id}/screenshots/1"))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(err["error"]["code"], "not-found");
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[tokio::test]
+async fn duplicate_version_is_409_and_twenty_concurrent_imports_make_one_app() {
+    let server = TestServer::start().await;
+    let bundle = std::fs::read(hello_bundle()).unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let client = server.client.clone();
+        let url = server.api("/apps");
+        let token = server.admin_token.clone();
+        let body = bundle.clone();
+        tasks.push(tokio::spawn(async move {
+            let r = client
+                .post(url)
+                .bearer_auth(token)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            json_of(r).await
+        }));
+    }
+    let mut created = 0;
+    let mut conflicts = 0;
+    for task in tasks {
+        let (status, body) = task.await.unwrap();
+        match status {
+            StatusCode::CREATED => created += 1,
+            StatusCode::CONFLICT => {
+                assert_eq!(body["error"]["code"], "app-version-exists");
+                conflicts += 1;
+            }
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert_eq!((created, conflicts), (1, 19));
+    let (_, list) = server.get(&server.admin_token, "/apps?scope=all").await;
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(
+        server.blob_files().len(),
+        1,
+        "the winner's blob stays, nothing else"
+    );
+    assert!(server.tmp_files().is_empty());
+
+    // A different bundle of the same version also loses, and its blob is not kept.
+    let (_dir, other) = hello_variant("0.1.0", "# a comment that changes the bytes\n");
+    let (status, body) = server.import(&server.admin_token, &other, "PRIVATE").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(server.blob_files().len(), 1);
+}
+
+#[tokio::test]
+async fn list_scopes_filters_and_visibility() {
+    let server = TestServer::start().await;
+    let alice = server.user_token("alice", false).await;
+    let bob = server.user_token("bob", false).await;
+    let (status, a1) = server.import(&alice, &hello_bundle(), "PRIVATE").await;
+    assert_eq!(status, StatusCode::CREATED, "{a1}");
+    let (_d, v2) = hello_variant("0.2.0", "");
+    let (status, a2) = server.import(&alice, &v2, "ALL_USERS").await;
+    assert_eq!(status, StatusCode::CREATED, "{a2}");
+    let id1 = a1["id"].as_str().unwrap();
+
+    let names = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["version"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        names(&server.get(&alice, "/apps").await.1),
+        ["0.1.0", "0.2.0"]
+    );
+    assert_eq!(
+        names(&server.get(&bob, "/apps").await.1),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        names(&server.get(&bob, "/apps?scope=all").await.1),
+        ["0.2.0"]
+    );
+    assert_eq!(
+        names(&server.get(&server.admin_token, "/apps?scope=all").await.1),
+        ["0.1.0", "0.2.0"]
+    );
+    assert_eq!(
+        names(&server.get(&alice, "/apps?name=ai.h2o.q8s.hello").await.1).len(),
+        2
+    );
+    assert_eq!(
+        names(&server.get(&alice, "/apps?name=ai.h2o.q8s").await.1).len(),
+        0
+    );
+    assert_eq!(
+        names(&server.get(&alice, "/apps?q=CLICKS").await.1).len(),
+        2,
+        "description, any case"
+    );
+    assert_eq!(
+        names(&server.get(&alice, "/apps?q=wave").await.1).len(),
+        2,
+        "keywords"
+    );
+    assert_eq!(
+        names(&server.get(&alice, "/apps?q=100%25").await.1).len(),
+        0,
+        "% is literal"
+    );
+    let (status, err) = server.get(&alice, "/apps?scope=everything").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(err["error"]["code"], "invalid-request");
+
+    // Bob cannot see Alice's private app: 404, exactly as for an unknown id.
+    for path in [
+        format!("/apps/{id1}"),
+        format!("/apps/{id1}/bundle"),
+        format!("/apps/{id1}/icon"),
+    ] {
+        let (status, err) = server.get(&bob, &path).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(err["error"]["code"], "not-found");
+    }
+    let (status, _) = server
+        .get(&bob, "/apps/00000000-0000-0000-0000-000000000000")
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = server.get(&bob, "/apps/not-a-uuid").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let r = server
+        .client
+        .patch(server.api(&format!("/apps/{id1}")))
+        .bearer_auth(&bob)
+        .json(&json!({"visibility": "ALL_USERS"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+
+    // Visibility is the only thing that changes.
+    let patch = |token: &str, body: Value| {
+        server
+            .client
+            .patch(server.api(&format!("/apps/{id1}")))
+            .bearer_auth(token.to_owned())
+            .json(&body)
+            .send()
+    };
+    let (status, err) = json_of(
+        patch(&alice, json!({"visibility": "ALL_USERS", "title": "x"}))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(err["error"]["code"], "immutable-field");
+    assert_eq!(err["error"]["details"], json!(["title"]));
+    let (status, err) = json_of(
+        patch(&alice, json!({"visibility": "EVERYONE"}))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(err["error"]["code"], "invalid-visibility");
+    let (status, app) = json_of(
+        patch(&alice, json!({"visibility": "ALL_USERS"}))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(app["visibility"], "ALL_USERS");
+    assert_eq!(
+        server.get(&bob, &format!("/apps/{id1}")).await.0,
+        StatusCode::OK
+    );
+    // Now visible, but Bob may still not change or delete it.
+    let (status, err) = json_of(patch(&bob, json!({"visibility": "PRIVATE"})).await.unwrap()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{err}");
+    let r = server
+        .client
+        .delete(server.api(&format!("/apps/{id1}")))
+        .bearer_auth(&bob)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+
+    // The owner deletes it; its blob goes, the other version's stays.
+    let r = server
+        .client
+        .delete(server.api(&format!("/apps/{id1}")))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        server.get(&alice, &format!("/apps/{id1}")).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(server.blob_files().len(), 1);
+}
+
+/// A zip with the given entries: (name, bytes, symlink).
+fn zip_of(entries: &[(&str, Vec<u8>, bool)]) -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    {
+        let mut zip = zip::ZipWriter::new(&mut out);
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        for (name, bytes, symlink) in entries {
+            if *symlink {
+                zip.add_symlink(*name, String::from_utf8(bytes.clone()).unwrap(), options)
+                    .unwrap();
+            } else {
+                zip.start_file(*name, options).unwrap();
+                zip.write_all(bytes).unwrap();
+            }
+        }
+        zip.finish().unwrap();
+    }
+    out.into_inner()
+}
+
+fn hello_entries() -> Vec<(&'static str, Vec<u8>, bool)> {
+    let root = common::repo_root().join("examples/hello");
+    vec![
+        (
+            "q-app.toml",
+            std::fs::read(root.join("q-app.toml")).unwrap(),
+            false,
+        ),
+        ("hello/__init__.py", Vec::new(), false),
+        (
+            "hello/app.py",
+            std::fs::read(root.join("hello/app.py")).unwrap(),
+            false,
+        ),
+        (
+            "requirements.txt",
+            std::fs::read(root.join("requirements.txt")).unwrap(),
+            false,
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn hostile_bundles_are_422_and_leave_nothing() {
+    let server = TestServer::start().await;
+    let with = |extra: (&'static str, Vec<u8>, bool)| {
+        let mut entries = hello_entries();
+        entries.push(extra);
+        zip_of(&entries)
+    };
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "zip slip",
+            with(("../../evil.py", b"print('x')".to_vec(), false)),
+        ),
+        (
+            "absolute path",
+            with(("/etc/evil.py", b"x".to_vec(), false)),
+        ),
+        (
+            "symlink",
+            with(("hello/link.py", b"/etc/passwd".to_vec(), true)),
+        ),
+        (
+            "bomb",
+            with(("hello/zeros.bin", vec![0u8; 64 << 20], false)),
+        ),
+        ("not a zip", b"this is not an archive at all".to_vec()),
+        ("truncated", {
+            let good = std::fs::read(hello_bundle()).unwrap();
+            good[..good.len() / 2].to_vec()
+        }),
+        ("no manifest", zip_of(&hello_entries()[1..])),
+    ];
+    for (what, bytes) in cases {
+        let (status, body) = server
+            .import_bytes(&server.admin_token, bytes, "PRIVATE")
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{what}: {body}");
+        assert_eq!(body["error"]["code"], "invalid-bundle", "{what}: {body}");
+        assert!(server.blob_files().is_empty(), "{what}: a blob was kept");
+        assert!(
+            server.tmp_files().is_empty(),
+            "{what}: a temporary file was kept"
+        );
+    }
+    // Diagnostics come as details.
+    let (_, body) = server
+        .import_bytes(
+            &server.admin_token,
+            with(("../x.py", b"x".to_vec(), false)),
+            "PRIVATE",
+        )
+        .await;
+    let details = body["error"]["details"].as_array().unwrap();
+    assert!(
+        !details.is_empty() && details[0]["code"].is_string() && details[0]["severity"] == "error",
+        "{body}"
+    );
+    let (_, list) = server.get(&server.admin_token, "/apps?scope=all").await;
+    assert_eq!(list, json!([]));
+    // The good bundle still imports.
+    assert_eq!(
+        server
+            .import(&server.admin_token, &hello_bundle(), "PRIVATE")
+            .await
+            .0,
+        StatusCode::CREATED
+    );
+}
+
+#[tokio::test]
+async fn oversized_bundles_are_413_streamed_or_declared() {
+    let server = TestServer::start_with(&["--max-bundle-size", "100000"]).await;
+    let big = vec![7u8; 300_000];
+    let (status, body) = server
+        .import_bytes(&server.admin_token, big, "PRIVATE")
+        .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(body["error"]["code"], "bundle-too-large");
+    // Chunked, without a length: the server stops reading at the cap.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        (0..30).map(|_| Ok(vec![1u8; 10_000])).collect();
+    let r = server
+        .client
+        .post(server.api("/apps"))
+        .bearer_auth(&server.admin_token)
+        .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
+        .send()
+        .await;
+    if let Ok(r) = r {
+        let (status, body) = json_of(r).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+        assert_eq!(body["error"]["code"], "bundle-too-large");
+    } // else: the server closed the connection while the client still sent, also a refusal
+    assert!(server.blob_files().is_empty());
+    assert!(server.tmp_files().is_empty());
+    let metrics = server
+        .client
+        .get(format!("{}/metrics", server.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("q8s_imports_rejected_total 2\n"),
+        "{metrics}"
+    );
+    assert_eq!(
+        server
+            .import(&server.admin_token, &hello_bundle(), "PRIVATE")
+            .await
+            .0,
+        StatusCode::CREATED
+    );
+}
+
+#[tokio::test]
+async fn import_needs_a_signed_in_user() {
+    let server = TestServer::start().await;
+    let bytes = std::fs::read(hello_bundle()).unwrap();
+    let r = server
+        .client
+        .post(server.api("/apps"))
+        .body(bytes.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let r = server
+        .client
+        .post(server.api("/apps"))
+        .bearer_auth("q8s_wrong")
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = json_of(r).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"]["code"], "unauthorized");
+    assert!(server.blob_files().is_empty());
+}
+
+#[tokio::test]
+async fn kill_9_during_an_upload_leaves_no_app_and_no_blob() {
+    let mut server = TestServer::start().await;
+    // A slow upload: the first megabyte, then a pause during which the server is killed.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+    let client = server.client.clone();
+    let url = server.api("/apps");
+    let token = server.admin_token.clone();
+    let upload = tokio::spawn(async move {
+        let stream =
+            futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) });
+        client
+            .post(url)
+            .bearer_auth(token)
+            .body(reqwest::Body::wrap_stream(stream))
+            .send()
+            .await
+    });
+    tx.send(Ok(vec![0x50; 1 << 20])).await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while server.tmp_files().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the upload never reached the server"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // A blob without an app, as a crash between storing and committing would leave.
+    let orphan = server
+        .data_dir()
+        .join("blobs/bundles")
+        .join(format!("{}.qz", "ab".repeat(32)));
+    std::fs::write(&orphan, b"orphan").unwrap();
+    server.kill();
+    drop(tx);
+    let _ = upload.await; // failed or answered: either way nothing may remain
+    let server = server.restart().await;
+    assert!(server.tmp_files().is_empty(), "{:?}", server.tmp_files());
+    assert!(server.blob_files().is_empty(), "{:?}", server.blob_files());
+    let (_, list) = server.get(&server.admin_token, "/apps?scope=all").await;
+    assert_eq!(list, json!([]));
+    // Still works, and the admin was not created twice.
+    assert_eq!(
+        server
+            .import(&server.admin_token, &hello_bundle(), "PRIVATE")
+            .await
+            .0,
+        StatusCode::CREATED
+    );
+    assert!(!server.log().contains("panicked"));
+}

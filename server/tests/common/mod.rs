@@ -1,0 +1,416 @@
+//! Test harness shared by the server's integration tests: a REAL `q8s-server` process on a
+//! free loopback port with a temporary data directory, and helpers to act as its users.
+#![allow(dead_code)] // each test file uses a different subset
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use reqwest::{Client, Response, StatusCode, redirect};
+use serde_json::{Value, json};
+
+/// A running server. The process is killed when this is dropped.
+pub struct TestServer {
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    /// The port it listens on.
+    pub port: u16,
+    /// The admin's API token (from `<data-dir>/admin-token`).
+    pub admin_token: String,
+    /// The data directory (kept across [`TestServer::restart`]).
+    pub data: Arc<tempfile::TempDir>,
+    /// An HTTP client that does not follow redirects.
+    pub client: Client,
+    args: Vec<String>,
+    child: Child,
+}
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binding a free port");
+    listener.local_addr().unwrap().port()
+}
+
+/// A client that does not follow redirects (auth tests look at them).
+pub fn client() -> Client {
+    Client::builder()
+        .redirect(redirect::Policy::none())
+        .timeout(Duration::from_secs(120))
+        .build()
+        .unwrap()
+}
+
+impl TestServer {
+    /// Starts a server with default settings.
+    pub async fn start() -> TestServer {
+        Self::start_with(&[]).await
+    }
+
+    /// Starts a server with extra command-line arguments (e.g. `--max-bundle-size 100000`).
+    pub async fn start_with(args: &[&str]) -> TestServer {
+        let data = Arc::new(tempfile::tempdir().expect("creating a data dir"));
+        let args = args.iter().map(|a| a.to_string()).collect();
+        Self::spawn(data, args).await
+    }
+
+    async fn spawn(data: Arc<tempfile::TempDir>, args: Vec<String>) -> TestServer {
+        let port = free_port();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(data.path().with_extension("log"))
+            .expect("opening the server log");
+        let child = Command::new(env!("CARGO_BIN_EXE_q8s-server"))
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--data-dir")
+            .arg(data.path())
+            .args(&args)
+            .env("Q8S_LOG", "info,q8s_server=debug")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("starting q8s-server");
+        let url = format!("http://127.0.0.1:{port}");
+        let client = client();
+        let mut server = TestServer {
+            url,
+            port,
+            admin_token: String::new(),
+            data,
+            client,
+            args,
+            child,
+        };
+        server.wait_ready().await;
+        server.admin_token = std::fs::read_to_string(server.data_dir().join("admin-token"))
+            .expect("reading admin-token")
+            .trim()
+            .to_owned();
+        server
+    }
+
+    async fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("q8s-server exited early ({status}); log: {}", self.log());
+            }
+            if let Ok(r) = self
+                .client
+                .get(format!("{}/healthz", self.url))
+                .send()
+                .await
+            {
+                if r.status() == StatusCode::OK {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "q8s-server did not become ready; log: {}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        self.data.path()
+    }
+
+    /// The server's stderr so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data.path().with_extension("log")).unwrap_or_default()
+    }
+
+    /// The process id (for `ps`-based checks).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Kills the server with SIGKILL (no clean-up) and waits for it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Stops the server with SIGTERM and waits (up to 30 s) for a clean exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                self.kill();
+                panic!("q8s-server did not stop on SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Starts a new server process on the same data directory (after [`kill`] or
+    /// [`terminate`]; kills the old process if it still runs).
+    pub async fn restart(self) -> TestServer {
+        let mut old = self;
+        old.kill();
+        let data = old.data.clone();
+        let args = old.args.clone();
+        drop(old);
+        Self::spawn(data, args).await
+    }
+
+    /// `<url>/api/v1<path>`.
+    pub fn api(&self, path: &str) -> String {
+        format!("{}/api/v1{path}", self.url)
+    }
+
+    /// GET an API path with a token; returns status and JSON (Null when not JSON).
+    pub async fn get(&self, token: &str, path: &str) -> (StatusCode, Value) {
+        let r = self
+            .client
+            .get(self.api(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        json_of(r).await
+    }
+
+    /// Imports the bundle file at `path` with `token`.
+    pub async fn import(&self, token: &str, path: &Path, visibility: &str) -> (StatusCode, Value) {
+        let bytes = std::fs::read(path).unwrap();
+        self.import_bytes(token, bytes, visibility).await
+    }
+
+    /// Imports bundle bytes with `token`.
+    pub async fn import_bytes(
+        &self,
+        token: &str,
+        bytes: Vec<u8>,
+        visibility: &str,
+    ) -> (StatusCode, Value) {
+        let r = self
+            .client
+            .post(self.api(&format!("/apps?visibility={visibility}")))
+            .bearer_auth(token)
+            .header("content-type", "application/octet-stream")
+            .body(bytes)
+            .send()
+            .await
+            .unwrap();
+        json_of(r).await
+    }
+
+    /// Creates a user (as admin) with `password` and returns their new API token, minted
+    /// through the browser path: `POST /login`, then `POST /api/v1/tokens` with the cookie.
+    pub async fn user_token(&self, username: &str, admin: bool) -> String {
+        let password = format!("pw-{username}-{}", self.port);
+        let r = self
+            .client
+            .post(self.api("/users"))
+            .bearer_auth(&self.admin_token)
+            .json(&json!({"username": username, "password": password, "admin": admin}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status(),
+            StatusCode::CREATED,
+            "{}",
+            r.text().await.unwrap()
+        );
+        let cookie = self.login(username, &password).await.expect("signing in");
+        let r = self
+            .client
+            .post(self.api("/tokens"))
+            .header("cookie", cookie)
+            .json(&json!({"name": "test"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        r.json::<Value>().await.unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Signs in through the login form; returns the `Cookie` header value to send.
+    pub async fn login(&self, username: &str, password: &str) -> Option<String> {
+        let r = self
+            .client
+            .post(format!("{}/login", self.url))
+            .form(&[
+                ("username", username),
+                ("password", password),
+                ("next", "/"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        let set = r.headers().get("set-cookie")?.to_str().ok()?;
+        Some(set.split(';').next()?.to_owned())
+    }
+
+    /// Sets a secret (as admin).
+    pub async fn put_secret(&self, name: &str, data: Value) {
+        let r = self
+            .client
+            .put(self.api(&format!("/secrets/{name}")))
+            .bearer_auth(&self.admin_token)
+            .json(&json!({ "data": data }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    }
+
+    /// Launches an instance of `app_id`.
+    pub async fn launch(&self, token: &str, app_id: &str, visibility: &str) -> (StatusCode, Value) {
+        let r = self
+            .client
+            .post(self.api(&format!("/apps/{app_id}/instances")))
+            .bearer_auth(token)
+            .json(&json!({ "visibility": visibility }))
+            .send()
+            .await
+            .unwrap();
+        json_of(r).await
+    }
+
+    /// Polls an instance until its status is `status` (panics after `timeout`).
+    pub async fn wait_for_status(
+        &self,
+        token: &str,
+        instance_id: &str,
+        status: &str,
+        timeout: Duration,
+    ) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let (code, instance) = self.get(token, &format!("/instances/{instance_id}")).await;
+            assert_eq!(code, StatusCode::OK, "{instance}");
+            if instance["status"] == status {
+                return instance;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "instance {instance_id} is {} ({}), not {status}; log: {}",
+                instance["status"],
+                instance["status_message"],
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Files under `<data-dir>/blobs` (bundles stored).
+    pub fn blob_files(&self) -> Vec<PathBuf> {
+        files_under(&self.data_dir().join("blobs"))
+    }
+
+    /// Files under `<data-dir>/tmp` (uploads in progress).
+    pub fn tmp_files(&self) -> Vec<PathBuf> {
+        files_under(&self.data_dir().join("tmp"))
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Every file below `dir` (recursively).
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// Status and JSON body (Null when the body is not JSON).
+pub async fn json_of(r: Response) -> (StatusCode, Value) {
+    let status = r.status();
+    let text = r.text().await.unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// The repository's root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// Bundles the app folder `dir` into a fresh temporary folder and returns the `.qz` path.
+pub fn bundle_dir(dir: &Path) -> (tempfile::TempDir, PathBuf) {
+    let out = tempfile::tempdir().unwrap();
+    let tree = q8s_core::select::FsTree::new(dir).expect("opening the app folder");
+    let target = out.path().join("bundle.qz");
+    let file = std::fs::File::create(&target).unwrap();
+    let (info, _) = q8s_core::bundle::build_tree(&tree, std::io::BufWriter::new(file))
+        .unwrap_or_else(|e| panic!("bundling {}: {e}", dir.display()));
+    let named = out.path().join(info.file_name);
+    std::fs::rename(&target, &named).unwrap();
+    (out, named)
+}
+
+/// `examples/hello` as a bundle (built once per test binary).
+pub fn hello_bundle() -> PathBuf {
+    static BUNDLE: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    BUNDLE
+        .get_or_init(|| bundle_dir(&repo_root().join("examples/hello")))
+        .1
+        .clone()
+}
+
+/// A copy of `examples/hello` with `App.Version` (and optionally more manifest text)
+/// changed, bundled; for tests that need several versions or different manifests.
+pub fn hello_variant(version: &str, extra_manifest: &str) -> (tempfile::TempDir, PathBuf) {
+    let src = repo_root().join("examples/hello");
+    let work = tempfile::tempdir().unwrap();
+    let app = work.path().join("hello");
+    copy_dir(&src, &app);
+    let manifest = std::fs::read_to_string(app.join("q-app.toml")).unwrap();
+    let manifest = manifest.replace("Version = \"0.1.0\"", &format!("Version = \"{version}\""));
+    std::fs::write(
+        app.join("q-app.toml"),
+        format!("{manifest}\n{extra_manifest}"),
+    )
+    .unwrap();
+    let (out, path) = bundle_dir(&app);
+    let kept = work.path().join(path.file_name().unwrap());
+    std::fs::rename(&path, &kept).unwrap();
+    drop(out);
+    (work, kept)
+}
+
+fn copy_dir(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    for entry in std::fs::read_dir(src).unwrap().flatten() {
+        let target = dst.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}

@@ -1,0 +1,335 @@
+//! `examples/hello` end to end through the real server: import, launch, open it through the
+//! proxy (HTTP and the Wave websocket), the visibility rule, the browser hand-off, and the pages
+//! for instances that cannot answer.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::{TestServer, hello_bundle};
+use futures::{SinkExt, StreamExt};
+use reqwest::{Client, StatusCode, redirect};
+use serde_json::json;
+use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest};
+
+const START: Duration = Duration::from_secs(120);
+
+/// A client that resolves `<id>.localhost` to the server (whatever the system resolver does).
+fn client_for(server: &TestServer, id: &str) -> Client {
+    let addr: SocketAddr = format!("127.0.0.1:{}", server.port).parse().unwrap();
+    Client::builder()
+        .redirect(redirect::Policy::none())
+        .resolve(&format!("{id}.localhost"), addr)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+fn instance_url(server: &TestServer, id: &str, path: &str) -> String {
+    format!("http://{id}.localhost:{}{path}", server.port)
+}
+
+async fn launch_hello(server: &TestServer, token: &str, visibility: &str) -> String {
+    let (status, app) = server.import(token, &hello_bundle(), "PRIVATE").await;
+    let app_id = match status {
+        StatusCode::CREATED => app["id"].as_str().unwrap().to_owned(),
+        other => panic!("import: {other} {app}"),
+    };
+    let (status, instance) = server.launch(token, &app_id, visibility).await;
+    assert_eq!(status, StatusCode::CREATED, "{instance}");
+    instance["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hello_through_the_proxy_with_its_websocket_and_visibility() {
+    let server = TestServer::start().await;
+    let admin = server.admin_token.clone();
+    let id = launch_hello(&server, &admin, "PRIVATE").await;
+    let instance = server.wait_for_status(&admin, &id, "RUNNING", START).await;
+    assert_eq!(instance["url"], instance_url(&server, &id, "/"));
+    let http = client_for(&server, &id);
+
+    // The Wave page from Qd, through the proxy.
+    let r = http
+        .get(instance_url(&server, &id, "/"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("wave-static"), "{page}");
+    // A static asset of Qd, with its body streamed through.
+    let asset = page
+        .split("src=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap();
+    let r = http
+        .get(instance_url(&server, &id, asset))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{asset}");
+    assert!(r.bytes().await.unwrap().len() > 10_000);
+
+    // The Wave websocket: the page's first message comes back from the app through Qd.
+    let mut request = format!("ws://127.0.0.1:{}/_s/", server.port)
+        .into_client_request()
+        .unwrap();
+    let headers = request.headers_mut();
+    headers.insert(
+        "host",
+        format!("{id}.localhost:{}", server.port).parse().unwrap(),
+    );
+    headers.insert("origin", instance_url(&server, &id, "").parse().unwrap());
+    headers.insert("authorization", format!("Bearer {admin}").parse().unwrap());
+    let (mut socket, response) = tokio_tungstenite::connect_async(request).await.unwrap();
+    assert_eq!(response.status(), 101);
+    socket
+        .send(tungstenite::Message::text("+ / "))
+        .await
+        .unwrap();
+    let reply = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            match socket.next().await.unwrap().unwrap() {
+                tungstenite::Message::Text(text) if text.contains("Say hello") => return text,
+                _ => continue,
+            }
+        }
+    })
+    .await
+    .expect("the app answers over the websocket");
+    assert!(
+        reply.contains("Hello q8s") || reply.contains("Say hello"),
+        "{reply}"
+    );
+    socket.close(None).await.unwrap();
+
+    // Scripts without credentials get 401; browsers are sent to the main site's sign-in.
+    let r = http
+        .get(instance_url(&server, &id, "/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let r = http
+        .get(instance_url(&server, &id, "/some/page?x=1"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_redirection());
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        location.starts_with(&format!(
+            "http://localhost:{}/_q8s/handoff?instance={id}",
+            server.port
+        )),
+        "{location}"
+    );
+    assert!(
+        location.contains("next=%2Fsome%2Fpage%3Fx%3D1"),
+        "{location}"
+    );
+
+    // A second user sees nothing of the PRIVATE instance ...
+    let bob = server.user_token("bob", false).await;
+    let r = http
+        .get(instance_url(&server, &id, "/"))
+        .bearer_auth(&bob)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert!(r.text().await.unwrap().contains("No such instance"));
+    // ... and opens it once it is shared with all users.
+    let r = server
+        .client
+        .patch(server.api(&format!("/instances/{id}")))
+        .bearer_auth(&admin)
+        .json(&json!({"visibility": "ALL_USERS"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = http
+        .get(instance_url(&server, &id, "/"))
+        .bearer_auth(&bob)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+
+    // Unknown instances and foreign hosts.
+    let other = uuid::Uuid::new_v4().to_string();
+    let r = client_for(&server, &other)
+        .get(instance_url(&server, &other, "/"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+
+    // Suspended: 503 with a page; resumed: forwarded again; terminated: 410.
+    let post = |path: String| {
+        server
+            .client
+            .post(server.api(&path))
+            .bearer_auth(&admin)
+            .send()
+    };
+    assert!(
+        post(format!("/instances/{id}/suspend"))
+            .await
+            .unwrap()
+            .status()
+            .is_success()
+    );
+    server
+        .wait_for_status(&admin, &id, "SUSPENDED", START)
+        .await;
+    let r = http
+        .get(instance_url(&server, &id, "/"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(r.text().await.unwrap().contains("suspended"));
+    assert!(
+        post(format!("/instances/{id}/resume"))
+            .await
+            .unwrap()
+            .status()
+            .is_success()
+    );
+    let r = http
+        .get(instance_url(&server, &id, "/"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    if r.status() == StatusCode::SERVICE_UNAVAILABLE {
+        assert!(
+            r.headers().contains_key("retry-after"),
+            "a starting instance says when to retry"
+        );
+    }
+    server.wait_for_status(&admin, &id, "RUNNING", START).await;
+    let r = http
+        .get(instance_url(&server, &id, "/"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = server
+        .client
+        .delete(server.api(&format!("/instances/{id}")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    server
+        .wait_for_status(&admin, &id, "TERMINATED", START)
+        .await;
+    let r = http
+        .get(instance_url(&server, &id, "/"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::GONE);
+
+    let metrics = server
+        .client
+        .get(format!("{}/metrics", server.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let proxied = metrics
+        .lines()
+        .find(|l| l.starts_with("q8s_proxy_requests_total "))
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("{metrics}"));
+    assert!(proxied >= 5, "{metrics}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_signs_in_once_and_gets_a_host_only_cookie() {
+    let server = TestServer::start().await;
+    let admin = server.admin_token.clone();
+    let id = launch_hello(&server, &admin, "PRIVATE").await;
+    let password = std::fs::read_to_string(server.data_dir().join("admin-password")).unwrap();
+    let cookie = server
+        .login("admin", password.trim())
+        .await
+        .expect("signing in");
+    let http = client_for(&server, &id);
+
+    // The main site hands the signed-in browser over with a one-time code ...
+    let r = server
+        .client
+        .get(format!(
+            "{}/_q8s/handoff?instance={id}&next=%2F%3Fa%3D1",
+            server.url
+        ))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_redirection(), "{}", r.status());
+    let target = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        target.starts_with(&instance_url(&server, &id, "/_q8s/auth?code=")),
+        "{target}"
+    );
+
+    // ... which the instance host turns into its own session cookie.
+    let r = http.get(&target).send().await.unwrap();
+    assert!(r.status().is_redirection(), "{}", r.status());
+    assert_eq!(r.headers()["location"], "/?a=1");
+    let set_cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        set_cookie.contains("HttpOnly") && !set_cookie.to_lowercase().contains("domain="),
+        "{set_cookie}"
+    );
+    let host_cookie = set_cookie.split(';').next().unwrap().to_owned();
+    // The code works once.
+    let r = http.get(&target).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+
+    server.wait_for_status(&admin, &id, "RUNNING", START).await;
+    let r = http
+        .get(instance_url(&server, &id, "/"))
+        .header("cookie", &host_cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    // The instance host's session is good for that host only, not for the API.
+    let r = server
+        .client
+        .get(server.api("/me"))
+        .header("cookie", &host_cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let other = uuid::Uuid::new_v4().to_string();
+    let r = client_for(&server, &other)
+        .get(instance_url(&server, &other, "/"))
+        .header("cookie", &host_cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(r.status(), StatusCode::OK);
+}

@@ -1,0 +1,1 @@
+# The module is src/app.py, but only src/application.py exists.

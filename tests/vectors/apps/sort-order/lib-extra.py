@@ -1,0 +1,1 @@
+# sorts before "lib/" bytewise, after it in a per-folder walk

@@ -1,0 +1,1 @@
+# sorts between "lib-extra.py" and "lib/"

@@ -1,0 +1,1 @@
+from h2o_wave import main  # noqa: F401

@@ -1,0 +1,1 @@
+DEBUG = True  # a developer's local settings, never bundled
