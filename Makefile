@@ -14,19 +14,21 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/q8s-target
 CARGO       ?= cargo
 WASM_TARGET := wasm32-unknown-unknown
 Q8S_CLI     := $(CARGO_TARGET_DIR)/release/q8s-cli
-# `make run` writes the example bundle here.
-RUN_DIR     ?= $(CARGO_TARGET_DIR)/run
+Q8S_SERVER  := $(CARGO_TARGET_DIR)/release/q8s-server
+# `make run` keeps the service's data here (database, bundles, instances);
+# delete it to start afresh.
+RUN_DATA    ?= q8s-data
 
 # Groups of scripts/setup.sh that `make setup` installs; a new surface adds
 # its own group (e.g. web: chromium, wasm-bindgen-cli).
-SETUP_GROUPS := dev server
+SETUP_GROUPS := dev server web
 
 # Python sources checked by ruff (settings in ruff.toml).
 PY_SOURCES := examples scripts bench
 
 # Benchmarks, run in this order by `make bench`; their generated inputs are
 # cached in BENCH_DIR.
-BENCHES := bench/bundle.sh
+BENCHES := bench/bundle.sh bench/import.sh bench/service.sh bench/cli.sh
 export BENCH_DIR ?= $(HOME)/.cache/q8s-bench
 
 # cargo-nextest runs the tests in parallel processes when it is installed;
@@ -35,7 +37,7 @@ export BENCH_DIR ?= $(HOME)/.cache/q8s-bench
 NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 
 .PHONY: help setup build build-native build-wasm test test-rust check-wasm \
-        lint fmt run bench fuzz clean
+        lint fmt run bench fuzz fuzz-api clean
 
 help: ## Show this help
 	@echo "usage: make TARGET"
@@ -80,18 +82,27 @@ fmt: setup ## Format Rust and Python sources in place
 	$(CARGO) fmt --all
 	ruff format $(PY_SOURCES)
 
-run: setup ## Build q8s-cli and bundle the example app (examples/hello)
-	$(CARGO) build --release -p q8s-cli
-	@mkdir -p $(RUN_DIR)
-	$(Q8S_CLI) bundle examples/hello -o $(RUN_DIR)/
+run: setup ## Build and start q8s (http://127.0.0.1:8008) with its embedded defaults
+	$(CARGO) build --release -p q8s-server -p q8s-cli
+	@echo "q8s-cli is at $(Q8S_CLI); data in $(RUN_DATA)/ (Ctrl-C stops the service)"
+	@if [ -f $(RUN_DATA)/admin-token ]; then \
+	  echo "Sign in at http://127.0.0.1:8008/login as admin, password in $(RUN_DATA)/admin-password"; \
+	  echo "Admin API token: $$(cat $(RUN_DATA)/admin-token)"; \
+	fi
+	$(Q8S_SERVER) --data-dir $(RUN_DATA)
 
 bench: setup ## Run the benchmarks (bench/README.md explains the numbers)
 	@scripts/setup.sh bench
-	$(CARGO) build --release -p q8s-cli
-	@for b in $(BENCHES); do echo "== $$b"; Q8S_CLI=$(Q8S_CLI) bash $$b; done
+	$(CARGO) build --release -p q8s-cli -p q8s-server
+	@for b in $(BENCHES); do \
+	  echo "== $$b"; Q8S_CLI=$(Q8S_CLI) Q8S_SERVER=$(Q8S_SERVER) bash $$b; \
+	done
 
 fuzz: ## Fuzz the archive reader and the manifest parser (scripts/fuzz.sh)
 	@bash scripts/fuzz.sh
+
+fuzz-api: setup ## Fuzz the HTTP API from its OpenAPI document (schemathesis)
+	@bash scripts/fuzz-api.sh
 
 clean: ## Remove build outputs (the cargo target dir and the bench inputs)
 	$(CARGO) clean

@@ -8,7 +8,8 @@
 #
 # Environment: Q8S_SERVER (the binary), BENCH_DIR (scratch, default ~/.cache/q8s-bench),
 # BENCH_RUNS (cached starts, default 5), BENCH_NEW_RUNS (new-environment starts and pip runs,
-# default 3), BENCH_WRK_SECONDS (per wrk run, default 10), BENCH_WRK_CONNECTIONS (default 32).
+# default 3), BENCH_WRK_SECONDS (per wrk run, default 10), BENCH_WRK_CONNECTIONS (default 32),
+# BENCH_WRK_ROUNDS (alternating direct/proxied wrk runs per asset, default 3).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -17,6 +18,7 @@ RUNS=${BENCH_RUNS:-5}
 NEW_RUNS=${BENCH_NEW_RUNS:-3}
 WRK_SECONDS=${BENCH_WRK_SECONDS:-10}
 WRK_CONNECTIONS=${BENCH_WRK_CONNECTIONS:-32}
+WRK_ROUNDS=${BENCH_WRK_ROUNDS:-3}
 Q8S_SERVER=${Q8S_SERVER:-${CARGO_TARGET_DIR:-$HOME/.cache/q8s-target}/release/q8s-server}
 APP=$ROOT/examples/hello
 
@@ -151,26 +153,52 @@ index=$(curl -sf -H "Host: $id.localhost:$PORT" -H "Authorization: Bearer $TOKEN
 script=$(grep -o 'src="[^"]*\.js"' <<<"$index" | head -n 1 | sed 's/src="//; s/"$//')
 [ -n "$script" ] || die "no script in Qd's index page"
 
-# wrk_run URL [HEADERS…]: prints "<requests/s> <p99 ms>".
+# The processes whose CPU time is counted: the server, and Qd (the process listening on its port).
+qd_pid=$(ss -ltnpH "sport = :$qd_port" 2>/dev/null | grep -o 'pid=[0-9]*' | head -n 1 | cut -d= -f2 || true)
+cpu_ticks() { [ -n "$1" ] && [ -r "/proc/$1/stat" ] && awk '{print $14 + $15}' "/proc/$1/stat" || echo 0; }
+TICK=$(getconf CLK_TCK)
+
+# wrk_run URL [HEADERS…]: prints "<requests/s> <p99 ms> <requests> <server ticks> <Qd ticks>".
 wrk_run() {
   local url=$1
   shift
-  local out
+  local out s0 q0
+  s0=$(cpu_ticks "$SERVER_PID") q0=$(cpu_ticks "$qd_pid")
   out=$(wrk -t2 -c"$WRK_CONNECTIONS" -d"${WRK_SECONDS}s" --latency "$@" "$url")
-  local rps p99
+  local rps p99 n
   rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+  n=$(awk '/ requests in / {print $1}' <<<"$out")
   p99=$(awk '$1 == "99%" {print $2}' <<<"$out" | awk '
     /us$/ {sub(/us$/, ""); printf "%.2f", $1 / 1000; next}
     /ms$/ {sub(/ms$/, ""); printf "%.2f", $1; next}
     /s$/  {sub(/s$/, "");  printf "%.2f", $1 * 1000; next}')
-  echo "$rps $p99"
+  echo "$rps $p99 $n $(($(cpu_ticks "$SERVER_PID") - s0)) $(($(cpu_ticks "$qd_pid") - q0))"
 }
 
-declare -A RPS P99
+# Direct and proxied runs alternate, WRK_ROUNDS times per asset: load from elsewhere on the
+# machine then hits both sides alike, and each round gives one ratio; the median is reported.
+declare -A RATIO ADDED_P99 RPS_D RPS_P CPU_SERVER CPU_QD
+median_of() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
+us_per_request() { awk -v t="$1" -v n="$2" -v hz="$TICK" 'BEGIN {printf "%.1f", n ? t * 1e6 / hz / n : 0}'; }
 for asset in /manifest.json "$script"; do
-  read -r RPS[direct$asset] P99[direct$asset] < <(wrk_run "http://127.0.0.1:$qd_port$asset")
-  read -r RPS[proxy$asset] P99[proxy$asset] < <(wrk_run "$BASE$asset" \
-    -H "Host: $id.localhost:$PORT" -H "Authorization: Bearer $TOKEN")
+  ratios=() added=() direct=() proxied=() server_us=() qd_us=()
+  for ((round = 0; round < WRK_ROUNDS; round++)); do
+    read -r d_rps d_p99 d_n _ d_qd < <(wrk_run "http://127.0.0.1:$qd_port$asset")
+    read -r p_rps p_p99 p_n p_server p_qd < <(wrk_run "$BASE$asset" \
+      -H "Host: $id.localhost:$PORT" -H "Authorization: Bearer $TOKEN")
+    ratios+=("$(ratio "$p_rps" "$d_rps")")
+    added+=("$(awk -v a="$p_p99" -v b="$d_p99" 'BEGIN {printf "%.2f", a - b}')")
+    direct+=("$d_rps") proxied+=("$p_rps")
+    server_us+=("$(us_per_request "$p_server" "$p_n")")
+    qd_us+=("$(us_per_request "$d_qd" "$d_n")")
+  done
+  RATIO[$asset]=$(median_of "${ratios[@]}")
+  ADDED_P99[$asset]=$(median_of "${added[@]}")
+  RPS_D[$asset]=$(median_of "${direct[@]}")
+  RPS_P[$asset]=$(median_of "${proxied[@]}")
+  CPU_SERVER[$asset]=$(median_of "${server_us[@]}")
+  CPU_QD[$asset]=$(median_of "${qd_us[@]}")
+  echo "wrk rounds for $(basename "$asset"): ratios ${ratios[*]}; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 done
 declare -A SIZE
 for asset in /manifest.json "$script"; do
@@ -187,15 +215,18 @@ printf '%-52s %10s\n' "  of which the environment (new - cached)" "$((new_ms - c
 printf '%-52s %10s\n' "  python -m venv + pip install -r (cache warm)" "$pip_ms"
 printf '%-52s %10s\n' "  uv venv + uv pip install -r (cache warm)" "$uv_ms"
 echo
-printf '%-28s %12s %12s %8s %14s\n' "wrk -c$WRK_CONNECTIONS ${WRK_SECONDS}s" "direct req/s" "proxy req/s" ratio "added p99 ms"
+echo "proxy: wrk -t2 -c$WRK_CONNECTIONS, $WRK_ROUNDS rounds of ${WRK_SECONDS}s direct + ${WRK_SECONDS}s proxied per asset (medians);"
+echo "       CPU = time the q8s-server process (proxied runs) and Qd (direct runs) used per request"
+printf '%-28s %11s %11s %7s %9s %11s %9s\n' asset "direct r/s" "proxy r/s" ratio "+p99 ms" "server us/r" "Qd us/r"
 for asset in /manifest.json "$script"; do
-  d=${RPS[direct$asset]} p=${RPS[proxy$asset]}
-  printf '%-28s %12s %12s %7sx %14s\n' "$(basename "$asset") (${SIZE[$asset]} B)" "$d" "$p" \
-    "$(ratio "$p" "$d")" "$(awk -v a="${P99[proxy$asset]}" -v b="${P99[direct$asset]}" 'BEGIN {printf "%.2f", a - b}')"
+  printf '%-28s %11s %11s %6sx %9s %11s %9s\n' "$(basename "$asset") (${SIZE[$asset]} B)" \
+    "${RPS_D[$asset]}" "${RPS_P[$asset]}" "${RATIO[$asset]}" "${ADDED_P99[$asset]}" \
+    "${CPU_SERVER[$asset]}" "${CPU_QD[$asset]}"
 done
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-small=$(ratio "${RPS[proxy/manifest.json]}" "${RPS[direct/manifest.json]}")
-large=$(ratio "${RPS[proxy$script]}" "${RPS[direct$script]}")
+small=${RATIO[/manifest.json]}
+large=${RATIO[$script]}
 echo
 printf '%-44s %8s   %-8s %s\n' measure value target verdict
 printf '%-44s %6s s   %-8s %s\n' "start, environment cached" "$(awk -v m="$cached_ms" 'BEGIN {printf "%.2f", m / 1000}')" "<= 2 s" \

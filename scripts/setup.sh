@@ -8,7 +8,9 @@
 #   dev     Rust wasm target, rustfmt, clippy, ruff    (make build / lint / test)
 #   server  uv, bubblewrap: q8s-server prepares app environments with uv and
 #           sandboxes instances with bwrap; its tests run them for real
-#   bench   zip, GNU time                               (make bench)
+#   web     Debian's chromium and playwright-core (no browser download): the
+#           browser sign-in test of the CLI drives a real headless Chromium
+#   bench   zip, GNU time, wrk, hyperfine               (make bench)
 #
 # A new surface adds a group here (e.g. `web`: chromium, wasm-bindgen-cli) and
 # names it in the Makefile's SETUP_GROUPS. Each check runs in milliseconds when
@@ -105,9 +107,28 @@ setup_server() {
   need_apt bwrap bubblewrap
 }
 
+# need_npm_dir DIR: `npm ci` in DIR (pinned by its package-lock.json) when its
+# node_modules is missing or older than the lock file.
+need_npm_dir() {
+  local dir=$1
+  if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules" ]; then
+    need_apt npm
+    log "installing node packages in $dir (npm ci)"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+    touch "$dir/node_modules"
+  fi
+}
+
+setup_web() {
+  need_apt chromium
+  need_npm_dir cli/tests/browser
+}
+
 setup_bench() {
   need_apt zip
   need_apt_file /usr/bin/time time
+  need_apt wrk
+  need_apt hyperfine
 }
 
 main() {

@@ -13,12 +13,16 @@ use q8s_core::manifest::{MANIFEST_FILE, validate_manifest_bytes};
 use q8s_core::{Diagnostic, has_errors};
 use serde_json::json;
 
-use crate::output::{Format, count, human_size, print_diagnostics, print_json};
+use crate::output::{Format, count, human_size, outln, print_diagnostics, print_json};
+use crate::publish::{DeployArgs, ImportArgs};
+use crate::session::Connection;
 
 /// `bundle [DIR] [-o PATH|json] [--explain]`, or one of its subcommands.
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
-#[command(after_help = "Examples:\n  q8s-cli bundle                      # writes ./<Name>.<Version>.qz\n  q8s-cli bundle app/ -o dist/        # writes dist/<Name>.<Version>.qz\n  q8s-cli bundle --explain            # shows why each file is in or out\n  q8s-cli bundle -o json              # machine-readable summary")]
+#[command(
+    after_help = "Examples:\n  q8s-cli bundle                      # writes ./<Name>.<Version>.qz\n  q8s-cli bundle app/ -o dist/        # writes dist/<Name>.<Version>.qz\n  q8s-cli bundle --explain            # shows why each file is in or out\n  q8s-cli bundle -o json              # machine-readable summary"
+)]
 pub struct BundleArgs {
     #[command(subcommand)]
     command: Option<BundleCommand>,
@@ -44,7 +48,9 @@ struct BuildArgs {
 #[derive(Debug, Subcommand)]
 enum BundleCommand {
     /// Check an app folder, a q-app.toml or a .qz file; exit 1 on errors.
-    #[command(after_help = "Examples:\n  q8s-cli bundle validate\n  q8s-cli bundle validate app/q-app.toml\n  q8s-cli bundle validate ai.h2o.q.peak.0.1.2.qz -o json")]
+    #[command(
+        after_help = "Examples:\n  q8s-cli bundle validate\n  q8s-cli bundle validate app/q-app.toml\n  q8s-cli bundle validate ai.h2o.q.peak.0.1.2.qz -o json"
+    )]
     Validate {
         /// App folder, manifest file or .qz bundle.
         #[arg(default_value = ".")]
@@ -62,14 +68,35 @@ enum BundleCommand {
         #[arg(short, long, value_enum, default_value_t)]
         output: Format,
     },
+    /// Bundle the app (or take a .qz) and import it into q8s.
+    Import(ImportArgs),
+    /// Import the app under a generated version, launch it and wait until it runs.
+    Deploy(DeployArgs),
+}
+
+impl BundleArgs {
+    /// The output format asked for (for errors).
+    pub fn format(&self) -> Format {
+        match &self.command {
+            None if self.build.output.as_deref() == Some(Path::new("json")) => Format::Json,
+            None => Format::Text,
+            Some(
+                BundleCommand::Validate { output, .. } | BundleCommand::Inspect { output, .. },
+            ) => *output,
+            Some(BundleCommand::Import(args)) => args.format(),
+            Some(BundleCommand::Deploy(args)) => args.format(),
+        }
+    }
 }
 
 /// Runs `bundle` or one of its subcommands.
-pub fn run(args: BundleArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: BundleArgs, connection: &Connection) -> anyhow::Result<ExitCode> {
     match args.command {
         None => build(args.build),
         Some(BundleCommand::Validate { target, output }) => validate(&target, output),
         Some(BundleCommand::Inspect { file, output }) => inspect(&file, output),
+        Some(BundleCommand::Import(args)) => crate::publish::import(args, connection),
+        Some(BundleCommand::Deploy(args)) => crate::publish::deploy(args, connection),
     }
 }
 
@@ -98,12 +125,12 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
             if args.explain {
                 print_explain(&info.explain);
             }
-            println!("Path     {}", path.display());
-            println!("Name     {}", info.name);
-            println!("Version  {}", info.version);
-            println!("Size     {} ({} bytes)", human_size(info.size), info.size);
-            println!("Files    {}", info.files.len());
-            println!("SHA256   {}", info.sha256);
+            outln!("Path     {}", path.display());
+            outln!("Name     {}", info.name);
+            outln!("Version  {}", info.version);
+            outln!("Size     {} ({} bytes)", human_size(info.size), info.size);
+            outln!("Files    {}", info.files.len());
+            outln!("SHA256   {}", info.sha256);
             Ok(ExitCode::SUCCESS)
         }
         Err(err) => report_bundle_error(err, format, &manifest_path),
@@ -117,14 +144,17 @@ fn print_explain(explain: &[q8s_core::select::Decision]) {
         // Paths no rule decided say only "included"; the rule column is for
         // paths a rule decided.
         let rule = if d.rule == "included" { "" } else { &d.rule };
-        println!("{}", format!("{mark}  {:<width$}  {rule}", d.path).trim_end());
+        outln!(
+            "{}",
+            format!("{mark}  {:<width$}  {rule}", d.path).trim_end()
+        );
     }
-    println!();
+    outln!();
 }
 
 /// Prints an invalid bundle's diagnostics (or the JSON error) and returns
 /// exit code 1; I/O errors go up as errors.
-fn report_bundle_error(
+pub(crate) fn report_bundle_error(
     err: BundleError,
     format: Format,
     manifest_path: &str,
@@ -161,7 +191,7 @@ fn summary_line(diagnostics: &[Diagnostic]) -> String {
     }
 }
 
-fn manifest_display(dir: &Path) -> String {
+pub(crate) fn manifest_display(dir: &Path) -> String {
     if dir == Path::new(".") {
         MANIFEST_FILE.to_string()
     } else {
@@ -172,19 +202,31 @@ fn manifest_display(dir: &Path) -> String {
 fn validate(target: &Path, format: Format) -> anyhow::Result<ExitCode> {
     let (manifest, diagnostics, shown_as) = if target.is_dir() {
         match bundle::check_dir(target) {
-            Ok((_, report)) => (report.manifest, report.diagnostics, manifest_display(target)),
+            Ok((_, report)) => (
+                report.manifest,
+                report.diagnostics,
+                manifest_display(target),
+            ),
             Err(err) => return report_bundle_error(err, format, &manifest_display(target)),
         }
     } else if is_qz(target) {
         match bundle::inspect_file(target, Limits::default()) {
-            Ok(report) => (report.content.manifest, report.content.diagnostics, MANIFEST_FILE.to_string()),
+            Ok(report) => (
+                report.content.manifest,
+                report.content.diagnostics,
+                MANIFEST_FILE.to_string(),
+            ),
             Err(err) => return report_bundle_error(err, format, &target.display().to_string()),
         }
     } else {
-        let bytes = std::fs::read(target)
-            .with_context(|| format!("cannot read {}", target.display()))?;
+        let bytes =
+            std::fs::read(target).with_context(|| format!("cannot read {}", target.display()))?;
         let report = validate_manifest_bytes(&bytes);
-        (report.manifest, report.diagnostics, target.display().to_string())
+        (
+            report.manifest,
+            report.diagnostics,
+            target.display().to_string(),
+        )
     };
     let valid = manifest.is_some() && !has_errors(&diagnostics);
     if format == Format::Json {
@@ -192,13 +234,13 @@ fn validate(target: &Path, format: Format) -> anyhow::Result<ExitCode> {
     } else {
         print_diagnostics(&diagnostics, &shown_as);
         match (&manifest, valid) {
-            (Some(m), true) => println!(
+            (Some(m), true) => outln!(
                 "{} {}: {}",
                 m.app.name,
                 m.app.version,
                 summary_line(&diagnostics)
             ),
-            _ => println!("{}: {}", target.display(), summary_line(&diagnostics)),
+            _ => outln!("{}: {}", target.display(), summary_line(&diagnostics)),
         }
     }
     Ok(if valid {
@@ -209,7 +251,8 @@ fn validate(target: &Path, format: Format) -> anyhow::Result<ExitCode> {
 }
 
 fn is_qz(path: &Path) -> bool {
-    path.extension().is_some_and(|e| e.eq_ignore_ascii_case("qz"))
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("qz"))
 }
 
 fn file_sha256(path: &Path) -> io::Result<String> {
@@ -237,11 +280,15 @@ fn inspect(path: &Path, format: Format) -> anyhow::Result<ExitCode> {
             "entries": report.entries,
             "diagnostics": report.content.diagnostics,
         }))?;
-        return Ok(if valid { ExitCode::SUCCESS } else { ExitCode::from(1) });
+        return Ok(if valid {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        });
     }
     print_diagnostics(&report.content.diagnostics, MANIFEST_FILE);
     if let Some(m) = &report.content.manifest {
-        let row = |k: &str, v: &str| println!("{k:<12} {v}");
+        let row = |k: &str, v: &str| outln!("{k:<12} {v}");
         row("Name", &m.app.name);
         row("Version", &m.app.version);
         row("Title", m.app.title.as_deref().unwrap_or("-"));
@@ -252,31 +299,38 @@ fn inspect(path: &Path, format: Format) -> anyhow::Result<ExitCode> {
             row("Screenshots", &report.content.screenshots.join(", "));
         }
     } else {
-        println!("{}: {}", path.display(), summary_line(&report.content.diagnostics));
+        outln!(
+            "{}: {}",
+            path.display(),
+            summary_line(&report.content.diagnostics)
+        );
     }
     let (size, stored): (u64, u64) = report
         .entries
         .iter()
         .fold((0, 0), |(s, c), e| (s + e.size, c + e.compressed_size));
-    println!(
+    outln!(
         "{:<12} {} ({} stored, {} unpacked)",
         "Entries",
         report.entries.len(),
         human_size(stored),
         human_size(size)
     );
-    println!("{:<12} {}", "SHA256", sha256);
-    println!();
-    println!("{:<4}  {:>10}  {:>10}  NAME", "MODE", "SIZE", "STORED");
+    outln!("{:<12} {}", "SHA256", sha256);
+    outln!();
+    outln!("{:<4}  {:>10}  {:>10}  NAME", "MODE", "SIZE", "STORED");
     for e in &report.entries {
         let mode = if e.executable { "0755" } else { "0644" };
-        println!(
+        outln!(
             "{mode:<4}  {:>10}  {:>10}  {}",
             human_size(e.size),
             human_size(e.compressed_size),
             e.name
         );
     }
-    Ok(if valid { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if valid {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
-

@@ -1,25 +1,81 @@
-//! `q8s-cli`: bundle, validate and publish apps to q8s.
+//! `q8s-cli`: bundle apps, sign in to q8s, publish and run apps, follow their logs.
 
+mod admin;
+mod app;
 mod bundle;
+mod exec;
+mod instance;
+mod loopback;
 mod output;
+mod publish;
+mod render;
+mod session;
+mod setup;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
+
+use crate::output::Format;
+use crate::session::Connection;
 
 /// Publish Python web apps (H2O Wave and others) to q8s.
 #[derive(Debug, Parser)]
 #[command(name = "q8s-cli", version, about, propagate_version = true)]
-#[command(after_help = "Examples:\n  q8s-cli bundle                 # bundle the app in the current folder\n  q8s-cli bundle validate app/   # check an app folder or a .qz\n  q8s-cli bundle inspect x.qz    # show what a bundle holds")]
+#[command(
+    after_help = "Examples:\n  q8s-cli config setup                # sign in (opens your browser)\n  q8s-cli bundle deploy               # bundle, import and run the app in this folder\n  q8s-cli app list -a                 # every app you can launch\n  q8s-cli instance logs ID -f         # follow an instance's log\n  q8s-cli bundle validate app/        # check an app folder or a .qz offline\n\nSettings: --url/--token/--profile, then Q8S_URL/Q8S_TOKEN/Q8S_PROFILE, then the file\n$Q8S_CONFIG or ~/.config/q8s/config.toml (written by `config setup`)."
+)]
 struct Cli {
+    #[command(flatten)]
+    connection: Connection,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Build a .qz bundle of an app folder, validate one, or inspect one.
+    /// Sign in and save the server and token (`config setup`).
+    #[command(subcommand)]
+    Config(setup::ConfigCommand),
+    /// List, show, launch, share and delete apps.
+    #[command(subcommand)]
+    App(app::AppCommand),
+    /// Build, validate, inspect, import and deploy .qz bundles.
     Bundle(bundle::BundleArgs),
+    /// List instances, follow their logs, share, suspend, resume and terminate them.
+    #[command(subcommand)]
+    Instance(instance::InstanceCommand),
+    /// List the secrets apps can use.
+    #[command(subcommand)]
+    Secret(admin::SecretCommand),
+    /// Manage secrets and users (admins only).
+    #[command(subcommand)]
+    Admin(admin::AdminCommand),
+    /// Run the app in a folder locally, as q8s runs it, at http://localhost:55555/.
+    Exec(exec::ExecArgs),
+    /// Print shell completions (bash, zsh, fish, elvish, powershell).
+    #[command(
+        after_help = "Examples:\n  q8s-cli completions bash > ~/.local/share/bash-completion/completions/q8s-cli\n  q8s-cli completions zsh > \"${fpath[1]}/_q8s-cli\""
+    )]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+impl Command {
+    /// The output format the command was asked for (errors are printed in it too).
+    fn format(&self) -> Format {
+        match self {
+            Command::Config(c) => c.format(),
+            Command::App(c) => c.format(),
+            Command::Bundle(b) => b.format(),
+            Command::Instance(c) => c.format(),
+            Command::Secret(admin::SecretCommand::List { out }) => out.output,
+            Command::Admin(c) => c.format(),
+            Command::Exec(_) | Command::Completions { .. } => Format::Text,
+        }
+    }
 }
 
 /// Exit code 1: the operation failed or found errors (2 is wrong usage,
@@ -28,13 +84,30 @@ const FAILURE: u8 = 1;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let format = cli.command.format();
+    let connection = cli.connection;
     let result = match cli.command {
-        Command::Bundle(args) => bundle::run(args),
+        Command::Config(c) => setup::run(c, &connection),
+        Command::App(c) => app::run(c, &connection),
+        Command::Bundle(args) => bundle::run(args, &connection),
+        Command::Instance(c) => instance::run(c, &connection),
+        Command::Secret(c) => admin::run_secret(c, &connection),
+        Command::Admin(c) => admin::run_admin(c, &connection),
+        Command::Exec(args) => exec::run(args),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "q8s-cli",
+                &mut std::io::stdout(),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
     };
     match result {
         Ok(code) => code,
         Err(err) => {
-            output::print_error(&err);
+            output::print_error(&err, format);
             ExitCode::from(FAILURE)
         }
     }

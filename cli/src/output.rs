@@ -2,8 +2,10 @@
 //! stderr, JSON on stdout alone with `-o json`, colour only on a terminal
 //! and never with `NO_COLOR`.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write as _};
 
+use q8s_core::api::ApiError;
+use q8s_core::manifest::MANIFEST_FILE;
 use q8s_core::{Diagnostic, RenderOptions};
 use serde::Serialize;
 
@@ -15,6 +17,14 @@ pub enum Format {
     Text,
     /// JSON for programs, on stdout.
     Json,
+}
+
+/// `-o/--output text|json` of the service commands.
+#[derive(Debug, Clone, Copy, Default, clap::Args)]
+pub struct OutputArg {
+    /// Output format: text for people, json for programs.
+    #[arg(short, long, value_enum, default_value_t)]
+    pub output: Format,
 }
 
 /// True when stderr is a terminal that wants colour.
@@ -33,20 +43,74 @@ pub fn print_diagnostics(diagnostics: &[Diagnostic], file: &str) {
     eprint!("{}", q8s_core::render(diagnostics, file, options));
 }
 
+/// Writes to stdout. When stdout is closed (`q8s-cli … | head`), the program ends quietly
+/// instead of failing on every later line.
+pub fn emit(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write the output: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// `println!` through [`emit`].
+macro_rules! outln {
+    () => {
+        $crate::output::emit("\n")
+    };
+    ($($arg:tt)*) => {
+        $crate::output::emit(&format!("{}\n", format_args!($($arg)*)))
+    };
+}
+pub(crate) use outln;
+
 /// Prints a value as pretty JSON on stdout.
 pub fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    emit(&format!("{}\n", serde_json::to_string_pretty(value)?));
     Ok(())
 }
 
-/// Prints a top-level error as one plain sentence on stderr.
-pub fn print_error(err: &anyhow::Error) {
+/// Prints a top-level error as one plain sentence on stderr (after the diagnostics of a
+/// bundle the server refused); with `-o json` also as `{"error": {…}}` on stdout.
+pub fn print_error(err: &anyhow::Error, format: Format) {
+    let api = err.downcast_ref::<ApiError>();
+    if let Some(api) = api {
+        print_diagnostics(&api.diagnostics(), MANIFEST_FILE);
+    }
+    if format == Format::Json {
+        let (code, message, details) = match api {
+            Some(api) => (api.code().to_owned(), api.message(), api.details().to_vec()),
+            None => ("error".to_owned(), sentence(err), Vec::new()),
+        };
+        let body =
+            serde_json::json!({"error": {"code": code, "message": message, "details": details}});
+        outln!("{body:#}");
+    }
     let (red, reset) = if stderr_color() {
         ("\x1b[1;31m", "\x1b[0m")
     } else {
         ("", "")
     };
-    eprintln!("{red}error{reset}: {err:#}");
+    eprintln!("{red}error{reset}: {}", sentence(err));
+}
+
+/// The error and its causes in one line, leaving out causes the message already quotes
+/// (most of our errors include their source in their own text).
+fn sentence(err: &anyhow::Error) -> String {
+    let mut text = err.to_string();
+    for cause in err.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text = format!("{text}: {cause}");
+        }
+    }
+    text
 }
 
 /// `12.3 KiB`-style sizes.

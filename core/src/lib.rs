@@ -10,12 +10,14 @@
 //! - [`archive`]: the deterministic zip writer and the strict reader for
 //!   untrusted archives;
 //! - [`bundle`]: building a `.qz` from a folder, checking a bundle's contents,
-//!   deploy versions.
+//!   deploy versions;
+//! - [`api`]: the REST types and the async client of the q8s service.
 //!
 //! The crate builds for `wasm32-unknown-unknown`; filesystem walking, parallel
 //! compression and extraction are native-only.
 #![deny(missing_docs)]
 
+pub mod api;
 pub mod archive;
 pub mod bundle;
 pub mod diagnostic;

@@ -60,21 +60,21 @@ mod archive {
     }
 
     const PYTHON_LIST: &str = r#"
-    import hashlib, json, sys, zipfile
-    with zipfile.ZipFile(sys.argv[1]) as z:
-        assert z.testzip() is None
-        out = {}
-        for info in z.infolist():
-            data = z.read(info)
-            out[info.filename] = {
-                "sha256": hashlib.sha256(data).hexdigest(),
-                "mode": (info.external_attr >> 16),
-                "date": list(info.date_time),
-                "utf8": bool(info.flag_bits & 0x800),
-                "extra": len(info.extra),
-            }
-        print(json.dumps(out))
-    "#;
+import hashlib, json, sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as z:
+    assert z.testzip() is None
+    out = {}
+    for info in z.infolist():
+        data = z.read(info)
+        out[info.filename] = {
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "mode": (info.external_attr >> 16),
+            "date": list(info.date_time),
+            "utf8": bool(info.flag_bits & 0x800),
+            "extra": len(info.extra),
+        }
+    print(json.dumps(out))
+"#;
 
     #[test]
     fn python_zipfile_reads_our_archives() {
@@ -174,19 +174,19 @@ mod archive {
         // shutil.make_archive stores directory entries; writestr to a
         // non-seekable stream uses data descriptors.
         let script = r#"
-    import io, os, shutil, sys, zipfile
-    shutil.make_archive(sys.argv[2][:-4], "zip", sys.argv[1])
-    class Pipe(io.RawIOBase):
-        def __init__(self, f): self.f = f
-        def writable(self): return True
-        def write(self, b): return self.f.write(b)
-    with open(sys.argv[3], "wb") as raw:
-        with zipfile.ZipFile(Pipe(raw), "w", zipfile.ZIP_DEFLATED) as z:
-            for base, dirs, names in os.walk(sys.argv[1]):
-                for n in names:
-                    p = os.path.join(base, n)
-                    z.write(p, os.path.relpath(p, sys.argv[1]))
-    "#;
+import io, os, shutil, sys, zipfile
+shutil.make_archive(sys.argv[2][:-4], "zip", sys.argv[1])
+class Pipe(io.RawIOBase):
+    def __init__(self, f): self.f = f
+    def writable(self): return True
+    def write(self, b): return self.f.write(b)
+with open(sys.argv[3], "wb") as raw:
+    with zipfile.ZipFile(Pipe(raw), "w", zipfile.ZIP_DEFLATED) as z:
+        for base, dirs, names in os.walk(sys.argv[1]):
+            for n in names:
+                p = os.path.join(base, n)
+                z.write(p, os.path.relpath(p, sys.argv[1]))
+"#;
         let streamed = dir.path().join("streamed.zip");
         let output = Command::new("python3")
             .args(["-c", script])

@@ -224,6 +224,21 @@ mod archive {
     }
 
     #[test]
+    fn parallel_inside_a_one_thread_pool() {
+        let files = big_tree();
+        let entries: Vec<_> = list(&files).into_iter().take(60).collect();
+        let (expected, _) = write_sequential(&entries, reader(&files), Vec::new()).unwrap();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let (bytes, _) = pool
+            .install(|| write_parallel(&entries, reader(&files), Vec::new()))
+            .unwrap();
+        assert_eq!(bytes, expected);
+    }
+
+    #[test]
     #[should_panic(expected = "reader exploded")]
     fn a_panic_in_read_reaches_the_caller() {
         let entries: Vec<_> = (0..50).map(|i| (format!("f{i:02}"), false)).collect();

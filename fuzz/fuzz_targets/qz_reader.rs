@@ -26,7 +26,8 @@ fuzz_target!(|data: &[u8]| {
         assert!(!name.is_empty() && !name.starts_with('/'), "{name:?}");
         assert!(!name.contains('\\') && !name.contains('\0'), "{name:?}");
         assert!(
-            name.split('/').all(|s| !s.is_empty() && s != "." && s != ".."),
+            name.split('/')
+                .all(|s| !s.is_empty() && s != "." && s != ".."),
             "{name:?}"
         );
         assert!(entry.size <= LIMITS.max_ratio * entry.compressed_size.max(1));

@@ -15,7 +15,9 @@ fuzz_target!(|data: &[u8]| {
     while rest.len() >= 2 {
         let (flags, name_len) = (rest[0], usize::from(rest[1] % 24));
         rest = &rest[2..];
-        let Some(name) = rest.get(..name_len) else { break };
+        let Some(name) = rest.get(..name_len) else {
+            break;
+        };
         rest = &rest[name_len..];
         let Some(len) = rest.get(..2) else { break };
         let len = usize::from(u16::from_le_bytes([len[0], len[1]])).min(rest.len() - 2);

@@ -18,6 +18,7 @@ pub mod store;
 pub mod web;
 
 use std::future::Future;
+use std::net::SocketAddr;
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -25,6 +26,7 @@ use axum::http::header;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::serve::ListenerExt as _;
 use tower_http::trace::TraceLayer;
 
 pub use config::{Config, Settings};
@@ -95,12 +97,14 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(api::metrics))
         .merge(api)
         .fallback(not_found)
-        .with_state(state.clone());
+        .with_state(state.clone())
+        .layer(middleware::from_fn(close_after_unread_body))
+        // The main site only: an instance's answers are the app's business (a 503 page for a
+        // suspended instance is no server failure), and the proxy logs its own trouble.
+        .layer(TraceLayer::new_for_http());
     Router::new()
         .fallback_service(site)
-        .layer(middleware::from_fn(close_after_unread_body))
         .layer(middleware::from_fn_with_state(state, route_instance_hosts))
-        .layer(TraceLayer::new_for_http())
 }
 
 /// Runs the server until `shutdown` completes: prepares the data directory and stores
@@ -121,7 +125,16 @@ pub async fn run(
     let started = api::reconcile(&state).await?;
     tracing::info!(url = %state.config.base_url(), instances = started, "q8s-server listening on {}", state.config.listen);
     let purge = tokio::spawn(startup::purge_expired_periodically(state.store.clone()));
-    let result = axum::serve(listener, app(state.clone()).into_make_service())
+    // Answers (and proxied bodies) go out as soon as they are written: without TCP_NODELAY a
+    // response's last segment can wait for the client's delayed ACK (tens of milliseconds).
+    let listener = listener.tap_io(|tcp| {
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::debug!("cannot set TCP_NODELAY on a connection: {err}");
+        }
+    });
+    // The peer address feeds the proxy's `X-Forwarded-For`.
+    let service = app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let result = axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
         .await;
     purge.abort();

@@ -162,5 +162,12 @@ mod tests {
         );
         set.insert("ab", false).unwrap();
         set.insert("a.b/c", false).unwrap();
+        // A new deeper directory under a known one is recorded in full.
+        set.insert("x/y", false).unwrap();
+        set.insert("x/z/w", false).unwrap();
+        assert_eq!(
+            set.insert("x/z", false),
+            Err(NameClash::FileAndDirectory("x/z".into()))
+        );
     }
 }

@@ -66,7 +66,8 @@ mod parallel {
     use std::io::{self, Write};
     use std::panic::{self, AssertUnwindSafe};
     use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::mpsc;
+    use std::sync::mpsc::{self, Receiver, TryRecvError};
+    use std::time::Duration;
 
     use super::WriteStats;
     use crate::archive::writer::{CompressedEntry, DeterministicZipWriter, compress_entry_owned};
@@ -163,9 +164,7 @@ mod parallel {
                 });
                 next_spawn += 1;
             }
-            let (index, result) = receiver
-                .recv()
-                .expect("entry `next_write` is in flight and holds a sender");
+            let (index, result) = next_result(&receiver);
             match result {
                 Ok(Ok(entry)) => {
                     buffered += entry.data.len() as u64;
@@ -175,6 +174,31 @@ mod parallel {
                 Err(payload) => {
                     cancelled.store(true, Ordering::Relaxed);
                     panic::resume_unwind(payload)
+                }
+            }
+        }
+    }
+
+    /// Waits for the next finished entry. On a thread outside the pool this
+    /// simply blocks. On a pool worker (`write_parallel` called from inside
+    /// rayon) blocking would take a worker away — and with a one-thread pool
+    /// deadlock, since our tasks sit in this worker's own queue — so the
+    /// wait runs pending jobs meanwhile.
+    fn next_result(receiver: &Receiver<(usize, TaskResult)>) -> (usize, TaskResult) {
+        const IN_FLIGHT: &str = "entry `next_write` is in flight and holds a sender";
+        if rayon::current_thread_index().is_none() {
+            return receiver.recv().expect(IN_FLIGHT);
+        }
+        loop {
+            match receiver.try_recv() {
+                Ok(result) => return result,
+                Err(TryRecvError::Disconnected) => panic!("{IN_FLIGHT}"),
+                Err(TryRecvError::Empty) => {
+                    if rayon::yield_now() != Some(rayon::Yield::Executed) {
+                        if let Ok(result) = receiver.recv_timeout(Duration::from_millis(1)) {
+                            return result;
+                        }
+                    }
                 }
             }
         }

@@ -25,6 +25,7 @@ use crate::diagnostic::Diagnostic;
 mod central;
 #[cfg(unix)]
 mod extract;
+mod rules;
 
 use central::RawEntry;
 

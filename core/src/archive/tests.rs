@@ -85,9 +85,10 @@ fn compression_choices() {
 
 #[test]
 fn known_digest() {
-    // Pins the exact output (deflate included): if miniz_oxide ever changes
-    // its level-6 output, bundles stop being reproducible across versions
-    // and this test says so.
+    // Pins the exact output, deflate included: if the deflate backend
+    // (flate2's `zlib-rs`, chosen in the workspace Cargo.toml) is switched or
+    // changes its level-6 output, bundles stop being reproducible across
+    // versions, and this test says so.
     let mut zip = DeterministicZipWriter::new(HashingWriter::new(std::io::sink()));
     zip.add(&compress_entry(
         "app.py",

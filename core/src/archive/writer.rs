@@ -3,9 +3,10 @@
 //! Entries are written in the order given (callers sort them bytewise),
 //! every timestamp is 1980-01-01 00:00:00, modes are 0644 or 0755, there are
 //! no extra fields (zip64 only where sizes demand it) and no comment.
-//! Compression is raw deflate at level 6 through `miniz_oxide` on every
-//! target, so native and wasm builds produce identical bytes; files of
-//! already-compressed formats, and files deflate does not shrink, are stored.
+//! Compression is raw deflate at level 6 through `flate2` with one pure-Rust
+//! backend for every target (the workspace selects `zlib-rs`), so native and
+//! wasm builds produce identical bytes; files of already-compressed formats,
+//! and files deflate does not shrink, are stored.
 //! `docs/qz-format.md` gives the byte layout.
 //!
 //! ```
@@ -136,7 +137,7 @@ impl Default for Zip64Thresholds {
 /// Writes entries to `W` in the order given and returns `W` on finish.
 ///
 /// Offsets are tracked by counting bytes, so `W` needs only [`Write`]: a
-/// file, a socket, or a [`HashingWriter`] that computes the digest on the
+/// file, a socket, or a [`HashingWriter`](super::HashingWriter) that computes the digest on the
 /// way. Wrap unbuffered writers in a [`std::io::BufWriter`].
 pub struct DeterministicZipWriter<W: Write> {
     out: W,

@@ -259,7 +259,10 @@ mod tests {
         assert!(check_module(&runtime("a.b"), &f).is_none());
         assert!(check_module(&runtime("c"), &f).is_none());
         assert!(check_module(&runtime("d.e"), &f).is_none());
-        assert_eq!(check_module(&runtime("a"), &f).unwrap().code, "module-missing");
+        assert_eq!(
+            check_module(&runtime("a"), &f).unwrap().code,
+            "module-missing"
+        );
     }
 
     #[test]

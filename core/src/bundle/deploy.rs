@@ -84,3 +84,25 @@ mod tests {
         assert_eq!(deploy_version(&base, 0).len(), 63);
     }
 }
+
+#[cfg(test)]
+mod manifest_tests {
+    use super::deploy_version;
+    use crate::manifest::validate_manifest;
+
+    fn manifest_with_version(version: &str) -> String {
+        format!("[App]\nName = \"a\"\nVersion = \"{version}\"\n[Runtime]\nModule = \"m\"\n")
+    }
+
+    #[test]
+    fn a_deploy_of_the_longest_version_is_still_valid() {
+        let base = format!("1.0.0-{}", "a".repeat(42));
+        assert!(validate_manifest(&manifest_with_version(&base)).is_valid());
+        let deployed = deploy_version(&base, 1_602_570_483);
+        assert_eq!(deployed.len(), 63);
+        assert!(validate_manifest(&manifest_with_version(&deployed)).is_valid());
+        // Without a deploy stamp, 49 characters are too many.
+        let long = format!("{base}b");
+        assert!(!validate_manifest(&manifest_with_version(&long)).is_valid());
+    }
+}

@@ -29,6 +29,20 @@ pub const CATEGORIES: &[&str] = &[
 const NAME_MAX: usize = 63;
 /// `bundle deploy` appends `-<yyyymmddHHMMSS>` (15 characters); 48 + 15 = 63.
 const VERSION_MAX: usize = 48;
+/// A version that already carries a deploy stamp may use the 15 characters
+/// kept for it.
+const DEPLOY_VERSION_MAX: usize = VERSION_MAX + DEPLOY_STAMP_LEN;
+const DEPLOY_STAMP_LEN: usize = 15;
+
+/// True when `version` ends with the stamp `bundle deploy` appends
+/// (`-` or `.` and 14 digits, see `bundle::deploy_version`).
+fn has_deploy_stamp(version: &str) -> bool {
+    let bytes = version.as_bytes();
+    bytes.len() > DEPLOY_STAMP_LEN && {
+        let stamp = &bytes[bytes.len() - DEPLOY_STAMP_LEN..];
+        matches!(stamp[0], b'-' | b'.') && stamp[1..].iter().all(u8::is_ascii_digit)
+    }
+}
 
 /// Checks `[App]`; the table when its required keys are valid (the caller
 /// keeps it only if no diagnostic at all is an error).
@@ -84,7 +98,7 @@ fn check_version(cx: &mut Checker<'_>, f: &Field<'_>) -> bool {
                 v.build
             ),
         ),
-        Ok(_) if value.chars().count() > VERSION_MAX => (
+        Ok(_) if value.chars().count() > version_max(value) => (
             format!(
                 "{path} is {} characters long; at most {VERSION_MAX} are allowed",
                 value.chars().count()
@@ -104,6 +118,14 @@ fn check_version(cx: &mut Checker<'_>, f: &Field<'_>) -> bool {
     };
     cx.error(codes::INVALID_VERSION, path, &f.span, message, Some(help));
     false
+}
+
+fn version_max(value: &str) -> usize {
+    if has_deploy_stamp(value) {
+        DEPLOY_VERSION_MAX
+    } else {
+        VERSION_MAX
+    }
 }
 
 fn version_help(value: &str, error: &semver::Error) -> String {

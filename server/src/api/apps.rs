@@ -203,7 +203,7 @@ async fn import(
             Err(ApiError::conflict(
                 "app-version-exists",
                 format!(
-                    "{} {} already exists; bump App.Version to import a new version",
+                    "app {} {} already exists; bump App.Version to import a new version",
                     new.manifest.app.name, new.manifest.app.version
                 ),
             ))

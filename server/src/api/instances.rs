@@ -113,6 +113,17 @@ pub async fn instance_spec(
 pub async fn reconcile(state: &AppState) -> anyhow::Result<usize> {
     let mut started = 0;
     for instance in state.store.instances_to_run().await? {
+        // What the store says about the processes is from before the restart: until the
+        // runtime reports, the instance is waiting to start (not RUNNING with nothing behind).
+        state
+            .store
+            .set_instance_status(
+                instance.id,
+                InstanceStatus::Pending,
+                Some("restarting with the server"),
+                instance.restarts,
+            )
+            .await?;
         let outcome = match state.store.app(instance.app_id).await? {
             Some(app) => match instance_spec(state, &app, instance.id).await {
                 Ok(spec) => state.runtime.start(spec).await.map_err(|e| e.to_string()),

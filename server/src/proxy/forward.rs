@@ -3,26 +3,25 @@
 //! copied both ways until either side closes).
 
 use std::net::SocketAddr;
-use std::sync::OnceLock;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Uri, header};
 use axum::response::Response;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
+
+use super::upstream;
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1).
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
+const HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
 ];
 
 /// Who is asking, for the `X-Forwarded-*` headers.
@@ -33,17 +32,6 @@ pub(crate) struct Origin<'a> {
     pub(crate) user: &'a str,
 }
 
-fn client() -> &'static Client<HttpConnector, Body> {
-    static CLIENT: OnceLock<Client<HttpConnector, Body>> = OnceLock::new();
-    CLIENT.get_or_init(|| {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        Client::builder(TokioExecutor::new())
-            .pool_max_idle_per_host(64)
-            .build(connector)
-    })
-}
-
 /// Sends `request` to `upstream` and returns its answer; `Err` when the upstream cannot be
 /// reached (the caller answers 502).
 pub(crate) async fn forward(
@@ -52,13 +40,17 @@ pub(crate) async fn forward(
     origin: &Origin<'_>,
 ) -> Result<Response, String> {
     let upgrade = upgrade_protocol(request.headers());
-    let path = request
-        .uri()
-        .path_and_query()
-        .map_or("/", |pq| pq.as_str())
-        .to_owned();
-    *request.uri_mut() = Uri::try_from(format!("http://{upstream}{path}"))
-        .map_err(|err| format!("bad request path: {err}"))?;
+    // Origin-form (`/path?query`) to the upstream; the browser's `Host` stays (Qd checks a
+    // websocket's `Origin` against it).
+    if request.uri().scheme().is_some() || request.uri().authority().is_some() {
+        let path = request
+            .uri()
+            .path_and_query()
+            .map_or("/", |pq| pq.as_str())
+            .to_owned();
+        *request.uri_mut() =
+            Uri::try_from(path).map_err(|err| format!("bad request path: {err}"))?;
+    }
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -68,10 +60,7 @@ pub(crate) async fn forward(
     add_forwarded(headers, origin, peer);
     match upgrade {
         None => {
-            let response = client()
-                .request(request)
-                .await
-                .map_err(|err| format!("the instance does not answer: {err}"))?;
+            let response = upstream::send(upstream, request).await?;
             let (mut parts, body) = response.into_parts();
             strip_hop_by_hop(&mut parts.headers);
             Ok(Response::from_parts(parts, Body::new(body)))
@@ -86,14 +75,6 @@ async fn forward_upgrade(
     protocol: HeaderValue,
 ) -> Result<Response, String> {
     let client_side = hyper::upgrade::on(&mut request);
-    // Origin-form on the direct connection: an absolute URI would override `Host`, and Qd
-    // checks a websocket's `Origin` against `Host`.
-    let path = request
-        .uri()
-        .path_and_query()
-        .map_or("/", |pq| pq.as_str())
-        .to_owned();
-    *request.uri_mut() = Uri::try_from(path).map_err(|err| format!("bad request path: {err}"))?;
     let headers = request.headers_mut();
     headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
     headers.insert(header::UPGRADE, protocol);
@@ -155,17 +136,19 @@ fn upgrade_protocol(headers: &HeaderMap) -> Option<HeaderValue> {
 }
 
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::try_from(name.trim()).ok())
-        .collect();
-    for name in named {
-        headers.remove(name);
+    if headers.contains_key(header::CONNECTION) {
+        let named: Vec<HeaderName> = headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|name| HeaderName::try_from(name.trim()).ok())
+            .collect();
+        for name in named {
+            headers.remove(name);
+        }
     }
-    for name in HOP_BY_HOP {
+    for name in &HOP_BY_HOP {
         headers.remove(name);
     }
 }

@@ -21,6 +21,7 @@ use crate::store::InstanceRecord;
 mod forward;
 mod grants;
 mod pages;
+mod upstream;
 
 /// The path on instance hosts that turns a hand-off code into a session.
 pub const AUTH_PATH: &str = "/_q8s/auth";
@@ -33,9 +34,14 @@ pub fn instance_id_from_host(host: &str, domain: &str) -> Option<Uuid> {
         }
         _ => host,
     };
-    let name = name.trim_end_matches('.').to_ascii_lowercase();
-    let domain = domain.trim_end_matches('.').to_ascii_lowercase();
-    let label = name.strip_suffix(&domain)?.strip_suffix('.')?;
+    // Case-insensitive, without allocating: this runs for every request the server gets.
+    let name = name.trim_end_matches('.');
+    let domain = domain.trim_end_matches('.');
+    let split = name.len().checked_sub(domain.len())?;
+    if !name.is_char_boundary(split) || !name[split..].eq_ignore_ascii_case(domain) {
+        return None;
+    }
+    let label = name[..split].strip_suffix('.')?;
     // Only the canonical hyphenated form: one instance, one host name.
     if label.len() != 36 {
         return None;
@@ -122,6 +128,19 @@ async fn pass(
             )
         }
     }
+}
+
+/// Forwards a request to an upstream exactly as the proxy does (HTTP and websockets,
+/// hop-by-hop headers dropped, `X-Forwarded-*` added) without checking who asks: for
+/// `q8s-cli exec`, which serves one local instance to the user who started it. `Err` says why
+/// the upstream did not answer.
+pub async fn forward_unchecked(
+    upstream: std::net::SocketAddr,
+    request: Request,
+    host: &str,
+    user: &str,
+) -> Result<Response, String> {
+    forward::forward(upstream, request, &forward::Origin { host, user }).await
 }
 
 /// `GET /_q8s/auth?code=…&next=…`: the end of the hand-off from the main site.

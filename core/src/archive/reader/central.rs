@@ -4,18 +4,21 @@
 
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 
+use super::rules::{self, Problems};
 use super::{ArchiveError, Limits, corrupt, diagnostic};
 use crate::archive::format::*;
-use crate::archive::names::{NameClash, NameSet, unsafe_name_reason};
-use crate::diagnostic::Diagnostic;
+use crate::archive::names::{MAX_NAME_LEN, unsafe_name_reason};
 
 /// One central directory entry that passed the structural checks.
 #[derive(Debug, Clone)]
 pub(super) struct RawEntry {
-    /// The name as stored (a directory keeps its trailing `/`).
+    /// The name as stored (a directory keeps its trailing `/`); a lossy
+    /// rendering when it is not UTF-8, cut short when it is too long.
     pub(super) name: String,
-    /// The name was valid UTF-8 (otherwise `name` is a lossy rendering).
-    pub(super) utf8: bool,
+    /// Why the name is unsafe, if it is.
+    pub(super) unsafe_name: Option<&'static str>,
+    /// `name` holds the stored bytes exactly.
+    pub(super) exact_name: bool,
     pub(super) is_dir: bool,
     pub(super) executable: bool,
     /// `st_mode` from the external attributes, for Unix-made entries.
@@ -60,14 +63,11 @@ pub(super) fn read_directory<R: Read + Seek>(
             end.count
         )));
     }
-    let mut problems = Vec::new();
+    let mut problems = Problems::default();
     let mut entries = read_central_directory(reader, &end, limits, &mut problems)?;
+    rules::check_names(&entries, &mut problems);
     check_local_headers(reader, &mut entries, end.cd_offset, &mut problems)?;
-    if problems.is_empty() {
-        Ok(entries)
-    } else {
-        Err(ArchiveError::Invalid(problems))
-    }
+    problems.into_result(entries)
 }
 
 /// Finds the end of central directory record (and its zip64 twin) and
@@ -81,14 +81,20 @@ fn read_end_record<R: Read + Seek>(reader: &mut R) -> Result<EndRecord, ArchiveE
     let tail_start = file_len - tail_len;
     let mut tail = vec![0; tail_len as usize];
     read_exact_at(reader, tail_start, &mut tail)?;
-    // The record closest to the end whose comment reaches exactly the end.
-    let eocd_at = (0..=tail.len() - EOCD_LEN as usize)
-        .rev()
-        .find(|&at| {
-            u32_at(&tail, at) == EOCD_SIG
-                && at + EOCD_LEN as usize + usize::from(u16_at(&tail, at + 20)) == tail.len()
-        })
+    // A record whose comment reaches exactly the end of the file. Two such
+    // records would let tools disagree on what the archive holds.
+    let mut candidates = (0..=tail.len() - EOCD_LEN as usize).rev().filter(|&at| {
+        u32_at(&tail, at) == EOCD_SIG
+            && at + EOCD_LEN as usize + usize::from(u16_at(&tail, at + 20)) == tail.len()
+    });
+    let eocd_at = candidates
+        .next()
         .ok_or_else(|| corrupt("no end of central directory record: not a zip archive"))?;
+    if candidates.next().is_some() {
+        return Err(corrupt(
+            "two end of central directory records: the archive is ambiguous",
+        ));
+    }
     let eocd = &tail[eocd_at..eocd_at + EOCD_LEN as usize];
     let eocd_pos = tail_start + eocd_at as u64;
     let (disk, cd_disk) = (u16_at(eocd, 4), u16_at(eocd, 6));
@@ -174,12 +180,11 @@ fn read_central_directory<R: Read + Seek>(
     reader: &mut R,
     end: &EndRecord,
     limits: &Limits,
-    problems: &mut Vec<Diagnostic>,
+    problems: &mut Problems,
 ) -> Result<Vec<RawEntry>, ArchiveError> {
     reader.seek(SeekFrom::Start(end.cd_offset))?;
     let mut cd = BufReader::with_capacity(64 << 10, reader.take(end.cd_size));
     let mut entries = Vec::with_capacity(end.count as usize);
-    let mut names = NameSet::default();
     let mut consumed: u64 = 0;
     let mut declared_total: u64 = 0;
     let mut header = [0u8; CENTRAL_HEADER_LEN];
@@ -204,12 +209,8 @@ fn read_central_directory<R: Read + Seek>(
         }
         consumed += (CENTRAL_HEADER_LEN + name_len + extra_len) as u64 + comment_len;
 
-        let (name, utf8) = match String::from_utf8(raw_name) {
-            Ok(name) => (name, true),
-            Err(err) => (String::from_utf8_lossy(err.as_bytes()).into_owned(), false),
-        };
-        let entry = parse_entry(&header, name, utf8, &extra)?;
-        check_entry(&entry, limits, &mut names, problems);
+        let entry = parse_entry(&header, raw_name, &extra)?;
+        rules::check_entry(index as usize, &entry, limits, problems);
         declared_total = declared_total.saturating_add(entry.size);
         entries.push(entry);
     }
@@ -220,7 +221,7 @@ fn read_central_directory<R: Read + Seek>(
         )));
     }
     if declared_total > limits.max_total_size {
-        problems.push(diagnostic(
+        problems.archive(diagnostic(
             "too-large",
             "",
             format!(
@@ -241,12 +242,8 @@ fn read_cd(cd: &mut impl BufRead, buf: &mut [u8]) -> Result<(), ArchiveError> {
 }
 
 /// Decodes one central header, resolving zip64 sentinels from the extra field.
-fn parse_entry(
-    header: &[u8],
-    name: String,
-    utf8: bool,
-    extra: &[u8],
-) -> Result<RawEntry, ArchiveError> {
+fn parse_entry(header: &[u8], raw_name: Vec<u8>, extra: &[u8]) -> Result<RawEntry, ArchiveError> {
+    let (name, exact_name, unsafe_name) = decode_name(raw_name);
     let made_by_host = (u16_at(header, 4) >> 8) as u8;
     let flags = u16_at(header, 8);
     let method = u16_at(header, 10);
@@ -301,7 +298,8 @@ fn parse_entry(
     Ok(RawEntry {
         executable: !is_dir && unix_mode.is_some_and(|mode| mode & 0o111 != 0),
         name,
-        utf8,
+        unsafe_name,
+        exact_name,
         is_dir,
         method,
         flags,
@@ -314,91 +312,28 @@ fn parse_entry(
     })
 }
 
-/// Checks one entry's name, type, method and declared sizes.
-fn check_entry(
-    entry: &RawEntry,
-    limits: &Limits,
-    names: &mut NameSet,
-    problems: &mut Vec<Diagnostic>,
-) {
-    let name = entry.name.as_str();
-    let path = entry.name.strip_suffix('/').unwrap_or(name);
-    let mut problem = |code: &str, message: String| problems.push(diagnostic(code, name, message));
-
-    if !entry.utf8 {
-        problem(
-            "unsafe-path",
-            format!("entry name {name:?} is not valid UTF-8"),
-        );
-    } else if let Some(reason) = unsafe_name_reason(path) {
-        problem("unsafe-path", format!("entry name {name:?} {reason}"));
-    } else {
-        match names.insert(path, entry.is_dir) {
-            Ok(()) => {}
-            Err(NameClash::Duplicate) => {
-                problem(
-                    "duplicate-entry",
-                    format!("{name:?} appears more than once"),
-                );
-            }
-            Err(NameClash::FileAndDirectory(dir)) => problem(
-                "path-conflict",
-                format!(
-                    "{name:?} clashes with {dir:?}, which would be both a file and a directory"
-                ),
-            ),
+/// The name as text, whether it is exactly the stored bytes, and why it is
+/// unsafe. Only the first [`MAX_NAME_LEN`] bytes of a longer name are kept,
+/// so a hostile directory cannot make the reader hold much more than
+/// `max_entries` × 4 KiB of names.
+fn decode_name(mut raw: Vec<u8>) -> (String, bool, Option<&'static str>) {
+    if raw.len() > MAX_NAME_LEN {
+        raw.truncate(MAX_NAME_LEN);
+        let mut name = String::from_utf8_lossy(&raw).into_owned();
+        name.push('…');
+        return (name, false, Some("is longer than 4096 bytes"));
+    }
+    match String::from_utf8(raw) {
+        Ok(name) => {
+            let path = name.strip_suffix('/').unwrap_or(&name);
+            let reason = unsafe_name_reason(path);
+            (name, true, reason)
         }
-    }
-
-    match entry.unix_mode.map(|mode| mode & S_IFMT) {
-        Some(S_IFLNK) => problem("symlink-entry", format!("{name:?} is a symbolic link")),
-        Some(S_IFDIR) if !entry.is_dir => problem(
-            "special-entry",
-            format!("{name:?} is marked as a directory but its name does not end with `/`"),
+        Err(err) => (
+            String::from_utf8_lossy(err.as_bytes()).into_owned(),
+            false,
+            Some("is not valid UTF-8"),
         ),
-        Some(0 | S_IFREG | S_IFDIR) | None => {}
-        Some(kind) => problem(
-            "special-entry",
-            format!("{name:?} is a special file (type {kind:#o}), not a regular file"),
-        ),
-    }
-
-    if entry.flags & (FLAG_ENCRYPTED | FLAG_STRONG_ENCRYPTION | FLAG_MASKED_HEADERS) != 0
-        || entry.method == METHOD_AES
-    {
-        problem("encrypted-entry", format!("{name:?} is encrypted"));
-    } else if entry.method != METHOD_STORED && entry.method != METHOD_DEFLATE {
-        problem(
-            "unsupported-compression",
-            format!(
-                "{name:?} uses compression method {}; only stored (0) and deflate (8) are supported",
-                entry.method
-            ),
-        );
-    } else if entry.method == METHOD_STORED && entry.compressed_size != entry.size {
-        problem(
-            "size-mismatch",
-            format!(
-                "{name:?} is stored but declares {} bytes of data for a size of {}",
-                entry.compressed_size, entry.size
-            ),
-        );
-    }
-
-    if entry.is_dir && entry.size != 0 {
-        problem(
-            "corrupt-archive",
-            format!("directory entry {name:?} has content"),
-        );
-    }
-    if entry.size > limits.max_ratio.saturating_mul(entry.compressed_size) {
-        problem(
-            "zip-bomb",
-            format!(
-                "{name:?} would inflate {} bytes to {}, more than {} times",
-                entry.compressed_size, entry.size, limits.max_ratio
-            ),
-        );
     }
 }
 
@@ -409,7 +344,7 @@ fn check_local_headers<R: Read + Seek>(
     reader: &mut R,
     entries: &mut [RawEntry],
     cd_offset: u64,
-    problems: &mut Vec<Diagnostic>,
+    problems: &mut Problems,
 ) -> Result<(), ArchiveError> {
     let mut spans = Vec::with_capacity(entries.len());
     let mut header = [0u8; LOCAL_HEADER_LEN as usize];
@@ -417,7 +352,7 @@ fn check_local_headers<R: Read + Seek>(
     for (index, entry) in entries.iter_mut().enumerate() {
         let name = entry.name.as_str();
         let mut problem =
-            |code: &str, message: String| problems.push(diagnostic(code, name, message));
+            |code: &str, message: String| problems.entry(index, diagnostic(code, name, message));
         if entry.header_offset.saturating_add(LOCAL_HEADER_LEN) > cd_offset {
             problem(
                 "overlapping-entries",
@@ -457,7 +392,7 @@ fn check_local_headers<R: Read + Seek>(
         )?;
         let sizes_follow = entry.flags & FLAG_DATA_DESCRIPTOR != 0;
         let agrees32 = |local: u32, central: u64| local == u32::MAX || u64::from(local) == central;
-        if entry.utf8 && local_name != entry.name.as_bytes() {
+        if entry.exact_name && local_name != entry.name.as_bytes() {
             problem(
                 "corrupt-archive",
                 format!("the local header of {name:?} names another file"),
@@ -483,11 +418,14 @@ fn check_local_headers<R: Read + Seek>(
         if let Some((reach, holder)) = furthest {
             if start < reach {
                 let (name, other) = (&entries[index].name, &entries[holder].name);
-                problems.push(diagnostic(
-                    "overlapping-entries",
-                    name,
-                    format!("{name:?} overlaps {other:?} in the archive"),
-                ));
+                problems.entry(
+                    index,
+                    diagnostic(
+                        "overlapping-entries",
+                        name,
+                        format!("{name:?} overlaps {other:?} in the archive"),
+                    ),
+                );
             }
             if end <= reach {
                 continue;

@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# Import benchmark: how long does `POST /api/v1/apps` of a 200 MB bundle take against
+# `sha256sum` of the same file (the read + hash the server cannot avoid), and how much memory
+# does the server use while it imports a 1 GB bundle? See bench/README.md.
+#
+#   bash bench/import.sh            (make bench builds q8s-server and q8s-cli first)
+#
+# Environment: Q8S_SERVER, Q8S_CLI (the release binaries; default: under
+# ${CARGO_TARGET_DIR:-~/.cache/q8s-target}/release), BENCH_DIR (cache, default
+# ~/.cache/q8s-bench), BENCH_RUNS (timed imports and sha256sum runs, default 5).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH_DIR=${BENCH_DIR:-$HOME/.cache/q8s-bench}
+RUNS=${BENCH_RUNS:-5}
+RELEASE=${CARGO_TARGET_DIR:-$HOME/.cache/q8s-target}/release
+Q8S_SERVER=${Q8S_SERVER:-$RELEASE/q8s-server}
+Q8S_CLI=${Q8S_CLI:-$RELEASE/q8s-cli}
+WORK=$BENCH_DIR/import
+# Payload bytes of the two bundles. The large one stays under the server's default
+# --max-bundle-size of 1 GiB (1,073,741,824 bytes), so the server runs with its defaults.
+MEDIUM_BYTES=200000000
+LARGE_BYTES=1000000000
+
+die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
+
+for tool in curl python3 sha256sum; do
+  command -v "$tool" >/dev/null 2>&1 || die "$tool is missing"
+done
+[ -x "$Q8S_SERVER" ] || die "q8s-server not found at $Q8S_SERVER (cargo build --release -p q8s-server)"
+[ -x "$Q8S_CLI" ] || die "q8s-cli not found at $Q8S_CLI (cargo build --release -p q8s-cli)"
+
+# --- the bundles: a valid app whose payload is incompressible (stored, not deflated) ---------
+# bundle NAME BYTES: writes $WORK/NAME.qz once (kept while this script's generator is the same).
+mkdir -p "$WORK"
+stamp=$(sed -n '/^# --- the bundles/,/^# --- end of the bundles/p' "${BASH_SOURCE[0]}" |
+  cat - <("$Q8S_CLI" --version) | sha256sum | cut -c1-16)
+bundle() {
+  local name=$1 bytes=$2 tree=$WORK/tree-$1
+  if [ -s "$WORK/$name.qz" ] && [ "$(cat "$WORK/$name.stamp" 2>/dev/null)" = "$stamp" ]; then
+    return
+  fi
+  rm -rf "$tree" "$WORK/$name.qz" "$WORK/$name.stamp"
+  python3 - "$tree" "$bytes" <<'EOF'
+import os, random, sys
+tree, total = sys.argv[1], int(sys.argv[2])
+os.makedirs(os.path.join(tree, "data"))
+with open(os.path.join(tree, "q-app.toml"), "w") as f:
+    f.write('[App]\nName = "ai.h2o.q8s.bench.import"\nVersion = "1.0.0"\n'
+            'Title = "Import benchmark"\nDescription = "Incompressible payload."\n'
+            'Category = "Other"\nKeywords = ["bench"]\n\n[Runtime]\nModule = "main"\n')
+with open(os.path.join(tree, "main.py"), "w") as f:
+    f.write("print('import benchmark')\n")
+rng = random.Random(8008)
+piece, n = 8_000_000, 0
+while total > 0:
+    size = min(piece, total)
+    # `.gz`: the bundler stores already-compressed formats as they are.
+    with open(os.path.join(tree, "data", f"part-{n:04}.gz"), "wb") as f:
+        f.write(rng.randbytes(size))
+    total, n = total - size, n + 1
+EOF
+  # (It warns that the app has no requirements.txt and no icon: true, and beside the point.)
+  "$Q8S_CLI" bundle "$tree" -o "$WORK/$name.qz" >"$WORK/bundle.log" 2>&1 ||
+    { cat "$WORK/bundle.log" >&2; die "q8s-cli bundle failed"; }
+  rm -rf "$tree"
+  echo "$stamp" >"$WORK/$name.stamp"
+}
+# --- end of the bundles
+bundle medium "$MEDIUM_BYTES"
+bundle large "$LARGE_BYTES"
+
+# --- the server: defaults, a fresh data directory on the same disk as the bundles -------------
+SERVER_PID=
+DATA=$WORK/data
+stop_server() {
+  if [ -n "$SERVER_PID" ]; then
+    kill -TERM "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=
+  fi
+  rm -rf "$DATA"
+}
+trap stop_server EXIT
+rm -rf "$DATA"
+PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+BASE=http://127.0.0.1:$PORT
+"$Q8S_SERVER" --listen "127.0.0.1:$PORT" --data-dir "$DATA" >"$WORK/server.log" 2>&1 &
+SERVER_PID=$!
+for _ in $(seq 200); do
+  curl -sf "$BASE/healthz" >/dev/null 2>&1 && break
+  sleep 0.05
+done
+curl -sf "$BASE/healthz" >/dev/null || { cat "$WORK/server.log" >&2; die "the server did not start"; }
+TOKEN=$(cat "$DATA/admin-token")
+
+now_ns() { date +%s%N; }
+median() { sort -n | awk '{a[NR] = $1} END {printf "%.3f", a[int((NR + 1) / 2)] / 1e9}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+verdict() { awk -v v="$1" -v l="$3" -v op="$2" 'BEGIN {
+  ok = (op == "<=") ? v <= l : v < l; print ok ? "ok" : "MISSED" }'; }
+mib() { awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}'; }
+hwm_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$SERVER_PID/status"; }
+
+# import FILE: imports FILE (streamed by curl, not read into its memory first), checks the 201,
+# deletes the app again (so the next run imports the same name and version anew) and prints
+# the import's wall time in ns.
+import() {
+  local start end code id
+  start=$(now_ns)
+  code=$(curl -s -o "$WORK/answer.json" -w '%{http_code}' -X POST -H 'Expect:' \
+    -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/octet-stream' \
+    -T "$1" "$BASE/api/v1/apps?visibility=PRIVATE")
+  end=$(now_ns)
+  [ "$code" = 201 ] || die "import of $1 answered $code: $(head -c 600 "$WORK/answer.json")"
+  id=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["id"])' "$WORK/answer.json")
+  curl -sf -X DELETE -H "Authorization: Bearer $TOKEN" "$BASE/api/v1/apps/$id" >/dev/null ||
+    die "deleting app $id failed"
+  echo $((end - start))
+}
+
+# sha_run FILE: one sha256sum of FILE, in ns.
+sha_run() {
+  local start
+  start=$(now_ns)
+  sha256sum "$1" >/dev/null
+  echo $(($(now_ns) - start))
+}
+
+MEDIUM=$WORK/medium.qz
+LARGE=$WORK/large.qz
+echo "host:    $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) (before)"
+echo "bundles: $(stat -c %s "$MEDIUM") and $(stat -c %s "$LARGE") bytes (incompressible, stored)"
+
+# Warm page cache for both sides; one untimed import warms the server (first write of the
+# SQLite file, the blob folder).
+cat "$MEDIUM" >/dev/null
+import "$MEDIUM" >/dev/null
+import_times=() sha_times=()
+for ((i = 0; i < RUNS; i++)); do
+  # Interleaved, so that load from elsewhere hits both columns alike.
+  sha_times+=("$(sha_run "$MEDIUM")")
+  import_times+=("$(import "$MEDIUM")")
+done
+import_s=$(printf '%s\n' "${import_times[@]}" | median)
+sha_s=$(printf '%s\n' "${sha_times[@]}" | median)
+medium_hwm=$(hwm_kib)
+
+cat "$LARGE" >/dev/null
+large_sha=$(sha_run "$LARGE")
+large_import=$(import "$LARGE")
+large_hwm=$(hwm_kib)
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+
+echo
+printf '%-46s %10s\n' "200 MB bundle ($RUNS runs each, median)" seconds
+printf '%-46s %10s\n' "  curl POST /api/v1/apps (201, then DELETE)" "$import_s"
+printf '%-46s %10s\n' "  sha256sum" "$sha_s"
+printf '%-46s %10s\n' "1 GB bundle (one run)" seconds
+printf '%-46s %10s\n' "  curl POST /api/v1/apps" "$(awk -v n="$large_import" 'BEGIN {printf "%.3f", n / 1e9}')"
+printf '%-46s %10s\n' "  sha256sum" "$(awk -v n="$large_sha" 'BEGIN {printf "%.3f", n / 1e9}')"
+printf '%-46s %10s\n' "server peak RSS (VmHWM) after the 200 MB runs" "$(mib "$medium_hwm") MiB"
+printf '%-46s %10s\n' "server peak RSS (VmHWM) after the 1 GB import" "$(mib "$large_hwm") MiB"
+echo "load average after: $load_after"
+
+import_ratio=$(ratio "$import_s" "$sha_s")
+echo
+printf '%-44s %9s   %-9s %s\n' measure value target verdict
+printf '%-44s %8sx   %-9s %s\n' "import time / sha256sum time, 200 MB" "$import_ratio" "<= 3x" \
+  "$(verdict "$import_ratio" "<=" 3)"
+printf '%-44s %5s MiB   %-9s %s\n' "server peak RSS, 1 GB import" "$(mib "$large_hwm")" "< 100 MiB" \
+  "$(verdict "$large_hwm" "<" 102400)"

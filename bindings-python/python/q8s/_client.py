@@ -1,0 +1,262 @@
+"""``q8s.Client``: the q8s service from Python, through the core's API client (the requests,
+errors and configuration of ``q8s-cli``). Calls release the GIL and stop on Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any, Union
+
+from . import _q8s
+from ._errors import InstanceError
+from ._icons import IconSource, remember_source
+from ._models import (
+    App,
+    AppList,
+    Bundle,
+    Deployment,
+    Instance,
+    InstanceList,
+    InstanceStatus,
+    User,
+    Visibility,
+)
+
+if TYPE_CHECKING:
+    from ._progress import Progress, ProgressArg
+
+StrPath = Union[str, "os.PathLike[str]"]
+AppRef = Union[str, App]
+InstanceRef = Union[str, Instance]
+VisibilityArg = Union[Visibility, str]
+StatusArg = Union[InstanceStatus, str]
+
+#: How many lines of a failed instance's log :class:`q8s.InstanceError` carries.
+LOG_TAIL = 40
+
+
+def open_progress(progress: ProgressArg, label: str) -> Progress:
+    # Imported when used: most calls show no progress, and `import q8s` stays quick.
+    from ._progress import open_progress
+
+    return open_progress(progress, label)
+
+
+def _app_id(app: AppRef) -> str:
+    return app if isinstance(app, str) else app.id
+
+
+def _instance_id(instance: InstanceRef) -> str:
+    return instance if isinstance(instance, str) else instance.id
+
+
+def _status_line(instance: Instance) -> str:
+    if instance.status_message:
+        return f"{instance.status.value}: {instance.status_message}"
+    return instance.status.value
+
+
+class Client:
+    """A client of one q8s server.
+
+    ``Client()`` finds the server and token as ``q8s-cli`` does: ``Q8S_URL``, ``Q8S_TOKEN``
+    and ``Q8S_PROFILE``, then the configuration file (``$Q8S_CONFIG``, else
+    ``~/.config/q8s/config.toml``) that ``q8s-cli config setup`` writes. Arguments come
+    first: ``Client(url="http://127.0.0.1:8008", token="q8s_…")``.
+
+    Methods taking an app or an instance accept its id or the object itself.
+
+    >>> import q8s
+    >>> client = q8s.Client(url="http://127.0.0.1:8008", token="q8s_example")
+    >>> client.url
+    'http://127.0.0.1:8008'
+    >>> app, instance = client.deploy("examples/hello")  # doctest: +SKIP
+    >>> instance.status  # doctest: +SKIP
+    <InstanceStatus.RUNNING: 'RUNNING'>
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        token: str | None = None,
+        *,
+        profile: str | None = None,
+    ) -> None:
+        self._native = _q8s.NativeClient(url, token, profile)
+        self._icons = IconSource(self._native.icon)
+
+    @property
+    def url(self) -> str:
+        """The server's base URL."""
+        return self._native.url
+
+    @property
+    def profile(self) -> str:
+        """The profile of the configuration file that was consulted."""
+        return self._native.profile
+
+    def __repr__(self) -> str:
+        token = "with a token" if self._native.has_token else "without a token"
+        return f"<q8s.Client {self.url} ({token}, profile {self.profile!r})>"
+
+    def _app(self, d: dict[str, Any]) -> App:
+        return self._remember(App._from_dict(d))
+
+    def _remember(self, app: App) -> App:
+        remember_source(app.id, self._icons)
+        return app
+
+    # Apps
+
+    def me(self) -> User:
+        """Who the token belongs to."""
+        d = self._native.me()
+        return User(username=d["username"], admin=d["admin"], created_at=d["created_at"])
+
+    def apps(self, all: bool = False) -> AppList:
+        """The caller's apps; with ``all=True`` every app the caller can launch."""
+        return AppList(self._remember(App._from_dict(d)) for d in self._native.apps(all))
+
+    def app(self, app: AppRef) -> App:
+        """One app."""
+        return self._app(self._native.app(_app_id(app)))
+
+    def update_app(self, app: AppRef, *, visibility: VisibilityArg) -> App:
+        """Changes an app's visibility (nothing else about an app can change)."""
+        return self._app(self._native.update_app(_app_id(app), visibility))
+
+    def delete_app(self, app: AppRef) -> None:
+        """Deletes an app; refused (:class:`q8s.Conflict`, ``app-has-instances``) while it has
+        instances that are not terminated."""
+        self._native.delete_app(_app_id(app))
+
+    def import_bundle(
+        self,
+        bundle: Bundle | StrPath,
+        visibility: VisibilityArg = Visibility.PRIVATE,
+        *,
+        progress: ProgressArg = False,
+    ) -> App:
+        """Imports a bundle: a :class:`q8s.Bundle`, a ``.qz`` file, or an app folder (bundled
+        first, into a temporary folder). The file is streamed, never read whole into memory.
+        An existing name and version raises :class:`q8s.Conflict` (``app-version-exists``).
+        """
+        if isinstance(bundle, Bundle):
+            return self._upload(bundle.path, visibility, progress)
+        if not os.path.isdir(bundle):
+            return self._upload(bundle, visibility, progress)
+        import tempfile
+
+        from ._offline import bundle as build
+
+        with tempfile.TemporaryDirectory(prefix="q8s-import-") as work:
+            return self._upload(build(bundle, output=work).path, visibility, progress)
+
+    def _upload(self, path: StrPath, visibility: VisibilityArg, progress: ProgressArg) -> App:
+        with open_progress(progress, "uploading") as bar:
+            return self._app(self._native.import_file(path, visibility, bar.update))
+
+    def run(self, app: AppRef, visibility: VisibilityArg = Visibility.PRIVATE) -> Instance:
+        """Launches an instance of the app; it starts in the background (see :meth:`wait`)."""
+        return Instance._from_dict(self._native.run(_app_id(app), visibility))
+
+    def deploy(
+        self,
+        path: StrPath,
+        visibility: VisibilityArg = Visibility.PRIVATE,
+        *,
+        wait: bool = True,
+        timeout: float = 300,
+        progress: ProgressArg = False,
+    ) -> Deployment:
+        """Publishes the app folder ``path`` as ``q8s-cli bundle deploy`` does: bundles it under
+        the version ``<Version>-<UTC yyyymmddHHMMSS>`` (so deploying again never collides),
+        imports it, launches an instance and, with ``wait``, waits until it runs.
+
+        Raises :class:`q8s.BundleError` when the folder cannot be bundled, and
+        :class:`q8s.InstanceError` when the instance fails to start.
+        """
+        import tempfile
+
+        with open_progress(progress, "uploading") as bar:
+            with tempfile.TemporaryDirectory(prefix="q8s-deploy-") as work:
+                result = self._native.import_deploy(path, work, visibility, bar.update)
+            app = self._remember(App._from_dict(result["app"]))
+            instance = self.run(app, visibility)
+            bar.status(_status_line(instance))
+            if wait:
+                instance = self._wait(instance.id, InstanceStatus.RUNNING, timeout, bar)
+        return Deployment(app, instance)
+
+    # Instances
+
+    def instances(self, all: bool = False) -> InstanceList:
+        """The caller's instances; with ``all=True`` also every ``ALL_USERS`` one."""
+        return InstanceList(Instance._from_dict(d) for d in self._native.instances(all))
+
+    def instance(self, instance: InstanceRef) -> Instance:
+        """One instance."""
+        return Instance._from_dict(self._native.instance(_instance_id(instance)))
+
+    def update_instance(self, instance: InstanceRef, *, visibility: VisibilityArg) -> Instance:
+        """Changes an instance's visibility."""
+        d = self._native.update_instance(_instance_id(instance), visibility)
+        return Instance._from_dict(d)
+
+    def suspend(self, instance: InstanceRef) -> Instance:
+        """Stops the instance's processes and keeps its volume."""
+        return Instance._from_dict(self._native.suspend(_instance_id(instance)))
+
+    def resume(self, instance: InstanceRef) -> Instance:
+        """Starts a suspended (or failed) instance again."""
+        return Instance._from_dict(self._native.resume(_instance_id(instance)))
+
+    def terminate(self, instance: InstanceRef) -> None:
+        """Stops the instance for good and removes its volume."""
+        self._native.terminate(_instance_id(instance))
+
+    def logs(
+        self, instance: InstanceRef, *, follow: bool = False, tail: int | None = None
+    ) -> _q8s.LogLines:
+        """The instance's log, line by line (the last ``tail`` lines only, if given). With
+        ``follow=True`` the iterator waits for new lines until the instance stops; Ctrl-C
+        interrupts it. Use it in a ``with`` block (or call ``close()``) to stop early."""
+        return self._native.logs(_instance_id(instance), tail, follow)
+
+    def wait(
+        self,
+        instance: InstanceRef,
+        status: StatusArg = InstanceStatus.RUNNING,
+        timeout: float = 120,
+        *,
+        progress: ProgressArg = False,
+    ) -> Instance:
+        """Waits until the instance is in ``status`` and returns it. Raises
+        :class:`q8s.InstanceError` when it ends up ``FAILED`` or ``TERMINATED`` instead, and
+        :class:`q8s.ApiError` (code ``timeout``) after ``timeout`` seconds."""
+        with open_progress(progress, "waiting") as bar:
+            target = InstanceStatus(status.upper())
+            return self._wait(_instance_id(instance), target, timeout, bar)
+
+    def _wait(
+        self, instance_id: str, status: InstanceStatus, timeout: float, bar: Progress
+    ) -> Instance:
+        def changed(d: dict[str, Any]) -> None:
+            bar.status(_status_line(Instance._from_dict(d)))
+
+        instance = Instance._from_dict(self._native.wait(instance_id, status, timeout, changed))
+        if instance.status != status:
+            raise self._failure(instance)
+        return instance
+
+    def _failure(self, instance: Instance) -> InstanceError:
+        reason = f": {instance.status_message}" if instance.status_message else ""
+        message = (
+            f"instance {instance.id} is {instance.status.value}{reason} (instance-failed)"
+            f" — see client.logs({instance.id!r})"
+        )
+        try:
+            with self._native.logs(instance.id, LOG_TAIL, False) as lines:
+                tail = list(lines)
+        except Exception:  # the log is a courtesy: the failure is what matters
+            tail = []
+        return InstanceError(message, instance, tail)

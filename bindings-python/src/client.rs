@@ -1,0 +1,359 @@
+//! `NativeClient`: the core's API client for `q8s.Client`. Every call runs with the GIL
+//! released and can be interrupted with Ctrl-C ([`crate::blocking`]); results are the API's
+//! JSON as Python values ([`crate::convert`]), errors the exceptions of [`crate::errors`].
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, TryLockError};
+use std::time::Duration;
+
+use pyo3::prelude::*;
+use q8s_core::api::config::{self, ConfigFile, Overrides};
+use q8s_core::api::{ApiError, Client, InstanceStatus, LogStream, Visibility};
+use serde::Serialize;
+
+use crate::blocking;
+use crate::convert::{json_to_python, to_python};
+use crate::errors::{api_error, config_error, deploy_error, value_error};
+use crate::offline::{bundle_to_python, manifest_display};
+
+/// A client of one q8s server (`q8s._q8s.NativeClient`).
+#[pyclass(frozen, module = "q8s._q8s")]
+pub struct NativeClient {
+    client: Client,
+    profile: String,
+}
+
+/// Bytes sent and to send, written by the upload and read between slices.
+#[derive(Default)]
+struct Transfer {
+    sent: AtomicU64,
+    total: AtomicU64,
+}
+
+impl Transfer {
+    /// A callback for the core's uploads that records into `self`.
+    fn recorder(self: &Arc<Self>) -> impl FnMut(u64, u64) + Send + Clone + 'static {
+        let transfer = Arc::clone(self);
+        move |sent, total| {
+            transfer.total.store(total, Ordering::Relaxed);
+            transfer.sent.store(sent, Ordering::Relaxed);
+        }
+    }
+
+    /// A tick for [`blocking::run`] that calls `progress(sent, total)` when they changed.
+    fn reporter<'a>(
+        self: &'a Arc<Self>,
+        progress: Option<&'a Py<PyAny>>,
+    ) -> impl FnMut(Python<'_>) -> PyResult<()> + 'a {
+        let mut last = None;
+        move |py| {
+            let Some(progress) = progress else {
+                return Ok(());
+            };
+            let now = (
+                self.sent.load(Ordering::Relaxed),
+                self.total.load(Ordering::Relaxed),
+            );
+            if last != Some(now) {
+                last = Some(now);
+                progress.call1(py, now)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+fn visibility(text: &str) -> PyResult<Visibility> {
+    text.parse().map_err(value_error)
+}
+
+impl NativeClient {
+    /// Runs a call and returns its result in its JSON form.
+    fn call<'py, T, F>(&self, py: Python<'py>, future: F) -> PyResult<Bound<'py, PyAny>>
+    where
+        T: Serialize + Send,
+        F: Future<Output = Result<T, ApiError>> + Send,
+    {
+        let value = blocking::wait(py, future)?.map_err(|e| api_error(py, e))?;
+        to_python(py, &value)
+    }
+}
+
+#[pymethods]
+impl NativeClient {
+    /// The server and token of the arguments, else of `Q8S_URL`, `Q8S_TOKEN` and `Q8S_PROFILE`,
+    /// else of the configuration file: the CLI's rules.
+    #[new]
+    #[pyo3(signature = (url=None, token=None, profile=None))]
+    fn new(
+        py: Python<'_>,
+        url: Option<String>,
+        token: Option<String>,
+        profile: Option<String>,
+    ) -> PyResult<Self> {
+        let flags = Overrides {
+            url,
+            token,
+            profile,
+        };
+        let path = config::config_path().map_err(|e| config_error(py, e))?;
+        let file = ConfigFile::load(&path).map_err(|e| config_error(py, e))?;
+        let resolved = file
+            .resolve(&path, &flags, &Overrides::from_env())
+            .map_err(|e| config_error(py, e))?;
+        let client = Client::new(&resolved.url, resolved.token).map_err(|e| api_error(py, e))?;
+        Ok(NativeClient {
+            client,
+            profile: resolved.profile,
+        })
+    }
+
+    /// The server's base URL.
+    #[getter]
+    fn url(&self) -> &str {
+        self.client.url()
+    }
+
+    /// The profile of the configuration file consulted.
+    #[getter]
+    fn profile(&self) -> &str {
+        &self.profile
+    }
+
+    /// Whether requests carry a token.
+    #[getter]
+    fn has_token(&self) -> bool {
+        self.client.token().is_some()
+    }
+
+    fn me<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.call(py, self.client.me())
+    }
+
+    fn apps<'py>(&self, py: Python<'py>, all: bool) -> PyResult<Bound<'py, PyAny>> {
+        self.call(py, self.client.apps(all))
+    }
+
+    fn app<'py>(&self, py: Python<'py>, id: &str) -> PyResult<Bound<'py, PyAny>> {
+        self.call(py, self.client.app(id))
+    }
+
+    fn update_app<'py>(&self, py: Python<'py>, id: &str, visibility: &str) -> PyResult<Bound<'py, PyAny>> {
+        let visibility = self::visibility(visibility)?;
+        self.call(py, self.client.update_app(id, visibility))
+    }
+
+    fn delete_app(&self, py: Python<'_>, id: &str) -> PyResult<()> {
+        blocking::wait(py, self.client.delete_app(id))?.map_err(|e| api_error(py, e))
+    }
+
+    /// Streams the `.qz` at `path` to the server; `progress(sent, total)` is called (with the
+    /// GIL) as bytes go out.
+    #[pyo3(signature = (path, visibility, progress=None))]
+    fn import_file<'py>(
+        &self,
+        py: Python<'py>,
+        path: PathBuf,
+        visibility: &str,
+        progress: Option<Py<PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let visibility = self::visibility(visibility)?;
+        let transfer = Arc::new(Transfer::default());
+        let upload = self
+            .client
+            .import_file(&path, visibility, transfer.recorder());
+        let app = blocking::run(py, upload, transfer.reporter(progress.as_ref()))?
+            .map_err(|e| api_error(py, e))?;
+        to_python(py, &app)
+    }
+
+    /// Bundles the folder `dir` under its deploy version into `work` and imports it; returns
+    /// `{"bundle": …, "app": …}`.
+    #[pyo3(signature = (dir, work, visibility, progress=None))]
+    fn import_deploy<'py>(
+        &self,
+        py: Python<'py>,
+        dir: PathBuf,
+        work: PathBuf,
+        visibility: &str,
+        progress: Option<Py<PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let visibility = self::visibility(visibility)?;
+        let transfer = Arc::new(Transfer::default());
+        let deploy = self
+            .client
+            .import_deploy(&dir, &work, visibility, transfer.recorder());
+        let imported = blocking::run(py, deploy, transfer.reporter(progress.as_ref()))?
+            .map_err(|e| deploy_error(py, e, &manifest_display(&dir)))?;
+        let result = pyo3::types::PyDict::new(py);
+        result.set_item("bundle", bundle_to_python(py, &imported.info, &imported.path)?)?;
+        result.set_item("app", to_python(py, &imported.app)?)?;
+        Ok(result.into_any())
+    }
+
+    fn run<'py>(&self, py: Python<'py>, app_id: &str, visibility: &str) -> PyResult<Bound<'py, PyAny>> {
+        let visibility = self::visibility(visibility)?;
+        self.call(py, self.client.run(app_id, visibility))
+    }
+
+    fn instances<'py>(&self, py: Python<'py>, all: bool) -> PyResult<Bound<'py, PyAny>> {
+        self.call(py, self.client.instances(all))
+    }
+
+    fn instance<'py>(&self, py: Python<'py>, id: &str) -> PyResult<Bound<'py, PyAny>> {
+        self.call(py, self.client.instance(id))
+    }
+
+    fn update_instance<'py>(&self, py: Python<'py>, id: &str, visibility: &str) -> PyResult<Bound<'py, PyAny>> {
+        let visibility = self::visibility(visibility)?;
+        self.call(py, self.client.update_instance(id, visibility))
+    }
+
+    fn suspend<'py>(&self, py: Python<'py>, id: &str) -> PyResult<Bound<'py, PyAny>> {
+        self.call(py, self.client.suspend(id))
+    }
+
+    fn resume<'py>(&self, py: Python<'py>, id: &str) -> PyResult<Bound<'py, PyAny>> {
+        self.call(py, self.client.resume(id))
+    }
+
+    fn terminate(&self, py: Python<'_>, id: &str) -> PyResult<()> {
+        blocking::wait(py, self.client.terminate(id))?.map_err(|e| api_error(py, e))
+    }
+
+    /// Polls the instance until its status is `status`, or until it is `FAILED` or `TERMINATED`
+    /// (which it leaves only when someone acts); `on_status(instance)` is called when the
+    /// instance changes. Raises `ApiError` (`timeout`) after `timeout` seconds.
+    #[pyo3(signature = (id, status, timeout, on_status=None))]
+    fn wait<'py>(
+        &self,
+        py: Python<'py>,
+        id: &str,
+        status: &str,
+        timeout: f64,
+        on_status: Option<Py<PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let target: InstanceStatus = status.parse().map_err(value_error)?;
+        let timeout = Duration::try_from_secs_f64(timeout)
+            .map_err(|_| value_error("timeout must be a number of seconds, 0 or more"))?;
+        let seen: Arc<Mutex<Option<serde_json::Value>>> = Arc::default();
+        let record = Arc::clone(&seen);
+        let waiting = self.client.wait_for_instance(id, timeout, move |instance| {
+            if let (Ok(value), Ok(mut seen)) = (serde_json::to_value(instance), record.lock()) {
+                *seen = Some(value);
+            }
+            instance.status == target
+                || matches!(
+                    instance.status,
+                    InstanceStatus::Failed | InstanceStatus::Terminated
+                )
+        });
+        let mut reported: Option<serde_json::Value> = None;
+        let tick = |py: Python<'_>| {
+            let (Some(on_status), Ok(seen)) = (&on_status, seen.lock()) else {
+                return Ok(());
+            };
+            match seen.as_ref() {
+                Some(value) if reported.as_ref() != Some(value) => {
+                    reported = Some(value.clone());
+                    on_status.call1(py, (json_to_python(py, value)?,)).map(drop)
+                }
+                _ => Ok(()),
+            }
+        };
+        let instance = blocking::run(py, waiting, tick)?.map_err(|e| api_error(py, e))?;
+        to_python(py, &instance)
+    }
+
+    /// The log of an instance, line by line; with `follow` until the instance stops.
+    #[pyo3(signature = (id, tail=None, follow=false))]
+    fn logs(
+        &self,
+        py: Python<'_>,
+        id: &str,
+        tail: Option<usize>,
+        follow: bool,
+    ) -> PyResult<LogLines> {
+        let stream = blocking::wait(py, self.client.logs(id, tail, follow))?
+            .map_err(|e| api_error(py, e))?;
+        Ok(LogLines {
+            stream: Mutex::new(Some(stream)),
+        })
+    }
+
+    /// The app's icon: `(media_type, bytes)`.
+    fn icon(&self, py: Python<'_>, app_id: &str) -> PyResult<(String, Vec<u8>)> {
+        let image = blocking::wait(py, self.client.icon(app_id))?.map_err(|e| api_error(py, e))?;
+        Ok((image.media_type, image.bytes))
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "NativeClient(url={:?}, profile={:?})",
+            self.client.url(),
+            self.profile
+        )
+    }
+}
+
+/// The lines of an instance's log as they arrive (`q8s._q8s.LogLines`): an iterator whose
+/// `__next__` waits, with the GIL released, for the next line.
+#[pyclass(frozen, module = "q8s._q8s")]
+pub struct LogLines {
+    stream: Mutex<Option<LogStream>>,
+}
+
+#[pymethods]
+impl LogLines {
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<String>> {
+        // Never block on the lock with the GIL held: another thread reading this iterator
+        // holds it while it waits for the network without the GIL.
+        let mut guard = match self.stream.try_lock() {
+            Ok(guard) => guard,
+            Err(TryLockError::WouldBlock) => {
+                return Err(pyo3::exceptions::PyRuntimeError::new_err(
+                    "this log is being read by another thread",
+                ));
+            }
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+        };
+        let Some(stream) = guard.as_mut() else {
+            return Ok(None);
+        };
+        match blocking::wait(py, stream.next_line()) {
+            Ok(Ok(Some(line))) => Ok(Some(line)),
+            Ok(Ok(None)) => {
+                *guard = None;
+                Ok(None)
+            }
+            Ok(Err(e)) => {
+                *guard = None;
+                Err(api_error(py, e))
+            }
+            // Interrupted: the stream stays usable, a later `next` goes on from there.
+            Err(interrupt) => Err(interrupt),
+        }
+    }
+
+    /// Closes the connection; the iterator then ends.
+    fn close(&self) {
+        if let Ok(mut guard) = self.stream.try_lock() {
+            *guard = None;
+        }
+    }
+
+    fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    #[pyo3(signature = (*_exc))]
+    fn __exit__(&self, _exc: &Bound<'_, pyo3::types::PyTuple>) -> bool {
+        self.close();
+        false
+    }
+}

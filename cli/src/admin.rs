@@ -1,0 +1,232 @@
+//! `q8s-cli secret list` (everyone: names and keys) and `q8s-cli admin …` (secrets and users,
+//! for admins).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use clap::Subcommand;
+use serde_json::json;
+
+use crate::output::{Format, OutputArg, emit, outln, print_json};
+use crate::render;
+use crate::session::{Connection, block_on};
+
+/// `secret` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum SecretCommand {
+    /// List the secrets apps can use: names and keys, never values.
+    #[command(after_help = "Example:\n  q8s-cli secret list")]
+    List {
+        #[command(flatten)]
+        out: OutputArg,
+    },
+}
+
+/// `admin` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Manage secrets (admins only).
+    #[command(subcommand)]
+    Secret(AdminSecretCommand),
+    /// Manage users (admins only).
+    #[command(subcommand)]
+    User(AdminUserCommand),
+}
+
+/// `admin secret` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AdminSecretCommand {
+    /// Create or replace a secret with exactly these keys.
+    #[command(
+        after_help = "Values on the command line end up in your shell history; --from-file reads a value from a file.\n\nExamples:\n  q8s-cli admin secret set hello-secrets greeting='Hi there'\n  q8s-cli admin secret set s3 access_key=AKIA… --from-file secret_key=./s3-secret.txt"
+    )]
+    Set {
+        /// The secret's name.
+        name: String,
+        /// KEY=VALUE pairs.
+        #[arg(value_name = "KEY=VALUE", value_parser = parse_pair)]
+        pairs: Vec<(String, String)>,
+        /// KEY=PATH: the value is the content of the file at PATH.
+        #[arg(long, value_name = "KEY=PATH", value_parser = parse_pair)]
+        from_file: Vec<(String, String)>,
+        #[command(flatten)]
+        out: OutputArg,
+    },
+    /// Delete a secret.
+    #[command(after_help = "Example:\n  q8s-cli admin secret delete hello-secrets")]
+    Delete {
+        /// The secret's name.
+        name: String,
+        #[command(flatten)]
+        out: OutputArg,
+    },
+}
+
+/// `admin user` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AdminUserCommand {
+    /// Create a user; prints the generated password once.
+    #[command(
+        after_help = "Examples:\n  q8s-cli admin user add alice\n  q8s-cli admin user add bob --admin"
+    )]
+    Add {
+        /// The username: lowercase letters, digits, `.`, `_`, `-`.
+        name: String,
+        /// Make the user an admin.
+        #[arg(long)]
+        admin: bool,
+        #[command(flatten)]
+        out: OutputArg,
+    },
+}
+
+impl AdminCommand {
+    /// The output format asked for.
+    pub fn format(&self) -> Format {
+        match self {
+            AdminCommand::Secret(AdminSecretCommand::Set { out, .. })
+            | AdminCommand::Secret(AdminSecretCommand::Delete { out, .. })
+            | AdminCommand::User(AdminUserCommand::Add { out, .. }) => out.output,
+        }
+    }
+}
+
+fn parse_pair(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
+        _ => Err(format!("`{text}` is not KEY=VALUE")),
+    }
+}
+
+/// Runs `secret list`.
+pub fn run_secret(command: SecretCommand, connection: &Connection) -> anyhow::Result<ExitCode> {
+    let SecretCommand::List { out } = command;
+    let client = connection.client()?;
+    let secrets = block_on(client.secrets())??;
+    if out.output == Format::Json {
+        print_json(&secrets)?;
+    } else {
+        emit(&render::secret_table(&secrets));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs an `admin` subcommand.
+pub fn run_admin(command: AdminCommand, connection: &Connection) -> anyhow::Result<ExitCode> {
+    let json = command.format() == Format::Json;
+    match command {
+        AdminCommand::Secret(AdminSecretCommand::Set {
+            name,
+            pairs,
+            from_file,
+            ..
+        }) => {
+            let data = secret_data(pairs, from_file)?;
+            let client = connection.client()?;
+            let secret = block_on(client.set_secret(&name, &data))??;
+            if json {
+                print_json(&secret)?;
+            } else {
+                emit(&render::key_values(&[
+                    ("Secret", secret.name.clone()),
+                    ("Keys", secret.keys.join(", ")),
+                ]));
+            }
+        }
+        AdminCommand::Secret(AdminSecretCommand::Delete { name, .. }) => {
+            let client = connection.client()?;
+            block_on(client.delete_secret(&name))??;
+            if json {
+                print_json(&json!({"name": name, "deleted": true}))?;
+            } else {
+                outln!("Deleted secret {name}");
+            }
+        }
+        AdminCommand::User(AdminUserCommand::Add { name, admin, .. }) => {
+            let client = connection.client()?;
+            let created = block_on(client.create_user(&name, None, admin))??;
+            if json {
+                print_json(&created)?;
+            } else {
+                let mut rows = vec![
+                    ("Username", created.user.username.clone()),
+                    ("Admin", created.user.admin.to_string()),
+                ];
+                if let Some(password) = &created.password {
+                    rows.push(("Password", password.clone()));
+                }
+                emit(&render::key_values(&rows));
+                if created.password.is_some() {
+                    eprintln!(
+                        "The password is shown once: give it to {name}, who signs in at {}/login.",
+                        client.url()
+                    );
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The secret's keys and values; a key given twice is a mistake worth stopping for.
+fn secret_data(
+    pairs: Vec<(String, String)>,
+    from_file: Vec<(String, String)>,
+) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut data = BTreeMap::new();
+    let files = from_file.into_iter().map(|(key, path)| {
+        let path = PathBuf::from(path);
+        std::fs::read(&path)
+            .with_context(|| format!("cannot read {}", path.display()))
+            .and_then(|bytes| {
+                String::from_utf8(bytes)
+                    .with_context(|| format!("{} is not UTF-8 text", path.display()))
+            })
+            .map(|value| (key, value))
+    });
+    for pair in pairs.into_iter().map(Ok).chain(files) {
+        let (key, value) = pair?;
+        if data.insert(key.clone(), value).is_some() {
+            bail!("key `{key}` is given twice");
+        }
+    }
+    if data.is_empty() {
+        bail!("give at least one KEY=VALUE (or --from-file KEY=PATH)");
+    }
+    Ok(data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pairs_split_at_the_first_equals() {
+        assert_eq!(parse_pair("a=b=c").unwrap(), ("a".into(), "b=c".into()));
+        assert_eq!(parse_pair("a=").unwrap(), ("a".into(), String::new()));
+        assert!(parse_pair("=x").is_err() && parse_pair("novalue").is_err());
+    }
+
+    #[test]
+    fn secret_data_reads_files_and_refuses_duplicates() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("v");
+        std::fs::write(&file, "from file\n").unwrap();
+        let data = secret_data(
+            vec![("a".into(), "1".into())],
+            vec![("b".into(), file.display().to_string())],
+        )
+        .unwrap();
+        assert_eq!(data["b"], "from file\n");
+        assert!(
+            secret_data(
+                vec![("a".into(), "1".into())],
+                vec![("a".into(), file.display().to_string())]
+            )
+            .is_err()
+        );
+        assert!(secret_data(Vec::new(), Vec::new()).is_err());
+    }
+}

@@ -1,0 +1,136 @@
+//! `q8s-cli app …`: list, show, launch, change and delete imported apps.
+
+use std::process::ExitCode;
+
+use clap::Subcommand;
+use q8s_core::api::Visibility;
+use serde_json::json;
+
+use crate::output::{Format, OutputArg, emit, outln, print_json};
+use crate::render;
+use crate::session::{Connection, block_on, parse_visibility};
+
+/// `app` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AppCommand {
+    /// List your apps; with -a every app you can launch.
+    #[command(after_help = "Examples:\n  q8s-cli app list\n  q8s-cli app list -a -o json")]
+    List {
+        /// Every app you can launch: yours and those shared with all users.
+        #[arg(short, long)]
+        all: bool,
+        #[command(flatten)]
+        out: OutputArg,
+    },
+    /// Show one app.
+    #[command(after_help = "Example:\n  q8s-cli app get 0b5c8c3e-3f5e-4f0e-9a53-4c1f3f3b8a01")]
+    Get {
+        /// The app's ID.
+        id: String,
+        #[command(flatten)]
+        out: OutputArg,
+    },
+    /// Launch a new instance of an app; prints its ID and URL.
+    #[command(
+        after_help = "Examples:\n  q8s-cli app run 0b5c8c3e-3f5e-4f0e-9a53-4c1f3f3b8a01\n  q8s-cli app run 0b5c8c3e-3f5e-4f0e-9a53-4c1f3f3b8a01 -v ALL_USERS"
+    )]
+    Run {
+        /// The app's ID.
+        id: String,
+        /// Who may open the instance: PRIVATE or ALL_USERS.
+        #[arg(short = 'v', long, value_parser = parse_visibility, default_value = "PRIVATE")]
+        visibility: Visibility,
+        #[command(flatten)]
+        out: OutputArg,
+    },
+    /// Change who may see and launch an app (the only thing that can change).
+    #[command(
+        after_help = "Example:\n  q8s-cli app update 0b5c8c3e-3f5e-4f0e-9a53-4c1f3f3b8a01 -v ALL_USERS"
+    )]
+    Update {
+        /// The app's ID.
+        id: String,
+        /// PRIVATE or ALL_USERS.
+        #[arg(short = 'v', long, value_parser = parse_visibility)]
+        visibility: Visibility,
+        #[command(flatten)]
+        out: OutputArg,
+    },
+    /// Delete an app version (refused while it has instances that are not terminated).
+    #[command(after_help = "Example:\n  q8s-cli app delete 0b5c8c3e-3f5e-4f0e-9a53-4c1f3f3b8a01")]
+    Delete {
+        /// The app's ID.
+        id: String,
+        #[command(flatten)]
+        out: OutputArg,
+    },
+}
+
+impl AppCommand {
+    /// The output format asked for.
+    pub fn format(&self) -> Format {
+        match self {
+            AppCommand::List { out, .. }
+            | AppCommand::Get { out, .. }
+            | AppCommand::Run { out, .. }
+            | AppCommand::Update { out, .. }
+            | AppCommand::Delete { out, .. } => out.output,
+        }
+    }
+}
+
+/// Runs an `app` subcommand.
+pub fn run(command: AppCommand, connection: &Connection) -> anyhow::Result<ExitCode> {
+    let client = connection.client()?;
+    let json = command.format() == Format::Json;
+    block_on(async move {
+        match command {
+            AppCommand::List { all, .. } => {
+                let apps = client.apps(all).await?;
+                if json {
+                    print_json(&apps)?;
+                } else {
+                    emit(&render::app_table(&apps, now()));
+                }
+            }
+            AppCommand::Get { id, .. } => {
+                let app = client.app(&id).await?;
+                if json {
+                    print_json(&app)?;
+                } else {
+                    emit(&render::app_block(&app));
+                }
+            }
+            AppCommand::Run { id, visibility, .. } => {
+                let instance = client.run(&id, visibility).await?;
+                if json {
+                    print_json(&instance)?;
+                } else {
+                    emit(&render::launched_block(&instance));
+                }
+            }
+            AppCommand::Update { id, visibility, .. } => {
+                let app = client.update_app(&id, visibility).await?;
+                if json {
+                    print_json(&app)?;
+                } else {
+                    emit(&render::app_block(&app));
+                }
+            }
+            AppCommand::Delete { id, .. } => {
+                client.delete_app(&id).await?;
+                if json {
+                    print_json(&json!({"id": id, "deleted": true}))?;
+                } else {
+                    outln!("Deleted app {id}");
+                }
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })?
+}
+
+/// The current time, for ages.
+pub fn now() -> time::OffsetDateTime {
+    time::OffsetDateTime::now_utc()
+}

@@ -1,0 +1,346 @@
+//! `q8s-cli bundle import` and `q8s-cli bundle deploy`: bundle (when given a folder), upload
+//! with a progress bar, and for deploy launch the app and wait until it runs.
+
+use std::io::IsTerminal as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use q8s_core::api::{
+    ApiError, App, Client, Instance, InstanceStatus, Visibility, build_deploy_bundle,
+};
+use q8s_core::bundle::{self, BuildOptions};
+use serde_json::json;
+
+use crate::bundle::{manifest_display, report_bundle_error};
+use crate::output::{Format, OutputArg, emit, print_diagnostics, print_json};
+use crate::render;
+use crate::session::{Connection, block_on, parse_visibility};
+
+/// Exit code of a command stopped with Ctrl-C (128 + SIGINT), after cleaning up.
+const INTERRUPTED: u8 = 130;
+
+/// `bundle import [DIR|FILE.qz] [-v VIS]`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  q8s-cli bundle import                 # bundle the current folder and import it\n  q8s-cli bundle import -v ALL_USERS    # …and let every user launch it\n  q8s-cli bundle import dist/ai.h2o.q.peak.0.1.2.qz"
+)]
+pub struct ImportArgs {
+    /// An app folder (bundled first) or a .qz file.
+    #[arg(default_value = ".")]
+    target: PathBuf,
+    /// Who may see and launch the app: PRIVATE or ALL_USERS.
+    #[arg(short = 'v', long, value_parser = parse_visibility, default_value = "PRIVATE")]
+    visibility: Visibility,
+    #[command(flatten)]
+    out: OutputArg,
+}
+
+/// `bundle deploy [DIR] [-v VIS] [--no-wait]`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "The app is imported as <Version>-<UTC yyyymmddHHMMSS>, so deploying again never collides;\nremove old versions with `q8s-cli app delete`.\n\nExamples:\n  q8s-cli bundle deploy                 # the app in the current folder\n  q8s-cli bundle deploy examples/hello --no-wait"
+)]
+pub struct DeployArgs {
+    /// The app folder.
+    #[arg(default_value = ".")]
+    dir: PathBuf,
+    /// Who may see the app and open the instance: PRIVATE or ALL_USERS.
+    #[arg(short = 'v', long, value_parser = parse_visibility, default_value = "PRIVATE")]
+    visibility: Visibility,
+    /// Return once the instance is launched, without waiting for it to run.
+    #[arg(long)]
+    no_wait: bool,
+    /// Seconds to wait for the instance to run.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    timeout: u64,
+    #[command(flatten)]
+    out: OutputArg,
+}
+
+impl ImportArgs {
+    /// The output format asked for.
+    pub fn format(&self) -> Format {
+        self.out.output
+    }
+}
+
+impl DeployArgs {
+    /// The output format asked for.
+    pub fn format(&self) -> Format {
+        self.out.output
+    }
+}
+
+/// Runs `future`, or stops it on Ctrl-C (its temporary files are then removed as it drops).
+async fn interruptible<T>(
+    future: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<Option<T>> {
+    tokio::select! {
+        result = future => result.map(Some),
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("interrupted");
+            Ok(None)
+        }
+    }
+}
+
+/// A bundle ready to upload: the `.qz` given, or one built into a temporary folder.
+struct Prepared {
+    path: PathBuf,
+    _temp: Option<tempfile::TempDir>,
+}
+
+/// Bundles `target` when it is a folder; `Err(code)` when it is invalid (diagnostics shown).
+fn prepare(target: &Path, format: Format) -> anyhow::Result<Result<Prepared, ExitCode>> {
+    if !target.is_dir() {
+        return Ok(Ok(Prepared {
+            path: target.to_owned(),
+            _temp: None,
+        }));
+    }
+    let temp = tempfile::Builder::new().prefix("q8s-import-").tempdir()?;
+    let options = BuildOptions {
+        output: Some(temp.path().to_owned()),
+    };
+    match bundle::build_dir(target, &options) {
+        Ok((info, path)) => {
+            if format == Format::Text {
+                print_diagnostics(&info.diagnostics, &manifest_display(target));
+            }
+            Ok(Ok(Prepared {
+                path,
+                _temp: Some(temp),
+            }))
+        }
+        Err(err) => Ok(Err(report_bundle_error(
+            err,
+            format,
+            &manifest_display(target),
+        )?)),
+    }
+}
+
+/// A progress bar for an upload on a terminal; nothing otherwise.
+fn upload_bar(format: Format) -> ProgressBar {
+    if format == Format::Json || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "uploading [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+        )
+        .expect("a valid template")
+        .progress_chars("=> "),
+    );
+    bar
+}
+
+async fn upload(
+    client: &Client,
+    path: &Path,
+    visibility: Visibility,
+    format: Format,
+) -> anyhow::Result<App> {
+    let bar = upload_bar(format);
+    let progress = bar.clone();
+    let app = client
+        .import_file(path, visibility, move |sent, total| {
+            progress.set_length(total);
+            progress.set_position(sent);
+        })
+        .await;
+    bar.finish_and_clear();
+    Ok(app?)
+}
+
+/// Runs `bundle import`.
+pub fn import(args: ImportArgs, connection: &Connection) -> anyhow::Result<ExitCode> {
+    let format = args.format();
+    let client = connection.client()?;
+    let prepared = match prepare(&args.target, format)? {
+        Ok(p) => p,
+        Err(code) => return Ok(code),
+    };
+    let uploaded = block_on(interruptible(upload(
+        &client,
+        &prepared.path,
+        args.visibility,
+        format,
+    )))??;
+    let Some(app) = uploaded else {
+        return Ok(ExitCode::from(INTERRUPTED));
+    };
+    if format == Format::Json {
+        print_json(&app)?;
+    } else {
+        emit(&render::app_block(&app));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Seconds since 1970 (UTC), for deploy versions.
+fn unix_now() -> anyhow::Result<i64> {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .context("the clock is before 1970")?;
+    Ok(since.as_secs() as i64)
+}
+
+fn is_version_conflict(err: &anyhow::Error) -> bool {
+    err.downcast_ref::<ApiError>()
+        .is_some_and(|e| e.code() == "app-version-exists")
+}
+
+/// Seconds spent in each step of a deploy.
+#[derive(Debug, Default, serde::Serialize)]
+struct Timings {
+    bundle_seconds: f64,
+    upload_seconds: f64,
+    start_seconds: f64,
+}
+
+/// Runs `bundle deploy`.
+pub fn deploy(args: DeployArgs, connection: &Connection) -> anyhow::Result<ExitCode> {
+    let format = args.format();
+    let client = connection.client()?;
+    let started = Instant::now();
+    let temp = tempfile::Builder::new().prefix("q8s-deploy-").tempdir()?;
+    let (info, path) = match build_deploy_bundle(&args.dir, temp.path(), unix_now()?) {
+        Ok(built) => built,
+        Err(err) => return report_bundle_error(err, format, &manifest_display(&args.dir)),
+    };
+    if format == Format::Text {
+        print_diagnostics(&info.diagnostics, &manifest_display(&args.dir));
+    }
+    let mut timings = Timings {
+        bundle_seconds: started.elapsed().as_secs_f64(),
+        ..Timings::default()
+    };
+    let finished = block_on(interruptible(async {
+        let step = Instant::now();
+        let mut app = upload(&client, &path, args.visibility, format).await;
+        // Deploy versions count seconds: a deploy within the same second as the one before
+        // takes the next second's version.
+        for _ in 0..2 {
+            if !app.as_ref().is_err_and(is_version_conflict) {
+                break;
+            }
+            let now = unix_now()?;
+            while unix_now()? == now {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            let (_, path) = build_deploy_bundle(&args.dir, temp.path(), unix_now()?)?;
+            app = upload(&client, &path, args.visibility, format).await;
+        }
+        let app = app?;
+        timings.upload_seconds = step.elapsed().as_secs_f64();
+        let step = Instant::now();
+        let instance = client.run(&app.id, args.visibility).await?;
+        if format == Format::Text {
+            emit(&render::app_block(&app));
+            emit(&render::launched_block(&instance));
+        }
+        let instance = if args.no_wait {
+            instance
+        } else {
+            wait_until_settled(
+                &client,
+                &instance,
+                Duration::from_secs(args.timeout),
+                format,
+            )
+            .await?
+        };
+        timings.start_seconds = step.elapsed().as_secs_f64();
+        Ok((app, instance))
+    }))??;
+    drop(temp);
+    let Some((app, instance)) = finished else {
+        return Ok(ExitCode::from(INTERRUPTED));
+    };
+    if format == Format::Json {
+        print_json(&json!({"app": app, "instance": instance, "timings": timings}))?;
+    } else if !args.no_wait {
+        eprintln!(
+            "{} in {:.1} s (bundle {:.2} s, upload {:.2} s, start {:.1} s)",
+            instance.status,
+            started.elapsed().as_secs_f64(),
+            timings.bundle_seconds,
+            timings.upload_seconds,
+            timings.start_seconds
+        );
+    }
+    if instance.status == InstanceStatus::Running || args.no_wait {
+        return Ok(ExitCode::SUCCESS);
+    }
+    block_on(print_log_tail(&client, &instance))?;
+    eprintln!(
+        "error: instance {} is {}{} (instance-failed) — see `q8s-cli instance logs {}`",
+        instance.id,
+        instance.status,
+        instance
+            .status_message
+            .as_deref()
+            .map(|m| format!(": {m}"))
+            .unwrap_or_default(),
+        instance.id
+    );
+    Ok(ExitCode::from(1))
+}
+
+/// Waits until the instance leaves PENDING and STARTING, showing its progress on stderr: a
+/// spinner on a terminal, one line per change otherwise.
+async fn wait_until_settled(
+    client: &Client,
+    instance: &Instance,
+    timeout: Duration,
+    format: Format,
+) -> anyhow::Result<Instance> {
+    let terminal = format == Format::Text && std::io::stderr().is_terminal();
+    let spinner = if terminal {
+        let s = ProgressBar::new_spinner();
+        s.enable_steady_tick(Duration::from_millis(100));
+        s
+    } else {
+        ProgressBar::hidden()
+    };
+    let mut last = None;
+    let result = client
+        .wait_for_instance(&instance.id, timeout, |i| {
+            let now = (i.status, i.status_message.clone());
+            if last.as_ref() != Some(&now) {
+                let text = match &i.status_message {
+                    Some(m) => format!("{}: {m}", i.status),
+                    None => i.status.to_string(),
+                };
+                if terminal {
+                    spinner.set_message(text);
+                } else if format == Format::Text {
+                    eprintln!("{text}");
+                }
+                last = Some(now);
+            }
+            i.status.is_settled()
+        })
+        .await;
+    spinner.finish_and_clear();
+    Ok(result?)
+}
+
+/// Prints the end of a failed instance's log on stderr.
+async fn print_log_tail(client: &Client, instance: &Instance) {
+    eprintln!("last lines of the log of instance {}:", instance.id);
+    match client.logs(&instance.id, Some(40), false).await {
+        Ok(mut stream) => {
+            while let Ok(Some(line)) = stream.next_line().await {
+                eprintln!("  {line}");
+            }
+        }
+        Err(e) => eprintln!("  (the log cannot be read: {e})"),
+    }
+}

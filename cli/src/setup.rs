@@ -1,0 +1,205 @@
+//! `q8s-cli config setup`: sign in (browser loopback flow, device flow, or a token given as
+//! is) and save the server and token as a profile of the configuration file.
+
+use std::io::IsTerminal as _;
+use std::process::{ExitCode, Stdio};
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+use indicatif::ProgressBar;
+use q8s_core::api::config::{self, ConfigFile, Overrides, Profile};
+use q8s_core::api::{ApiError, Client, DEFAULT_URL, DevicePoll, Pkce};
+use serde_json::json;
+
+use crate::loopback::{Callback, Loopback};
+use crate::output::{Format, OutputArg, outln, print_json};
+use crate::session::{Connection, block_on};
+
+/// How long the browser has to come back.
+const BROWSER_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// `config` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Sign in to a q8s server and save it as a profile.
+    Setup(SetupArgs),
+}
+
+/// `config setup [--url U] [--profile P] [--device] [--token T]`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Opens your browser to sign in (the URL is printed too); --device signs in with a code entered\nin any browser, for SSH sessions; --token saves a token you already have.\n\nExamples:\n  q8s-cli config setup\n  q8s-cli config setup --url https://q8s.example.com --profile prod\n  q8s-cli config setup --device\n  q8s-cli config setup --token \"$(cat q8s-data/admin-token)\""
+)]
+pub struct SetupArgs {
+    /// Sign in with a code shown here, entered in a browser on any machine.
+    #[arg(long, conflicts_with = "no_browser")]
+    device: bool,
+    /// Do not try to open a browser; only print the sign-in URL.
+    #[arg(long)]
+    no_browser: bool,
+    #[command(flatten)]
+    out: OutputArg,
+}
+
+impl ConfigCommand {
+    /// The output format asked for.
+    pub fn format(&self) -> Format {
+        let ConfigCommand::Setup(args) = self;
+        args.out.output
+    }
+}
+
+/// Runs a `config` subcommand.
+pub fn run(command: ConfigCommand, connection: &Connection) -> anyhow::Result<ExitCode> {
+    let ConfigCommand::Setup(args) = command;
+    let path = config::config_path()?;
+    let file = ConfigFile::load(&path)?;
+    let env = Overrides::from_env();
+    let profile = file.profile_name(&connection.overrides(), &env);
+    let url = connection
+        .url
+        .clone()
+        .or(env.url)
+        .or_else(|| file.profiles.get(&profile).and_then(|p| p.url.clone()))
+        .unwrap_or_else(|| DEFAULT_URL.to_owned());
+    let client = Client::new(&url, None)?;
+    let json = args.out.output == Format::Json;
+    let (token, me) = block_on(async {
+        let token = match &connection.token {
+            Some(token) => token.clone(),
+            None if args.device => device_flow(&client, json).await?,
+            None => loopback_flow(&client, !args.no_browser).await?,
+        };
+        let me = client.clone().with_token(token.clone()).me().await?;
+        anyhow::Ok((token, me))
+    })??;
+    let saved = Profile {
+        url: Some(client.url().to_owned()),
+        token: Some(token),
+    };
+    config::save_profile(&path, &profile, &saved, false)?;
+    if json {
+        print_json(&json!({
+            "profile": profile,
+            "url": client.url(),
+            "username": me.username,
+            "admin": me.admin,
+            "config": path,
+        }))?;
+    } else {
+        let role = if me.admin { " (admin)" } else { "" };
+        outln!("Signed in to {} as {}{role}.", client.url(), me.username);
+        outln!("Saved as profile `{profile}` in {}.", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The loopback flow: a listener on 127.0.0.1, the browser sent to the server's authorize
+/// page, the code exchanged for a token.
+async fn loopback_flow(client: &Client, open: bool) -> anyhow::Result<String> {
+    let loopback = Loopback::bind().await?;
+    let pkce = Pkce::new()?;
+    let url = client.authorize_url(loopback.redirect_uri(), &pkce);
+    eprintln!("Sign in to q8s in your browser:\n\n  {url}\n");
+    if open && !open_browser(&url) {
+        eprintln!("(no browser could be opened: open the URL above yourself)");
+    }
+    eprintln!("Waiting for the browser… (over SSH, use `q8s-cli config setup --device`)");
+    let (callback, pending) = loopback.wait(&pkce.state, BROWSER_TIMEOUT).await?;
+    let code = match callback {
+        Callback::Code(code) => code,
+        Callback::Error { error, description } => {
+            pending
+                .finish(
+                    false,
+                    "Not signed in",
+                    "The sign-in was not allowed. You can close this tab.",
+                )
+                .await;
+            return Err(ApiError::SignIn {
+                code: error.replace('_', "-"),
+                description: description.unwrap_or_else(|| error.replace('_', " ")),
+            }
+            .into());
+        }
+    };
+    match client
+        .exchange_code(&code, &pkce, loopback.redirect_uri())
+        .await
+    {
+        Ok(token) => {
+            pending
+                .finish(
+                    true,
+                    "Signed in",
+                    "q8s-cli is signed in. You can close this tab and return to your terminal.",
+                )
+                .await;
+            Ok(token)
+        }
+        Err(e) => {
+            pending.finish(false, "Not signed in", &e.to_string()).await;
+            Err(e.into())
+        }
+    }
+}
+
+/// Opens `url` with `$BROWSER` when set, else the desktop's opener. True when one started.
+fn open_browser(url: &str) -> bool {
+    let candidates: Vec<String> = match std::env::var("BROWSER") {
+        Ok(browser) if !browser.trim().is_empty() => {
+            browser.split(':').map(str::to_owned).collect()
+        }
+        _ if cfg!(target_os = "macos") => vec!["open".to_owned()],
+        _ => vec!["xdg-open".to_owned()],
+    };
+    candidates.iter().any(|program| {
+        std::process::Command::new(program)
+            .arg(url)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .is_ok()
+    })
+}
+
+/// The device flow: a code the user enters at the server's `/device` page, and polls until
+/// the user decides (at the pace the server asks for).
+async fn device_flow(client: &Client, json: bool) -> anyhow::Result<String> {
+    let start = client.start_device_authorization().await?;
+    eprintln!(
+        "To sign in, open this page in any browser:\n\n  {}\n\nand enter the code  {}\n",
+        start.verification_uri, start.user_code
+    );
+    if let Some(complete) = &start.verification_uri_complete {
+        eprintln!("(or open {complete})");
+    }
+    let spinner = if !json && std::io::stderr().is_terminal() {
+        let s = ProgressBar::new_spinner().with_message("waiting for approval…");
+        s.enable_steady_tick(Duration::from_millis(100));
+        s
+    } else {
+        ProgressBar::hidden()
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(start.expires_in);
+    let mut interval = Duration::from_secs(start.interval.max(1));
+    let token = loop {
+        tokio::time::sleep(interval).await;
+        match client.poll_device_token(&start.device_code).await? {
+            DevicePoll::Token(token) => break token,
+            DevicePoll::SlowDown => interval += Duration::from_secs(5),
+            DevicePoll::Pending => {}
+        }
+        if tokio::time::Instant::now() >= deadline {
+            spinner.finish_and_clear();
+            return Err(ApiError::SignIn {
+                code: "expired-token".into(),
+                description: "the code was not approved in time".into(),
+            }
+            .into());
+        }
+    };
+    spinner.finish_and_clear();
+    Ok(token)
+}

@@ -1,0 +1,307 @@
+//! What can go wrong talking to q8s, as data: the server's own errors (with their stable
+//! `code`, `message` and `details`), and the client's (unreachable server, unexpected answers,
+//! files that cannot be read).
+//!
+//! Every error displays as one sentence people can act on: what happened, the code in
+//! parentheses, and for the codes where there is something to do, what to do
+//! (`… already exists (app-version-exists) — bump Version in q-app.toml`). The CLI prints it
+//! after `error: `, and the Python and JS surfaces use the same text.
+
+use serde_json::Value;
+
+use crate::diagnostic::Diagnostic;
+
+/// An error of a q8s API call.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiError {
+    /// The server answered with an error (`{"error": {"code", "message", "details"}}`).
+    #[error("{}", self.sentence())]
+    Server {
+        /// The HTTP status.
+        status: u16,
+        /// The server's stable kebab-case code, e.g. `app-version-exists`.
+        code: String,
+        /// The server's sentence.
+        message: String,
+        /// Structured details: diagnostics of a bad bundle, missing secrets, …
+        details: Vec<Value>,
+    },
+    /// No answer: nothing listens there, the name does not resolve, TLS failed, or the
+    /// connection broke.
+    #[error("{}", self.sentence())]
+    Unreachable {
+        /// The server's base URL.
+        url: String,
+        /// Why, in a few words (`connection refused`).
+        reason: String,
+    },
+    /// An answer that is not one the API gives (an HTML page of a proxy, a body that is not
+    /// the JSON expected).
+    #[error("{}", self.sentence())]
+    UnexpectedResponse {
+        /// The URL requested.
+        url: String,
+        /// The HTTP status.
+        status: u16,
+        /// What was wrong with it.
+        reason: String,
+    },
+    /// A sign-in flow ended without a token (`access_denied`, `expired_token`, …).
+    #[error("{}", self.sentence())]
+    SignIn {
+        /// The OAuth error, kebab-cased (`access-denied`).
+        code: String,
+        /// What the server said.
+        description: String,
+    },
+    /// The base URL cannot be used.
+    #[error("{}", self.sentence())]
+    InvalidUrl {
+        /// The URL as given.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Something did not happen in time (an instance did not reach a status).
+    #[error("{}", self.sentence())]
+    Timeout {
+        /// What is still the case, in words (`instance … is still STARTING`).
+        what: String,
+        /// How long it was awaited.
+        seconds: u64,
+    },
+    /// A local file could not be read.
+    #[error("{context}: {source} (io-error)")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl ApiError {
+    /// The stable kebab-case code: the server's code for [`ApiError::Server`], else
+    /// `unreachable`, `unexpected-response`, the kebab-cased OAuth error, `invalid-url`,
+    /// `timeout` or `io-error`.
+    pub fn code(&self) -> &str {
+        match self {
+            ApiError::Server { code, .. } | ApiError::SignIn { code, .. } => code,
+            ApiError::Unreachable { .. } => "unreachable",
+            ApiError::UnexpectedResponse { .. } => "unexpected-response",
+            ApiError::InvalidUrl { .. } => "invalid-url",
+            ApiError::Timeout { .. } => "timeout",
+            ApiError::Io { .. } => "io-error",
+        }
+    }
+
+    /// The HTTP status of an answer, when there was one.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ApiError::Server { status, .. } | ApiError::UnexpectedResponse { status, .. } => {
+                Some(*status)
+            }
+            _ => None,
+        }
+    }
+
+    /// The server's sentence (for client errors, the fact without code or advice).
+    pub fn message(&self) -> String {
+        match self {
+            ApiError::Server { message, .. } => message.clone(),
+            _ => self.fact(),
+        }
+    }
+
+    /// The server's structured details (empty for client errors).
+    pub fn details(&self) -> &[Value] {
+        match self {
+            ApiError::Server { details, .. } => details,
+            _ => &[],
+        }
+    }
+
+    /// The diagnostics in the details (of an `invalid-bundle` answer).
+    pub fn diagnostics(&self) -> Vec<Diagnostic> {
+        self.details()
+            .iter()
+            .filter_map(|d| serde_json::from_value(d.clone()).ok())
+            .collect()
+    }
+
+    /// What to do about it, for the codes where there is something to say.
+    pub fn hint(&self) -> Option<&'static str> {
+        Some(match self.code() {
+            "app-version-exists" => "bump Version in q-app.toml",
+            "app-has-instances" => "terminate its instances first (see `q8s-cli instance list`)",
+            "unauthorized" => "run `q8s-cli config setup` to sign in again (or set Q8S_TOKEN)",
+            "missing-secret" => {
+                "an admin can add it with `q8s-cli admin secret set NAME KEY=VALUE`"
+            }
+            "bundle-too-large" => {
+                "leave large files out (see `q8s-cli bundle --explain`) or raise the server's --max-bundle-size"
+            }
+            "invalid-bundle" => "run `q8s-cli bundle validate` to see every problem",
+            "instance-terminated" => "launch a new instance with `q8s-cli app run`",
+            "immutable-field" => "only visibility can change; import a new version instead",
+            "unreachable" => {
+                "check that q8s runs there, or set its URL with `q8s-cli config setup --url URL`, --url or Q8S_URL"
+            }
+            "access-denied" => "run `q8s-cli config setup` again and allow the request",
+            "expired-token" => "run `q8s-cli config setup` again and approve within the time shown",
+            "invalid-url" => "give the server's address, e.g. http://127.0.0.1:8008",
+            _ => return None,
+        })
+    }
+
+    /// What happened, without code or hint.
+    fn fact(&self) -> String {
+        match self {
+            // The server's messages read "<fact>; <advice for API callers>". Where we have
+            // advice for people at a terminal, it replaces the server's.
+            ApiError::Server { code, .. } if code == "unauthorized" => {
+                "not signed in: the token is missing, expired or revoked".to_owned()
+            }
+            ApiError::Server { message, .. } => match (self.hint(), message.split_once("; ")) {
+                (Some(_), Some((fact, _))) => fact.to_owned(),
+                _ => message.clone(),
+            },
+            ApiError::Unreachable { url, reason } => {
+                format!("cannot reach q8s at {url} ({reason})")
+            }
+            ApiError::UnexpectedResponse {
+                url,
+                status,
+                reason,
+            } => format!("unexpected answer from {url} (HTTP {status}): {reason}"),
+            ApiError::SignIn { description, .. } => format!("sign-in failed: {description}"),
+            ApiError::InvalidUrl { url, reason } => {
+                format!("`{url}` is not a usable URL: {reason}")
+            }
+            ApiError::Timeout { what, seconds } => format!("{what} after {seconds} seconds"),
+            ApiError::Io { context, source } => format!("{context}: {source}"),
+        }
+    }
+
+    /// The one sentence shown to people: fact, code, and hint when there is one.
+    fn sentence(&self) -> String {
+        let fact = self.fact();
+        match self.hint() {
+            Some(hint) => format!("{fact} ({}) — {hint}", self.code()),
+            None => format!("{fact} ({})", self.code()),
+        }
+    }
+
+    /// The error of an OAuth token-endpoint answer (`access_denied` → `access-denied`).
+    pub(crate) fn sign_in(error: &str, description: Option<String>) -> ApiError {
+        ApiError::SignIn {
+            code: error.replace('_', "-"),
+            description: description.unwrap_or_else(|| error.replace('_', " ")),
+        }
+    }
+}
+
+/// The few words that say why a request got no answer, from the error's chain.
+pub(crate) fn transport_reason(err: &reqwest::Error) -> String {
+    if err.is_timeout() {
+        return "timed out".to_owned();
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = source {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            return match io.kind() {
+                std::io::ErrorKind::ConnectionRefused => "connection refused".to_owned(),
+                std::io::ErrorKind::ConnectionReset => "connection reset".to_owned(),
+                std::io::ErrorKind::TimedOut => "timed out".to_owned(),
+                _ => io.to_string(),
+            };
+        }
+        source = e.source();
+    }
+    // The innermost message is the most specific (`dns error: …`, `invalid peer certificate`).
+    let mut innermost = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(e) = source {
+        innermost = e.to_string();
+        source = e.source();
+    }
+    innermost
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server(code: &str, message: &str) -> ApiError {
+        ApiError::Server {
+            status: 409,
+            code: code.into(),
+            message: message.into(),
+            details: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn server_errors_read_as_one_sentence_with_code_and_advice() {
+        let e = server(
+            "app-version-exists",
+            "app ai.h2o.q.peak 0.1.2 already exists; bump App.Version to import a new version",
+        );
+        assert_eq!(
+            e.to_string(),
+            "app ai.h2o.q.peak 0.1.2 already exists (app-version-exists) — bump Version in q-app.toml"
+        );
+        assert_eq!(e.code(), "app-version-exists");
+        assert_eq!(e.status(), Some(409));
+        // Without advice of ours, the server's sentence stays whole.
+        let e = server("user-exists", "user `bob` exists; pick another name");
+        assert_eq!(
+            e.to_string(),
+            "user `bob` exists; pick another name (user-exists)"
+        );
+    }
+
+    #[test]
+    fn unreachable_names_the_url_and_how_to_configure_it() {
+        let e = ApiError::Unreachable {
+            url: "http://127.0.0.1:8008".into(),
+            reason: "connection refused".into(),
+        };
+        let text = e.to_string();
+        assert!(
+            text.starts_with(
+                "cannot reach q8s at http://127.0.0.1:8008 (connection refused) (unreachable) — "
+            ),
+            "{text}"
+        );
+        assert!(text.contains("Q8S_URL") && text.contains("config setup"));
+    }
+
+    #[test]
+    fn oauth_errors_are_kebab_cased() {
+        let e = ApiError::sign_in("access_denied", Some("the sign-in was denied".into()));
+        assert_eq!(e.code(), "access-denied");
+        assert!(
+            e.to_string()
+                .starts_with("sign-in failed: the sign-in was denied (access-denied)")
+        );
+    }
+
+    #[test]
+    fn diagnostics_come_from_the_details() {
+        let e = ApiError::Server {
+            status: 422,
+            code: "invalid-bundle".into(),
+            message: "bad".into(),
+            details: vec![
+                serde_json::json!({"severity": "error", "code": "unsafe-path",
+                "path": "../x", "message": "escapes", "line": null, "column": null, "help": null}),
+            ],
+        };
+        let d = e.diagnostics();
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].code, "unsafe-path");
+    }
+}
