@@ -21,14 +21,17 @@ RUN_DATA    ?= q8s-data
 
 # Groups of scripts/setup.sh that `make setup` installs; a new surface adds
 # its own group (e.g. web: chromium, wasm-bindgen-cli).
-SETUP_GROUPS := dev server web
+SETUP_GROUPS := dev server web python
 
 # Python sources checked by ruff (settings in ruff.toml).
-PY_SOURCES := examples scripts bench
+PY_SOURCES := examples scripts bench bindings-python tests/python
+
+# The virtualenv with the Python package (built by maturin) and its test tools.
+export PY_VENV ?= $(HOME)/.cache/q8s-venv
 
 # Benchmarks, run in this order by `make bench`; their generated inputs are
 # cached in BENCH_DIR.
-BENCHES := bench/bundle.sh bench/import.sh bench/service.sh bench/cli.sh
+BENCHES := bench/bundle.sh bench/python.sh bench/import.sh bench/service.sh bench/cli.sh
 export BENCH_DIR ?= $(HOME)/.cache/q8s-bench
 
 # cargo-nextest runs the tests in parallel processes when it is installed;
@@ -36,7 +39,7 @@ export BENCH_DIR ?= $(HOME)/.cache/q8s-bench
 # summary printed is the one covering every other test.
 NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 
-.PHONY: help setup build build-native build-wasm test test-rust check-wasm \
+.PHONY: help setup build build-native build-wasm test test-rust test-python check-wasm \
         lint fmt run bench fuzz fuzz-api clean
 
 help: ## Show this help
@@ -58,7 +61,7 @@ build-native:
 build-wasm:
 	$(CARGO) build --release -p q8s-core --target $(WASM_TARGET)
 
-test: setup lint test-rust check-wasm ## Check formatting and lints, run every test
+test: setup lint test-rust test-python check-wasm ## Check formatting and lints, run every test
 
 test-rust:
 ifeq ($(NEXTEST),yes)
@@ -67,6 +70,14 @@ ifeq ($(NEXTEST),yes)
 else
 	$(CARGO) test --workspace
 endif
+
+# The Python package built into PY_VENV, its tests against a real q8s-server
+# (and the example notebook), stubs checked by mypy --strict.
+test-python:
+	$(CARGO) build -p q8s-server -p q8s-cli
+	VIRTUAL_ENV=$(PY_VENV) $(PY_VENV)/bin/maturin develop --quiet
+	Q8S_SERVER=$(CARGO_TARGET_DIR)/debug/q8s-server Q8S_CLI=$(CARGO_TARGET_DIR)/debug/q8s-cli \
+	  $(PY_VENV)/bin/python -m pytest -q tests/python
 
 check-wasm:
 	$(CARGO) build -p q8s-core --target $(WASM_TARGET)
@@ -94,8 +105,10 @@ run: setup ## Build and start q8s (http://127.0.0.1:8008) with its embedded defa
 bench: setup ## Run the benchmarks (bench/README.md explains the numbers)
 	@scripts/setup.sh bench
 	$(CARGO) build --release -p q8s-cli -p q8s-server
+	VIRTUAL_ENV=$(PY_VENV) $(PY_VENV)/bin/maturin develop --release --quiet
 	@for b in $(BENCHES); do \
-	  echo "== $$b"; Q8S_CLI=$(Q8S_CLI) Q8S_SERVER=$(Q8S_SERVER) bash $$b; \
+	  echo "== $$b"; \
+	  Q8S_CLI=$(Q8S_CLI) Q8S_SERVER=$(Q8S_SERVER) PYTHON=$(PY_VENV)/bin/python bash $$b; \
 	done
 
 fuzz: ## Fuzz the archive reader and the manifest parser (scripts/fuzz.sh)

@@ -10,6 +10,8 @@
 #           sandboxes instances with bwrap; its tests run them for real
 #   web     Debian's chromium and playwright-core (no browser download): the
 #           browser sign-in test of the CLI drives a real headless Chromium
+#   python  the virtualenv PY_VENV (default ~/.cache/q8s-venv) with maturin,
+#           pytest, mypy, nbclient, ipykernel, tqdm (tests/python/requirements.txt)
 #   bench   zip, GNU time, wrk, hyperfine               (make bench)
 #
 # A new surface adds a group here (e.g. `web`: chromium, wasm-bindgen-cli) and
@@ -122,6 +124,19 @@ need_npm_dir() {
 setup_web() {
   need_apt chromium
   need_npm_dir cli/tests/browser
+}
+
+# The virtualenv PY_VENV (default ~/.cache/q8s-venv) with the pinned tools of
+# tests/python/requirements.txt; reinstalled when that file changes.
+setup_python() {
+  local venv=${PY_VENV:-$HOME/.cache/q8s-venv}
+  local req; req="$(cd "$(dirname "$0")/.." && pwd)/tests/python/requirements.txt"
+  [ -x "$venv/bin/python" ] || { log "creating $venv"; python3 -m venv "$venv"; }
+  if ! cmp -s "$req" "$venv/.requirements"; then
+    log "installing $req (pip)"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$req"
+    cp "$req" "$venv/.requirements"
+  fi
 }
 
 setup_bench() {

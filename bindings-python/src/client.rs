@@ -139,7 +139,12 @@ impl NativeClient {
         self.call(py, self.client.app(id))
     }
 
-    fn update_app<'py>(&self, py: Python<'py>, id: &str, visibility: &str) -> PyResult<Bound<'py, PyAny>> {
+    fn update_app<'py>(
+        &self,
+        py: Python<'py>,
+        id: &str,
+        visibility: &str,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let visibility = self::visibility(visibility)?;
         self.call(py, self.client.update_app(id, visibility))
     }
@@ -187,12 +192,20 @@ impl NativeClient {
         let imported = blocking::run(py, deploy, transfer.reporter(progress.as_ref()))?
             .map_err(|e| deploy_error(py, e, &manifest_display(&dir)))?;
         let result = pyo3::types::PyDict::new(py);
-        result.set_item("bundle", bundle_to_python(py, &imported.info, &imported.path)?)?;
+        result.set_item(
+            "bundle",
+            bundle_to_python(py, &imported.info, &imported.path)?,
+        )?;
         result.set_item("app", to_python(py, &imported.app)?)?;
         Ok(result.into_any())
     }
 
-    fn run<'py>(&self, py: Python<'py>, app_id: &str, visibility: &str) -> PyResult<Bound<'py, PyAny>> {
+    fn run<'py>(
+        &self,
+        py: Python<'py>,
+        app_id: &str,
+        visibility: &str,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let visibility = self::visibility(visibility)?;
         self.call(py, self.client.run(app_id, visibility))
     }
@@ -205,7 +218,12 @@ impl NativeClient {
         self.call(py, self.client.instance(id))
     }
 
-    fn update_instance<'py>(&self, py: Python<'py>, id: &str, visibility: &str) -> PyResult<Bound<'py, PyAny>> {
+    fn update_instance<'py>(
+        &self,
+        py: Python<'py>,
+        id: &str,
+        visibility: &str,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let visibility = self::visibility(visibility)?;
         self.call(py, self.client.update_instance(id, visibility))
     }

@@ -88,7 +88,14 @@ pub fn manifest_error(py: Python<'_>, diagnostics: Vec<Diagnostic>, file: &str) 
 /// `q8s.BundleError`, with the diagnostics of an invalid bundle.
 pub fn bundle_error(py: Python<'_>, err: BundleError, file: &str) -> PyErr {
     let message = with_rendered(err.to_string(), err.diagnostics(), file);
-    raise(py, Kind::Bundle, message, err.code(), None, &err.diagnostics())
+    raise(
+        py,
+        Kind::Bundle,
+        message,
+        err.code(),
+        None,
+        &err.diagnostics(),
+    )
 }
 
 /// `q8s.ApiError` (or `NotFound`, `Conflict`, `Unauthorized`, `Forbidden`).

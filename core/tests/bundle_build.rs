@@ -196,7 +196,11 @@ fn with_sha256(text: &str, sha256: &serde_json::Value) -> String {
     text.lines()
         .map(|line| match line.split_once("\"sha256\":") {
             Some((indent, rest)) => {
-                let comma = if rest.trim_end().ends_with(',') { "," } else { "" };
+                let comma = if rest.trim_end().ends_with(',') {
+                    ","
+                } else {
+                    ""
+                };
                 format!("{indent}\"sha256\": {sha256}{comma}")
             }
             None => line.to_string(),

@@ -183,6 +183,32 @@ def test_logs_follow_streams_lines_and_ctrl_c_stops_it(
     assert ticks > 100, "another thread ran while the follow waited"
 
 
+def test_ctrl_c_cancels_an_upload(client: q8s.Client, tmp_path: Path) -> None:
+    """A (simulated) Ctrl-C during an upload stops it: no app is created."""
+    import zipfile
+
+    big = tmp_path / "big.qz"
+    payload = tmp_path / "payload.bin"
+    with open(payload, "wb") as f:
+        f.truncate(256 << 20)  # sparse: cheap to make, as slow to send as any other bytes
+    with zipfile.ZipFile(big, "w", zipfile.ZIP_STORED) as z:
+        z.writestr("q-app.toml", '[App]\nName = "ai.h2o.q8s.test.big"\nVersion = "0.1.0"\n')
+        z.write(payload, "data.bin")
+    reports: list[tuple[int, int]] = []
+
+    def progress(sent: int, total: int) -> None:
+        reports.append((sent, total))
+        if 0 < sent < total:
+            # Like Ctrl-C: the signal handler raises KeyboardInterrupt at the next check.
+            _thread.interrupt_main()
+
+    with pytest.raises(KeyboardInterrupt):
+        client.import_bundle(big, progress=progress)
+    sent, total = reports[-1]
+    assert sent < total, "interrupted before the end"
+    assert not [a for a in client.apps() if a.name == "ai.h2o.q8s.test.big"]
+
+
 def test_follow_ends_when_the_instance_stops(client: q8s.Client, hello_app: q8s.App) -> None:
     instance = client.wait(client.run(hello_app), timeout=START_TIMEOUT)
     lines: list[str] = []

@@ -157,3 +157,23 @@ def test_reprs_for_jupyter(tmp_path: Path) -> None:
     assert m.app.version in html and "icon-missing" in html
     d = m.diagnostics[0]
     assert d.code in d._repr_html_()
+
+
+def test_errors_and_results_pickle(tmp_path: Path) -> None:
+    """Values and errors cross process boundaries (multiprocessing) intact."""
+    import pickle
+
+    with pytest.raises(q8s.ManifestError) as raised:
+        q8s.validate(VECTORS / "apps" / "broken")
+    copy = pickle.loads(pickle.dumps(raised.value))
+    assert type(copy) is q8s.ManifestError
+    assert (str(copy), copy.code, copy.diagnostics) == (
+        str(raised.value),
+        raised.value.code,
+        raised.value.diagnostics,
+    )
+    conflict = q8s.Conflict("exists (app-version-exists)", code="app-version-exists", status=409)
+    assert pickle.loads(pickle.dumps(conflict)).status == 409
+    b = q8s.bundle(HELLO, output=tmp_path, explain=True)
+    assert pickle.loads(pickle.dumps(b)) == b
+    assert pickle.loads(pickle.dumps(q8s.Visibility.ALL_USERS)) is q8s.Visibility.ALL_USERS

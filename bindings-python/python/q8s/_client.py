@@ -34,7 +34,7 @@ StatusArg = Union[InstanceStatus, str]
 LOG_TAIL = 40
 
 
-def open_progress(progress: ProgressArg, label: str) -> Progress:
+def _open_progress(progress: ProgressArg, label: str) -> Progress:
     # Imported when used: most calls show no progress, and `import q8s` stays quick.
     from ._progress import open_progress
 
@@ -152,7 +152,7 @@ class Client:
             return self._upload(build(bundle, output=work).path, visibility, progress)
 
     def _upload(self, path: StrPath, visibility: VisibilityArg, progress: ProgressArg) -> App:
-        with open_progress(progress, "uploading") as bar:
+        with _open_progress(progress, "uploading") as bar:
             return self._app(self._native.import_file(path, visibility, bar.update))
 
     def run(self, app: AppRef, visibility: VisibilityArg = Visibility.PRIVATE) -> Instance:
@@ -177,7 +177,7 @@ class Client:
         """
         import tempfile
 
-        with open_progress(progress, "uploading") as bar:
+        with _open_progress(progress, "uploading") as bar:
             with tempfile.TemporaryDirectory(prefix="q8s-deploy-") as work:
                 result = self._native.import_deploy(path, work, visibility, bar.update)
             app = self._remember(App._from_dict(result["app"]))
@@ -233,7 +233,7 @@ class Client:
         """Waits until the instance is in ``status`` and returns it. Raises
         :class:`q8s.InstanceError` when it ends up ``FAILED`` or ``TERMINATED`` instead, and
         :class:`q8s.ApiError` (code ``timeout``) after ``timeout`` seconds."""
-        with open_progress(progress, "waiting") as bar:
+        with _open_progress(progress, "waiting") as bar:
             target = InstanceStatus(status.upper())
             return self._wait(_instance_id(instance), target, timeout, bar)
 

@@ -28,6 +28,18 @@ class Error(Exception):
         """The sentence for people (the same as ``str(error)``)."""
         return str(self.args[0]) if self.args else ""
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled with every attribute (for multiprocessing, logging handlers…), whatever the
+        # subclass's constructor takes.
+        return (_rebuild, (type(self), self.args, self.__dict__))
+
+
+def _rebuild(cls: type[Error], args: tuple[Any, ...], state: dict[str, Any]) -> Error:
+    error = cls.__new__(cls, *args)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
 
 class ManifestError(Error):
     """The manifest (or, for a folder or ``.qz``, the app's contents) has errors.
