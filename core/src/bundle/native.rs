@@ -33,6 +33,9 @@ pub fn build_dir(dir: &Path, options: &BuildOptions) -> Result<(BundleInfo, Path
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
+    // `-o dist/` names a folder that may not exist yet.
+    std::fs::create_dir_all(&parent)
+        .map_err(BundleError::io(format!("creating {}", parent.display())))?;
     let temp = tempfile::Builder::new()
         .prefix(".q8s-bundle-")
         .suffix(".tmp")
