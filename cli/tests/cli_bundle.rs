@@ -132,7 +132,10 @@ fn invalid_manifest_exits_1_with_every_error_at_its_line() {
 fn output_folder_is_created_when_named_with_a_slash() {
     let out = tempfile::tempdir().unwrap();
     let dist = out.path().join("new/dist/");
-    let o = cli(&["bundle", &hello(), "-o", dist.to_str().unwrap()], out.path());
+    let o = cli(
+        &["bundle", &hello(), "-o", dist.to_str().unwrap()],
+        out.path(),
+    );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(dist.join("ai.h2o.q8s.hello.0.1.0.qz").is_file());
 }
