@@ -6,12 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use q8s_core::api::{
-    ApiError, App, Client, Instance, InstanceStatus, Visibility, build_deploy_bundle,
-};
+use q8s_core::api::{App, Client, DeployError, Instance, InstanceStatus, Visibility};
 use q8s_core::bundle::{self, BuildOptions};
 use serde_json::json;
 
@@ -183,19 +180,6 @@ pub fn import(args: ImportArgs, connection: &Connection) -> anyhow::Result<ExitC
     Ok(ExitCode::SUCCESS)
 }
 
-/// Seconds since 1970 (UTC), for deploy versions.
-fn unix_now() -> anyhow::Result<i64> {
-    let since = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .context("the clock is before 1970")?;
-    Ok(since.as_secs() as i64)
-}
-
-fn is_version_conflict(err: &anyhow::Error) -> bool {
-    err.downcast_ref::<ApiError>()
-        .is_some_and(|e| e.code() == "app-version-exists")
-}
-
 /// Seconds spent in each step of a deploy.
 #[derive(Debug, Default, serde::Serialize)]
 struct Timings {
@@ -210,38 +194,29 @@ pub fn deploy(args: DeployArgs, connection: &Connection) -> anyhow::Result<ExitC
     let client = connection.client()?;
     let started = Instant::now();
     let temp = tempfile::Builder::new().prefix("q8s-deploy-").tempdir()?;
-    let (info, path) = match build_deploy_bundle(&args.dir, temp.path(), unix_now()?) {
-        Ok(built) => built,
-        Err(err) => return report_bundle_error(err, format, &manifest_display(&args.dir)),
-    };
-    if format == Format::Text {
-        print_diagnostics(&info.diagnostics, &manifest_display(&args.dir));
-    }
-    let mut timings = Timings {
-        bundle_seconds: started.elapsed().as_secs_f64(),
-        ..Timings::default()
-    };
+    let mut timings = Timings::default();
     let finished = block_on(interruptible(async {
-        let step = Instant::now();
-        let mut app = upload(&client, &path, args.visibility, format).await;
-        // Deploy versions count seconds: a deploy within the same second as the one before
-        // takes the next second's version.
-        for _ in 0..2 {
-            if !app.as_ref().is_err_and(is_version_conflict) {
-                break;
-            }
-            let now = unix_now()?;
-            while unix_now()? == now {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            let (_, path) = build_deploy_bundle(&args.dir, temp.path(), unix_now()?)?;
-            app = upload(&client, &path, args.visibility, format).await;
-        }
-        let app = app?;
-        timings.upload_seconds = step.elapsed().as_secs_f64();
+        let bar = upload_bar(format);
+        let progress = bar.clone();
+        let imported = client
+            .import_deploy(&args.dir, temp.path(), args.visibility, move |sent, total| {
+                progress.set_length(total);
+                progress.set_position(sent);
+            })
+            .await;
+        bar.finish_and_clear();
+        let imported = match imported {
+            Ok(imported) => imported,
+            Err(DeployError::Bundle(err)) => return Ok(Err(err)),
+            Err(DeployError::Api(err)) => return Err(err.into()),
+        };
+        timings.bundle_seconds = imported.bundle_time.as_secs_f64();
+        timings.upload_seconds = started.elapsed().as_secs_f64() - timings.bundle_seconds;
+        let app = imported.app;
         let step = Instant::now();
         let instance = client.run(&app.id, args.visibility).await?;
         if format == Format::Text {
+            print_diagnostics(&imported.info.diagnostics, &manifest_display(&args.dir));
             emit(&render::app_block(&app));
             emit(&render::launched_block(&instance));
         }
@@ -257,11 +232,13 @@ pub fn deploy(args: DeployArgs, connection: &Connection) -> anyhow::Result<ExitC
             .await?
         };
         timings.start_seconds = step.elapsed().as_secs_f64();
-        Ok((app, instance))
+        Ok(Ok((app, instance)))
     }))??;
     drop(temp);
-    let Some((app, instance)) = finished else {
-        return Ok(ExitCode::from(INTERRUPTED));
+    let (app, instance) = match finished {
+        None => return Ok(ExitCode::from(INTERRUPTED)),
+        Some(Err(err)) => return report_bundle_error(err, format, &manifest_display(&args.dir)),
+        Some(Ok(deployed)) => deployed,
     };
     if format == Format::Json {
         print_json(&json!({"app": app, "instance": instance, "timings": timings}))?;

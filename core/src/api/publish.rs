@@ -2,7 +2,7 @@
 //! folder is bundled under its deploy version and imported. Native builds only.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::client::Client;
 use super::deploy::build_deploy_bundle;
@@ -30,6 +30,8 @@ pub struct Imported {
     pub path: PathBuf,
     /// The app the server made of it.
     pub app: App,
+    /// Time spent building the bundle (the rest of the call is the upload).
+    pub bundle_time: Duration,
 }
 
 /// Seconds since 1970 (UTC); deploy versions are stamped with it.
@@ -56,9 +58,12 @@ impl Client {
         P: FnMut(u64, u64) + Send + Clone + 'static,
     {
         let mut retries = 2;
+        let mut bundle_time = Duration::ZERO;
         loop {
             let stamp = unix_now();
+            let building = Instant::now();
             let (info, path) = build_deploy_bundle(dir, work, stamp)?;
+            bundle_time += building.elapsed();
             match self.import_file(&path, visibility, progress.clone()).await {
                 Err(e) if e.code() == "app-version-exists" && retries > 0 => {
                     retries -= 1;
@@ -71,6 +76,7 @@ impl Client {
                         info,
                         path,
                         app: result?,
+                        bundle_time,
                     });
                 }
             }
