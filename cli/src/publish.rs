@@ -199,10 +199,15 @@ pub fn deploy(args: DeployArgs, connection: &Connection) -> anyhow::Result<ExitC
         let bar = upload_bar(format);
         let progress = bar.clone();
         let imported = client
-            .import_deploy(&args.dir, temp.path(), args.visibility, move |sent, total| {
-                progress.set_length(total);
-                progress.set_position(sent);
-            })
+            .import_deploy(
+                &args.dir,
+                temp.path(),
+                args.visibility,
+                move |sent, total| {
+                    progress.set_length(total);
+                    progress.set_position(sent);
+                },
+            )
             .await;
         bar.finish_and_clear();
         let imported = match imported {
