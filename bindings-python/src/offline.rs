@@ -2,24 +2,19 @@
 //! calls the core with the GIL released and returns the core's result in its JSON form (the
 //! field names of the core types), which `q8s` turns into its frozen classes.
 
-use std::fs::File;
-use std::io;
 use std::path::{Path, PathBuf};
 
 use pyo3::prelude::*;
-use q8s_core::archive::{HashingWriter, Limits};
+use q8s_core::archive::Limits;
 use q8s_core::bundle::{self, BuildOptions, BundleError};
-use q8s_core::manifest::{MANIFEST_FILE, validate_manifest, validate_manifest_bytes};
+use q8s_core::manifest::{MANIFEST_FILE, validate_manifest};
 use q8s_core::{Diagnostic, Manifest};
 use serde_json::json;
 
 use crate::convert::to_python;
 use crate::errors::{bundle_error, manifest_error};
 
-/// How diagnostics of an app folder name its manifest (`app/q-app.toml`).
-pub fn manifest_display(dir: &Path) -> String {
-    dir.join(MANIFEST_FILE).display().to_string()
-}
+pub use q8s_core::bundle::manifest_display;
 
 /// The core's `BundleInfo` with the `path` it was written to.
 pub fn bundle_to_python<'py>(
@@ -64,41 +59,25 @@ fn checked<'py>(
     }
 }
 
-fn is_qz(path: &Path) -> bool {
-    path.extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("qz"))
-}
-
 /// `validate(path)`: checks an app folder (as bundling would), a `.qz` (as the server does on
 /// import) or a manifest file, as `q8s-cli bundle validate` does. Raises `ManifestError` on
 /// errors; returns the manifest and the warnings otherwise.
 #[pyfunction]
 pub fn validate(py: Python<'_>, path: PathBuf) -> PyResult<Bound<'_, PyAny>> {
-    if path.is_dir() {
-        let file = manifest_display(&path);
-        let (_, report) = py
-            .detach(|| bundle::check_dir(&path))
-            .map_err(|e| bundle_error(py, e, &file))?;
-        checked(py, report.manifest, report.diagnostics, &file)
-    } else if is_qz(&path) {
-        let report = py
-            .detach(|| bundle::inspect_file(&path, Limits::default()))
-            .map_err(|e| bundle_error(py, e, &path.display().to_string()))?;
-        checked(
-            py,
-            report.content.manifest,
-            report.content.diagnostics,
-            MANIFEST_FILE,
-        )
-    } else {
-        let file = path.display().to_string();
-        let bytes = std::fs::read(&path).map_err(|source| {
-            let context = format!("reading {file}");
-            bundle_error(py, BundleError::Io { context, source }, &file)
-        })?;
-        let report = validate_manifest_bytes(&bytes);
-        checked(py, report.manifest, report.diagnostics, &file)
-    }
+    let validation = py.detach(|| bundle::validate_path(&path)).map_err(|e| {
+        let shown_as = if path.is_dir() {
+            manifest_display(&path)
+        } else {
+            path.display().to_string()
+        };
+        bundle_error(py, e, &shown_as)
+    })?;
+    checked(
+        py,
+        validation.manifest,
+        validation.diagnostics,
+        &validation.source,
+    )
 }
 
 /// `validate_text(text)`: checks manifest text.
@@ -106,13 +85,6 @@ pub fn validate(py: Python<'_>, path: PathBuf) -> PyResult<Bound<'_, PyAny>> {
 pub fn validate_text<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyAny>> {
     let report = validate_manifest(text);
     checked(py, report.manifest, report.diagnostics, MANIFEST_FILE)
-}
-
-fn file_sha256(path: &Path) -> io::Result<String> {
-    let mut file = File::open(path)?;
-    let mut hashing = HashingWriter::new(io::sink());
-    io::copy(&mut file, &mut hashing)?;
-    Ok(hashing.finish().1.hex())
 }
 
 /// `inspect(path)`: opens a `.qz` as the server does (every entry read and checked) and returns
@@ -123,7 +95,7 @@ pub fn inspect(py: Python<'_>, path: PathBuf) -> PyResult<Bound<'_, PyAny>> {
     let file = path.display().to_string();
     let inspected = py.detach(|| {
         let report = bundle::inspect_file(&path, Limits::default())?;
-        let sha256 = file_sha256(&path).map_err(|source| BundleError::Io {
+        let sha256 = bundle::file_sha256(&path).map_err(|source| BundleError::Io {
             context: format!("reading {file}"),
             source,
         })?;

@@ -1,15 +1,14 @@
 //! `q8s-cli bundle …`: build, validate and inspect `.qz` bundles offline.
 
-use std::fs::File;
-use std::io;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
-use q8s_core::archive::{HashingWriter, Limits};
-use q8s_core::bundle::{self, BuildOptions, BundleError};
-use q8s_core::manifest::{MANIFEST_FILE, validate_manifest_bytes};
+use q8s_core::archive::Limits;
+pub(crate) use q8s_core::bundle::manifest_display;
+use q8s_core::bundle::{self, BuildOptions, BundleError, file_sha256};
+use q8s_core::manifest::MANIFEST_FILE;
 use q8s_core::{Diagnostic, has_errors};
 use serde_json::json;
 
@@ -191,42 +190,21 @@ fn summary_line(diagnostics: &[Diagnostic]) -> String {
     }
 }
 
-pub(crate) fn manifest_display(dir: &Path) -> String {
-    if dir == Path::new(".") {
-        MANIFEST_FILE.to_string()
-    } else {
-        dir.join(MANIFEST_FILE).display().to_string()
-    }
-}
-
 fn validate(target: &Path, format: Format) -> anyhow::Result<ExitCode> {
-    let (manifest, diagnostics, shown_as) = if target.is_dir() {
-        match bundle::check_dir(target) {
-            Ok((_, report)) => (
-                report.manifest,
-                report.diagnostics,
-                manifest_display(target),
-            ),
-            Err(err) => return report_bundle_error(err, format, &manifest_display(target)),
+    let bundle::Validation {
+        manifest,
+        diagnostics,
+        source: shown_as,
+    } = match bundle::validate_path(target) {
+        Ok(validation) => validation,
+        Err(err) => {
+            let shown_as = if target.is_dir() {
+                manifest_display(target)
+            } else {
+                target.display().to_string()
+            };
+            return report_bundle_error(err, format, &shown_as);
         }
-    } else if is_qz(target) {
-        match bundle::inspect_file(target, Limits::default()) {
-            Ok(report) => (
-                report.content.manifest,
-                report.content.diagnostics,
-                MANIFEST_FILE.to_string(),
-            ),
-            Err(err) => return report_bundle_error(err, format, &target.display().to_string()),
-        }
-    } else {
-        let bytes =
-            std::fs::read(target).with_context(|| format!("cannot read {}", target.display()))?;
-        let report = validate_manifest_bytes(&bytes);
-        (
-            report.manifest,
-            report.diagnostics,
-            target.display().to_string(),
-        )
     };
     let valid = manifest.is_some() && !has_errors(&diagnostics);
     if format == Format::Json {
@@ -248,18 +226,6 @@ fn validate(target: &Path, format: Format) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
-}
-
-fn is_qz(path: &Path) -> bool {
-    path.extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("qz"))
-}
-
-fn file_sha256(path: &Path) -> io::Result<String> {
-    let mut file = File::open(path)?;
-    let mut hashing = HashingWriter::new(io::sink());
-    io::copy(&mut file, &mut hashing)?;
-    Ok(hashing.finish().1.hex())
 }
 
 fn inspect(path: &Path, format: Format) -> anyhow::Result<ExitCode> {

@@ -18,7 +18,10 @@ use serde::{Deserialize, Serialize};
 pub use content::{ContentReport, REQUIREMENTS_FILE, STATIC_DIR, check_contents};
 pub use deploy::{deploy_version, utc_stamp};
 #[cfg(not(target_family = "wasm"))]
-pub use native::{BuildOptions, build_dir, check_dir, inspect_file};
+pub use native::{
+    BuildOptions, Validation, build_dir, check_dir, file_sha256, inspect_file, manifest_display,
+    validate_path,
+};
 
 use crate::archive::{
     ArchiveEntry, ArchiveError, HashingWriter, Limits, QzReader, write_sequential,

@@ -98,3 +98,68 @@ pub fn inspect_file(path: &Path, limits: Limits) -> Result<ArchiveReport, Bundle
     let file = File::open(path).map_err(BundleError::io(format!("opening {}", path.display())))?;
     inspect_archive(std::io::BufReader::new(file), limits)
 }
+
+/// What [`validate_path`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Validation {
+    /// The manifest, when nothing is an error.
+    pub manifest: Option<crate::manifest::Manifest>,
+    /// Every finding.
+    pub diagnostics: Vec<crate::Diagnostic>,
+    /// The file the diagnostics' lines and columns refer to, as shown to people.
+    pub source: String,
+}
+
+/// Checks an app folder, a `.qz` bundle or a manifest file, whichever `path`
+/// is: the one meaning of `q8s-cli bundle validate PATH` and `q8s.validate(path)`.
+/// A broken archive is an error; an invalid manifest or content is a
+/// [`Validation`] whose diagnostics say why.
+pub fn validate_path(path: &Path) -> Result<Validation, BundleError> {
+    if path.is_dir() {
+        let (_, report) = check_dir(path)?;
+        return Ok(Validation {
+            manifest: report.manifest,
+            diagnostics: report.diagnostics,
+            source: manifest_display(path),
+        });
+    }
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("qz"))
+    {
+        let report = inspect_file(path, Limits::default())?;
+        return Ok(Validation {
+            manifest: report.content.manifest,
+            diagnostics: report.content.diagnostics,
+            source: crate::manifest::MANIFEST_FILE.to_string(),
+        });
+    }
+    let bytes =
+        std::fs::read(path).map_err(BundleError::io(format!("reading {}", path.display())))?;
+    let report = crate::manifest::validate_manifest_bytes(&bytes);
+    Ok(Validation {
+        manifest: report.manifest,
+        diagnostics: report.diagnostics,
+        source: path.display().to_string(),
+    })
+}
+
+/// How the manifest of the app folder `dir` is named in messages:
+/// `q-app.toml` for the current folder, `dir/q-app.toml` otherwise.
+pub fn manifest_display(dir: &Path) -> String {
+    if dir == Path::new(".") {
+        crate::manifest::MANIFEST_FILE.to_string()
+    } else {
+        dir.join(crate::manifest::MANIFEST_FILE)
+            .display()
+            .to_string()
+    }
+}
+
+/// The lowercase hex sha256 of the file at `path`, read as a stream.
+pub fn file_sha256(path: &Path) -> std::io::Result<String> {
+    let mut file = File::open(path)?;
+    let mut hashing = HashingWriter::new(std::io::sink());
+    std::io::copy(&mut file, &mut hashing)?;
+    Ok(hashing.finish().1.hex())
+}
