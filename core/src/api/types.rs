@@ -8,8 +8,9 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-/// Who may see an app or an instance.
+/// Who may see an app or an instance besides its owner and the admins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Visibility {
     /// Its owner and admins.
@@ -29,6 +30,12 @@ impl Visibility {
             Visibility::Private => "PRIVATE",
             Visibility::AllUsers => "ALL_USERS",
         }
+    }
+
+    /// The exact wire form only (what the API and the store accept; [`FromStr`] is the
+    /// lenient parse for people).
+    pub fn parse(text: &str) -> Option<Self> {
+        Visibility::ALL.into_iter().find(|v| v.as_str() == text)
     }
 }
 
@@ -67,6 +74,7 @@ impl FromStr for Visibility {
 /// Where an instance is in its life: `PENDING` → `STARTING` → `RUNNING`, and `SUSPENDED`,
 /// `FAILED`, `TERMINATED`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum InstanceStatus {
     /// Accepted, waiting for memory or preparation.

@@ -7,80 +7,15 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::str::FromStr;
 
 use futures::stream::BoxStream;
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 mod local;
 
 pub use local::{LocalRuntime, LocalRuntimeConfig};
 
-/// Where an instance is in its life: `PENDING` → `STARTING` → `RUNNING`, and `SUSPENDED`,
-/// `FAILED`, `TERMINATED`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum InstanceStatus {
-    /// Accepted, waiting for admission (memory reservation) or preparation.
-    Pending,
-    /// Extracting, installing the environment or waiting for Qd and the app to answer.
-    Starting,
-    /// Qd and the app answer; the proxy forwards to it.
-    Running,
-    /// Stopped by its owner; the volume is kept.
-    Suspended,
-    /// Could not be installed or started, or crashed too often; the message says why.
-    Failed,
-    /// Stopped for good; the volume is removed.
-    Terminated,
-}
-
-impl InstanceStatus {
-    /// Every status, in life-cycle order.
-    pub const ALL: [InstanceStatus; 6] = [
-        InstanceStatus::Pending,
-        InstanceStatus::Starting,
-        InstanceStatus::Running,
-        InstanceStatus::Suspended,
-        InstanceStatus::Failed,
-        InstanceStatus::Terminated,
-    ];
-
-    /// The wire form (`RUNNING`, ...), as in the API and the store.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            InstanceStatus::Pending => "PENDING",
-            InstanceStatus::Starting => "STARTING",
-            InstanceStatus::Running => "RUNNING",
-            InstanceStatus::Suspended => "SUSPENDED",
-            InstanceStatus::Failed => "FAILED",
-            InstanceStatus::Terminated => "TERMINATED",
-        }
-    }
-}
-
-impl fmt::Display for InstanceStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The text was not one of the wire forms of [`InstanceStatus`].
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown instance status `{0}`")]
-pub struct UnknownStatus(pub String);
-
-impl FromStr for InstanceStatus {
-    type Err = UnknownStatus;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        InstanceStatus::ALL
-            .into_iter()
-            .find(|status| status.as_str() == s)
-            .ok_or_else(|| UnknownStatus(s.to_owned()))
-    }
-}
+pub use q8s_core::api::InstanceStatus;
 
 /// Everything the runtime needs to run one instance; built by the API from the app row, the
 /// instance row and the resolved secrets.
@@ -232,7 +167,13 @@ mod tests {
                 format!("\"{status}\"")
             );
         }
-        assert!("running".parse::<InstanceStatus>().is_err());
+        // Parsing is core's, lenient for people (any case); serde is exact.
+        assert_eq!(
+            "running".parse::<InstanceStatus>(),
+            Ok(InstanceStatus::Running)
+        );
+        assert!("runnin".parse::<InstanceStatus>().is_err());
+        assert!(serde_json::from_str::<InstanceStatus>("\"running\"").is_err());
     }
 
     #[test]

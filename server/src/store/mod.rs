@@ -9,7 +9,6 @@
 mod sqlite;
 
 use q8s_core::manifest::Manifest;
-use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -17,37 +16,7 @@ pub use sqlite::SqliteStore;
 
 use crate::runtime::InstanceStatus;
 
-/// Who may see an app or an instance besides its owner and the admins.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, utoipa::ToSchema,
-)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Visibility {
-    /// The owner and admins only.
-    #[default]
-    Private,
-    /// Every signed-in user.
-    AllUsers,
-}
-
-impl Visibility {
-    /// The wire form, as in the API and the store.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Visibility::Private => "PRIVATE",
-            Visibility::AllUsers => "ALL_USERS",
-        }
-    }
-
-    /// Parses the wire form.
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "PRIVATE" => Some(Visibility::Private),
-            "ALL_USERS" => Some(Visibility::AllUsers),
-            _ => None,
-        }
-    }
-}
+pub use q8s_core::api::Visibility;
 
 /// What the owner wants an instance to be; reconciliation brings reality back to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
