@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{TestServer, json_of};
+use common::{Method, TestServer, json_of};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -75,15 +75,17 @@ async fn admins_manage_users_and_users_cannot() {
     let (status, err) = server.get(&user, "/users").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(err["error"]["code"], "forbidden");
-    let r = server
-        .client
-        .post(server.api("/users"))
-        .bearer_auth(&user)
-        .json(&json!({"username": "x1"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        server
+            .status(
+                Method::POST,
+                &user,
+                "/users",
+                Some(json!({"username": "x1"}))
+            )
+            .await,
+        StatusCode::FORBIDDEN
+    );
     let (_, me) = server.get(&user, "/me").await;
     assert_eq!(
         (me["username"].as_str(), me["admin"].as_bool()),
@@ -108,30 +110,24 @@ async fn tokens_belong_to_their_user() {
     assert_eq!(token["name"], "api");
     let id = token["id"].as_str().unwrap();
     // Grace cannot revoke Frank's token (it does not exist for her).
-    let r = server
-        .client
-        .delete(server.api(&format!("/tokens/{id}")))
-        .bearer_auth(&grace)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::NOT_FOUND);
-    let r = server
-        .client
-        .delete(server.api(&format!("/tokens/{id}")))
-        .bearer_auth(&frank)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    let r = server
-        .client
-        .delete(server.api(&format!("/tokens/{id}")))
-        .bearer_auth(&frank)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        server
+            .status(Method::DELETE, &grace, &format!("/tokens/{id}"), None)
+            .await,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        server
+            .status(Method::DELETE, &frank, &format!("/tokens/{id}"), None)
+            .await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        server
+            .status(Method::DELETE, &frank, &format!("/tokens/{id}"), None)
+            .await,
+        StatusCode::NOT_FOUND
+    );
     assert_eq!(
         server.get(token["token"].as_str().unwrap(), "/me").await.0,
         StatusCode::UNAUTHORIZED
@@ -168,23 +164,23 @@ async fn secret_values_are_never_returned() {
         );
     }
     // Users may not write or delete secrets.
-    let r = server
-        .client
-        .put(server.api("/secrets/mine"))
-        .bearer_auth(&user)
-        .json(&json!({"data": {"k": "v"}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    let r = server
-        .client
-        .delete(server.api("/secrets/SecretName"))
-        .bearer_auth(&user)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        server
+            .status(
+                Method::PUT,
+                &user,
+                "/secrets/mine",
+                Some(json!({"data": {"k": "v"}}))
+            )
+            .await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        server
+            .status(Method::DELETE, &user, "/secrets/SecretName", None)
+            .await,
+        StatusCode::FORBIDDEN
+    );
     // Bad names and keys.
     for (name, body, code) in [
         ("bad/name", json!({"data": {}}), None),
@@ -224,22 +220,28 @@ async fn secret_values_are_never_returned() {
         server.get(&user, "/secrets").await.1,
         json!([{"name": "SecretName", "keys": ["ONLY"]}])
     );
-    let r = server
-        .client
-        .delete(server.api("/secrets/SecretName"))
-        .bearer_auth(&server.admin_token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    let r = server
-        .client
-        .delete(server.api("/secrets/SecretName"))
-        .bearer_auth(&server.admin_token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        server
+            .status(
+                Method::DELETE,
+                &server.admin_token,
+                "/secrets/SecretName",
+                None
+            )
+            .await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        server
+            .status(
+                Method::DELETE,
+                &server.admin_token,
+                "/secrets/SecretName",
+                None
+            )
+            .await,
+        StatusCode::NOT_FOUND
+    );
     assert!(
         !server.log().contains(value),
         "secret values never reach the log"

@@ -5,7 +5,7 @@ mod common;
 
 use std::io::Write;
 
-use common::{TestServer, hello_bundle, hello_variant, json_of};
+use common::{Method, TestServer, hello_bundle, hello_variant, json_of};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -231,15 +231,17 @@ async fn list_scopes_filters_and_visibility() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _) = server.get(&bob, "/apps/not-a-uuid").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let r = server
-        .client
-        .patch(server.api(&format!("/apps/{id1}")))
-        .bearer_auth(&bob)
-        .json(&json!({"visibility": "ALL_USERS"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        server
+            .status(
+                Method::PATCH,
+                &bob,
+                &format!("/apps/{id1}"),
+                Some(json!({"visibility": "ALL_USERS"}))
+            )
+            .await,
+        StatusCode::NOT_FOUND
+    );
 
     // Visibility is the only thing that changes.
     let patch = |token: &str, body: Value| {
@@ -282,24 +284,20 @@ async fn list_scopes_filters_and_visibility() {
     // Now visible, but Bob may still not change or delete it.
     let (status, err) = json_of(patch(&bob, json!({"visibility": "PRIVATE"})).await.unwrap()).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{err}");
-    let r = server
-        .client
-        .delete(server.api(&format!("/apps/{id1}")))
-        .bearer_auth(&bob)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        server
+            .status(Method::DELETE, &bob, &format!("/apps/{id1}"), None)
+            .await,
+        StatusCode::FORBIDDEN
+    );
 
     // The owner deletes it; its blob goes, the other version's stays.
-    let r = server
-        .client
-        .delete(server.api(&format!("/apps/{id1}")))
-        .bearer_auth(&alice)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        server
+            .status(Method::DELETE, &alice, &format!("/apps/{id1}"), None)
+            .await,
+        StatusCode::NO_CONTENT
+    );
     assert_eq!(
         server.get(&alice, &format!("/apps/{id1}")).await.0,
         StatusCode::NOT_FOUND

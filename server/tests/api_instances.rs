@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{TestServer, hello_bundle, hello_variant, json_of};
+use common::{Method, TestServer, hello_bundle, hello_variant, json_of};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -70,14 +70,17 @@ async fn launching_needs_every_secret_and_never_shows_values() {
             "{path}"
         );
     }
-    let r = server
-        .client
-        .delete(server.api(&format!("/instances/{iid}")))
-        .bearer_auth(&server.admin_token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        server
+            .status(
+                Method::DELETE,
+                &server.admin_token,
+                &format!("/instances/{iid}"),
+                None
+            )
+            .await,
+        StatusCode::NO_CONTENT
+    );
     assert!(!server.log().contains(value));
 }
 
@@ -159,14 +162,17 @@ async fn instance_life_cycle_visibility_and_app_deletion() {
         1,
         "mine only"
     );
-    let r = server
-        .client
-        .post(server.api(&format!("/instances/{iid}/suspend")))
-        .bearer_auth(&bob)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        server
+            .status(
+                Method::POST,
+                &bob,
+                &format!("/instances/{iid}/suspend"),
+                None
+            )
+            .await,
+        StatusCode::FORBIDDEN
+    );
     let r = server
         .client
         .patch(server.api(&format!("/instances/{iid}")))
@@ -217,14 +223,12 @@ async fn instance_life_cycle_visibility_and_app_deletion() {
     assert_ne!(resumed["status"], "SUSPENDED");
     for id in [&iid, &bob_iid] {
         let token = if *id == iid { &alice } else { &bob };
-        let r = server
-            .client
-            .delete(server.api(&format!("/instances/{id}")))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+        assert_eq!(
+            server
+                .status(Method::DELETE, token, &format!("/instances/{id}"), None)
+                .await,
+            StatusCode::NO_CONTENT
+        );
     }
     let (_, gone) = server.get(&alice, &format!("/instances/{iid}")).await;
     assert_eq!(gone["status"], "TERMINATED");
@@ -237,14 +241,12 @@ async fn instance_life_cycle_visibility_and_app_deletion() {
         .unwrap();
     assert_eq!(json_of(r).await.1["error"]["code"], "instance-terminated");
     assert_eq!(server.get(&alice, "/apps").await.1[0]["instance_count"], 0);
-    let r = server
-        .client
-        .delete(server.api(&format!("/apps/{app_id}")))
-        .bearer_auth(&alice)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        server
+            .status(Method::DELETE, &alice, &format!("/apps/{app_id}"), None)
+            .await,
+        StatusCode::NO_CONTENT
+    );
     assert!(server.blob_files().is_empty());
     assert_eq!(
         server.get(&alice, &format!("/instances/{iid}")).await.0,

@@ -9,7 +9,7 @@ mod runtime_support;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::{TestServer, hello_bundle, json_of};
+use common::{Method, TestServer, hello_bundle, json_of};
 use futures::StreamExt;
 use reqwest::{Client, StatusCode, redirect};
 use serde_json::{Value, json};
@@ -69,14 +69,12 @@ async fn set_visibility(server: &TestServer, token: &str, path: &str, visibility
 }
 
 async fn terminate(server: &TestServer, token: &str, id: &str) {
-    let r = server
-        .client
-        .delete(server.api(&format!("/instances/{id}")))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        server
+            .status(Method::DELETE, token, &format!("/instances/{id}"), None)
+            .await,
+        StatusCode::NO_CONTENT
+    );
 }
 
 async fn metrics(server: &TestServer) -> String {
@@ -148,14 +146,17 @@ async fn a_second_user_cannot_see_launch_or_open_private_things_until_shared() {
     let (status, page) = open(&server, &iid, &bob).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(page.contains("No such instance"), "{page}");
-    let r = server
-        .client
-        .post(server.api(&format!("/instances/{iid}/suspend")))
-        .bearer_auth(&bob)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        server
+            .status(
+                Method::POST,
+                &bob,
+                &format!("/instances/{iid}/suspend"),
+                None
+            )
+            .await,
+        StatusCode::NOT_FOUND
+    );
 
     // The app shared: Bob sees and launches it (his own instance) — Alice's instance stays hers.
     set_visibility(&server, &alice, &format!("/apps/{app}"), "ALL_USERS").await;
@@ -199,14 +200,12 @@ async fn a_second_user_cannot_see_launch_or_open_private_things_until_shared() {
         server.get(&bob, &format!("/instances/{iid}/logs")).await.0,
         StatusCode::FORBIDDEN
     );
-    let r = server
-        .client
-        .delete(server.api(&format!("/instances/{iid}")))
-        .bearer_auth(&bob)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        server
+            .status(Method::DELETE, &bob, &format!("/instances/{iid}"), None)
+            .await,
+        StatusCode::FORBIDDEN
+    );
 
     // Private again: the proxy stops letting Bob in once his short-lived grant has expired.
     set_visibility(&server, &alice, &format!("/instances/{iid}"), "PRIVATE").await;
@@ -322,14 +321,12 @@ async fn logs_follow_metrics_and_deleting_an_app_whose_instance_runs() {
             && text.contains("q8s_instances{status=\"TERMINATED\"} 1\n"),
         "{text}"
     );
-    let r = server
-        .client
-        .delete(server.api(&format!("/apps/{app}")))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        server
+            .status(Method::DELETE, &admin, &format!("/apps/{app}"), None)
+            .await,
+        StatusCode::NO_CONTENT
+    );
     let (status, health) = send(server.client.get(format!("{}/healthz", server.url))).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(health["status"], "ok");
@@ -367,14 +364,17 @@ async fn a_server_restart_loses_no_instance() {
     for id in [&running, &shared, &suspended, &terminated] {
         server.wait_for_status(&admin, id, "RUNNING", START).await;
     }
-    let r = server
-        .client
-        .post(server.api(&format!("/instances/{suspended}/suspend")))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        server
+            .status(
+                Method::POST,
+                &admin,
+                &format!("/instances/{suspended}/suspend"),
+                None
+            )
+            .await,
+        StatusCode::OK
+    );
     server
         .wait_for_status(&admin, &suspended, "SUSPENDED", START)
         .await;
@@ -423,14 +423,17 @@ async fn a_server_restart_loses_no_instance() {
     }
 
     // The suspended instance resumes after the restarts.
-    let r = server
-        .client
-        .post(server.api(&format!("/instances/{suspended}/resume")))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        server
+            .status(
+                Method::POST,
+                &admin,
+                &format!("/instances/{suspended}/resume"),
+                None
+            )
+            .await,
+        StatusCode::OK
+    );
     server
         .wait_for_status(&admin, &suspended, "RUNNING", START)
         .await;

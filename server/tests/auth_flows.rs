@@ -4,7 +4,7 @@
 mod common;
 
 use base64::Engine as _;
-use common::{TestServer, json_of};
+use common::{Method, TestServer, json_of};
 use reqwest::{StatusCode, Url};
 use serde_json::Value;
 use sha2::Digest;
@@ -109,14 +109,12 @@ async fn login_form_sets_a_session_cookie_that_mints_tokens() {
 
     // Revoking it.
     let id = token["id"].as_str().unwrap();
-    let r = server
-        .client
-        .delete(server.api(&format!("/tokens/{id}")))
-        .bearer_auth(secret)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        server
+            .status(Method::DELETE, secret, &format!("/tokens/{id}"), None)
+            .await,
+        StatusCode::NO_CONTENT
+    );
     assert_eq!(server.get(secret, "/me").await.0, StatusCode::UNAUTHORIZED);
 
     // Signing out ends the session.

@@ -7,7 +7,7 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::{TestServer, hello_bundle};
+use common::{Method, TestServer, hello_bundle};
 use futures::{SinkExt, StreamExt};
 use reqwest::{Client, StatusCode, redirect};
 use serde_json::json;
@@ -146,15 +146,17 @@ async fn hello_through_the_proxy_with_its_websocket_and_visibility() {
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert!(r.text().await.unwrap().contains("No such instance"));
     // ... and opens it once it is shared with all users.
-    let r = server
-        .client
-        .patch(server.api(&format!("/instances/{id}")))
-        .bearer_auth(&admin)
-        .json(&json!({"visibility": "ALL_USERS"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        server
+            .status(
+                Method::PATCH,
+                &admin,
+                &format!("/instances/{id}"),
+                Some(json!({"visibility": "ALL_USERS"}))
+            )
+            .await,
+        StatusCode::OK
+    );
     let r = http
         .get(instance_url(&server, &id, "/"))
         .bearer_auth(&bob)

@@ -7,6 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+pub use reqwest::Method;
 use reqwest::{Client, Response, StatusCode, redirect};
 use serde_json::{Value, json};
 
@@ -181,6 +182,24 @@ impl TestServer {
             .await
             .unwrap();
         json_of(r).await
+    }
+
+    /// Sends `method` to an API path with a token and an optional JSON body; returns the status.
+    pub async fn status(
+        &self,
+        method: Method,
+        token: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> StatusCode {
+        let mut request = self
+            .client
+            .request(method, self.api(path))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.unwrap().status()
     }
 
     /// Imports the bundle file at `path` with `token`.
