@@ -37,8 +37,23 @@ impl MemTreeError {
     }
 }
 
-/// A tree held in memory: relative paths with their bytes. Directories are
-/// implied by the paths.
+/// The contents of a file in a [`MemTree`]: bytes held in memory
+/// (`Vec<u8>`), or anything that can produce them when the file is read —
+/// the browser binding keeps a `Blob` and reads it only when the bundle is
+/// written, so a large folder is never held in memory whole.
+pub trait FileContent {
+    /// The file's bytes.
+    fn bytes(&self) -> io::Result<Vec<u8>>;
+}
+
+impl FileContent for Vec<u8> {
+    fn bytes(&self) -> io::Result<Vec<u8>> {
+        Ok(self.clone())
+    }
+}
+
+/// A tree held in memory: relative paths with their contents (bytes by
+/// default, see [`FileContent`]). Directories are implied by the paths.
 ///
 /// ```
 /// use q8s_core::select::{MemTree, select};
@@ -51,8 +66,8 @@ impl MemTreeError {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone)]
-pub struct MemTree {
-    files: BTreeMap<String, (Vec<u8>, bool)>,
+pub struct MemTree<C = Vec<u8>> {
+    files: BTreeMap<String, (C, bool)>,
     /// Every folder (`""` for the root) with the names it holds.
     dirs: BTreeMap<String, BTreeSet<String>>,
 }
@@ -64,8 +79,15 @@ impl Default for MemTree {
 }
 
 impl MemTree {
-    /// An empty tree.
+    /// An empty tree of files held as bytes.
     pub fn new() -> Self {
+        Self::empty()
+    }
+}
+
+impl<C: FileContent> MemTree<C> {
+    /// An empty tree whose files hold contents of type `C`.
+    pub fn empty() -> Self {
         let mut dirs = BTreeMap::new();
         dirs.insert(String::new(), BTreeSet::new());
         MemTree {
@@ -80,7 +102,7 @@ impl MemTree {
     pub fn add(
         &mut self,
         path: &str,
-        bytes: Vec<u8>,
+        content: C,
         executable: bool,
     ) -> Result<(), MemTreeError> {
         let invalid = |reason| MemTreeError::InvalidPath {
@@ -132,7 +154,7 @@ impl MemTree {
             }
             parent.push_str(segment);
         }
-        self.files.insert(path.to_string(), (bytes, executable));
+        self.files.insert(path.to_string(), (content, executable));
         Ok(())
     }
 
@@ -155,7 +177,7 @@ impl MemTree {
     }
 }
 
-impl Tree for MemTree {
+impl<C: FileContent> Tree for MemTree<C> {
     fn list(&self, dir: &str) -> io::Result<Vec<TreeEntry>> {
         let names = self.dirs.get(dir).ok_or_else(|| {
             io::Error::new(io::ErrorKind::NotFound, format!("{dir}: no such folder"))
@@ -179,8 +201,9 @@ impl Tree for MemTree {
     fn read(&self, path: &str) -> io::Result<Vec<u8>> {
         self.files
             .get(path)
-            .map(|(bytes, _)| bytes.clone())
-            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("{path}: no such file")))
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("{path}: no such file")))?
+            .0
+            .bytes()
     }
 
     fn is_file(&self, path: &str) -> bool {
@@ -232,6 +255,31 @@ mod tests {
         );
         assert_eq!(tree.read("a").unwrap_err().kind(), io::ErrorKind::NotFound);
         assert_eq!(tree.len(), 3);
+    }
+
+    /// Contents produced on demand, counting how often they are read.
+    struct Counted(std::rc::Rc<std::cell::Cell<u32>>, &'static [u8]);
+
+    impl FileContent for Counted {
+        fn bytes(&self) -> io::Result<Vec<u8>> {
+            self.0.set(self.0.get() + 1);
+            Ok(self.1.to_vec())
+        }
+    }
+
+    #[test]
+    fn lazy_contents_are_read_only_when_a_file_is_read() {
+        let reads = std::rc::Rc::new(std::cell::Cell::new(0));
+        let mut tree = MemTree::empty();
+        tree.add("q-app.toml", Counted(reads.clone(), b"[App]"), false)
+            .unwrap();
+        tree.add("big.bin", Counted(reads.clone(), b"0123"), false)
+            .unwrap();
+        let selection = crate::select::select(&tree).unwrap();
+        assert_eq!(selection.files.len(), 2);
+        assert_eq!(reads.get(), 0, "selection lists, it does not read");
+        assert_eq!(tree.read("big.bin").unwrap(), b"0123");
+        assert_eq!(reads.get(), 1);
     }
 
     #[test]

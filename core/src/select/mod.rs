@@ -36,7 +36,7 @@ mod wildmatch;
 
 #[cfg(not(target_family = "wasm"))]
 pub use fs::{FsTree, select_dir};
-pub use mem::{MemTree, MemTreeError};
+pub use mem::{FileContent, MemTree, MemTreeError};
 
 /// The name of the ignore files read in every folder.
 pub const GITIGNORE: &str = ".gitignore";

@@ -34,7 +34,16 @@ pub(crate) fn is_glob_special(c: u8) -> bool {
     matches!(c, b'*' | b'?' | b'[' | b'\\')
 }
 
+#[cfg(test)]
+thread_local! {
+    /// How many times `dowild` was entered on this thread: the tests bound
+    /// the work of pathological patterns by counting, not by timing.
+    pub(crate) static CALLS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
 fn dowild(pattern: &[u8], text: &[u8], pathname: bool) -> Outcome {
+    #[cfg(test)]
+    CALLS.with(|c| c.set(c.get() + 1));
     let mut p = 0;
     let mut t = 0;
     while p < pattern.len() {
@@ -63,11 +72,15 @@ fn dowild(pattern: &[u8], text: &[u8], pathname: bool) -> Outcome {
                             || pattern[p] == b'/'
                             || (pattern[p] == b'\\' && pattern.get(p + 1) == Some(&b'/')))
                     {
-                        // `**/` may also match no directory at all.
-                        if pattern.get(p) == Some(&b'/')
-                            && dowild(&pattern[p + 1..], &text[t..], pathname) == Outcome::Match
-                        {
-                            return Outcome::Match;
+                        // `**/` may also match no directory at all. When
+                        // that attempt runs out of text, matching from any
+                        // later directory would too: give up now (git goes
+                        // on, and seven `**/` then cost millions of calls).
+                        if pattern.get(p) == Some(&b'/') {
+                            match dowild(&pattern[p + 1..], &text[t..], pathname) {
+                                outcome @ (Outcome::Match | Outcome::AbortAll) => return outcome,
+                                Outcome::NoMatch | Outcome::AbortToStarStar => {}
+                            }
                         }
                         true
                     } else {
@@ -145,7 +158,12 @@ fn match_star(
             while t < text.len() && text[t] != want && (match_slash || text[t] != b'/') {
                 t += 1;
             }
-            if text.get(t) != Some(&want) {
+            if t == text.len() {
+                // The literal is nowhere in the rest of the text, so no
+                // later split of an enclosing star can match either.
+                return Outcome::AbortAll;
+            }
+            if text[t] != want {
                 return Outcome::NoMatch;
             }
         }
