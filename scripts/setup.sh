@@ -8,8 +8,10 @@
 #   dev     Rust wasm target, rustfmt, clippy, ruff    (make build / lint / test)
 #   server  uv, bubblewrap: q8s-server prepares app environments with uv and
 #           sandboxes instances with bwrap; its tests run them for real
-#   web     Debian's chromium and playwright-core (no browser download): the
-#           browser sign-in test of the CLI drives a real headless Chromium
+#   web     the wasm-bindgen CLI pinned to Cargo.lock, Debian's chromium, and the
+#           node packages of package.json (wasm-opt from binaryen, TypeScript,
+#           playwright-core — no browser download —, the benchmark baselines):
+#           make build-web, the JS tests and the headless-Chromium tests
 #   python  the virtualenv PY_VENV (default ~/.cache/q8s-venv) with maturin,
 #           pytest, mypy, nbclient, ipykernel, tqdm (tests/python/requirements.txt)
 #   bench   zip, GNU time, wrk, hyperfine               (make bench)
@@ -121,9 +123,24 @@ need_npm_dir() {
   fi
 }
 
+# need_wasm_bindgen: the wasm-bindgen CLI of exactly the version in Cargo.lock
+# (the CLI refuses modules from another version). `cargo install` without
+# --locked: the registry mirror lags one of its dependencies (toolchain.md).
+need_wasm_bindgen() {
+  local want
+  want=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' Cargo.lock)
+  [ -n "$want" ] || { log "no wasm-bindgen in Cargo.lock"; return 1; }
+  if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $want" ]; then
+    log "installing wasm-bindgen-cli $want (cargo install, a few minutes)"
+    cargo install --quiet wasm-bindgen-cli --version "=$want"
+  fi
+}
+
 setup_web() {
+  need_rust_target wasm32-unknown-unknown
+  need_wasm_bindgen
   need_apt chromium
-  need_npm_dir cli/tests/browser
+  need_npm_dir .
 }
 
 # The virtualenv PY_VENV (default ~/.cache/q8s-venv) with the pinned tools of

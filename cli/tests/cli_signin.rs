@@ -225,12 +225,13 @@ fn device_flow_signs_in_with_a_code() {
 #[test]
 fn loopback_flow_in_headless_chromium() {
     let browser_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
-    if !browser_dir.join("node_modules/playwright-core").exists() {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    if !repo.join("node_modules/playwright-core").exists() {
         assert!(
             std::env::var_os("Q8S_SKIP_BROWSER").is_some(),
             "playwright-core is missing: run `npm ci` in {} (scripts/setup.sh web), \
              or set Q8S_SKIP_BROWSER=1 to skip this test",
-            browser_dir.display()
+            repo.display()
         );
         return;
     }

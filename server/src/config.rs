@@ -48,6 +48,10 @@ pub struct Settings {
     /// Seconds a device sign-in code stays valid [default: 600].
     #[arg(long, env = "Q8S_SERVER_DEVICE_CODE_LIFETIME")]
     pub device_code_lifetime: Option<u64>,
+    /// Folder of the upload page served at `/` (`make build-web` builds it) [default: the
+    /// source tree's `web-demo/dist`, when it exists].
+    #[arg(long, env = "Q8S_SERVER_WEB_DIR")]
+    pub web_dir: Option<PathBuf>,
 }
 
 impl Settings {
@@ -71,6 +75,7 @@ impl Settings {
             memory_capacity: self.memory_capacity.or(lower.memory_capacity),
             log_format: self.log_format.or(lower.log_format),
             device_code_lifetime: self.device_code_lifetime.or(lower.device_code_lifetime),
+            web_dir: self.web_dir.or(lower.web_dir),
         }
     }
 }
@@ -158,6 +163,9 @@ impl fmt::Display for ByteSize {
     }
 }
 
+/// Where `make build-web` puts the upload page in the source tree this binary was built from.
+const BUILT_WEB_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../web-demo/dist");
+
 /// The resolved configuration of a running server.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -181,6 +189,8 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Seconds a device sign-in code stays valid.
     pub device_code_lifetime: u64,
+    /// The upload page's folder, if there is one (absolute).
+    pub web_dir: Option<PathBuf>,
 }
 
 impl Config {
@@ -221,6 +231,13 @@ impl Config {
             memory_capacity: settings.memory_capacity.map(|b| b.0),
             log_format: settings.log_format.unwrap_or_default(),
             device_code_lifetime: settings.device_code_lifetime.unwrap_or(600).max(1),
+            web_dir: match settings.web_dir {
+                Some(dir) => Some(
+                    std::path::absolute(&dir)
+                        .map_err(|e| anyhow::anyhow!("resolving {}: {e}", dir.display()))?,
+                ),
+                None => Some(PathBuf::from(BUILT_WEB_DIR)).filter(|d| d.is_dir()),
+            },
         })
     }
 

@@ -22,6 +22,7 @@ use std::net::SocketAddr;
 
 use axum::Router;
 use axum::extract::{Request, State};
+use axum::handler::HandlerWithoutStateExt as _;
 use axum::http::header;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -95,8 +96,13 @@ pub fn app(state: AppState) -> Router {
         .route("/_q8s/handoff", get(web::handoff))
         .route("/healthz", get(api::healthz))
         .route("/metrics", get(api::metrics))
-        .merge(api)
-        .fallback(not_found)
+        .merge(api);
+    // Any other path of the main site is a file of the upload page, when there is one.
+    let site = match &state.config.web_dir {
+        Some(dir) => site.fallback_service(web::page_files(dir, not_found.into_service())),
+        None => site.fallback(not_found),
+    };
+    let site = site
         .with_state(state.clone())
         .layer(middleware::from_fn(close_after_unread_body))
         // The main site only: an instance's answers are the app's business (a 503 page for a

@@ -347,19 +347,37 @@ pub(crate) async fn check(client: &Client, response: Response) -> Result<Respons
     }
     let url = response.url().to_string();
     let text = response.text().await.map_err(|e| client.unreachable(&e))?;
-    Err(match serde_json::from_str::<ErrorBody>(&text) {
-        Ok(body) => ApiError::Server {
-            status: status.as_u16(),
-            code: body.error.code,
-            message: body.error.message,
-            details: body.error.details,
-        },
-        Err(_) => ApiError::UnexpectedResponse {
-            url,
-            status: status.as_u16(),
-            reason: format!("{:?}", excerpt(&text)),
-        },
-    })
+    Err(ApiError::from_response(status.as_u16(), &url, &text))
+}
+
+impl ApiError {
+    /// The error an unsuccessful answer carries: the server's JSON error (`{"error": {code,
+    /// message, details}}`), or, when the body is not one, an unexpected response. The
+    /// browser's upload (an `XMLHttpRequest`, for its progress events) reads errors with it.
+    ///
+    /// ```
+    /// use q8s_core::api::ApiError;
+    /// let body = r#"{"error": {"code": "app-version-exists", "message": "ai.x 1.0.0 exists"}}"#;
+    /// let err = ApiError::from_response(409, "http://q8s.test/api/v1/apps", body);
+    /// assert_eq!((err.code(), err.status()), ("app-version-exists", Some(409)));
+    /// let err = ApiError::from_response(502, "http://q8s.test/api/v1/apps", "<html>Bad gateway");
+    /// assert_eq!(err.code(), "unexpected-response");
+    /// ```
+    pub fn from_response(status: u16, url: &str, body: &str) -> ApiError {
+        match serde_json::from_str::<ErrorBody>(body) {
+            Ok(body) => ApiError::Server {
+                status,
+                code: body.error.code,
+                message: body.error.message,
+                details: body.error.details,
+            },
+            Err(_) => ApiError::UnexpectedResponse {
+                url: url.to_owned(),
+                status,
+                reason: format!("{:?}", excerpt(body)),
+            },
+        }
+    }
 }
 
 /// The JSON of a successful answer.

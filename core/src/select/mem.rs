@@ -68,6 +68,8 @@ impl FileContent for Vec<u8> {
 #[derive(Debug, Clone)]
 pub struct MemTree<C = Vec<u8>> {
     files: BTreeMap<String, (C, bool)>,
+    /// Entries that exist but cannot be stored (a symlink leaving the folder…).
+    unstorable: BTreeMap<String, EntryKind>,
     /// Every folder (`""` for the root) with the names it holds.
     dirs: BTreeMap<String, BTreeSet<String>>,
 }
@@ -92,6 +94,7 @@ impl<C: FileContent> MemTree<C> {
         dirs.insert(String::new(), BTreeSet::new());
         MemTree {
             files: BTreeMap::new(),
+            unstorable: BTreeMap::new(),
             dirs,
         }
     }
@@ -99,12 +102,34 @@ impl<C: FileContent> MemTree<C> {
     /// Adds (or replaces) a file. `path` is relative and `/`-separated:
     /// no leading `/`, no `.` or `..` or empty segment, no backslash, no
     /// NUL, no drive letter. A path cannot be both a file and a folder.
-    pub fn add(
-        &mut self,
-        path: &str,
-        content: C,
-        executable: bool,
-    ) -> Result<(), MemTreeError> {
+    pub fn add(&mut self, path: &str, content: C, executable: bool) -> Result<(), MemTreeError> {
+        self.place(path)?;
+        self.unstorable.remove(path);
+        self.files.insert(path.to_string(), (content, executable));
+        Ok(())
+    }
+
+    /// Adds (or replaces) an entry that exists in the folder but cannot be
+    /// stored: a [`EntryKind::BadLink`] or a [`EntryKind::Special`] file, as
+    /// a walker of a real folder finds them (the JS binding's Node walker).
+    /// Selection reports it unless an ignore rule leaves it out. `File` and
+    /// `Dir` kinds are refused: use [`MemTree::add`].
+    pub fn add_unstorable(&mut self, path: &str, kind: EntryKind) -> Result<(), MemTreeError> {
+        if matches!(kind, EntryKind::File { .. } | EntryKind::Dir) {
+            return Err(MemTreeError::InvalidPath {
+                path: path.to_string(),
+                reason: "is a file or folder, not an entry that cannot be stored",
+            });
+        }
+        self.place(path)?;
+        self.files.remove(path);
+        self.unstorable.insert(path.to_string(), kind);
+        Ok(())
+    }
+
+    /// Checks that `path` can name a leaf of the tree and records the
+    /// folders on its way.
+    fn place(&mut self, path: &str) -> Result<(), MemTreeError> {
         let invalid = |reason| MemTreeError::InvalidPath {
             path: path.to_string(),
             reason,
@@ -134,7 +159,7 @@ impl<C: FileContent> MemTree<C> {
         let mut end = 0;
         while let Some(slash) = path[end..].find('/') {
             let folder = &path[..end + slash];
-            if self.files.contains_key(folder) {
+            if self.files.contains_key(folder) || self.unstorable.contains_key(folder) {
                 return Err(MemTreeError::Conflict {
                     path: path.to_string(),
                     existing: folder.to_string(),
@@ -154,11 +179,10 @@ impl<C: FileContent> MemTree<C> {
             }
             parent.push_str(segment);
         }
-        self.files.insert(path.to_string(), (content, executable));
         Ok(())
     }
 
-    /// The number of files.
+    /// The number of files (entries that cannot be stored not counted).
     pub fn len(&self) -> usize {
         self.files.len()
     }
@@ -186,9 +210,10 @@ impl<C: FileContent> Tree for MemTree<C> {
             .iter()
             .map(|name| {
                 let path = Self::join(dir, name);
-                let kind = match self.files.get(&path) {
-                    Some(&(_, executable)) => EntryKind::File { executable },
-                    None => EntryKind::Dir,
+                let kind = match (self.files.get(&path), self.unstorable.get(&path)) {
+                    (Some(&(_, executable)), _) => EntryKind::File { executable },
+                    (None, Some(kind)) => kind.clone(),
+                    (None, None) => EntryKind::Dir,
                 };
                 TreeEntry {
                     name: name.clone(),
@@ -201,7 +226,9 @@ impl<C: FileContent> Tree for MemTree<C> {
     fn read(&self, path: &str) -> io::Result<Vec<u8>> {
         self.files
             .get(path)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("{path}: no such file")))?
+            .ok_or_else(|| {
+                io::Error::new(io::ErrorKind::NotFound, format!("{path}: no such file"))
+            })?
             .0
             .bytes()
     }
@@ -280,6 +307,24 @@ mod tests {
         assert_eq!(reads.get(), 0, "selection lists, it does not read");
         assert_eq!(tree.read("big.bin").unwrap(), b"0123");
         assert_eq!(reads.get(), 1);
+    }
+
+    #[test]
+    fn unstorable_entries_are_listed_and_reported() {
+        let mut tree = MemTree::new();
+        tree.add("q-app.toml", b"[App]".to_vec(), false).unwrap();
+        let link = EntryKind::BadLink {
+            target: "../../etc".into(),
+            problem: super::super::LinkProblem::Outside,
+        };
+        tree.add_unstorable("lib/etc", link.clone()).unwrap();
+        assert_eq!(names(&tree, "lib"), [("etc".into(), link)]);
+        assert!(tree.add("lib/etc/passwd", vec![], false).is_err());
+        assert!(tree.add_unstorable("x", EntryKind::Dir).is_err());
+        let selection = crate::select::select(&tree).unwrap();
+        let codes: Vec<_> = selection.diagnostics.iter().map(|d| &d.code).collect();
+        assert_eq!(codes, ["symlink-outside"]);
+        assert_eq!(tree.len(), 1);
     }
 
     #[test]

@@ -106,12 +106,51 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Respon
         .into_response()
 }
 
-/// `GET /`: who is signed in, and where to go.
+/// `GET /`: the upload page for a signed-in user (without a built page, who is signed in and
+/// where to go); the sign-in form otherwise.
 pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    match caller_from_parts(&state, &headers).await {
-        Some(caller) => pages::home(&caller.username).into_response(),
-        None => Redirect::to("/login").into_response(),
+    let Some(caller) = caller_from_parts(&state, &headers).await else {
+        return Redirect::to("/login").into_response();
+    };
+    let Some(dir) = &state.config.web_dir else {
+        return pages::home(&caller.username).into_response();
+    };
+    match tokio::fs::read(dir.join("index.html")).await {
+        Ok(html) => (
+            [
+                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            html,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(dir = %dir.display(), "the upload page cannot be read: {e}");
+            pages::home(&caller.username).into_response()
+        }
     }
+}
+
+/// The upload page's other files (scripts, styles, the wasm module) from `dir`, `not_found`
+/// for anything else. A file's `.gz` sibling is sent instead when the browser accepts gzip
+/// (`make build-web` writes one for the wasm module); answers carry `Last-Modified` and are
+/// revalidated on each use, so a rebuilt page is picked up at once.
+pub fn page_files<S>(
+    dir: &std::path::Path,
+    not_found: S,
+) -> tower_http::set_header::SetResponseHeader<tower_http::services::ServeDir<S>, header::HeaderValue>
+where
+    S: Clone,
+{
+    let files = tower_http::services::ServeDir::new(dir)
+        .precompressed_gzip()
+        .append_index_html_on_directories(false)
+        .fallback(not_found);
+    tower_http::set_header::SetResponseHeader::overriding(
+        files,
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-cache"),
+    )
 }
 
 /// `GET /device` query.

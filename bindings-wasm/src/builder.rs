@@ -1,0 +1,244 @@
+//! `BundleBuilder`: an app folder given file by file, selected, checked and written by core.
+
+use std::io;
+
+use js_sys::{ArrayBuffer, Reflect, Uint8Array};
+use q8s_core::bundle::{build_tree, check_tree};
+use q8s_core::select::{EntryKind, FileContent, LinkProblem, MemTree};
+use wasm_bindgen::prelude::*;
+use web_sys::{Blob, FileReaderSync};
+
+use crate::error::{bundle_error, error, to_js};
+
+/// A file's contents, kept where JS has them until the bundle is written: a large folder
+/// is never copied into the module's memory whole.
+enum Content {
+    Bytes(Uint8Array),
+    Blob(Blob),
+}
+
+impl FileContent for Content {
+    fn bytes(&self) -> io::Result<Vec<u8>> {
+        match self {
+            Content::Bytes(array) => Ok(array.to_vec()),
+            Content::Blob(blob) => {
+                let reader = FileReaderSync::new().map_err(|_| {
+                    io::Error::other(
+                        "a Blob or File can only be read inside a Worker (FileReaderSync); \
+                         pass a Uint8Array on the main thread or in Node",
+                    )
+                })?;
+                let buffer = reader
+                    .read_as_array_buffer(blob)
+                    .map_err(|e| io::Error::other(describe(&e)))?;
+                Ok(Uint8Array::new(&buffer).to_vec())
+            }
+        }
+    }
+}
+
+fn describe(value: &JsValue) -> String {
+    value
+        .dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .or_else(|| value.as_string())
+        .unwrap_or_else(|| "the file cannot be read".to_owned())
+}
+
+/// Builds a `.qz` from files given one by one, with the selection rules (`.gitignore`,
+/// `.q8signore`, default excludes), checks and deterministic writer of core: the same
+/// bytes as `q8s-cli bundle` for the same folder.
+#[wasm_bindgen]
+pub struct BundleBuilder {
+    tree: MemTree<Content>,
+}
+
+impl Default for BundleBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[wasm_bindgen]
+impl BundleBuilder {
+    /// An empty app folder.
+    #[wasm_bindgen(constructor)]
+    pub fn new() -> BundleBuilder {
+        BundleBuilder {
+            tree: MemTree::empty(),
+        }
+    }
+
+    /// Adds (or replaces) the file at `path` (relative, `/`-separated) with its contents:
+    /// a `Uint8Array`, an `ArrayBuffer`, or a `Blob`/`File` (read only when the bundle is
+    /// written, which must then happen in a Worker). `options.executable` stores it with
+    /// mode 0755. Throws `invalid-path` or `path-conflict`.
+    pub fn add(
+        &mut self,
+        path: &str,
+        #[wasm_bindgen(unchecked_param_type = "Uint8Array | ArrayBuffer | Blob")] data: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "AddOptions | undefined")] options: JsValue,
+    ) -> Result<(), JsValue> {
+        let content = if let Some(array) = data.dyn_ref::<Uint8Array>() {
+            Content::Bytes(array.clone())
+        } else if let Some(buffer) = data.dyn_ref::<ArrayBuffer>() {
+            Content::Bytes(Uint8Array::new(buffer))
+        } else if is_blob(&data) {
+            Content::Blob(data.unchecked_into())
+        } else {
+            return Err(error(
+                "invalid-argument",
+                &format!("{path}: the contents must be a Uint8Array, an ArrayBuffer or a Blob"),
+            ));
+        };
+        let executable = flag(&options, "executable");
+        self.tree
+            .add(path, content, executable)
+            .map_err(|e| error(e.code(), &e.to_string()))
+    }
+
+    /// Records a symbolic link at `path` that cannot be stored, as a walker of a real folder
+    /// finds it (links that stay inside the folder are added as what they point to).
+    /// `problem` is `outside`, `broken` or `loop`; selection reports it as an error unless
+    /// an ignore rule leaves it out.
+    #[wasm_bindgen(js_name = addLink)]
+    pub fn add_link(
+        &mut self,
+        path: &str,
+        target: &str,
+        #[wasm_bindgen(unchecked_param_type = "\"outside\" | \"broken\" | \"loop\"")] problem: &str,
+    ) -> Result<(), JsValue> {
+        let problem = match problem {
+            "outside" => LinkProblem::Outside,
+            "broken" => LinkProblem::Broken,
+            "loop" => LinkProblem::Loop,
+            other => {
+                return Err(error(
+                    "invalid-argument",
+                    &format!("unknown link problem {other:?}: use outside, broken or loop"),
+                ));
+            }
+        };
+        let kind = EntryKind::BadLink {
+            target: target.to_owned(),
+            problem,
+        };
+        self.tree
+            .add_unstorable(path, kind)
+            .map_err(|e| error(e.code(), &e.to_string()))
+    }
+
+    /// The number of files added.
+    #[wasm_bindgen(getter)]
+    pub fn length(&self) -> usize {
+        self.tree.len()
+    }
+
+    /// Selects and checks without writing: the files that would be stored, every path with
+    /// the rule that decided it, the manifest, icon, screenshots and every diagnostic.
+    #[wasm_bindgen(unchecked_return_type = "CheckReport")]
+    pub fn check(&self) -> Result<JsValue, JsValue> {
+        let (selection, report) = check_tree(&self.tree).map_err(|e| bundle_error(&e))?;
+        let valid = report.manifest.is_some()
+            && !report
+                .diagnostics
+                .iter()
+                .any(q8s_core::Diagnostic::is_error);
+        to_js(&serde_json::json!({
+            "valid": valid,
+            "manifest": report.manifest,
+            "manifest_file": report.manifest_file,
+            "icon": report.icon,
+            "screenshots": report.screenshots,
+            "files": selection.files,
+            "explain": selection.explain,
+            "diagnostics": report.diagnostics,
+        }))
+    }
+
+    /// Writes the bundle: its bytes, file name, sha256, size, files, icon, screenshots,
+    /// warnings and the decision for every path. Throws `invalid-bundle` with
+    /// `diagnostics` when a rule is broken (nothing is written then).
+    #[wasm_bindgen(unchecked_return_type = "BundleOutput")]
+    pub fn finish(&self) -> Result<JsValue, JsValue> {
+        let (info, sink) =
+            build_tree(&self.tree, JsChunks::default()).map_err(|e| bundle_error(&e))?;
+        let out = to_js(&info)?;
+        Reflect::set(&out, &JsValue::from_str("bytes"), &sink.concat())?;
+        Ok(out)
+    }
+}
+
+/// Where the archive goes while it is written: 1 MiB chunks copied out to JS as they fill,
+/// so the module's memory (which never shrinks) holds one chunk, not the whole bundle.
+#[derive(Default)]
+struct JsChunks {
+    chunks: Vec<Uint8Array>,
+    current: Vec<u8>,
+    len: usize,
+}
+
+impl JsChunks {
+    const CHUNK: usize = 1 << 20;
+
+    fn flush_chunk(&mut self) {
+        if !self.current.is_empty() {
+            self.chunks.push(Uint8Array::from(self.current.as_slice()));
+            self.current.clear();
+        }
+    }
+
+    /// The whole archive as one `Uint8Array`.
+    fn concat(mut self) -> Uint8Array {
+        self.flush_chunk();
+        let all = Uint8Array::new_with_length(self.len as u32);
+        let mut at = 0;
+        for chunk in self.chunks.drain(..) {
+            all.set(&chunk, at);
+            at += chunk.length();
+        }
+        all
+    }
+}
+
+impl io::Write for JsChunks {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.current.capacity() == 0 {
+            self.current.reserve_exact(Self::CHUNK);
+        }
+        let n = buf.len().min(Self::CHUNK - self.current.len());
+        self.current.extend_from_slice(&buf[..n]);
+        self.len += n;
+        if self.current.len() == Self::CHUNK {
+            self.flush_chunk();
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Every path of the builder's folder with the rule that decided it (directories end with
+/// `/`; an excluded directory is listed once).
+#[wasm_bindgen(unchecked_return_type = "Decision[]")]
+pub fn explain(builder: &BundleBuilder) -> Result<JsValue, JsValue> {
+    let selection = q8s_core::select::select(&builder.tree)
+        .map_err(|e| error("io-error", &format!("reading the app folder: {e}")))?;
+    to_js(&selection.explain)
+}
+
+/// True for a `Blob` (or `File`) when the global `Blob` exists (browsers, Node ≥ 18).
+fn is_blob(value: &JsValue) -> bool {
+    let global = js_sys::global();
+    match Reflect::get(&global, &JsValue::from_str("Blob")) {
+        Ok(ctor) if ctor.is_function() => value.is_instance_of::<Blob>(),
+        _ => false,
+    }
+}
+
+fn flag(options: &JsValue, name: &str) -> bool {
+    options.is_object()
+        && Reflect::get(options, &JsValue::from_str(name)).is_ok_and(|v| v.is_truthy())
+}

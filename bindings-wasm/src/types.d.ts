@@ -1,0 +1,195 @@
+// The values q8s-wasm hands to JS. Field names are those of the CLI's `-o json` and of the
+// REST API, so one shape serves every surface. (Kept beside the Rust types they mirror;
+// bindings-wasm/tests/types.test.ts type-checks a use of every one.)
+
+/** One problem found in a manifest, a folder or a bundle. */
+export interface Diagnostic {
+  severity: "error" | "warning";
+  /** Stable kebab-case code, e.g. `invalid-version`. */
+  code: string;
+  /** A manifest field (`App.Version`, `Env[1].Name`) or a file path; `""` for the whole. */
+  path: string;
+  message: string;
+  /** 1-based line in the manifest, when one applies. */
+  line: number | null;
+  /** 1-based column (in characters), when one applies. */
+  column: number | null;
+  help: string | null;
+}
+
+/** A valid `q-app.toml`. */
+export interface Manifest {
+  app: {
+    name: string;
+    version: string;
+    title: string | null;
+    description: string | null;
+    category: string | null;
+    keywords: string[];
+  };
+  runtime: {
+    module: string;
+    volume_mount: string | null;
+    volume_size: string | null;
+    memory_limit: string | null;
+    memory_reservation: string | null;
+  };
+  env: { name: string; secret: string; secret_key: string }[];
+}
+
+/** What `validateManifest` found. */
+export interface ManifestReport {
+  valid: boolean;
+  manifest: Manifest | null;
+  diagnostics: Diagnostic[];
+}
+
+/** Options of `BundleBuilder.add`. */
+export interface AddOptions {
+  /** Store the file with mode 0755 (default 0644). */
+  executable?: boolean;
+}
+
+/** A file chosen for the bundle. */
+export interface SelectedFile {
+  path: string;
+  executable: boolean;
+}
+
+/** The rule that decided one path. */
+export interface Decision {
+  /** The path seen; folders end with `/`. */
+  path: string;
+  included: boolean;
+  /** `default: __pycache__/`, `.gitignore:3: *.log`, `included`, … */
+  rule: string;
+}
+
+/** What `BundleBuilder.check` found, without writing anything. */
+export interface CheckReport {
+  valid: boolean;
+  manifest: Manifest | null;
+  /** `q-app.toml` (or the legacy `wave-app.toml`), when present. */
+  manifest_file: string | null;
+  icon: string | null;
+  screenshots: string[];
+  files: SelectedFile[];
+  explain: Decision[];
+  diagnostics: Diagnostic[];
+}
+
+/** A bundle written by `BundleBuilder.finish`. */
+export interface BundleOutput {
+  /** The `.qz` archive. */
+  bytes: Uint8Array;
+  /** `<Name>.<Version>.qz`. */
+  file_name: string;
+  name: string;
+  version: string;
+  /** Lowercase hex sha256 of `bytes`. */
+  sha256: string;
+  size: number;
+  /** The stored paths, in archive order. */
+  files: string[];
+  icon: string | null;
+  screenshots: string[];
+  /** Warnings (a bundle with errors is never written). */
+  diagnostics: Diagnostic[];
+  explain: Decision[];
+}
+
+/** One entry of a `.qz`. */
+export interface ArchiveEntry {
+  name: string;
+  size: number;
+  compressed_size: number;
+  executable: boolean;
+}
+
+/** What `inspectBundle` found in a `.qz`. */
+export interface InspectReport {
+  valid: boolean;
+  sha256: string;
+  size: number;
+  manifest: Manifest | null;
+  icon: string | null;
+  screenshots: string[];
+  entries: ArchiveEntry[];
+  diagnostics: Diagnostic[];
+}
+
+export type Visibility = "PRIVATE" | "ALL_USERS";
+
+export type InstanceStatus =
+  | "PENDING"
+  | "STARTING"
+  | "RUNNING"
+  | "SUSPENDED"
+  | "FAILED"
+  | "TERMINATED";
+
+/** The signed-in user. */
+export interface Me {
+  username: string;
+  admin: boolean;
+  created_at: string;
+}
+
+/** An imported app version, as the REST API describes it. */
+export interface App {
+  id: string;
+  name: string;
+  version: string;
+  title: string | null;
+  description: string | null;
+  category: string | null;
+  keywords: string[];
+  owner: string;
+  visibility: Visibility;
+  created_at: string;
+  updated_at: string;
+  bundle: { location: string; sha256: string; size: number };
+  /** Path of the icon on the server (`/api/v1/apps/{id}/icon`), if the app has one. */
+  icon_location: string | null;
+  screenshots: string[];
+  runtime: {
+    module: string;
+    volume_mount: string | null;
+    volume_size: string | null;
+    memory_limit: string | null;
+    memory_reservation: string | null;
+  };
+  env: { name: string; secret: string; secret_key: string }[];
+  instance_count: number;
+}
+
+/** A running (or stopped) copy of an app. */
+export interface Instance {
+  id: string;
+  app_id: string;
+  app_name: string;
+  app_version: string;
+  owner: string;
+  visibility: Visibility;
+  status: InstanceStatus;
+  status_message: string | null;
+  restarts: number;
+  /** Where it is served: `http://<id>.<domain>/`. */
+  url: string;
+  created_at: string;
+  updated_at: string;
+}
+
+/** The `Error`s q8s-wasm throws and its promises reject with. */
+export interface Q8sError extends Error {
+  /** Stable code: `invalid-bundle`, `invalid-path`, `app-version-exists`, `unauthorized`, … */
+  code: string;
+  /** The rules broken, for `invalid-bundle` and for imports refused by the server. */
+  diagnostics?: Diagnostic[];
+  /** The HTTP status, for errors that came with an answer. */
+  status?: number;
+  /** The server's `details`, as sent. */
+  details?: unknown[] | null;
+  /** What to do about it, for codes where there is something to do. */
+  hint?: string;
+}
