@@ -15,6 +15,11 @@ PKG=bindings-wasm/pkg
 DIST=web-demo/dist
 log() { printf 'build-web: %s\n' "$*" >&2; }
 
+# One build at a time: two would share pkg.tmp and dist.tmp.
+mkdir -p "$CARGO_TARGET_DIR"
+exec 9>"$CARGO_TARGET_DIR/.build-web.lock"
+flock 9
+
 cargo build --quiet --profile wasm -p q8s-wasm --target wasm32-unknown-unknown
 rm -rf "$PKG.tmp" && mkdir -p "$PKG.tmp"
 wasm-bindgen --target web --out-dir "$PKG.tmp" --out-name q8s_wasm \

@@ -161,31 +161,83 @@ impl BundleBuilder {
     /// `diagnostics` when a rule is broken (nothing is written then).
     #[wasm_bindgen(unchecked_return_type = "BundleOutput")]
     pub fn finish(&self) -> Result<JsValue, JsValue> {
-        let (info, sink) =
-            build_tree(&self.tree, JsChunks::default()).map_err(|e| bundle_error(&e))?;
-        let out = to_js(&info)?;
+        let (out, sink) = self.write(JsChunks::default())?;
         Reflect::set(&out, &JsValue::from_str("bytes"), &sink.concat())?;
         Ok(out)
+    }
+
+    /// As [`finish`](Self::finish), with the archive as `blob`, an `application/zip` Blob
+    /// made of the chunks as they were written: never copied into one array, so a page that
+    /// uploads it or offers it for download holds it once, not twice.
+    #[wasm_bindgen(js_name = finishBlob, unchecked_return_type = "BundleBlobOutput")]
+    pub fn finish_blob(&self) -> Result<JsValue, JsValue> {
+        let (out, sink) = self.write(JsChunks::for_blob())?;
+        Reflect::set(&out, &JsValue::from_str("blob"), &sink.blob()?.into())?;
+        Ok(out)
+    }
+
+    fn write(&self, sink: JsChunks) -> Result<(JsValue, JsChunks), JsValue> {
+        let (info, sink) = build_tree(&self.tree, sink).map_err(|e| bundle_error(&e))?;
+        Ok((to_js(&info)?, sink))
     }
 }
 
 /// Where the archive goes while it is written: 1 MiB chunks copied out to JS as they fill,
-/// so the module's memory (which never shrinks) holds one chunk, not the whole bundle.
+/// so the module's memory (which never shrinks) holds one chunk, not the whole bundle. For a
+/// Blob, every 16 chunks become a Blob at once: the browser keeps Blob data out of the
+/// page's heap, so the page never holds more than those 16 MiB of the archive.
 #[derive(Default)]
 struct JsChunks {
+    /// Full chunks not yet in a Blob (all of them when the output is one array).
     chunks: Vec<Uint8Array>,
     current: Vec<u8>,
     len: usize,
+    /// Blob output: the Blobs made so far, in order.
+    blobs: Option<Vec<Blob>>,
 }
 
 impl JsChunks {
     const CHUNK: usize = 1 << 20;
+    const CHUNKS_PER_BLOB: usize = 16;
+
+    fn for_blob() -> JsChunks {
+        JsChunks {
+            blobs: Some(Vec::new()),
+            ..JsChunks::default()
+        }
+    }
 
     fn flush_chunk(&mut self) {
         if !self.current.is_empty() {
             self.chunks.push(Uint8Array::from(self.current.as_slice()));
             self.current.clear();
         }
+        if self.chunks.len() >= Self::CHUNKS_PER_BLOB {
+            self.seal();
+        }
+    }
+
+    /// Moves the pending chunks into a Blob (Blob output only).
+    fn seal(&mut self) {
+        let Some(blobs) = &mut self.blobs else { return };
+        if self.chunks.is_empty() {
+            return;
+        }
+        let parts: js_sys::Array = self.chunks.drain(..).collect();
+        // Making a Blob of byte arrays does not fail.
+        if let Ok(blob) = Blob::new_with_u8_array_sequence(&parts) {
+            blobs.push(blob);
+        }
+    }
+
+    /// The whole archive as an `application/zip` Blob (of Blobs: no copy).
+    fn blob(mut self) -> Result<Blob, JsValue> {
+        self.flush_chunk();
+        self.seal();
+        let parts: js_sys::Array = self.blobs.take().unwrap_or_default().into_iter().collect();
+        let options = web_sys::BlobPropertyBag::new();
+        options.set_type("application/zip");
+        Blob::new_with_blob_sequence_and_options(&parts, &options)
     }
 
     /// The whole archive as one `Uint8Array`.

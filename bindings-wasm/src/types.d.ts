@@ -78,10 +78,8 @@ export interface CheckReport {
   diagnostics: Diagnostic[];
 }
 
-/** A bundle written by `BundleBuilder.finish`. */
-export interface BundleOutput {
-  /** The `.qz` archive. */
-  bytes: Uint8Array;
+/** What `BundleBuilder.finish` and `finishBlob` describe. */
+export interface BundleInfo {
   /** `<Name>.<Version>.qz`. */
   file_name: string;
   name: string;
@@ -96,6 +94,18 @@ export interface BundleOutput {
   /** Warnings (a bundle with errors is never written). */
   diagnostics: Diagnostic[];
   explain: Decision[];
+}
+
+/** A bundle written by `BundleBuilder.finish`. */
+export interface BundleOutput extends BundleInfo {
+  /** The `.qz` archive. */
+  bytes: Uint8Array;
+}
+
+/** A bundle written by `BundleBuilder.finishBlob`. */
+export interface BundleBlobOutput extends BundleInfo {
+  /** The `.qz` archive, an `application/zip` Blob. */
+  blob: Blob;
 }
 
 /** One entry of a `.qz`. */
