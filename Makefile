@@ -31,7 +31,7 @@ export PY_VENV ?= $(HOME)/.cache/q8s-venv
 
 # Benchmarks, run in this order by `make bench`; their generated inputs are
 # cached in BENCH_DIR.
-BENCHES := bench/bundle.sh bench/python.sh bench/import.sh bench/service.sh bench/cli.sh
+BENCHES := bench/bundle.sh bench/python.sh bench/web.sh bench/import.sh bench/service.sh bench/cli.sh
 export BENCH_DIR ?= $(HOME)/.cache/q8s-bench
 
 # cargo-nextest runs the tests in parallel processes when it is installed;
@@ -39,7 +39,7 @@ export BENCH_DIR ?= $(HOME)/.cache/q8s-bench
 # summary printed is the one covering every other test.
 NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 
-.PHONY: help setup build build-native build-wasm test test-rust test-python check-wasm \
+.PHONY: help setup build build-native build-web test test-rust test-python test-web \
         lint fmt run bench fuzz fuzz-api clean
 
 help: ## Show this help
@@ -53,15 +53,16 @@ help: ## Show this help
 setup: ## Install missing tools (wasm target, rustfmt, clippy, ruff, uv, bubblewrap)
 	@scripts/setup.sh $(SETUP_GROUPS)
 
-build: setup build-native build-wasm ## Build every artifact in release mode
+build: setup build-native build-web ## Build every artifact in release mode
 
 build-native:
 	$(CARGO) build --release --workspace
 
-build-wasm:
-	$(CARGO) build --release -p q8s-core --target $(WASM_TARGET)
+# The wasm package (bindings-wasm/pkg) and the upload page q8s-server serves (web-demo/dist).
+build-web: setup
+	@scripts/build-web.sh
 
-test: setup lint test-rust test-python check-wasm ## Check formatting and lints, run every test
+test: setup lint test-rust test-python test-web ## Check formatting and lints, run every test
 
 test-rust:
 ifeq ($(NEXTEST),yes)
@@ -79,13 +80,21 @@ test-python:
 	Q8S_SERVER=$(CARGO_TARGET_DIR)/debug/q8s-server Q8S_CLI=$(CARGO_TARGET_DIR)/debug/q8s-cli \
 	  $(PY_VENV)/bin/python -m pytest -q tests/python
 
-check-wasm:
-	$(CARGO) build -p q8s-core --target $(WASM_TARGET)
+# The wasm module: its wasm-bindgen-test unit tests in Node, the shared vectors through the
+# built package (same bytes as the CLI), its .d.ts under tsc --strict, and the upload page
+# end to end in headless Chromium against a real q8s-server.
+test-web: build-web
+	$(CARGO) build -p q8s-server -p q8s-cli
+	CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+	  $(CARGO) test --target $(WASM_TARGET) -p q8s-wasm --test unit
+	Q8S_CLI=$(CARGO_TARGET_DIR)/debug/q8s-cli node --test bindings-wasm/tests/
+	node_modules/.bin/tsc --strict --noEmit --target es2022 --module es2022 \
+	  --moduleResolution bundler --lib esnext,dom,dom.iterable bindings-wasm/tests/types.test.ts
 
 lint: setup ## rustfmt --check, clippy -D warnings (host and wasm), ruff
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	$(CARGO) clippy -p q8s-core --target $(WASM_TARGET) -- -D warnings
+	$(CARGO) clippy -p q8s-core -p q8s-wasm --target $(WASM_TARGET) --all-targets -- -D warnings
 	ruff check $(PY_SOURCES)
 	ruff format --check $(PY_SOURCES)
 
@@ -93,16 +102,16 @@ fmt: setup ## Format Rust and Python sources in place
 	$(CARGO) fmt --all
 	ruff format $(PY_SOURCES)
 
-run: setup ## Build and start q8s (http://127.0.0.1:8008) with its embedded defaults
+run: setup build-web ## Build and start q8s (http://127.0.0.1:8008) with its embedded defaults
 	$(CARGO) build --release -p q8s-server -p q8s-cli
 	@echo "q8s-cli is at $(Q8S_CLI); data in $(RUN_DATA)/ (Ctrl-C stops the service)"
 	@if [ -f $(RUN_DATA)/admin-token ]; then \
 	  echo "Sign in at http://127.0.0.1:8008/login as admin, password in $(RUN_DATA)/admin-password"; \
 	  echo "Admin API token: $$(cat $(RUN_DATA)/admin-token)"; \
 	fi
-	$(Q8S_SERVER) --data-dir $(RUN_DATA)
+	$(Q8S_SERVER) --data-dir $(RUN_DATA) --web-dir web-demo/dist
 
-bench: setup ## Run the benchmarks (bench/README.md explains the numbers)
+bench: setup build-web ## Run the benchmarks (bench/README.md explains the numbers)
 	@scripts/setup.sh bench
 	$(CARGO) build --release -p q8s-cli -p q8s-server
 	VIRTUAL_ENV=$(PY_VENV) $(PY_VENV)/bin/maturin develop --release --quiet
