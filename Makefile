@@ -90,11 +90,14 @@ test-web: build-web
 	Q8S_CLI=$(CARGO_TARGET_DIR)/debug/q8s-cli node --test bindings-wasm/tests/
 	node_modules/.bin/tsc --strict --noEmit --target es2022 --module es2022 \
 	  --moduleResolution bundler --lib esnext,dom,dom.iterable bindings-wasm/tests/types.test.ts
+	Q8S_SERVER=$(CARGO_TARGET_DIR)/debug/q8s-server Q8S_CLI=$(CARGO_TARGET_DIR)/debug/q8s-cli \
+	  node tests/web/e2e.mjs
 
 lint: setup ## rustfmt --check, clippy -D warnings (host and wasm), ruff
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	$(CARGO) clippy -p q8s-core -p q8s-wasm --target $(WASM_TARGET) --all-targets -- -D warnings
+	$(CARGO) clippy -p q8s-core --target $(WASM_TARGET) -- -D warnings
+	$(CARGO) clippy -p q8s-wasm --target $(WASM_TARGET) --all-targets -- -D warnings
 	ruff check $(PY_SOURCES)
 	ruff format --check $(PY_SOURCES)
 

@@ -10,8 +10,9 @@ use wasm_bindgen::prelude::*;
 use crate::error::{bundle_error, to_js};
 
 /// Reads every entry of an untrusted `.qz` within the server's limits (sizes, ratio, count;
-/// CRCs checked) and checks its manifest and contents: `{ valid, sha256, manifest, icon,
-/// screenshots, entries, diagnostics }`, as `q8s-cli bundle inspect -o json`. A broken
+/// CRCs checked) and checks its manifest and contents: `{ valid, sha256, size, manifest,
+/// manifest_file, icon, screenshots, entries, diagnostics }`, as `q8s-cli bundle inspect -o
+/// json`. A broken
 /// archive throws `invalid-bundle` with `diagnostics`.
 #[wasm_bindgen(js_name = inspectBundle, unchecked_return_type = "InspectReport")]
 pub fn inspect_bundle(bytes: &[u8]) -> Result<JsValue, JsValue> {
@@ -22,6 +23,7 @@ pub fn inspect_bundle(bytes: &[u8]) -> Result<JsValue, JsValue> {
         "sha256": ArchiveDigest::of(bytes).hex(),
         "size": bytes.len(),
         "manifest": report.content.manifest,
+        "manifest_file": report.content.manifest_file,
         "icon": report.content.icon,
         "screenshots": report.content.screenshots,
         "entries": report.entries,

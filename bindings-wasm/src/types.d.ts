@@ -122,6 +122,8 @@ export interface InspectReport {
   sha256: string;
   size: number;
   manifest: Manifest | null;
+  /** `q-app.toml` (or the legacy `wave-app.toml`), when present. */
+  manifest_file: string | null;
   icon: string | null;
   screenshots: string[];
   entries: ArchiveEntry[];
@@ -159,7 +161,8 @@ export interface App {
   created_at: string;
   updated_at: string;
   bundle: { location: string; sha256: string; size: number };
-  /** Path of the icon on the server (`/api/v1/apps/{id}/icon`), if the app has one. */
+  /** Where the bundle keeps its icon (`<name>.<version>/icon.png`), if it has one; the
+   * image itself is served at `/api/v1/apps/{id}/icon`. */
   icon_location: string | null;
   screenshots: string[];
   runtime: {

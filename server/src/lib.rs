@@ -85,6 +85,8 @@ pub fn app(state: AppState) -> Router {
     let site = Router::new()
         .route("/", get(web::home))
         .route("/login", get(web::login_page).post(web::login))
+        .route("/favicon.svg", get(web::favicon))
+        .route("/favicon.ico", get(web::favicon))
         .route("/logout", post(web::logout))
         .route("/device", get(web::device_page).post(web::device_decide))
         .route(

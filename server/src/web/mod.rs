@@ -131,6 +131,21 @@ pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response
     }
 }
 
+/// q8s's icon, for every page of the main site (the upload page's copy is the same file).
+const FAVICON: &str = include_str!("../../../web-demo/favicon.svg");
+
+/// `GET /favicon.svg` (and `/favicon.ico`, which browsers ask for on their own).
+pub async fn favicon() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "max-age=86400"),
+        ],
+        FAVICON,
+    )
+        .into_response()
+}
+
 /// The upload page's other files (scripts, styles, the wasm module) from `dir`, `not_found`
 /// for anything else. A file's `.gz` sibling is sent instead when the browser accepts gzip
 /// (`make build-web` writes one for the wasm module); answers carry `Last-Modified` and are

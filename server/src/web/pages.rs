@@ -31,7 +31,7 @@ pub fn page(title: &str, body: &str) -> Html<String> {
     Html(format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
-         <title>{} · q8s</title><style>{STYLE}</style></head><body><main>{body}</main></body></html>",
+         <title>{} · q8s</title><link rel=\"icon\" href=\"/favicon.svg\"><style>{STYLE}</style></head><body><main>{body}</main></body></html>",
         escape(title)
     ))
 }
