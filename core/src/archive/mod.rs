@@ -12,16 +12,22 @@
 //!
 //! The byte layout and every rejection code are in `docs/qz-format.md`.
 
+#[cfg(not(target_family = "wasm"))]
+mod background;
 mod digest;
 mod format;
 mod names;
+#[cfg(not(target_family = "wasm"))]
+mod parallel;
 mod pipeline;
 pub mod reader;
 pub mod writer;
 
+#[cfg(not(target_family = "wasm"))]
+pub(crate) use background::BackgroundWriter;
 pub use digest::{ArchiveDigest, HashingWriter};
 #[cfg(not(target_family = "wasm"))]
-pub use pipeline::{MAX_BUFFERED_BYTES, write_parallel};
+pub use parallel::{MAX_BUFFERED_BYTES, write_parallel};
 pub use pipeline::{WriteStats, write_sequential};
 pub use reader::{ArchiveEntry, ArchiveError, Limits, QzReader};
 pub use writer::{CompressedEntry, DeterministicZipWriter, compress_entry, compress_entry_owned};

@@ -3,14 +3,13 @@
 //! into place only when complete.
 
 use std::fs::File;
-use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
 use super::{
     ArchiveReport, BundleError, BundleInfo, ContentReport, bundle_info, check_tree, entries_of,
     inspect_archive, valid_manifest,
 };
-use crate::archive::{HashingWriter, Limits, write_parallel};
+use crate::archive::{BackgroundWriter, HashingWriter, Limits, write_parallel};
 use crate::select::{FsTree, Selection, Tree};
 
 /// Where and how [`build_dir`] writes.
@@ -44,17 +43,19 @@ pub fn build_dir(dir: &Path, options: &BuildOptions) -> Result<(BundleInfo, Path
             "creating a file in {}",
             parent.display()
         )))?;
-    let out = HashingWriter::new(BufWriter::with_capacity(1 << 20, temp.as_file()));
+    let writing = || BundleError::io(format!("writing {}", target.display()));
+    // This thread hashes while another makes the write calls: at the end,
+    // when only stored files are left, both run at once.
+    let file = temp.as_file().try_clone().and_then(BackgroundWriter::new);
+    let out = HashingWriter::new(file.map_err(writing())?);
     let entries = entries_of(&selection);
-    let (out, _stats) = write_parallel(&entries, |p| tree.read(p), out)
-        .map_err(BundleError::io(format!("writing {}", target.display())))?;
-    let (buffered, digest) = out.finish();
+    let (out, _stats) = write_parallel(&entries, |p| tree.read(p), out).map_err(writing())?;
+    let (background, digest) = out.finish();
     let (sha256, size) = (digest.hex(), digest.len);
-    buffered
-        .into_inner()
-        .map_err(|e| e.into_error())
-        .and_then(|f| f.sync_all())
-        .map_err(BundleError::io(format!("writing {}", target.display())))?;
+    // No fsync, as with zip or tar: the rename below keeps readers from ever
+    // seeing a partial bundle, and a bundle cut short by a crash is rejected
+    // by the reader and rebuilt with the same bytes.
+    background.finish().map_err(writing())?;
     set_readable(temp.path());
     temp.persist(&target).map_err(|e| BundleError::Io {
         context: format!("moving the bundle to {}", target.display()),
