@@ -23,13 +23,7 @@ for tool in zip unzip python3 tar "$TIME"; do
 done
 
 # --- the reference tree, regenerated only when its generator changes -------
-mkdir -p "$BENCH_DIR"
-stamp=$(cat "$ROOT/bench/gen_tree.py" "$ROOT/scripts/make_png.py" | sha256sum | cut -c1-16)
-if [ ! -d "$TREE" ] || [ "$(cat "$TREE.stamp" 2>/dev/null)" != "$stamp" ]; then
-  rm -f "$TREE.stamp"
-  python3 "$ROOT/bench/gen_tree.py" "$TREE"
-  echo "$stamp" >"$TREE.stamp"
-fi
+. "$ROOT/bench/tree.sh"
 tree_files=$(find "$TREE" -type f | wc -l)
 tree_bytes=$(find "$TREE" -type f -printf '%s\n' | awk '{s += $1} END {print s}')
 

@@ -23,13 +23,7 @@ die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
 "$PYTHON" -c 'import q8s' 2>/dev/null || die "$PYTHON cannot import q8s: pip install . first"
 
 # --- the reference tree, shared with bench/bundle.sh ---------------------------
-mkdir -p "$BENCH_DIR"
-stamp=$(cat "$ROOT/bench/gen_tree.py" "$ROOT/scripts/make_png.py" | sha256sum | cut -c1-16)
-if [ ! -d "$TREE" ] || [ "$(cat "$TREE.stamp" 2>/dev/null)" != "$stamp" ]; then
-  rm -f "$TREE.stamp"
-  python3 "$ROOT/bench/gen_tree.py" "$TREE"
-  echo "$stamp" >"$TREE.stamp"
-fi
+. "$ROOT/bench/tree.sh"
 
 echo "tree: $TREE"
 echo "host: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); $RUNS runs each (zipfile: up to 3), median"

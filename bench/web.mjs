@@ -9,6 +9,8 @@ import { readFileSync, readdirSync } from "node:fs";
 import { extname, join, resolve } from "node:path";
 import { chromium } from "playwright-core";
 
+import { args, executablePath } from "../tests/chromium.mjs";
+
 const [tree, runsArg] = process.argv.slice(2);
 if (!tree) throw new Error("usage: node bench/web.mjs TREE [RUNS]");
 const RUNS = Number(runsArg ?? 3);
@@ -54,11 +56,7 @@ const descendants = (pid) => {
 
 const errors = [];
 async function session(fn) {
-  const server = await chromium.launchServer({
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-      "--disable-component-update", "--disable-sync"],
-  });
+  const server = await chromium.launchServer({ executablePath, args });
   const browser = await chromium.connect(server.wsEndpoint());
   try {
     const page = await browser.newPage();

@@ -17,6 +17,22 @@ export interface Diagnostic {
   help: string | null;
 }
 
+/** `[Runtime]` of a manifest, as the manifest and the API give it. */
+export interface RuntimeSettings {
+  module: string;
+  volume_mount: string | null;
+  volume_size: string | null;
+  memory_limit: string | null;
+  memory_reservation: string | null;
+}
+
+/** One `[[Env]]` entry: a variable filled from a secret's key. */
+export interface EnvVar {
+  name: string;
+  secret: string;
+  secret_key: string;
+}
+
 /** A valid `q-app.toml`. */
 export interface Manifest {
   app: {
@@ -27,14 +43,8 @@ export interface Manifest {
     category: string | null;
     keywords: string[];
   };
-  runtime: {
-    module: string;
-    volume_mount: string | null;
-    volume_size: string | null;
-    memory_limit: string | null;
-    memory_reservation: string | null;
-  };
-  env: { name: string; secret: string; secret_key: string }[];
+  runtime: RuntimeSettings;
+  env: EnvVar[];
 }
 
 /** What `validateManifest` found. */
@@ -165,14 +175,8 @@ export interface App {
    * image itself is served at `/api/v1/apps/{id}/icon`. */
   icon_location: string | null;
   screenshots: string[];
-  runtime: {
-    module: string;
-    volume_mount: string | null;
-    volume_size: string | null;
-    memory_limit: string | null;
-    memory_reservation: string | null;
-  };
-  env: { name: string; secret: string; secret_key: string }[];
+  runtime: RuntimeSettings;
+  env: EnvVar[];
   instance_count: number;
 }
 

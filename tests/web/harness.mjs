@@ -11,6 +11,8 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 
+import { args, executablePath } from "../chromium.mjs";
+
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const TARGET_DIR = process.env.CARGO_TARGET_DIR || path.join(os.homedir(), ".cache", "q8s-target");
 
@@ -132,19 +134,7 @@ export async function startServer({ exe, webDir, outputDir }) {
 /** Headless Chromium with the flags that work here. (playwright gives each launch a fresh
  * temporary profile, `--user-data-dir`, and removes it on close.) */
 export async function launchBrowser() {
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    headless: true,
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
+  const browser = await chromium.launch({ executablePath, headless: true, args });
   return {
     browser,
     close: () => browser.close().catch(() => {}),

@@ -7,6 +7,8 @@
 //              CHROMIUM (default /usr/bin/chromium).
 import { chromium } from "playwright-core";
 
+import { args, executablePath } from "../../../tests/chromium.mjs";
+
 const url = process.argv[2];
 const { Q8S_TEST_USERNAME: username, Q8S_TEST_PASSWORD: password } = process.env;
 const profile = process.env.Q8S_TEST_PROFILE_DIR;
@@ -15,19 +17,7 @@ if (!url || !username || !password || !profile) {
   process.exit(2);
 }
 
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  args: [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-});
+const context = await chromium.launchPersistentContext(profile, { executablePath, headless: true, args });
 try {
   const page = await context.newPage();
   await page.goto(url);
