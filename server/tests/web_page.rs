@@ -81,6 +81,7 @@ async fn the_page_is_served_to_signed_in_users_with_its_files() {
     // Its files need no session (they hold nothing private).
     let r = get("/app.js").send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.headers().contains_key("content-security-policy"));
     assert!(
         r.headers()[CONTENT_TYPE]
             .to_str()

@@ -106,6 +106,13 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Respon
         .into_response()
 }
 
+/// What the upload page may load: only its own files (the wasm module compiled from them),
+/// previews of the chosen images (`blob:`), calls to this server; no inline script, no
+/// framing. A stray injection would have nowhere to load from or send to.
+const PAGE_POLICY: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; \
+    worker-src 'self'; img-src 'self' blob: data:; connect-src 'self'; style-src 'self'; \
+    object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
 /// `GET /`: the upload page for a signed-in user (without a built page, who is signed in and
 /// where to go); the sign-in form otherwise.
 pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -120,6 +127,8 @@ pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response
             [
                 (header::CONTENT_TYPE, "text/html; charset=utf-8"),
                 (header::CACHE_CONTROL, "no-cache"),
+                (header::CONTENT_SECURITY_POLICY, PAGE_POLICY),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
             ],
             html,
         )
@@ -150,23 +159,33 @@ pub async fn favicon() -> Response {
 /// for anything else. A file's `.gz` sibling is sent instead when the browser accepts gzip
 /// (`make build-web` writes one for the wasm module); answers carry `Last-Modified` and are
 /// revalidated on each use, so a rebuilt page is picked up at once.
-pub fn page_files<S>(
-    dir: &std::path::Path,
-    not_found: S,
-) -> tower_http::set_header::SetResponseHeader<tower_http::services::ServeDir<S>, header::HeaderValue>
-where
-    S: Clone,
-{
+pub fn page_files<S: Clone>(dir: &std::path::Path, not_found: S) -> PageFiles<S> {
+    use tower_http::set_header::SetResponseHeader;
     let files = tower_http::services::ServeDir::new(dir)
         .precompressed_gzip()
         .append_index_html_on_directories(false)
         .fallback(not_found);
-    tower_http::set_header::SetResponseHeader::overriding(
+    let files = SetResponseHeader::overriding(
         files,
         header::CACHE_CONTROL,
         header::HeaderValue::from_static("no-cache"),
+    );
+    // The page's Worker takes its policy from its own script's answer: the same one.
+    SetResponseHeader::overriding(
+        files,
+        header::CONTENT_SECURITY_POLICY,
+        header::HeaderValue::from_static(PAGE_POLICY),
     )
 }
+
+/// The service [`page_files`] returns.
+pub type PageFiles<S> = tower_http::set_header::SetResponseHeader<
+    tower_http::set_header::SetResponseHeader<
+        tower_http::services::ServeDir<S>,
+        header::HeaderValue,
+    >,
+    header::HeaderValue,
+>;
 
 /// `GET /device` query.
 #[derive(Debug, Deserialize)]
