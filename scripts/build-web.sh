@@ -35,7 +35,7 @@ if [ "${Q8S_WASM_OPT:-1}" != 0 ]; then
   mv "$wasm.opt" "$wasm"
 fi
 
-cp bindings-wasm/js/http.js bindings-wasm/js/http.d.ts "$PKG.tmp/"
+cp bindings-wasm/js/http.js bindings-wasm/js/http.d.ts bindings-wasm/README.md "$PKG.tmp/"
 version=$(awk -F'"' '/^version = / { print $2; exit }' Cargo.toml)
 cat > "$PKG.tmp/package.json" <<JSON
 {
@@ -50,7 +50,7 @@ cat > "$PKG.tmp/package.json" <<JSON
     ".": { "types": "./q8s_wasm.d.ts", "default": "./q8s_wasm.js" },
     "./http.js": { "types": "./http.d.ts", "default": "./http.js" }
   },
-  "files": ["q8s_wasm.js", "q8s_wasm.d.ts", "q8s_wasm_bg.wasm", "q8s_wasm_bg.wasm.d.ts", "http.js", "http.d.ts"],
+  "files": ["q8s_wasm.js", "q8s_wasm.d.ts", "q8s_wasm_bg.wasm", "q8s_wasm_bg.wasm.d.ts", "http.js", "http.d.ts", "README.md"],
   "sideEffects": false
 }
 JSON
