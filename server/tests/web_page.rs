@@ -110,6 +110,13 @@ async fn the_page_is_served_to_signed_in_users_with_its_files() {
         let r = get(path).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::NOT_FOUND, "{path}");
     }
+    let r = server
+        .client
+        .put(format!("{}/api/v1/secrets/bad/name", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND, "other methods on unknown paths");
     // The API and the other pages are still theirs.
     let r = get("/api/v1/me").send().await.unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);

@@ -164,6 +164,8 @@ pub fn page_files<S: Clone>(dir: &std::path::Path, not_found: S) -> PageFiles<S>
     let files = tower_http::services::ServeDir::new(dir)
         .precompressed_gzip()
         .append_index_html_on_directories(false)
+        // A PUT to an unknown API path is a 404 like any unknown path, not a 405.
+        .call_fallback_on_method_not_allowed(true)
         .fallback(not_found);
     let files = SetResponseHeader::overriding(
         files,
