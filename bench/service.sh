@@ -9,7 +9,8 @@
 # Environment: Q8S_SERVER (the binary), BENCH_DIR (scratch, default ~/.cache/q8s-bench),
 # BENCH_RUNS (cached starts, default 5), BENCH_NEW_RUNS (new-environment starts and pip runs,
 # default 3), BENCH_WRK_SECONDS (per wrk run, default 10), BENCH_WRK_CONNECTIONS (default 32),
-# BENCH_WRK_ROUNDS (alternating direct/proxied wrk runs per asset, default 3).
+# BENCH_WRK_ROUNDS (alternating direct/proxied wrk runs per asset, default 3), BENCH_PARTS
+# (`all`, the default, or `proxy` for the proxy throughput part alone).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -19,6 +20,8 @@ NEW_RUNS=${BENCH_NEW_RUNS:-3}
 WRK_SECONDS=${BENCH_WRK_SECONDS:-10}
 WRK_CONNECTIONS=${BENCH_WRK_CONNECTIONS:-32}
 WRK_ROUNDS=${BENCH_WRK_ROUNDS:-3}
+PARTS=${BENCH_PARTS:-all}
+case $PARTS in all | proxy) ;; *) printf 'bench: BENCH_PARTS is all or proxy, not %s\n' "$PARTS" >&2; exit 1 ;; esac
 Q8S_SERVER=${Q8S_SERVER:-${CARGO_TARGET_DIR:-$HOME/.cache/q8s-target}/release/q8s-server}
 APP=$ROOT/examples/hello
 
@@ -98,51 +101,55 @@ terminate() { curl -sf -X DELETE -H "Authorization: Bearer $TOKEN" "$BASE/api/v1
 echo "host: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "app:  examples/hello ($(tr '\n' ' ' <"$APP/requirements.txt"))"
 
-# uv's cache is warm for every "new environment" start (as after any earlier install).
-uv venv -q "$WORK/warm" && VIRTUAL_ENV=$WORK/warm uv pip install -q -r "$APP/requirements.txt"
+if [ "$PARTS" = all ]; then
+  # uv's cache is warm for every "new environment" start (as after any earlier install).
+  uv venv -q "$WORK/warm" && VIRTUAL_ENV=$WORK/warm uv pip install -q -r "$APP/requirements.txt"
 
-# --- start with a new environment: a fresh data directory each time -------------------------
-new_times=()
-for ((i = 0; i < NEW_RUNS; i++)); do
-  start_server "new$i"
-  read -r id ms < <(launch)
-  new_times+=("$ms")
-  terminate "$id"
-done
+  # --- start with a new environment: a fresh data directory each time -------------------------
+  new_times=()
+  for ((i = 0; i < NEW_RUNS; i++)); do
+    start_server "new$i"
+    read -r id ms < <(launch)
+    new_times+=("$ms")
+    terminate "$id"
+  done
 
-# --- start with the environment cached: more instances of the same version -----------------
-cached_times=()
-for ((i = 0; i < RUNS; i++)); do
-  read -r id ms < <(launch)
-  cached_times+=("$ms")
-  terminate "$id"
-done
+  # --- start with the environment cached: more instances of the same version -----------------
+  cached_times=()
+  for ((i = 0; i < RUNS; i++)); do
+    read -r id ms < <(launch)
+    cached_times+=("$ms")
+    terminate "$id"
+  done
 
-# --- the same environment by hand: python -m venv + pip (pip's cache warm too) ---------------
-pip_install() {
-  rm -rf "$WORK/pip-venv"
-  python3 -m venv "$WORK/pip-venv"
-  "$WORK/pip-venv/bin/pip" install -q --disable-pip-version-check -r "$APP/requirements.txt" >/dev/null
-}
-pip_install
-pip_times=()
-for ((i = 0; i < NEW_RUNS; i++)); do
-  start=$(now_ms)
+  # --- the same environment by hand: python -m venv + pip (pip's cache warm too) ---------------
+  pip_install() {
+    rm -rf "$WORK/pip-venv"
+    python3 -m venv "$WORK/pip-venv"
+    "$WORK/pip-venv/bin/pip" install -q --disable-pip-version-check -r "$APP/requirements.txt" >/dev/null
+  }
   pip_install
-  pip_times+=("$(($(now_ms) - start))")
-done
-uv_times=()
-for ((i = 0; i < NEW_RUNS; i++)); do
-  rm -rf "$WORK/uv-venv"
-  start=$(now_ms)
-  uv venv -q "$WORK/uv-venv" && VIRTUAL_ENV=$WORK/uv-venv uv pip install -q -r "$APP/requirements.txt"
-  uv_times+=("$(($(now_ms) - start))")
-done
+  pip_times=()
+  for ((i = 0; i < NEW_RUNS; i++)); do
+    start=$(now_ms)
+    pip_install
+    pip_times+=("$(($(now_ms) - start))")
+  done
+  uv_times=()
+  for ((i = 0; i < NEW_RUNS; i++)); do
+    rm -rf "$WORK/uv-venv"
+    start=$(now_ms)
+    uv venv -q "$WORK/uv-venv" && VIRTUAL_ENV=$WORK/uv-venv uv pip install -q -r "$APP/requirements.txt"
+    uv_times+=("$(($(now_ms) - start))")
+  done
 
-new_ms=$(printf '%s\n' "${new_times[@]}" | median)
-cached_ms=$(printf '%s\n' "${cached_times[@]}" | median)
-pip_ms=$(printf '%s\n' "${pip_times[@]}" | median)
-uv_ms=$(printf '%s\n' "${uv_times[@]}" | median)
+  new_ms=$(printf '%s\n' "${new_times[@]}" | median)
+  cached_ms=$(printf '%s\n' "${cached_times[@]}" | median)
+  pip_ms=$(printf '%s\n' "${pip_times[@]}" | median)
+  uv_ms=$(printf '%s\n' "${uv_times[@]}" | median)
+else
+  start_server proxy # the proxy part only: one server, one instance
+fi
 
 # --- proxy throughput: wrk on Qd directly and through the proxy ---------------------------------
 read -r id _ < <(launch)
@@ -177,11 +184,11 @@ wrk_run() {
 
 # Direct and proxied runs alternate, WRK_ROUNDS times per asset: load from elsewhere on the
 # machine then hits both sides alike, and each round gives one ratio; the median is reported.
-declare -A RATIO ADDED_P99 RPS_D RPS_P CPU_SERVER CPU_QD
+declare -A RATIO ADDED_P99 RPS_D RPS_P CPU_SERVER CPU_QD CPU_QD_P
 median_of() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 us_per_request() { awk -v t="$1" -v n="$2" -v hz="$TICK" 'BEGIN {printf "%.1f", n ? t * 1e6 / hz / n : 0}'; }
 for asset in /manifest.json "$script"; do
-  ratios=() added=() direct=() proxied=() server_us=() qd_us=()
+  ratios=() added=() direct=() proxied=() server_us=() qd_us=() qd_p_us=()
   for ((round = 0; round < WRK_ROUNDS; round++)); do
     read -r d_rps d_p99 d_n _ d_qd < <(wrk_run "http://127.0.0.1:$qd_port$asset")
     read -r p_rps p_p99 p_n p_server p_qd < <(wrk_run "$BASE$asset" \
@@ -191,6 +198,7 @@ for asset in /manifest.json "$script"; do
     direct+=("$d_rps") proxied+=("$p_rps")
     server_us+=("$(us_per_request "$p_server" "$p_n")")
     qd_us+=("$(us_per_request "$d_qd" "$d_n")")
+    qd_p_us+=("$(us_per_request "$p_qd" "$p_n")")
   done
   RATIO[$asset]=$(median_of "${ratios[@]}")
   ADDED_P99[$asset]=$(median_of "${added[@]}")
@@ -198,6 +206,7 @@ for asset in /manifest.json "$script"; do
   RPS_P[$asset]=$(median_of "${proxied[@]}")
   CPU_SERVER[$asset]=$(median_of "${server_us[@]}")
   CPU_QD[$asset]=$(median_of "${qd_us[@]}")
+  CPU_QD_P[$asset]=$(median_of "${qd_p_us[@]}")
   echo "wrk rounds for $(basename "$asset"): ratios ${ratios[*]}; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 done
 declare -A SIZE
@@ -208,20 +217,23 @@ terminate "$id"
 
 # --- report ----------------------------------------------------------------------------------------
 echo
-printf '%-52s %10s\n' "start of examples/hello to first 200 via proxy" "median ms"
-printf '%-52s %10s\n' "  environment cached ($RUNS starts)" "$cached_ms"
-printf '%-52s %10s\n' "  new environment, uv cache warm ($NEW_RUNS starts)" "$new_ms"
-printf '%-52s %10s\n' "  of which the environment (new - cached)" "$((new_ms - cached_ms))"
-printf '%-52s %10s\n' "  python -m venv + pip install -r (cache warm)" "$pip_ms"
-printf '%-52s %10s\n' "  uv venv + uv pip install -r (cache warm)" "$uv_ms"
-echo
+if [ "$PARTS" = all ]; then
+  printf '%-52s %10s\n' "start of examples/hello to first 200 via proxy" "median ms"
+  printf '%-52s %10s\n' "  environment cached ($RUNS starts)" "$cached_ms"
+  printf '%-52s %10s\n' "  new environment, uv cache warm ($NEW_RUNS starts)" "$new_ms"
+  printf '%-52s %10s\n' "  of which the environment (new - cached)" "$((new_ms - cached_ms))"
+  printf '%-52s %10s\n' "  python -m venv + pip install -r (cache warm)" "$pip_ms"
+  printf '%-52s %10s\n' "  uv venv + uv pip install -r (cache warm)" "$uv_ms"
+  echo
+fi
 echo "proxy: wrk -t2 -c$WRK_CONNECTIONS, $WRK_ROUNDS rounds of ${WRK_SECONDS}s direct + ${WRK_SECONDS}s proxied per asset (medians);"
-echo "       CPU = time the q8s-server process (proxied runs) and Qd (direct runs) used per request"
-printf '%-28s %11s %11s %7s %9s %11s %9s\n' asset "direct r/s" "proxy r/s" ratio "+p99 ms" "server us/r" "Qd us/r"
+echo "       CPU = time the q8s-server process (proxied runs) and Qd (direct runs, and proxied runs"
+echo "       in parentheses) used per request"
+printf '%-28s %11s %11s %7s %9s %11s %15s\n' asset "direct r/s" "proxy r/s" ratio "+p99 ms" "server us/r" "Qd us/r"
 for asset in /manifest.json "$script"; do
-  printf '%-28s %11s %11s %6sx %9s %11s %9s\n' "$(basename "$asset") (${SIZE[$asset]} B)" \
+  printf '%-28s %11s %11s %6sx %9s %11s %15s\n' "$(basename "$asset") (${SIZE[$asset]} B)" \
     "${RPS_D[$asset]}" "${RPS_P[$asset]}" "${RATIO[$asset]}" "${ADDED_P99[$asset]}" \
-    "${CPU_SERVER[$asset]}" "${CPU_QD[$asset]}"
+    "${CPU_SERVER[$asset]}" "${CPU_QD[$asset]} (${CPU_QD_P[$asset]})"
 done
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 
@@ -229,11 +241,13 @@ small=${RATIO[/manifest.json]}
 large=${RATIO[$script]}
 echo
 printf '%-44s %8s   %-8s %s\n' measure value target verdict
-printf '%-44s %6s s   %-8s %s\n' "start, environment cached" "$(awk -v m="$cached_ms" 'BEGIN {printf "%.2f", m / 1000}')" "<= 2 s" \
-  "$(verdict "$cached_ms" "<=" 2000)"
-env_ms=$((new_ms - cached_ms))
-printf '%-44s %7sx   %-8s %s\n' "environment: venv + pip / q8s (new - cached)" "$(ratio "$pip_ms" "$env_ms")" ">= 3x" \
-  "$(verdict "$(ratio "$pip_ms" "$env_ms")" ">=" 3)"
-printf '%-44s %7sx\n' "whole new start: venv + pip / q8s" "$(ratio "$pip_ms" "$new_ms")"
+if [ "$PARTS" = all ]; then
+  printf '%-44s %6s s   %-8s %s\n' "start, environment cached" "$(awk -v m="$cached_ms" 'BEGIN {printf "%.2f", m / 1000}')" "<= 2 s" \
+    "$(verdict "$cached_ms" "<=" 2000)"
+  env_ms=$((new_ms - cached_ms))
+  printf '%-44s %7sx   %-8s %s\n' "environment: venv + pip / q8s (new - cached)" "$(ratio "$pip_ms" "$env_ms")" ">= 3x" \
+    "$(verdict "$(ratio "$pip_ms" "$env_ms")" ">=" 3)"
+  printf '%-44s %7sx\n' "whole new start: venv + pip / q8s" "$(ratio "$pip_ms" "$new_ms")"
+fi
 printf '%-44s %7sx   %-8s %s\n' "proxy/direct throughput, small asset" "$small" ">= 0.7x" "$(verdict "$small" ">=" 0.7)"
 printf '%-44s %7sx   %-8s %s\n' "proxy/direct throughput, Wave's script" "$large" ">= 0.7x" "$(verdict "$large" ">=" 0.7)"

@@ -12,13 +12,13 @@ pub mod config;
 pub mod error;
 pub mod proxy;
 pub mod runtime;
+mod serve;
 mod startup;
 pub mod state;
 pub mod store;
 pub mod web;
 
 use std::future::Future;
-use std::net::SocketAddr;
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -27,7 +27,6 @@ use axum::http::header;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::serve::ListenerExt as _;
 use tower_http::trace::TraceLayer;
 
 pub use config::{Config, Settings};
@@ -133,18 +132,8 @@ pub async fn run(
     let started = api::reconcile(&state).await?;
     tracing::info!(url = %state.config.base_url(), instances = started, "q8s-server listening on {}", state.config.listen);
     let purge = tokio::spawn(startup::purge_expired_periodically(state.store.clone()));
-    // Answers (and proxied bodies) go out as soon as they are written: without TCP_NODELAY a
-    // response's last segment can wait for the client's delayed ACK (tens of milliseconds).
-    let listener = listener.tap_io(|tcp| {
-        if let Err(err) = tcp.set_nodelay(true) {
-            tracing::debug!("cannot set TCP_NODELAY on a connection: {err}");
-        }
-    });
-    // The peer address feeds the proxy's `X-Forwarded-For`.
-    let service = app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    let result = axum::serve(listener, service)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    // Instance hosts reach the proxy before the router, on threads of their own (see `serve`).
+    let result = serve::serve(listener, state.clone(), app(state.clone()), shutdown).await;
     purge.abort();
     tracing::info!("stopping instances");
     state.runtime.shutdown().await;

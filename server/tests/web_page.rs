@@ -116,7 +116,11 @@ async fn the_page_is_served_to_signed_in_users_with_its_files() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), StatusCode::NOT_FOUND, "other methods on unknown paths");
+    assert_eq!(
+        r.status(),
+        StatusCode::NOT_FOUND,
+        "other methods on unknown paths"
+    );
     // The API and the other pages are still theirs.
     let r = get("/api/v1/me").send().await.unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);

@@ -2,10 +2,11 @@
 //! pooled keep-alive connections, and websockets (the upgrade is forwarded, then bytes are
 //! copied both ways until either side closes).
 
-use std::net::SocketAddr;
+use std::fmt::Write as _;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request};
+use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Uri, header};
 use axum::response::Response;
 use hyper_util::rt::TokioIo;
@@ -25,11 +26,13 @@ const HOP_BY_HOP: [HeaderName; 8] = [
 ];
 
 /// Who is asking, for the `X-Forwarded-*` headers.
-pub(crate) struct Origin<'a> {
-    /// The `Host` the browser used.
-    pub(crate) host: &'a str,
-    /// The signed-in user.
-    pub(crate) user: &'a str,
+pub(crate) struct Origin {
+    /// The `Host` the browser used (`X-Forwarded-Host`).
+    pub(crate) host: Option<HeaderValue>,
+    /// The signed-in user (`X-Forwarded-User`).
+    pub(crate) user: Option<HeaderValue>,
+    /// The client's address (appended to `X-Forwarded-For`).
+    pub(crate) peer: Option<IpAddr>,
 }
 
 /// Sends `request` to `upstream` and returns its answer; `Err` when the upstream cannot be
@@ -37,7 +40,7 @@ pub(crate) struct Origin<'a> {
 pub(crate) async fn forward(
     upstream: SocketAddr,
     mut request: Request,
-    origin: &Origin<'_>,
+    origin: Origin,
 ) -> Result<Response, String> {
     let upgrade = upgrade_protocol(request.headers());
     // Origin-form (`/path?query`) to the upstream; the browser's `Host` stays (Qd checks a
@@ -51,13 +54,9 @@ pub(crate) async fn forward(
         *request.uri_mut() =
             Uri::try_from(path).map_err(|err| format!("bad request path: {err}"))?;
     }
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|info| info.0.ip());
     let headers = request.headers_mut();
     strip_hop_by_hop(headers);
-    add_forwarded(headers, origin, peer);
+    add_forwarded(headers, origin);
     match upgrade {
         None => {
             let response = upstream::send(upstream, request).await?;
@@ -153,25 +152,33 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-fn add_forwarded(headers: &mut HeaderMap, origin: &Origin<'_>, peer: Option<std::net::IpAddr>) {
-    if let Some(peer) = peer {
-        let chain = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-            Some(earlier) => format!("{earlier}, {peer}"),
-            None => peer.to_string(),
-        };
-        if let Ok(value) = HeaderValue::from_str(&chain) {
-            headers.insert("x-forwarded-for", value);
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_USER: HeaderName = HeaderName::from_static("x-forwarded-user");
+
+fn add_forwarded(headers: &mut HeaderMap, origin: Origin) {
+    if let Some(peer) = origin.peer {
+        let mut chain = String::with_capacity(64);
+        if let Some(earlier) = headers.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+            chain.push_str(earlier);
+            chain.push_str(", ");
+        }
+        let _ = write!(chain, "{peer}");
+        if let Ok(value) = HeaderValue::try_from(chain) {
+            headers.insert(X_FORWARDED_FOR, value);
         }
     }
-    if let Ok(host) = HeaderValue::from_str(origin.host) {
-        headers.insert("x-forwarded-host", host);
-    }
-    headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+    match origin.host {
+        Some(host) => headers.insert(X_FORWARDED_HOST, host),
+        None => headers.remove(X_FORWARDED_HOST),
+    };
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
     // Set by the proxy only: a value sent by the browser is replaced.
-    headers.remove("x-forwarded-user");
-    if let Ok(user) = HeaderValue::from_str(origin.user) {
-        headers.insert("x-forwarded-user", user);
-    }
+    match origin.user {
+        Some(user) => headers.insert(X_FORWARDED_USER, user),
+        None => headers.remove(X_FORWARDED_USER),
+    };
 }
 
 #[cfg(test)]
@@ -213,14 +220,90 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert("x-forwarded-user", HeaderValue::from_static("admin"));
         headers.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
+        headers.insert("x-forwarded-host", HeaderValue::from_static("evil"));
         let origin = Origin {
-            host: "abc.localhost:8008",
-            user: "alice",
+            host: Some(HeaderValue::from_static("abc.localhost:8008")),
+            user: Some(HeaderValue::from_static("alice")),
+            peer: Some([127, 0, 0, 1].into()),
         };
-        add_forwarded(&mut headers, &origin, Some([127, 0, 0, 1].into()));
+        add_forwarded(&mut headers, origin);
         assert_eq!(headers["x-forwarded-user"], "alice");
         assert_eq!(headers["x-forwarded-for"], "10.0.0.1, 127.0.0.1");
         assert_eq!(headers["x-forwarded-host"], "abc.localhost:8008");
         assert_eq!(headers["x-forwarded-proto"], "http");
+
+        let origin = Origin {
+            host: None,
+            user: None,
+            peer: Some([10, 0, 0, 2].into()),
+        };
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-user", HeaderValue::from_static("admin"));
+        add_forwarded(&mut headers, origin);
+        assert_eq!(headers["x-forwarded-for"], "10.0.0.2");
+        assert!(!headers.contains_key("x-forwarded-user"));
+        assert!(!headers.contains_key("x-forwarded-host"));
+    }
+
+    #[tokio::test]
+    async fn the_upstream_gets_what_the_app_should_see_and_the_body_streams_through() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        // An upstream that answers with the request it received, head and body.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let upstream = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut seen = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !seen.ends_with(b"\r\n\r\nhello") {
+                let n = socket.read(&mut buf).await.unwrap();
+                assert!(n > 0, "the request ended early");
+                seen.extend_from_slice(&buf[..n]);
+            }
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nconnection: keep-alive, x-hop\r\nx-hop: 1\r\n\
+                 content-length: {}\r\n\r\n",
+                seen.len()
+            );
+            socket.write_all(head.as_bytes()).await.unwrap();
+            socket.write_all(&seen).await.unwrap();
+        });
+        let request = Request::post("http://abc.localhost:8008/path?q=1")
+            .header(header::HOST, "abc.localhost:8008")
+            .header(header::CONNECTION, "keep-alive, x-private")
+            .header("x-private", "1")
+            .header("x-forwarded-user", "mallory")
+            .header(header::CONTENT_LENGTH, "5")
+            .body(Body::from("hello"))
+            .unwrap();
+        let origin = Origin {
+            host: Some(HeaderValue::from_static("abc.localhost:8008")),
+            user: Some(HeaderValue::from_static("alice")),
+            peer: Some([127, 0, 0, 1].into()),
+        };
+        let response = forward(upstream, request, origin).await.unwrap();
+        assert!(!response.headers().contains_key("x-hop"));
+        assert!(!response.headers().contains_key(header::CONNECTION));
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let seen = String::from_utf8(body.to_vec()).unwrap();
+        assert!(seen.starts_with("POST /path?q=1 HTTP/1.1\r\n"), "{seen}");
+        for line in [
+            "host: abc.localhost:8008",
+            "x-forwarded-for: 127.0.0.1",
+            "x-forwarded-host: abc.localhost:8008",
+            "x-forwarded-proto: http",
+            "x-forwarded-user: alice",
+        ] {
+            assert!(
+                seen.contains(&format!("\r\n{line}\r\n")),
+                "{line} in {seen}"
+            );
+        }
+        assert!(
+            !seen.contains("x-private") && !seen.contains("mallory"),
+            "{seen}"
+        );
     }
 }

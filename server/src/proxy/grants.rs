@@ -6,10 +6,10 @@
 //! runtime has an upstream for it.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -22,8 +22,27 @@ const CAPACITY: usize = 10_000;
 
 type Key = ([u8; 32], Uuid);
 
-fn grants() -> &'static Mutex<HashMap<Key, (Instant, Caller)>> {
-    static GRANTS: OnceLock<Mutex<HashMap<Key, (Instant, Caller)>>> = OnceLock::new();
+/// Who was let in, with what the proxy adds to each of their requests made once.
+#[derive(Debug)]
+pub(crate) struct Grant {
+    /// The caller.
+    pub(crate) caller: Caller,
+    /// `X-Forwarded-User`.
+    pub(crate) user: Option<HeaderValue>,
+}
+
+impl Grant {
+    pub(crate) fn new(caller: Caller) -> Grant {
+        let user = HeaderValue::from_str(&caller.username).ok();
+        Grant { caller, user }
+    }
+}
+
+/// Grants by credential and instance, with when they expire.
+type Grants = HashMap<Key, (Instant, Arc<Grant>)>;
+
+fn grants() -> &'static Mutex<Grants> {
+    static GRANTS: OnceLock<Mutex<Grants>> = OnceLock::new();
     GRANTS.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
@@ -44,15 +63,15 @@ pub(crate) fn credential_key(headers: &HeaderMap, instance: Uuid) -> Option<Key>
     Some((hash.finalize().into(), instance))
 }
 
-/// The caller remembered for `key`, if the grant is still fresh.
-pub(crate) fn lookup(key: &Key) -> Option<Caller> {
+/// The grant remembered for `key`, if it is still fresh.
+pub(crate) fn lookup(key: &Key) -> Option<Arc<Grant>> {
     let grants = grants().lock().unwrap_or_else(|p| p.into_inner());
-    let (expires, caller) = grants.get(key)?;
-    (*expires > Instant::now()).then(|| caller.clone())
+    let (expires, grant) = grants.get(key)?;
+    (*expires > Instant::now()).then(|| grant.clone())
 }
 
-/// Remembers that `caller` may open the instance of `key`.
-pub(crate) fn remember(key: Key, caller: &Caller) {
+/// Remembers that the caller of `grant` may open the instance of `key`.
+pub(crate) fn remember(key: Key, grant: Arc<Grant>) {
     let now = Instant::now();
     let mut grants = grants().lock().unwrap_or_else(|p| p.into_inner());
     if grants.len() >= CAPACITY {
@@ -61,7 +80,7 @@ pub(crate) fn remember(key: Key, caller: &Caller) {
             grants.clear();
         }
     }
-    grants.insert(key, (now + GRANT_TTL, caller.clone()));
+    grants.insert(key, (now + GRANT_TTL, grant));
 }
 
 #[cfg(test)]
@@ -87,22 +106,21 @@ mod tests {
             HeaderValue::from_static("Bearer one"),
         );
         let key = credential_key(&headers, instance).unwrap();
-        assert_eq!(lookup(&key), None);
-        remember(key, &caller());
-        assert_eq!(lookup(&key).unwrap().username, "alice");
+        assert!(lookup(&key).is_none());
+        remember(key, Arc::new(Grant::new(caller())));
+        let grant = lookup(&key).unwrap();
+        assert_eq!(grant.caller.username, "alice");
+        assert_eq!(grant.user.as_ref().unwrap(), "alice");
 
         headers.insert(
             header::AUTHORIZATION,
             HeaderValue::from_static("Bearer two"),
         );
-        assert_eq!(lookup(&credential_key(&headers, instance).unwrap()), None);
-        assert_eq!(
-            lookup(&credential_key(&headers, Uuid::new_v4()).unwrap()),
-            None
-        );
+        assert!(lookup(&credential_key(&headers, instance).unwrap()).is_none());
+        assert!(lookup(&credential_key(&headers, Uuid::new_v4()).unwrap()).is_none());
 
         grants().lock().unwrap().get_mut(&key).unwrap().0 = Instant::now();
-        assert_eq!(lookup(&key), None, "expired");
+        assert!(lookup(&key).is_none(), "expired");
     }
 
     #[test]

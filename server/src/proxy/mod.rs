@@ -8,7 +8,10 @@
 //! becomes a host-only session cookie. The q8s credentials are removed before the request goes
 //! on, so apps never see them.
 
-use axum::extract::Request;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use uuid::Uuid;
@@ -49,28 +52,48 @@ pub fn instance_id_from_host(host: &str, domain: &str) -> Option<Uuid> {
     Uuid::parse_str(label).ok()
 }
 
-/// Answers a request for an instance host (the router sends every such request here).
-pub async fn handle(state: AppState, request: Request) -> Response {
-    let host = request
+/// The instance a request is for: its `Host` (or the authority of an absolute URI) is
+/// `<uuid>.<domain>`.
+pub fn instance_of<B>(request: &axum::http::Request<B>, domain: &str) -> Option<Uuid> {
+    instance_id_from_host(host_of(request)?, domain)
+}
+
+fn host_of<B>(request: &axum::http::Request<B>) -> Option<&str> {
+    request
         .headers()
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
-        .map(str::to_owned)
-        .or_else(|| request.uri().authority().map(|a| a.to_string()))
-        .unwrap_or_default();
-    let Some(id) = instance_id_from_host(&host, &state.config.domain) else {
-        return unknown();
-    };
+        .or_else(|| request.uri().authority().map(|a| a.as_str()))
+}
+
+/// Answers a request for an instance host (the router sends every such request here; the
+/// client's address, for `X-Forwarded-For`, comes from axum's `ConnectInfo`).
+pub async fn handle(state: AppState, request: Request) -> Response {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0.ip());
+    match instance_of(&request, &state.config.domain) {
+        Some(id) => serve(&state, id, request, peer).await,
+        None => unknown(),
+    }
+}
+
+/// Answers a request for instance `id` (see [`instance_of`]) from a client at `peer`: forwards
+/// it when the caller may see the instance and it runs, else a status page, a sign-in or a
+/// 404. The server calls this before routing, for every request to an instance host.
+pub async fn serve(state: &AppState, id: Uuid, request: Request, peer: Option<IpAddr>) -> Response {
     if request.uri().path() == AUTH_PATH {
+        let host = host_of(&request).unwrap_or_default().to_owned();
         let query = request.uri().query().unwrap_or("").to_owned();
-        return redeem(&state, id, &host, &query).await;
+        return redeem(state, id, &host, &query).await;
     }
     // The requests of a page that is already open skip the store (see `grants`).
     let key = grants::credential_key(request.headers(), id);
-    if let Some(caller) = key.as_ref().and_then(grants::lookup)
+    if let Some(grant) = key.as_ref().and_then(grants::lookup)
         && let Some(upstream) = state.runtime.upstream(id)
     {
-        return pass(&state, id, upstream, request, &caller, &host).await;
+        return pass(state, id, upstream, request, &grant, peer).await;
     }
     let record = match state.store.instance(id).await {
         Ok(Some(record)) => record,
@@ -84,8 +107,8 @@ pub async fn handle(state: AppState, request: Request) -> Response {
             );
         }
     };
-    let Some(caller) = auth::caller_from_parts(&state, request.headers()).await else {
-        return sign_in(&state, id, &request);
+    let Some(caller) = auth::caller_from_parts(state, request.headers()).await else {
+        return sign_in(state, id, &request);
     };
     if !caller.can_see(record.owner_id, record.visibility) {
         // As if it did not exist, like the API.
@@ -93,10 +116,11 @@ pub async fn handle(state: AppState, request: Request) -> Response {
     }
     match state.runtime.upstream(id) {
         Some(upstream) if record.status != InstanceStatus::Terminated => {
+            let grant = Arc::new(grants::Grant::new(caller));
             if let Some(key) = key {
-                grants::remember(key, &caller);
+                grants::remember(key, grant.clone());
             }
-            pass(&state, id, upstream, request, &caller, &host).await
+            pass(state, id, upstream, request, &grant, peer).await
         }
         _ => status_page(&record),
     }
@@ -106,18 +130,22 @@ pub async fn handle(state: AppState, request: Request) -> Response {
 async fn pass(
     state: &AppState,
     id: Uuid,
-    upstream: std::net::SocketAddr,
+    upstream: SocketAddr,
     request: Request,
-    caller: &Caller,
-    host: &str,
+    grant: &grants::Grant,
+    peer: Option<IpAddr>,
 ) -> Response {
     Metrics::bump(&state.metrics.proxy_requests);
-    let request = without_q8s_credentials(request, caller);
     let origin = forward::Origin {
-        host,
-        user: &caller.username,
+        host: request.headers().get(header::HOST).cloned().or_else(|| {
+            let authority = request.uri().authority()?;
+            HeaderValue::from_str(authority.as_str()).ok()
+        }),
+        user: grant.user.clone(),
+        peer,
     };
-    match forward::forward(upstream, request, &origin).await {
+    let request = without_q8s_credentials(request, &grant.caller);
+    match forward::forward(upstream, request, origin).await {
         Ok(response) => response,
         Err(why) => {
             tracing::debug!(instance = %id, "proxy: {why}");
@@ -135,12 +163,21 @@ async fn pass(
 /// `q8s-cli exec`, which serves one local instance to the user who started it. `Err` says why
 /// the upstream did not answer.
 pub async fn forward_unchecked(
-    upstream: std::net::SocketAddr,
+    upstream: SocketAddr,
     request: Request,
     host: &str,
     user: &str,
 ) -> Result<Response, String> {
-    forward::forward(upstream, request, &forward::Origin { host, user }).await
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0.ip());
+    let origin = forward::Origin {
+        host: HeaderValue::from_str(host).ok(),
+        user: HeaderValue::from_str(user).ok(),
+        peer,
+    };
+    forward::forward(upstream, request, origin).await
 }
 
 /// `GET /_q8s/auth?code=…&next=…`: the end of the hand-off from the main site.
@@ -265,24 +302,35 @@ fn without_q8s_credentials(mut request: Request, caller: &Caller) -> Request {
     if !caller.via_session {
         headers.remove(header::AUTHORIZATION);
     }
-    let cookies: Vec<String> = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .map(str::trim)
-        .filter(|pair| {
-            !pair.is_empty() && pair.split_once('=').map_or(*pair, |(k, _)| k) != SESSION_COOKIE
-        })
-        .map(str::to_owned)
-        .collect();
+    // Most requests carry no session cookie: their cookies stay as they are.
+    if !cookie_pairs(headers).any(is_session_cookie) {
+        return request;
+    }
+    let others = cookie_pairs(headers)
+        .filter(|pair| !is_session_cookie(pair))
+        .collect::<Vec<_>>()
+        .join(&b"; "[..]);
+    let value = HeaderValue::from_bytes(&others).ok();
     headers.remove(header::COOKIE);
-    if !cookies.is_empty() {
-        if let Ok(value) = HeaderValue::from_str(&cookies.join("; ")) {
-            headers.insert(header::COOKIE, value);
-        }
+    if let Some(value) = value.filter(|_| !others.is_empty()) {
+        headers.insert(header::COOKIE, value);
     }
     request
+}
+
+/// The `name=value` pairs of a request's `Cookie` headers, as bytes: a value an app set need
+/// not be UTF-8, and the session cookie must be found beside it all the same.
+fn cookie_pairs(headers: &HeaderMap) -> impl Iterator<Item = &[u8]> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|&b| b == b';'))
+        .map(<[u8]>::trim_ascii)
+        .filter(|pair| !pair.is_empty())
+}
+
+fn is_session_cookie(pair: &[u8]) -> bool {
+    pair.split(|&b| b == b'=').next() == Some(SESSION_COOKIE.as_bytes())
 }
 
 #[cfg(test)]
@@ -335,6 +383,41 @@ mod tests {
         let request = without_q8s_credentials(request, &caller);
         assert!(request.headers().get(header::AUTHORIZATION).is_none());
         assert_eq!(request.headers()[header::COOKIE], "a=1; b=2");
+
+        // Signed in by the session: the app's own Authorization stays, the cookie goes.
+        let by_session = Caller {
+            via_session: true,
+            ..caller
+        };
+        let request = Request::builder()
+            .header(header::AUTHORIZATION, "Basic app")
+            .header(header::COOKIE, "q8s_session=xyz")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let request = without_q8s_credentials(request, &by_session);
+        assert_eq!(request.headers()[header::AUTHORIZATION], "Basic app");
+        assert!(request.headers().get(header::COOKIE).is_none());
+
+        // No session cookie: the cookies are passed on untouched.
+        let request = Request::builder()
+            .header(header::COOKIE, "a=1;b=2")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let request = without_q8s_credentials(request, &by_session);
+        assert_eq!(request.headers()[header::COOKIE], "a=1;b=2");
+
+        // A cookie value that is not UTF-8 hides no session, and survives itself.
+        let request = Request::builder()
+            .header(
+                header::COOKIE,
+                HeaderValue::from_bytes(b"q8s_session=xyz; app=caf\xe9").unwrap(),
+            )
+            .header(header::COOKIE, "q8s_session=abc")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let request = without_q8s_credentials(request, &by_session);
+        let cookies: Vec<_> = request.headers().get_all(header::COOKIE).iter().collect();
+        assert_eq!(cookies, [&HeaderValue::from_bytes(b"app=caf\xe9").unwrap()]);
     }
 
     #[test]

@@ -6,14 +6,14 @@
 //! the browser's request also drives the upstream connection — while waiting for the answer,
 //! then through [`DrivenBody`] while the answer's body streams out — so a proxied request
 //! costs no more wake-ups than the socket reads and writes it needs. An idle connection waits
-//! in [`Pool`] (per upstream address, at most [`MAX_IDLE_PER_UPSTREAM`], for at most
-//! [`IDLE_TIMEOUT`]) until the next request takes it.
+//! in its thread's [`Pool`] (per upstream address, at most [`MAX_IDLE_PER_UPSTREAM`], for at
+//! most [`IDLE_TIMEOUT`]) until the next request on that thread takes it.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::future::{Future, poll_fn};
 use std::net::SocketAddr;
 use std::pin::{Pin, pin};
-use std::sync::{Mutex, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -65,33 +65,29 @@ impl Conn {
     }
 }
 
-/// Idle connections, by upstream address.
-pub(crate) struct Pool {
-    idle: Mutex<Idle>,
-}
-
+/// Idle connections, by upstream address, oldest first.
 #[derive(Default)]
-struct Idle {
+struct Pool {
     by_upstream: HashMap<SocketAddr, Vec<(Instant, Conn)>>,
     last_sweep: Option<Instant>,
 }
 
-impl Pool {
-    /// The process-wide pool.
-    pub(crate) fn shared() -> &'static Pool {
-        static POOL: OnceLock<Pool> = OnceLock::new();
-        POOL.get_or_init(|| Pool {
-            idle: Mutex::new(Idle::default()),
-        })
-    }
+thread_local! {
+    /// One pool per thread. The proxy's threads each serve their own connections, so a
+    /// request finds a connection that its own thread's event loop watches, and nothing is
+    /// shared or locked. (On a multi-threaded runtime a connection returns to the pool of the
+    /// worker that finished the exchange; any pool will do.)
+    static POOL: RefCell<Pool> = RefCell::default();
+}
 
-    fn take(&self, upstream: SocketAddr) -> Option<Conn> {
+impl Pool {
+    /// An idle connection to `upstream` from this thread's pool that can take a request.
+    fn take(upstream: SocketAddr) -> Option<Conn> {
         loop {
-            let (since, mut conn) = {
-                let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-                idle.by_upstream.get_mut(&upstream)?.pop()?
-            };
-            // Outside the lock: a stale connection is dropped (closed) here.
+            let (since, mut conn) = POOL
+                .try_with(|pool| pool.borrow_mut().by_upstream.get_mut(&upstream)?.pop())
+                .ok()??;
+            // A stale connection is dropped (closed) here.
             if since.elapsed() < IDLE_TIMEOUT && conn.catch_up() && conn.sender.is_ready() {
                 return Some(conn);
             }
@@ -99,31 +95,33 @@ impl Pool {
     }
 
     /// Keeps a connection whose exchange is complete for the next request, if it can take one.
-    fn put(&self, upstream: SocketAddr, mut conn: Conn) {
+    fn put(upstream: SocketAddr, mut conn: Conn) {
         if !conn.catch_up() || !conn.sender.is_ready() {
             return;
         }
         let now = Instant::now();
-        let mut stale = Vec::new();
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        // Now and then, drop what expired everywhere (e.g. the upstreams of stopped instances).
-        if idle
-            .last_sweep
-            .is_none_or(|last| now.duration_since(last) > IDLE_TIMEOUT)
-        {
-            idle.last_sweep = Some(now);
-            idle.by_upstream.retain(|_, conns| {
-                conns.retain_mut(|(since, _)| now.duration_since(*since) < IDLE_TIMEOUT);
-                !conns.is_empty()
-            });
-        }
-        let conns = idle.by_upstream.entry(upstream).or_default();
-        if conns.len() >= MAX_IDLE_PER_UPSTREAM {
-            stale.push(conns.remove(0).1);
-        }
-        conns.push((now, conn));
-        drop(idle);
-        drop(stale); // closed outside the lock
+        let mut stale = Vec::new(); // closed once the pool is let go
+        let _ = POOL.try_with(|pool| {
+            let pool = &mut *pool.borrow_mut();
+            // Now and then, drop what expired everywhere (e.g. upstreams of stopped instances).
+            if pool
+                .last_sweep
+                .is_none_or(|last| now.duration_since(last) > IDLE_TIMEOUT)
+            {
+                pool.last_sweep = Some(now);
+                for conns in pool.by_upstream.values_mut() {
+                    let expired = conns
+                        .partition_point(|(since, _)| now.duration_since(*since) >= IDLE_TIMEOUT);
+                    stale.extend(conns.drain(..expired).map(|(_, conn)| conn));
+                }
+                pool.by_upstream.retain(|_, conns| !conns.is_empty());
+            }
+            let conns = pool.by_upstream.entry(upstream).or_default();
+            if conns.len() >= MAX_IDLE_PER_UPSTREAM {
+                stale.push(conns.remove(0).1);
+            }
+            conns.push((now, conn));
+        });
     }
 }
 
@@ -135,9 +133,8 @@ pub(crate) async fn send(
     upstream: SocketAddr,
     mut request: Request<Body>,
 ) -> Result<Response<DrivenBody>, String> {
-    let pool = Pool::shared();
     loop {
-        let (mut conn, pooled) = match pool.take(upstream) {
+        let (mut conn, pooled) = match Pool::take(upstream) {
             Some(conn) => (conn, true),
             None => (Conn::open(upstream).await?, false),
         };
@@ -203,7 +200,7 @@ impl hyper::body::Body for DrivenBody {
         if frame.is_none()
             && let Some(conn) = this.conn.take()
         {
-            Pool::shared().put(this.upstream, conn);
+            Pool::put(this.upstream, conn);
         }
         Poll::Ready(frame)
     }
@@ -225,7 +222,7 @@ impl Drop for DrivenBody {
         if let Some(conn) = self.conn.take()
             && self.body.is_end_stream()
         {
-            Pool::shared().put(self.upstream, conn);
+            Pool::put(self.upstream, conn);
         }
     }
 }
