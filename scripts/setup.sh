@@ -99,7 +99,38 @@ need_pip() {
   command -v "$cmd" >/dev/null 2>&1 || { log "$pkg installed, but $cmd is still not on PATH"; return 1; }
 }
 
+# need_build_room: keeps cargo's target dir (shared by every checkout and CI run, see the
+# Makefile) from filling its disk. Each checkout path gets its own copies of the workspace's
+# artifacts and incremental caches, so the dir grows with every clone; a full disk shows up
+# as a linker killed by SIGBUS. Below Q8S_MIN_FREE_GIB free (default 15), or above
+# Q8S_MAX_TARGET_GIB (default 40), it drops the incremental caches, then the test profile's
+# artifacts (a few minutes to rebuild); it stops with a clear message if that is not enough.
+need_build_room() {
+  local target=${CARGO_TARGET_DIR:-$HOME/.cache/q8s-target}
+  local min_free=${Q8S_MIN_FREE_GIB:-15} max_size=${Q8S_MAX_TARGET_GIB:-40}
+  [ -d "$target" ] || return 0
+  free_gib() { df -P -BG "$target" | awk 'NR == 2 { sub("G", "", $4); print $4 }'; }
+  size_gib() { du -s -BG "$target" 2>/dev/null | awk '{ sub("G", "", $1); print $1 }'; }
+  local step
+  for step in incremental debug; do
+    local free size
+    free=$(free_gib) size=$(size_gib)
+    [ "$free" -ge "$min_free" ] && [ "$size" -le "$max_size" ] && return 0
+    log "$target: ${size} GiB, ${free} GiB free on its disk; removing its $step artifacts"
+    case $step in
+      incremental) find "$target" -mindepth 2 -maxdepth 2 -name incremental -type d -exec rm -rf {} + ;;
+      debug) rm -rf "$target/debug" "$target/wasm32-unknown-unknown/debug" ;;
+    esac
+  done
+  free=$(free_gib)
+  if [ "$free" -lt 5 ]; then
+    log "only ${free} GiB free on the disk of $target; a build needs about 10 GiB"
+    return 1
+  fi
+}
+
 setup_dev() {
+  need_build_room
   need_rust_target wasm32-unknown-unknown
   need_rust_component rustfmt
   need_rust_component clippy
