@@ -63,13 +63,16 @@ with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
             z.write(path, os.path.relpath(path, root))
 EOF
 
-# start_server: a fresh server on a fresh data directory; sets BASE, PORT, TOKEN, APP_ID.
+# start_server NAME [FLAG…]: a fresh server on a fresh data directory; sets BASE, PORT, TOKEN,
+# APP_ID.
 start_server() {
   stop_server
-  local data=$WORK/data-$1
+  local name=$1
+  shift
+  local data=$WORK/data-$name
   PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   BASE=http://127.0.0.1:$PORT
-  "$Q8S_SERVER" --listen "127.0.0.1:$PORT" --data-dir "$data" >"$WORK/server-$1.log" 2>&1 &
+  "$Q8S_SERVER" --listen "127.0.0.1:$PORT" --data-dir "$data" "$@" >"$WORK/server-$name.log" 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 200); do
     curl -sf "$BASE/healthz" >/dev/null 2>&1 && break
@@ -147,21 +150,12 @@ if [ "$PARTS" = all ]; then
   cached_ms=$(printf '%s\n' "${cached_times[@]}" | median)
   pip_ms=$(printf '%s\n' "${pip_times[@]}" | median)
   uv_ms=$(printf '%s\n' "${uv_times[@]}" | median)
-else
-  start_server proxy # the proxy part only: one server, one instance
 fi
 
 # --- proxy throughput: wrk on Qd directly and through the proxy ---------------------------------
-read -r id _ < <(launch)
-qd_port=$(curl -sf -H "Authorization: Bearer $TOKEN" "$BASE/api/v1/instances/$id/logs" |
-  sed -n 's/.*starting Qd on 127\.0\.0\.1:\([0-9]*\).*/\1/p' | tail -n 1)
-[ -n "$qd_port" ] || die "cannot find Qd's port in the instance log"
-index=$(curl -sf -H "Host: $id.localhost:$PORT" -H "Authorization: Bearer $TOKEN" "$BASE/")
-script=$(grep -o 'src="[^"]*\.js"' <<<"$index" | head -n 1 | sed 's/src="//; s/"$//')
-[ -n "$script" ] || die "no script in Qd's index page"
-
-# The processes whose CPU time is counted: the server, and Qd (the process listening on its port).
-qd_pid=$(ss -ltnpH "sport = :$qd_port" 2>/dev/null | grep -o 'pid=[0-9]*' | head -n 1 | cut -d= -f2 || true)
+# Twice: as configured by default, where the proxy answers what HTTP lets it keep (Qd's static
+# files) from its cache, and with `--proxy-cache 0`, where every request goes to Qd (the cost of
+# the relay itself, as for answers that cannot be kept).
 cpu_ticks() { [ -n "$1" ] && [ -r "/proc/$1/stat" ] && awk '{print $14 + $15}' "/proc/$1/stat" || echo 0; }
 TICK=$(getconf CLK_TCK)
 
@@ -184,36 +178,50 @@ wrk_run() {
 
 # Direct and proxied runs alternate, WRK_ROUNDS times per asset: load from elsewhere on the
 # machine then hits both sides alike, and each round gives one ratio; the median is reported.
-declare -A RATIO ADDED_P99 RPS_D RPS_P CPU_SERVER CPU_QD CPU_QD_P
+declare -A RATIO ADDED_P99 RPS_D RPS_P CPU_SERVER CPU_QD CPU_QD_P SIZE
 median_of() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 us_per_request() { awk -v t="$1" -v n="$2" -v hz="$TICK" 'BEGIN {printf "%.1f", n ? t * 1e6 / hz / n : 0}'; }
-for asset in /manifest.json "$script"; do
-  ratios=() added=() direct=() proxied=() server_us=() qd_us=() qd_p_us=()
-  for ((round = 0; round < WRK_ROUNDS; round++)); do
-    read -r d_rps d_p99 d_n _ d_qd < <(wrk_run "http://127.0.0.1:$qd_port$asset")
-    read -r p_rps p_p99 p_n p_server p_qd < <(wrk_run "$BASE$asset" \
-      -H "Host: $id.localhost:$PORT" -H "Authorization: Bearer $TOKEN")
-    ratios+=("$(ratio "$p_rps" "$d_rps")")
-    added+=("$(awk -v a="$p_p99" -v b="$d_p99" 'BEGIN {printf "%.2f", a - b}')")
-    direct+=("$d_rps") proxied+=("$p_rps")
-    server_us+=("$(us_per_request "$p_server" "$p_n")")
-    qd_us+=("$(us_per_request "$d_qd" "$d_n")")
-    qd_p_us+=("$(us_per_request "$p_qd" "$p_n")")
+MODES=(cache relay)
+for mode in "${MODES[@]}"; do
+  case $mode in
+    cache) [ "$PARTS" = all ] || start_server proxy ;; # the proxy part only: a server of its own
+    relay) start_server proxy-relay --proxy-cache 0 ;;
+  esac
+  read -r id _ < <(launch)
+  qd_port=$(curl -sf -H "Authorization: Bearer $TOKEN" "$BASE/api/v1/instances/$id/logs" |
+    sed -n 's/.*starting Qd on 127\.0\.0\.1:\([0-9]*\).*/\1/p' | tail -n 1)
+  [ -n "$qd_port" ] || die "cannot find Qd's port in the instance log"
+  index=$(curl -sf -H "Host: $id.localhost:$PORT" -H "Authorization: Bearer $TOKEN" "$BASE/")
+  script=$(grep -o 'src="[^"]*\.js"' <<<"$index" | head -n 1 | sed 's/src="//; s/"$//')
+  [ -n "$script" ] || die "no script in Qd's index page"
+  # The processes whose CPU time is counted: the server, and Qd (the process on its port).
+  qd_pid=$(ss -ltnpH "sport = :$qd_port" 2>/dev/null | grep -o 'pid=[0-9]*' | head -n 1 | cut -d= -f2 || true)
+  for asset in /manifest.json "$script"; do
+    ratios=() added=() direct=() proxied=() server_us=() qd_us=() qd_p_us=()
+    for ((round = 0; round < WRK_ROUNDS; round++)); do
+      read -r d_rps d_p99 d_n _ d_qd < <(wrk_run "http://127.0.0.1:$qd_port$asset")
+      read -r p_rps p_p99 p_n p_server p_qd < <(wrk_run "$BASE$asset" \
+        -H "Host: $id.localhost:$PORT" -H "Authorization: Bearer $TOKEN")
+      ratios+=("$(ratio "$p_rps" "$d_rps")")
+      added+=("$(awk -v a="$p_p99" -v b="$d_p99" 'BEGIN {printf "%.2f", a - b}')")
+      direct+=("$d_rps") proxied+=("$p_rps")
+      server_us+=("$(us_per_request "$p_server" "$p_n")")
+      qd_us+=("$(us_per_request "$d_qd" "$d_n")")
+      qd_p_us+=("$(us_per_request "$p_qd" "$p_n")")
+    done
+    k="$mode $asset"
+    RATIO[$k]=$(median_of "${ratios[@]}")
+    ADDED_P99[$k]=$(median_of "${added[@]}")
+    RPS_D[$k]=$(median_of "${direct[@]}")
+    RPS_P[$k]=$(median_of "${proxied[@]}")
+    CPU_SERVER[$k]=$(median_of "${server_us[@]}")
+    CPU_QD[$k]=$(median_of "${qd_us[@]}")
+    CPU_QD_P[$k]=$(median_of "${qd_p_us[@]}")
+    SIZE[$k]=$(curl -s -o /dev/null -w '%{size_download}' "http://127.0.0.1:$qd_port$asset")
+    echo "wrk rounds for $(basename "$asset"), proxy $mode: ratios ${ratios[*]}; load average $(cut -d' ' -f1-3 /proc/loadavg)"
   done
-  RATIO[$asset]=$(median_of "${ratios[@]}")
-  ADDED_P99[$asset]=$(median_of "${added[@]}")
-  RPS_D[$asset]=$(median_of "${direct[@]}")
-  RPS_P[$asset]=$(median_of "${proxied[@]}")
-  CPU_SERVER[$asset]=$(median_of "${server_us[@]}")
-  CPU_QD[$asset]=$(median_of "${qd_us[@]}")
-  CPU_QD_P[$asset]=$(median_of "${qd_p_us[@]}")
-  echo "wrk rounds for $(basename "$asset"): ratios ${ratios[*]}; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+  terminate "$id"
 done
-declare -A SIZE
-for asset in /manifest.json "$script"; do
-  SIZE[$asset]=$(curl -s -o /dev/null -w '%{size_download}' "http://127.0.0.1:$qd_port$asset")
-done
-terminate "$id"
 
 # --- report ----------------------------------------------------------------------------------------
 echo
@@ -227,18 +235,22 @@ if [ "$PARTS" = all ]; then
   echo
 fi
 echo "proxy: wrk -t2 -c$WRK_CONNECTIONS, $WRK_ROUNDS rounds of ${WRK_SECONDS}s direct + ${WRK_SECONDS}s proxied per asset (medians);"
+echo "       cache: as configured by default; relay: --proxy-cache 0, every request goes to Qd."
 echo "       CPU = time the q8s-server process (proxied runs) and Qd (direct runs, and proxied runs"
 echo "       in parentheses) used per request"
-printf '%-28s %11s %11s %7s %9s %11s %15s\n' asset "direct r/s" "proxy r/s" ratio "+p99 ms" "server us/r" "Qd us/r"
+printf '%-28s %-6s %11s %11s %7s %9s %11s %15s\n' asset proxy "direct r/s" "proxy r/s" ratio "+p99 ms" "server us/r" "Qd us/r"
 for asset in /manifest.json "$script"; do
-  printf '%-28s %11s %11s %6sx %9s %11s %15s\n' "$(basename "$asset") (${SIZE[$asset]} B)" \
-    "${RPS_D[$asset]}" "${RPS_P[$asset]}" "${RATIO[$asset]}" "${ADDED_P99[$asset]}" \
-    "${CPU_SERVER[$asset]}" "${CPU_QD[$asset]} (${CPU_QD_P[$asset]})"
+  for mode in "${MODES[@]}"; do
+    k="$mode $asset"
+    printf '%-28s %-6s %11s %11s %6sx %9s %11s %15s\n' "$(basename "$asset") (${SIZE[$k]} B)" "$mode" \
+      "${RPS_D[$k]}" "${RPS_P[$k]}" "${RATIO[$k]}" "${ADDED_P99[$k]}" \
+      "${CPU_SERVER[$k]}" "${CPU_QD[$k]} (${CPU_QD_P[$k]})"
+  done
 done
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-small=${RATIO[/manifest.json]}
-large=${RATIO[$script]}
+small=${RATIO[cache /manifest.json]}
+large=${RATIO[cache $script]}
 echo
 printf '%-44s %8s   %-8s %s\n' measure value target verdict
 if [ "$PARTS" = all ]; then
@@ -251,3 +263,5 @@ if [ "$PARTS" = all ]; then
 fi
 printf '%-44s %7sx   %-8s %s\n' "proxy/direct throughput, small asset" "$small" ">= 0.7x" "$(verdict "$small" ">=" 0.7)"
 printf '%-44s %7sx   %-8s %s\n' "proxy/direct throughput, Wave's script" "$large" ">= 0.7x" "$(verdict "$large" ">=" 0.7)"
+printf '%-44s %7sx   %-8s %s\n' "  the relay alone (--proxy-cache 0), small" "${RATIO[relay /manifest.json]}" "-" "reported"
+printf '%-44s %7sx   %-8s %s\n' "  the relay alone (--proxy-cache 0), script" "${RATIO[relay $script]}" "-" "reported"

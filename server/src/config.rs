@@ -52,6 +52,10 @@ pub struct Settings {
     /// source tree's `web-demo/dist`, when it exists].
     #[arg(long, env = "Q8S_SERVER_WEB_DIR")]
     pub web_dir: Option<PathBuf>,
+    /// Memory for the proxy's cache of what instances answer (static files), e.g. `64Mi`;
+    /// `0` turns it off [default: 64Mi].
+    #[arg(long, env = "Q8S_SERVER_PROXY_CACHE")]
+    pub proxy_cache: Option<ByteSize>,
 }
 
 impl Settings {
@@ -76,6 +80,7 @@ impl Settings {
             log_format: self.log_format.or(lower.log_format),
             device_code_lifetime: self.device_code_lifetime.or(lower.device_code_lifetime),
             web_dir: self.web_dir.or(lower.web_dir),
+            proxy_cache: self.proxy_cache.or(lower.proxy_cache),
         }
     }
 }
@@ -163,6 +168,9 @@ impl fmt::Display for ByteSize {
     }
 }
 
+/// The proxy's cache size unless configured otherwise (64 MiB).
+pub const DEFAULT_PROXY_CACHE: u64 = 64 << 20;
+
 /// Where `make build-web` puts the upload page in the source tree this binary was built from.
 const BUILT_WEB_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../web-demo/dist");
 
@@ -191,6 +199,8 @@ pub struct Config {
     pub device_code_lifetime: u64,
     /// The upload page's folder, if there is one (absolute).
     pub web_dir: Option<PathBuf>,
+    /// Bytes of memory for the proxy's cache; 0: no cache.
+    pub proxy_cache: u64,
 }
 
 impl Config {
@@ -238,6 +248,7 @@ impl Config {
                 ),
                 None => Some(PathBuf::from(BUILT_WEB_DIR)).filter(|d| d.is_dir()),
             },
+            proxy_cache: settings.proxy_cache.map_or(DEFAULT_PROXY_CACHE, |b| b.0),
         })
     }
 

@@ -35,6 +35,8 @@ pub struct Metrics {
     pub bytes_received: AtomicU64,
     /// Requests forwarded by the instance proxy (the proxy counts them).
     pub proxy_requests: AtomicU64,
+    /// Of those, the ones answered from the proxy's cache.
+    pub proxy_cache_hits: AtomicU64,
 }
 
 impl Metrics {
@@ -73,8 +75,14 @@ impl Metrics {
         counter(
             &mut out,
             "q8s_proxy_requests_total",
-            "Requests forwarded to instances.",
+            "Requests to instances the proxy let through (forwarded or answered from its cache).",
             self.proxy_requests.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "q8s_proxy_cache_hits_total",
+            "Requests to instances answered from the proxy's cache.",
+            self.proxy_cache_hits.load(Ordering::Relaxed),
         );
         let _ = writeln!(
             out,

@@ -73,7 +73,38 @@ async fn hello_through_the_proxy_with_its_websocket_and_visibility() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK, "{asset}");
-    assert!(r.bytes().await.unwrap().len() > 10_000);
+    let script = r.bytes().await.unwrap();
+    assert!(script.len() > 10_000);
+
+    // Qd's static files (Last-Modified, no Cache-Control) are answered from the proxy's cache
+    // once seen on a connection's thread: the same bytes, with an Age. Not the page itself
+    // (Qd says no-cache), and not when the client asks for a fresh answer.
+    let get = |path: &str, no_cache: bool| {
+        let request = http
+            .get(instance_url(&server, &id, path))
+            .bearer_auth(&admin);
+        if no_cache {
+            request.header("cache-control", "no-cache")
+        } else {
+            request
+        }
+    };
+    let mut cached = 0;
+    for _ in 0..4 {
+        let r = get(asset, false).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        cached += usize::from(r.headers().contains_key("age"));
+        assert_eq!(r.bytes().await.unwrap(), script);
+    }
+    assert!(cached >= 3, "{cached} of 4 answers came from the cache");
+    let r = get(asset, true).send().await.unwrap();
+    assert!(!r.headers().contains_key("age"));
+    assert_eq!(r.bytes().await.unwrap(), script);
+    for _ in 0..3 {
+        let r = get("/", false).send().await.unwrap();
+        assert_eq!(r.headers()["cache-control"], "no-cache, must-revalidate");
+        assert!(!r.headers().contains_key("age"));
+    }
 
     // The Wave websocket: the page's first message comes back from the app through Qd.
     let mut request = format!("ws://127.0.0.1:{}/_s/", server.port)
@@ -145,6 +176,14 @@ async fn hello_through_the_proxy_with_its_websocket_and_visibility() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert!(r.text().await.unwrap().contains("No such instance"));
+    // Not even what the proxy keeps in its cache for the owner.
+    let r = http
+        .get(instance_url(&server, &id, asset))
+        .bearer_auth(&bob)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
     // ... and opens it once it is shared with all users.
     assert_eq!(
         server
@@ -201,6 +240,17 @@ async fn hello_through_the_proxy_with_its_websocket_and_visibility() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(r.text().await.unwrap().contains("suspended"));
+    let r = http
+        .get(instance_url(&server, &id, asset))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "not from the cache"
+    );
     assert!(
         post(format!("/instances/{id}/resume"))
             .await
@@ -263,6 +313,14 @@ async fn hello_through_the_proxy_with_its_websocket_and_visibility() {
         .and_then(|v| v.parse::<u64>().ok())
         .unwrap_or_else(|| panic!("{metrics}"));
     assert!(proxied >= 5, "{metrics}");
+    assert!(
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("q8s_proxy_cache_hits_total "))
+            .and_then(|v| v.parse::<u64>().ok())
+            .is_some_and(|hits| hits >= 3),
+        "{metrics}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -21,6 +21,7 @@ use crate::runtime::InstanceStatus;
 use crate::state::{AppState, Metrics};
 use crate::store::InstanceRecord;
 
+mod cache;
 mod forward;
 mod grants;
 mod pages;
@@ -145,7 +146,17 @@ async fn pass(
         peer,
     };
     let request = without_q8s_credentials(request, &grant.caller);
-    match forward::forward(upstream, request, origin).await {
+    let answer = cache::serve(
+        state.config.proxy_cache,
+        &state.metrics,
+        id,
+        upstream,
+        grant.user.as_ref(),
+        request,
+        async |request| forward::forward(upstream, request, origin).await,
+    )
+    .await;
+    match answer {
         Ok(response) => response,
         Err(why) => {
             tracing::debug!(instance = %id, "proxy: {why}");
