@@ -27,7 +27,7 @@ APP=$ROOT/examples/hello
 
 die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
 
-for tool in curl wrk python3 uv bwrap; do
+for tool in curl wrk python3 uv bwrap setsid; do
   command -v "$tool" >/dev/null 2>&1 || die "$tool is missing; run scripts/setup-runtime.sh"
 done
 [ -x "$Q8S_SERVER" ] || die "q8s-server not found at $Q8S_SERVER (cargo build --release -p q8s-server)"
@@ -72,7 +72,10 @@ start_server() {
   local data=$WORK/data-$name
   PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   BASE=http://127.0.0.1:$PORT
-  "$Q8S_SERVER" --listen "127.0.0.1:$PORT" --data-dir "$data" "$@" >"$WORK/server-$name.log" 2>&1 &
+  # In a session of its own, as under a service manager (Qd has one from bwrap): with the
+  # kernel's autogroup scheduling, a server in this script's session would share one CPU share
+  # with wrk, and the load generator would slow the server it measures.
+  setsid "$Q8S_SERVER" --listen "127.0.0.1:$PORT" --data-dir "$data" "$@" >"$WORK/server-$name.log" 2>&1 </dev/null &
   SERVER_PID=$!
   for _ in $(seq 200); do
     curl -sf "$BASE/healthz" >/dev/null 2>&1 && break
