@@ -57,11 +57,7 @@ pub(crate) async fn serve(
     // Each connection holds a receiver; all are gone once every connection has ended.
     let (done_tx, done_rx) = watch::channel(());
     let shared = Arc::new(Shared { state, site });
-    let threads = std::env::var("Q8S_PROXY_THREADS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let proxy_threads = Arc::new(ProxyThreads::start(&shared, threads)?);
+    let proxy_threads = Arc::new(ProxyThreads::start(&shared, proxy::thread_count())?);
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -121,7 +117,7 @@ async fn place(
         for_instance = first_request_for_instance(&stream, &shared.state.config.domain) => for_instance,
         () = life.stop.closed() => return,
     };
-    if for_instance && !proxy_threads.queues.is_empty() {
+    if for_instance {
         match stream.into_std() {
             Ok(stream) => proxy_threads.hand_over(stream, peer, life),
             Err(err) => tracing::debug!("cannot hand over a connection from {peer}: {err}"),

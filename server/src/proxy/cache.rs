@@ -30,7 +30,6 @@ use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::OnceLock;
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -117,11 +116,9 @@ fn keep_if_get(
     }
 }
 
-/// The part of `total` each thread's cache has: one thread per core serves instance hosts.
+/// The part of `total` each thread's cache has.
 fn share(total: u64) -> usize {
-    static THREADS: OnceLock<u64> = OnceLock::new();
-    let threads =
-        *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u64));
+    let threads = super::thread_count() as u64;
     usize::try_from(total / threads).unwrap_or(usize::MAX)
 }
 

@@ -27,6 +27,13 @@ mod grants;
 mod pages;
 mod upstream;
 
+/// How many threads serve instance hosts: one per core (`serve.rs`); each has its own upstream
+/// connections and cache.
+pub(crate) fn thread_count() -> usize {
+    static COUNT: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *COUNT.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
 /// The path on instance hosts that turns a hand-off code into a session.
 pub const AUTH_PATH: &str = "/_q8s/auth";
 
