@@ -143,8 +143,10 @@ impl FromStr for InstanceStatus {
 
 /// An imported app version (`GET /apps/{id}`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct App {
     /// Stable id (a UUID).
+    #[cfg_attr(feature = "openapi", schema(format = Uuid))]
     pub id: String,
     /// `App.Name` of the manifest.
     pub name: String,
@@ -163,14 +165,17 @@ pub struct App {
     /// Who may see it.
     pub visibility: Visibility,
     /// Import time, RFC 3339 UTC.
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub created_at: String,
     /// Last change, RFC 3339 UTC.
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub updated_at: String,
     /// The stored bundle.
     pub bundle: BundleRef,
     /// `<name>.<version>/<icon file name>`, when the bundle has an icon.
     pub icon_location: Option<String>,
-    /// `<name>.<version>/<file name>` of each screenshot.
+    /// `<name>.<version>/<file name>` of each screenshot (download with
+    /// `/apps/{id}/screenshots/{n}`, `n` from 0).
     pub screenshots: Vec<String>,
     /// `[Runtime]` of the manifest.
     pub runtime: RuntimeSettings,
@@ -193,6 +198,7 @@ impl App {
 
 /// Where an app's bundle is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BundleRef {
     /// `<name>.<version>.qz`.
     pub location: String,
@@ -204,12 +210,13 @@ pub struct BundleRef {
 
 /// `[Runtime]` of a manifest, as written there.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RuntimeSettings {
     /// `Runtime.Module`.
     pub module: String,
     /// `Runtime.VolumeMount`.
     pub volume_mount: Option<String>,
-    /// `Runtime.VolumeSize`.
+    /// `Runtime.VolumeSize` (a quantity such as `1Gi`).
     pub volume_size: Option<String>,
     /// `Runtime.MemoryLimit`.
     pub memory_limit: Option<String>,
@@ -219,6 +226,7 @@ pub struct RuntimeSettings {
 
 /// One `[[Env]]` entry: a variable filled from a secret's key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EnvVar {
     /// Environment variable name.
     pub name: String,
@@ -230,10 +238,13 @@ pub struct EnvVar {
 
 /// A running (or stopped) copy of an app (`GET /instances/{id}`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Instance {
-    /// Stable id (a UUID).
+    /// Stable id (a UUID); the instance is reached at `http://<id>.<domain>:<port>/`.
+    #[cfg_attr(feature = "openapi", schema(format = Uuid))]
     pub id: String,
     /// The app it runs.
+    #[cfg_attr(feature = "openapi", schema(format = Uuid))]
     pub app_id: String,
     /// The app's name.
     pub app_name: String,
@@ -243,22 +254,26 @@ pub struct Instance {
     pub owner: String,
     /// Who may see and open it.
     pub visibility: Visibility,
-    /// Where it is in its life.
+    /// `PENDING` → `STARTING` → `RUNNING`; `SUSPENDED`, `FAILED`, `TERMINATED`.
     pub status: InstanceStatus,
-    /// Why: a pending reason, a failure, the last crash.
+    /// Why: a pending reason, a failure, the last crash (such as `OOMKilled`).
     pub status_message: Option<String>,
     /// Restarts after crashes.
     pub restarts: u32,
     /// Where to open it.
     pub url: String,
     /// Launch time, RFC 3339 UTC.
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub created_at: String,
     /// Last change, RFC 3339 UTC.
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub updated_at: String,
 }
 
 /// A secret's name and keys (values are never returned).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = Secret))]
 pub struct SecretInfo {
     /// The secret's name.
     pub name: String,
@@ -268,12 +283,14 @@ pub struct SecretInfo {
 
 /// A user account; also the answer of `GET /me`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct User {
     /// Sign-in name.
     pub username: String,
     /// Admins manage users, secrets and every app and instance.
     pub admin: bool,
     /// Creation time, RFC 3339 UTC.
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub created_at: String,
 }
 
@@ -282,6 +299,7 @@ pub type Me = User;
 
 /// The answer of `POST /users`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreatedUser {
     /// The new user.
     pub user: User,
@@ -291,14 +309,17 @@ pub struct CreatedUser {
 
 /// The answer of `POST /tokens`: the token is shown once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreatedToken {
     /// Id, to revoke it with `DELETE /tokens/{id}`.
+    #[cfg_attr(feature = "openapi", schema(format = Uuid))]
     pub id: String,
     /// Its label.
     pub name: String,
     /// The secret to send as `Authorization: Bearer <token>`.
     pub token: String,
     /// Creation time, RFC 3339 UTC.
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub created_at: String,
 }
 

@@ -69,7 +69,7 @@ pub async fn create_token(
     Ok((
         StatusCode::CREATED,
         Json(CreatedToken {
-            id: record.id,
+            id: record.id.to_string(),
             name: record.name,
             token: secret,
             created_at: rfc3339(record.created_at),

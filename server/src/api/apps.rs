@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::extract::{ApiJson, ApiQuery};
-use super::models::{App, AppListParams, ImportParams, Scope, VisibilityPatch};
+use super::models::{self, App, AppListParams, ImportParams, Scope, VisibilityPatch};
 use super::parse_id;
 use crate::auth::Caller;
 use crate::blob::{BlobError, SpoolError, spool_upload};
@@ -192,7 +192,7 @@ async fn import(
     match state.store.insert_app(&new).await {
         Ok(app) => {
             tracing::info!(app = %app.id, name = %new.manifest.app.name, version = %new.manifest.app.version, owner = %caller.username, "imported");
-            Ok((StatusCode::CREATED, Json(App::from(app))))
+            Ok((StatusCode::CREATED, Json(models::app(app))))
         }
         Err(StoreError::Conflict(_)) => {
             // A different bundle of the same version may have won; identical bytes are the
@@ -236,7 +236,7 @@ pub async fn list_apps(
         text: params.q.filter(|q| !q.is_empty()),
     };
     let apps = state.store.apps(&query).await?;
-    Ok(Json(apps.into_iter().map(App::from).collect()))
+    Ok(Json(apps.into_iter().map(models::app).collect()))
 }
 
 /// Get an app.
@@ -250,7 +250,7 @@ pub async fn get_app(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<App>> {
-    Ok(Json(visible_app(&state, &caller, &id).await?.into()))
+    Ok(Json(models::app(visible_app(&state, &caller, &id).await?)))
 }
 
 /// Reads a visibility-only patch: any other field is `immutable-field`.
@@ -301,7 +301,7 @@ pub async fn patch_app(
         .app(app.id)
         .await?
         .ok_or_else(|| ApiError::not_found("app"))?;
-    Ok(Json(app.into()))
+    Ok(Json(models::app(app)))
 }
 
 /// Delete an app (refused while any of its instances is not terminated).

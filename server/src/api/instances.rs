@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::apps::{visibility_patch, visible_app};
 use super::extract::{ApiJson, ApiQuery};
 use super::models::{
-    Instance, InstanceListParams, LogParams, NewInstanceBody, Scope, VisibilityPatch,
+    self, Instance, InstanceListParams, LogParams, NewInstanceBody, Scope, VisibilityPatch,
 };
 use super::parse_id;
 use crate::auth::Caller;
@@ -183,7 +183,7 @@ async fn answer(state: &AppState, id: Uuid) -> ApiResult<Json<Instance>> {
         .instance(id)
         .await?
         .ok_or_else(|| ApiError::not_found("instance"))?;
-    Ok(Json(Instance::from_record(record, &state.config)))
+    Ok(Json(models::instance(record, &state.config)))
 }
 
 fn not_terminated(instance: &InstanceRecord) -> ApiResult<()> {
@@ -262,7 +262,7 @@ pub async fn list_instances(
     Ok(Json(
         records
             .into_iter()
-            .map(|r| Instance::from_record(r, &state.config))
+            .map(|r| models::instance(r, &state.config))
             .collect(),
     ))
 }
@@ -279,7 +279,7 @@ pub async fn get_instance(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Instance>> {
     let instance = visible_instance(&state, &caller, &id).await?;
-    Ok(Json(Instance::from_record(instance, &state.config)))
+    Ok(Json(models::instance(instance, &state.config)))
 }
 
 /// Change an instance's visibility.

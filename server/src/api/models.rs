@@ -1,13 +1,17 @@
-//! The JSON shapes of the API (service design: App, Instance, …) and their conversion from
-//! store records.
+//! The JSON shapes of the API: the answers are core's `q8s_core::api::types` — the very types
+//! the clients (CLI, Python, wasm) read them with — built here from store records; the
+//! request bodies and queries only the server reads are defined here.
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
-use uuid::Uuid;
+
+pub use q8s_core::api::{
+    App, BundleRef, CreatedToken, CreatedUser, EnvVar, Instance, RuntimeSettings,
+    SecretInfo as Secret, User,
+};
 
 use crate::config::Config;
-use crate::runtime::InstanceStatus;
 use crate::store::{AppRecord, InstanceRecord, Visibility};
 
 /// RFC 3339 UTC with milliseconds.
@@ -25,188 +29,75 @@ pub fn rfc3339(t: OffsetDateTime) -> String {
     )
 }
 
-/// An imported app version.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct App {
-    /// Stable id.
-    pub id: Uuid,
-    /// `App.Name` of the manifest.
-    pub name: String,
-    /// `App.Version`.
-    pub version: String,
-    /// `App.Title`.
-    pub title: Option<String>,
-    /// `App.Description`.
-    pub description: Option<String>,
-    /// `App.Category`.
-    pub category: Option<String>,
-    /// `App.Keywords`.
-    pub keywords: Vec<String>,
-    /// The importer's username.
-    pub owner: String,
-    /// Who may see it.
-    pub visibility: Visibility,
-    /// Import time (RFC 3339 UTC).
-    #[schema(format = DateTime)]
-    pub created_at: String,
-    /// Last change (RFC 3339 UTC).
-    #[schema(format = DateTime)]
-    pub updated_at: String,
-    /// The bundle.
-    pub bundle: BundleRef,
-    /// `<name>.<version>/<icon file name>`, or null.
-    pub icon_location: Option<String>,
-    /// `<name>.<version>/<screenshot file name>` for each screenshot (download with
-    /// `/apps/{id}/screenshots/{n}`, `n` from 0).
-    pub screenshots: Vec<String>,
-    /// `[Runtime]` of the manifest, as written.
-    pub runtime: RuntimeSettings,
-    /// `[[Env]]` of the manifest.
-    pub env: Vec<EnvVar>,
-    /// Instances not terminated.
-    pub instance_count: u64,
-}
-
-/// Where an app's bundle is.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct BundleRef {
-    /// `<name>.<version>.qz`.
-    pub location: String,
-    /// Lowercase hex sha256 of the bundle.
-    pub sha256: String,
-    /// Size in bytes.
-    pub size: u64,
-}
-
-/// `[Runtime]` of a manifest.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct RuntimeSettings {
-    /// `Runtime.Module`.
-    pub module: String,
-    /// `Runtime.VolumeMount`.
-    pub volume_mount: Option<String>,
-    /// `Runtime.VolumeSize` (a quantity such as `1Gi`).
-    pub volume_size: Option<String>,
-    /// `Runtime.MemoryLimit`.
-    pub memory_limit: Option<String>,
-    /// `Runtime.MemoryReservation`.
-    pub memory_reservation: Option<String>,
-}
-
-/// One `[[Env]]` entry: a variable filled from a secret's key.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct EnvVar {
-    /// Environment variable name.
-    pub name: String,
-    /// Secret name.
-    pub secret: String,
-    /// Key in the secret.
-    pub secret_key: String,
-}
-
 fn file_name(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
-impl From<AppRecord> for App {
-    fn from(r: AppRecord) -> Self {
-        let m = r.manifest;
-        let base = format!("{}.{}", m.app.name, m.app.version);
-        App {
-            id: r.id,
-            bundle: BundleRef {
-                location: q8s_core::bundle::bundle_file_name(&m.app.name, &m.app.version),
-                sha256: r.bundle_sha256,
-                size: r.bundle_size,
-            },
-            icon_location: r
-                .icon
-                .as_deref()
-                .map(|i| format!("{base}/{}", file_name(i))),
-            screenshots: r
-                .screenshots
-                .iter()
-                .map(|s| format!("{base}/{}", file_name(s)))
-                .collect(),
-            name: m.app.name,
-            version: m.app.version,
-            title: m.app.title,
-            description: m.app.description,
-            category: m.app.category,
-            keywords: m.app.keywords,
-            owner: r.owner,
-            visibility: r.visibility,
-            created_at: rfc3339(r.created_at),
-            updated_at: rfc3339(r.updated_at),
-            runtime: RuntimeSettings {
-                module: m.runtime.module,
-                volume_mount: m.runtime.volume_mount,
-                volume_size: m.runtime.volume_size,
-                memory_limit: m.runtime.memory_limit,
-                memory_reservation: m.runtime.memory_reservation,
-            },
-            env: m
-                .env
-                .into_iter()
-                .map(|e| EnvVar {
-                    name: e.name,
-                    secret: e.secret,
-                    secret_key: e.secret_key,
-                })
-                .collect(),
-            instance_count: r.instance_count,
-        }
+/// The JSON form of a stored app.
+pub fn app(r: AppRecord) -> App {
+    let m = r.manifest;
+    let base = format!("{}.{}", m.app.name, m.app.version);
+    App {
+        id: r.id.to_string(),
+        bundle: BundleRef {
+            location: q8s_core::bundle::bundle_file_name(&m.app.name, &m.app.version),
+            sha256: r.bundle_sha256,
+            size: r.bundle_size,
+        },
+        icon_location: r
+            .icon
+            .as_deref()
+            .map(|i| format!("{base}/{}", file_name(i))),
+        screenshots: r
+            .screenshots
+            .iter()
+            .map(|s| format!("{base}/{}", file_name(s)))
+            .collect(),
+        name: m.app.name,
+        version: m.app.version,
+        title: m.app.title,
+        description: m.app.description,
+        category: m.app.category,
+        keywords: m.app.keywords,
+        owner: r.owner,
+        visibility: r.visibility,
+        created_at: rfc3339(r.created_at),
+        updated_at: rfc3339(r.updated_at),
+        runtime: RuntimeSettings {
+            module: m.runtime.module,
+            volume_mount: m.runtime.volume_mount,
+            volume_size: m.runtime.volume_size,
+            memory_limit: m.runtime.memory_limit,
+            memory_reservation: m.runtime.memory_reservation,
+        },
+        env: m
+            .env
+            .into_iter()
+            .map(|e| EnvVar {
+                name: e.name,
+                secret: e.secret,
+                secret_key: e.secret_key,
+            })
+            .collect(),
+        instance_count: r.instance_count,
     }
 }
 
-/// A running (or stopped) copy of an app.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct Instance {
-    /// Stable id; the instance is reached at `http://<id>.<domain>:<port>/`.
-    pub id: Uuid,
-    /// The app it runs.
-    pub app_id: Uuid,
-    /// The app's name.
-    pub app_name: String,
-    /// The app's version.
-    pub app_version: String,
-    /// Who launched it.
-    pub owner: String,
-    /// Who may see and open it.
-    pub visibility: Visibility,
-    /// `PENDING` → `STARTING` → `RUNNING`; `SUSPENDED`, `FAILED`, `TERMINATED`.
-    pub status: InstanceStatus,
-    /// Why (pending reason, failure, last crash such as `OOMKilled`).
-    pub status_message: Option<String>,
-    /// Restarts after crashes.
-    pub restarts: u32,
-    /// Where to open it.
-    pub url: String,
-    /// Launch time (RFC 3339 UTC).
-    #[schema(format = DateTime)]
-    pub created_at: String,
-    /// Last change (RFC 3339 UTC).
-    #[schema(format = DateTime)]
-    pub updated_at: String,
-}
-
-impl Instance {
-    /// The JSON form of a stored instance.
-    pub fn from_record(r: InstanceRecord, config: &Config) -> Self {
-        Instance {
-            url: config.instance_url(r.id),
-            id: r.id,
-            app_id: r.app_id,
-            app_name: r.app_name,
-            app_version: r.app_version,
-            owner: r.owner,
-            visibility: r.visibility,
-            status: r.status,
-            status_message: r.status_message,
-            restarts: r.restarts,
-            created_at: rfc3339(r.created_at),
-            updated_at: rfc3339(r.updated_at),
-        }
+/// The JSON form of a stored instance.
+pub fn instance(r: InstanceRecord, config: &Config) -> Instance {
+    Instance {
+        url: config.instance_url(r.id),
+        id: r.id.to_string(),
+        app_id: r.app_id.to_string(),
+        app_name: r.app_name,
+        app_version: r.app_version,
+        owner: r.owner,
+        visibility: r.visibility,
+        status: r.status,
+        status_message: r.status_message,
+        restarts: r.restarts,
+        created_at: rfc3339(r.created_at),
+        updated_at: rfc3339(r.updated_at),
     }
 }
 
@@ -274,33 +165,12 @@ pub struct LogParams {
     pub follow: Option<bool>,
 }
 
-/// A secret's name and keys (values are never returned).
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct Secret {
-    /// The secret's name.
-    pub name: String,
-    /// Its keys.
-    pub keys: Vec<String>,
-}
-
 /// Body of `PUT /secrets/{name}`.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SecretBody {
     /// Key → value.
     pub data: std::collections::BTreeMap<String, String>,
-}
-
-/// A user account.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct User {
-    /// Sign-in name.
-    pub username: String,
-    /// Admins manage users, secrets and every app and instance.
-    pub admin: bool,
-    /// Creation time (RFC 3339 UTC).
-    #[schema(format = DateTime)]
-    pub created_at: String,
 }
 
 /// Body of `POST /users`.
@@ -317,35 +187,12 @@ pub struct NewUserBody {
     pub admin: bool,
 }
 
-/// Answer of `POST /users`.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct CreatedUser {
-    /// The new user.
-    pub user: User,
-    /// The generated password, when none was given (shown once).
-    pub password: Option<String>,
-}
-
 /// Body of `POST /tokens`.
 #[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTokenBody {
     /// A label for the token [default: `api`].
     pub name: Option<String>,
-}
-
-/// Answer of `POST /tokens`: the token is shown once.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct CreatedToken {
-    /// Id, to revoke it with `DELETE /tokens/{id}`.
-    pub id: Uuid,
-    /// The label.
-    pub name: String,
-    /// The secret: send it as `Authorization: Bearer <token>`.
-    pub token: String,
-    /// Creation time (RFC 3339 UTC).
-    #[schema(format = DateTime)]
-    pub created_at: String,
 }
 
 /// Answer of `/healthz`.
