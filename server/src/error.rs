@@ -99,6 +99,35 @@ impl ApiError {
         ApiError::new(StatusCode::CONFLICT, code, message)
     }
 
+    /// 507: the server's disk is full, so nothing was kept of what the request would have
+    /// stored; logged as a warning, since an operator has to make room.
+    pub fn insufficient_storage(context: &str, cause: impl std::fmt::Display) -> Self {
+        tracing::warn!(context, %cause, "disk full");
+        ApiError::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "insufficient-storage",
+            format!(
+                "the server's disk is full: nothing was stored while {context}; try again once \
+                 its administrator has made room"
+            ),
+        )
+    }
+
+    /// 507 when `cause` (or an error it wraps) is a full disk or exhausted quota, else 500.
+    pub fn storage(context: &str, cause: &(dyn std::error::Error + 'static)) -> Self {
+        let mut source = Some(cause);
+        while let Some(err) = source {
+            if err
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(is_disk_full)
+            {
+                return ApiError::insufficient_storage(context, cause);
+            }
+            source = err.source();
+        }
+        ApiError::internal(context, cause)
+    }
+
     /// 500: logged with its cause; the answer says no more than the code.
     pub fn internal(context: &str, cause: impl std::fmt::Display) -> Self {
         tracing::error!(context, %cause, "internal error");
@@ -110,11 +139,20 @@ impl ApiError {
     }
 }
 
+/// A write failed for want of room: no space left on the device, or a quota exhausted.
+pub fn is_disk_full(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+    ) || matches!(e.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT))
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => ApiError::not_found("object"),
             StoreError::Conflict(code) => ApiError::conflict(code, code.replace('-', " ")),
+            StoreError::Full => ApiError::insufficient_storage("using the database", e),
             other => ApiError::internal("using the database", other),
         }
     }

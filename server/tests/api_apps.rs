@@ -306,6 +306,60 @@ async fn list_scopes_filters_and_visibility() {
 }
 
 /// A zip with the given entries: (name, bytes, symlink).
+/// `n` bytes that do not compress (xorshift).
+fn noise(n: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_full_disk_refuses_an_import_with_507_and_keeps_nothing() {
+    // 4 MiB for the database and the bundles.
+    let server = TestServer::start_on_disk_of(4 << 20).await;
+    let token = server.admin_token.clone();
+    let bundle = |version: &str, size: usize| {
+        let mut entries = hello_entries();
+        let manifest = String::from_utf8(entries[0].1.clone()).unwrap();
+        entries[0].1 = manifest
+            .replace("Version = \"0.1.0\"", &format!("Version = \"{version}\""))
+            .into_bytes();
+        entries.push(("data.bin", noise(size), false));
+        zip_of(&entries)
+    };
+
+    let (status, body) = server
+        .import_bytes(&token, bundle("1.0.0", 5 << 20), "PRIVATE")
+        .await;
+    assert_eq!(status, StatusCode::INSUFFICIENT_STORAGE, "{body}");
+    assert_eq!(body["error"]["code"], "insufficient-storage", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("disk is full"),
+        "{body}"
+    );
+    let (_, apps) = server.get(&token, "/apps?scope=all").await;
+    assert_eq!(apps, json!([]));
+
+    // What the refused upload had written is gone: a bundle that needs more than half the
+    // disk fits now, and the server goes on as before.
+    let (status, body) = server
+        .import_bytes(&token, bundle("1.0.1", 5 << 19), "PRIVATE")
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, _) = server.get(&token, "/apps").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(server.log().contains("disk full"), "{}", server.log());
+}
+
 fn zip_of(entries: &[(&str, Vec<u8>, bool)]) -> Vec<u8> {
     let mut out = std::io::Cursor::new(Vec::new());
     {

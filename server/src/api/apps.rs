@@ -26,7 +26,7 @@ impl From<BlobError> for ApiError {
     fn from(e: BlobError) -> Self {
         match e {
             BlobError::NotFound(_) => ApiError::not_found("bundle"),
-            other => ApiError::internal("using the blob store", other),
+            other => ApiError::storage("storing the bundle", &other),
         }
     }
 }
@@ -85,6 +85,7 @@ fn too_large(limit: u64) -> ApiError {
         (status = 409, description = "`app-version-exists`", body = ErrorBody),
         (status = 413, description = "`bundle-too-large`", body = ErrorBody),
         (status = 422, description = "`invalid-bundle`, details hold the diagnostics", body = ErrorBody),
+        (status = 507, description = "`insufficient-storage`: the server's disk is full", body = ErrorBody),
     )
 )]
 pub async fn import_app(
@@ -128,7 +129,7 @@ async fn import(
                 format!("reading the upload failed: {e}"),
             ));
         }
-        Err(SpoolError::Io(e)) => return Err(ApiError::internal("saving the upload", e)),
+        Err(SpoolError::Io(e)) => return Err(ApiError::storage("receiving the upload", &e)),
     };
     state
         .metrics

@@ -261,6 +261,9 @@ pub enum StoreError {
     /// The database failed.
     #[error("database error: {0}")]
     Database(String),
+    /// The disk holding the database is full: nothing was written.
+    #[error("the database's disk is full")]
+    Full,
     /// A stored value could not be decoded.
     #[error("corrupt row: {0}")]
     Corrupt(String),

@@ -24,6 +24,8 @@ pub struct TestServer {
     /// An HTTP client that does not follow redirects.
     pub client: Client,
     args: Vec<String>,
+    /// The size of the disk the data directory is on, when it is a small one of its own.
+    disk: Option<u64>,
     child: Child,
 }
 
@@ -51,24 +53,59 @@ impl TestServer {
     pub async fn start_with(args: &[&str]) -> TestServer {
         let data = Arc::new(tempfile::tempdir().expect("creating a data dir"));
         let args = args.iter().map(|a| a.to_string()).collect();
-        Self::spawn(data, args).await
+        Self::spawn(data, args, None).await
     }
 
-    async fn spawn(data: Arc<tempfile::TempDir>, args: Vec<String>) -> TestServer {
+    /// Starts a server whose data directory is a disk of `bytes` of its own: a tmpfs of that
+    /// size, mounted over it by bubblewrap in a mount namespace of the server's (so the test
+    /// cannot look inside; the admin token comes from the server's log).
+    pub async fn start_on_disk_of(bytes: u64) -> TestServer {
+        let data = Arc::new(tempfile::tempdir().expect("creating a data dir"));
+        Self::spawn(data, Vec::new(), Some(bytes)).await
+    }
+
+    async fn spawn(
+        data: Arc<tempfile::TempDir>,
+        args: Vec<String>,
+        disk: Option<u64>,
+    ) -> TestServer {
         let port = free_port();
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(data.path().with_extension("log"))
             .expect("opening the server log");
-        let child = Command::new(env!("CARGO_BIN_EXE_q8s-server"))
+        let server = env!("CARGO_BIN_EXE_q8s-server");
+        let mut command = match disk {
+            None => Command::new(server),
+            Some(bytes) => {
+                let mut bwrap = Command::new("bwrap");
+                bwrap
+                    .args([
+                        "--dev-bind",
+                        "/",
+                        "/",
+                        "--size",
+                        &bytes.to_string(),
+                        "--tmpfs",
+                    ])
+                    .arg(data.path())
+                    .args(["--die-with-parent", server]);
+                bwrap
+            }
+        };
+        let child = command
             .arg("--listen")
             .arg(format!("127.0.0.1:{port}"))
             .arg("--data-dir")
             .arg(data.path())
             .args(&args)
             .env("Q8S_LOG", "info,q8s_server=debug")
-            .stdout(Stdio::null())
+            // The first start's banner (with the admin token) goes to stdout.
+            .stdout(match disk {
+                Some(_) => Stdio::from(log.try_clone().expect("sharing the server log")),
+                None => Stdio::null(),
+            })
             .stderr(log)
             .spawn()
             .expect("starting q8s-server");
@@ -81,13 +118,21 @@ impl TestServer {
             data,
             client,
             args,
+            disk,
             child,
         };
         server.wait_ready().await;
-        server.admin_token = std::fs::read_to_string(server.data_dir().join("admin-token"))
-            .expect("reading admin-token")
-            .trim()
-            .to_owned();
+        server.admin_token = match std::fs::read_to_string(server.data_dir().join("admin-token")) {
+            Ok(token) => token.trim().to_owned(),
+            // Printed once, on the first start.
+            Err(_) if disk.is_some() => server
+                .log()
+                .lines()
+                .find_map(|line| line.trim().strip_prefix("API token: "))
+                .expect("the admin token in the log")
+                .to_owned(),
+            Err(err) => panic!("reading admin-token: {err}"),
+        };
         server
     }
 
@@ -163,8 +208,12 @@ impl TestServer {
         old.kill();
         let data = old.data.clone();
         let args = old.args.clone();
+        assert!(
+            old.disk.is_none(),
+            "a server on a disk of its own loses it when it stops"
+        );
         drop(old);
-        Self::spawn(data, args).await
+        Self::spawn(data, args, None).await
     }
 
     /// `<url>/api/v1<path>`.

@@ -39,9 +39,12 @@ fn app_from_row(row: &SqliteRow) -> StoreResult<AppRecord> {
 }
 
 pub(super) async fn insert_app(pool: &SqlitePool, app: &NewApp) -> StoreResult<AppRecord> {
-    let manifest = serde_json::to_string(&app.manifest).map_err(db_err)?;
-    let keywords = serde_json::to_string(&app.manifest.app.keywords).map_err(db_err)?;
-    let screenshots = serde_json::to_string(&app.screenshots).map_err(db_err)?;
+    let manifest =
+        serde_json::to_string(&app.manifest).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let keywords = serde_json::to_string(&app.manifest.app.keywords)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let screenshots =
+        serde_json::to_string(&app.screenshots).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let created = fmt_time(now());
     sqlx::query(
         "INSERT INTO apps (id, name, version, owner_id, visibility, title, description, keywords,

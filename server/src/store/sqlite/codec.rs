@@ -37,8 +37,18 @@ pub(super) fn parse_uuid(text: String) -> Result<Uuid, StoreError> {
     Uuid::parse_str(&text).map_err(|e| StoreError::Corrupt(format!("id {text}: {e}")))
 }
 
-pub(super) fn db_err(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Database(e.to_string())
+pub(super) fn db_err(e: sqlx::Error) -> StoreError {
+    // SQLITE_FULL (13): the disk holding the database is full.
+    let full = match &e {
+        sqlx::Error::Database(d) => d.code().as_deref() == Some("13"),
+        sqlx::Error::Io(io) => crate::error::is_disk_full(io),
+        _ => false,
+    };
+    if full {
+        StoreError::Full
+    } else {
+        StoreError::Database(e.to_string())
+    }
 }
 
 /// Maps a unique-constraint violation to [`StoreError::Conflict`] with `code`.
