@@ -144,6 +144,9 @@ impl ApiError {
                 "leave large files out (see `q8s-cli bundle --explain`) or raise the server's --max-bundle-size"
             }
             "invalid-bundle" => "run `q8s-cli bundle validate` to see every problem",
+            "insufficient-storage" => {
+                "the server's administrator must free space on its data disk; then try again"
+            }
             "instance-terminated" => "launch a new instance with `q8s-cli app run`",
             "immutable-field" => "only visibility can change; import a new version instead",
             "unreachable" => {
@@ -255,6 +258,16 @@ mod tests {
         );
         assert_eq!(e.code(), "app-version-exists");
         assert_eq!(e.status(), Some(409));
+        let e = server(
+            "insufficient-storage",
+            "the server's disk is full: nothing was stored while receiving the upload; try again once its administrator has made room",
+        );
+        assert_eq!(
+            e.to_string(),
+            "the server's disk is full: nothing was stored while receiving the upload \
+             (insufficient-storage) — the server's administrator must free space on its data \
+             disk; then try again"
+        );
         // Without advice of ours, the server's sentence stays whole.
         let e = server("user-exists", "user `bob` exists; pick another name");
         assert_eq!(
