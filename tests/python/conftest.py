@@ -73,6 +73,25 @@ class Server:
         return self.get(parts.netloc, parts.path or "/", token)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _temporary_files_under_pytest(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[None]:
+    """Every temporary file of the suite — the docstring examples' ``tempfile.mkdtemp()``, the
+    notebook kernel's (it inherits ``TMPDIR``), the server's data — goes under pytest's own
+    temporary folder, which pytest prunes to its last three runs, instead of piling up in /tmp."""
+    base = str(tmp_path_factory.mktemp("tmp"))
+    saved = os.environ.get("TMPDIR"), tempfile.tempdir
+    os.environ["TMPDIR"] = base
+    tempfile.tempdir = base
+    yield
+    if saved[0] is None:
+        os.environ.pop("TMPDIR", None)
+    else:
+        os.environ["TMPDIR"] = saved[0]
+    tempfile.tempdir = saved[1]
+
+
 @pytest.fixture(scope="session")
 def server() -> Iterator[Server]:
     """A q8s-server for the whole session (instances share its prepared environments)."""

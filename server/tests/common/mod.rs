@@ -393,6 +393,14 @@ impl TestServer {
 impl Drop for TestServer {
     fn drop(&mut self) {
         self.kill();
+        // The log sits beside the data directory: it goes with it (the last holder of the
+        // directory; `restart` holds it too), unless the test failed.
+        let log = self.data.path().with_extension("log");
+        if std::thread::panicking() {
+            eprintln!("q8s-server log kept at {}", log.display());
+        } else if Arc::strong_count(&self.data) == 1 {
+            let _ = std::fs::remove_file(log);
+        }
     }
 }
 
@@ -441,12 +449,23 @@ pub fn bundle_dir(dir: &Path) -> (tempfile::TempDir, PathBuf) {
     (out, named)
 }
 
-/// `examples/hello` as a bundle (built once per test binary).
+/// `examples/hello` as a bundle, built once per test process into one shared file under
+/// cargo's test scratch folder (a static `TempDir` is never dropped, so it would leave a folder
+/// in `/tmp` per process). Every process writes the same bytes — bundles are deterministic —
+/// and renames them into place, so readers never see a partial file.
 pub fn hello_bundle() -> PathBuf {
-    static BUNDLE: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    static BUNDLE: OnceLock<PathBuf> = OnceLock::new();
     BUNDLE
-        .get_or_init(|| bundle_dir(&repo_root().join("examples/hello")))
-        .1
+        .get_or_init(|| {
+            let (dir, built) = bundle_dir(&repo_root().join("examples/hello"));
+            let scratch = Path::new(env!("CARGO_TARGET_TMPDIR"));
+            let shared = scratch.join(built.file_name().unwrap());
+            let mut staged = tempfile::NamedTempFile::new_in(scratch).unwrap();
+            std::io::copy(&mut std::fs::File::open(&built).unwrap(), &mut staged).unwrap();
+            staged.persist(&shared).unwrap();
+            drop(dir);
+            shared
+        })
         .clone()
 }
 
