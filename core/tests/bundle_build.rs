@@ -311,3 +311,40 @@ fn nothing_is_written_for_an_invalid_app() {
         "no file may be left behind"
     );
 }
+
+#[test]
+fn a_writer_fed_by_its_caller_writes_what_build_dir_writes_and_refuses_misuse() {
+    use q8s_core::select::{FsTree, Tree};
+    let hello = repo_root().join("examples/hello");
+    let out = tempfile::tempdir().unwrap();
+    let (_, expected) = build(&hello, out.path());
+
+    let tree = FsTree::new(&hello).unwrap();
+    let mut writer = bundle::BundleWriter::start(&tree, Vec::new()).unwrap();
+    let all: Vec<String> = writer.remaining().iter().map(|f| f.path.clone()).collect();
+    // Everything read ahead first, as a browser does, then handed over in order.
+    let contents: Vec<Vec<u8>> = all.iter().map(|p| tree.read(p).unwrap()).collect();
+    let mut contents = contents.into_iter();
+    let early = bundle::BundleWriter::start(&tree, Vec::new()).unwrap();
+    let err = early.finish().map(|_| ()).unwrap_err();
+    assert!(err.to_string().contains("not written yet"), "{err}");
+    while writer.next_file().is_some() {
+        writer.push(contents.next().unwrap()).unwrap();
+    }
+    assert!(writer.remaining().is_empty());
+    let err = writer.push(b"one too many".to_vec()).unwrap_err();
+    assert!(err.to_string().contains("written already"), "{err}");
+    let (info, bytes) = writer.finish().unwrap();
+    assert_eq!(bytes, expected);
+    assert_eq!(info.files, all);
+
+    // An app with an error diagnostic is refused before anything is written.
+    let mut broken = MemTree::new();
+    broken
+        .add("q-app.toml", b"[App]\nName = \"x\"\n".to_vec(), false)
+        .unwrap();
+    let err = bundle::BundleWriter::start(&broken, Vec::new())
+        .map(|_| ())
+        .unwrap_err();
+    assert!(matches!(err, BundleError::Invalid(_)), "{err}");
+}

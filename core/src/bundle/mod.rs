@@ -24,11 +24,12 @@ pub use native::{
 };
 
 use crate::archive::{
-    ArchiveEntry, ArchiveError, HashingWriter, Limits, QzReader, write_sequential,
+    ArchiveEntry, ArchiveError, DeterministicZipWriter, HashingWriter, Limits, QzReader,
+    compress_entry_owned,
 };
 use crate::diagnostic::{Diagnostic, has_errors};
 use crate::manifest::Manifest;
-use crate::select::{Decision, Selection, Tree, select};
+use crate::select::{Decision, SelectedFile, Selection, Tree, select};
 
 /// The file name of a bundle: `<Name>.<Version>.qz`.
 ///
@@ -147,14 +148,120 @@ pub fn check_tree(tree: &dyn Tree) -> Result<(Selection, ContentReport), BundleE
 /// build and small trees; natively, [`build_dir`] compresses in parallel).
 /// Returns the bundle's description and the writer.
 pub fn build_tree<W: Write>(tree: &dyn Tree, out: W) -> Result<(BundleInfo, W), BundleError> {
-    let (selection, report) = check_tree(tree)?;
-    let manifest = valid_manifest(&report)?;
-    let entries = entries_of(&selection);
-    let (hashing, _stats) = write_sequential(&entries, |p| tree.read(p), HashingWriter::new(out))
-        .map_err(BundleError::io("writing the bundle"))?;
-    let (out, digest) = hashing.finish();
-    let (sha256, size) = (digest.hex(), digest.len);
-    Ok((bundle_info(manifest, selection, report, sha256, size), out))
+    let mut writer = BundleWriter::start(tree, out)?;
+    while let Some(file) = writer.next_file() {
+        let bytes = tree
+            .read(&file.path)
+            .map_err(BundleError::io("reading the app folder"))?;
+        writer.push(bytes)?;
+    }
+    writer.finish()
+}
+
+/// A bundle written on the current thread, entry by entry, with each selected file's bytes
+/// handed over by the caller in archive order: for hosts that read files asynchronously (a
+/// browser's Worker), which can read the next files while this one is compressed.
+/// [`build_tree`] is this with the tree's own reads; both write the same bytes.
+///
+/// ```
+/// use q8s_core::bundle::BundleWriter;
+/// use q8s_core::select::{MemTree, Tree};
+///
+/// let mut tree = MemTree::new();
+/// let manifest = "[App]\nName = \"ai.h2o.q.demo\"\nVersion = \"1.0.0\"\n\n[Runtime]\nModule = \"demo.app\"\n";
+/// tree.add("q-app.toml", manifest.as_bytes().to_vec(), false).unwrap();
+/// tree.add("demo/app.py", b"print('hi')\n".to_vec(), false).unwrap();
+/// tree.add("requirements.txt", b"h2o-wave\n".to_vec(), false).unwrap();
+/// let mut writer = BundleWriter::start(&tree, Vec::new()).unwrap();
+/// let mut order = Vec::new();
+/// while let Some(file) = writer.next_file() {
+///     order.push(file.path.clone());
+///     let bytes = tree.read(&file.path).unwrap(); // or read ahead, asynchronously
+///     writer.push(bytes).unwrap();
+/// }
+/// let (info, archive) = writer.finish().unwrap();
+/// assert_eq!(order, ["demo/app.py", "q-app.toml", "requirements.txt"]);
+/// assert_eq!(info.size, archive.len() as u64);
+/// ```
+pub struct BundleWriter<W: Write> {
+    manifest: Manifest,
+    selection: Selection,
+    report: ContentReport,
+    /// How many of `selection.files` are written.
+    written: usize,
+    zip: DeterministicZipWriter<HashingWriter<W>>,
+}
+
+impl<W: Write> BundleWriter<W> {
+    /// Selects and checks the files of `tree` (reading only what the checks need: the
+    /// manifest, the icon, the screenshots) and starts the archive in `out`. A bundle with an
+    /// error diagnostic is refused here, before anything is written.
+    pub fn start(tree: &dyn Tree, out: W) -> Result<BundleWriter<W>, BundleError> {
+        let (selection, report) = check_tree(tree)?;
+        let manifest = valid_manifest(&report)?;
+        Ok(BundleWriter {
+            manifest,
+            selection,
+            report,
+            written: 0,
+            zip: DeterministicZipWriter::new(HashingWriter::new(out)),
+        })
+    }
+
+    /// The file whose bytes [`push`](Self::push) takes next; `None` once all are written.
+    pub fn next_file(&self) -> Option<&SelectedFile> {
+        self.selection.files.get(self.written)
+    }
+
+    /// The files still to write, in archive order (the next one first): what to read ahead.
+    pub fn remaining(&self) -> &[SelectedFile] {
+        &self.selection.files[self.written..]
+    }
+
+    /// Compresses and writes the bytes of [`next_file`](Self::next_file).
+    pub fn push(&mut self, bytes: Vec<u8>) -> Result<(), BundleError> {
+        let Some(file) = self.selection.files.get(self.written) else {
+            return Err(BundleError::Io {
+                context: "writing the bundle".into(),
+                source: io::Error::other("every selected file is written already"),
+            });
+        };
+        let entry = compress_entry_owned(&file.path, bytes, file.executable);
+        self.zip
+            .add(&entry)
+            .map_err(BundleError::io("writing the bundle"))?;
+        self.written += 1;
+        Ok(())
+    }
+
+    /// Ends the archive once every selected file is written; returns the bundle's
+    /// description and the writer.
+    pub fn finish(self) -> Result<(BundleInfo, W), BundleError> {
+        if let Some(file) = self.next_file() {
+            return Err(BundleError::Io {
+                context: "writing the bundle".into(),
+                source: io::Error::other(format!(
+                    "{} of {} files are not written yet (next: {})",
+                    self.selection.files.len() - self.written,
+                    self.selection.files.len(),
+                    file.path
+                )),
+            });
+        }
+        let (hashing, _) = self
+            .zip
+            .finish_with_len()
+            .map_err(BundleError::io("writing the bundle"))?;
+        let (out, digest) = hashing.finish();
+        let info = bundle_info(
+            self.manifest,
+            self.selection,
+            self.report,
+            digest.hex(),
+            digest.len,
+        );
+        Ok((info, out))
+    }
 }
 
 fn entries_of(selection: &Selection) -> Vec<(String, bool)> {
