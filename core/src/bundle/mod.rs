@@ -264,6 +264,7 @@ impl<W: Write> BundleWriter<W> {
     }
 }
 
+#[cfg(not(target_family = "wasm"))]
 fn entries_of(selection: &Selection) -> Vec<(String, bool)> {
     selection
         .files
