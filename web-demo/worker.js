@@ -1,5 +1,6 @@
-// The bundler, in a module Worker: the wasm module reads the chosen Files here (with
-// FileReaderSync, which only Workers have), so a large folder never blocks the page.
+// The bundler, in a module Worker: the wasm module reads the chosen Files here (the manifest
+// and images with FileReaderSync, which only Workers have, the rest asynchronously, ahead of
+// the file being compressed), so a large folder never blocks the page.
 //
 // Messages in:  { type: "init", module }                      (the compiled WebAssembly.Module)
 //               { id, type: "bundle", files: [{ path, file, executable }] }
@@ -21,7 +22,7 @@ self.onmessage = async ({ data }) => {
   }
   try {
     await ready;
-    if (data.type === "bundle") bundle(data);
+    if (data.type === "bundle") await bundle(data);
     else if (data.type === "inspect") inspect(data);
     else throw new Error(`unknown request ${data.type}`);
   } catch (err) {
@@ -34,7 +35,7 @@ self.onmessage = async ({ data }) => {
   }
 };
 
-function bundle({ id, files }) {
+async function bundle({ id, files }) {
   const builder = new BundleBuilder();
   try {
     for (const { path, file, executable } of files) builder.add(path, file, { executable });
@@ -45,8 +46,9 @@ function bundle({ id, files }) {
     self.postMessage({ id, type: "checked", report, manifestText, ms: performance.now() - start });
     if (!report.valid) return;
     start = performance.now();
-    // A Blob of the written chunks: the archive is never copied into one array.
-    const output = builder.finishBlob();
+    // A Blob of the written chunks: the archive is never copied into one array. The Files are
+    // read a few ahead of the one being compressed, so reading and compressing overlap.
+    const output = await builder.finishBlobAsync();
     self.postMessage({ id, type: "bundled", output, ms: performance.now() - start });
   } finally {
     builder.free();

@@ -22,8 +22,9 @@ onmessage = async ({ data: { tool, files, only } }) => {
     } else if (tool === "q8s") {
       const builder = new BundleBuilder();
       for (const f of chosen) builder.add(rel(f), f);
-      // As the upload page does: the bundle as a Blob of its chunks, ready to upload.
-      const out = builder.finishBlob();
+      // As the upload page does: the bundle as a Blob of its chunks, ready to upload, the
+      // Files read ahead of the one being compressed.
+      const out = await builder.finishBlobAsync();
       size = out.blob.size;
       sha256 = out.sha256;
     } else if (tool === "fflate") {

@@ -2,16 +2,20 @@
 
 use std::io;
 
-use js_sys::{ArrayBuffer, Reflect, Uint8Array};
-use q8s_core::bundle::{build_tree, check_tree};
+use js_sys::{ArrayBuffer, Promise, Reflect, Uint8Array};
+use std::collections::VecDeque;
+
+use q8s_core::bundle::{BundleWriter, build_tree, check_tree};
 use q8s_core::select::{EntryKind, FileContent, LinkProblem, MemTree};
 use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::{JsFuture, future_to_promise};
 use web_sys::{Blob, FileReaderSync};
 
 use crate::error::{bundle_error, error, to_js};
 
 /// A file's contents, kept where JS has them until the bundle is written: a large folder
 /// is never copied into the module's memory whole.
+#[derive(Clone)]
 enum Content {
     Bytes(Uint8Array),
     Blob(Blob),
@@ -176,10 +180,101 @@ impl BundleBuilder {
         Ok(out)
     }
 
+    /// As [`finishBlob`](Self::finish_blob), reading Blob contents asynchronously
+    /// (`Blob.arrayBuffer()`) a few files ahead of the one being compressed, so the browser
+    /// reads while the module compresses. Each read costs the browser a fixed fraction of a
+    /// millisecond, which for thousands of small files is a large part of the time
+    /// `finishBlob` takes reading them one after the other. At most `READ_AHEAD_FILES`
+    /// files and `READ_AHEAD_BYTES` bytes are read ahead (a larger file is read alone). Like
+    /// `finishBlob`, it runs in a Worker when contents are Blobs: the manifest, icon and
+    /// screenshots are read synchronously to check them before anything is written. Resolves
+    /// to what `finishBlob` returns, or rejects with its errors (`read-failed` when a file can
+    /// no longer be read).
+    #[wasm_bindgen(js_name = finishBlobAsync, unchecked_return_type = "Promise<BundleBlobOutput>")]
+    pub fn finish_blob_async(&self) -> Result<Promise, JsValue> {
+        let writer =
+            BundleWriter::start(&self.tree, JsChunks::for_blob()).map_err(|e| bundle_error(&e))?;
+        let contents: Vec<Content> = writer
+            .remaining()
+            .iter()
+            .map(|f| {
+                self.tree
+                    .content(&f.path)
+                    .cloned()
+                    .ok_or_else(|| error("read-failed", &format!("{}: not in the folder", f.path)))
+            })
+            .collect::<Result<_, JsValue>>()?;
+        Ok(future_to_promise(write_reading_ahead(writer, contents)))
+    }
+
     fn write(&self, sink: JsChunks) -> Result<(JsValue, JsChunks), JsValue> {
         let (info, sink) = build_tree(&self.tree, sink).map_err(|e| bundle_error(&e))?;
         Ok((to_js(&info)?, sink))
     }
+}
+
+/// How many files [`BundleBuilder::finish_blob_async`] reads ahead of the one it compresses.
+const READ_AHEAD_FILES: usize = 32;
+/// How many bytes it reads ahead at most (one file larger than this is read alone).
+const READ_AHEAD_BYTES: f64 = 8.0 * 1024.0 * 1024.0;
+
+/// A file being read: its bytes when JS gave bytes, else the pending `Blob.arrayBuffer()`.
+enum Ahead {
+    Ready(Uint8Array),
+    Reading(JsFuture, f64),
+}
+
+async fn write_reading_ahead(
+    mut writer: BundleWriter<JsChunks>,
+    contents: Vec<Content>,
+) -> Result<JsValue, JsValue> {
+    let mut ahead: VecDeque<Ahead> = VecDeque::new();
+    let mut upcoming = contents.into_iter().peekable();
+    let mut bytes_ahead = 0.0;
+    while writer.next_file().is_some() {
+        // Start reads while the window has room (and always the next file's).
+        while let Some(content) = upcoming.peek() {
+            let size = match content {
+                Content::Blob(blob) => blob.size(),
+                Content::Bytes(_) => 0.0,
+            };
+            let full = ahead.len() >= READ_AHEAD_FILES || bytes_ahead + size > READ_AHEAD_BYTES;
+            if full && !ahead.is_empty() {
+                break;
+            }
+            let content = upcoming.next().expect("peeked");
+            ahead.push_back(match content {
+                Content::Bytes(array) => Ahead::Ready(array),
+                Content::Blob(blob) => {
+                    bytes_ahead += size;
+                    Ahead::Reading(JsFuture::from(blob.array_buffer()), size)
+                }
+            });
+        }
+        let path = writer
+            .next_file()
+            .map(|f| f.path.clone())
+            .unwrap_or_default();
+        let bytes = match ahead.pop_front() {
+            Some(Ahead::Ready(array)) => array.to_vec(),
+            Some(Ahead::Reading(read, size)) => {
+                bytes_ahead -= size;
+                let buffer = read.await.map_err(|e| {
+                    error(
+                        "read-failed",
+                        &format!("{path}: cannot be read: {}", describe(&e)),
+                    )
+                })?;
+                Uint8Array::new(&buffer).to_vec()
+            }
+            None => return Err(error("read-failed", &format!("{path}: no contents"))),
+        };
+        writer.push(bytes).map_err(|e| bundle_error(&e))?;
+    }
+    let (info, sink) = writer.finish().map_err(|e| bundle_error(&e))?;
+    let out = to_js(&info)?;
+    Reflect::set(&out, &JsValue::from_str("blob"), &sink.blob()?.into())?;
+    Ok(out)
 }
 
 /// Where the archive goes while it is written: 1 MiB chunks copied out to JS as they fill,

@@ -45,6 +45,7 @@ export async function usage(folder: File[], qz: Uint8Array): Promise<string> {
   const bytes: Uint8Array = typed(out.bytes);
   const asBlob: BundleBlobOutput = typed(builder.finishBlob());
   const blob: Blob = typed(asBlob.blob);
+  const readAhead: BundleBlobOutput = typed(await builder.finishBlobAsync());
   const inspected = inspectBundle(qz);
   const icon: Uint8Array = typed(readBundleFile(qz, inspected.icon ?? "static/icon.png"));
 

@@ -23,7 +23,7 @@ const apps = readdirSync(join(vectors, "apps")).filter((n) => n.endsWith(".json"
 assert.ok(apps.length >= 10, `expected the app vectors, found ${apps.length}`);
 
 for (const name of apps) {
-  test(`app vector ${name}`, () => {
+  test(`app vector ${name}`, async () => {
     const folder = join(vectors, "apps", name);
     const expected = JSON.parse(readFileSync(`${folder}.json`, "utf8"));
     for (const excluded of expected.excluded) {
@@ -60,6 +60,20 @@ for (const name of apps) {
         rmSync(cwd, { recursive: true, force: true });
       }
     }
+    // finishBlobAsync, reading ahead: Python files as Blobs (read with Blob.arrayBuffer()),
+    // the rest as bytes, since the manifest and images are read synchronously to check them.
+    const real = new BundleBuilder();
+    addFolder(
+      {
+        add: (path, data, options) => real.add(path, path.endsWith(".py") ? new Blob([data]) : data, options),
+        addLink: (...args) => real.addLink(...args),
+      },
+      folder,
+    );
+    const asyncOut = await real.finishBlobAsync();
+    assert.equal(asyncOut.sha256, out.sha256);
+    assert.deepEqual(new Uint8Array(await asyncOut.blob.arrayBuffer()), out.bytes);
+    real.free();
     // Read back by the strict reader: same files, same modes.
     const inspected = inspectBundle(out.bytes);
     assert.equal(inspected.valid, true);

@@ -192,6 +192,11 @@ impl<C: FileContent> MemTree<C> {
         self.files.is_empty()
     }
 
+    /// The contents of the file at `path` as they were added (not read).
+    pub fn content(&self, path: &str) -> Option<&C> {
+        self.files.get(path).map(|(content, _)| content)
+    }
+
     fn join(dir: &str, name: &str) -> String {
         if dir.is_empty() {
             name.to_string()
