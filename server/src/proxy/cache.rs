@@ -20,7 +20,8 @@
 //! `X-Forwarded-User`, without saying so) and `Accept-Encoding` (Qd compresses without saying
 //! `Vary`). Requests with `Range` or conditionals (`If-*`) go to the instance; so do those with
 //! `Cache-Control: no-cache` or `max-age=0` (a browser's reload), whose answer replaces the kept
-//! one. `POST`, `PUT`, `PATCH` and `DELETE` drop every user's entries for their target (§4.4).
+//! one. `POST`, `PUT`, `PATCH` and `DELETE` drop every user's entries for their target (§4.4),
+//! in every thread's cache (see [`Invalidations`]).
 //!
 //! Each thread serving instance hosts has a cache of its own, with an equal share of the
 //! configured size (`--proxy-cache`, default 64 MiB): nothing is locked on the way. An entry
@@ -30,6 +31,8 @@ use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -321,6 +324,8 @@ struct Cache {
     order: VecDeque<(Target, Instant)>,
     count: usize,
     size: usize,
+    /// The last of [`INVALIDATIONS`] applied here.
+    seen: u64,
 }
 
 thread_local! {
@@ -395,14 +400,74 @@ impl Cache {
     }
 }
 
+/// Targets that unsafe requests invalidated, numbered, for the other threads' caches: each
+/// applies those it has not seen before its next lookup. A lookup reads one atomic number
+/// unless there is something new; unsafe requests are rare next to page loads.
+struct Invalidations {
+    latest: AtomicU64,
+    recent: Mutex<VecDeque<(u64, Target)>>,
+}
+
+/// How many invalidations are kept for threads that have not seen them; a thread further
+/// behind empties its cache.
+const KEPT_INVALIDATIONS: usize = 1024;
+
+static INVALIDATIONS: Invalidations = Invalidations {
+    latest: AtomicU64::new(0),
+    recent: Mutex::new(VecDeque::new()),
+};
+
+impl Cache {
+    /// Applies the invalidations other threads recorded since this cache last looked.
+    fn catch_up(&mut self) {
+        let latest = INVALIDATIONS.latest.load(Ordering::Acquire);
+        if latest == self.seen {
+            return;
+        }
+        let recent = INVALIDATIONS
+            .recent
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let seen = self.seen;
+        let missed = recent.front().is_none_or(|(first, _)| *first > seen + 1);
+        if missed {
+            // Too far behind to know what changed: start afresh.
+            *self = Cache::default();
+        } else {
+            for (_, target) in recent.iter().filter(|(n, _)| *n > seen) {
+                self.invalidate(target);
+            }
+        }
+        self.seen = recent.back().map_or(latest, |(n, _)| *n);
+    }
+}
+
 fn lookup(key: &Key, head: bool, now: Instant) -> Option<Response> {
     CACHE
-        .try_with(|cache| cache.borrow_mut().lookup(key, head, now))
+        .try_with(|cache| {
+            let mut cache = cache.borrow_mut();
+            cache.catch_up();
+            cache.lookup(key, head, now)
+        })
         .ok()
         .flatten()
 }
 
+/// Drops every kept answer for `target`, in this thread's cache now and in the others' before
+/// their next lookup.
 fn invalidate(target: &Target) {
+    {
+        let mut recent = INVALIDATIONS
+            .recent
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let number = INVALIDATIONS.latest.load(Ordering::Relaxed) + 1;
+        recent.push_back((number, target.clone()));
+        if recent.len() > KEPT_INVALIDATIONS {
+            recent.pop_front();
+        }
+        INVALIDATIONS.latest.store(number, Ordering::Release);
+    }
     let _ = CACHE.try_with(|cache| cache.borrow_mut().invalidate(target));
 }
 
@@ -796,6 +861,23 @@ mod tests {
         ));
         assert!(lookup(&a, false, Instant::now()).is_none());
         assert!(lookup(&b, false, Instant::now()).is_none());
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn an_unsafe_request_on_another_thread_reaches_this_threads_cache() {
+        let k = key("/shared.json", "alice", None);
+        answer(k.clone(), "{}", 60, 1 << 20).await;
+        assert!(lookup(&k, false, Instant::now()).is_some());
+        std::thread::spawn(|| {
+            let delete = Request::delete("/shared.json").body(Body::empty()).unwrap();
+            plan(Uuid::nil(), UPSTREAM, Some(&alice()), &delete);
+        })
+        .join()
+        .unwrap();
+        assert!(lookup(&k, false, Instant::now()).is_none());
+        // Kept again afterwards, and found.
+        answer(k.clone(), "{}", 60, 1 << 20).await;
+        assert!(lookup(&k, false, Instant::now()).is_some());
     }
 
     #[tokio::test(flavor = "current_thread")]
