@@ -27,10 +27,10 @@ pub struct Settings {
     /// Instances are reached at `<instance-id>.<domain>` [default: localhost].
     #[arg(long, env = "Q8S_SERVER_DOMAIN")]
     pub domain: Option<String>,
-    /// Metadata store: `sqlite://<file>` [default: `sqlite://<data-dir>/q8s.db`].
+    /// Metadata store: `sqlite://<file>` [default: sqlite://DATA_DIR/q8s.db].
     #[arg(long, env = "Q8S_SERVER_DATABASE")]
     pub database: Option<String>,
-    /// Blob store for bundles: `file://<folder>` [default: `file://<data-dir>/blobs`].
+    /// Blob store for bundles: `file://<folder>` [default: file://DATA_DIR/blobs].
     #[arg(long, env = "Q8S_SERVER_BLOB_STORE")]
     pub blob_store: Option<String>,
     /// Where instances run: `local` [default: local].
