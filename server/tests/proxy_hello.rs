@@ -30,6 +30,21 @@ fn instance_url(server: &TestServer, id: &str, path: &str) -> String {
     format!("http://{id}.localhost:{}{path}", server.port)
 }
 
+/// `GET <path>` on the instance, as the holder of `token`.
+async fn open(
+    http: &Client,
+    server: &TestServer,
+    id: &str,
+    path: &str,
+    token: &str,
+) -> reqwest::Response {
+    http.get(instance_url(server, id, path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn launch_hello(server: &TestServer, token: &str, visibility: &str) -> String {
     let (status, app) = server.import(token, &hello_bundle(), "PRIVATE").await;
     let app_id = match status {
@@ -51,12 +66,7 @@ async fn hello_through_the_proxy_with_its_websocket_and_visibility() {
     let http = client_for(&server, &id);
 
     // The Wave page from Qd, through the proxy.
-    let r = http
-        .get(instance_url(&server, &id, "/"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
+    let r = open(&http, &server, &id, "/", &admin).await;
     assert_eq!(r.status(), StatusCode::OK);
     let page = r.text().await.unwrap();
     assert!(page.contains("wave-static"), "{page}");
@@ -66,12 +76,7 @@ async fn hello_through_the_proxy_with_its_websocket_and_visibility() {
         .nth(1)
         .and_then(|rest| rest.split('"').next())
         .unwrap();
-    let r = http
-        .get(instance_url(&server, &id, asset))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
+    let r = open(&http, &server, &id, asset, &admin).await;
     assert_eq!(r.status(), StatusCode::OK, "{asset}");
     let script = r.bytes().await.unwrap();
     assert!(script.len() > 10_000);
@@ -168,21 +173,11 @@ async fn hello_through_the_proxy_with_its_websocket_and_visibility() {
 
     // A second user sees nothing of the PRIVATE instance ...
     let bob = server.user_token("bob", false).await;
-    let r = http
-        .get(instance_url(&server, &id, "/"))
-        .bearer_auth(&bob)
-        .send()
-        .await
-        .unwrap();
+    let r = open(&http, &server, &id, "/", &bob).await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert!(r.text().await.unwrap().contains("No such instance"));
     // Not even what the proxy keeps in its cache for the owner.
-    let r = http
-        .get(instance_url(&server, &id, asset))
-        .bearer_auth(&bob)
-        .send()
-        .await
-        .unwrap();
+    let r = open(&http, &server, &id, asset, &bob).await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     // ... and opens it once it is shared with all users.
     assert_eq!(
@@ -196,12 +191,7 @@ async fn hello_through_the_proxy_with_its_websocket_and_visibility() {
             .await,
         StatusCode::OK
     );
-    let r = http
-        .get(instance_url(&server, &id, "/"))
-        .bearer_auth(&bob)
-        .send()
-        .await
-        .unwrap();
+    let r = open(&http, &server, &id, "/", &bob).await;
     assert_eq!(r.status(), StatusCode::OK);
 
     // Unknown instances and foreign hosts.
@@ -232,20 +222,10 @@ async fn hello_through_the_proxy_with_its_websocket_and_visibility() {
     server
         .wait_for_status(&admin, &id, "SUSPENDED", START)
         .await;
-    let r = http
-        .get(instance_url(&server, &id, "/"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
+    let r = open(&http, &server, &id, "/", &admin).await;
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(r.text().await.unwrap().contains("suspended"));
-    let r = http
-        .get(instance_url(&server, &id, asset))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
+    let r = open(&http, &server, &id, asset, &admin).await;
     assert_eq!(
         r.status(),
         StatusCode::SERVICE_UNAVAILABLE,
@@ -258,12 +238,7 @@ async fn hello_through_the_proxy_with_its_websocket_and_visibility() {
             .status()
             .is_success()
     );
-    let r = http
-        .get(instance_url(&server, &id, "/"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
+    let r = open(&http, &server, &id, "/", &admin).await;
     if r.status() == StatusCode::SERVICE_UNAVAILABLE {
         assert!(
             r.headers().contains_key("retry-after"),
@@ -271,12 +246,7 @@ async fn hello_through_the_proxy_with_its_websocket_and_visibility() {
         );
     }
     server.wait_for_status(&admin, &id, "RUNNING", START).await;
-    let r = http
-        .get(instance_url(&server, &id, "/"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
+    let r = open(&http, &server, &id, "/", &admin).await;
     assert_eq!(r.status(), StatusCode::OK);
     let r = server
         .client
@@ -289,12 +259,7 @@ async fn hello_through_the_proxy_with_its_websocket_and_visibility() {
     server
         .wait_for_status(&admin, &id, "TERMINATED", START)
         .await;
-    let r = http
-        .get(instance_url(&server, &id, "/"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
+    let r = open(&http, &server, &id, "/", &admin).await;
     assert_eq!(r.status(), StatusCode::GONE);
 
     let metrics = server

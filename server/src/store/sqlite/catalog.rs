@@ -5,7 +5,7 @@ use sqlx::Row;
 use sqlx::sqlite::{SqlitePool, SqliteRow};
 use uuid::Uuid;
 
-use super::codec::{conflict_as, db_err, fmt_time, now, parse_time, parse_uuid};
+use super::codec::{conflict_as, db_err, fmt_time, now, parse_time, parse_uuid, to_json};
 use crate::runtime::InstanceStatus;
 use crate::store::{
     AppRecord, DesiredState, InstanceRecord, ListQuery, NewApp, NewInstance, SecretKeys,
@@ -39,12 +39,9 @@ fn app_from_row(row: &SqliteRow) -> StoreResult<AppRecord> {
 }
 
 pub(super) async fn insert_app(pool: &SqlitePool, app: &NewApp) -> StoreResult<AppRecord> {
-    let manifest =
-        serde_json::to_string(&app.manifest).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let keywords = serde_json::to_string(&app.manifest.app.keywords)
-        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let screenshots =
-        serde_json::to_string(&app.screenshots).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let manifest = to_json(&app.manifest)?;
+    let keywords = to_json(&app.manifest.app.keywords)?;
+    let screenshots = to_json(&app.screenshots)?;
     let created = fmt_time(now());
     sqlx::query(
         "INSERT INTO apps (id, name, version, owner_id, visibility, title, description, keywords,

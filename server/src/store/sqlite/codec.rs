@@ -51,6 +51,11 @@ pub(super) fn db_err(e: sqlx::Error) -> StoreError {
     }
 }
 
+/// A value as the JSON text a column holds.
+pub(super) fn to_json(value: &impl serde::Serialize) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Database(e.to_string()))
+}
+
 /// Maps a unique-constraint violation to [`StoreError::Conflict`] with `code`.
 pub(super) fn conflict_as(code: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
     move |e| match &e {

@@ -9,7 +9,8 @@
 //!
 //! What is kept:
 //! - answers `200` to `GET` with a freshness lifetime: `s-maxage`, `max-age`, `Expires`, else a
-//!   tenth of the time since `Last-Modified`; at most [`MAX_FRESHNESS`], or [`MAX_HEURISTIC`]
+//!   tenth of the time since `Last-Modified`; at most [`freshness::MAX_FRESHNESS`], or
+//!   [`freshness::MAX_HEURISTIC`]
 //!   for a heuristic one, so a file an app rewrites is seen within a minute at worst;
 //! - never answers with `no-store`, `private`, `no-cache`, `Set-Cookie`, trailers or a `Vary` on
 //!   anything but `Accept-Encoding`, nor answers to requests carrying cookies or an
@@ -21,20 +22,16 @@
 //! `Vary`). Requests with `Range` or conditionals (`If-*`) go to the instance; so do those with
 //! `Cache-Control: no-cache` or `max-age=0` (a browser's reload), whose answer replaces the kept
 //! one. `POST`, `PUT`, `PATCH` and `DELETE` drop every user's entries for their target (§4.4),
-//! in every thread's cache (see [`Invalidations`]).
+//! in every thread's cache (see the `store` module).
 //!
 //! Each thread serving instance hosts has a cache of its own, with an equal share of the
 //! configured size (`--proxy-cache`, default 64 MiB): nothing is locked on the way. An entry
 //! may take a quarter of its cache; when a new one does not fit, the oldest go first.
 
-use std::cell::RefCell;
-use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, ready};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use axum::body::Body;
 use axum::extract::Request;
@@ -46,10 +43,13 @@ use uuid::Uuid;
 
 use crate::state::Metrics;
 
-/// The longest an answer is kept, whatever it says.
-pub(crate) const MAX_FRESHNESS: Duration = Duration::from_secs(3600);
-/// The longest an answer without an explicit lifetime is kept.
-pub(crate) const MAX_HEURISTIC: Duration = Duration::from_secs(60);
+mod freshness;
+mod store;
+
+use freshness::{Directives, freshness, pragma_no_cache};
+#[cfg(test)]
+use store::stats;
+use store::{invalidate, lookup, store};
 
 /// Where an answer came from: instance, upstream, and the request target.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -185,292 +185,6 @@ pub(crate) fn plan(
     }
 }
 
-/// `Pragma: no-cache` counts only without `Cache-Control` (RFC 9111 §5.4).
-fn pragma_no_cache(headers: &HeaderMap) -> bool {
-    !headers.contains_key(header::CACHE_CONTROL)
-        && headers
-            .get(header::PRAGMA)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.to_ascii_lowercase().contains("no-cache"))
-}
-
-/// The `Cache-Control` directives the cache acts on.
-#[derive(Debug, Default, PartialEq)]
-struct Directives {
-    no_store: bool,
-    no_cache: bool,
-    private: bool,
-    max_age: Option<u64>,
-    s_maxage: Option<u64>,
-}
-
-impl Directives {
-    fn of(headers: &HeaderMap) -> Directives {
-        let mut d = Directives::default();
-        for value in headers.get_all(header::CACHE_CONTROL) {
-            let Ok(value) = value.to_str() else {
-                // Unreadable: assume the strictest.
-                d.no_store = true;
-                continue;
-            };
-            for directive in value.split(',') {
-                let (name, arg) = match directive.split_once('=') {
-                    Some((name, arg)) => (name.trim(), Some(arg.trim().trim_matches('"'))),
-                    None => (directive.trim(), None),
-                };
-                let seconds = || arg.and_then(|a| a.parse::<u64>().ok()).or(Some(0));
-                match name.to_ascii_lowercase().as_str() {
-                    "no-store" => d.no_store = true,
-                    // With field names too (`no-cache="set-cookie"`): not worth the nuance.
-                    "no-cache" => d.no_cache = true,
-                    "private" => d.private = true,
-                    "max-age" => d.max_age = seconds(),
-                    "s-maxage" => d.s_maxage = seconds(),
-                    _ => {}
-                }
-            }
-        }
-        d
-    }
-}
-
-/// For how long `headers` (of a `200` answer to a `GET`, received at `now`) may be served from
-/// the cache, counting the age it already has; `None` when it may not be kept at all.
-fn freshness(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
-    let directives = Directives::of(headers);
-    if directives.no_store || directives.no_cache || directives.private {
-        return None;
-    }
-    if headers.contains_key(header::SET_COOKIE) || headers.contains_key(header::TRAILER) {
-        return None;
-    }
-    let varies_on_more = headers
-        .get_all(header::VARY)
-        .iter()
-        .flat_map(|v| v.to_str().unwrap_or("*").split(','))
-        .any(|field| !field.trim().eq_ignore_ascii_case("accept-encoding"));
-    if varies_on_more {
-        return None;
-    }
-    let date = |name| {
-        headers
-            .get(name)
-            .and_then(|v: &HeaderValue| v.to_str().ok())
-            .and_then(|v| httpdate::parse_http_date(v).ok())
-    };
-    let sent = date(header::DATE).unwrap_or(now);
-    let lifetime = if let Some(seconds) = directives.s_maxage.or(directives.max_age) {
-        Duration::from_secs(seconds).min(MAX_FRESHNESS)
-    } else if headers.contains_key(header::EXPIRES) {
-        // An unreadable date means already expired (§5.3).
-        date(header::EXPIRES)?
-            .duration_since(sent)
-            .ok()?
-            .min(MAX_FRESHNESS)
-    } else {
-        let modified = date(header::LAST_MODIFIED)?;
-        (sent.duration_since(modified).ok()? / 10).min(MAX_HEURISTIC)
-    };
-    let age = headers
-        .get(header::AGE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map_or(Duration::ZERO, Duration::from_secs);
-    let left = lifetime.checked_sub(age)?;
-    (!left.is_zero()).then_some(left)
-}
-
-/// A kept answer.
-struct Entry {
-    user: Option<HeaderValue>,
-    accept_encoding: Option<HeaderValue>,
-    stored: Instant,
-    expires: Instant,
-    /// Its `Age` when stored, in seconds.
-    age: u64,
-    headers: HeaderMap,
-    body: Bytes,
-    /// What it counts against the cache's size.
-    size: usize,
-}
-
-impl Entry {
-    fn matches(&self, key: &Key) -> bool {
-        self.user == key.user && self.accept_encoding == key.accept_encoding
-    }
-
-    fn response(&self, head: bool, now: Instant) -> Response {
-        let age = self.age + now.duration_since(self.stored).as_secs();
-        let body = if head {
-            Body::empty()
-        } else {
-            Body::from(self.body.clone())
-        };
-        let mut response = Response::new(body);
-        let headers = response.headers_mut();
-        headers.clone_from(&self.headers);
-        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(self.body.len()));
-        headers.insert(header::AGE, HeaderValue::from(age));
-        response
-    }
-}
-
-/// One thread's cache.
-#[derive(Default)]
-struct Cache {
-    entries: HashMap<Target, Vec<Entry>>,
-    /// Insertion order, for eviction: target and the entry's `stored`. Records of entries
-    /// already gone are skipped when met.
-    order: VecDeque<(Target, Instant)>,
-    count: usize,
-    size: usize,
-    /// The last of [`INVALIDATIONS`] applied here.
-    seen: u64,
-}
-
-thread_local! {
-    static CACHE: RefCell<Cache> = RefCell::default();
-}
-
-impl Cache {
-    fn lookup(&mut self, key: &Key, head: bool, now: Instant) -> Option<Response> {
-        let entries = self.entries.get_mut(&key.target)?;
-        let at = entries.iter().position(|e| e.matches(key))?;
-        if entries[at].expires > now {
-            return Some(entries[at].response(head, now));
-        }
-        let gone = entries.swap_remove(at);
-        if entries.is_empty() {
-            self.entries.remove(&key.target);
-        }
-        self.forget(&gone);
-        None
-    }
-
-    fn forget(&mut self, entry: &Entry) {
-        self.count -= 1;
-        self.size -= entry.size;
-    }
-
-    fn invalidate(&mut self, target: &Target) {
-        for gone in self.entries.remove(target).unwrap_or_default() {
-            self.forget(&gone);
-        }
-    }
-
-    fn insert(&mut self, target: Target, entry: Entry, capacity: usize) {
-        if entry.size > capacity / 4 {
-            return;
-        }
-        if let Some(entries) = self.entries.get_mut(&target)
-            && let Some(at) = entries
-                .iter()
-                .position(|e| e.user == entry.user && e.accept_encoding == entry.accept_encoding)
-        {
-            let gone = entries.swap_remove(at);
-            self.forget(&gone);
-        }
-        while self.size + entry.size > capacity {
-            let Some((oldest, stored)) = self.order.pop_front() else {
-                break;
-            };
-            if let Some(entries) = self.entries.get_mut(&oldest)
-                && let Some(at) = entries.iter().position(|e| e.stored == stored)
-            {
-                let gone = entries.swap_remove(at);
-                if entries.is_empty() {
-                    self.entries.remove(&oldest);
-                }
-                self.forget(&gone);
-            }
-        }
-        // Records of replaced or invalidated entries pile up without eviction: drop them.
-        if self.order.len() > 2 * self.count + 64 {
-            let entries = &self.entries;
-            self.order.retain(|(target, stored)| {
-                entries
-                    .get(target)
-                    .is_some_and(|list| list.iter().any(|e| e.stored == *stored))
-            });
-        }
-        self.count += 1;
-        self.size += entry.size;
-        self.order.push_back((target.clone(), entry.stored));
-        self.entries.entry(target).or_default().push(entry);
-    }
-}
-
-/// Targets that unsafe requests invalidated, numbered, for the other threads' caches: each
-/// applies those it has not seen before its next lookup. A lookup reads one atomic number
-/// unless there is something new; unsafe requests are rare next to page loads.
-struct Invalidations {
-    latest: AtomicU64,
-    recent: Mutex<VecDeque<(u64, Target)>>,
-}
-
-/// How many invalidations are kept for threads that have not seen them; a thread further
-/// behind empties its cache.
-const KEPT_INVALIDATIONS: usize = 1024;
-
-static INVALIDATIONS: Invalidations = Invalidations {
-    latest: AtomicU64::new(0),
-    recent: Mutex::new(VecDeque::new()),
-};
-
-impl Cache {
-    /// Applies the invalidations other threads recorded since this cache last looked.
-    fn catch_up(&mut self) {
-        let latest = INVALIDATIONS.latest.load(Ordering::Acquire);
-        if latest == self.seen {
-            return;
-        }
-        let recent = INVALIDATIONS
-            .recent
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let seen = self.seen;
-        let missed = recent.front().is_none_or(|(first, _)| *first > seen + 1);
-        if missed {
-            // Too far behind to know what changed: start afresh.
-            *self = Cache::default();
-        } else {
-            for (_, target) in recent.iter().filter(|(n, _)| *n > seen) {
-                self.invalidate(target);
-            }
-        }
-        self.seen = recent.back().map_or(latest, |(n, _)| *n);
-    }
-}
-
-fn lookup(key: &Key, head: bool, now: Instant) -> Option<Response> {
-    CACHE
-        .try_with(|cache| {
-            let mut cache = cache.borrow_mut();
-            cache.catch_up();
-            cache.lookup(key, head, now)
-        })
-        .ok()
-        .flatten()
-}
-
-/// Drops every kept answer for `target`, in this thread's cache now and in the others' before
-/// their next lookup.
-fn invalidate(target: &Target) {
-    {
-        let mut recent = INVALIDATIONS
-            .recent
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let number = INVALIDATIONS.latest.load(Ordering::Relaxed) + 1;
-        recent.push_back((number, target.clone()));
-        if recent.len() > KEPT_INVALIDATIONS {
-            recent.pop_front();
-        }
-        INVALIDATIONS.latest.store(number, Ordering::Release);
-    }
-    let _ = CACHE.try_with(|cache| cache.borrow_mut().invalidate(target));
-}
-
 /// `response` as it goes to the client; when it may be kept, its body is copied on the way and
 /// the copy kept once the body has ended (a client that goes away early leaves nothing).
 fn keep(key: Key, response: Response, capacity: usize, now: SystemTime) -> Response {
@@ -581,46 +295,10 @@ impl hyper::body::Body for Tee {
     }
 }
 
-fn store(pending: Pending, body: Bytes) {
-    let Pending {
-        key,
-        headers,
-        stored,
-        expires,
-        age,
-        capacity,
-    } = pending;
-    let size = body.len()
-        + key.target.target.len()
-        + headers
-            .iter()
-            .map(|(name, value)| name.as_str().len() + value.len() + 32)
-            .sum::<usize>()
-        + 256;
-    let entry = Entry {
-        user: key.user,
-        accept_encoding: key.accept_encoding,
-        stored,
-        expires,
-        age,
-        headers,
-        body,
-        size,
-    };
-    let _ = CACHE.try_with(|cache| cache.borrow_mut().insert(key.target, entry, capacity));
-}
-
-/// Counts for tests: entries and bytes in this thread's cache.
-#[cfg(test)]
-fn stats() -> (usize, usize) {
-    CACHE.with(|cache| {
-        let cache = cache.borrow();
-        (cache.count, cache.size)
-    })
-}
-
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use hyper::body::Body as _;
 
     use super::*;
@@ -628,15 +306,7 @@ mod tests {
     const UPSTREAM: SocketAddr =
         SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 10101);
 
-    fn at(seconds: u64) -> SystemTime {
-        SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000 + seconds)
-    }
-
-    fn http_date(time: SystemTime) -> HeaderValue {
-        HeaderValue::from_str(&httpdate::fmt_http_date(time)).unwrap()
-    }
-
-    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+    pub(super) fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut map = HeaderMap::new();
         for (name, value) in pairs {
             map.append(
@@ -659,96 +329,6 @@ mod tests {
 
     fn plan_of(request: &Request) -> Plan {
         plan(Uuid::nil(), UPSTREAM, Some(&alice()), request)
-    }
-
-    #[test]
-    fn explicit_lifetimes_come_first_and_are_capped() {
-        let now = at(0);
-        let date = http_date(now);
-        let date = date.to_str().unwrap();
-        let fresh = |pairs: &[(&str, &str)]| freshness(&headers(pairs), now);
-        assert_eq!(
-            fresh(&[("cache-control", "max-age=30"), ("date", date)]),
-            Some(Duration::from_secs(30))
-        );
-        assert_eq!(
-            fresh(&[("cache-control", "public, max-age=30, s-maxage=90")]),
-            Some(Duration::from_secs(90))
-        );
-        assert_eq!(
-            fresh(&[("cache-control", "max-age=31536000, immutable")]),
-            Some(MAX_FRESHNESS)
-        );
-        let expires = http_date(at(120));
-        assert_eq!(
-            fresh(&[("date", date), ("expires", expires.to_str().unwrap())]),
-            Some(Duration::from_secs(120))
-        );
-        // Already used up upstream.
-        assert_eq!(
-            fresh(&[("cache-control", "max-age=30"), ("age", "30")]),
-            None
-        );
-        assert_eq!(
-            fresh(&[("cache-control", "max-age=30"), ("age", "10")]),
-            Some(Duration::from_secs(20))
-        );
-        // An unreadable Expires is in the past.
-        assert_eq!(fresh(&[("date", date), ("expires", "0")]), None);
-    }
-
-    #[test]
-    fn without_a_lifetime_a_tenth_of_the_age_since_last_modified() {
-        let now = at(1000);
-        let modified = http_date(at(500));
-        let date = http_date(now);
-        let pairs = [
-            ("date", date.to_str().unwrap()),
-            ("last-modified", modified.to_str().unwrap()),
-        ];
-        assert_eq!(
-            freshness(&headers(&pairs), now),
-            Some(Duration::from_secs(50))
-        );
-        // A file modified long ago: capped.
-        let old = http_date(at(0) - Duration::from_secs(86_400));
-        let pairs = [
-            ("date", date.to_str().unwrap()),
-            ("last-modified", old.to_str().unwrap()),
-        ];
-        assert_eq!(freshness(&headers(&pairs), now), Some(MAX_HEURISTIC));
-        // Modified this very second: nothing to go on.
-        let pairs = [
-            ("date", date.to_str().unwrap()),
-            ("last-modified", date.to_str().unwrap()),
-        ];
-        assert_eq!(freshness(&headers(&pairs), now), None);
-        // Neither a lifetime nor a date: not kept.
-        assert_eq!(
-            freshness(&headers(&[("content-type", "text/html")]), now),
-            None
-        );
-    }
-
-    #[test]
-    fn answers_that_say_so_or_set_cookies_or_vary_are_not_kept() {
-        let now = at(0);
-        for pairs in [
-            &[("cache-control", "no-store, max-age=60")][..],
-            &[("cache-control", "private, max-age=60")],
-            &[("cache-control", "no-cache, max-age=60")],
-            &[("cache-control", "max-age=60"), ("set-cookie", "a=1")],
-            &[
-                ("cache-control", "max-age=60"),
-                ("vary", "accept-encoding, cookie"),
-            ],
-            &[("cache-control", "max-age=60"), ("vary", "*")],
-            &[("cache-control", "max-age=60"), ("trailer", "x-checksum")],
-        ] {
-            assert_eq!(freshness(&headers(pairs), now), None, "{pairs:?}");
-        }
-        let pairs = [("cache-control", "max-age=60"), ("vary", "Accept-Encoding")];
-        assert!(freshness(&headers(&pairs), now).is_some());
     }
 
     #[test]
