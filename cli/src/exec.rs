@@ -81,6 +81,8 @@ pub fn run(args: ExecArgs) -> anyhow::Result<ExitCode> {
     let spec = InstanceSpec {
         instance_id: Uuid::new_v4(),
         app_id: Uuid::new_v4(),
+        // One local user: their package cache and environments.
+        owner_id: Uuid::nil(),
         app_name: info.name.clone(),
         app_version: info.version.clone(),
         bundle_sha256: info.sha256.clone(),
@@ -233,7 +235,7 @@ async fn forward(runtime: &LocalRuntime, id: Uuid, request: Request) -> Response
         .unwrap_or("localhost")
         .to_owned();
     let user = std::env::var("USER").unwrap_or_else(|_| "local".to_owned());
-    match q8s_server::proxy::forward_unchecked(upstream, request, &host, &user).await {
+    match q8s_server::proxy::forward_unchecked(&upstream, request, &host, &user).await {
         Ok(response) => response,
         Err(_) => waiting_page(
             "The app does not answer",

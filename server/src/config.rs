@@ -10,6 +10,8 @@ use std::str::FromStr;
 use serde::Deserialize;
 use uuid::Uuid;
 
+use crate::runtime::{HostUser, InstanceNetwork};
+
 /// The largest bundle accepted unless configured otherwise (1 GiB).
 pub const DEFAULT_MAX_BUNDLE_SIZE: u64 = 1 << 30;
 
@@ -56,6 +58,14 @@ pub struct Settings {
     /// `0` turns it off [default: 64Mi].
     #[arg(long, env = "Q8S_SERVER_PROXY_CACHE")]
     pub proxy_cache: Option<ByteSize>,
+    /// Whether instances may open connections to the internet: `internet` or `none` (installs
+    /// still reach the package index) [default: internet].
+    #[arg(long, env = "Q8S_SERVER_INSTANCE_NETWORK")]
+    pub instance_network: Option<InstanceNetwork>,
+    /// The unprivileged host user sandboxes run as when the server runs as root, `UID[:GID]`
+    /// [default: 61000:61000].
+    #[arg(long, env = "Q8S_SERVER_SANDBOX_USER")]
+    pub sandbox_user: Option<String>,
 }
 
 impl Settings {
@@ -81,6 +91,8 @@ impl Settings {
             device_code_lifetime: self.device_code_lifetime.or(lower.device_code_lifetime),
             web_dir: self.web_dir.or(lower.web_dir),
             proxy_cache: self.proxy_cache.or(lower.proxy_cache),
+            instance_network: self.instance_network.or(lower.instance_network),
+            sandbox_user: self.sandbox_user.or(lower.sandbox_user),
         }
     }
 }
@@ -201,6 +213,10 @@ pub struct Config {
     pub web_dir: Option<PathBuf>,
     /// Bytes of memory for the proxy's cache; 0: no cache.
     pub proxy_cache: u64,
+    /// Whether instances reach the internet.
+    pub instance_network: InstanceNetwork,
+    /// The host user of sandboxes (when the server runs as root).
+    pub sandbox_user: HostUser,
 }
 
 impl Config {
@@ -249,6 +265,13 @@ impl Config {
                 None => Some(PathBuf::from(BUILT_WEB_DIR)).filter(|d| d.is_dir()),
             },
             proxy_cache: settings.proxy_cache.map_or(DEFAULT_PROXY_CACHE, |b| b.0),
+            instance_network: settings.instance_network.unwrap_or_default(),
+            sandbox_user: match settings.sandbox_user {
+                Some(text) => {
+                    HostUser::parse(&text).map_err(|e| anyhow::anyhow!("--sandbox-user: {e}"))?
+                }
+                None => HostUser::DEFAULT,
+            },
         })
     }
 

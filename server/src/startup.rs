@@ -129,6 +129,8 @@ pub async fn prepare(config: Config) -> anyhow::Result<(AppState, Option<FirstSt
     }
     let mut runtime_config = LocalRuntimeConfig::new(&config.data_dir);
     runtime_config.memory_capacity = config.memory_capacity;
+    runtime_config.network = config.instance_network;
+    runtime_config.sandbox_user = config.sandbox_user;
     let runtime = Arc::new(LocalRuntime::new(
         runtime_config,
         instances_sink(store.clone()),

@@ -18,9 +18,10 @@ async fn an_app_past_its_memory_limit_is_oom_killed_and_restarted() {
     h.sink.wait_status(id, InstanceStatus::Running, START).await;
     let app = h.runtime.upstream(id).unwrap();
     // Below the limit is fine ...
-    assert_eq!(get_json(app, "/alloc?mb=8").await["held_mb"], 8);
+    assert_eq!(get_json(&app, "/alloc?mb=8").await["held_mb"], 8);
     // ... past it the kernel kills the app (the connection just breaks).
-    let _ = tokio::time::timeout(Duration::from_secs(10), http_get_raw(app, "/alloc?mb=256")).await;
+    let _ =
+        tokio::time::timeout(Duration::from_secs(10), http_get_raw(&app, "/alloc?mb=256")).await;
     let crash = h
         .sink
         .wait_for(id, START, |u| {
@@ -74,7 +75,7 @@ async fn five_crashes_in_a_row_leave_it_failed() {
     assert_eq!(restarts, [1, 2, 3, 4]);
     assert_eq!(h.log(id).matches("crashing on purpose").count(), 5);
     assert_eq!(processes_of(id), Vec::<String>::new());
-    assert_eq!(h.runtime.upstream(id), None);
+    assert!(h.runtime.upstream(id).is_none());
     h.runtime.shutdown().await;
 }
 

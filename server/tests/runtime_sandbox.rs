@@ -25,14 +25,14 @@ async fn the_sandbox_shows_the_app_its_env_and_volume_and_nothing_else() {
     h.sink.wait_status(id, InstanceStatus::Running, START).await;
     let app = h.runtime.upstream(id).unwrap();
 
-    let env = get_json(app, "/env").await;
+    let env = get_json(&app, "/env").await;
     assert_eq!(env["API_TOKEN"], SECRET);
     assert_eq!(env["Q8S_INSTANCE_ID"], id.to_string());
     assert_eq!(env["Q8S_APP_ID"], spec.app_id.to_string());
     assert_eq!(env["Q8S_APP_NAME"], "test.app");
     assert_eq!(env["Q8S_APP_VERSION"], "1.0.0");
     assert_eq!(env["Q8S_INSTANCE_URL"], spec.instance_url);
-    assert_eq!(env["PORT"], app.port().to_string());
+    assert_eq!(env["PORT"], app.addr().port().to_string());
     assert!(
         env.get("H2O_WAVE_ADDRESS").is_none(),
         "a plain app runs without Qd"
@@ -42,7 +42,7 @@ async fn the_sandbox_shows_the_app_its_env_and_volume_and_nothing_else() {
         "nothing of the server's environment leaks in"
     );
 
-    let probe = get_json(app, "/probe").await;
+    let probe = get_json(&app, "/probe").await;
     assert_eq!(probe["uid"], 1000, "{probe}");
     assert_eq!(probe["cwd"], "/app");
     assert!(
@@ -72,7 +72,7 @@ async fn the_sandbox_shows_the_app_its_env_and_volume_and_nothing_else() {
     assert!(root.contains(&"data") && root.contains(&"app") && root.contains(&"venv"));
 
     // The volume survives suspend and resume ...
-    get_json(app, "/write?text=kept").await;
+    get_json(&app, "/write?text=kept").await;
     h.runtime.stop(id, false).await.unwrap();
     assert_eq!(processes_of(id), Vec::<String>::new());
     let before = h.sink.history(id).len();
@@ -81,7 +81,7 @@ async fn the_sandbox_shows_the_app_its_env_and_volume_and_nothing_else() {
         .wait_after(id, before, START, |u| u.status == InstanceStatus::Running)
         .await;
     let app = h.runtime.upstream(id).unwrap();
-    assert_eq!(get_json(app, "/read").await["text"], "kept");
+    assert_eq!(get_json(&app, "/read").await["text"], "kept");
 
     // ... and a restart of the runtime (the server) ...
     h.runtime.shutdown().await;
@@ -98,7 +98,7 @@ async fn the_sandbox_shows_the_app_its_env_and_volume_and_nothing_else() {
         .wait_after(id, before, START, |u| u.status == InstanceStatus::Running)
         .await;
     let app = restarted.upstream(id).unwrap();
-    assert_eq!(get_json(app, "/read").await["text"], "kept");
+    assert_eq!(get_json(&app, "/read").await["text"], "kept");
 
     // ... and is removed on terminate.
     let volume = h.data.path().join("volumes").join(id.to_string());

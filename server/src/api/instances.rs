@@ -95,6 +95,7 @@ pub async fn instance_spec(
     Ok(InstanceSpec {
         instance_id,
         app_id: app.id,
+        owner_id: app.owner_id,
         app_name: app.manifest.app.name.clone(),
         app_version: app.manifest.app.version.clone(),
         bundle_sha256: app.bundle_sha256.clone(),

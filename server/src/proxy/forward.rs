@@ -3,7 +3,7 @@
 //! copied both ways until either side closes).
 
 use std::fmt::Write as _;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
 use axum::body::Body;
 use axum::extract::Request;
@@ -12,6 +12,7 @@ use axum::response::Response;
 use hyper_util::rt::TokioIo;
 
 use super::upstream;
+use crate::runtime::Upstream;
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1).
 const HOP_BY_HOP: [HeaderName; 8] = [
@@ -38,7 +39,7 @@ pub(crate) struct Origin {
 /// Sends `request` to `upstream` and returns its answer; `Err` when the upstream cannot be
 /// reached (the caller answers 502).
 pub(crate) async fn forward(
-    upstream: SocketAddr,
+    upstream: &Upstream,
     mut request: Request,
     origin: Origin,
 ) -> Result<Response, String> {
@@ -69,7 +70,7 @@ pub(crate) async fn forward(
 }
 
 async fn forward_upgrade(
-    upstream: SocketAddr,
+    upstream: &Upstream,
     mut request: Request,
     protocol: HeaderValue,
 ) -> Result<Response, String> {
@@ -77,7 +78,8 @@ async fn forward_upgrade(
     let headers = request.headers_mut();
     headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
     headers.insert(header::UPGRADE, protocol);
-    let stream = tokio::net::TcpStream::connect(upstream)
+    let stream = upstream
+        .connect()
         .await
         .map_err(|err| format!("the instance does not answer: {err}"))?;
     let _ = stream.set_nodelay(true);
@@ -281,7 +283,9 @@ mod tests {
             user: Some(HeaderValue::from_static("alice")),
             peer: Some([127, 0, 0, 1].into()),
         };
-        let response = forward(upstream, request, origin).await.unwrap();
+        let response = forward(&Upstream::host(upstream), request, origin)
+            .await
+            .unwrap();
         assert!(!response.headers().contains_key("x-hop"));
         assert!(!response.headers().contains_key(header::CONNECTION));
         let body = axum::body::to_bytes(response.into_body(), 1 << 20)

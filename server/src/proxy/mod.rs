@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use uuid::Uuid;
 
 use crate::auth::{self, Caller, SESSION_COOKIE};
-use crate::runtime::InstanceStatus;
+use crate::runtime::{InstanceStatus, Upstream};
 use crate::state::{AppState, Metrics};
 use crate::store::InstanceRecord;
 
@@ -138,7 +138,7 @@ pub async fn serve(state: &AppState, id: Uuid, request: Request, peer: Option<Ip
 async fn pass(
     state: &AppState,
     id: Uuid,
-    upstream: SocketAddr,
+    upstream: Upstream,
     request: Request,
     grant: &grants::Grant,
     peer: Option<IpAddr>,
@@ -157,10 +157,10 @@ async fn pass(
         state.config.proxy_cache,
         &state.metrics,
         id,
-        upstream,
+        upstream.key(),
         grant.user.as_ref(),
         request,
-        async |request| forward::forward(upstream, request, origin).await,
+        async |request| forward::forward(&upstream, request, origin).await,
     )
     .await;
     match answer {
@@ -181,7 +181,7 @@ async fn pass(
 /// `q8s-cli exec`, which serves one local instance to the user who started it. `Err` says why
 /// the upstream did not answer.
 pub async fn forward_unchecked(
-    upstream: SocketAddr,
+    upstream: &Upstream,
     request: Request,
     host: &str,
     user: &str,

@@ -12,7 +12,6 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::future::{Future, poll_fn};
-use std::net::SocketAddr;
 use std::pin::{Pin, pin};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -24,6 +23,8 @@ use hyper::body::{Body as _, Frame, Incoming, SizeHint};
 use hyper::client::conn::http1::{self, Connection, SendRequest};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
+
+use crate::runtime::{Upstream, UpstreamKey};
 
 /// Idle connections kept per upstream address.
 pub(crate) const MAX_IDLE_PER_UPSTREAM: usize = 64;
@@ -40,8 +41,9 @@ struct Conn {
 }
 
 impl Conn {
-    async fn open(upstream: SocketAddr) -> Result<Conn, String> {
-        let stream = TcpStream::connect(upstream)
+    async fn open(upstream: &Upstream) -> Result<Conn, String> {
+        let stream = upstream
+            .connect()
             .await
             .map_err(|err| format!("the instance does not answer: {err}"))?;
         // Requests and answers are written whole; do not wait for more to fill a segment.
@@ -68,7 +70,7 @@ impl Conn {
 /// Idle connections, by upstream address, oldest first.
 #[derive(Default)]
 struct Pool {
-    by_upstream: HashMap<SocketAddr, Vec<(Instant, Conn)>>,
+    by_upstream: HashMap<UpstreamKey, Vec<(Instant, Conn)>>,
     last_sweep: Option<Instant>,
 }
 
@@ -82,7 +84,7 @@ thread_local! {
 
 impl Pool {
     /// An idle connection to `upstream` from this thread's pool that can take a request.
-    fn take(upstream: SocketAddr) -> Option<Conn> {
+    fn take(upstream: UpstreamKey) -> Option<Conn> {
         loop {
             let (since, mut conn) = POOL
                 .try_with(|pool| pool.borrow_mut().by_upstream.get_mut(&upstream)?.pop())
@@ -95,7 +97,7 @@ impl Pool {
     }
 
     /// Keeps a connection whose exchange is complete for the next request, if it can take one.
-    fn put(upstream: SocketAddr, mut conn: Conn) {
+    fn put(upstream: UpstreamKey, mut conn: Conn) {
         if !conn.catch_up() || !conn.sender.is_ready() {
             return;
         }
@@ -130,11 +132,12 @@ impl Pool {
 /// to the pool once read to the end. A pooled connection that turns out to be closed before
 /// the request went out is replaced by a new one.
 pub(crate) async fn send(
-    upstream: SocketAddr,
+    upstream: &Upstream,
     mut request: Request<Body>,
 ) -> Result<Response<DrivenBody>, String> {
+    let key = upstream.key();
     loop {
-        let (mut conn, pooled) = match Pool::take(upstream) {
+        let (mut conn, pooled) = match Pool::take(key) {
             Some(conn) => (conn, true),
             None => (Conn::open(upstream).await?, false),
         };
@@ -160,7 +163,7 @@ pub(crate) async fn send(
                 let body = DrivenBody {
                     body,
                     conn: Some(conn),
-                    upstream,
+                    upstream: key,
                 };
                 return Ok(Response::from_parts(parts, body));
             }
@@ -178,7 +181,7 @@ pub(crate) async fn send(
 pub(crate) struct DrivenBody {
     body: Incoming,
     conn: Option<Conn>,
-    upstream: SocketAddr,
+    upstream: UpstreamKey,
 }
 
 impl hyper::body::Body for DrivenBody {
@@ -231,6 +234,7 @@ impl Drop for DrivenBody {
 mod tests {
     use super::*;
     use http_body_util::BodyExt;
+    use std::net::SocketAddr;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpListener;
 
@@ -280,18 +284,21 @@ mod tests {
     async fn connections_are_reused_once_an_answer_is_read() {
         let (addr, mut connections) = upstream("hello").await;
         for _ in 0..5 {
-            let response = send(addr, get("/")).await.unwrap();
+            let response = send(&Upstream::host(addr), get("/")).await.unwrap();
             let body = response.into_body().collect().await.unwrap().to_bytes();
             assert_eq!(body, "hello");
         }
         // Dropped after its last byte but before its end was polled (what a server does
         // with a body of known length): reused too.
-        let mut body = send(addr, get("/")).await.unwrap().into_body();
+        let mut body = send(&Upstream::host(addr), get("/"))
+            .await
+            .unwrap()
+            .into_body();
         let frame = body.frame().await.unwrap().unwrap();
         assert_eq!(frame.into_data().unwrap(), "hello");
         assert!(body.is_end_stream());
         drop(body);
-        let response = send(addr, get("/")).await.unwrap();
+        let response = send(&Upstream::host(addr), get("/")).await.unwrap();
         assert_eq!(
             response.into_body().collect().await.unwrap().to_bytes(),
             "hello"
@@ -300,9 +307,9 @@ mod tests {
         assert!(connections.try_recv().is_err(), "one connection for all");
 
         // Dropped half-way: that connection closes, the next request opens another.
-        let response = send(addr, get("/")).await.unwrap();
+        let response = send(&Upstream::host(addr), get("/")).await.unwrap();
         drop(response);
-        let response = send(addr, get("/")).await.unwrap();
+        let response = send(&Upstream::host(addr), get("/")).await.unwrap();
         assert_eq!(
             response.into_body().collect().await.unwrap().to_bytes(),
             "hello"
@@ -327,7 +334,7 @@ mod tests {
             }
         });
         for _ in 0..3 {
-            let response = send(addr, get("/")).await.unwrap();
+            let response = send(&Upstream::host(addr), get("/")).await.unwrap();
             assert_eq!(
                 response.into_body().collect().await.unwrap().to_bytes(),
                 "ok"
@@ -342,6 +349,6 @@ mod tests {
             let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             listener.local_addr().unwrap()
         };
-        assert!(send(addr, get("/")).await.is_err());
+        assert!(send(&Upstream::host(addr), get("/")).await.is_err());
     }
 }

@@ -7,13 +7,15 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use futures::stream::BoxStream;
+use tokio::net::TcpStream;
 use uuid::Uuid;
 
 mod local;
 
-pub use local::{LocalRuntime, LocalRuntimeConfig};
+pub use local::{HostUser, InstanceNetwork, LocalRuntime, LocalRuntimeConfig};
 
 pub use q8s_core::api::InstanceStatus;
 
@@ -25,6 +27,9 @@ pub struct InstanceSpec {
     pub instance_id: Uuid,
     /// The app it runs.
     pub app_id: Uuid,
+    /// The app's owner: whose package cache and environments the install uses (one owner's
+    /// install can never change what another owner's instances run).
+    pub owner_id: Uuid,
     /// `Q8S_APP_NAME`.
     pub app_name: String,
     /// `Q8S_APP_VERSION`.
@@ -54,6 +59,7 @@ impl fmt::Debug for InstanceSpec {
         f.debug_struct("InstanceSpec")
             .field("instance_id", &self.instance_id)
             .field("app_id", &self.app_id)
+            .field("owner_id", &self.owner_id)
             .field("app_name", &self.app_name)
             .field("app_version", &self.app_version)
             .field("bundle_sha256", &self.bundle_sha256)
@@ -99,9 +105,9 @@ pub trait Runtime: Send + Sync + 'static {
     /// Stops both processes. `remove_volume`: terminate (true) vs suspend (false).
     async fn stop(&self, instance_id: Uuid, remove_volume: bool) -> Result<(), RuntimeError>;
 
-    /// The instance's upstream address when it is RUNNING (for the proxy): Qd for Wave apps,
-    /// the app's `$PORT` for plain HTTP apps.
-    fn upstream(&self, instance_id: Uuid) -> Option<SocketAddr>;
+    /// The instance's upstream when it is RUNNING (for the proxy): Qd for Wave apps, the app's
+    /// `$PORT` for plain HTTP apps.
+    fn upstream(&self, instance_id: Uuid) -> Option<Upstream>;
 
     /// The log: last `tail` lines (all when `None`); with `follow`, the stream stays open until
     /// the instance stops (then ends).
@@ -114,6 +120,66 @@ pub trait Runtime: Send + Sync + 'static {
 
     /// Server shutdown: stop every process, keep volumes (desired state stays in the store).
     async fn shutdown(&self);
+}
+
+/// Where the proxy reaches an instance: an address, inside the instance's own network
+/// namespace when it has one (the address alone then means nothing on the host).
+#[derive(Clone)]
+pub struct Upstream {
+    addr: SocketAddr,
+    netns: Option<Arc<local::NetNs>>,
+}
+
+/// Identifies an upstream among all instances' (addresses repeat across namespaces): for
+/// connection pools and cache keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct UpstreamKey {
+    netns: u64,
+    addr: SocketAddr,
+}
+
+impl Upstream {
+    /// An address on the server's own network.
+    pub fn host(addr: SocketAddr) -> Upstream {
+        Upstream { addr, netns: None }
+    }
+
+    pub(crate) fn in_netns(addr: SocketAddr, netns: Arc<local::NetNs>) -> Upstream {
+        Upstream {
+            addr,
+            netns: Some(netns),
+        }
+    }
+
+    /// The address (in the instance's namespace, if it has one).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// What tells this upstream from every other one.
+    pub fn key(&self) -> UpstreamKey {
+        UpstreamKey {
+            netns: self.netns.as_ref().map_or(0, |ns| ns.id()),
+            addr: self.addr,
+        }
+    }
+
+    /// A new TCP connection to it.
+    pub async fn connect(&self) -> std::io::Result<TcpStream> {
+        match &self.netns {
+            Some(netns) => netns.connect(self.addr).await,
+            None => TcpStream::connect(self.addr).await,
+        }
+    }
+}
+
+impl fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.netns {
+            Some(ns) => write!(f, "{} in network namespace {}", self.addr, ns.id()),
+            None => write!(f, "{}", self.addr),
+        }
+    }
 }
 
 /// Why a runtime call failed. Messages never contain secret values.
@@ -181,6 +247,7 @@ mod tests {
         let spec = InstanceSpec {
             instance_id: Uuid::nil(),
             app_id: Uuid::nil(),
+            owner_id: Uuid::nil(),
             app_name: "a".into(),
             app_version: "1".into(),
             bundle_sha256: "00".into(),

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use q8s_core::archive::{DeterministicZipWriter, compress_entry};
 use q8s_server::runtime::{
     InstanceSpec, InstanceStatus, LocalRuntime, LocalRuntimeConfig, StatusSink, StatusUpdate,
+    Upstream,
 };
 use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
@@ -193,6 +194,7 @@ pub fn spec(bundle: &(PathBuf, String), module: &str) -> InstanceSpec {
     InstanceSpec {
         instance_id,
         app_id: Uuid::new_v4(),
+        owner_id: Uuid::nil(),
         app_name: "test.app".into(),
         app_version: "1.0.0".into(),
         bundle_sha256: bundle.1.clone(),
@@ -245,10 +247,10 @@ pub fn processes_of(id: Uuid) -> Vec<String> {
 }
 
 /// A plain HTTP GET over loopback: (status, body).
-pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+pub async fn http_get(upstream: &Upstream, path: &str) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let request = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n");
+    let mut stream = upstream.connect().await.unwrap();
+    let request = format!("GET {path} HTTP/1.0\r\nHost: {}\r\n\r\n", upstream.addr());
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).await.unwrap();
@@ -349,16 +351,16 @@ pub fn probe_bundle(dir: &Path) -> (PathBuf, String) {
 }
 
 /// GET returning the JSON body.
-pub async fn get_json(addr: std::net::SocketAddr, path: &str) -> serde_json::Value {
-    let (status, body) = http_get(addr, path).await;
+pub async fn get_json(upstream: &Upstream, path: &str) -> serde_json::Value {
+    let (status, body) = http_get(upstream, path).await;
     assert_eq!(status, 200, "{path}: {body}");
     serde_json::from_str(&body).unwrap()
 }
 
 /// A GET whose connection may break (the app gets killed while answering).
-pub async fn http_get_raw(addr: std::net::SocketAddr, path: &str) -> std::io::Result<Vec<u8>> {
+pub async fn http_get_raw(upstream: &Upstream, path: &str) -> std::io::Result<Vec<u8>> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    let mut stream = upstream.connect().await?;
     stream
         .write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes())
         .await?;

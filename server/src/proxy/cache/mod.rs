@@ -28,7 +28,7 @@
 //! configured size (`--proxy-cache`, default 64 MiB): nothing is locked on the way. An entry
 //! may take a quarter of its cache; when a new one does not fit, the oldest go first.
 
-use std::net::SocketAddr;
+use crate::runtime::UpstreamKey;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::{Instant, SystemTime};
@@ -55,7 +55,7 @@ use store::{invalidate, lookup, store};
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Target {
     instance: Uuid,
-    upstream: SocketAddr,
+    upstream: UpstreamKey,
     target: Box<str>,
 }
 
@@ -85,7 +85,7 @@ pub(crate) async fn serve(
     total_size: u64,
     metrics: &Metrics,
     instance: Uuid,
-    upstream: SocketAddr,
+    upstream: UpstreamKey,
     user: Option<&HeaderValue>,
     request: Request,
     forward: impl AsyncFnOnce(Request) -> Result<Response, String>,
@@ -129,7 +129,7 @@ fn share(total: u64) -> usize {
 /// Unsafe methods drop what is kept for their target on the way.
 pub(crate) fn plan(
     instance: Uuid,
-    upstream: SocketAddr,
+    upstream: UpstreamKey,
     user: Option<&HeaderValue>,
     request: &Request,
 ) -> Plan {
@@ -303,8 +303,12 @@ mod tests {
 
     use super::*;
 
-    const UPSTREAM: SocketAddr =
-        SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 10101);
+    const ADDR: std::net::SocketAddr =
+        std::net::SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 10101);
+
+    fn upstream() -> UpstreamKey {
+        crate::runtime::Upstream::host(ADDR).key()
+    }
 
     pub(super) fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut map = HeaderMap::new();
@@ -328,7 +332,7 @@ mod tests {
     }
 
     fn plan_of(request: &Request) -> Plan {
-        plan(Uuid::nil(), UPSTREAM, Some(&alice()), request)
+        plan(Uuid::nil(), upstream(), Some(&alice()), request)
     }
 
     #[test]
@@ -370,7 +374,7 @@ mod tests {
         Key {
             target: Target {
                 instance: Uuid::nil(),
-                upstream: UPSTREAM,
+                upstream: upstream(),
                 target: path.into(),
             },
             user: Some(HeaderValue::from_static(user)),
@@ -436,7 +440,7 @@ mod tests {
         assert!(lookup(&b, false, Instant::now()).is_some());
         let post = Request::post("/data.json").body(Body::empty()).unwrap();
         assert!(matches!(
-            plan(Uuid::nil(), UPSTREAM, Some(&alice()), &post),
+            plan(Uuid::nil(), upstream(), Some(&alice()), &post),
             Plan::Bypass
         ));
         assert!(lookup(&a, false, Instant::now()).is_none());
@@ -450,7 +454,7 @@ mod tests {
         assert!(lookup(&k, false, Instant::now()).is_some());
         std::thread::spawn(|| {
             let delete = Request::delete("/shared.json").body(Body::empty()).unwrap();
-            plan(Uuid::nil(), UPSTREAM, Some(&alice()), &delete);
+            plan(Uuid::nil(), upstream(), Some(&alice()), &delete);
         })
         .join()
         .unwrap();

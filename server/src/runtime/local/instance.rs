@@ -8,7 +8,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -16,15 +15,21 @@ use super::Shared;
 use super::admission::human;
 use super::cgroup::Cgroup;
 use super::log::InstanceLog;
-use super::prepare::{AppKind, Prepared};
-use super::process::{Launch, Sandboxed, describe_exit};
+use super::network::Pod;
+use super::prepare::{AppKind, InstallContext, Prepared};
+use super::process::{Confinement, Launch, Sandboxed, describe_exit};
 use super::sandbox::{ENV_DIR, Sandbox};
-use crate::runtime::{InstanceSpec, InstanceStatus, StatusUpdate};
+use crate::runtime::{InstanceSpec, InstanceStatus, StatusUpdate, Upstream};
+
+/// Qd's port inside an instance's own network namespace (Wave's default).
+const QD_PORT: u16 = 10101;
+/// The app's port there (Wave's default for apps).
+const APP_PORT: u16 = 8000;
 
 /// A supervised instance, as the runtime tracks it.
 pub(crate) struct InstanceHandle {
     pub(crate) log: Arc<InstanceLog>,
-    upstream: Mutex<Option<SocketAddr>>,
+    upstream: Mutex<Option<Upstream>>,
     restarts: AtomicU32,
     stop: watch::Sender<bool>,
     task: Mutex<Option<JoinHandle<()>>>,
@@ -64,8 +69,8 @@ impl InstanceHandle {
     }
 
     /// Where the proxy forwards to, while `RUNNING`.
-    pub(crate) fn upstream(&self) -> Option<SocketAddr> {
-        *lock(&self.upstream)
+    pub(crate) fn upstream(&self) -> Option<Upstream> {
+        lock(&self.upstream).clone()
     }
 
     pub(crate) fn restarts(&self) -> u32 {
@@ -138,21 +143,37 @@ impl Supervisor {
         };
 
         self.report(InstanceStatus::Starting, None).await;
+        let cgroup = self.cgroup();
+        let mut pod = match self.pod(self.shared.confinement.outbound).await {
+            Ok(pod) => pod,
+            Err(why) => return self.fail(why).await,
+        };
+        let mut stopped = self.stopped.clone();
         let prepared = tokio::select! {
-            prepared = self.shared.preparer.prepare(
-                &self.spec.bundle_sha256, &self.spec.bundle_path, &self.spec.module, &self.handle.log,
-            ) => prepared,
-            () = stop_requested(&mut self.stopped) => return,
+            prepared = self.prepare(pod.as_ref(), cgroup.as_ref()) => prepared,
+            () = stop_requested(&mut stopped) => {
+                stop_pod(&mut pod).await;
+                return;
+            }
         };
         let prepared = match prepared {
             Ok(prepared) => prepared,
-            Err(why) => return self.fail(why).await,
+            Err(why) => {
+                stop_pod(&mut pod).await;
+                return self.fail(why).await;
+            }
         };
-        let sandbox = match self.sandbox(&prepared) {
+        let sandbox = match self.sandbox(&prepared, pod.is_some()) {
             Ok(sandbox) => sandbox,
-            Err(why) => return self.fail(why).await,
+            Err(why) => {
+                stop_pod(&mut pod).await;
+                return self.fail(why).await;
+            }
         };
-        let cgroup = self.cgroup();
+        let confinement = Confinement {
+            user: self.shared.confinement.user,
+            netns: pod.as_ref().map(|pod| Arc::clone(pod.netns())),
+        };
 
         let shared = Arc::clone(&self.shared);
         let config = &shared.config;
@@ -160,7 +181,13 @@ impl Supervisor {
         let mut last_crash: Option<String> = None;
         loop {
             match self
-                .run_once(&prepared, &sandbox, cgroup.as_ref(), last_crash.as_deref())
+                .run_once(
+                    &prepared,
+                    &sandbox,
+                    &confinement,
+                    cgroup.as_ref(),
+                    last_crash.as_deref(),
+                )
                 .await
             {
                 RunEnd::Stopped => break,
@@ -197,9 +224,69 @@ impl Supervisor {
                 }
             }
         }
+        stop_pod(&mut pod).await;
         if let Some(cgroup) = cgroup {
             cgroup.remove();
         }
+    }
+
+    /// The instance's network namespace (with outbound traffic when `outbound`), when this host
+    /// gives instances their own.
+    async fn pod(&self, outbound: bool) -> Result<Option<Pod>, String> {
+        let confinement = &self.shared.confinement;
+        let (Some(user), true) = (confinement.user, confinement.own_network) else {
+            return Ok(None);
+        };
+        let slirp = confinement.slirp4netns.as_deref().filter(|_| outbound);
+        Pod::create(user, slirp)
+            .await
+            .map(Some)
+            .map_err(|err| format!("cannot create the instance's network: {err}"))
+    }
+
+    /// Extracts the bundle and builds the environment, the install confined like the instance
+    /// (in its cgroup; in its network, or in one with outbound traffic when the instance has
+    /// none: installs reach the package index).
+    async fn prepare(
+        &self,
+        pod: Option<&Pod>,
+        cgroup: Option<&Cgroup>,
+    ) -> Result<Prepared, String> {
+        let procs = cgroup
+            .map(Cgroup::procs_file)
+            .transpose()
+            .map_err(|err| format!("cannot use the instance cgroup: {err}"))?;
+        let mut install_pod = None;
+        if pod.is_some() && !self.shared.confinement.outbound {
+            install_pod = self.pod(true).await?;
+        }
+        let netns = install_pod
+            .as_ref()
+            .or(pod)
+            .map(|pod| Arc::clone(pod.netns()));
+        let confinement = Confinement {
+            user: self.shared.confinement.user,
+            netns,
+        };
+        let install = InstallContext {
+            owner: self.spec.owner_id,
+            confinement: &confinement,
+            cgroup: procs.as_ref(),
+            seccomp: self.shared.confinement.seccomp,
+        };
+        let prepared = self
+            .shared
+            .preparer
+            .prepare(
+                &self.spec.bundle_sha256,
+                &self.spec.bundle_path,
+                &self.spec.module,
+                &self.handle.log,
+                &install,
+            )
+            .await;
+        stop_pod(&mut install_pod).await;
+        prepared
     }
 
     /// Starts Qd and the app, reports RUNNING once both answer, and returns when one of them
@@ -208,6 +295,7 @@ impl Supervisor {
         &mut self,
         prepared: &Prepared,
         sandbox: &Sandbox,
+        confinement: &Confinement,
         cgroup: Option<&Cgroup>,
         last_crash: Option<&str>,
     ) -> RunEnd {
@@ -223,10 +311,20 @@ impl Supervisor {
                 );
             }
         };
-        let (qd_port, app_port) = match (free_port(), free_port()) {
-            (Ok(qd), Ok(app)) if qd != app => (qd, app),
+        // In a namespace of its own, the instance has every port to itself.
+        let (qd_port, app_port) = match (&confinement.netns, free_port(), free_port()) {
+            (Some(_), _, _) => (QD_PORT, APP_PORT),
+            (None, Ok(qd), Ok(app)) if qd != app => (qd, app),
             _ => return crashed("no free loopback port".into(), Duration::ZERO),
         };
+        let at = |port| {
+            let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+            match &confinement.netns {
+                Some(netns) => Upstream::in_netns(addr, Arc::clone(netns)),
+                None => Upstream::host(addr),
+            }
+        };
+        let (qd_upstream, app_upstream) = (at(qd_port), at(app_port));
         let wave = prepared.kind != AppKind::Plain;
         let keys = (
             uuid::Uuid::new_v4().simple().to_string(),
@@ -234,27 +332,39 @@ impl Supervisor {
         );
         let mut qd = None;
         if let (true, Some((waved, www))) = (wave, &prepared.waved) {
-            let launch = self.qd_launch(prepared, waved, www, qd_port, &keys);
+            let launch = match self.qd_launch(prepared, waved, www, qd_port, &keys) {
+                Ok(launch) => launch,
+                Err(err) => return crashed(format!("cannot start Qd: {err}"), Duration::ZERO),
+            };
             log.note(&format!("starting Qd on 127.0.0.1:{qd_port}"));
-            match Sandboxed::spawn(launch, procs.as_ref(), &log) {
+            match Sandboxed::spawn(launch, confinement, procs.as_ref(), &log) {
                 Ok(process) => qd = Some(process),
                 Err(err) => return crashed(format!("cannot start Qd: {err}"), Duration::ZERO),
             }
         }
-        let launch = self.app_launch(prepared, sandbox, qd_port, app_port, &keys);
+        let launch = match self.app_launch(prepared, sandbox, qd_port, app_port, &keys) {
+            Ok(launch) => launch,
+            Err(err) => {
+                stop_all(&mut qd, None, config.stop_grace).await;
+                return crashed(format!("cannot start the app: {err}"), Duration::ZERO);
+            }
+        };
         log.note(&format!(
             "starting the app {} on 127.0.0.1:{app_port}",
             self.spec.module
         ));
-        let mut app = match Sandboxed::spawn(launch, procs.as_ref(), &log) {
+        let mut app = match Sandboxed::spawn(launch, confinement, procs.as_ref(), &log) {
             Ok(process) => process,
             Err(err) => {
                 stop_all(&mut qd, None, config.stop_grace).await;
                 return crashed(format!("cannot start the app: {err}"), Duration::ZERO);
             }
         };
-        let upstream =
-            SocketAddr::from((Ipv4Addr::LOCALHOST, if wave { qd_port } else { app_port }));
+        let upstream = if wave {
+            qd_upstream.clone()
+        } else {
+            app_upstream.clone()
+        };
 
         let started = Instant::now();
         let deadline = tokio::time::sleep(config.start_timeout);
@@ -277,10 +387,10 @@ impl Supervisor {
                         ran: started.elapsed(),
                     };
                 }
-                answered = answers(wave.then_some(qd_port), app_port), if !ready => {
+                answered = answers(wave.then_some(&qd_upstream), &app_upstream), if !ready => {
                     if answered {
                         ready = true;
-                        *lock(&self.handle.upstream) = Some(upstream);
+                        *lock(&self.handle.upstream) = Some(upstream.clone());
                         log.note(&format!("ready after {} ms", started.elapsed().as_millis()));
                         let message = last_crash.map(|why| format!("last crash: {why}"));
                         self.report(InstanceStatus::Running, message).await;
@@ -302,10 +412,13 @@ impl Supervisor {
         www: &str,
         port: u16,
         keys: &(String, String),
-    ) -> Launch {
+    ) -> std::io::Result<Launch> {
         // Qd sees the environment only: no app files, no volume, no secrets.
-        let sandbox = Sandbox::new(&self.shared.config.bwrap, &prepared.env_dir, Vec::new());
-        let (program, args) = sandbox.command(waved, &[]);
+        let mut sandbox = Sandbox::new(&self.shared.config.bwrap, &prepared.env_dir, Vec::new());
+        if !self.shared.confinement.seccomp {
+            sandbox = sandbox.without_seccomp();
+        }
+        let command = sandbox.command(waved, &[])?;
         let env = base_env()
             .chain([
                 ("H2O_WAVE_LISTEN".to_owned(), format!("127.0.0.1:{port}")),
@@ -319,12 +432,7 @@ impl Supervisor {
                 ("H2O_WAVE_ACCESS_KEY_SECRET".to_owned(), keys.1.clone()),
             ])
             .collect();
-        Launch {
-            name: "Qd",
-            program,
-            args,
-            env,
-        }
+        Ok(Launch::new("Qd", command, env))
     }
 
     fn app_launch(
@@ -334,7 +442,7 @@ impl Supervisor {
         qd_port: u16,
         app_port: u16,
         keys: &(String, String),
-    ) -> Launch {
+    ) -> std::io::Result<Launch> {
         let module = self.spec.module.clone();
         let python = format!("{ENV_DIR}/bin/python");
         let args: Vec<String> = match prepared.kind {
@@ -350,7 +458,7 @@ impl Supervisor {
             .to_vec(),
             AppKind::WaveScript | AppKind::Plain => vec!["-m".into(), module],
         };
-        let (program, args) = sandbox.command(&python, &args);
+        let command = sandbox.command(&python, &args)?;
         let spec = &self.spec;
         let mut env: Vec<(String, String)> = base_env().collect();
         env.extend(spec.env.iter().cloned());
@@ -377,24 +485,27 @@ impl Supervisor {
                 ("H2O_WAVE_ACCESS_KEY_SECRET".to_owned(), keys.1.clone()),
             ]);
         }
-        Launch {
-            name: "app",
-            program,
-            args,
-            env,
-        }
+        Ok(Launch::new("app", command, env))
     }
 
-    fn sandbox(&self, prepared: &Prepared) -> Result<Sandbox, String> {
+    fn sandbox(&self, prepared: &Prepared, own_network: bool) -> Result<Sandbox, String> {
         let extra = prepared.python_prefix.iter().cloned().collect();
         let mut sandbox = Sandbox::new(&self.shared.config.bwrap, &prepared.env_dir, extra)
-            .with_app(&prepared.app_dir);
+            .with_app(&prepared.app_dir)
+            .with_slirp_dns(own_network && self.shared.confinement.outbound);
+        if !self.shared.confinement.seccomp {
+            sandbox = sandbox.without_seccomp();
+        }
         if let Some(mount) = &self.spec.volume_mount {
             let dir = self
                 .shared
                 .volumes_dir
                 .join(self.spec.instance_id.to_string());
             std::fs::create_dir_all(&dir)
+                .and_then(|()| match self.shared.confinement.user {
+                    Some(user) => user.own(&dir),
+                    None => Ok(()),
+                })
                 .map_err(|err| format!("cannot create the volume {}: {err}", dir.display()))?;
             sandbox = sandbox.with_volume(&dir, mount);
         }
@@ -437,6 +548,12 @@ impl Supervisor {
             restarts: self.handle.restarts(),
         };
         self.shared.sink.update(self.spec.instance_id, update).await;
+    }
+}
+
+async fn stop_pod(pod: &mut Option<Pod>) {
+    if let Some(pod) = pod {
+        pod.stop().await;
     }
 }
 
@@ -494,27 +611,25 @@ async fn stop_all(qd: &mut Option<Sandboxed>, app: Option<&mut Sandboxed>, grace
 
 /// Whether Qd serves `/` (Wave) and the app accepts connections (it registered with Qd before
 /// it listens).
-async fn answers(qd_port: Option<u16>, app_port: u16) -> bool {
+async fn answers(qd: Option<&Upstream>, app: &Upstream) -> bool {
     let probe = async {
-        if let Some(port) = qd_port
-            && !http_ok(port).await
+        if let Some(qd) = qd
+            && !http_ok(qd).await
         {
             return false;
         }
-        TcpStream::connect((Ipv4Addr::LOCALHOST, app_port))
-            .await
-            .is_ok()
+        app.connect().await.is_ok()
     };
     tokio::time::timeout(Duration::from_secs(2), probe)
         .await
         .unwrap_or(false)
 }
 
-async fn http_ok(port: u16) -> bool {
-    let Ok(mut stream) = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).await else {
+async fn http_ok(upstream: &Upstream) -> bool {
+    let Ok(mut stream) = upstream.connect().await else {
         return false;
     };
-    let request = format!("GET / HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n");
+    let request = format!("GET / HTTP/1.0\r\nHost: {}\r\n\r\n", upstream.addr());
     if stream.write_all(request.as_bytes()).await.is_err() {
         return false;
     }

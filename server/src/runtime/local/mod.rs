@@ -1,13 +1,13 @@
 //! The local runtime: every instance as two sandboxed processes on this machine — Qd (`waved`
-//! from the app's environment) and the app — under bubblewrap, in a memory cgroup, with the
-//! Python environment built by `uv`.
+//! from the app's environment) and the app — under bubblewrap, in a memory cgroup and a
+//! network namespace of the instance's own, as an unprivileged host user, with the Python
+//! environment built by `uv` inside a sandbox of the same kind.
 //!
 //! Files below the data directory: `apps/<sha256>/` (extracted bundles, read-only to
-//! instances), `envs/<hash>/` (environments), `volumes/<instance>/` (`VolumeMount`s), and
-//! `logs/<instance>.log`.
+//! instances), `envs/<hash>/` (environments), `uv-cache/<owner>/` (each owner's package cache),
+//! `volumes/<instance>/` (`VolumeMount`s), and `logs/<instance>.log`.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -18,20 +18,37 @@ use uuid::Uuid;
 
 use super::{
     InstanceSpec, InstanceStatus, LogStream, Runtime, RuntimeError, StatusSink, StatusUpdate,
+    Upstream,
 };
 
 mod admission;
 mod cgroup;
+mod confine;
 mod instance;
 mod log;
+mod network;
 mod prepare;
 mod process;
 mod sandbox;
+mod seccomp;
 
 use admission::Admission;
 use cgroup::CgroupRoot;
+pub use confine::HostUser;
 use instance::InstanceHandle;
+pub(crate) use network::NetNs;
 use prepare::Preparer;
+
+/// Whether instances may open connections to the internet (`--instance-network`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum InstanceNetwork {
+    /// Outbound traffic through slirp4netns; the host's loopback stays out of reach.
+    #[default]
+    Internet,
+    /// Loopback only: no connection leaves the instance (installs still reach the index).
+    None,
+}
 
 /// Settings of the [`LocalRuntime`].
 #[derive(Debug, Clone)]
@@ -45,10 +62,17 @@ pub struct LocalRuntimeConfig {
     pub uv: PathBuf,
     /// The `bwrap` executable.
     pub bwrap: PathBuf,
-    /// The Python interpreter environments are built with.
+    /// The Python interpreter environments are built with. The sandbox user must be able to
+    /// reach it (`/usr/bin/python3` is preferred when `python3` is not).
     pub python: PathBuf,
-    /// `uv`'s cache (`None`: uv's default, shared with the user's).
-    pub uv_cache: Option<PathBuf>,
+    /// `slirp4netns`, which gives instances outbound traffic.
+    pub slirp4netns: PathBuf,
+    /// The host user sandboxes run as when the server is root (`--sandbox-user`).
+    pub sandbox_user: HostUser,
+    /// Whether instances reach the internet (`--instance-network`).
+    pub network: InstanceNetwork,
+    /// How long building an environment may take.
+    pub install_timeout: Duration,
     /// How long a stopped process gets between SIGTERM and SIGKILL.
     pub stop_grace: Duration,
     /// How long Qd and the app get to answer before the start counts as a crash.
@@ -74,7 +98,10 @@ impl LocalRuntimeConfig {
             uv: PathBuf::from("uv"),
             bwrap: PathBuf::from("bwrap"),
             python: PathBuf::from("python3"),
-            uv_cache: None,
+            slirp4netns: PathBuf::from("slirp4netns"),
+            sandbox_user: HostUser::DEFAULT,
+            network: InstanceNetwork::Internet,
+            install_timeout: Duration::from_secs(15 * 60),
             stop_grace: Duration::from_secs(5),
             start_timeout: Duration::from_secs(60),
             restart_backoff: Duration::from_secs(1),
@@ -99,8 +126,25 @@ pub(crate) struct Shared {
     preparer: Preparer,
     admission: Arc<Admission>,
     cgroups: Option<CgroupRoot>,
+    /// How sandboxes are confined on this host (decided once, at start).
+    confinement: Confinement,
     volumes_dir: PathBuf,
     logs_dir: PathBuf,
+}
+
+/// What this host allows the runtime to do for isolation (see `docs/security.md`).
+#[derive(Debug, Clone)]
+pub(crate) struct Confinement {
+    /// The host user sandboxes run as; `None` when the server is not root (its own user).
+    user: Option<HostUser>,
+    /// Each instance its own network namespace (the server is root).
+    own_network: bool,
+    /// slirp4netns for outbound traffic (instances with `Internet`, and every install).
+    slirp4netns: Option<PathBuf>,
+    /// Whether instances themselves get outbound traffic.
+    outbound: bool,
+    /// The seccomp filter compiles here.
+    seccomp: bool,
 }
 
 /// Runs instances as sandboxed local processes.
@@ -128,11 +172,15 @@ impl LocalRuntime {
                 None
             }
         };
+        let confinement = Confinement::of_host(&config);
+        prepare_data_dir(&data_dir, confinement.user);
         let preparer = Preparer::new(
             &data_dir,
             config.uv.clone(),
             config.python.clone(),
-            config.uv_cache.clone(),
+            config.bwrap.clone(),
+            config.install_timeout,
+            confinement.user,
         );
         preparer.clean_leftovers();
         let shared = Shared {
@@ -140,6 +188,7 @@ impl LocalRuntime {
             sink,
             preparer,
             cgroups,
+            confinement,
             volumes_dir: data_dir.join("volumes"),
             logs_dir: data_dir.join("logs"),
             config: LocalRuntimeConfig { data_dir, ..config },
@@ -224,7 +273,7 @@ impl Runtime for LocalRuntime {
         Ok(())
     }
 
-    fn upstream(&self, instance_id: Uuid) -> Option<SocketAddr> {
+    fn upstream(&self, instance_id: Uuid) -> Option<Upstream> {
         self.handle(instance_id)?.upstream()
     }
 
@@ -257,6 +306,100 @@ impl Runtime for LocalRuntime {
             cgroups.remove();
         }
     }
+}
+
+impl Confinement {
+    /// Finds out, once, what isolation this host offers, and says what is missing.
+    fn of_host(config: &LocalRuntimeConfig) -> Confinement {
+        let root = confine::is_root();
+        let seccomp = match seccomp::check() {
+            Ok(()) => true,
+            Err(why) => {
+                tracing::warn!("sandboxes run without a seccomp filter: {why}");
+                false
+            }
+        };
+        if !root {
+            tracing::warn!(
+                "q8s-server does not run as root: sandboxes run as its own user and share its \
+                 network (any instance can reach the host's loopback services); run it as root \
+                 for the isolation of docs/security.md"
+            );
+            return Confinement {
+                user: None,
+                own_network: false,
+                slirp4netns: None,
+                outbound: true,
+                seccomp,
+            };
+        }
+        let slirp4netns = match network::check(Some(&config.slirp4netns)) {
+            Ok(()) if which(&config.slirp4netns).is_some() => Some(config.slirp4netns.clone()),
+            Ok(()) => {
+                tracing::warn!(
+                    "{} not found: instances have no outbound network and environments can only \
+                     be built from the package cache",
+                    config.slirp4netns.display()
+                );
+                None
+            }
+            Err(why) => {
+                tracing::warn!("instances have no outbound network: {why}");
+                None
+            }
+        };
+        let own_network = network::check(None).is_ok();
+        tracing::info!(
+            uid = config.sandbox_user.uid,
+            gid = config.sandbox_user.gid,
+            network = ?config.network,
+            seccomp,
+            "sandboxes run as an unprivileged host user, each instance in a network namespace of its own"
+        );
+        Confinement {
+            user: Some(config.sandbox_user),
+            own_network,
+            outbound: config.network == InstanceNetwork::Internet && slirp4netns.is_some(),
+            slirp4netns,
+            seccomp,
+        }
+    }
+}
+
+/// The data directory lets the sandbox user pass (bubblewrap runs as it and binds folders from
+/// inside), without listing it; the folders it binds are made here, the rest stays private.
+fn prepare_data_dir(data_dir: &Path, user: Option<HostUser>) {
+    if user.is_none() {
+        return;
+    }
+    let steps = [
+        (data_dir.to_owned(), 0o711),
+        (data_dir.join("apps"), 0o711),
+        (data_dir.join("envs"), 0o711),
+        (data_dir.join("uv-cache"), 0o711),
+        (data_dir.join("volumes"), 0o711),
+        (data_dir.join("logs"), 0o700),
+        (data_dir.join("blobs"), 0o700),
+        (data_dir.join("cache"), 0o700),
+        (data_dir.join("tmp"), 0o700),
+    ];
+    for (dir, mode) in steps {
+        if let Err(err) = confine::dir_with_mode(&dir, mode) {
+            tracing::warn!("cannot set the mode of {}: {err}", dir.display());
+        }
+    }
+}
+
+/// `program` as found on `PATH` (or as given, when it names a path).
+fn which(program: &Path) -> Option<PathBuf> {
+    if program.components().count() > 1 {
+        return program.is_file().then(|| program.to_owned());
+    }
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join(program))
+        .find(|candidate| candidate.is_file())
 }
 
 /// Mount points the sandbox itself needs, where a volume cannot go.
@@ -313,6 +456,7 @@ mod tests {
         InstanceSpec {
             instance_id: Uuid::new_v4(),
             app_id: Uuid::new_v4(),
+            owner_id: Uuid::new_v4(),
             app_name: "a".into(),
             app_version: "1".into(),
             bundle_sha256: "0".repeat(64),

@@ -10,11 +10,16 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 
+use std::time::Duration;
+
 use sha2::{Digest, Sha256};
 use tokio::process::Command;
+use uuid::Uuid;
 
+use super::confine::{self, HostUser};
 use super::log::InstanceLog;
-use super::sandbox::ENV_DIR;
+use super::process::{self, Confinement, Launch};
+use super::sandbox::{ENV_DIR, OWNER_DIR, Sandbox, TOOLS_DIR};
 
 /// How the app runs, decided from its environment and module.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,11 +48,19 @@ pub(crate) struct Prepared {
 pub(crate) struct Preparer {
     apps_dir: PathBuf,
     envs_dir: PathBuf,
+    /// `uv-cache/<owner>/`: each owner's package cache, environments being built and scratch
+    /// copies of their apps' files.
+    owners_dir: PathBuf,
+    /// `tools/`: programs copied where the sandbox user can run them.
+    tools_dir: PathBuf,
     uv: PathBuf,
     python: PathBuf,
-    uv_cache: Option<PathBuf>,
+    bwrap: PathBuf,
+    install_timeout: Duration,
+    user: Option<HostUser>,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     interpreter: tokio::sync::OnceCell<Interpreter>,
+    uv_binary: tokio::sync::OnceCell<PathBuf>,
 }
 
 #[derive(Debug)]
@@ -56,35 +69,62 @@ struct Interpreter {
     version: String,
 }
 
+impl Interpreter {
+    /// Its installation, when it lives outside the system folders (bound into sandboxes).
+    fn prefix(&self) -> Option<PathBuf> {
+        let exe = fs::canonicalize(&self.executable).ok()?;
+        let prefix = exe.parent()?.parent()?;
+        (!prefix.starts_with("/usr")).then(|| prefix.to_owned())
+    }
+}
+
+/// Where and how an instance's environment is installed: as the app's owner, in the
+/// instance's confinement and cgroup.
+pub(crate) struct InstallContext<'a> {
+    pub(crate) owner: Uuid,
+    pub(crate) confinement: &'a Confinement,
+    pub(crate) cgroup: Option<&'a fs::File>,
+    pub(crate) seccomp: bool,
+}
+
 impl Preparer {
     pub(crate) fn new(
         data_dir: &Path,
         uv: PathBuf,
         python: PathBuf,
-        uv_cache: Option<PathBuf>,
+        bwrap: PathBuf,
+        install_timeout: Duration,
+        user: Option<HostUser>,
     ) -> Self {
         Preparer {
             apps_dir: data_dir.join("apps"),
             envs_dir: data_dir.join("envs"),
+            owners_dir: data_dir.join("uv-cache"),
+            tools_dir: data_dir.join("tools"),
             uv,
             python,
-            uv_cache,
+            bwrap,
+            install_timeout,
+            user,
             locks: Mutex::new(HashMap::new()),
             interpreter: tokio::sync::OnceCell::new(),
+            uv_binary: tokio::sync::OnceCell::new(),
         }
     }
 
     /// Removes half-built extractions and environments an interrupted run left behind.
     pub(crate) fn clean_leftovers(&self) {
         for (dir, prefix) in [(&self.apps_dir, ".qz-extract-"), (&self.envs_dir, ".tmp-")] {
-            let Ok(entries) = fs::read_dir(dir) else {
-                continue;
-            };
-            for entry in entries.flatten() {
-                if entry.file_name().to_string_lossy().starts_with(prefix) {
-                    let _ = fs::remove_dir_all(entry.path());
-                }
-            }
+            remove_entries(dir, |name| name.starts_with(prefix));
+        }
+        for owner in fs::read_dir(&self.owners_dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            remove_entries(&owner.path(), |name| {
+                name.starts_with("build-") || name.starts_with("src-")
+            });
         }
     }
 
@@ -96,25 +136,25 @@ impl Preparer {
         bundle_path: &Path,
         module: &str,
         log: &InstanceLog,
+        install: &InstallContext<'_>,
     ) -> Result<Prepared, String> {
         let app_dir = self.extract(bundle_sha256, bundle_path, log).await?;
-        let env_dir = self.environment(&app_dir, log).await?;
+        let interpreter = self.interpreter().await?;
+        let env_dir = self
+            .environment(&app_dir, interpreter, log, install)
+            .await?;
         let waved = find_waved(&env_dir);
         let kind = match &waved {
             None => AppKind::Plain,
             Some(_) if module_uses_app_decorator(&app_dir, module) => AppKind::WaveApp,
             Some(_) => AppKind::WaveScript,
         };
-        let python_prefix = fs::canonicalize(env_dir.join("bin/python"))
-            .ok()
-            .and_then(|exe| exe.parent()?.parent().map(Path::to_owned))
-            .filter(|prefix| !prefix.starts_with("/usr"));
         Ok(Prepared {
             app_dir,
             env_dir,
             kind,
             waved,
-            python_prefix,
+            python_prefix: interpreter.prefix(),
         })
     }
 
@@ -156,12 +196,64 @@ impl Preparer {
         Ok(dest)
     }
 
-    async fn environment(&self, app_dir: &Path, log: &InstanceLog) -> Result<PathBuf, String> {
-        let interpreter = self
-            .interpreter
-            .get_or_try_init(|| find_interpreter(&self.python))
-            .await?;
-        let key = environment_key(app_dir, interpreter)
+    /// The interpreter environments are built with: the configured one, or — when the sandbox
+    /// user cannot reach it (a pyenv build under `/root`) — the system's `/usr/bin/python3`.
+    async fn interpreter(&self) -> Result<&Interpreter, String> {
+        self.interpreter
+            .get_or_try_init(|| async {
+                let found = find_interpreter(&self.python).await?;
+                if self.user.is_none() || confine::reachable_by_others(&found.executable, true) {
+                    return Ok(found);
+                }
+                let system = Path::new("/usr/bin/python3");
+                if confine::reachable_by_others(system, true) {
+                    tracing::info!(
+                        "{} is out of the sandbox user's reach; environments use {}",
+                        found.executable.display(),
+                        system.display()
+                    );
+                    return find_interpreter(system).await;
+                }
+                Err(format!(
+                    "the sandbox user cannot reach the Python interpreter {}; set --python to one \
+                     it can run (e.g. /usr/bin/python3)",
+                    found.executable.display()
+                ))
+            })
+            .await
+    }
+
+    /// `uv` as a binary the sandbox user can run: where it is installed when it can reach it,
+    /// else a copy in `tools/`.
+    async fn uv_binary(&self) -> Result<&PathBuf, String> {
+        self.uv_binary
+            .get_or_try_init(|| async {
+                let uv = resolve_uv(&self.uv, &self.python).await?;
+                if self.user.is_none() || confine::reachable_by_others(&uv, true) {
+                    return Ok(uv);
+                }
+                let copy = self.tools_dir.join("uv");
+                let tools = self.tools_dir.clone();
+                let source = uv.clone();
+                tokio::task::spawn_blocking(move || copy_tool(&source, &tools, "uv"))
+                    .await
+                    .map_err(|err| err.to_string())?
+                    .map_err(|err| {
+                        format!("cannot copy {} to {}: {err}", uv.display(), copy.display())
+                    })?;
+                Ok(copy)
+            })
+            .await
+    }
+
+    async fn environment(
+        &self,
+        app_dir: &Path,
+        interpreter: &Interpreter,
+        log: &InstanceLog,
+        install: &InstallContext<'_>,
+    ) -> Result<PathBuf, String> {
+        let key = environment_key(app_dir, interpreter, install.owner)
             .map_err(|err| format!("cannot read requirements.txt: {err}"))?;
         let dest = self.envs_dir.join(&key);
         let lock = self.lock(&format!("env:{key}"));
@@ -175,63 +267,120 @@ impl Preparer {
         }
         fs::create_dir_all(&self.envs_dir)
             .map_err(|err| format!("cannot create {}: {err}", self.envs_dir.display()))?;
-        let staging = self
-            .envs_dir
-            .join(format!(".tmp-{key}-{}", uuid::Uuid::new_v4().simple()));
-        let built = self.build(&staging, app_dir, interpreter, log).await;
+        let owner_dir = self.owner_dir(install.owner)?;
+        let run = uuid::Uuid::new_v4().simple().to_string();
+        let (build, src) = (format!("build-{run}"), format!("src-{run}"));
+        let copy = {
+            let (from, to, user) = (app_dir.to_owned(), owner_dir.join(&src), self.user);
+            tokio::task::spawn_blocking(move || copy_tree(&from, &to, user))
+        };
+        let built = match copy.await {
+            Ok(Ok(())) => {
+                self.build(&owner_dir, &build, &src, app_dir, interpreter, log, install)
+                    .await
+            }
+            Ok(Err(err)) => Err(format!(
+                "cannot copy the app's files for the install: {err}"
+            )),
+            Err(err) => Err(format!(
+                "cannot copy the app's files for the install: {err}"
+            )),
+        };
         let built = built.and_then(|()| {
-            fs::rename(&staging, &dest)
+            fs::rename(owner_dir.join(&build), &dest)
                 .map_err(|err| format!("cannot finish the environment: {err}"))
         });
+        let _ = fs::remove_dir_all(owner_dir.join(&src));
         if built.is_err() {
-            let _ = fs::remove_dir_all(&staging);
+            let _ = fs::remove_dir_all(owner_dir.join(&build));
         }
         built.map(|()| dest)
     }
 
+    /// `uv-cache/<owner>/`, the sandbox user's, private.
+    fn owner_dir(&self, owner: Uuid) -> Result<PathBuf, String> {
+        let dir = self.owners_dir.join(owner.to_string());
+        let made = fs::create_dir_all(&self.owners_dir)
+            .and_then(|()| confine::dir_with_mode(&dir, 0o700))
+            .and_then(|()| match self.user {
+                Some(user) => user.own(&dir),
+                None => Ok(()),
+            });
+        made.map_err(|err| format!("cannot prepare {}: {err}", dir.display()))?;
+        Ok(dir)
+    }
+
+    #[allow(clippy::too_many_arguments)]
     async fn build(
         &self,
-        staging: &Path,
+        owner_dir: &Path,
+        build: &str,
+        src: &str,
         app_dir: &Path,
         interpreter: &Interpreter,
         log: &InstanceLog,
+        install: &InstallContext<'_>,
     ) -> Result<(), String> {
+        let uv = self.uv_binary().await?;
+        let mut sandbox = Sandbox::install(
+            &self.bwrap,
+            interpreter.prefix().into_iter().collect(),
+            owner_dir,
+            src,
+            uv,
+        )
+        .with_slirp_dns(install.confinement.netns.is_some());
+        if !install.seccomp {
+            sandbox = sandbox.without_seccomp();
+        }
+        let venv = format!("{OWNER_DIR}/{build}");
         log.note(&format!(
-            "creating a Python {} environment with uv",
+            "creating a Python {} environment with uv (in a sandbox)",
             interpreter.version.split_whitespace().next().unwrap_or("")
         ));
-        let mut venv = self.uv_command(app_dir);
-        venv.arg("venv")
-            .arg("--relocatable")
-            .arg("--quiet")
-            .arg("--python")
-            .arg(&interpreter.executable)
-            .arg(staging);
-        self.run_installer(venv, "uv venv", log).await?;
+        let python = interpreter.executable.to_string_lossy().into_owned();
+        let args = [
+            "venv",
+            "--relocatable",
+            "--quiet",
+            "--allow-existing",
+            "--python",
+            &python,
+            &venv,
+        ];
+        self.run_uv(&sandbox, &args, "uv venv", install, log, false)
+            .await?;
         if app_dir.join("requirements.txt").is_file() {
             log.note("installing requirements.txt with uv");
-            // From uv's cache alone first: no index round trip when everything is there
+            let python = format!("{venv}/bin/python");
+            let install_args = [
+                "pip",
+                "install",
+                "--requirement",
+                "requirements.txt",
+                "--python",
+                &python,
+            ];
+            // From the owner's cache alone first: no index round trip when everything is there
             // (the common case of a new version with the same dependencies).
-            let offline = self.install_command(staging, app_dir, true).output().await;
-            match offline {
-                Ok(output) if output.status.success() => {
-                    for line in output
-                        .stderr
-                        .split(|&b| b == b'\n')
-                        .chain(output.stdout.split(|&b| b == b'\n'))
-                    {
-                        if !line.is_empty() {
-                            log.write_line(line);
-                        }
-                    }
-                }
-                _ => {
-                    log.note(
-                        "uv's cache does not hold everything: resolving against the package index",
-                    );
-                    let online = self.install_command(staging, app_dir, false);
-                    self.run_installer(online, "uv pip install", log).await?;
-                }
+            let mut offline = install_args.to_vec();
+            offline.push("--offline");
+            let quiet = self
+                .run_uv(&sandbox, &offline, "uv pip install", install, log, true)
+                .await;
+            if quiet.is_err() {
+                log.note(
+                    "uv's cache does not hold everything: resolving against the package index",
+                );
+                self.run_uv(
+                    &sandbox,
+                    &install_args,
+                    "uv pip install",
+                    install,
+                    log,
+                    false,
+                )
+                .await?;
             }
         } else {
             log.note("no requirements.txt: the environment has the standard library only");
@@ -239,73 +388,78 @@ impl Preparer {
         Ok(())
     }
 
-    fn install_command(&self, staging: &Path, app_dir: &Path, offline: bool) -> Command {
-        let mut install = self.uv_command(app_dir);
-        install
-            .args([
-                "pip",
-                "install",
-                "--requirement",
-                "requirements.txt",
-                "--python",
-            ])
-            .arg(staging.join("bin/python"));
-        if offline {
-            install.arg("--offline");
-        }
-        install
-    }
-
-    fn uv_command(&self, app_dir: &Path) -> Command {
-        let mut command = Command::new(&self.uv);
-        // Relative wheel paths in requirements.txt resolve inside the extracted bundle.
-        command
-            .current_dir(app_dir)
-            .env("UV_NO_PROGRESS", "1")
-            .env("UV_PYTHON_DOWNLOADS", "never")
-            .env("NO_COLOR", "1")
-            .env_remove("VIRTUAL_ENV")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        if let Some(cache) = &self.uv_cache {
-            command.env("UV_CACHE_DIR", cache);
-        }
-        command
-    }
-
-    async fn run_installer(
+    /// Runs `uv args…` in the install sandbox, its output in the log (`quiet`: only when it
+    /// succeeds), within the install timeout.
+    async fn run_uv(
         &self,
-        mut command: Command,
+        sandbox: &Sandbox,
+        args: &[&str],
         what: &str,
+        install: &InstallContext<'_>,
         log: &InstanceLog,
+        quiet: bool,
     ) -> Result<(), String> {
-        let mut child = command.spawn().map_err(|err| {
-            let reason = format!("cannot run {} ({what}): {err}", self.uv.display());
-            log.note(&reason);
-            reason
-        })?;
+        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        let command = sandbox
+            .command(&format!("{TOOLS_DIR}/uv"), &args)
+            .map_err(|err| format!("cannot prepare the install sandbox: {err}"))?;
+        let launch = Launch::new("uv", command, install_env());
+        let mut child = process::command(&launch, install.confinement, install.cgroup)
+            .and_then(|mut command| command.spawn())
+            .map_err(|err| {
+                let reason = format!("cannot run {what} in its sandbox: {err}");
+                log.note(&reason);
+                reason
+            })?;
+        drop(launch.fds);
         let stdout = child.stdout.take();
         let stderr = child.stderr.take();
-        let pump_out = async {
-            if let Some(out) = stdout {
-                log.pump(out).await;
-            }
+        let collect = async {
+            let mut out = Vec::new();
+            let mut err = Vec::new();
+            let read_out = async {
+                if let Some(mut o) = stdout {
+                    let _ = tokio::io::AsyncReadExt::read_to_end(&mut o, &mut out).await;
+                }
+            };
+            let read_err = async {
+                if let Some(mut e) = stderr {
+                    let _ = tokio::io::AsyncReadExt::read_to_end(&mut e, &mut err).await;
+                }
+            };
+            tokio::join!(read_out, read_err);
+            let status = child.wait().await;
+            (status, err, out)
         };
-        let pump_err = async {
-            if let Some(err) = stderr {
-                log.pump(err).await;
-            }
-        };
-        let (status, (), ()) = tokio::join!(child.wait(), pump_out, pump_err);
-        match status {
-            Ok(status) if status.success() => Ok(()),
-            Ok(status) => {
+        let (status, err, out) = match tokio::time::timeout(self.install_timeout, collect).await {
+            Ok(done) => done,
+            Err(_) => {
                 let reason = format!(
-                    "installing the environment failed: {what} {status}; see the instance log"
+                    "installing the environment failed: {what} did not finish within {} s",
+                    self.install_timeout.as_secs()
                 );
                 log.note(&reason);
+                return Err(reason);
+            }
+        };
+        let success = matches!(&status, Ok(status) if status.success());
+        if success || !quiet {
+            for line in err.split(|&b| b == b'\n').chain(out.split(|&b| b == b'\n')) {
+                if !line.is_empty() {
+                    log.write_line(line);
+                }
+            }
+        }
+        match status {
+            Ok(_) if success => Ok(()),
+            Ok(status) => {
+                let reason = format!(
+                    "installing the environment failed: {what} {}; see the instance log",
+                    process::describe_exit(Ok(status))
+                );
+                if !quiet {
+                    log.note(&reason);
+                }
                 Err(reason)
             }
             Err(err) => Err(format!("installing the environment failed: {what}: {err}")),
@@ -316,6 +470,105 @@ impl Preparer {
         let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
         Arc::clone(locks.entry(key.to_owned()).or_default())
     }
+}
+
+/// The install's environment: nothing of the server's.
+fn install_env() -> Vec<(String, String)> {
+    [
+        ("PATH", "/usr/local/bin:/usr/bin:/bin"),
+        ("HOME", "/tmp"),
+        ("TMPDIR", "/tmp"),
+        ("LANG", "C.UTF-8"),
+        ("UV_CACHE_DIR", "/owner/cache"),
+        ("UV_NO_PROGRESS", "1"),
+        ("UV_PYTHON_DOWNLOADS", "never"),
+        ("NO_COLOR", "1"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
+fn remove_entries(dir: &Path, matches: impl Fn(&str) -> bool) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if matches(&entry.file_name().to_string_lossy()) {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// Copies the app's files to `to` (new), owned by `user`: regular files and folders only, modes
+/// kept (extracted bundles hold nothing else).
+fn copy_tree(from: &Path, to: &Path, user: Option<HostUser>) -> io::Result<()> {
+    fs::create_dir(to)?;
+    if let Some(user) = user {
+        user.own(to)?;
+    }
+    for entry in fs::read_dir(from)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        let target = to.join(entry.file_name());
+        if kind.is_dir() {
+            copy_tree(&entry.path(), &target, user)?;
+        } else if kind.is_file() {
+            fs::copy(entry.path(), &target)?;
+            if let Some(user) = user {
+                user.own(&target)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Copies an executable into `dir` (made `0711`) as `name`, `0755`, unless an identical copy is
+/// there.
+fn copy_tool(source: &Path, dir: &Path, name: &str) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    confine::dir_with_mode(dir, 0o711)?;
+    let target = dir.join(name);
+    let same = match (fs::metadata(source), fs::metadata(&target)) {
+        (Ok(a), Ok(b)) => a.len() == b.len() && fs::read(source)? == fs::read(&target)?,
+        _ => false,
+    };
+    if !same {
+        let staging = dir.join(format!(".{name}-{}", uuid::Uuid::new_v4().simple()));
+        fs::copy(source, &staging)?;
+        fs::set_permissions(&staging, fs::Permissions::from_mode(0o755))?;
+        fs::rename(&staging, &target)?;
+    }
+    Ok(())
+}
+
+/// The real `uv` binary behind `uv` (which may be a shell shim, as pyenv installs): the file
+/// itself when it is an executable, else what the `uv` Python package of `python` names.
+async fn resolve_uv(uv: &Path, python: &Path) -> Result<PathBuf, String> {
+    let found = super::which(uv).ok_or_else(|| format!("{} not found", uv.display()))?;
+    let mut head = [0u8; 4];
+    let is_binary = fs::File::open(&found)
+        .and_then(|mut f| io::Read::read_exact(&mut f, &mut head))
+        .is_ok()
+        && head == *b"\x7fELF";
+    if is_binary {
+        return fs::canonicalize(&found).map_err(|err| format!("{}: {err}", found.display()));
+    }
+    let output = Command::new(python)
+        .args(["-c", "import uv; print(uv.find_uv_bin())"])
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .map_err(|err| format!("cannot run {}: {err}", python.display()))?;
+    let path = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
+    if output.status.success() && path.is_file() {
+        return fs::canonicalize(&path).map_err(|err| format!("{}: {err}", path.display()));
+    }
+    Err(format!(
+        "{} is a script and the uv package of {} is not installed: set --uv to uv's binary",
+        found.display(),
+        python.display()
+    ))
 }
 
 async fn find_interpreter(python: &Path) -> Result<Interpreter, String> {
@@ -342,11 +595,13 @@ async fn find_interpreter(python: &Path) -> Result<Interpreter, String> {
     }
 }
 
-/// The environment's cache key: the interpreter, `requirements.txt` and the content of every
-/// file of the bundle it names (wheels, `-r`/`-c` files, `--find-links` folders).
-fn environment_key(app_dir: &Path, interpreter: &Interpreter) -> io::Result<String> {
+/// The environment's cache key: the owner (an owner's build backends run while it is built, so
+/// it is theirs alone), the interpreter, `requirements.txt` and the content of every file of
+/// the bundle it names (wheels, `-r`/`-c` files, `--find-links` folders).
+fn environment_key(app_dir: &Path, interpreter: &Interpreter, owner: Uuid) -> io::Result<String> {
     let mut hash = Sha256::new();
-    hash.update(b"q8s-env-v1\n");
+    hash.update(b"q8s-env-v2\n");
+    hash.update(owner.as_bytes());
     hash.update(interpreter.executable.as_os_str().as_encoded_bytes());
     hash.update(b"\n");
     hash.update(interpreter.version.as_bytes());
@@ -484,13 +739,16 @@ mod tests {
             "h2o-wave==1.8.16\n./wheels/a-1.0-py3-none-any.whl\n-r more.txt # extra\n",
         )
         .unwrap();
-        let first = environment_key(app, &interpreter()).unwrap();
-        assert_eq!(first, environment_key(app, &interpreter()).unwrap());
+        let first = environment_key(app, &interpreter(), Uuid::nil()).unwrap();
+        assert_eq!(
+            first,
+            environment_key(app, &interpreter(), Uuid::nil()).unwrap()
+        );
         fs::write(app.join("wheels/a-1.0-py3-none-any.whl"), b"two").unwrap();
-        let second = environment_key(app, &interpreter()).unwrap();
+        let second = environment_key(app, &interpreter(), Uuid::nil()).unwrap();
         assert_ne!(first, second, "a changed wheel changes the key");
         fs::write(app.join("more.txt"), "requests==2\n").unwrap();
-        let third = environment_key(app, &interpreter()).unwrap();
+        let third = environment_key(app, &interpreter(), Uuid::nil()).unwrap();
         assert_ne!(
             second, third,
             "a changed nested requirements file changes the key"
@@ -499,7 +757,12 @@ mod tests {
             version: "3.12.1".into(),
             ..interpreter()
         };
-        assert_ne!(third, environment_key(app, &other).unwrap());
+        assert_ne!(third, environment_key(app, &other, Uuid::nil()).unwrap());
+        assert_ne!(
+            third,
+            environment_key(app, &interpreter(), Uuid::from_u128(1)).unwrap(),
+            "each owner has environments of their own"
+        );
     }
 
     #[test]
@@ -517,7 +780,7 @@ mod tests {
                     "# bundled\n-r base.txt\nwheels/a-1.0-py3-none-any.whl\n-r requirements.txt\n",
                 )
                 .unwrap();
-                environment_key(&app, &interpreter()).unwrap()
+                environment_key(&app, &interpreter(), Uuid::nil()).unwrap()
             })
             .collect();
         assert_eq!(keys[0], keys[1]);

@@ -11,6 +11,7 @@
 use std::ffi::OsString;
 use std::fs::{self, File};
 use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
 use std::sync::Arc;
@@ -19,7 +20,10 @@ use std::time::Duration;
 use tokio::process::{Child, Command};
 
 use super::cgroup;
+use super::confine::HostUser;
 use super::log::InstanceLog;
+use super::network::{NetNs, inherit};
+use super::sandbox::BwrapCommand;
 
 /// What to run and with which environment.
 pub(crate) struct Launch {
@@ -27,8 +31,84 @@ pub(crate) struct Launch {
     pub(crate) name: &'static str,
     pub(crate) program: PathBuf,
     pub(crate) args: Vec<OsString>,
+    /// Descriptors bubblewrap reads (seccomp filters, generated files): inherited by it.
+    pub(crate) fds: Vec<OwnedFd>,
     /// The complete environment: nothing of the server's leaks in.
     pub(crate) env: Vec<(String, String)>,
+}
+
+impl Launch {
+    /// `name` running `bwrap` as `command` says, with exactly `env`.
+    pub(crate) fn new(
+        name: &'static str,
+        command: BwrapCommand,
+        env: Vec<(String, String)>,
+    ) -> Self {
+        Launch {
+            name,
+            program: command.program,
+            args: command.args,
+            fds: command.fds,
+            env,
+        }
+    }
+}
+
+/// Where a sandbox's `bwrap` starts from: the host user it runs as and the network namespace
+/// it joins (both need the server to be root; `None` leaves the server's own).
+#[derive(Clone, Default)]
+pub(crate) struct Confinement {
+    pub(crate) user: Option<HostUser>,
+    pub(crate) netns: Option<Arc<NetNs>>,
+}
+
+/// The command for `launch`, entering `confinement` and joining `cgroup` (whose `cgroup.procs`
+/// is open) between fork and exec. Output is piped; `launch.fds` must outlive the spawn.
+pub(crate) fn command(
+    launch: &Launch,
+    confinement: &Confinement,
+    cgroup: Option<&File>,
+) -> io::Result<Command> {
+    let mut command = Command::new(&launch.program);
+    command
+        .args(&launch.args)
+        .env_clear()
+        .envs(launch.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    let procs = cgroup.map(File::try_clone).transpose()?;
+    let netns = confinement.netns.as_ref().map(|ns| ns.raw_fd());
+    let user = confinement.user;
+    let inherited: Vec<i32> = launch.fds.iter().map(AsRawFd::as_raw_fd).collect();
+    // SAFETY: the closure runs between fork and exec and only makes raw syscalls, on memory
+    // allocated before the fork.
+    unsafe {
+        command.pre_exec(move || {
+            if let Some(procs) = &procs {
+                cgroup::join_in_child(procs)?;
+            }
+            if let Some(netns) = netns
+                && libc::setns(netns, libc::CLONE_NEWNET) != 0
+            {
+                return Err(io::Error::last_os_error());
+            }
+            if let Some(user) = &user {
+                user.become_it()?;
+            }
+            // After the user switch, which clears it.
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            for &fd in &inherited {
+                inherit(fd)?;
+            }
+            Ok(())
+        });
+    }
+    Ok(command)
 }
 
 /// A running sandbox.
@@ -39,36 +119,16 @@ pub(crate) struct Sandboxed {
 }
 
 impl Sandboxed {
-    /// Starts `launch`, joined to `cgroup` (whose `cgroup.procs` is open) before it executes.
+    /// Starts `launch` in `confinement`, joined to `cgroup` (whose `cgroup.procs` is open)
+    /// before it executes; its output goes to `log`.
     pub(crate) fn spawn(
         launch: Launch,
+        confinement: &Confinement,
         cgroup: Option<&File>,
         log: &Arc<InstanceLog>,
     ) -> io::Result<Self> {
-        let mut command = Command::new(&launch.program);
-        command
-            .args(&launch.args)
-            .env_clear()
-            .envs(launch.env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(true);
-        let procs = cgroup.map(File::try_clone).transpose()?;
-        // SAFETY: the closure runs between fork and exec and only makes raw syscalls.
-        unsafe {
-            command.pre_exec(move || {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                    return Err(io::Error::last_os_error());
-                }
-                if let Some(procs) = &procs {
-                    cgroup::join_in_child(procs)?;
-                }
-                Ok(())
-            });
-        }
-        let mut child = command.spawn()?;
+        let mut child = command(&launch, confinement, cgroup)?.spawn()?;
+        drop(launch.fds);
         for output in [
             child
                 .stdout

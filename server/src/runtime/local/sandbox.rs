@@ -1,21 +1,33 @@
-//! The bubblewrap command lines for Qd and the app.
+//! The bubblewrap command lines for Qd, the app and the environment's install.
 //!
 //! Inside: the host's system folders read-only, a few files of `/etc` (name resolution, TLS
 //! roots), the Python interpreter the environment links to (read-only), the environment at
-//! [`ENV_DIR`] (read-only), for the app its files at [`APP_DIR`] (read-only, the working
-//! directory) and its volume (read-write), a private `/tmp`, fresh `/proc` and `/dev`. The server's
-//! data directory, other instances and any secret file stay outside. The process runs as an
-//! unprivileged user in its own user, pid and ipc namespaces (no capabilities; killing the
-//! sandbox's init kills everything in it), in a new session, and dies with the server.
-//! The network namespace is shared: Qd and the app talk over loopback ports.
+//! [`ENV_DIR`] (read-only, writable only while the install builds it), for the app its files at
+//! [`APP_DIR`] (read-only, the working directory) and its volume (read-write), a private `/tmp`,
+//! fresh `/proc` and `/dev`. The server's data directory, other instances and any secret file
+//! stay outside. The process runs as uid 1000 in its own user, pid, ipc and uts namespaces (no
+//! capabilities; killing the sandbox's init kills everything in it), in a new session, under the
+//! seccomp filter of [`super::seccomp`], and dies with the server. The network namespace is the
+//! instance's own (joined before bubblewrap starts, see [`super::network`]): Qd and the app talk
+//! over its loopback.
 
 use std::ffi::OsString;
+use std::io::{self, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
+
+use super::network::SLIRP_DNS;
+use super::seccomp;
 
 /// Where the app's files appear.
 pub(crate) const APP_DIR: &str = "/app";
 /// Where the Python environment appears.
 pub(crate) const ENV_DIR: &str = "/venv";
+/// Where the install sees its owner's folder: the package cache, the environment being built
+/// and a scratch copy of the app's files, on one mount so that uv can hard-link from its cache.
+pub(crate) const OWNER_DIR: &str = "/owner";
+/// Where tools the server brings (uv) appear.
+pub(crate) const TOOLS_DIR: &str = "/q8s";
 /// The uid/gid processes run as inside.
 const SANDBOX_ID: &str = "1000";
 
@@ -49,20 +61,36 @@ pub(crate) struct Sandbox {
     /// Extra read-only folders at their own path (the interpreter's prefix when it lives outside
     /// the system folders, e.g. under pyenv).
     extra_ro: Vec<PathBuf>,
-    env_dir: PathBuf,
+    env_dir: Option<PathBuf>,
     app_dir: Option<PathBuf>,
     volume: Option<(PathBuf, String)>,
+    /// The install's owner folder and the working directory inside it.
+    owner: Option<(PathBuf, String)>,
+    tools: Vec<(PathBuf, String)>,
+    slirp_dns: bool,
+    seccomp: bool,
+}
+
+/// A bubblewrap command line and the descriptors it reads (kept open until it has started).
+pub(crate) struct BwrapCommand {
+    pub(crate) program: PathBuf,
+    pub(crate) args: Vec<OsString>,
+    pub(crate) fds: Vec<OwnedFd>,
 }
 
 impl Sandbox {
-    /// A sandbox showing the environment at `env_dir`.
+    /// A sandbox showing the environment at `env_dir`, read-only.
     pub(crate) fn new(bwrap: &Path, env_dir: &Path, extra_ro: Vec<PathBuf>) -> Self {
         Sandbox {
             bwrap: bwrap.to_owned(),
             extra_ro,
-            env_dir: env_dir.to_owned(),
+            env_dir: Some(env_dir.to_owned()),
             app_dir: None,
             volume: None,
+            owner: None,
+            tools: Vec::new(),
+            slirp_dns: false,
+            seccomp: true,
         }
     }
 
@@ -72,23 +100,62 @@ impl Sandbox {
         self
     }
 
+    /// The install's view: no environment and no app files, but the owner's folder writable at
+    /// [`OWNER_DIR`] (package cache, the environment being built, a scratch copy of the app's
+    /// files as the working directory `workdir` — build backends write into source trees) and
+    /// `uv` at [`TOOLS_DIR`]`/uv`.
+    pub(crate) fn install(
+        bwrap: &Path,
+        extra_ro: Vec<PathBuf>,
+        owner_dir: &Path,
+        workdir: &str,
+        uv: &Path,
+    ) -> Self {
+        Sandbox {
+            bwrap: bwrap.to_owned(),
+            extra_ro,
+            env_dir: None,
+            app_dir: None,
+            volume: None,
+            owner: Some((owner_dir.to_owned(), format!("{OWNER_DIR}/{workdir}"))),
+            tools: vec![(uv.to_owned(), format!("{TOOLS_DIR}/uv"))],
+            slirp_dns: false,
+            seccomp: true,
+        }
+    }
+
     /// Shows `host` read-write at `mount`.
     pub(crate) fn with_volume(mut self, host: &Path, mount: &str) -> Self {
         self.volume = Some((host.to_owned(), mount.to_owned()));
         self
     }
 
+    /// Names slirp4netns's DNS forwarder in `/etc/resolv.conf` (instances with their own
+    /// network and outbound traffic: the host's resolver may be on its loopback, out of reach).
+    pub(crate) fn with_slirp_dns(mut self, on: bool) -> Self {
+        self.slirp_dns = on;
+        self
+    }
+
+    /// Leaves the seccomp filter out (only where it cannot be compiled; said in the log).
+    pub(crate) fn without_seccomp(mut self) -> Self {
+        self.seccomp = false;
+        self
+    }
+
     /// The `bwrap` program and its arguments, ending with `program args…`. The environment is
     /// not part of it: it goes to the bwrap process (cleared and set by the caller), so values
     /// never show on a command line.
-    pub(crate) fn command(&self, program: &str, args: &[String]) -> (PathBuf, Vec<OsString>) {
+    pub(crate) fn command(&self, program: &str, args: &[String]) -> io::Result<BwrapCommand> {
         let mut a = Args::default();
+        let mut fds = Vec::new();
         a.push(["--die-with-parent", "--new-session"]);
         a.push([
             "--unshare-user",
             "--unshare-pid",
             "--unshare-ipc",
             "--unshare-uts",
+            "--unshare-cgroup-try",
         ]);
         a.push(["--uid", SANDBOX_ID, "--gid", SANDBOX_ID]);
         a.push(["--hostname", "q8s"]);
@@ -101,6 +168,16 @@ impl Sandbox {
             }
         }
         for entry in ETC_ENTRIES {
+            if *entry == "/etc/resolv.conf" && self.slirp_dns {
+                let fd = memfd_with(format!("nameserver {SLIRP_DNS}\n").as_bytes())?;
+                a.push_os([
+                    "--ro-bind-data".into(),
+                    fd.as_raw_fd().to_string().into(),
+                    (*entry).into(),
+                ]);
+                fds.push(fd);
+                continue;
+            }
             a.push(["--ro-bind-try", entry, entry]);
         }
         a.push([
@@ -112,21 +189,56 @@ impl Sandbox {
         for dir in &self.extra_ro {
             a.push_os(["--ro-bind".into(), dir.into(), dir.into()]);
         }
-        a.push_os(["--ro-bind".into(), (&self.env_dir).into(), ENV_DIR.into()]);
+        if let Some(env) = &self.env_dir {
+            a.push_os(["--ro-bind".into(), env.into(), ENV_DIR.into()]);
+        }
+        for (host, inside) in &self.tools {
+            a.push_os(["--ro-bind".into(), host.into(), inside.into()]);
+        }
         if let Some(volume) = &self.volume {
             a.push_os(["--bind".into(), (&volume.0).into(), (&volume.1).into()]);
         }
-        match &self.app_dir {
-            Some(app) => {
+        match (&self.app_dir, &self.owner) {
+            (Some(app), _) => {
                 a.push_os(["--ro-bind".into(), app.into(), APP_DIR.into()]);
                 a.push(["--chdir", APP_DIR]);
             }
-            None => a.push(["--chdir", "/tmp"]),
+            (None, Some((owner, workdir))) => {
+                a.push_os(["--bind".into(), owner.into(), OWNER_DIR.into()]);
+                a.push_os(["--chdir".into(), workdir.into()]);
+            }
+            (None, None) => a.push(["--chdir", "/tmp"]),
+        }
+        if self.seccomp {
+            for fd in seccomp::filter_fds()? {
+                a.push_os(["--add-seccomp-fd".into(), fd.as_raw_fd().to_string().into()]);
+                fds.push(fd);
+            }
         }
         a.push(["--", program]);
         a.0.extend(args.iter().map(OsString::from));
-        (self.bwrap.clone(), a.0)
+        Ok(BwrapCommand {
+            program: self.bwrap.clone(),
+            args: a.0,
+            fds,
+        })
     }
+}
+
+/// A descriptor holding `bytes`, positioned at their start (for bubblewrap's `--*-data`/seccomp
+/// options, which read it once).
+pub(crate) fn memfd_with(bytes: &[u8]) -> io::Result<OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: a plain syscall with a valid C string; the result is checked.
+    let fd = unsafe { libc::memfd_create(c"q8s".as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just created and is owned by nobody else.
+    let mut file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    file.write_all(bytes)?;
+    io::Seek::seek(&mut file, io::SeekFrom::Start(0))?;
+    Ok(OwnedFd::from(file))
 }
 
 #[derive(Default)]
@@ -162,9 +274,13 @@ mod tests {
         )
         .with_app(Path::new("/data/apps/123"))
         .with_volume(Path::new("/data/volumes/i"), "/data");
-        let (program, args) = sandbox.command("/venv/bin/python", &["-m".into(), "x".into()]);
-        assert_eq!(program, Path::new("/usr/bin/bwrap"));
-        let line = text(&args);
+        let command = sandbox
+            .command("/venv/bin/python", &["-m".into(), "x".into()])
+            .unwrap();
+        assert_eq!(command.program, Path::new("/usr/bin/bwrap"));
+        assert_eq!(command.fds.len(), 2, "the seccomp filters");
+        let line = text(&command.args);
+        assert!(line.contains("--add-seccomp-fd"), "{line}");
         assert!(
             line.contains("--ro-bind /data/apps/123 /app --chdir /app"),
             "{line}"
@@ -180,7 +296,7 @@ mod tests {
     #[test]
     fn the_qd_sandbox_has_no_app_and_no_volume() {
         let sandbox = Sandbox::new(Path::new("bwrap"), Path::new("/e"), Vec::new());
-        let line = text(&sandbox.command("/venv/waved", &[]).1);
+        let line = text(&sandbox.command("/venv/waved", &[]).unwrap().args);
         assert!(!line.contains("/app"));
         assert!(line.contains("--chdir /tmp"));
     }
