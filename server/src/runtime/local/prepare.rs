@@ -324,7 +324,7 @@ impl Preparer {
         let uv = self.uv_binary().await?;
         let mut sandbox = Sandbox::install(
             &self.bwrap,
-            interpreter.prefix().into_iter().collect(),
+            interpreter.prefix().into_iter().chain(install_files()).collect(),
             owner_dir,
             src,
             uv,
@@ -472,8 +472,54 @@ impl Preparer {
     }
 }
 
-/// The install's environment: nothing of the server's.
+/// Settings of the server's environment that say how packages are fetched (an index mirror,
+/// a proxy, the CA bundle of a TLS-inspecting network): passed on to installs, the rest of the
+/// server's environment is not.
+const PASSED_TO_INSTALLS: &[&str] = &[
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+    "no_proxy",
+    "UV_INDEX",
+    "UV_DEFAULT_INDEX",
+    "UV_INDEX_URL",
+    "UV_EXTRA_INDEX_URL",
+    "UV_INDEX_STRATEGY",
+    "UV_KEYRING_PROVIDER",
+    "UV_NATIVE_TLS",
+    "UV_SYSTEM_CERTS",
+    "UV_INSECURE_HOST",
+    "UV_HTTP_TIMEOUT",
+    "UV_CONCURRENT_DOWNLOADS",
+];
+
+/// Files the passed settings name (CA bundles), shown read-only in the install sandbox at
+/// their own path when they are not in a folder it sees anyway.
+fn install_files() -> Vec<PathBuf> {
+    ["SSL_CERT_FILE", "SSL_CERT_DIR"]
+        .iter()
+        .filter_map(std::env::var_os)
+        .map(PathBuf::from)
+        .filter(|path| {
+            path.is_absolute()
+                && !path.starts_with("/etc/ssl")
+                && !path.starts_with("/usr")
+                && confine::reachable_by_others(path, false)
+        })
+        .collect()
+}
+
+/// The install's environment: what uv needs, and of the server's only [`PASSED_TO_INSTALLS`].
 fn install_env() -> Vec<(String, String)> {
+    let passed = PASSED_TO_INSTALLS
+        .iter()
+        .filter_map(|name| Some(((*name).to_owned(), std::env::var(name).ok()?)));
     [
         ("PATH", "/usr/local/bin:/usr/bin:/bin"),
         ("HOME", "/tmp"),
@@ -486,6 +532,7 @@ fn install_env() -> Vec<(String, String)> {
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .chain(passed)
     .collect()
 }
 
