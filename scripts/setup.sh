@@ -6,8 +6,9 @@
 #
 # Groups:
 #   dev     Rust wasm target, rustfmt, clippy, ruff    (make build / lint / test)
-#   server  uv, bubblewrap: q8s-server prepares app environments with uv and
-#           sandboxes instances with bwrap; its tests run them for real
+#   server  uv, bubblewrap, slirp4netns: q8s-server prepares app environments with uv and
+#           sandboxes instances with bwrap, each in a network namespace that slirp4netns
+#           connects to the internet; its tests run them for real
 #   web     the wasm-bindgen CLI pinned to Cargo.lock, Debian's chromium, and the
 #           node packages of package.json (wasm-opt from binaryen, TypeScript,
 #           playwright-core — no browser download —, the benchmark baselines):
@@ -137,9 +138,23 @@ setup_dev() {
   need_pip ruff ruff==0.17.6
 }
 
+# need_tun_for_all: /dev/net/tun usable by every user, as udev's default rule makes it (0666).
+# slirp4netns opens it as the sandbox user to give each instance's network namespace its route
+# out; the device alone grants nothing (creating an interface needs CAP_NET_ADMIN in a network
+# namespace one owns). Some images ship it 0600.
+need_tun_for_all() {
+  local tun=/dev/net/tun
+  [ -c "$tun" ] || return 0
+  [ "$(stat -c %a "$tun")" = 666 ] && return 0
+  log "making $tun usable by the sandbox user (mode 0666, udev's default)"
+  as_root chmod 0666 "$tun"
+}
+
 setup_server() {
   need_pip uv
   need_apt bwrap bubblewrap
+  need_apt slirp4netns
+  need_tun_for_all
 }
 
 # need_npm_dir DIR: `npm ci` in DIR (pinned by its package-lock.json) when its

@@ -236,6 +236,7 @@ async fn spawn_slirp(slirp: &Path, user: HostUser, holder: u32) -> io::Result<Ch
         .arg("--configure")
         .arg("--mtu=65520")
         .arg("--disable-host-loopback")
+        .arg("--enable-seccomp")
         .arg(format!("--userns-path=/proc/{holder}/ns/user"))
         .arg(format!("--ready-fd={ready_fd}"))
         .arg(holder.to_string())
