@@ -162,13 +162,28 @@ fi
 cpu_ticks() { [ -n "$1" ] && [ -r "/proc/$1/stat" ] && awk '{print $14 + $15}' "/proc/$1/stat" || echo 0; }
 TICK=$(getconf CLK_TCK)
 
-# wrk_run URL [HEADERS…]: prints "<requests/s> <p99 ms> <requests> <server ticks> <Qd ticks>".
+# qd_pid_of INSTANCE: the pid of the instance's Qd (`/venv/waved`, run with its instance id).
+qd_pid_of() {
+  local env
+  for env in /proc/[0-9]*/environ; do
+    tr '\0' '\n' <"$env" 2>/dev/null | grep -qx "Q8S_INSTANCE_ID=$1" || continue
+    local pid=${env#/proc/}
+    pid=${pid%/environ}
+    if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q '^/venv/waved'; then
+      echo "$pid"
+      return
+    fi
+  done
+}
+
+WRK=(wrk)
+# wrk_run URL [HEADERS…] (the command in WRK, default wrk): prints "<requests/s> <p99 ms> <requests> <server ticks> <Qd ticks>".
 wrk_run() {
   local url=$1
   shift
   local out s0 q0
   s0=$(cpu_ticks "$SERVER_PID") q0=$(cpu_ticks "$qd_pid")
-  out=$(wrk -t2 -c"$WRK_CONNECTIONS" -d"${WRK_SECONDS}s" --latency "$@" "$url")
+  out=$("${WRK[@]}" -t2 -c"$WRK_CONNECTIONS" -d"${WRK_SECONDS}s" --latency "$@" "$url")
   local rps p99 n
   rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
   n=$(awk '/ requests in / {print $1}' <<<"$out")
@@ -197,12 +212,20 @@ for mode in "${MODES[@]}"; do
   index=$(curl -sf -H "Host: $id.localhost:$PORT" -H "Authorization: Bearer $TOKEN" "$BASE/")
   script=$(grep -o 'src="[^"]*\.js"' <<<"$index" | head -n 1 | sed 's/src="//; s/"$//')
   [ -n "$script" ] || die "no script in Qd's index page"
-  # The processes whose CPU time is counted: the server, and Qd (the process on its port).
-  qd_pid=$(ss -ltnpH "sport = :$qd_port" 2>/dev/null | grep -o 'pid=[0-9]*' | head -n 1 | cut -d= -f2 || true)
+  # The processes whose CPU time is counted: the server, and Qd (its waved process).
+  qd_pid=$(qd_pid_of "$id")
+  # Qd listens in the instance's own network namespace: the direct runs are made from inside it
+  # (its loopback, as the proxy's connections), with nsenter.
+  in_qd_net=()
+  if [ -n "$qd_pid" ] && [ "$(id -u)" -eq 0 ]; then
+    in_qd_net=(nsenter --net="/proc/$qd_pid/ns/net")
+  fi
   for asset in /manifest.json "$script"; do
     ratios=() added=() direct=() proxied=() server_us=() qd_us=() qd_p_us=()
     for ((round = 0; round < WRK_ROUNDS; round++)); do
+      WRK=("${in_qd_net[@]}" wrk)
       read -r d_rps d_p99 d_n _ d_qd < <(wrk_run "http://127.0.0.1:$qd_port$asset")
+      WRK=(wrk)
       read -r p_rps p_p99 p_n p_server p_qd < <(wrk_run "$BASE$asset" \
         -H "Host: $id.localhost:$PORT" -H "Authorization: Bearer $TOKEN")
       ratios+=("$(ratio "$p_rps" "$d_rps")")
@@ -220,7 +243,7 @@ for mode in "${MODES[@]}"; do
     CPU_SERVER[$k]=$(median_of "${server_us[@]}")
     CPU_QD[$k]=$(median_of "${qd_us[@]}")
     CPU_QD_P[$k]=$(median_of "${qd_p_us[@]}")
-    SIZE[$k]=$(curl -s -o /dev/null -w '%{size_download}' "http://127.0.0.1:$qd_port$asset")
+    SIZE[$k]=$("${in_qd_net[@]}" curl -s -o /dev/null -w '%{size_download}' "http://127.0.0.1:$qd_port$asset")
     echo "wrk rounds for $(basename "$asset"), proxy $mode: ratios ${ratios[*]}; load average $(cut -d' ' -f1-3 /proc/loadavg)"
   done
   terminate "$id"
