@@ -56,6 +56,10 @@ pub struct Settings {
     /// `0` turns it off [default: 64Mi].
     #[arg(long, env = "Q8S_SERVER_PROXY_CACHE")]
     pub proxy_cache: Option<ByteSize>,
+    /// Largest unpacked size of a bundle (its files in all), checked at import and when an
+    /// instance extracts it, e.g. `2Gi` [default: 2Gi].
+    #[arg(long, env = "Q8S_SERVER_MAX_UNPACKED")]
+    pub max_unpacked: Option<ByteSize>,
 }
 
 impl Settings {
@@ -81,6 +85,7 @@ impl Settings {
             device_code_lifetime: self.device_code_lifetime.or(lower.device_code_lifetime),
             web_dir: self.web_dir.or(lower.web_dir),
             proxy_cache: self.proxy_cache.or(lower.proxy_cache),
+            max_unpacked: self.max_unpacked.or(lower.max_unpacked),
         }
     }
 }
@@ -168,6 +173,9 @@ impl fmt::Display for ByteSize {
     }
 }
 
+/// The largest unpacked bundle unless configured otherwise (2 GiB).
+pub const DEFAULT_MAX_UNPACKED: u64 = 2 << 30;
+
 /// The proxy's cache size unless configured otherwise (64 MiB).
 pub const DEFAULT_PROXY_CACHE: u64 = 64 << 20;
 
@@ -201,6 +209,8 @@ pub struct Config {
     pub web_dir: Option<PathBuf>,
     /// Bytes of memory for the proxy's cache; 0: no cache.
     pub proxy_cache: u64,
+    /// Largest unpacked size of a bundle, in bytes.
+    pub max_unpacked: u64,
 }
 
 impl Config {
@@ -249,6 +259,7 @@ impl Config {
                 None => Some(PathBuf::from(BUILT_WEB_DIR)).filter(|d| d.is_dir()),
             },
             proxy_cache: settings.proxy_cache.map_or(DEFAULT_PROXY_CACHE, |b| b.0),
+            max_unpacked: settings.max_unpacked.map_or(DEFAULT_MAX_UNPACKED, |b| b.0),
         })
     }
 
@@ -266,6 +277,28 @@ impl Config {
     pub fn tmp_dir(&self) -> PathBuf {
         self.data_dir.join("tmp")
     }
+
+    /// The limits every untrusted bundle is read under, at import and at extraction.
+    pub fn archive_limits(&self) -> q8s_core::archive::Limits {
+        q8s_core::archive::Limits {
+            max_total_size: self.max_unpacked,
+            ..q8s_core::archive::Limits::default()
+        }
+    }
+
+    /// The most memory one instance can have: `--memory-capacity`, or else the machine's
+    /// memory (`None` where it cannot be read).
+    pub fn instance_memory_ceiling(&self) -> Option<u64> {
+        self.memory_capacity.or_else(machine_memory)
+    }
+}
+
+/// `MemTotal` of `/proc/meminfo`, in bytes.
+fn machine_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find_map(|l| l.strip_prefix("MemTotal:"))?;
+    let kib: u64 = line.trim().strip_suffix("kB")?.trim().parse().ok()?;
+    kib.checked_mul(1024)
 }
 
 #[cfg(test)]
@@ -291,6 +324,8 @@ mod tests {
         assert_eq!(c.domain, "localhost");
         assert!(c.database.starts_with("sqlite://") && c.database.ends_with("q8s.db"));
         assert_eq!(c.max_bundle_size, 1 << 30);
+        assert_eq!(c.max_unpacked, 2 << 30);
+        assert_eq!(c.archive_limits().max_total_size, 2 << 30);
         assert_eq!(c.base_url(), "http://localhost:8008");
     }
 
@@ -309,5 +344,16 @@ mod tests {
         assert_eq!(c.domain, "other.test");
         assert_eq!(c.max_bundle_size, 10 << 20);
         assert!(toml::from_str::<Settings>("typo = 1").is_err());
+    }
+
+    #[test]
+    fn the_memory_ceiling_is_the_capacity_or_the_machines_memory() {
+        let mut c = Config::resolve(Settings::default()).unwrap();
+        let machine = c
+            .instance_memory_ceiling()
+            .expect("Linux has /proc/meminfo");
+        assert!(machine > 64 << 20, "{machine}");
+        c.memory_capacity = Some(1 << 30);
+        assert_eq!(c.instance_memory_ceiling(), Some(1 << 30));
     }
 }

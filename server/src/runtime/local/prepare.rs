@@ -46,6 +46,7 @@ pub(crate) struct Preparer {
     uv: PathBuf,
     python: PathBuf,
     uv_cache: Option<PathBuf>,
+    limits: q8s_core::archive::Limits,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     interpreter: tokio::sync::OnceCell<Interpreter>,
 }
@@ -62,6 +63,7 @@ impl Preparer {
         uv: PathBuf,
         python: PathBuf,
         uv_cache: Option<PathBuf>,
+        limits: q8s_core::archive::Limits,
     ) -> Self {
         Preparer {
             apps_dir: data_dir.join("apps"),
@@ -69,6 +71,7 @@ impl Preparer {
             uv,
             python,
             uv_cache,
+            limits,
             locks: Mutex::new(HashMap::new()),
             interpreter: tokio::sync::OnceCell::new(),
         }
@@ -136,15 +139,12 @@ impl Preparer {
         log.note("extracting the bundle");
         fs::create_dir_all(&self.apps_dir)
             .map_err(|err| format!("cannot create {}: {err}", self.apps_dir.display()))?;
-        let (bundle, target) = (bundle.to_owned(), dest.clone());
+        let (bundle, target, limits) = (bundle.to_owned(), dest.clone(), self.limits);
         let result = tokio::task::spawn_blocking(move || -> Result<u64, String> {
             let file =
                 fs::File::open(&bundle).map_err(|err| format!("cannot open the bundle: {err}"))?;
-            let mut reader = q8s_core::archive::QzReader::open(
-                io::BufReader::new(file),
-                q8s_core::archive::Limits::default(),
-            )
-            .map_err(|err| format!("cannot read the bundle: {err}"))?;
+            let mut reader = q8s_core::archive::QzReader::open(io::BufReader::new(file), limits)
+                .map_err(|err| format!("cannot read the bundle: {err}"))?;
             reader
                 .extract_to(&target)
                 .map_err(|err| format!("cannot extract the bundle: {err}"))
