@@ -126,6 +126,8 @@ async fn an_admin_transfers_a_name_and_only_its_new_owner_imports_under_it() {
     let (status, body) = transfer(&server, &admin, HELLO, "bob").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body, json!({"name": HELLO, "owner": "bob"}));
+    let (_, doc) = server.get(&admin, "/openapi.json").await;
+    assert!(doc["paths"]["/api/v1/app-names/{name}"]["put"].is_object());
 
     let (_v2, v2) = app_variant(HELLO, "0.2.0", &[]);
     let (status, app) = server.import(&bob, &v2, "PRIVATE").await;
