@@ -339,7 +339,13 @@ async fn memory_above_the_servers_capacity_is_refused_at_import() {
     let server = TestServer::start_with(&["--memory-capacity", "1Gi"]).await;
     let admin = server.admin_token.clone();
     let limit = |value: &'static str| ("MemoryLimit = \"256Mi\"", value);
-    let cases: Vec<(&str, &str, Vec<(&str, &str)>)> = vec![
+    // (the field, its value, the manifest edits that set it)
+    type Case = (
+        &'static str,
+        &'static str,
+        Vec<(&'static str, &'static str)>,
+    );
+    let cases: Vec<Case> = vec![
         ("MemoryLimit", "15Ei", vec![limit("MemoryLimit = \"15Ei\"")]),
         ("MemoryLimit", "2Gi", vec![limit("MemoryLimit = \"2Gi\"")]),
         (
