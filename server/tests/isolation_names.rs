@@ -75,6 +75,11 @@ async fn another_users_import_of_a_name_is_403_and_tells_nothing_of_its_versions
         "{message}"
     );
 
+    // Nor under the same Name in other letter case.
+    let (_upper, upper) = app_variant("AI.H2O.Q8S.Hello", "0.2.0", &[]);
+    let (status, body) = server.import(&bob, &upper, "PRIVATE").await;
+    assert_name_taken(status, &body);
+
     // An admin cannot import under it either (admins transfer names instead).
     let (status, body) = server
         .import(&server.admin_token, &new_version, "PRIVATE")

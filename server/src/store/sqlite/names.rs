@@ -1,4 +1,5 @@
-//! App Names and their owners on SQLite: the `app_names` table of migration 0002.
+//! App Names and their owners on SQLite: the `app_names` table of migration 0002, whose key
+//! compares Names without regard to case (every lookup here does too).
 
 use sqlx::sqlite::{SqlitePool, SqliteTransaction};
 use uuid::Uuid;
@@ -89,9 +90,11 @@ mod tests {
                 .await
                 .unwrap();
             }
-            // `shared` was imported by Bob first, then by Alice (which nothing stopped then).
+            // `shared` was imported by Bob first, then by Alice (which nothing stopped then),
+            // also as `Shared`.
             for (name, version, owner, at) in [
                 ("shared", "2.0.0", alice, "2026-03-01T00:00:00.000Z"),
+                ("Shared", "1.0.0", alice, "2026-03-02T00:00:00.000Z"),
                 ("shared", "1.0.0", bob, "2026-02-01T00:00:00.000Z"),
                 ("hers", "1.0.0", alice, "2026-04-01T00:00:00.000Z"),
             ] {
@@ -114,9 +117,10 @@ mod tests {
         }
         let store = SqliteStore::open(&url).await.unwrap();
         assert_eq!(store.app_name_owner("shared").await.unwrap(), Some(bob));
+        assert_eq!(store.app_name_owner("SHARED").await.unwrap(), Some(bob));
         assert_eq!(store.app_name_owner("hers").await.unwrap(), Some(alice));
         assert_eq!(store.app_name_owner("nobodys").await.unwrap(), None);
-        store.set_app_name_owner("shared", alice).await.unwrap();
+        store.set_app_name_owner("sHaReD", alice).await.unwrap();
         assert_eq!(store.app_name_owner("shared").await.unwrap(), Some(alice));
     }
 }
