@@ -1,5 +1,5 @@
-//! `q8s-cli secret list` (everyone: names and keys) and `q8s-cli admin …` (secrets and users,
-//! for admins).
+//! `q8s-cli secret list` (everyone: names and keys) and `q8s-cli admin …` (secrets, users and
+//! app Names, for admins).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -33,6 +33,25 @@ pub enum AdminCommand {
     /// Manage users (admins only).
     #[command(subcommand)]
     User(AdminUserCommand),
+    /// Manage app Names (admins only).
+    #[command(subcommand)]
+    App(AdminAppCommand),
+}
+
+/// `admin app` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AdminAppCommand {
+    /// Give an app Name to another user: from then on only they import versions under it
+    /// (the versions already imported stay with whoever imported them).
+    #[command(after_help = "Example:\n  q8s-cli admin app transfer ai.h2o.q8s.hello alice")]
+    Transfer {
+        /// The App.Name.
+        name: String,
+        /// The username it goes to.
+        user: String,
+        #[command(flatten)]
+        out: OutputArg,
+    },
 }
 
 /// `admin secret` subcommands.
@@ -88,7 +107,8 @@ impl AdminCommand {
         match self {
             AdminCommand::Secret(AdminSecretCommand::Set { out, .. })
             | AdminCommand::Secret(AdminSecretCommand::Delete { out, .. })
-            | AdminCommand::User(AdminUserCommand::Add { out, .. }) => out.output,
+            | AdminCommand::User(AdminUserCommand::Add { out, .. })
+            | AdminCommand::App(AdminAppCommand::Transfer { out, .. }) => out.output,
         }
     }
 }
@@ -164,6 +184,19 @@ pub fn run_admin(command: AdminCommand, connection: &Connection) -> anyhow::Resu
                         client.url()
                     );
                 }
+            }
+        }
+        AdminCommand::App(AdminAppCommand::Transfer { name, user, .. }) => {
+            let client = connection.client()?;
+            let transferred = block_on(client.transfer_app_name(&name, &user))??;
+            if json {
+                print_json(&transferred)?;
+            } else {
+                outln!(
+                    "App name {} now belongs to {}",
+                    transferred.name,
+                    transferred.owner
+                );
             }
         }
     }

@@ -48,7 +48,7 @@ enum Command {
     /// List the secrets apps can use.
     #[command(subcommand)]
     Secret(admin::SecretCommand),
-    /// Manage secrets and users (admins only).
+    /// Manage secrets, users and app Names (admins only).
     #[command(subcommand)]
     Admin(admin::AdminCommand),
     /// Run the app in a folder locally, as q8s runs it, at http://localhost:55555/.

@@ -118,3 +118,29 @@ fn the_schema_names_every_category_and_platform_variable() {
         assert!(text.contains(&format!("\"{name}\"")), "{name}");
     }
 }
+
+#[test]
+fn the_schema_refuses_every_reserved_volume_mount() {
+    let validator = schema();
+    let manifest = |mount: &str| {
+        serde_json::json!({
+            "App": {"Name": "my-app", "Version": "1.0.0"},
+            "Runtime": {"Module": "app", "VolumeMount": mount, "VolumeSize": "1Gi"},
+        })
+    };
+    for reserved in q8s_core::manifest::RESERVED_VOLUME_MOUNTS {
+        let below = format!("{}/x", reserved.path);
+        assert!(
+            !validator.is_valid(&manifest(reserved.path)),
+            "{}",
+            reserved.path
+        );
+        assert_eq!(
+            validator.is_valid(&manifest(&below)),
+            !reserved.below,
+            "{below}"
+        );
+        let sibling = format!("{}x", reserved.path);
+        assert!(validator.is_valid(&manifest(&sibling)), "{sibling}");
+    }
+}

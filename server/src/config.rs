@@ -66,6 +66,10 @@ pub struct Settings {
     /// [default: 61000:61000].
     #[arg(long, env = "Q8S_SERVER_SANDBOX_USER")]
     pub sandbox_user: Option<String>,
+    /// Largest unpacked size of a bundle (its files in all), checked at import and when an
+    /// instance extracts it, e.g. `2Gi` [default: 2Gi].
+    #[arg(long, env = "Q8S_SERVER_MAX_UNPACKED")]
+    pub max_unpacked: Option<ByteSize>,
 }
 
 impl Settings {
@@ -93,6 +97,7 @@ impl Settings {
             proxy_cache: self.proxy_cache.or(lower.proxy_cache),
             instance_network: self.instance_network.or(lower.instance_network),
             sandbox_user: self.sandbox_user.or(lower.sandbox_user),
+            max_unpacked: self.max_unpacked.or(lower.max_unpacked),
         }
     }
 }
@@ -180,6 +185,9 @@ impl fmt::Display for ByteSize {
     }
 }
 
+/// The largest unpacked bundle unless configured otherwise (2 GiB).
+pub const DEFAULT_MAX_UNPACKED: u64 = 2 << 30;
+
 /// The proxy's cache size unless configured otherwise (64 MiB).
 pub const DEFAULT_PROXY_CACHE: u64 = 64 << 20;
 
@@ -217,6 +225,8 @@ pub struct Config {
     pub instance_network: InstanceNetwork,
     /// The host user of sandboxes (when the server runs as root).
     pub sandbox_user: HostUser,
+    /// Largest unpacked size of a bundle, in bytes.
+    pub max_unpacked: u64,
 }
 
 impl Config {
@@ -272,6 +282,7 @@ impl Config {
                 }
                 None => HostUser::DEFAULT,
             },
+            max_unpacked: settings.max_unpacked.map_or(DEFAULT_MAX_UNPACKED, |b| b.0),
         })
     }
 
@@ -289,6 +300,28 @@ impl Config {
     pub fn tmp_dir(&self) -> PathBuf {
         self.data_dir.join("tmp")
     }
+
+    /// The limits every untrusted bundle is read under, at import and at extraction.
+    pub fn archive_limits(&self) -> q8s_core::archive::Limits {
+        q8s_core::archive::Limits {
+            max_total_size: self.max_unpacked,
+            ..q8s_core::archive::Limits::default()
+        }
+    }
+
+    /// The most memory one instance can have: `--memory-capacity`, or else the machine's
+    /// memory (`None` where it cannot be read).
+    pub fn instance_memory_ceiling(&self) -> Option<u64> {
+        self.memory_capacity.or_else(machine_memory)
+    }
+}
+
+/// `MemTotal` of `/proc/meminfo`, in bytes.
+fn machine_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find_map(|l| l.strip_prefix("MemTotal:"))?;
+    let kib: u64 = line.trim().strip_suffix("kB")?.trim().parse().ok()?;
+    kib.checked_mul(1024)
 }
 
 #[cfg(test)]
@@ -314,6 +347,8 @@ mod tests {
         assert_eq!(c.domain, "localhost");
         assert!(c.database.starts_with("sqlite://") && c.database.ends_with("q8s.db"));
         assert_eq!(c.max_bundle_size, 1 << 30);
+        assert_eq!(c.max_unpacked, 2 << 30);
+        assert_eq!(c.archive_limits().max_total_size, 2 << 30);
         assert_eq!(c.base_url(), "http://localhost:8008");
     }
 
@@ -332,5 +367,16 @@ mod tests {
         assert_eq!(c.domain, "other.test");
         assert_eq!(c.max_bundle_size, 10 << 20);
         assert!(toml::from_str::<Settings>("typo = 1").is_err());
+    }
+
+    #[test]
+    fn the_memory_ceiling_is_the_capacity_or_the_machines_memory() {
+        let mut c = Config::resolve(Settings::default()).unwrap();
+        let machine = c
+            .instance_memory_ceiling()
+            .expect("Linux has /proc/meminfo");
+        assert!(machine > 64 << 20, "{machine}");
+        c.memory_capacity = Some(1 << 30);
+        assert_eq!(c.instance_memory_ceiling(), Some(1 << 30));
     }
 }

@@ -323,6 +323,18 @@ impl Client {
         self.json(self.call(Method::POST, &["tokens"]).json(&body))
             .await
     }
+
+    /// `PUT /app-names/{name}` (admins): gives an app Name to `owner`, who alone imports
+    /// versions under it from then on.
+    pub async fn transfer_app_name(
+        &self,
+        name: &str,
+        owner: &str,
+    ) -> Result<super::types::AppName, ApiError> {
+        let body = json!({ "owner": owner });
+        self.json(self.call(Method::PUT, &["app-names", name]).json(&body))
+            .await
+    }
 }
 
 #[cfg(not(target_family = "wasm"))]

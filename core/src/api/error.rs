@@ -136,6 +136,9 @@ impl ApiError {
         Some(match self.code() {
             "app-version-exists" => "bump Version in q-app.toml",
             "app-has-instances" => "terminate its instances first (see `q8s-cli instance list`)",
+            "app-name-taken" => {
+                "choose another Name in q-app.toml, or ask an admin to run `q8s-cli admin app transfer NAME USER`"
+            }
             "unauthorized" => "run `q8s-cli config setup` to sign in again (or set Q8S_TOKEN)",
             "missing-secret" => {
                 "an admin can add it with `q8s-cli admin secret set NAME KEY=VALUE`"

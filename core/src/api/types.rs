@@ -281,6 +281,17 @@ pub struct SecretInfo {
     pub keys: Vec<String>,
 }
 
+/// An app Name and the user it belongs to: only they import versions under it (answer of
+/// `PUT /app-names/{name}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AppName {
+    /// The `App.Name`.
+    pub name: String,
+    /// The username of its owner.
+    pub owner: String,
+}
+
 /// A user account; also the answer of `GET /me`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

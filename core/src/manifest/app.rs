@@ -10,6 +10,7 @@ use super::codes;
 use super::keys;
 use super::node::Node;
 use super::suggest;
+use crate::diagnostic::Diagnostic;
 
 /// The categories the catalog groups apps by.
 pub const CATEGORIES: &[&str] = &[
@@ -75,17 +76,36 @@ pub(super) fn check(cx: &mut Checker<'_>, table: Node<'_>) -> Option<App> {
 }
 
 fn check_name(cx: &mut Checker<'_>, f: &Field<'_>) -> bool {
-    let Err(problem) = charset::check_dotted_name(f.value, NAME_MAX) else {
+    let Some(d) = check_app_name_at(&f.path, f.value) else {
         return true;
     };
+    cx.error(&d.code, &f.path, &f.span, d.message, d.help);
+    false
+}
+
+/// Checks an app Name given outside a manifest (the server's `/app-names/{name}`): `None`
+/// when valid, otherwise the `invalid-name` error at path `App.Name`, with help, no
+/// position.
+///
+/// ```
+/// use q8s_core::manifest::check_app_name;
+///
+/// assert!(check_app_name("ai.h2o.q.my-app").is_none());
+/// assert_eq!(check_app_name("my app").unwrap().code, "invalid-name");
+/// ```
+pub fn check_app_name(name: &str) -> Option<Diagnostic> {
+    check_app_name_at("App.Name", name)
+}
+
+fn check_app_name_at(path: &str, value: &str) -> Option<Diagnostic> {
+    let problem = charset::check_dotted_name(value, NAME_MAX).err()?;
     let valid = |s: &str| charset::check_dotted_name(s, NAME_MAX).is_ok();
-    let example = charset::repair(f.value, '-', valid).unwrap_or_else(|| "ai.h2o.q.my-app".into());
+    let example = charset::repair(value, '-', valid).unwrap_or_else(|| "ai.h2o.q.my-app".into());
     let help = format!(
         "use letters, digits, `.`, `_` and `-`, starting and ending with a letter or digit, e.g. {example:?}"
     );
-    let message = charset::name_problem(&f.path, f.value, problem, NAME_MAX);
-    cx.error(codes::INVALID_NAME, &f.path, &f.span, message, Some(help));
-    false
+    let message = charset::name_problem(path, value, problem, NAME_MAX);
+    Some(Diagnostic::error(codes::INVALID_NAME, path, message).with_help(help))
 }
 
 fn check_version(cx: &mut Checker<'_>, f: &Field<'_>) -> bool {

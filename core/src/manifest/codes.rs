@@ -50,6 +50,12 @@ pub const QUANTITY_OUT_OF_RANGE: &str = "quantity-out-of-range";
 pub const MEMORY_LIMIT_LOW: &str = "memory-limit-low";
 /// Error: `Runtime.MemoryReservation` is greater than `Runtime.MemoryLimit`.
 pub const MEMORY_RESERVATION_EXCEEDS_LIMIT: &str = "memory-reservation-exceeds-limit";
+/// Error: `Runtime.MemoryLimit` or `Runtime.MemoryReservation` is more than
+/// the server's memory capacity. The server checks it at import with
+/// [`Runtime::check_memory_capacity`](super::Runtime::check_memory_capacity);
+/// [`validate_manifest`](super::validate_manifest) cannot, so it is not in
+/// [`ALL`].
+pub const MEMORY_ABOVE_CAPACITY: &str = "memory-above-capacity";
 /// Error: an `Env` `Name` is not an environment variable name.
 pub const INVALID_ENV_NAME: &str = "invalid-env-name";
 /// Error: an `Env` `Name` starts with `Q8S` or is set by the platform.

@@ -25,6 +25,7 @@ use crate::diagnostic::{Diagnostic, sort_diagnostics};
 use crate::quantity::Quantity;
 
 mod app;
+mod capacity;
 mod charset;
 mod check;
 pub mod codes;
@@ -37,9 +38,11 @@ mod source;
 mod suggest;
 #[cfg(test)]
 mod tests;
+mod volume;
 
-pub use app::CATEGORIES;
+pub use app::{CATEGORIES, check_app_name};
 pub use env::PLATFORM_ENV_NAMES;
+pub use volume::{RESERVED_VOLUME_MOUNTS, ReservedMount, check_volume_mount, reserved_mount};
 
 use check::Checker;
 use node::Node;

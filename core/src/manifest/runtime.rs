@@ -7,21 +7,7 @@ use super::codes;
 use super::keys;
 use super::node::Node;
 use super::quantity_rules;
-
-/// Folders the platform uses inside an instance, with what they hold.
-const RESERVED_MOUNTS: &[(&str, &str)] = &[
-    ("/app", "the app's code"),
-    ("/resources", "the app's Python environment"),
-    ("/proc", "the kernel's process information"),
-    ("/dev", "devices"),
-    ("/sys", "the kernel's system information"),
-    ("/etc", "system configuration"),
-    ("/usr", "system programs"),
-    ("/bin", "system programs"),
-    ("/sbin", "system programs"),
-    ("/lib", "system libraries"),
-    ("/lib64", "system libraries"),
-];
+use super::volume;
 
 /// Below this a memory limit draws a warning.
 const LOW_MEMORY_LIMIT: u64 = 64 << 20;
@@ -185,99 +171,14 @@ fn check_volume_pair(cx: &mut Checker<'_>, table: Node<'_>) {
 }
 
 fn check_volume_mount(cx: &mut Checker<'_>, f: &Field<'_>) {
-    let (path, value) = (&f.path, f.value);
-    let example = "e.g. \"/data\"";
-    let invalid = |message: String, help: String| (codes::INVALID_VOLUME_MOUNT, message, help);
-    let (code, message, help) = if value.is_empty() {
-        invalid(
-            format!("{path} is empty"),
-            format!("write an absolute path, {example}"),
-        )
-    } else if value.contains('\0') {
-        invalid(
-            format!("{path} {value:?} contains a NUL character"),
-            "remove the NUL character (`\\u0000`)".into(),
-        )
-    } else if !value.starts_with('/') {
-        let fixed = format!("/{value}");
-        let help = match normalise(&fixed) {
-            Some(n) if n == fixed && reserved_root(&n).is_none() => {
-                format!("start it with `/`: {n:?}")
-            }
-            _ => format!("start it with `/`, {example}"),
-        };
-        invalid(format!("{path} {value:?} is not an absolute path"), help)
-    } else if value == "/" {
-        invalid(
-            format!("{path} cannot be `/`"),
-            format!("mount the volume on a folder of its own, {example}"),
-        )
-    } else if value
-        .split('/')
-        .skip(1)
-        .any(|s| s.is_empty() || s == "." || s == "..")
-    {
-        let help = match normalise(value) {
-            Some(n) if n != "/" && reserved_root(&n).is_none() => format!("write {n:?}"),
-            _ => format!("write it without `.`, `..`, `//` or a trailing `/`, {example}"),
-        };
-        invalid(format!("{path} {value:?} is not a normalised path"), help)
-    } else if let Some((root, holds)) = reserved_root(value) {
-        let message = match value == root {
-            true => format!("{path} {value:?} is a folder the platform uses"),
-            false => format!("{path} {value:?} is inside {root}, a folder the platform uses"),
-        };
-        let help = format!("{root} holds {holds}; choose a folder of its own, {example}");
-        (codes::RESERVED_VOLUME_MOUNT, message, help)
-    } else {
-        return;
-    };
-    cx.error(code, path, &f.span, message, Some(help));
-}
-
-/// `/a/./b//c/` → `/a/b/c`; `None` when `..` climbs above `/`.
-fn normalise(path: &str) -> Option<String> {
-    let mut parts: Vec<&str> = Vec::new();
-    for segment in path.split('/') {
-        match segment {
-            "" | "." => {}
-            ".." => {
-                parts.pop()?;
-            }
-            s => parts.push(s),
-        }
+    if let Some(d) = volume::check_volume_mount(f.value) {
+        cx.error(&d.code, &f.path, &f.span, d.message, d.help);
     }
-    Some(format!("/{}", parts.join("/")))
-}
-
-fn reserved_root(path: &str) -> Option<(&'static str, &'static str)> {
-    RESERVED_MOUNTS.iter().copied().find(|(root, _)| {
-        path.strip_prefix(root)
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn normalises_paths() {
-        assert_eq!(normalise("/a/./b//c/").as_deref(), Some("/a/b/c"));
-        assert_eq!(normalise("/a/../b").as_deref(), Some("/b"));
-        assert_eq!(normalise("/.."), None);
-        assert_eq!(normalise("//").as_deref(), Some("/"));
-    }
-
-    #[test]
-    fn reserved_roots_match_whole_segments() {
-        assert_eq!(reserved_root("/app").map(|r| r.0), Some("/app"));
-        assert_eq!(reserved_root("/app/data").map(|r| r.0), Some("/app"));
-        assert_eq!(reserved_root("/apps"), None);
-        assert_eq!(reserved_root("/lib64/x").map(|r| r.0), Some("/lib64"));
-        assert_eq!(reserved_root("/library"), None);
-        assert_eq!(reserved_root("/data"), None);
-    }
 
     #[test]
     fn module_names() {

@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use super::extract::{ApiJson, ApiQuery};
 use super::models::{self, App, AppListParams, ImportParams, Scope, VisibilityPatch};
+use super::names::name_taken;
 use super::parse_id;
 use crate::auth::Caller;
 use crate::blob::{BlobError, SpoolError, spool_upload};
@@ -74,7 +75,8 @@ fn too_large(limit: u64) -> ApiError {
 /// Import a bundle.
 ///
 /// The body is the `.qz` file. It is streamed to disk while hashed (never held in memory),
-/// verified, stored by its sha256, and only then recorded.
+/// verified (within `--max-unpacked`, memory within the server's capacity), stored by its
+/// sha256, and only then recorded. The App.Name must be unclaimed or the caller's.
 #[utoipa::path(
     post, path = "/apps", tag = "apps",
     params(ImportParams),
@@ -82,9 +84,10 @@ fn too_large(limit: u64) -> ApiError {
     responses(
         (status = 201, description = "Imported", body = App),
         (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "`app-name-taken`: the App.Name belongs to another user", body = ErrorBody),
         (status = 409, description = "`app-version-exists`", body = ErrorBody),
         (status = 413, description = "`bundle-too-large`", body = ErrorBody),
-        (status = 422, description = "`invalid-bundle`, details hold the diagnostics", body = ErrorBody),
+        (status = 422, description = "`invalid-bundle`, details hold the diagnostics (also past `--max-unpacked`, or memory above the server's capacity)", body = ErrorBody),
         (status = 507, description = "`insufficient-storage`: the server's disk is full", body = ErrorBody),
     )
 )]
@@ -141,16 +144,13 @@ async fn import(
             "the body is empty: send the .qz file",
         ));
     }
-    let path = spooled.file.to_path_buf();
+    let (path, limits) = (spooled.file.to_path_buf(), state.config.archive_limits());
     let inspected = tokio::task::spawn_blocking(move || {
         let file = std::fs::File::open(&path).map_err(|source| BundleError::Io {
             context: "opening the upload".into(),
             source,
         })?;
-        q8s_core::bundle::inspect_archive(
-            BufReader::with_capacity(1 << 16, file),
-            Limits::default(),
-        )
+        q8s_core::bundle::inspect_archive(BufReader::with_capacity(1 << 16, file), limits)
     })
     .await
     .map_err(|e| ApiError::internal("verifying the bundle", e))?;
@@ -177,6 +177,18 @@ async fn import(
             return Err(invalid_bundle(message, diagnostics));
         }
     };
+    if let Some(ceiling) = state.config.instance_memory_ceiling() {
+        let above = manifest.runtime.check_memory_capacity(ceiling);
+        if let Some(first) = above.first() {
+            return Err(invalid_bundle(first.message.clone(), &above));
+        }
+    }
+    // Another user's Name is refused before anything is stored; the insert decides again,
+    // atomically, for a Name claimed or transferred meanwhile.
+    let name_owner = state.store.app_name_owner(&manifest.app.name).await?;
+    if name_owner.is_some_and(|owner| owner != caller.user_id) {
+        return Err(name_taken(&manifest.app.name));
+    }
     let sha256 = spooled.sha256.clone();
     let size = spooled.size;
     state.blobs.adopt(&sha256, spooled.file).await?;
@@ -195,11 +207,14 @@ async fn import(
             tracing::info!(app = %app.id, name = %new.manifest.app.name, version = %new.manifest.app.version, owner = %caller.username, "imported");
             Ok((StatusCode::CREATED, Json(models::app(app))))
         }
-        Err(StoreError::Conflict(_)) => {
+        Err(StoreError::Conflict(code)) => {
             // A different bundle of the same version may have won; identical bytes are the
             // winner's blob and stay.
             if !state.store.bundle_in_use(&sha256).await? {
                 state.blobs.delete(&sha256).await?;
+            }
+            if code == "app-name-taken" {
+                return Err(name_taken(&new.manifest.app.name));
             }
             Err(ApiError::conflict(
                 "app-version-exists",
@@ -305,14 +320,15 @@ pub async fn patch_app(
     Ok(Json(models::app(app)))
 }
 
-/// Delete an app (refused while any of its instances is not terminated).
+/// Delete an app (refused while any of its instances is not terminated; FAILED ones, which run
+/// nothing, are terminated with it).
 #[utoipa::path(
     delete, path = "/apps/{id}", tag = "apps",
     params(("id" = String, Path, description = "App id (UUID)")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, description = "`app-has-instances`", body = ErrorBody),
+        (status = 409, description = "`app-has-instances`: an instance is neither TERMINATED nor FAILED", body = ErrorBody),
     )
 )]
 pub async fn delete_app(
@@ -321,8 +337,8 @@ pub async fn delete_app(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let app = managed_app(&state, &caller, &id).await?;
-    match state.store.delete_app(app.id).await {
-        Ok(()) => {}
+    let failed = match state.store.delete_app(app.id).await {
+        Ok(failed) => failed,
         Err(StoreError::Conflict(_)) => {
             return Err(ApiError::conflict(
                 "app-has-instances",
@@ -330,6 +346,13 @@ pub async fn delete_app(
             ));
         }
         Err(e) => return Err(e.into()),
+    };
+    // FAILED instances went with the app: whatever the runtime keeps of them (a volume, a
+    // log's handle) goes too.
+    for instance in failed {
+        if let Err(e) = state.runtime.stop(instance, true).await {
+            tracing::warn!(%instance, error = %e, "cleaning up a failed instance of a deleted app");
+        }
     }
     if !state.store.bundle_in_use(&app.bundle_sha256).await? {
         state.blobs.delete(&app.bundle_sha256).await?;

@@ -6,6 +6,7 @@ mod apps;
 mod extract;
 mod instances;
 pub mod models;
+mod names;
 mod ops;
 
 use axum::Json;
@@ -60,6 +61,7 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(apps::download_bundle))
         .routes(routes!(apps::download_icon))
         .routes(routes!(apps::download_screenshot))
+        .routes(routes!(names::transfer_app_name))
         .routes(routes!(instances::create_instance))
         .routes(routes!(instances::list_instances))
         .routes(routes!(

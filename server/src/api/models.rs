@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 
+pub use q8s_core::api::AppName;
 pub use q8s_core::api::{
     App, BundleRef, CreatedToken, CreatedUser, EnvVar, Instance, RuntimeSettings,
     SecretInfo as Secret, User,
@@ -193,6 +194,14 @@ pub struct NewUserBody {
 pub struct NewTokenBody {
     /// A label for the token [default: `api`].
     pub name: Option<String>,
+}
+
+/// Body of `PUT /app-names/{name}`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AppNameBody {
+    /// The username the Name goes to.
+    pub owner: String,
 }
 
 /// Answer of `/healthz`.

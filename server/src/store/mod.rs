@@ -3,8 +3,8 @@
 //! [`Store`] is what the rest of the server sees; [`SqliteStore`] keeps everything in one SQLite
 //! file in the data directory. The trait speaks in records and plain values, never in SQL, so a
 //! PostgreSQL store is a second implementation in a file beside `sqlite.rs`. Uniqueness (user
-//! names, app name + version, user codes) is enforced by database constraints and reported as
-//! [`StoreError::Conflict`], never checked in code first.
+//! names, app name + version, app Name owners, user codes) is enforced by database constraints
+//! and reported as [`StoreError::Conflict`], never checked in code first.
 
 mod sqlite;
 
@@ -362,7 +362,10 @@ pub trait Store: Send + Sync + 'static {
     async fn purge_expired(&self, now: OffsetDateTime) -> StoreResult<()>;
 
     // Apps.
-    /// Inserts an app; `Conflict("app-version-exists")` when name + version exists.
+    /// Inserts an app, claiming its Name for its owner when nobody has it;
+    /// `Conflict("app-name-taken")` when the Name belongs to another user (checked first, so
+    /// it tells nothing of that user's versions), `Conflict("app-version-exists")` when name +
+    /// version exists.
     async fn insert_app(&self, app: &NewApp) -> StoreResult<AppRecord>;
     /// The app with this id.
     async fn app(&self, id: Uuid) -> StoreResult<Option<AppRecord>>;
@@ -370,11 +373,18 @@ pub trait Store: Send + Sync + 'static {
     async fn apps(&self, query: &ListQuery) -> StoreResult<Vec<AppRecord>>;
     /// Changes an app's visibility.
     async fn set_app_visibility(&self, id: Uuid, visibility: Visibility) -> StoreResult<()>;
-    /// Deletes an app (and its terminated instances); `Conflict("app-has-instances")` while an
-    /// instance is not terminated.
-    async fn delete_app(&self, id: Uuid) -> StoreResult<()>;
+    /// Deletes an app with its terminated and FAILED instances (a FAILED instance runs
+    /// nothing); returns the ids of the FAILED ones, for the runtime to clean up.
+    /// `Conflict("app-has-instances")` while another instance is not terminated.
+    async fn delete_app(&self, id: Uuid) -> StoreResult<Vec<Uuid>>;
     /// Whether any app refers to this bundle.
     async fn bundle_in_use(&self, sha256: &str) -> StoreResult<bool>;
+
+    // App Names.
+    /// The user an app Name belongs to, if anyone imported it or was given it.
+    async fn app_name_owner(&self, name: &str) -> StoreResult<Option<Uuid>>;
+    /// Gives an app Name to a user, whether or not anyone had it.
+    async fn set_app_name_owner(&self, name: &str, owner_id: Uuid) -> StoreResult<()>;
 
     // Instances.
     /// Inserts an instance (PENDING, desired RUNNING).

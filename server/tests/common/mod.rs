@@ -501,3 +501,38 @@ fn copy_dir(src: &Path, dst: &Path) {
         }
     }
 }
+
+impl TestServer {
+    /// Starts a new server process on the same data directory with other command-line
+    /// arguments (kills the old process if it still runs).
+    pub async fn restart_with(mut self, args: &[&str]) -> TestServer {
+        self.args = args.iter().map(|a| a.to_string()).collect();
+        self.restart().await
+    }
+}
+
+/// A copy of `examples/hello` named `name` at `version`, with each `(from, to)` replaced in its
+/// manifest text, bundled; the folder holding the `.qz` goes when the `TempDir` is dropped.
+pub fn app_variant(
+    name: &str,
+    version: &str,
+    replacements: &[(&str, &str)],
+) -> (tempfile::TempDir, PathBuf) {
+    let work = tempfile::tempdir().unwrap();
+    let app = work.path().join("app");
+    copy_dir(&repo_root().join("examples/hello"), &app);
+    let mut manifest = std::fs::read_to_string(app.join("q-app.toml"))
+        .unwrap()
+        .replace("Name = \"ai.h2o.q8s.hello\"", &format!("Name = \"{name}\""))
+        .replace("Version = \"0.1.0\"", &format!("Version = \"{version}\""));
+    for (from, to) in replacements {
+        assert!(manifest.contains(from), "the manifest has no {from:?}");
+        manifest = manifest.replace(from, to);
+    }
+    std::fs::write(app.join("q-app.toml"), manifest).unwrap();
+    let (out, path) = bundle_dir(&app);
+    let kept = work.path().join(path.file_name().unwrap());
+    std::fs::rename(&path, &kept).unwrap();
+    drop(out);
+    (work, kept)
+}

@@ -87,6 +87,8 @@ pub struct LocalRuntimeConfig {
     pub crash_reset_after: Duration,
     /// Bound of an instance's log on disk (the oldest lines are dropped first).
     pub log_max_bytes: u64,
+    /// The limits a bundle is extracted under (the server's, as at import).
+    pub archive_limits: q8s_core::archive::Limits,
 }
 
 impl LocalRuntimeConfig {
@@ -109,6 +111,7 @@ impl LocalRuntimeConfig {
             max_crashes: 5,
             crash_reset_after: Duration::from_secs(60),
             log_max_bytes: 10 * 1024 * 1024,
+            archive_limits: q8s_core::archive::Limits::default(),
         }
     }
 }
@@ -181,6 +184,7 @@ impl LocalRuntime {
             config.bwrap.clone(),
             config.install_timeout,
             confinement.user,
+            config.archive_limits,
         );
         preparer.clean_leftovers();
         let shared = Shared {
@@ -402,12 +406,6 @@ fn which(program: &Path) -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
-/// Mount points the sandbox itself needs, where a volume cannot go.
-const RESERVED_MOUNTS: &[&str] = &[
-    "/", "/app", "/venv", "/tmp", "/proc", "/dev", "/sys", "/usr", "/bin", "/sbin", "/lib",
-    "/lib32", "/lib64", "/libx32", "/etc",
-];
-
 fn check_spec(spec: &InstanceSpec) -> Result<(), RuntimeError> {
     if spec.module.is_empty()
         || spec
@@ -420,23 +418,14 @@ fn check_spec(spec: &InstanceSpec) -> Result<(), RuntimeError> {
             spec.module
         )));
     }
-    if let Some(mount) = &spec.volume_mount {
-        let path = Path::new(mount);
-        let clean = path.is_absolute()
-            && path.components().all(|c| {
-                matches!(
-                    c,
-                    std::path::Component::RootDir | std::path::Component::Normal(_)
-                )
-            });
-        let reserved = RESERVED_MOUNTS
-            .iter()
-            .any(|r| path == Path::new(r) || (*r != "/" && *r != "/tmp" && path.starts_with(r)));
-        if !clean || reserved {
-            return Err(RuntimeError::InvalidSpec(format!(
-                "VolumeMount `{mount}` cannot be used"
-            )));
-        }
+    // The manifest's own rule: an app that validates never fails here, and one imported
+    // before the rule grew is refused before anything is started.
+    if let Some(problem) = spec
+        .volume_mount
+        .as_deref()
+        .and_then(q8s_core::manifest::check_volume_mount)
+    {
+        return Err(RuntimeError::InvalidSpec(problem.message));
     }
     Ok(())
 }
@@ -479,6 +468,7 @@ mod tests {
             "/",
             "/app",
             "/app/data",
+            "/venv",
             "/venv/x",
             "/tmp",
             "/usr/local",
@@ -490,5 +480,23 @@ mod tests {
         }
         assert!(check_spec(&spec(None, "pkg..mod")).is_err());
         assert!(check_spec(&spec(None, "pkg.app")).is_ok());
+    }
+
+    #[test]
+    fn every_folder_the_sandbox_mounts_is_in_cores_reserved_list() {
+        let mounted = [
+            sandbox::APP_DIR,
+            sandbox::ENV_DIR,
+            "/tmp",
+            "/proc",
+            "/dev",
+            "/etc",
+        ];
+        for dir in mounted.iter().chain(sandbox::SYSTEM_DIRS) {
+            assert!(
+                q8s_core::manifest::reserved_mount(dir).is_some(),
+                "{dir} is mounted by the sandbox but a volume could go there"
+            );
+        }
     }
 }

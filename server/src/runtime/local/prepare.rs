@@ -58,6 +58,7 @@ pub(crate) struct Preparer {
     bwrap: PathBuf,
     install_timeout: Duration,
     user: Option<HostUser>,
+    limits: q8s_core::archive::Limits,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     interpreter: tokio::sync::OnceCell<Interpreter>,
     uv_binary: tokio::sync::OnceCell<PathBuf>,
@@ -95,6 +96,7 @@ impl Preparer {
         bwrap: PathBuf,
         install_timeout: Duration,
         user: Option<HostUser>,
+        limits: q8s_core::archive::Limits,
     ) -> Self {
         Preparer {
             apps_dir: data_dir.join("apps"),
@@ -106,6 +108,7 @@ impl Preparer {
             bwrap,
             install_timeout,
             user,
+            limits,
             locks: Mutex::new(HashMap::new()),
             interpreter: tokio::sync::OnceCell::new(),
             uv_binary: tokio::sync::OnceCell::new(),
@@ -176,15 +179,12 @@ impl Preparer {
         log.note("extracting the bundle");
         fs::create_dir_all(&self.apps_dir)
             .map_err(|err| format!("cannot create {}: {err}", self.apps_dir.display()))?;
-        let (bundle, target) = (bundle.to_owned(), dest.clone());
+        let (bundle, target, limits) = (bundle.to_owned(), dest.clone(), self.limits);
         let result = tokio::task::spawn_blocking(move || -> Result<u64, String> {
             let file =
                 fs::File::open(&bundle).map_err(|err| format!("cannot open the bundle: {err}"))?;
-            let mut reader = q8s_core::archive::QzReader::open(
-                io::BufReader::new(file),
-                q8s_core::archive::Limits::default(),
-            )
-            .map_err(|err| format!("cannot read the bundle: {err}"))?;
+            let mut reader = q8s_core::archive::QzReader::open(io::BufReader::new(file), limits)
+                .map_err(|err| format!("cannot read the bundle: {err}"))?;
             reader
                 .extract_to(&target)
                 .map_err(|err| format!("cannot extract the bundle: {err}"))

@@ -33,7 +33,7 @@ const SANDBOX_ID: &str = "1000";
 
 /// Top-level host folders made visible read-only (as symlinks where the host has symlinks, as
 /// on merged-`/usr` systems).
-const SYSTEM_DIRS: &[&str] = &[
+pub(crate) const SYSTEM_DIRS: &[&str] = &[
     "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
 ];
 /// Files and folders of `/etc` that programs need for name resolution, TLS and time zones.

@@ -6,6 +6,7 @@ use sqlx::sqlite::{SqlitePool, SqliteRow};
 use uuid::Uuid;
 
 use super::codec::{conflict_as, db_err, fmt_time, now, parse_time, parse_uuid, to_json};
+use super::names;
 use crate::runtime::InstanceStatus;
 use crate::store::{
     AppRecord, DesiredState, InstanceRecord, ListQuery, NewApp, NewInstance, SecretKeys,
@@ -43,10 +44,18 @@ pub(super) async fn insert_app(pool: &SqlitePool, app: &NewApp) -> StoreResult<A
     let keywords = to_json(&app.manifest.app.keywords)?;
     let screenshots = to_json(&app.screenshots)?;
     let created = fmt_time(now());
-    sqlx::query(
+    // One transaction: the Name is claimed only with the app that claims it. Its first
+    // statement writes, so concurrent imports queue on the database's write lock.
+    let mut tx = pool.begin().await.map_err(db_err)?;
+    names::claim(&mut tx, &app.manifest.app.name, app.owner_id, &created).await?;
+    // The owner check is part of the insert, and comes before the version's uniqueness: a
+    // row that is not inserted violates no constraint, so another user's import of an
+    // existing version says `app-name-taken`, exactly as one of a new version.
+    let done = sqlx::query(
         "INSERT INTO apps (id, name, version, owner_id, visibility, title, description, keywords,
             manifest, bundle_sha256, bundle_size, icon, screenshots, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14
+         WHERE EXISTS (SELECT 1 FROM app_names WHERE name = ?2 AND owner_id = ?4)",
     )
     .bind(app.id.to_string())
     .bind(&app.manifest.app.name)
@@ -62,10 +71,13 @@ pub(super) async fn insert_app(pool: &SqlitePool, app: &NewApp) -> StoreResult<A
     .bind(app.icon.as_deref())
     .bind(screenshots)
     .bind(&created)
-    .bind(&created)
-    .execute(pool)
+    .execute(&mut *tx)
     .await
     .map_err(conflict_as("app-version-exists"))?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::Conflict("app-name-taken"));
+    }
+    tx.commit().await.map_err(db_err)?;
     app_by_id(pool, app.id).await?.ok_or(StoreError::NotFound)
 }
 
@@ -149,7 +161,21 @@ pub(super) async fn set_visibility(
     Ok(())
 }
 
-pub(super) async fn delete_app(pool: &SqlitePool, id: Uuid) -> StoreResult<()> {
+pub(super) async fn delete_app(pool: &SqlitePool, id: Uuid) -> StoreResult<Vec<Uuid>> {
+    let mut tx = pool.begin().await.map_err(db_err)?;
+    // A FAILED instance runs nothing: it is terminated with its app instead of blocking it.
+    // Within the transaction, so a resume cannot slip in between.
+    let failed: Vec<String> = sqlx::query_scalar(
+        "UPDATE instances SET desired_state = 'TERMINATED', status = 'TERMINATED',
+            status_message = NULL, updated_at = ?1
+         WHERE app_id = ?2 AND desired_state <> 'TERMINATED' AND status = 'FAILED'
+         RETURNING id",
+    )
+    .bind(fmt_time(now()))
+    .bind(id.to_string())
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(db_err)?;
     // One statement decides: the app goes only if no live instance refers to it, so an
     // instance created concurrently either blocks the delete or fails its foreign key.
     let done = sqlx::query(
@@ -157,12 +183,14 @@ pub(super) async fn delete_app(pool: &SqlitePool, id: Uuid) -> StoreResult<()> {
             SELECT 1 FROM instances WHERE app_id = ?1 AND desired_state <> 'TERMINATED')",
     )
     .bind(id.to_string())
-    .execute(pool)
+    .execute(&mut *tx)
     .await
     .map_err(db_err)?;
     if done.rows_affected() > 0 {
-        return Ok(());
+        tx.commit().await.map_err(db_err)?;
+        return failed.into_iter().map(parse_uuid).collect();
     }
+    tx.rollback().await.map_err(db_err)?;
     match app_by_id(pool, id).await? {
         Some(_) => Err(StoreError::Conflict("app-has-instances")),
         None => Err(StoreError::NotFound),

@@ -3,6 +3,7 @@
 
 mod catalog;
 mod codec;
+mod names;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -456,12 +457,20 @@ impl Store for SqliteStore {
         catalog::set_visibility(&self.pool, "apps", id, visibility).await
     }
 
-    async fn delete_app(&self, id: Uuid) -> StoreResult<()> {
+    async fn delete_app(&self, id: Uuid) -> StoreResult<Vec<Uuid>> {
         catalog::delete_app(&self.pool, id).await
     }
 
     async fn bundle_in_use(&self, sha256: &str) -> StoreResult<bool> {
         catalog::bundle_in_use(&self.pool, sha256).await
+    }
+
+    async fn app_name_owner(&self, name: &str) -> StoreResult<Option<Uuid>> {
+        names::owner(&self.pool, name).await
+    }
+
+    async fn set_app_name_owner(&self, name: &str, owner_id: Uuid) -> StoreResult<()> {
+        names::set_owner(&self.pool, name, owner_id).await
     }
 
     async fn insert_instance(&self, instance: &NewInstance) -> StoreResult<InstanceRecord> {
