@@ -1,6 +1,8 @@
-//! `/instances`: launch (with the secret pre-check), list, get, visibility, suspend, resume,
+//! `/instances`: launch (with the secret checks), list, get, visibility, suspend, resume,
 //! terminate and logs; plus the start-up reconciliation that brings back every instance whose
 //! desired state is running.
+
+use std::collections::HashMap;
 
 use axum::Json;
 use axum::body::{Body, Bytes};
@@ -20,7 +22,10 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::runtime::{InstanceSpec, InstanceStatus, RuntimeError, StatusSink, StatusUpdate};
 use crate::state::AppState;
-use crate::store::{AppRecord, DesiredState, InstanceRecord, ListQuery, NewInstance, Store};
+use crate::store::{
+    AppRecord, DesiredState, InstanceRecord, ListQuery, NewInstance, SecretRecord, Store,
+    UserRecord,
+};
 
 impl From<RuntimeError> for ApiError {
     fn from(e: RuntimeError) -> Self {
@@ -53,22 +58,97 @@ impl StatusSink for StoreStatusSink {
     }
 }
 
-/// Builds what the runtime needs to run `instance_id` of `app`: the bundle as a local file and
-/// every `[[Env]]` resolved from its secret. 422 `missing-secret` names each absent secret or
-/// key (never a value).
+/// The user an instance runs for: secrets are checked against their rights (for a launch, the
+/// caller; for a resume or a restart, the instance's owner, whoever asks).
+#[derive(Debug, Clone, Copy)]
+pub struct Launcher<'a> {
+    /// Their username.
+    pub username: &'a str,
+    /// Admins may use every secret (app restrictions aside).
+    pub admin: bool,
+}
+
+impl<'a> Launcher<'a> {
+    fn caller(caller: &'a Caller) -> Self {
+        Launcher {
+            username: &caller.username,
+            admin: caller.admin,
+        }
+    }
+
+    fn user(user: &'a UserRecord) -> Self {
+        Launcher {
+            username: &user.username,
+            admin: user.admin,
+        }
+    }
+}
+
+/// The owner of `instance` (whom it runs for).
+async fn owner_of(state: &AppState, instance: &InstanceRecord) -> ApiResult<UserRecord> {
+    state
+        .store
+        .user(instance.owner_id)
+        .await?
+        .ok_or_else(|| ApiError::internal("finding the instance's owner", instance.owner_id))
+}
+
+/// Builds what the runtime needs to run `instance_id` of `app` for `launcher`: the bundle as a
+/// local file and every `[[Env]]` resolved from its secret. 403 `secret-forbidden` names each
+/// secret the launcher may not use in this app (isolation.md); then 422 `missing-secret` names
+/// each absent secret or key. Never a value.
 pub async fn instance_spec(
     state: &AppState,
     app: &AppRecord,
     instance_id: Uuid,
+    launcher: Launcher<'_>,
 ) -> ApiResult<InstanceSpec> {
+    let app_name = &app.manifest.app.name;
+    let mut rules: HashMap<&str, Option<SecretRecord>> = HashMap::new();
+    for var in &app.manifest.env {
+        if !rules.contains_key(var.secret.as_str()) {
+            rules.insert(&var.secret, state.store.secret(&var.secret).await?);
+        }
+    }
+    let mut forbidden: Vec<&str> = rules
+        .iter()
+        .filter(|(_, record)| {
+            record.as_ref().is_some_and(|r| {
+                !r.access
+                    .permits(launcher.username, launcher.admin, app_name)
+            })
+        })
+        .map(|(name, _)| *name)
+        .collect();
+    if !forbidden.is_empty() {
+        forbidden.sort_unstable();
+        let named: Vec<String> = forbidden.iter().map(|n| format!("`{n}`")).collect();
+        let what = if named.len() == 1 { "secret" } else { "secrets" };
+        tracing::warn!(user = launcher.username, app = %app_name, secrets = ?forbidden, "launch refused: secret-forbidden");
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "secret-forbidden",
+            format!(
+                "{} may not use {what} {} in app {app_name}; an admin can change who may with PATCH /api/v1/secrets/{{name}}",
+                launcher.username,
+                named.join(", ")
+            ),
+        )
+        .with_details(forbidden.iter().map(|n| json!({"secret": n})).collect()));
+    }
     let mut env = Vec::new();
     let mut missing = Vec::new();
     for var in &app.manifest.env {
-        match state
-            .store
-            .secret_value(&var.secret, &var.secret_key)
-            .await?
-        {
+        let value = match rules.get(var.secret.as_str()) {
+            Some(Some(_)) => {
+                state
+                    .store
+                    .secret_value(&var.secret, &var.secret_key)
+                    .await?
+            }
+            _ => None,
+        };
+        match value {
             Some(value) => env.push((var.name.clone(), value)),
             None => missing.push(var),
         }
@@ -124,12 +204,18 @@ pub async fn reconcile(state: &AppState) -> anyhow::Result<usize> {
                 instance.restarts,
             )
             .await?;
-        let outcome = match state.store.app(instance.app_id).await? {
-            Some(app) => match instance_spec(state, &app, instance.id).await {
-                Ok(spec) => state.runtime.start(spec).await.map_err(|e| e.to_string()),
-                Err(e) => Err(e.message),
-            },
-            None => Err("the app no longer exists".to_owned()),
+        let outcome = match (
+            state.store.app(instance.app_id).await?,
+            state.store.user(instance.owner_id).await?,
+        ) {
+            (Some(app), Some(owner)) => {
+                match instance_spec(state, &app, instance.id, Launcher::user(&owner)).await {
+                    Ok(spec) => state.runtime.start(spec).await.map_err(|e| e.to_string()),
+                    Err(e) => Err(format!("{} ({})", e.message, e.code)),
+                }
+            }
+            (None, _) => Err("the app no longer exists".to_owned()),
+            (_, None) => Err("its owner no longer exists".to_owned()),
         };
         match outcome {
             Ok(()) => started += 1,
@@ -203,6 +289,7 @@ fn not_terminated(instance: &InstanceRecord) -> ApiResult<()> {
     request_body(content = NewInstanceBody, description = "Optional; visibility defaults to PRIVATE"),
     responses(
         (status = 201, body = Instance), (status = 404, body = ErrorBody),
+        (status = 403, description = "`secret-forbidden`: details name each secret the caller may not use in this app", body = ErrorBody),
         (status = 422, description = "`missing-secret`: details name each absent secret/key", body = ErrorBody),
     )
 )]
@@ -220,8 +307,8 @@ pub async fn create_instance(
             .map_err(|e| ApiError::unprocessable("invalid-request", e.to_string()))?
     };
     let id = Uuid::new_v4();
-    // The secret pre-check runs before anything is recorded.
-    let spec = instance_spec(&state, &app, id).await?;
+    // The secret checks run before anything is recorded.
+    let spec = instance_spec(&state, &app, id, Launcher::caller(&caller)).await?;
     let new = NewInstance {
         id,
         app_id: app.id,
@@ -342,7 +429,7 @@ pub async fn suspend_instance(
 #[utoipa::path(
     post, path = "/instances/{id}/resume", tag = "instances",
     params(("id" = String, Path, description = "Instance id (UUID)")),
-    responses((status = 200, body = Instance), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody))
+    responses((status = 200, body = Instance), (status = 403, description = "`secret-forbidden` (the owner's rights count)", body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody))
 )]
 pub async fn resume_instance(
     State(state): State<AppState>,
@@ -356,7 +443,9 @@ pub async fn resume_instance(
         .app(instance.app_id)
         .await?
         .ok_or_else(|| ApiError::not_found("app"))?;
-    let spec = instance_spec(&state, &app, instance.id).await?;
+    // The instance runs for its owner: their rights count, also when an admin resumes it.
+    let owner = owner_of(&state, &instance).await?;
+    let spec = instance_spec(&state, &app, instance.id, Launcher::user(&owner)).await?;
     if instance.desired != DesiredState::Running || instance.status == InstanceStatus::Failed {
         state
             .store

@@ -7,6 +7,7 @@ mod extract;
 mod instances;
 pub mod models;
 mod ops;
+mod secrets;
 
 use axum::Json;
 use axum::extract::DefaultBodyLimit;
@@ -70,8 +71,12 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(instances::suspend_instance))
         .routes(routes!(instances::resume_instance))
         .routes(routes!(instances::instance_logs))
-        .routes(routes!(accounts::list_secrets))
-        .routes(routes!(accounts::put_secret, accounts::delete_secret))
+        .routes(routes!(secrets::list_secrets))
+        .routes(routes!(
+            secrets::put_secret,
+            secrets::patch_secret,
+            secrets::delete_secret
+        ))
         .routes(routes!(accounts::me))
         .routes(routes!(accounts::create_token))
         .routes(routes!(accounts::delete_token))

@@ -1,0 +1,166 @@
+//! `/secrets`: admins write secrets and their access rules; every user lists the secrets they
+//! may use. Values go into the store and, at launch, into an instance's environment — never
+//! into an answer, a log line or an error message.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use q8s_core::manifest::{is_secret_key, is_secret_name};
+
+use super::extract::ApiJson;
+use super::models::{Secret, SecretAccessChange, SecretWrite};
+use crate::auth::{Admin, Caller};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::state::AppState;
+use crate::store::{SecretRecord, SecretUsers};
+
+/// The JSON form of a secret; the rule only for admins.
+fn secret_json(record: SecretRecord, admin: bool) -> Secret {
+    Secret {
+        name: record.name,
+        keys: record.keys,
+        access: admin.then_some(record.access),
+    }
+}
+
+/// 422 `invalid-secret-access` for a change naming users that do not exist or app Names that
+/// cannot be.
+async fn check_change(state: &AppState, change: &SecretAccessChange) -> ApiResult<()> {
+    let invalid = |message: String| ApiError::unprocessable("invalid-secret-access", message);
+    if let Some(problem) = change.problem() {
+        return Err(invalid(problem));
+    }
+    if let Some(SecretUsers::Only(users)) = &change.users {
+        let mut unknown = Vec::new();
+        for user in users {
+            if state.store.user_by_name(user).await?.is_none() {
+                unknown.push(format!("`{user}`"));
+            }
+        }
+        if !unknown.is_empty() {
+            return Err(invalid(format!(
+                "no user named {}: `users` lists existing usernames, or is \"ALL_USERS\"",
+                unknown.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The secrets the caller may use: names and keys, never values. Admins get every secret
+/// with its access rule.
+#[utoipa::path(get, path = "/secrets", tag = "secrets", responses((status = 200, body = Vec<Secret>), (status = 401, body = ErrorBody)))]
+pub async fn list_secrets(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<Secret>>> {
+    let secrets = state.store.secrets().await?;
+    Ok(Json(
+        secrets
+            .into_iter()
+            .filter(|s| s.access.admits(&caller.username, caller.admin))
+            .map(|s| secret_json(s, caller.admin))
+            .collect(),
+    ))
+}
+
+/// Create or replace a secret (admins): exactly the keys of `data` (at least one), and the
+/// rule changed as `users`/`apps` say — left out, the rule stays (a new secret: admins only).
+#[utoipa::path(
+    put, path = "/secrets/{name}", tag = "secrets",
+    params(("name" = String, Path, description = "Secret name, as `[[Env]].Secret` of manifests names it")),
+    request_body = SecretWrite,
+    responses(
+        (status = 200, description = "Name, keys and rule", body = Secret), (status = 403, body = ErrorBody),
+        (status = 422, description = "`empty-secret`, `invalid-secret-name`, `invalid-secret-key`, `invalid-secret-access`", body = ErrorBody),
+    )
+)]
+pub async fn put_secret(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Path(name): Path<String>,
+    ApiJson(body): ApiJson<SecretWrite>,
+) -> ApiResult<Json<Secret>> {
+    if !is_secret_name(&name) {
+        return Err(ApiError::unprocessable(
+            "invalid-secret-name",
+            "a secret name has letters, digits, '.', '_' and '-', starting and ending with a letter or digit",
+        ));
+    }
+    if body.data.is_empty() {
+        return Err(ApiError::unprocessable(
+            "empty-secret",
+            format!(
+                "secret `{name}` needs at least one key: `data` is empty or missing, nothing was changed; to change only who may use it, PATCH /api/v1/secrets/{name}"
+            ),
+        ));
+    }
+    if let Some(bad) = body.data.keys().find(|k| !is_secret_key(k)) {
+        return Err(ApiError::unprocessable(
+            "invalid-secret-key",
+            format!("secret key `{bad}` may only hold letters, digits, '-', '.' and '_'"),
+        ));
+    }
+    let change = body.access_change();
+    check_change(&state, &change).await?;
+    let data: Vec<(String, String)> = body.data.into_iter().collect();
+    let record = state.store.put_secret(&name, &data, &change).await?;
+    tracing::info!(
+        secret = %name, keys = data.len(), users = %record.access.users,
+        apps = ?record.access.apps, by = %admin.username, "secret written"
+    );
+    Ok(Json(secret_json(record, true)))
+}
+
+/// Change who may use a secret (admins), values untouched: `users` and/or `apps`; what is
+/// left out stays.
+#[utoipa::path(
+    patch, path = "/secrets/{name}", tag = "secrets",
+    params(("name" = String, Path, description = "Secret name")),
+    request_body = SecretAccessChange,
+    responses(
+        (status = 200, description = "Name, keys and rule", body = Secret), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, description = "`invalid-secret-access`", body = ErrorBody),
+    )
+)]
+pub async fn patch_secret(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Path(name): Path<String>,
+    ApiJson(change): ApiJson<SecretAccessChange>,
+) -> ApiResult<Json<Secret>> {
+    if change.is_empty() {
+        return Err(ApiError::unprocessable(
+            "invalid-secret-access",
+            "nothing to change: give `users`, `apps` or both",
+        ));
+    }
+    check_change(&state, &change).await?;
+    let record = match state.store.set_secret_access(&name, &change).await {
+        Err(crate::store::StoreError::NotFound) => return Err(ApiError::not_found("secret")),
+        other => other?,
+    };
+    tracing::info!(
+        secret = %name, users = %record.access.users, apps = ?record.access.apps,
+        by = %admin.username, "secret access changed"
+    );
+    Ok(Json(secret_json(record, true)))
+}
+
+/// Delete a secret (admins).
+#[utoipa::path(
+    delete, path = "/secrets/{name}", tag = "secrets",
+    params(("name" = String, Path, description = "Secret name")),
+    responses((status = 204, description = "Deleted"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody))
+)]
+pub async fn delete_secret(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
+    if !state.store.delete_secret(&name).await? {
+        return Err(ApiError::not_found("secret"));
+    }
+    tracing::info!(secret = %name, by = %admin.username, "secret deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
