@@ -3,9 +3,11 @@
 //! into an answer, a log line or an error message.
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use q8s_core::manifest::{is_secret_key, is_secret_name};
+use serde_json::error::Category;
 
 use super::extract::ApiJson;
 use super::models::{Secret, SecretAccessChange, SecretWrite};
@@ -21,6 +23,28 @@ fn secret_json(record: SecretRecord, admin: bool) -> Secret {
         keys: record.keys,
         access: admin.then_some(record.access),
     }
+}
+
+/// The body of `PUT /secrets/{name}`. serde's messages quote the value they trip over, and
+/// here that may be a secret value: the answer names only the kind of problem and its place.
+fn secret_write(body: &[u8]) -> ApiResult<SecretWrite> {
+    serde_json::from_slice(body).map_err(|e| {
+        let what = match e.classify() {
+            Category::Syntax | Category::Eof => "is not well-formed JSON",
+            Category::Data => "has an unknown field or a value of the wrong type",
+            Category::Io => "could not be read",
+        };
+        ApiError::unprocessable(
+            "invalid-request",
+            format!(
+                "the body {what} (line {}, column {}); send {{\"data\": {{\"KEY\": \"value\", …}}}}, \
+                 with \"users\" (\"ALL_USERS\" or usernames) and \"apps\" (app Names or null) when \
+                 the rule changes",
+                e.line(),
+                e.column()
+            ),
+        )
+    })
 }
 
 /// 422 `invalid-secret-access` for a change naming users that do not exist or app Names that
@@ -79,8 +103,9 @@ pub async fn put_secret(
     State(state): State<AppState>,
     Admin(admin): Admin,
     Path(name): Path<String>,
-    ApiJson(body): ApiJson<SecretWrite>,
+    body: Bytes,
 ) -> ApiResult<Json<Secret>> {
+    let body = secret_write(&body)?;
     if !is_secret_name(&name) {
         return Err(ApiError::unprocessable(
             "invalid-secret-name",
