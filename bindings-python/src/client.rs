@@ -83,9 +83,11 @@ fn access_change(
         .map(|users| -> PyResult<SecretUsers> {
             let json = match users.extract::<String>() {
                 Ok(word) => serde_json::Value::String(word),
-                Err(_) => serde_json::Value::from(users.extract::<Vec<String>>().map_err(
-                    |_| value_error("users must be \"ALL_USERS\" or a list of usernames"),
-                )?),
+                Err(_) => {
+                    serde_json::Value::from(users.extract::<Vec<String>>().map_err(|_| {
+                        value_error("users must be \"ALL_USERS\" or a list of usernames")
+                    })?)
+                }
             };
             serde_json::from_value(json).map_err(value_error)
         })

@@ -330,8 +330,18 @@ fn secrets_and_users() {
     let o = bob.run(&["app", "run", &app_id, "-o", "json"]);
     let v: Value = serde_json::from_str(&stdout(&o)).expect("JSON on stdout");
     assert_eq!(v["error"]["code"], "secret-forbidden");
-    assert_eq!(v["error"]["details"], serde_json::json!([{"secret": "hello-secrets"}]));
-    admin.ok(&["admin", "secret", "access", "hello-secrets", "--users", "bob"]);
+    assert_eq!(
+        v["error"]["details"],
+        serde_json::json!([{"secret": "hello-secrets"}])
+    );
+    admin.ok(&[
+        "admin",
+        "secret",
+        "access",
+        "hello-secrets",
+        "--users",
+        "bob",
+    ]);
     assert_eq!(
         bob.json(&["secret", "list"]),
         serde_json::json!([{"name": "hello-secrets", "keys": ["greeting", "token"]}])
@@ -349,9 +359,20 @@ fn secrets_and_users() {
         "--all-users",
     ]);
     assert_eq!(o.status.code(), Some(2), "usage error: {}", stderr(&o));
-    let o = admin.run(&["admin", "secret", "access", "hello-secrets", "--users", "nobody"]);
+    let o = admin.run(&[
+        "admin",
+        "secret",
+        "access",
+        "hello-secrets",
+        "--users",
+        "nobody",
+    ]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("(invalid-secret-access)"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("(invalid-secret-access)"),
+        "{}",
+        stderr(&o)
+    );
 
     let deleted = admin.json(&["admin", "secret", "delete", "hello-secrets"]);
     assert_eq!(

@@ -160,7 +160,10 @@ async fn secret_values_are_never_returned() {
         StatusCode::OK
     );
     for (token, rule) in [
-        (&server.admin_token, Some(json!({"users": "ALL_USERS", "apps": null}))),
+        (
+            &server.admin_token,
+            Some(json!({"users": "ALL_USERS", "apps": null})),
+        ),
         (&user, None),
     ] {
         let r = server
@@ -332,7 +335,13 @@ async fn health_metrics_openapi_and_unknown_routes() {
         );
     }
     assert!(doc["paths"]["/api/v1/secrets/{name}"]["patch"].is_object());
-    for schema in ["App", "Secret", "SecretAccess", "SecretUsers", "SecretWrite"] {
+    for schema in [
+        "App",
+        "Secret",
+        "SecretAccess",
+        "SecretUsers",
+        "SecretWrite",
+    ] {
         assert!(
             doc["components"]["schemas"][schema].is_object(),
             "{schema} missing from the OpenAPI document"

@@ -167,10 +167,7 @@ async fn a_user_cannot_launch_with_an_admins_secret_until_granted() {
         assert_forbidden(status, &err, "db");
     }
     assert_eq!(
-        server
-            .get(&alice, &format!("/instances/{id}"))
-            .await
-            .1["status"],
+        server.get(&alice, &format!("/instances/{id}")).await.1["status"],
         "FAILED"
     );
 
@@ -254,7 +251,10 @@ async fn app_names_restrict_which_apps_consume_a_secret() {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{secret}");
-    assert_eq!(secret["access"], json!({"users": "ALL_USERS", "apps": null}));
+    assert_eq!(
+        secret["access"],
+        json!({"users": "ALL_USERS", "apps": null})
+    );
     let (status, instance) = server.launch(&alice, &other, "PRIVATE").await;
     assert_eq!(status, StatusCode::CREATED, "{instance}");
     let id = instance["id"].as_str().unwrap();
@@ -281,8 +281,14 @@ async fn each_user_lists_only_the_secrets_they_may_use() {
         body.as_object_mut()
             .unwrap()
             .extend(rule.as_object().unwrap().clone());
-        let (status, secret) =
-            send(&server, Method::PUT, &admin, &format!("/secrets/{name}"), body).await;
+        let (status, secret) = send(
+            &server,
+            Method::PUT,
+            &admin,
+            &format!("/secrets/{name}"),
+            body,
+        )
+        .await;
         assert_eq!(status, StatusCode::OK, "{secret}");
     }
     let names = |list: &Value| -> Vec<String> {
@@ -294,7 +300,12 @@ async fn each_user_lists_only_the_secrets_they_may_use() {
     };
     let (_, mine) = server.get(&alice, "/secrets").await;
     assert_eq!(names(&mine), ["for-alice", "for-all"]);
-    assert!(mine.as_array().unwrap().iter().all(|s| s.get("access").is_none()));
+    assert!(
+        mine.as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s.get("access").is_none())
+    );
     assert_eq!(names(&server.get(&bob, "/secrets").await.1), ["for-all"]);
     let (_, all) = server.get(&admin, "/secrets").await;
     assert_eq!(
@@ -330,7 +341,14 @@ async fn each_user_lists_only_the_secrets_they_may_use() {
         json!({"apps": ["not a name"]}),
         json!({"users": "EVERYONE"}),
     ] {
-        let (status, err) = send(&server, Method::PATCH, &admin, "/secrets/for-alice", body.clone()).await;
+        let (status, err) = send(
+            &server,
+            Method::PATCH,
+            &admin,
+            "/secrets/for-alice",
+            body.clone(),
+        )
+        .await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {err}");
         assert!(
             ["invalid-secret-access", "invalid-request"]
@@ -356,7 +374,10 @@ async fn each_user_lists_only_the_secrets_they_may_use() {
     )
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    assert_eq!(names(&server.get(&alice, "/secrets").await.1), ["for-alice", "for-all"]);
+    assert_eq!(
+        names(&server.get(&alice, "/secrets").await.1),
+        ["for-alice", "for-all"]
+    );
 }
 
 #[tokio::test]
@@ -364,7 +385,11 @@ async fn a_put_without_keys_is_refused_and_loses_nothing() {
     let server = TestServer::start().await;
     let admin = server.admin_token.clone();
     server.put_secret("keep", json!({"k": "v"})).await;
-    for body in [json!({"data": {}}), json!({}), json!({"users": "ALL_USERS"})] {
+    for body in [
+        json!({"data": {}}),
+        json!({}),
+        json!({"users": "ALL_USERS"}),
+    ] {
         let (status, err) = send(&server, Method::PUT, &admin, "/secrets/keep", body.clone()).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {err}");
         assert_eq!(err["error"]["code"], "empty-secret", "{err}");
@@ -377,7 +402,10 @@ async fn a_put_without_keys_is_refused_and_loses_nothing() {
         json!({"data": {}}),
     )
     .await;
-    assert_eq!((status, &err["error"]["code"]), (StatusCode::UNPROCESSABLE_ENTITY, &json!("empty-secret")));
+    assert_eq!(
+        (status, &err["error"]["code"]),
+        (StatusCode::UNPROCESSABLE_ENTITY, &json!("empty-secret"))
+    );
     assert_eq!(
         server.get(&admin, "/secrets").await.1,
         json!([{"name": "keep", "keys": ["k"], "access": {"users": [], "apps": null}}])

@@ -261,9 +261,15 @@ mod tests {
         assert_eq!(serde_json::to_value(&all).unwrap(), json!("ALL_USERS"));
         let some: SecretUsers = serde_json::from_value(json!(["alice", "bob"])).unwrap();
         assert!(some.includes("bob") && !some.includes("carol"));
-        assert_eq!(serde_json::to_value(&some).unwrap(), json!(["alice", "bob"]));
+        assert_eq!(
+            serde_json::to_value(&some).unwrap(),
+            json!(["alice", "bob"])
+        );
         let err = serde_json::from_value::<SecretUsers>(json!("EVERYONE")).unwrap_err();
-        assert!(err.to_string().contains("\"ALL_USERS\" or a list of usernames"));
+        assert!(
+            err.to_string()
+                .contains("\"ALL_USERS\" or a list of usernames")
+        );
         assert!(serde_json::from_value::<SecretUsers>(json!(3)).is_err());
         assert_eq!(SecretUsers::ADMINS_ONLY.to_string(), "admins only");
         assert_eq!(some.to_string(), "alice,bob");
@@ -281,12 +287,18 @@ mod tests {
             users: Some(SecretUsers::Only(vec!["bob".into()])),
             apps: None,
         };
-        assert_eq!(serde_json::to_value(&change).unwrap(), json!({"users": ["bob"]}));
+        assert_eq!(
+            serde_json::to_value(&change).unwrap(),
+            json!({"users": ["bob"]})
+        );
         let change = SecretAccessChange {
             users: None,
             apps: Some(None),
         };
-        assert_eq!(serde_json::to_value(&change).unwrap(), json!({"apps": null}));
+        assert_eq!(
+            serde_json::to_value(&change).unwrap(),
+            json!({"apps": null})
+        );
     }
 
     #[test]
@@ -296,9 +308,23 @@ mod tests {
             apps: apps.map(|a| a.map(|a| a.into_iter().map(String::from).collect())),
         };
         assert!(with(None).problem().is_none() && with(Some(None)).problem().is_none());
-        assert!(with(Some(Some(vec!["ai.h2o.q8s.hello"]))).problem().is_none());
-        assert!(with(Some(Some(vec![]))).problem().unwrap().contains("no app"));
-        assert!(with(Some(Some(vec!["a b"]))).problem().unwrap().contains("`a b`"));
+        assert!(
+            with(Some(Some(vec!["ai.h2o.q8s.hello"])))
+                .problem()
+                .is_none()
+        );
+        assert!(
+            with(Some(Some(vec![])))
+                .problem()
+                .unwrap()
+                .contains("no app")
+        );
+        assert!(
+            with(Some(Some(vec!["a b"])))
+                .problem()
+                .unwrap()
+                .contains("`a b`")
+        );
     }
 
     #[test]
@@ -307,7 +333,10 @@ mod tests {
             serde_json::from_value(json!({"data": {"k": "hunter2"}, "users": "ALL_USERS"}))
                 .unwrap();
         let text = format!("{write:?}");
-        assert!(text.contains("\"k\"") && !text.contains("hunter2"), "{text}");
+        assert!(
+            text.contains("\"k\"") && !text.contains("hunter2"),
+            "{text}"
+        );
         assert_eq!(write.access_change().users, Some(SecretUsers::AllUsers));
         let empty: SecretWrite = serde_json::from_value(json!({})).unwrap();
         assert!(empty.data.is_empty() && empty.access_change().is_empty());

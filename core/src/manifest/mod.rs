@@ -40,6 +40,8 @@ mod tests;
 
 pub use app::CATEGORIES;
 pub use env::PLATFORM_ENV_NAMES;
+
+// The name rules that secrets and their access rules are checked with.
 pub use app::is_app_name;
 pub use env::{is_secret_key, is_secret_name};
 

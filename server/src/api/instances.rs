@@ -123,7 +123,11 @@ pub async fn instance_spec(
     if !forbidden.is_empty() {
         forbidden.sort_unstable();
         let named: Vec<String> = forbidden.iter().map(|n| format!("`{n}`")).collect();
-        let what = if named.len() == 1 { "secret" } else { "secrets" };
+        let what = if named.len() == 1 {
+            "secret"
+        } else {
+            "secrets"
+        };
         tracing::warn!(user = launcher.username, app = %app_name, secrets = ?forbidden, "launch refused: secret-forbidden");
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
