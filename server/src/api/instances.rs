@@ -2,14 +2,12 @@
 //! terminate and logs; plus the start-up reconciliation that brings back every instance whose
 //! desired state is running.
 
-use std::collections::HashMap;
-
 use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::apps::{visibility_patch, visible_app};
@@ -18,13 +16,13 @@ use super::models::{
     self, Instance, InstanceListParams, LogParams, NewInstanceBody, Scope, VisibilityPatch,
 };
 use super::parse_id;
+use super::secrets::{self, Launcher};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::runtime::{InstanceSpec, InstanceStatus, RuntimeError, StatusSink, StatusUpdate};
 use crate::state::AppState;
 use crate::store::{
-    AppRecord, DesiredState, InstanceRecord, ListQuery, NewInstance, SecretRecord, Store,
-    UserRecord,
+    AppRecord, DesiredState, InstanceRecord, ListQuery, NewInstance, Store, UserRecord,
 };
 
 impl From<RuntimeError> for ApiError {
@@ -58,32 +56,6 @@ impl StatusSink for StoreStatusSink {
     }
 }
 
-/// The user an instance runs for: secrets are checked against their rights (for a launch, the
-/// caller; for a resume or a restart, the instance's owner, whoever asks).
-#[derive(Debug, Clone, Copy)]
-pub struct Launcher<'a> {
-    /// Their username.
-    pub username: &'a str,
-    /// Admins may use every secret (app restrictions aside).
-    pub admin: bool,
-}
-
-impl<'a> Launcher<'a> {
-    fn caller(caller: &'a Caller) -> Self {
-        Launcher {
-            username: &caller.username,
-            admin: caller.admin,
-        }
-    }
-
-    fn user(user: &'a UserRecord) -> Self {
-        Launcher {
-            username: &user.username,
-            admin: user.admin,
-        }
-    }
-}
-
 /// The owner of `instance` (whom it runs for).
 async fn owner_of(state: &AppState, instance: &InstanceRecord) -> ApiResult<UserRecord> {
     state
@@ -94,87 +66,15 @@ async fn owner_of(state: &AppState, instance: &InstanceRecord) -> ApiResult<User
 }
 
 /// Builds what the runtime needs to run `instance_id` of `app` for `launcher`: the bundle as a
-/// local file and every `[[Env]]` resolved from its secret. 403 `secret-forbidden` names each
-/// secret the launcher may not use in this app (isolation.md); then 422 `missing-secret` names
-/// each absent secret or key. Never a value.
+/// local file and every `[[Env]]` resolved from its secret — 403 `secret-forbidden` or 422
+/// `missing-secret` when that cannot be ([`secrets::environment`]).
 pub async fn instance_spec(
     state: &AppState,
     app: &AppRecord,
     instance_id: Uuid,
     launcher: Launcher<'_>,
 ) -> ApiResult<InstanceSpec> {
-    let app_name = &app.manifest.app.name;
-    let mut rules: HashMap<&str, Option<SecretRecord>> = HashMap::new();
-    for var in &app.manifest.env {
-        if !rules.contains_key(var.secret.as_str()) {
-            rules.insert(&var.secret, state.store.secret(&var.secret).await?);
-        }
-    }
-    let mut forbidden: Vec<&str> = rules
-        .iter()
-        .filter(|(_, record)| {
-            record.as_ref().is_some_and(|r| {
-                !r.access
-                    .permits(launcher.username, launcher.admin, app_name)
-            })
-        })
-        .map(|(name, _)| *name)
-        .collect();
-    if !forbidden.is_empty() {
-        forbidden.sort_unstable();
-        let named: Vec<String> = forbidden.iter().map(|n| format!("`{n}`")).collect();
-        let what = if named.len() == 1 {
-            "secret"
-        } else {
-            "secrets"
-        };
-        tracing::warn!(user = launcher.username, app = %app_name, secrets = ?forbidden, "launch refused: secret-forbidden");
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "secret-forbidden",
-            format!(
-                "{} may not use {what} {} in app {app_name}; an admin can change who may with PATCH /api/v1/secrets/{{name}}",
-                launcher.username,
-                named.join(", ")
-            ),
-        )
-        .with_details(forbidden.iter().map(|n| json!({"secret": n})).collect()));
-    }
-    let mut env = Vec::new();
-    let mut missing = Vec::new();
-    for var in &app.manifest.env {
-        let value = match rules.get(var.secret.as_str()) {
-            Some(Some(_)) => {
-                state
-                    .store
-                    .secret_value(&var.secret, &var.secret_key)
-                    .await?
-            }
-            _ => None,
-        };
-        match value {
-            Some(value) => env.push((var.name.clone(), value)),
-            None => missing.push(var),
-        }
-    }
-    if !missing.is_empty() {
-        let names: Vec<String> = missing
-            .iter()
-            .map(|v| format!("{} (key {} of secret {})", v.name, v.secret_key, v.secret))
-            .collect();
-        let details = missing
-            .iter()
-            .map(|v| json!({"name": v.name, "secret": v.secret, "secret_key": v.secret_key}))
-            .collect();
-        return Err(ApiError::unprocessable(
-            "missing-secret",
-            format!(
-                "missing secrets for {}; an admin can add them with PUT /api/v1/secrets/{{name}}",
-                names.join(", ")
-            ),
-        )
-        .with_details(details));
-    }
+    let env = secrets::environment(state, app, launcher).await?;
     let runtime = &app.manifest.runtime;
     Ok(InstanceSpec {
         instance_id,

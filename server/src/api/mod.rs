@@ -20,6 +20,7 @@ use uuid::Uuid;
 
 pub use accounts::valid_username;
 pub use instances::{instance_spec, reconcile};
+pub use secrets::Launcher;
 
 /// The status sink that records runtime reports in the store.
 pub fn instances_sink(

@@ -1,6 +1,9 @@
 //! `/secrets`: admins write secrets and their access rules; every user lists the secrets they
-//! may use. Values go into the store and, at launch, into an instance's environment — never
-//! into an answer, a log line or an error message.
+//! may use. And the rule at work: [`environment`] resolves an app's `[[Env]]` for the user an
+//! instance runs for. Values go into the store and, at a start, into an instance's environment
+//! — never into an answer, a log line or an error message.
+
+use std::collections::HashMap;
 
 use axum::Json;
 use axum::body::Bytes;
@@ -8,13 +11,14 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use q8s_core::manifest::{is_secret_key, is_secret_name};
 use serde_json::error::Category;
+use serde_json::json;
 
 use super::extract::ApiJson;
 use super::models::{Secret, SecretAccessChange, SecretWrite};
 use crate::auth::{Admin, Caller};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::AppState;
-use crate::store::{SecretRecord, SecretUsers};
+use crate::store::{AppRecord, SecretRecord, SecretUsers, UserRecord};
 
 /// The JSON form of a secret; the rule only for admins.
 fn secret_json(record: SecretRecord, admin: bool) -> Secret {
@@ -69,6 +73,116 @@ async fn check_change(state: &AppState, change: &SecretAccessChange) -> ApiResul
         }
     }
     Ok(())
+}
+
+/// The user an instance runs for: secrets are checked against their rights (for a launch, the
+/// caller; for a resume or a restart, the instance's owner, whoever asks).
+#[derive(Debug, Clone, Copy)]
+pub struct Launcher<'a> {
+    /// Their username.
+    pub username: &'a str,
+    /// Admins may use every secret (app restrictions aside).
+    pub admin: bool,
+}
+
+impl<'a> Launcher<'a> {
+    pub(crate) fn caller(caller: &'a Caller) -> Self {
+        Launcher {
+            username: &caller.username,
+            admin: caller.admin,
+        }
+    }
+
+    pub(crate) fn user(user: &'a UserRecord) -> Self {
+        Launcher {
+            username: &user.username,
+            admin: user.admin,
+        }
+    }
+}
+
+/// Every `[[Env]]` of `app` as `(variable, value)`, for an instance that runs for `launcher`.
+/// 403 `secret-forbidden` names each secret the launcher may not use in this app
+/// (isolation.md: checked before anything else, and its keys are not looked at); then 422
+/// `missing-secret` names each absent secret or key. Never a value.
+pub async fn environment(
+    state: &AppState,
+    app: &AppRecord,
+    launcher: Launcher<'_>,
+) -> ApiResult<Vec<(String, String)>> {
+    let app_name = &app.manifest.app.name;
+    let mut rules: HashMap<&str, Option<SecretRecord>> = HashMap::new();
+    for var in &app.manifest.env {
+        if !rules.contains_key(var.secret.as_str()) {
+            rules.insert(&var.secret, state.store.secret(&var.secret).await?);
+        }
+    }
+    let mut forbidden: Vec<&str> = rules
+        .iter()
+        .filter(|(_, record)| {
+            record.as_ref().is_some_and(|r| {
+                !r.access
+                    .permits(launcher.username, launcher.admin, app_name)
+            })
+        })
+        .map(|(name, _)| *name)
+        .collect();
+    if !forbidden.is_empty() {
+        forbidden.sort_unstable();
+        let named: Vec<String> = forbidden.iter().map(|n| format!("`{n}`")).collect();
+        let what = if named.len() == 1 {
+            "secret"
+        } else {
+            "secrets"
+        };
+        tracing::warn!(user = launcher.username, app = %app_name, secrets = ?forbidden, "launch refused: secret-forbidden");
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "secret-forbidden",
+            format!(
+                "{} may not use {what} {} in app {app_name}; an admin can change who may with PATCH /api/v1/secrets/{{name}}",
+                launcher.username,
+                named.join(", ")
+            ),
+        )
+        .with_details(forbidden.iter().map(|n| json!({"secret": n})).collect()));
+    }
+    let mut env = Vec::new();
+    let mut missing = Vec::new();
+    for var in &app.manifest.env {
+        let value = match rules.get(var.secret.as_str()) {
+            Some(Some(_)) => {
+                state
+                    .store
+                    .secret_value(&var.secret, &var.secret_key)
+                    .await?
+            }
+            _ => None,
+        };
+        match value {
+            Some(value) => env.push((var.name.clone(), value)),
+            None => missing.push(var),
+        }
+    }
+    if !missing.is_empty() {
+        let names: Vec<String> = missing
+            .iter()
+            .map(|v| format!("{} (key {} of secret {})", v.name, v.secret_key, v.secret))
+            .collect();
+        let details = missing
+            .iter()
+            .map(|v| json!({"name": v.name, "secret": v.secret, "secret_key": v.secret_key}))
+            .collect();
+        return Err(ApiError::unprocessable(
+            "missing-secret",
+            format!(
+                "missing secrets for {}; an admin can add them with PUT /api/v1/secrets/{{name}}",
+                names.join(", ")
+            ),
+        )
+        .with_details(details));
+    }
+    Ok(env)
 }
 
 /// The secrets the caller may use: names and keys, never values. Admins get every secret
