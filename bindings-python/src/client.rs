@@ -2,6 +2,7 @@
 //! released and can be interrupted with Ctrl-C ([`crate::blocking`]); results are the API's
 //! JSON as Python values ([`crate::convert`]), errors the exceptions of [`crate::errors`].
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, TryLockError};
@@ -9,7 +10,9 @@ use std::time::Duration;
 
 use pyo3::prelude::*;
 use q8s_core::api::config::{self, ConfigFile, Overrides};
-use q8s_core::api::{ApiError, Client, InstanceStatus, LogStream, Visibility};
+use q8s_core::api::{
+    ApiError, Client, InstanceStatus, LogStream, SecretAccessChange, SecretUsers, Visibility,
+};
 use serde::Serialize;
 
 use crate::blocking;
@@ -66,6 +69,36 @@ impl Transfer {
 
 fn visibility(text: &str) -> PyResult<Visibility> {
     text.parse().map_err(value_error)
+}
+
+/// A rule change from Python's arguments: `users` is `"ALL_USERS"` or a list of usernames
+/// (read by the core's own parser), `apps` a list of app Names, `any_app` lifts the app
+/// restriction; what is `None` (or `False`) stays as it is.
+fn access_change(
+    users: Option<&Bound<'_, PyAny>>,
+    apps: Option<Vec<String>>,
+    any_app: bool,
+) -> PyResult<SecretAccessChange> {
+    let users = users
+        .map(|users| -> PyResult<SecretUsers> {
+            let json = match users.extract::<String>() {
+                Ok(word) => serde_json::Value::String(word),
+                Err(_) => {
+                    serde_json::Value::from(users.extract::<Vec<String>>().map_err(|_| {
+                        value_error("users must be \"ALL_USERS\" or a list of usernames")
+                    })?)
+                }
+            };
+            serde_json::from_value(json).map_err(value_error)
+        })
+        .transpose()?;
+    let apps = match (apps, any_app) {
+        (Some(_), true) => return Err(value_error("give apps or any_app=True, not both")),
+        (Some(apps), false) => Some(Some(apps)),
+        (None, true) => Some(None),
+        (None, false) => None,
+    };
+    Ok(SecretAccessChange { users, apps })
 }
 
 impl NativeClient {
@@ -238,6 +271,45 @@ impl NativeClient {
 
     fn terminate(&self, py: Python<'_>, id: &str) -> PyResult<()> {
         blocking::wait(py, self.client.terminate(id))?.map_err(|e| api_error(py, e))
+    }
+
+    /// `GET /secrets`: the secrets the caller may use (admins: every one, with its rule).
+    fn secrets<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.call(py, self.client.secrets())
+    }
+
+    /// Creates or replaces a secret; `users`, `apps` and `any_app` change its rule as
+    /// [`access_change`] reads them.
+    #[pyo3(signature = (name, data, users=None, apps=None, any_app=false))]
+    fn set_secret<'py>(
+        &self,
+        py: Python<'py>,
+        name: &str,
+        data: BTreeMap<String, String>,
+        users: Option<&Bound<'py, PyAny>>,
+        apps: Option<Vec<String>>,
+        any_app: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let change = access_change(users, apps, any_app)?;
+        self.call(py, self.client.set_secret(name, &data, &change))
+    }
+
+    /// Changes who may use a secret, values untouched.
+    #[pyo3(signature = (name, users=None, apps=None, any_app=false))]
+    fn set_secret_access<'py>(
+        &self,
+        py: Python<'py>,
+        name: &str,
+        users: Option<&Bound<'py, PyAny>>,
+        apps: Option<Vec<String>>,
+        any_app: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let change = access_change(users, apps, any_app)?;
+        self.call(py, self.client.set_secret_access(name, &change))
+    }
+
+    fn delete_secret(&self, py: Python<'_>, name: &str) -> PyResult<()> {
+        blocking::wait(py, self.client.delete_secret(name))?.map_err(|e| api_error(py, e))
     }
 
     /// Polls the instance until its status is `status`, or until it is `FAILED` or `TERMINATED`

@@ -1,5 +1,5 @@
-//! `q8s-cli secret list` (everyone: names and keys) and `q8s-cli admin …` (secrets, users and
-//! app Names, for admins).
+//! `q8s-cli secret list` (everyone: the secrets they may use, names and keys) and
+//! `q8s-cli admin …` (secrets with who may use them, users and app Names, for admins).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -9,6 +9,8 @@ use anyhow::{Context as _, bail};
 use clap::Subcommand;
 use serde_json::json;
 
+use q8s_core::api::{SecretAccessChange, SecretInfo, SecretUsers};
+
 use crate::output::{Format, OutputArg, emit, outln, print_json};
 use crate::render;
 use crate::session::{Connection, block_on};
@@ -16,7 +18,8 @@ use crate::session::{Connection, block_on};
 /// `secret` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum SecretCommand {
-    /// List the secrets apps can use: names and keys, never values.
+    /// List the secrets you may use in your apps: names and keys, never values (admins: every
+    /// secret, with who may use it).
     #[command(after_help = "Example:\n  q8s-cli secret list")]
     List {
         #[command(flatten)]
@@ -54,12 +57,51 @@ pub enum AdminAppCommand {
     },
 }
 
+/// Who may use a secret: the flags of `admin secret set` and `admin secret access`.
+#[derive(Debug, Clone, Default, clap::Args)]
+#[command(next_help_heading = "Who may use it")]
+pub struct AccessArgs {
+    /// Only these users may use it (besides the admins).
+    #[arg(long, value_name = "USER,…", value_delimiter = ',', group = "who")]
+    users: Option<Vec<String>>,
+    /// Every signed-in user may use it.
+    #[arg(long, group = "who")]
+    all_users: bool,
+    /// Only admins may use it (what a new secret starts as).
+    #[arg(long, group = "who")]
+    admins_only: bool,
+    /// Only apps with these Names may get it, whoever launches them.
+    #[arg(long, value_name = "APP,…", value_delimiter = ',', group = "which")]
+    apps: Option<Vec<String>>,
+    /// Any app may get it.
+    #[arg(long, group = "which")]
+    any_app: bool,
+}
+
+impl AccessArgs {
+    /// The rule change the flags ask for (empty without flags).
+    fn change(&self) -> SecretAccessChange {
+        let users = match (&self.users, self.all_users, self.admins_only) {
+            (Some(users), _, _) => Some(SecretUsers::Only(users.clone())),
+            (None, true, _) => Some(SecretUsers::AllUsers),
+            (None, false, true) => Some(SecretUsers::ADMINS_ONLY),
+            (None, false, false) => None,
+        };
+        let apps = match (&self.apps, self.any_app) {
+            (Some(apps), _) => Some(Some(apps.clone())),
+            (None, true) => Some(None),
+            (None, false) => None,
+        };
+        SecretAccessChange { users, apps }
+    }
+}
+
 /// `admin secret` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum AdminSecretCommand {
-    /// Create or replace a secret with exactly these keys.
+    /// Create or replace a secret with exactly these keys; optionally say who may use it.
     #[command(
-        after_help = "Values on the command line end up in your shell history; --from-file reads a value from a file.\n\nExamples:\n  q8s-cli admin secret set hello-secrets greeting='Hi there'\n  q8s-cli admin secret set s3 access_key=AKIA… --from-file secret_key=./s3-secret.txt"
+        after_help = "A new secret is for admins only until you allow users with --users or --all-users; replacing a secret keeps who may use it unless you say otherwise.\nValues on the command line end up in your shell history; --from-file reads a value from a file.\n\nExamples:\n  q8s-cli admin secret set hello-secrets greeting='Hi there' --all-users\n  q8s-cli admin secret set s3 access_key=AKIA… --from-file secret_key=./s3-secret.txt --users alice,bob --apps ai.h2o.q8s.reports"
     )]
     Set {
         /// The secret's name.
@@ -70,6 +112,20 @@ pub enum AdminSecretCommand {
         /// KEY=PATH: the value is the content of the file at PATH.
         #[arg(long, value_name = "KEY=PATH", value_parser = parse_pair)]
         from_file: Vec<(String, String)>,
+        #[command(flatten)]
+        access: AccessArgs,
+        #[command(flatten)]
+        out: OutputArg,
+    },
+    /// Change who may use a secret (its values stay): users, and optionally app Names.
+    #[command(
+        after_help = "Flags left out keep that part of the rule.\n\nExamples:\n  q8s-cli admin secret access hello-secrets --all-users\n  q8s-cli admin secret access s3 --users alice --apps ai.h2o.q8s.reports\n  q8s-cli admin secret access s3 --admins-only --any-app"
+    )]
+    Access {
+        /// The secret's name.
+        name: String,
+        #[command(flatten)]
+        access: AccessArgs,
         #[command(flatten)]
         out: OutputArg,
     },
@@ -106,6 +162,7 @@ impl AdminCommand {
     pub fn format(&self) -> Format {
         match self {
             AdminCommand::Secret(AdminSecretCommand::Set { out, .. })
+            | AdminCommand::Secret(AdminSecretCommand::Access { out, .. })
             | AdminCommand::Secret(AdminSecretCommand::Delete { out, .. })
             | AdminCommand::User(AdminUserCommand::Add { out, .. })
             | AdminCommand::App(AdminAppCommand::Transfer { out, .. }) => out.output,
@@ -141,19 +198,24 @@ pub fn run_admin(command: AdminCommand, connection: &Connection) -> anyhow::Resu
             name,
             pairs,
             from_file,
+            access,
             ..
         }) => {
             let data = secret_data(pairs, from_file)?;
             let client = connection.client()?;
-            let secret = block_on(client.set_secret(&name, &data))??;
-            if json {
-                print_json(&secret)?;
-            } else {
-                emit(&render::key_values(&[
-                    ("Secret", secret.name.clone()),
-                    ("Keys", secret.keys.join(", ")),
-                ]));
+            let secret = block_on(client.set_secret(&name, &data, &access.change()))??;
+            print_secret(&secret, json)?;
+        }
+        AdminCommand::Secret(AdminSecretCommand::Access { name, access, .. }) => {
+            let change = access.change();
+            if change.is_empty() {
+                bail!(
+                    "say who may use it: --users USER,…, --all-users or --admins-only, and/or --apps APP,… or --any-app"
+                );
             }
+            let client = connection.client()?;
+            let secret = block_on(client.set_secret_access(&name, &change))??;
+            print_secret(&secret, json)?;
         }
         AdminCommand::Secret(AdminSecretCommand::Delete { name, .. }) => {
             let client = connection.client()?;
@@ -203,6 +265,16 @@ pub fn run_admin(command: AdminCommand, connection: &Connection) -> anyhow::Resu
     Ok(ExitCode::SUCCESS)
 }
 
+/// A secret as `admin secret set` and `access` print it.
+fn print_secret(secret: &SecretInfo, json: bool) -> anyhow::Result<()> {
+    if json {
+        print_json(secret)?;
+    } else {
+        emit(&render::secret_details(secret));
+    }
+    Ok(())
+}
+
 /// The secret's keys and values; a key given twice is a mistake worth stopping for.
 fn secret_data(
     pairs: Vec<(String, String)>,
@@ -240,6 +312,30 @@ mod tests {
         assert_eq!(parse_pair("a=b=c").unwrap(), ("a".into(), "b=c".into()));
         assert_eq!(parse_pair("a=").unwrap(), ("a".into(), String::new()));
         assert!(parse_pair("=x").is_err() && parse_pair("novalue").is_err());
+    }
+
+    #[test]
+    fn access_flags_make_a_rule_change() {
+        let none = AccessArgs::default();
+        assert!(none.change().is_empty());
+        let args = AccessArgs {
+            users: Some(vec!["alice".into(), "bob".into()]),
+            any_app: true,
+            ..AccessArgs::default()
+        };
+        let change = args.change();
+        assert_eq!(
+            change.users,
+            Some(SecretUsers::Only(vec!["alice".into(), "bob".into()]))
+        );
+        assert_eq!(change.apps, Some(None));
+        let args = AccessArgs {
+            admins_only: true,
+            apps: Some(vec!["a".into()]),
+            ..AccessArgs::default()
+        };
+        assert_eq!(args.change().users, Some(SecretUsers::ADMINS_ONLY));
+        assert_eq!(args.change().apps, Some(Some(vec!["a".into()])));
     }
 
     #[test]

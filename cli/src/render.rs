@@ -1,7 +1,7 @@
 //! The human formats of the service commands: key-value blocks and tables as the spec shows
 //! them, times as `2020-10-13 06:28:03.050 +0000 UTC`, ages as `18d`, `3h`, `12m`.
 
-use q8s_core::api::{App, Instance, SecretInfo};
+use q8s_core::api::{App, Instance, SecretAccess, SecretInfo};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -192,13 +192,53 @@ pub fn instance_table(instances: &[Instance], now: OffsetDateTime) -> String {
     )
 }
 
-/// `secret list`: `NAME KEYS`.
+/// Who may use a secret, in words: `ALL_USERS`, usernames, or `admins only`.
+fn secret_users(access: &SecretAccess) -> String {
+    access.users.to_string()
+}
+
+/// Which apps may get a secret: `any`, or their Names.
+fn secret_apps(access: &SecretAccess) -> String {
+    match &access.apps {
+        None => "any".to_owned(),
+        Some(apps) => apps.join(","),
+    }
+}
+
+/// `secret list`: `NAME KEYS`; admins (whose answer carries the rules) get
+/// `NAME USERS APPS KEYS`.
 pub fn secret_table(secrets: &[SecretInfo]) -> String {
+    if secrets.iter().any(|s| s.access.is_some()) {
+        let rows: Vec<Vec<String>> = secrets
+            .iter()
+            .map(|s| {
+                let (users, apps) = s
+                    .access
+                    .as_ref()
+                    .map_or_else(Default::default, |a| (secret_users(a), secret_apps(a)));
+                vec![s.name.clone(), users, apps, s.keys.join(", ")]
+            })
+            .collect();
+        return table(&["NAME", "USERS", "APPS", "KEYS"], &rows);
+    }
     let rows: Vec<Vec<String>> = secrets
         .iter()
         .map(|s| vec![s.name.clone(), s.keys.join(", ")])
         .collect();
     table(&["NAME", "KEYS"], &rows)
+}
+
+/// `admin secret set` and `admin secret access`: name, keys and rule.
+pub fn secret_details(secret: &SecretInfo) -> String {
+    let mut rows = vec![
+        ("Secret", secret.name.clone()),
+        ("Keys", secret.keys.join(", ")),
+    ];
+    if let Some(access) = &secret.access {
+        rows.push(("Users", secret_users(access)));
+        rows.push(("Apps", secret_apps(access)));
+    }
+    key_values(&rows)
 }
 
 #[cfg(test)]

@@ -272,6 +272,7 @@ fn secrets_and_users() {
         "greeting=Hi there",
         "--from-file",
         &format!("token={}", value_file.display()),
+        "--all-users",
     ]);
     golden("admin_secret_set.txt", &set);
     assert!(
@@ -289,6 +290,89 @@ fn secrets_and_users() {
     let o = bob.run(&["admin", "secret", "delete", "hello-secrets"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("(forbidden)"), "{}", stderr(&o));
+
+    // Kept for one app of the admins: Bob no longer sees it, and his app that names it cannot
+    // start; the sentence says what to do.
+    let access = admin.ok(&[
+        "admin",
+        "secret",
+        "access",
+        "hello-secrets",
+        "--admins-only",
+        "--apps",
+        "ai.h2o.q8s.hello,ai.h2o.q8s.greeter",
+    ]);
+    golden("admin_secret_access.txt", &access);
+    golden("secret_list_admin.txt", &admin.ok(&["secret", "list"]));
+    assert_eq!(
+        admin.json(&["secret", "list"])[0]["access"],
+        serde_json::json!({"users": [], "apps": ["ai.h2o.q8s.greeter", "ai.h2o.q8s.hello"]})
+    );
+    assert_eq!(bob.json(&["secret", "list"]), serde_json::json!([]));
+    let app_dir = bob.home.path().join("greeter");
+    std::fs::create_dir(&app_dir).unwrap();
+    std::fs::write(
+        app_dir.join("q-app.toml"),
+        "[App]\nName = \"ai.h2o.q8s.greeter\"\nVersion = \"0.1.0\"\n\n[Runtime]\nModule = \"greeter\"\n\n\
+         [[Env]]\nName = \"GREETING\"\nSecret = \"hello-secrets\"\nSecretKey = \"greeting\"\n",
+    )
+    .unwrap();
+    std::fs::write(app_dir.join("greeter.py"), "print('hi')\n").unwrap();
+    let imported = bob.json(&["bundle", "import", &app_dir.display().to_string()]);
+    let app_id = imported["id"].as_str().unwrap().to_owned();
+    let o = bob.run(&["app", "run", &app_id]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr(&o),
+        "error: bob may not use secret `hello-secrets` in app ai.h2o.q8s.greeter (secret-forbidden) — \
+         an admin can allow it with `q8s-cli admin secret access NAME --users USER` (and `--apps APP` if it is kept for other apps)\n"
+    );
+    let o = bob.run(&["app", "run", &app_id, "-o", "json"]);
+    let v: Value = serde_json::from_str(&stdout(&o)).expect("JSON on stdout");
+    assert_eq!(v["error"]["code"], "secret-forbidden");
+    assert_eq!(
+        v["error"]["details"],
+        serde_json::json!([{"secret": "hello-secrets"}])
+    );
+    admin.ok(&[
+        "admin",
+        "secret",
+        "access",
+        "hello-secrets",
+        "--users",
+        "bob",
+    ]);
+    assert_eq!(
+        bob.json(&["secret", "list"]),
+        serde_json::json!([{"name": "hello-secrets", "keys": ["greeting", "token"]}])
+    );
+    let o = admin.run(&["admin", "secret", "access", "hello-secrets"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("say who may use it"), "{}", stderr(&o));
+    let o = admin.run(&[
+        "admin",
+        "secret",
+        "access",
+        "hello-secrets",
+        "--users",
+        "bob",
+        "--all-users",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "usage error: {}", stderr(&o));
+    let o = admin.run(&[
+        "admin",
+        "secret",
+        "access",
+        "hello-secrets",
+        "--users",
+        "nobody",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("(invalid-secret-access)"),
+        "{}",
+        stderr(&o)
+    );
 
     let deleted = admin.json(&["admin", "secret", "delete", "hello-secrets"]);
     assert_eq!(

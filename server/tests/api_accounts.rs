@@ -147,7 +147,25 @@ async fn secret_values_are_never_returned() {
         .put_secret("SecretName", json!({"API_KEY": value, "other.key": "x"}))
         .await;
     let user = server.user_token("heidi", false).await;
-    for token in [&server.admin_token, &user] {
+    // Shared with every user: they see names and keys, admins the rule too.
+    assert_eq!(
+        server
+            .status(
+                Method::PATCH,
+                &server.admin_token,
+                "/secrets/SecretName",
+                Some(json!({"users": "ALL_USERS"}))
+            )
+            .await,
+        StatusCode::OK
+    );
+    for (token, rule) in [
+        (
+            &server.admin_token,
+            Some(json!({"users": "ALL_USERS", "apps": null})),
+        ),
+        (&user, None),
+    ] {
         let r = server
             .client
             .get(server.api("/secrets"))
@@ -158,10 +176,11 @@ async fn secret_values_are_never_returned() {
         let text = r.text().await.unwrap();
         assert!(!text.contains(value), "{text}");
         let list: serde_json::Value = serde_json::from_str(&text).unwrap();
-        assert_eq!(
-            list,
-            json!([{"name": "SecretName", "keys": ["API_KEY", "other.key"]}])
-        );
+        let mut expected = json!({"name": "SecretName", "keys": ["API_KEY", "other.key"]});
+        if let Some(rule) = rule {
+            expected["access"] = rule;
+        }
+        assert_eq!(list, json!([expected]));
     }
     // Users may not write or delete secrets.
     assert_eq!(
@@ -315,7 +334,19 @@ async fn health_metrics_openapi_and_unknown_routes() {
             "{path} missing from the OpenAPI document"
         );
     }
-    assert!(doc["components"]["schemas"]["App"].is_object());
+    assert!(doc["paths"]["/api/v1/secrets/{name}"]["patch"].is_object());
+    for schema in [
+        "App",
+        "Secret",
+        "SecretAccess",
+        "SecretUsers",
+        "SecretWrite",
+    ] {
+        assert!(
+            doc["components"]["schemas"][schema].is_object(),
+            "{schema} missing from the OpenAPI document"
+        );
+    }
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
     let (status, err) = server.get(&server.admin_token, "/nothing-here").await;
     assert_eq!(status, StatusCode::NOT_FOUND);

@@ -315,3 +315,61 @@ def test_progress_true_uses_tqdm_when_installed(
     with pytest.raises(q8s.Conflict):
         client.import_bundle(hello_bundle, progress=True)
     assert "uploading: 100%" in capsys.readouterr().err
+
+
+def test_secrets_carry_who_may_use_them(client: q8s.Client) -> None:
+    secret = client.set_secret("py-secret", {"token": "py-Value-never-shown"}, users=["admin"])
+    assert secret == q8s.Secret(
+        name="py-secret", keys=("token",), access=q8s.SecretAccess(users=("admin",), apps=None)
+    )
+    secret = client.set_secret_access("py-secret", users="ALL_USERS", apps=["ai.h2o.q8s.x"])
+    assert secret.access == q8s.SecretAccess(users="ALL_USERS", apps=("ai.h2o.q8s.x",))
+    # What is left out stays; replacing the values keeps the rule.
+    secret = client.set_secret_access("py-secret", any_app=True)
+    assert secret.access == q8s.SecretAccess(users="ALL_USERS", apps=None)
+    secret = client.set_secret("py-secret", {"token": "2", "other": "3"})
+    assert secret.keys == ("other", "token") and secret.access is not None
+    assert secret.access.users == "ALL_USERS"
+    listed = {s.name: s for s in client.secrets()}
+    assert listed["py-secret"] == secret
+    assert "py-Value-never-shown" not in repr(client.secrets())
+
+    with pytest.raises(q8s.ApiError) as raised:
+        client.set_secret("py-secret", {})
+    assert (raised.value.status, raised.value.code) == (422, "empty-secret")
+    with pytest.raises(q8s.ApiError) as raised:
+        client.set_secret_access("py-secret", users=["nobody-here"])
+    assert raised.value.code == "invalid-secret-access"
+    with pytest.raises(q8s.NotFound):
+        client.set_secret_access("py-no-such-secret", users="ALL_USERS")
+    with pytest.raises(ValueError, match="ALL_USERS"):
+        client.set_secret_access("py-secret", users="EVERYONE")
+    with pytest.raises(ValueError, match="not both"):
+        client.set_secret_access("py-secret", apps=["a"], any_app=True)
+    client.delete_secret("py-secret")
+    assert "py-secret" not in {s.name for s in client.secrets()}
+
+
+def test_a_launch_naming_a_secret_kept_for_another_app_is_forbidden(
+    client: q8s.Client, tmp_path: Path
+) -> None:
+    app_dir = tmp_path / "kept"
+    app_dir.mkdir()
+    (app_dir / "q-app.toml").write_text(
+        '[App]\nName = "ai.h2o.q8s.py-secret-kept"\nVersion = "0.1.0"\n\n'
+        '[Runtime]\nModule = "kept"\n\n'
+        '[[Env]]\nName = "TOKEN"\nSecret = "py-kept"\nSecretKey = "token"\n'
+    )
+    (app_dir / "kept.py").write_text("print('never started')\n")
+    client.set_secret("py-kept", {"token": "py-Kept-value"}, apps=["ai.h2o.q8s.elsewhere"])
+    app = client.import_bundle(app_dir)
+    # The app rule binds admins too.
+    with pytest.raises(q8s.Forbidden) as raised:
+        client.run(app)
+    assert raised.value.code == "secret-forbidden"
+    assert raised.value.details == ({"secret": "py-kept"},)
+    assert "`py-kept`" in str(raised.value) and "py-Kept-value" not in str(raised.value)
+    assert "q8s-cli admin secret access" in str(raised.value)
+    assert not [i for i in client.instances() if i.app_id == app.id]
+    client.delete_app(app)
+    client.delete_secret("py-kept")

@@ -47,6 +47,18 @@ def online(folder: str) -> Iterator[str]:
     client.import_bundle("app.qz", progress=lambda sent, total: None)
 
 
+def secrets() -> str:
+    client = q8s.Client()
+    s: q8s.Secret = client.set_secret("db", {"password": "x"}, users=["alice"], apps=["a.b"])
+    s = client.set_secret("db", {"password": "y"})
+    s = client.set_secret_access("db", users="ALL_USERS", any_app=True)
+    access: q8s.SecretAccess | None = s.access
+    listed: list[q8s.Secret] = client.secrets()
+    client.delete_secret("db")
+    users = access.users if access else ()
+    return f"{s.name} {s.keys} {users} {len(listed)}"
+
+
 def errors() -> str:
     try:
         q8s.Client().apps()

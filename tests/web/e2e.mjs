@@ -2,7 +2,7 @@
 // q8s-server: sign in; a broken manifest's diagnostics at their lines; examples/hello
 // bundled in the page with the CLI's sha256; upload with progress; run; the instance
 // RUNNING and its Wave page open; its log; the catalog's visibility changes (checked through
-// the API); terminate; a CLI-built .qz inspected; keyboard access; phone width; no console
+// the API); terminate; a launch refused with secret-forbidden; a CLI-built .qz inspected; keyboard access; phone width; no console
 // errors anywhere. Screenshots of each state go to $Q8S_TEST_OUTPUT.
 //
 //   node tests/web/e2e.mjs          (after `make build-web` and `cargo build -p q8s-server -p q8s-cli`)
@@ -341,6 +341,38 @@ async function run({ server, browser, cli, scratch }) {
         byTestId("instance-status"), { timeout: 15_000 });
       const shown = await page.textContent(byTestId("app-card-visibility"));
       check(shown === "All users", `the app card still says ${shown} after the catalog's change`);
+    });
+
+    await step("a launch refused for a secret kept for another app shows the server's message and hint", async () => {
+      const secret = await server.api("PUT", "/secrets/web-kept",
+        { data: { token: "web-Kept-value" }, apps: ["ai.h2o.q8s.elsewhere"] });
+      check(secret.status === 200, `PUT /secrets/web-kept answered ${secret.status}`);
+      const dir = path.join(scratch, "kept-app");
+      fs.mkdirSync(dir);
+      fs.writeFileSync(path.join(dir, "q-app.toml"), [
+        "[App]", 'Name = "ai.h2o.q8s.web-kept"', 'Version = "0.1.0"', "",
+        "[Runtime]", 'Module = "kept"', "",
+        "[[Env]]", 'Name = "TOKEN"', 'Secret = "web-kept"', 'SecretKey = "token"', "",
+      ].join("\n"));
+      fs.writeFileSync(path.join(dir, "kept.py"), "print('never started')\n");
+      const kept = cliJson(cli, ["bundle", "import", dir, "--url", server.url, "--token", server.adminToken, "-o", "json"], { cwd: scratch });
+      await page.click(byTestId("tab-catalog"));
+      await page.click("#catalog-refresh");
+      const card = `${byTestId("catalog-app")}[data-app-id="${kept.id}"]`;
+      await page.waitForSelector(card);
+      const allow = console_.expect(/status of 403/);
+      await page.click(`${card} ${byTestId("catalog-run")}`);
+      const error = await page.waitForSelector(`${card} ${byTestId("error")}`);
+      const code = await error.getAttribute("data-code");
+      const text = await error.textContent();
+      check(code === "secret-forbidden", `the error's code is ${code}`);
+      check(text.includes("`web-kept`") && text.includes("ai.h2o.q8s.web-kept"), `the error does not name the secret and app: ${text}`);
+      check(text.includes("q8s-cli admin secret access"), `the error does not say what to do: ${text}`);
+      check(!text.includes("web-Kept-value"), "the error shows the secret's value");
+      allow();
+      await shot("08-secret-forbidden");
+      check((await server.api("DELETE", `/apps/${kept.id}`)).status === 204, "the refused app could not be deleted");
+      await page.click(byTestId("tab-upload"));
     });
 
     await step("a .qz built by the CLI: inspected in the page with the same sha256", async () => {

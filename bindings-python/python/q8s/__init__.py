@@ -44,6 +44,8 @@ from ._models import (
     Manifest,
     ManifestApp,
     Runtime,
+    Secret,
+    SecretAccess,
     User,
     Visibility,
 )
@@ -77,6 +79,8 @@ __all__ = [
     "ManifestError",
     "NotFound",
     "Runtime",
+    "Secret",
+    "SecretAccess",
     "Unauthorized",
     "User",
     "Visibility",

@@ -4,7 +4,8 @@ errors and configuration of ``q8s-cli``). Calls release the GIL and stop on Ctrl
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, Union
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal, Union
 
 from . import _q8s
 from ._errors import InstanceError
@@ -17,6 +18,7 @@ from ._models import (
     Instance,
     InstanceList,
     InstanceStatus,
+    Secret,
     User,
     Visibility,
 )
@@ -29,6 +31,7 @@ AppRef = Union[str, App]
 InstanceRef = Union[str, Instance]
 VisibilityArg = Union[Visibility, str]
 StatusArg = Union[InstanceStatus, str]
+UsersArg = Union[Literal["ALL_USERS"], Sequence[str]]
 
 #: How many lines of a failed instance's log :class:`q8s.InstanceError` carries.
 LOG_TAIL = 40
@@ -47,6 +50,14 @@ def _app_id(app: AppRef) -> str:
 
 def _instance_id(instance: InstanceRef) -> str:
     return instance if isinstance(instance, str) else instance.id
+
+
+def _users(users: UsersArg | None) -> str | list[str] | None:
+    return users if users is None or isinstance(users, str) else list(users)
+
+
+def _apps(apps: Sequence[str] | None) -> list[str] | None:
+    return None if apps is None else list(apps)
 
 
 def _status_line(instance: Instance) -> str:
@@ -247,6 +258,46 @@ class Client:
         if instance.status != status:
             raise self._failure(instance)
         return instance
+
+    # Secrets
+
+    def secrets(self) -> list[Secret]:
+        """The secrets the caller may use in apps: names and keys, never values. For admins,
+        every secret, with who may use it (``access``)."""
+        return [Secret._from_dict(d) for d in self._native.secrets()]
+
+    def set_secret(
+        self,
+        name: str,
+        data: Mapping[str, str],
+        *,
+        users: UsersArg | None = None,
+        apps: Sequence[str] | None = None,
+        any_app: bool = False,
+    ) -> Secret:
+        """Creates or replaces a secret with exactly the keys of ``data`` (admins). ``users``
+        (``"ALL_USERS"`` or usernames; ``[]`` for admins only), ``apps`` (app Names) and
+        ``any_app=True`` change who may use it; left out, that part of the rule stays (a new
+        secret is for admins only, in any app)."""
+        d = self._native.set_secret(name, dict(data), _users(users), _apps(apps), any_app)
+        return Secret._from_dict(d)
+
+    def set_secret_access(
+        self,
+        name: str,
+        *,
+        users: UsersArg | None = None,
+        apps: Sequence[str] | None = None,
+        any_app: bool = False,
+    ) -> Secret:
+        """Changes who may use a secret (admins); its values stay. Arguments as for
+        :meth:`set_secret`; :class:`q8s.NotFound` for an unknown secret."""
+        d = self._native.set_secret_access(name, _users(users), _apps(apps), any_app)
+        return Secret._from_dict(d)
+
+    def delete_secret(self, name: str) -> None:
+        """Deletes a secret (admins)."""
+        self._native.delete_secret(name)
 
     def _failure(self, instance: Instance) -> InstanceError:
         reason = f": {instance.status_message}" if instance.status_message else ""

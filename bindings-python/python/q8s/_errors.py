@@ -124,7 +124,8 @@ class Unauthorized(ApiError):
 
 
 class Forbidden(ApiError):
-    """HTTP 403: the caller may see the object but not do this to it."""
+    """HTTP 403: the caller may see the object but not do this to it (``forbidden``), or a
+    launch names a secret the app's user may not use in it (``secret-forbidden``)."""
 
 
 class InstanceError(Error):

@@ -400,6 +400,44 @@ class User:
     created_at: str
 
 
+@dataclass(frozen=True)
+class SecretAccess:
+    """Who may use a secret besides the admins: ``users`` is ``"ALL_USERS"`` or the usernames
+    (``()``: admins only); ``apps`` the app Names that may get it, whoever launches them
+    (``None``: any app)."""
+
+    users: Literal["ALL_USERS"] | tuple[str, ...]
+    apps: tuple[str, ...] | None
+
+    @classmethod
+    def _from_dict(cls, d: dict[str, Any]) -> SecretAccess:
+        users = d["users"]
+        apps = d.get("apps")
+        return cls(
+            users="ALL_USERS" if users == "ALL_USERS" else tuple(users),
+            apps=None if apps is None else tuple(apps),
+        )
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A secret's name and keys (never its values), as ``GET /secrets`` returns it."""
+
+    name: str
+    keys: tuple[str, ...]
+    access: SecretAccess | None
+    """Who may use it: in admins' results only."""
+
+    @classmethod
+    def _from_dict(cls, d: dict[str, Any]) -> Secret:
+        access = d.get("access")
+        return cls(
+            name=d["name"],
+            keys=tuple(d["keys"]),
+            access=None if access is None else SecretAccess._from_dict(access),
+        )
+
+
 class AppList(list[App]):
     """A list of apps that Jupyter shows as a table."""
 

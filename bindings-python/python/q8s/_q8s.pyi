@@ -53,6 +53,23 @@ class NativeClient:
     def suspend(self, id: str) -> _Json: ...
     def resume(self, id: str) -> _Json: ...
     def terminate(self, id: str) -> None: ...
+    def secrets(self) -> list[_Json]: ...
+    def set_secret(
+        self,
+        name: str,
+        data: dict[str, str],
+        users: str | list[str] | None = None,
+        apps: list[str] | None = None,
+        any_app: bool = False,
+    ) -> _Json: ...
+    def set_secret_access(
+        self,
+        name: str,
+        users: str | list[str] | None = None,
+        apps: list[str] | None = None,
+        any_app: bool = False,
+    ) -> _Json: ...
+    def delete_secret(self, name: str) -> None: ...
     def wait(
         self,
         id: str,

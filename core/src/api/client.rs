@@ -9,6 +9,7 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use super::error::{ApiError, transport_reason};
+use super::secret::{SecretAccessChange, SecretWrite};
 use super::types::{
     App, CreatedToken, CreatedUser, ErrorBody, Instance, Me, SecretInfo, User, Visibility,
 };
@@ -267,19 +268,37 @@ impl Client {
         })
     }
 
-    /// `GET /secrets`: names and keys, never values.
+    /// `GET /secrets`: the secrets the caller may use, with names and keys, never values (and
+    /// for admins every secret with its rule).
     pub async fn secrets(&self) -> Result<Vec<SecretInfo>, ApiError> {
         self.json(self.call(Method::GET, &["secrets"])).await
     }
 
-    /// `PUT /secrets/{name}` (admins): creates or replaces a secret with exactly these keys.
+    /// `PUT /secrets/{name}` (admins): creates or replaces a secret with exactly these keys,
+    /// and changes its rule as `access` says (an empty change keeps it; a new secret starts
+    /// admins-only).
     pub async fn set_secret(
         &self,
         name: &str,
         data: &BTreeMap<String, String>,
+        access: &SecretAccessChange,
     ) -> Result<SecretInfo, ApiError> {
-        let body = json!({ "data": data });
+        let body = SecretWrite {
+            data: data.clone(),
+            users: access.users.clone(),
+            apps: access.apps.clone(),
+        };
         self.json(self.call(Method::PUT, &["secrets", name]).json(&body))
+            .await
+    }
+
+    /// `PATCH /secrets/{name}` (admins): changes who may use a secret, values untouched.
+    pub async fn set_secret_access(
+        &self,
+        name: &str,
+        access: &SecretAccessChange,
+    ) -> Result<SecretInfo, ApiError> {
+        self.json(self.call(Method::PATCH, &["secrets", name]).json(access))
             .await
     }
 

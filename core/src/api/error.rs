@@ -143,6 +143,10 @@ impl ApiError {
             "missing-secret" => {
                 "an admin can add it with `q8s-cli admin secret set NAME KEY=VALUE`"
             }
+            "secret-forbidden" => {
+                "an admin can allow it with `q8s-cli admin secret access NAME --users USER` (and `--apps APP` if it is kept for other apps)"
+            }
+            "empty-secret" => "give at least one KEY=VALUE",
             "bundle-too-large" => {
                 "leave large files out (see `q8s-cli bundle --explain`) or raise the server's --max-bundle-size"
             }

@@ -30,6 +30,7 @@ mod native;
 mod oauth;
 #[cfg(not(target_family = "wasm"))]
 mod publish;
+mod secret;
 mod types;
 
 pub use assets::Image;
@@ -42,6 +43,7 @@ pub use oauth::{CLIENT_ID, DevicePoll, Pkce, pkce_challenge};
 #[cfg(not(target_family = "wasm"))]
 pub use publish::{DeployError, Imported};
 pub use types::AppName;
+pub use secret::{SecretAccess, SecretAccessChange, SecretUsers, SecretWrite};
 pub use types::{
     App, BundleRef, CreatedToken, CreatedUser, DeviceAuthorization, EnvVar, ErrorBody, ErrorDetail,
     Instance, InstanceStatus, Me, OAuthErrorBody, RuntimeSettings, SecretInfo, TokenAnswer,

@@ -8,6 +8,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use super::secret::SecretAccess;
+
 /// Who may see an app or an instance besides its owner and the admins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -270,7 +272,7 @@ pub struct Instance {
     pub updated_at: String,
 }
 
-/// A secret's name and keys (values are never returned).
+/// A secret's name and keys (values are never returned), and for admins its access rule.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "openapi", schema(as = Secret))]
@@ -279,6 +281,9 @@ pub struct SecretInfo {
     pub name: String,
     /// Its keys.
     pub keys: Vec<String>,
+    /// Who may use it: in admins' answers only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access: Option<SecretAccess>,
 }
 
 /// An app Name and the user it belongs to: only they import versions under it (answer of

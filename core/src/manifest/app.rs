@@ -28,6 +28,16 @@ pub const CATEGORIES: &[&str] = &[
 ];
 
 const NAME_MAX: usize = 63;
+
+/// Whether `name` may be an `App.Name` (what a secret's app restriction lists).
+///
+/// ```
+/// use q8s_core::manifest::is_app_name;
+/// assert!(is_app_name("ai.h2o.q8s.hello") && !is_app_name("not a name"));
+/// ```
+pub fn is_app_name(name: &str) -> bool {
+    charset::check_dotted_name(name, NAME_MAX).is_ok()
+}
 /// `bundle deploy` appends `-<yyyymmddHHMMSS>` (15 characters); 48 + 15 = 63.
 const VERSION_MAX: usize = 48;
 /// A version that already carries a deploy stamp may use the 15 characters

@@ -20,6 +20,28 @@ pub const PLATFORM_ENV_NAMES: &[&str] = &[
 /// Secret names and keys: at most this many characters (a DNS subdomain).
 const SECRET_MAX: usize = 253;
 
+/// Whether `name` may be an `[[Env]].Secret`: secrets are created under this rule too, so
+/// every secret an app can name can exist.
+///
+/// ```
+/// use q8s_core::manifest::is_secret_name;
+/// assert!(is_secret_name("db-creds.prod") && is_secret_name("SecretName"));
+/// assert!(!is_secret_name("a-") && !is_secret_name("") && !is_secret_name("a/b"));
+/// ```
+pub fn is_secret_name(name: &str) -> bool {
+    charset::check_dotted_name(name, SECRET_MAX).is_ok()
+}
+
+/// Whether `key` may be an `[[Env]].SecretKey` (and so a key of a secret).
+///
+/// ```
+/// use q8s_core::manifest::is_secret_key;
+/// assert!(is_secret_key("API_KEY") && is_secret_key("tls.crt") && !is_secret_key("a b"));
+/// ```
+pub fn is_secret_key(key: &str) -> bool {
+    charset::check_secret_key(key, SECRET_MAX).is_ok()
+}
+
 /// Checks every `[[Env]]` entry; the entries when each has its three keys
 /// valid.
 pub(super) fn check(cx: &mut Checker<'_>, node: Option<Node<'_>>) -> Option<Vec<EnvVar>> {

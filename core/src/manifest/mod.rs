@@ -44,6 +44,10 @@ pub use app::{CATEGORIES, check_app_name};
 pub use env::PLATFORM_ENV_NAMES;
 pub use volume::{RESERVED_VOLUME_MOUNTS, ReservedMount, check_volume_mount, reserved_mount};
 
+// The name rules that secrets and their access rules are checked with.
+pub use app::is_app_name;
+pub use env::{is_secret_key, is_secret_name};
+
 use check::Checker;
 use node::Node;
 

@@ -1,13 +1,11 @@
-//! `/me`, `/tokens`, `/users` and `/secrets`.
+//! `/me`, `/tokens` and `/users`.
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 
 use super::extract::ApiJson;
-use super::models::{
-    CreatedToken, CreatedUser, NewTokenBody, NewUserBody, Secret, SecretBody, User, rfc3339,
-};
+use super::models::{CreatedToken, CreatedUser, NewTokenBody, NewUserBody, User, rfc3339};
 use super::parse_id;
 use crate::auth::{self, Admin, Caller};
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -168,98 +166,6 @@ pub async fn create_user(
     ))
 }
 
-/// Secret names and keys follow the manifest's rules for `[[Env]].Secret` and
-/// `[[Env]].SecretKey`, so every secret an app can name can be created.
-fn valid_secret_name(name: &str) -> bool {
-    let inner = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-');
-    (1..=253).contains(&name.len())
-        && name.bytes().all(inner)
-        && name
-            .bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_alphanumeric())
-        && name
-            .bytes()
-            .last()
-            .is_some_and(|b| b.is_ascii_alphanumeric())
-}
-
-fn valid_secret_key(key: &str) -> bool {
-    (1..=253).contains(&key.len())
-        && key
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
-}
-
-/// Every secret's name and keys; values are never returned.
-#[utoipa::path(get, path = "/secrets", tag = "secrets", responses((status = 200, body = Vec<Secret>), (status = 401, body = ErrorBody)))]
-pub async fn list_secrets(
-    State(state): State<AppState>,
-    _caller: Caller,
-) -> ApiResult<Json<Vec<Secret>>> {
-    let secrets = state.store.secret_keys().await?;
-    Ok(Json(
-        secrets
-            .into_iter()
-            .map(|s| Secret {
-                name: s.name,
-                keys: s.keys,
-            })
-            .collect(),
-    ))
-}
-
-/// Create or replace a secret (admins).
-#[utoipa::path(
-    put, path = "/secrets/{name}", tag = "secrets",
-    params(("name" = String, Path, description = "Secret name, as `[[Env]].Secret` of manifests names it")),
-    request_body = SecretBody,
-    responses((status = 200, description = "Name and keys", body = Secret), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody))
-)]
-pub async fn put_secret(
-    State(state): State<AppState>,
-    Admin(admin): Admin,
-    Path(name): Path<String>,
-    ApiJson(body): ApiJson<SecretBody>,
-) -> ApiResult<Json<Secret>> {
-    if !valid_secret_name(&name) {
-        return Err(ApiError::unprocessable(
-            "invalid-secret-name",
-            "a secret name has letters, digits, '.', '_' and '-', starting and ending with a letter or digit",
-        ));
-    }
-    if let Some(bad) = body.data.keys().find(|k| !valid_secret_key(k)) {
-        return Err(ApiError::unprocessable(
-            "invalid-secret-key",
-            format!("secret key `{bad}` may only hold letters, digits, '-', '.' and '_'"),
-        ));
-    }
-    let data: Vec<(String, String)> = body.data.into_iter().collect();
-    state.store.put_secret(&name, &data).await?;
-    tracing::info!(secret = %name, keys = data.len(), by = %admin.username, "secret written");
-    Ok(Json(Secret {
-        name,
-        keys: data.into_iter().map(|(k, _)| k).collect(),
-    }))
-}
-
-/// Delete a secret (admins).
-#[utoipa::path(
-    delete, path = "/secrets/{name}", tag = "secrets",
-    params(("name" = String, Path, description = "Secret name")),
-    responses((status = 204, description = "Deleted"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody))
-)]
-pub async fn delete_secret(
-    State(state): State<AppState>,
-    _admin: Admin,
-    Path(name): Path<String>,
-) -> ApiResult<StatusCode> {
-    if !state.store.delete_secret(&name).await? {
-        return Err(ApiError::not_found("secret"));
-    }
-    Ok(StatusCode::NO_CONTENT)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -268,10 +174,5 @@ mod tests {
     fn names_follow_the_rules() {
         assert!(valid_username("alice") && valid_username("a.b_c-1"));
         assert!(!valid_username("Alice") && !valid_username("-a") && !valid_username(""));
-        assert!(valid_secret_name("db-creds.prod") && valid_secret_name("SecretName"));
-        assert!(!valid_secret_name("a-") && !valid_secret_name("") && !valid_secret_name("a/b"));
-        assert!(
-            valid_secret_key("API_KEY") && valid_secret_key("tls.crt") && !valid_secret_key("a b")
-        );
     }
 }

@@ -1,4 +1,4 @@
-//! `/instances`: launch (with the secret pre-check), list, get, visibility, suspend, resume,
+//! `/instances`: launch (with the secret checks), list, get, visibility, suspend, resume,
 //! terminate and logs; plus the start-up reconciliation that brings back every instance whose
 //! desired state is running.
 
@@ -7,7 +7,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::apps::{visibility_patch, visible_app};
@@ -16,11 +16,14 @@ use super::models::{
     self, Instance, InstanceListParams, LogParams, NewInstanceBody, Scope, VisibilityPatch,
 };
 use super::parse_id;
+use super::secrets::{self, Launcher};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::runtime::{InstanceSpec, InstanceStatus, RuntimeError, StatusSink, StatusUpdate};
 use crate::state::AppState;
-use crate::store::{AppRecord, DesiredState, InstanceRecord, ListQuery, NewInstance, Store};
+use crate::store::{
+    AppRecord, DesiredState, InstanceRecord, ListQuery, NewInstance, Store, UserRecord,
+};
 
 impl From<RuntimeError> for ApiError {
     fn from(e: RuntimeError) -> Self {
@@ -53,44 +56,25 @@ impl StatusSink for StoreStatusSink {
     }
 }
 
-/// Builds what the runtime needs to run `instance_id` of `app`: the bundle as a local file and
-/// every `[[Env]]` resolved from its secret. 422 `missing-secret` names each absent secret or
-/// key (never a value).
+/// The owner of `instance` (whom it runs for).
+async fn owner_of(state: &AppState, instance: &InstanceRecord) -> ApiResult<UserRecord> {
+    state
+        .store
+        .user(instance.owner_id)
+        .await?
+        .ok_or_else(|| ApiError::internal("finding the instance's owner", instance.owner_id))
+}
+
+/// Builds what the runtime needs to run `instance_id` of `app` for `launcher`: the bundle as a
+/// local file and every `[[Env]]` resolved from its secret — 403 `secret-forbidden` or 422
+/// `missing-secret` when that cannot be ([`secrets::environment`]).
 pub async fn instance_spec(
     state: &AppState,
     app: &AppRecord,
     instance_id: Uuid,
+    launcher: Launcher<'_>,
 ) -> ApiResult<InstanceSpec> {
-    let mut env = Vec::new();
-    let mut missing = Vec::new();
-    for var in &app.manifest.env {
-        match state
-            .store
-            .secret_value(&var.secret, &var.secret_key)
-            .await?
-        {
-            Some(value) => env.push((var.name.clone(), value)),
-            None => missing.push(var),
-        }
-    }
-    if !missing.is_empty() {
-        let names: Vec<String> = missing
-            .iter()
-            .map(|v| format!("{} (key {} of secret {})", v.name, v.secret_key, v.secret))
-            .collect();
-        let details = missing
-            .iter()
-            .map(|v| json!({"name": v.name, "secret": v.secret, "secret_key": v.secret_key}))
-            .collect();
-        return Err(ApiError::unprocessable(
-            "missing-secret",
-            format!(
-                "missing secrets for {}; an admin can add them with PUT /api/v1/secrets/{{name}}",
-                names.join(", ")
-            ),
-        )
-        .with_details(details));
-    }
+    let env = secrets::environment(state, app, launcher).await?;
     let runtime = &app.manifest.runtime;
     Ok(InstanceSpec {
         instance_id,
@@ -125,12 +109,18 @@ pub async fn reconcile(state: &AppState) -> anyhow::Result<usize> {
                 instance.restarts,
             )
             .await?;
-        let outcome = match state.store.app(instance.app_id).await? {
-            Some(app) => match instance_spec(state, &app, instance.id).await {
-                Ok(spec) => state.runtime.start(spec).await.map_err(|e| e.to_string()),
-                Err(e) => Err(e.message),
-            },
-            None => Err("the app no longer exists".to_owned()),
+        let outcome = match (
+            state.store.app(instance.app_id).await?,
+            state.store.user(instance.owner_id).await?,
+        ) {
+            (Some(app), Some(owner)) => {
+                match instance_spec(state, &app, instance.id, Launcher::user(&owner)).await {
+                    Ok(spec) => state.runtime.start(spec).await.map_err(|e| e.to_string()),
+                    Err(e) => Err(format!("{} ({})", e.message, e.code)),
+                }
+            }
+            (None, _) => Err("the app no longer exists".to_owned()),
+            (_, None) => Err("its owner no longer exists".to_owned()),
         };
         match outcome {
             Ok(()) => started += 1,
@@ -204,6 +194,7 @@ fn not_terminated(instance: &InstanceRecord) -> ApiResult<()> {
     request_body(content = NewInstanceBody, description = "Optional; visibility defaults to PRIVATE"),
     responses(
         (status = 201, body = Instance), (status = 404, body = ErrorBody),
+        (status = 403, description = "`secret-forbidden`: details name each secret the caller may not use in this app", body = ErrorBody),
         (status = 422, description = "`missing-secret`: details name each absent secret/key", body = ErrorBody),
     )
 )]
@@ -221,8 +212,8 @@ pub async fn create_instance(
             .map_err(|e| ApiError::unprocessable("invalid-request", e.to_string()))?
     };
     let id = Uuid::new_v4();
-    // The secret pre-check runs before anything is recorded.
-    let spec = instance_spec(&state, &app, id).await?;
+    // The secret checks run before anything is recorded.
+    let spec = instance_spec(&state, &app, id, Launcher::caller(&caller)).await?;
     let new = NewInstance {
         id,
         app_id: app.id,
@@ -343,7 +334,7 @@ pub async fn suspend_instance(
 #[utoipa::path(
     post, path = "/instances/{id}/resume", tag = "instances",
     params(("id" = String, Path, description = "Instance id (UUID)")),
-    responses((status = 200, body = Instance), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody))
+    responses((status = 200, body = Instance), (status = 403, description = "`secret-forbidden` (the owner's rights count)", body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody))
 )]
 pub async fn resume_instance(
     State(state): State<AppState>,
@@ -357,7 +348,9 @@ pub async fn resume_instance(
         .app(instance.app_id)
         .await?
         .ok_or_else(|| ApiError::not_found("app"))?;
-    let spec = instance_spec(&state, &app, instance.id).await?;
+    // The instance runs for its owner: their rights count, also when an admin resumes it.
+    let owner = owner_of(&state, &instance).await?;
+    let spec = instance_spec(&state, &app, instance.id, Launcher::user(&owner)).await?;
     if instance.desired != DesiredState::Running || instance.status == InstanceStatus::Failed {
         state
             .store

@@ -8,6 +8,7 @@ mod instances;
 pub mod models;
 mod names;
 mod ops;
+mod secrets;
 
 use axum::Json;
 use axum::extract::DefaultBodyLimit;
@@ -20,6 +21,7 @@ use uuid::Uuid;
 
 pub use accounts::valid_username;
 pub use instances::{instance_spec, reconcile};
+pub use secrets::Launcher;
 
 /// The status sink that records runtime reports in the store.
 pub fn instances_sink(
@@ -72,8 +74,12 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(instances::suspend_instance))
         .routes(routes!(instances::resume_instance))
         .routes(routes!(instances::instance_logs))
-        .routes(routes!(accounts::list_secrets))
-        .routes(routes!(accounts::put_secret, accounts::delete_secret))
+        .routes(routes!(secrets::list_secrets))
+        .routes(routes!(
+            secrets::put_secret,
+            secrets::patch_secret,
+            secrets::delete_secret
+        ))
         .routes(routes!(accounts::me))
         .routes(routes!(accounts::create_token))
         .routes(routes!(accounts::delete_token))

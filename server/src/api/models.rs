@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 pub use q8s_core::api::AppName;
 pub use q8s_core::api::{
     App, BundleRef, CreatedToken, CreatedUser, EnvVar, Instance, RuntimeSettings,
-    SecretInfo as Secret, User,
+    SecretAccessChange, SecretInfo as Secret, SecretWrite, User,
 };
 
 use crate::config::Config;
@@ -164,14 +164,6 @@ pub struct LogParams {
     pub tail: Option<usize>,
     /// Keep the stream open until the instance stops.
     pub follow: Option<bool>,
-}
-
-/// Body of `PUT /secrets/{name}`.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SecretBody {
-    /// Key → value.
-    pub data: std::collections::BTreeMap<String, String>,
 }
 
 /// Body of `POST /users`.

@@ -17,6 +17,7 @@ pub use sqlite::SqliteStore;
 use crate::runtime::InstanceStatus;
 
 pub use q8s_core::api::Visibility;
+pub use q8s_core::api::{SecretAccess, SecretAccessChange, SecretUsers};
 
 /// What the owner wants an instance to be; reconciliation brings reality back to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -240,13 +241,15 @@ pub struct InstanceRecord {
     pub updated_at: OffsetDateTime,
 }
 
-/// A secret's name and keys (never its values).
+/// A secret's name, keys and access rule (never its values).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SecretKeys {
+pub struct SecretRecord {
     /// The secret's name.
     pub name: String,
     /// Its keys, sorted.
     pub keys: Vec<String>,
+    /// Who may use it (usernames and app Names sorted).
+    pub access: SecretAccess,
 }
 
 /// Why a store operation failed.
@@ -417,12 +420,27 @@ pub trait Store: Send + Sync + 'static {
     async fn instance_status_counts(&self) -> StoreResult<Vec<(InstanceStatus, u64)>>;
 
     // Secrets.
-    /// Creates or replaces a secret with exactly these keys.
-    async fn put_secret(&self, name: &str, data: &[(String, String)]) -> StoreResult<()>;
+    /// Creates or replaces a secret with exactly these keys (at least one) and changes its rule
+    /// as `change` says: a new secret starts admins-only, for any app. Usernames the change
+    /// names must exist (the caller checks; unknown ones are left out).
+    async fn put_secret(
+        &self,
+        name: &str,
+        data: &[(String, String)],
+        change: &SecretAccessChange,
+    ) -> StoreResult<SecretRecord>;
+    /// Changes a secret's rule, values untouched; `NotFound` when there is no such secret.
+    async fn set_secret_access(
+        &self,
+        name: &str,
+        change: &SecretAccessChange,
+    ) -> StoreResult<SecretRecord>;
     /// Deletes a secret; false when it did not exist.
     async fn delete_secret(&self, name: &str) -> StoreResult<bool>;
-    /// Every secret's name and keys.
-    async fn secret_keys(&self) -> StoreResult<Vec<SecretKeys>>;
+    /// Every secret with its keys and rule, by name.
+    async fn secrets(&self) -> StoreResult<Vec<SecretRecord>>;
+    /// One secret with its keys and rule.
+    async fn secret(&self, name: &str) -> StoreResult<Option<SecretRecord>>;
     /// One value, for the runtime only.
     async fn secret_value(&self, name: &str, key: &str) -> StoreResult<Option<String>>;
 }

@@ -1,4 +1,4 @@
-//! Apps, instances and secrets on SQLite.
+//! Apps and instances on SQLite.
 
 use q8s_core::manifest::Manifest;
 use sqlx::Row;
@@ -9,8 +9,8 @@ use super::codec::{conflict_as, db_err, fmt_time, now, parse_time, parse_uuid, t
 use super::names;
 use crate::runtime::InstanceStatus;
 use crate::store::{
-    AppRecord, DesiredState, InstanceRecord, ListQuery, NewApp, NewInstance, SecretKeys,
-    StoreError, StoreResult, Visibility,
+    AppRecord, DesiredState, InstanceRecord, ListQuery, NewApp, NewInstance, StoreError,
+    StoreResult, Visibility,
 };
 
 fn visibility(text: String) -> StoreResult<Visibility> {
@@ -369,69 +369,4 @@ pub(super) async fn instance_status_counts(
             Ok((status, n as u64))
         })
         .collect()
-}
-
-pub(super) async fn put_secret(
-    pool: &SqlitePool,
-    name: &str,
-    data: &[(String, String)],
-) -> StoreResult<()> {
-    let mut tx = pool.begin().await.map_err(db_err)?;
-    sqlx::query("DELETE FROM secrets WHERE name = ?")
-        .bind(name)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
-    for (key, value) in data {
-        sqlx::query("INSERT INTO secrets (name, key, value) VALUES (?, ?, ?)")
-            .bind(name)
-            .bind(key)
-            .bind(value)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-    }
-    tx.commit().await.map_err(db_err)
-}
-
-pub(super) async fn delete_secret(pool: &SqlitePool, name: &str) -> StoreResult<bool> {
-    let done = sqlx::query("DELETE FROM secrets WHERE name = ?")
-        .bind(name)
-        .execute(pool)
-        .await
-        .map_err(db_err)?;
-    Ok(done.rows_affected() > 0)
-}
-
-pub(super) async fn secret_keys(pool: &SqlitePool) -> StoreResult<Vec<SecretKeys>> {
-    let rows = sqlx::query("SELECT name, key FROM secrets ORDER BY name, key")
-        .fetch_all(pool)
-        .await
-        .map_err(db_err)?;
-    let mut out: Vec<SecretKeys> = Vec::new();
-    for row in &rows {
-        let name: String = row.try_get("name").map_err(db_err)?;
-        let key: String = row.try_get("key").map_err(db_err)?;
-        match out.last_mut() {
-            Some(last) if last.name == name => last.keys.push(key),
-            _ => out.push(SecretKeys {
-                name,
-                keys: vec![key],
-            }),
-        }
-    }
-    Ok(out)
-}
-
-pub(super) async fn secret_value(
-    pool: &SqlitePool,
-    name: &str,
-    key: &str,
-) -> StoreResult<Option<String>> {
-    sqlx::query_scalar("SELECT value FROM secrets WHERE name = ? AND key = ?")
-        .bind(name)
-        .bind(key)
-        .fetch_optional(pool)
-        .await
-        .map_err(db_err)
 }

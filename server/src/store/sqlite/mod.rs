@@ -4,6 +4,7 @@
 mod catalog;
 mod codec;
 mod names;
+mod secrets;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -20,8 +21,8 @@ use uuid::Uuid;
 use self::codec::{db_err, fmt_time, parse_time, parse_uuid};
 use super::{
     AppRecord, AuthCodeRecord, DesiredState, DeviceCodeRecord, DeviceGrant, InstanceRecord,
-    ListQuery, NewApp, NewInstance, SecretKeys, SessionRecord, Store, StoreError, StoreResult,
-    TokenRecord, UserRecord, Visibility,
+    ListQuery, NewApp, NewInstance, SecretAccessChange, SecretRecord, SessionRecord, Store,
+    StoreError, StoreResult, TokenRecord, UserRecord, Visibility,
 };
 use crate::runtime::InstanceStatus;
 
@@ -56,11 +57,16 @@ impl SqliteStore {
     }
 }
 
-/// The database holds secret values: nobody but the server's user may read it. SQLite gives
-/// the `-wal` and `-shm` files the permissions of the database file.
+/// The database holds secret values: nobody but the server's user may read it. A new file is
+/// created 0600 (SQLite gives the `-wal` and `-shm` files the permissions of the database
+/// file); an existing one others could read (left by an older server, or copied in) is made
+/// 0600, with its `-wal` and `-shm`.
 fn create_private_file(path: &Path) -> StoreResult<()> {
-    if path.as_os_str().is_empty() || path == Path::new(":memory:") || path.exists() {
+    if path.as_os_str().is_empty() || path == Path::new(":memory:") {
         return Ok(());
+    }
+    if path.exists() {
+        return restrict_existing(path);
     }
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
@@ -74,6 +80,35 @@ fn create_private_file(path: &Path) -> StoreResult<()> {
             path.display()
         ))),
     }
+}
+
+#[cfg(unix)]
+fn restrict_existing(path: &Path) -> StoreResult<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut files = vec![path.to_path_buf()];
+    for suffix in ["-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        files.push(name.into());
+    }
+    for file in files {
+        let Ok(meta) = std::fs::metadata(&file) else {
+            continue;
+        };
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).map_err(
+                |e| StoreError::Database(format!("making {} private: {e}", file.display())),
+            )?;
+            tracing::warn!(file = %file.display(), was = format!("{mode:o}"), "the database was readable by others: now 0600");
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn restrict_existing(_path: &Path) -> StoreResult<()> {
+    Ok(())
 }
 
 fn user_from_row(row: &SqliteRow) -> StoreResult<UserRecord> {
@@ -516,19 +551,36 @@ impl Store for SqliteStore {
         catalog::instance_status_counts(&self.pool).await
     }
 
-    async fn put_secret(&self, name: &str, data: &[(String, String)]) -> StoreResult<()> {
-        catalog::put_secret(&self.pool, name, data).await
+    async fn put_secret(
+        &self,
+        name: &str,
+        data: &[(String, String)],
+        change: &SecretAccessChange,
+    ) -> StoreResult<SecretRecord> {
+        secrets::put_secret(&self.pool, name, data, change).await
+    }
+
+    async fn set_secret_access(
+        &self,
+        name: &str,
+        change: &SecretAccessChange,
+    ) -> StoreResult<SecretRecord> {
+        secrets::set_secret_access(&self.pool, name, change).await
     }
 
     async fn delete_secret(&self, name: &str) -> StoreResult<bool> {
-        catalog::delete_secret(&self.pool, name).await
+        secrets::delete_secret(&self.pool, name).await
     }
 
-    async fn secret_keys(&self) -> StoreResult<Vec<SecretKeys>> {
-        catalog::secret_keys(&self.pool).await
+    async fn secrets(&self) -> StoreResult<Vec<SecretRecord>> {
+        secrets::secrets(&self.pool).await
+    }
+
+    async fn secret(&self, name: &str) -> StoreResult<Option<SecretRecord>> {
+        secrets::secret(&self.pool, name).await
     }
 
     async fn secret_value(&self, name: &str, key: &str) -> StoreResult<Option<String>> {
-        catalog::secret_value(&self.pool, name, key).await
+        secrets::secret_value(&self.pool, name, key).await
     }
 }
