@@ -56,6 +56,14 @@ pub struct Settings {
     /// `0` turns it off [default: 64Mi].
     #[arg(long, env = "Q8S_SERVER_PROXY_CACHE")]
     pub proxy_cache: Option<ByteSize>,
+    /// The most processes and threads one instance may have at once; `0`: no limit
+    /// [default: 1024].
+    #[arg(long, env = "Q8S_SERVER_MAX_PIDS")]
+    pub max_pids: Option<u64>,
+    /// Seconds between sweeps that remove extracted bundles and environments no app uses any
+    /// more [default: 30].
+    #[arg(long, env = "Q8S_SERVER_GC_INTERVAL")]
+    pub gc_interval: Option<u64>,
 }
 
 impl Settings {
@@ -81,6 +89,8 @@ impl Settings {
             device_code_lifetime: self.device_code_lifetime.or(lower.device_code_lifetime),
             web_dir: self.web_dir.or(lower.web_dir),
             proxy_cache: self.proxy_cache.or(lower.proxy_cache),
+            max_pids: self.max_pids.or(lower.max_pids),
+            gc_interval: self.gc_interval.or(lower.gc_interval),
         }
     }
 }
@@ -201,6 +211,10 @@ pub struct Config {
     pub web_dir: Option<PathBuf>,
     /// Bytes of memory for the proxy's cache; 0: no cache.
     pub proxy_cache: u64,
+    /// The most processes and threads of one instance; 0: no limit.
+    pub max_pids: u64,
+    /// Time between garbage-collection sweeps.
+    pub gc_interval: std::time::Duration,
 }
 
 impl Config {
@@ -249,6 +263,10 @@ impl Config {
                 None => Some(PathBuf::from(BUILT_WEB_DIR)).filter(|d| d.is_dir()),
             },
             proxy_cache: settings.proxy_cache.map_or(DEFAULT_PROXY_CACHE, |b| b.0),
+            max_pids: settings
+                .max_pids
+                .unwrap_or(crate::runtime::DEFAULT_MAX_PIDS),
+            gc_interval: std::time::Duration::from_secs(settings.gc_interval.unwrap_or(30).max(1)),
         })
     }
 
@@ -292,6 +310,8 @@ mod tests {
         assert!(c.database.starts_with("sqlite://") && c.database.ends_with("q8s.db"));
         assert_eq!(c.max_bundle_size, 1 << 30);
         assert_eq!(c.base_url(), "http://localhost:8008");
+        assert_eq!(c.max_pids, 1024);
+        assert_eq!(c.gc_interval.as_secs(), 30);
     }
 
     #[test]

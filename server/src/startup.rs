@@ -129,6 +129,7 @@ pub async fn prepare(config: Config) -> anyhow::Result<(AppState, Option<FirstSt
     }
     let mut runtime_config = LocalRuntimeConfig::new(&config.data_dir);
     runtime_config.memory_capacity = config.memory_capacity;
+    runtime_config.max_pids = config.max_pids;
     let runtime = Arc::new(LocalRuntime::new(
         runtime_config,
         instances_sink(store.clone()),

@@ -212,6 +212,7 @@ async fn a_volume_holds_no_more_than_its_volume_size_and_keeps_its_data() {
 
     // 50 MiB into a 10Mi volume: the file system says no.
     let fill = get(&server, &id, "/fill?mb=50").await;
+    eprintln!("dd of 50 MiB into a 10Mi volume: {fill}");
     let stderr = fill["stderr"].as_str().unwrap();
     assert_ne!(fill["code"], 0, "{fill}");
     assert!(stderr.contains("No space left on device"), "{fill}");
@@ -269,6 +270,7 @@ async fn a_fork_loop_stops_at_the_pids_limit() {
     let id = launch(&server, &app).await;
 
     let spawned = get(&server, &id, "/spawn?n=2000").await;
+    eprintln!("2000 sleeping processes asked for: {spawned}");
     let started = spawned["started"].as_u64().unwrap();
     assert!(
         started < 1024,
@@ -317,6 +319,7 @@ async fn a_busy_instance_does_not_starve_its_neighbour() {
         hogged["cpu"].as_f64().unwrap(),
         neighbour["cpu"].as_f64().unwrap(),
     );
+    eprintln!("CPU seconds in 3 s: hog {hogged:.2}, neighbour {neighbour:.2}");
     // With a weight per instance the two share the CPU about equally (the quiet one is held
     // to one core by its single process); per process, it would get an eighth of the hog's.
     assert!(

@@ -1,10 +1,12 @@
 //! The local runtime: every instance as two sandboxed processes on this machine — Qd (`waved`
-//! from the app's environment) and the app — under bubblewrap, in a memory cgroup, with the
-//! Python environment built by `uv`.
+//! from the app's environment) and the app — under bubblewrap, in cgroups (memory, pids, cpu),
+//! with the Python environment built by `uv`.
 //!
 //! Files below the data directory: `apps/<sha256>/` (extracted bundles, read-only to
-//! instances), `envs/<hash>/` (environments), `volumes/<instance>/` (`VolumeMount`s), and
-//! `logs/<instance>.log`.
+//! instances, with `apps/<sha256>.env` naming the environment each uses), `envs/<hash>/`
+//! (environments), `volumes/<instance>.img` mounted at `volumes/<instance>/` (`VolumeMount`s),
+//! and `logs/<instance>.log`. Extracted bundles and environments nothing uses any more are
+//! garbage-collected ([`Runtime::collect_garbage`]).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -17,21 +19,29 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::{
-    InstanceSpec, InstanceStatus, LogStream, Runtime, RuntimeError, StatusSink, StatusUpdate,
+    Collected, InstanceSpec, InstanceStatus, LogStream, Runtime, RuntimeError, StatusSink,
+    StatusUpdate,
 };
 
 mod admission;
 mod cgroup;
+mod gc;
 mod instance;
 mod log;
+mod mounts;
 mod prepare;
 mod process;
 mod sandbox;
+mod volume;
 
 use admission::Admission;
 use cgroup::CgroupRoot;
 use instance::InstanceHandle;
 use prepare::Preparer;
+use volume::Volumes;
+
+/// The most processes and threads of one instance unless configured otherwise.
+pub const DEFAULT_MAX_PIDS: u64 = 1024;
 
 /// Settings of the [`LocalRuntime`].
 #[derive(Debug, Clone)]
@@ -63,6 +73,9 @@ pub struct LocalRuntimeConfig {
     pub crash_reset_after: Duration,
     /// Bound of an instance's log on disk (the oldest lines are dropped first).
     pub log_max_bytes: u64,
+    /// The most processes and threads an instance may have at once (`--max-pids`); 0: no
+    /// limit.
+    pub max_pids: u64,
 }
 
 impl LocalRuntimeConfig {
@@ -82,6 +95,7 @@ impl LocalRuntimeConfig {
             max_crashes: 5,
             crash_reset_after: Duration::from_secs(60),
             log_max_bytes: 10 * 1024 * 1024,
+            max_pids: DEFAULT_MAX_PIDS,
         }
     }
 }
@@ -98,8 +112,8 @@ pub(crate) struct Shared {
     sink: Arc<dyn StatusSink>,
     preparer: Preparer,
     admission: Arc<Admission>,
-    cgroups: Option<CgroupRoot>,
-    volumes_dir: PathBuf,
+    cgroups: CgroupRoot,
+    volumes: Volumes,
     logs_dir: PathBuf,
 }
 
@@ -117,17 +131,15 @@ impl LocalRuntime {
     pub fn new(config: LocalRuntimeConfig, sink: Arc<dyn StatusSink>) -> Self {
         let data_dir =
             std::path::absolute(&config.data_dir).unwrap_or_else(|_| config.data_dir.clone());
-        let cgroups = match CgroupRoot::create(&cgroup_name(&data_dir)) {
-            Ok(root) => {
-                let swept = root.sweep();
-                tracing::info!(swept, "memory limits through {}", root.describe());
-                Some(root)
-            }
-            Err(why) => {
-                tracing::warn!("MemoryLimit will not be enforced: {why}");
-                None
-            }
-        };
+        let cgroups = CgroupRoot::create(&cgroup_name(&data_dir));
+        let swept = cgroups.sweep();
+        tracing::info!(swept, "instance limits through {}", cgroups.describe());
+        for (controller, why) in cgroups.missing() {
+            tracing::warn!("{} will not be enforced: {why}", controller.enforces());
+        }
+        let volumes = Volumes::new(data_dir.join("volumes"));
+        let unmounted = volumes.unmount_leftovers();
+        tracing::info!(unmounted, "volumes: {}", volumes.describe());
         let preparer = Preparer::new(
             &data_dir,
             config.uv.clone(),
@@ -140,7 +152,7 @@ impl LocalRuntime {
             sink,
             preparer,
             cgroups,
-            volumes_dir: data_dir.join("volumes"),
+            volumes,
             logs_dir: data_dir.join("logs"),
             config: LocalRuntimeConfig { data_dir, ..config },
         };
@@ -171,10 +183,9 @@ impl Runtime for LocalRuntime {
             return Err(RuntimeError::ShuttingDown);
         }
         check_spec(&spec)?;
-        for dir in [&self.shared.logs_dir, &self.shared.volumes_dir] {
-            std::fs::create_dir_all(dir)
-                .map_err(|err| RuntimeError::io(format!("cannot create {}", dir.display()), err))?;
-        }
+        let dir = &self.shared.logs_dir;
+        std::fs::create_dir_all(dir)
+            .map_err(|err| RuntimeError::io(format!("cannot create {}", dir.display()), err))?;
         let mut instances = self.lock();
         if instances
             .get(&spec.instance_id)
@@ -198,17 +209,13 @@ impl Runtime for LocalRuntime {
             None => 0,
         };
         if remove_volume {
-            let volume = self.shared.volumes_dir.join(instance_id.to_string());
-            match std::fs::remove_dir_all(&volume) {
-                Ok(()) => {}
-                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-                Err(err) => {
-                    return Err(RuntimeError::io(
-                        format!("cannot remove {}", volume.display()),
-                        err,
-                    ));
-                }
-            }
+            self.shared
+                .volumes
+                .remove(instance_id)
+                .await
+                .map_err(|err| {
+                    RuntimeError::io(format!("cannot remove the volume of {instance_id}"), err)
+                })?;
         }
         let status = if remove_volume {
             InstanceStatus::Terminated
@@ -253,9 +260,64 @@ impl Runtime for LocalRuntime {
         self.shutting_down.store(true, Ordering::SeqCst);
         let handles: Vec<_> = self.lock().drain().map(|(_, handle)| handle).collect();
         futures::future::join_all(handles.iter().map(|handle| handle.stop())).await;
-        if let Some(cgroups) = &self.shared.cgroups {
-            cgroups.remove();
+        self.shared.cgroups.remove();
+    }
+
+    fn extracted_bundles(&self) -> Vec<String> {
+        gc::extracted(self.shared.preparer.apps_dir())
+    }
+
+    async fn collect_garbage(&self, unused: &[String]) -> Collected {
+        let preparer = &self.shared.preparer;
+        let (apps_dir, envs_dir) = (preparer.apps_dir(), preparer.envs_dir());
+        let mut collected = Collected::default();
+        let mut trash = Vec::new();
+        for sha256 in unused {
+            let app_dir = apps_dir.join(sha256);
+            // Under the extraction lock: a start that comes later registers its instance
+            // first, then waits for this lock and extracts again.
+            let Some(_extracting) = preparer.try_lock_bundle(sha256) else {
+                continue;
+            };
+            if !app_dir.is_dir() || self.lock().values().any(|h| h.bundle_sha256 == *sha256) {
+                continue;
+            }
+            let bin = apps_dir.join(format!(".qz-extract-gc-{}", Uuid::new_v4().simple()));
+            match gc::discard_bundle(&app_dir, &bin) {
+                Ok(bin) => {
+                    trash.push(bin);
+                    collected.bundles += 1;
+                }
+                Err(err) => tracing::warn!(bundle = %sha256, "cannot remove: {err}"),
+            }
         }
+        let candidates: Vec<String> = {
+            let used = gc::recorded_environments(apps_dir);
+            gc::environments(envs_dir)
+                .into_iter()
+                .filter(|key| !used.contains(key))
+                .collect()
+        };
+        // Under the build locks, the records are read again: a start records the environment
+        // it gets under that lock.
+        let locked: Vec<_> = candidates
+            .into_iter()
+            .filter_map(|key| Some((preparer.try_lock_environment(&key)?, key)))
+            .collect();
+        let used = gc::recorded_environments(apps_dir);
+        for (_building, key) in locked.iter().filter(|(_, key)| !used.contains(key)) {
+            let bin = envs_dir.join(format!(".tmp-gc-{}", Uuid::new_v4().simple()));
+            match std::fs::rename(envs_dir.join(key), &bin) {
+                Ok(()) => {
+                    trash.push(bin);
+                    collected.environments += 1;
+                }
+                Err(err) => tracing::warn!(environment = %key, "cannot remove: {err}"),
+            }
+        }
+        drop(locked);
+        let _ = tokio::task::spawn_blocking(move || gc::empty_trash(&trash)).await;
+        collected
     }
 }
 
@@ -320,6 +382,7 @@ mod tests {
             module: module.into(),
             env: Vec::new(),
             volume_mount: volume_mount.map(str::to_owned),
+            volume_size: None,
             memory_limit: None,
             memory_reservation: None,
             instance_url: "http://x".into(),

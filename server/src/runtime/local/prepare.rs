@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
 use tokio::process::Command;
+use tokio::sync::OwnedMutexGuard;
 
 use super::log::InstanceLog;
 use super::sandbox::ENV_DIR;
@@ -166,6 +167,8 @@ impl Preparer {
         let dest = self.envs_dir.join(&key);
         let lock = self.lock(&format!("env:{key}"));
         let _guard = lock.lock().await;
+        super::gc::record_environment(app_dir, &key)
+            .map_err(|err| format!("cannot record the bundle's environment: {err}"))?;
         if dest.is_dir() {
             log.note(&format!(
                 "using the cached Python environment {}",
@@ -310,6 +313,26 @@ impl Preparer {
             }
             Err(err) => Err(format!("installing the environment failed: {what}: {err}")),
         }
+    }
+
+    /// Where bundles are extracted.
+    pub(crate) fn apps_dir(&self) -> &Path {
+        &self.apps_dir
+    }
+
+    /// Where environments are built.
+    pub(crate) fn envs_dir(&self) -> &Path {
+        &self.envs_dir
+    }
+
+    /// The lock of extracting bundle `sha256`, unless a start holds it (garbage collection).
+    pub(crate) fn try_lock_bundle(&self, sha256: &str) -> Option<OwnedMutexGuard<()>> {
+        self.lock(&format!("app:{sha256}")).try_lock_owned().ok()
+    }
+
+    /// The lock of building environment `key`, unless a start holds it (garbage collection).
+    pub(crate) fn try_lock_environment(&self, key: &str) -> Option<OwnedMutexGuard<()>> {
+        self.lock(&format!("env:{key}")).try_lock_owned().ok()
     }
 
     fn lock(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {

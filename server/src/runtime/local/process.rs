@@ -9,7 +9,7 @@
 //! the sandbox.
 
 use std::ffi::OsString;
-use std::fs::{self, File};
+use std::fs;
 use std::io;
 use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
@@ -42,7 +42,7 @@ impl Sandboxed {
     /// Starts `launch`, joined to `cgroup` (whose `cgroup.procs` is open) before it executes.
     pub(crate) fn spawn(
         launch: Launch,
-        cgroup: Option<&File>,
+        cgroup: Option<&cgroup::Procs>,
         log: &Arc<InstanceLog>,
     ) -> io::Result<Self> {
         let mut command = Command::new(&launch.program);
@@ -55,7 +55,7 @@ impl Sandboxed {
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
-        let procs = cgroup.map(File::try_clone).transpose()?;
+        let procs = cgroup.map(cgroup::Procs::try_clone).transpose()?;
         // SAFETY: the closure runs between fork and exec and only makes raw syscalls.
         unsafe {
             command.pre_exec(move || {
