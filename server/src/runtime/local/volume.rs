@@ -297,7 +297,7 @@ impl Tools {
         let folder = fs::read_dir(&paths.point).is_ok_and(|mut d| d.next().is_some());
         if folder {
             log.note("copying the folder volume of an earlier q8s into an ext4 image");
-            if let Err(why) = self.copy_into(paths) {
+            if let Err(why) = self.copy_into(paths, size) {
                 let _ = fs::remove_file(&paths.partial);
                 return Err(why);
             }
@@ -312,7 +312,7 @@ impl Tools {
         Ok(())
     }
 
-    fn copy_into(&self, paths: &Paths) -> Result<(), String> {
+    fn copy_into(&self, paths: &Paths, size: u64) -> Result<(), String> {
         fs::create_dir_all(&paths.copying)
             .map_err(|err| format!("cannot create {}: {err}", paths.copying.display()))?;
         self.mount(&paths.partial, &paths.copying)?;
@@ -325,7 +325,10 @@ impl Tools {
         let unmounted = self.unmount(&canonical(&paths.copying));
         let _ = fs::remove_dir(&paths.copying);
         copied.map_err(|why| {
-            format!("the volume's files do not fit its VolumeSize (left as they were): {why}")
+            format!(
+                "the volume's files do not fit its VolumeSize {} and stay as they were: {why}",
+                human(size)
+            )
         })?;
         unmounted
     }
