@@ -6,8 +6,9 @@
 #
 # Groups:
 #   dev     Rust wasm target, rustfmt, clippy, ruff    (make build / lint / test)
-#   server  uv, bubblewrap: q8s-server prepares app environments with uv and
-#           sandboxes instances with bwrap; its tests run them for real
+#   server  uv, bubblewrap, e2fsprogs: q8s-server prepares app environments with
+#           uv, sandboxes instances with bwrap and makes their volumes ext4 images
+#           (mkfs.ext4, e2fsck); its tests run them for real
 #   web     the wasm-bindgen CLI pinned to Cargo.lock, Debian's chromium, and the
 #           node packages of package.json (wasm-opt from binaryen, TypeScript,
 #           playwright-core — no browser download —, the benchmark baselines):
@@ -140,6 +141,8 @@ setup_dev() {
 setup_server() {
   need_pip uv
   need_apt bwrap bubblewrap
+  # In /sbin, which a user's PATH may lack: looked for by path.
+  need_apt_file /sbin/mkfs.ext4 e2fsprogs
 }
 
 # need_npm_dir DIR: `npm ci` in DIR (pinned by its package-lock.json) when its
