@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{Method, TestServer};
+use common::{Method, TestServer, mounts_under};
 use reqwest::{Client, StatusCode, redirect};
 use serde_json::Value;
 
@@ -179,34 +179,10 @@ async fn get(server: &TestServer, id: &str, path: &str) -> Value {
     }
 }
 
-/// Mount points at or below `dir` (canonical), from this process's mount table.
-fn mounts_under(dir: &Path) -> Vec<PathBuf> {
-    let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_owned());
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap()
-        .lines()
-        .filter_map(|line| line.split(' ').nth(4).map(PathBuf::from))
-        .filter(|point| point.starts_with(&dir))
-        .collect()
-}
-
-/// Unmounts whatever a failed test left mounted in its data directory (loop devices are a
-/// machine-wide resource).
-struct Unmount(PathBuf);
-
-impl Drop for Unmount {
-    fn drop(&mut self) {
-        for point in mounts_under(&self.0).into_iter().rev() {
-            let _ = std::process::Command::new("umount").arg(&point).status();
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_volume_holds_no_more_than_its_volume_size_and_keeps_its_data() {
     let (_dir, bundle) = hog_bundle("volume", Some("10Mi"));
     let server = TestServer::start().await;
-    let _unmount = Unmount(server.data_dir().to_owned());
     let (app, _) = import(&server, &bundle).await;
     let id = launch(&server, &app).await;
 
