@@ -382,9 +382,10 @@ async fn deleting_an_app_frees_its_bundle_and_environment() {
         )
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    within_a_minute("the last app's bundle and environment are still there", || {
-        entries(&data, "apps").is_empty() && entries(&data, "envs").is_empty()
-    })
+    within_a_minute(
+        "the last app's bundle and environment are still there",
+        || entries(&data, "apps").is_empty() && entries(&data, "envs").is_empty(),
+    )
     .await;
 }
 

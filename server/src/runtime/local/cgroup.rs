@@ -102,7 +102,11 @@ pub(crate) struct Procs(Vec<File>);
 impl Procs {
     /// The same files for another child.
     pub(crate) fn try_clone(&self) -> io::Result<Procs> {
-        self.0.iter().map(File::try_clone).collect::<Result<_, _>>().map(Procs)
+        self.0
+            .iter()
+            .map(File::try_clone)
+            .collect::<Result<_, _>>()
+            .map(Procs)
     }
 }
 
@@ -316,16 +320,14 @@ impl Cgroup {
         }
         if limits.pids > 0 {
             match self.part(Controller::Pids) {
-                Some(part) => match fs::write(part.dir.join("pids.max"), limits.pids.to_string())
-                {
+                Some(part) => match fs::write(part.dir.join("pids.max"), limits.pids.to_string()) {
                     Ok(()) => log.note(&format!(
                         "at most {} processes and threads (pids cgroup)",
                         limits.pids
                     )),
-                    Err(err) => log.note(&format!(
-                        "cannot limit processes to {}: {err}",
-                        limits.pids
-                    )),
+                    Err(err) => {
+                        log.note(&format!("cannot limit processes to {}: {err}", limits.pids))
+                    }
                 },
                 None => not_enforced(Controller::Pids),
             }
@@ -634,7 +636,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cgroups = CgroupRoot {
             parts: Vec::new(),
-            missing: vec![(Controller::Pids, "no pids cgroup controller is mounted".into())],
+            missing: vec![(
+                Controller::Pids,
+                "no pids cgroup controller is mounted".into(),
+            )],
         };
         let log_path = dir.path().join("i.log");
         let log = InstanceLog::new(log_path.clone(), 1 << 20);
@@ -652,6 +657,9 @@ mod tests {
             ),
             "{text}"
         );
-        assert!(text.contains("the equal CPU share per instance is not enforced"), "{text}");
+        assert!(
+            text.contains("the equal CPU share per instance is not enforced"),
+            "{text}"
+        );
     }
 }

@@ -117,8 +117,11 @@ mod tests {
         discard_bundle(&apps.join(&one), &trash).unwrap();
         assert_eq!(extracted(apps), [two]);
         assert!(!apps.join(format!("{one}.env")).exists());
-        assert_eq!(recorded_environments(apps), HashSet::from(["k3".to_owned()]));
-        empty_trash(&[trash.clone()]);
+        assert_eq!(
+            recorded_environments(apps),
+            HashSet::from(["k3".to_owned()])
+        );
+        empty_trash(std::slice::from_ref(&trash));
         assert!(!trash.exists());
     }
 }

@@ -369,8 +369,7 @@ impl Tools {
         } else {
             "loop,nosuid,nodev"
         });
-        run(command.arg(source).arg(point))
-            .map_err(|why| format!("cannot mount the volume: {why}"))
+        run(command.arg(source).arg(point)).map_err(|why| format!("cannot mount the volume: {why}"))
     }
 
     /// Unmounts `point`, retrying briefly while the last processes using it exit.
@@ -393,14 +392,17 @@ impl Tools {
 /// The loop device `image` is attached to, if any.
 fn attached_loop(image: &Path) -> Option<PathBuf> {
     let image = fs::canonicalize(image).ok()?;
-    fs::read_dir("/sys/block").ok()?.flatten().find_map(|entry| {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if !name.starts_with("loop") {
-            return None;
-        }
-        let backing = fs::read_to_string(entry.path().join("loop/backing_file")).ok()?;
-        (Path::new(backing.trim_end()) == image).then(|| Path::new("/dev").join(name))
-    })
+    fs::read_dir("/sys/block")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !name.starts_with("loop") {
+                return None;
+            }
+            let backing = fs::read_to_string(entry.path().join("loop/backing_file")).ok()?;
+            (Path::new(backing.trim_end()) == image).then(|| Path::new("/dev").join(name))
+        })
 }
 
 /// Gives the volume's root folder to `owner`.
@@ -472,7 +474,10 @@ mod tests {
         let link = dir.path().join("link");
         std::os::unix::fs::symlink(&real, &link).unwrap();
         assert_eq!(canonical(&link.join("v")), real.join("v"));
-        assert_eq!(canonical(Path::new("/nonexistent/v")), Path::new("/nonexistent/v"));
+        assert_eq!(
+            canonical(Path::new("/nonexistent/v")),
+            Path::new("/nonexistent/v")
+        );
     }
 
     #[test]
@@ -496,6 +501,9 @@ mod tests {
         assert!(!point.exists());
         log.close();
         let text = fs::read_to_string(dir.path().join("i.log")).unwrap();
-        assert!(text.contains("VolumeSize 10Mi is not enforced: no loop devices"), "{text}");
+        assert!(
+            text.contains("VolumeSize 10Mi is not enforced: no loop devices"),
+            "{text}"
+        );
     }
 }
