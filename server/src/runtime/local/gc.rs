@@ -17,6 +17,64 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use uuid::Uuid;
+
+use super::prepare::Preparer;
+use crate::runtime::Collected;
+
+/// Takes out of use the bundles in `unused` that no instance `runs`, then the environments no
+/// remaining bundle records; returns what it took and the folders to delete with
+/// [`empty_trash`] (renamed already, so slow deletion holds no lock).
+pub(crate) fn collect(
+    preparer: &Preparer,
+    unused: &[String],
+    runs: impl Fn(&str) -> bool,
+) -> (Collected, Vec<PathBuf>) {
+    let (apps_dir, envs_dir) = (preparer.apps_dir(), preparer.envs_dir());
+    let mut collected = Collected::default();
+    let mut trash = Vec::new();
+    for sha256 in unused {
+        let app_dir = apps_dir.join(sha256);
+        // Under the extraction lock: a start that comes later has registered its instance
+        // before it waits for this lock, and then extracts again.
+        let Some(_extracting) = preparer.try_lock_bundle(sha256) else {
+            continue;
+        };
+        if !app_dir.is_dir() || runs(sha256) {
+            continue;
+        }
+        let bin = apps_dir.join(format!(".qz-extract-gc-{}", Uuid::new_v4().simple()));
+        match discard_bundle(&app_dir, &bin) {
+            Ok(()) => {
+                trash.push(bin);
+                collected.bundles += 1;
+            }
+            Err(err) => tracing::warn!(bundle = %sha256, "cannot remove: {err}"),
+        }
+    }
+    let used = recorded_environments(apps_dir);
+    let candidates = environments(envs_dir)
+        .into_iter()
+        .filter(|key| !used.contains(key));
+    // Under the build locks, the records are read again: a start records the environment it
+    // gets under that lock.
+    let locked: Vec<_> = candidates
+        .filter_map(|key| Some((preparer.try_lock_environment(&key)?, key)))
+        .collect();
+    let used = recorded_environments(apps_dir);
+    for (_building, key) in locked.iter().filter(|(_, key)| !used.contains(key)) {
+        let bin = envs_dir.join(format!(".tmp-gc-{}", Uuid::new_v4().simple()));
+        match fs::rename(envs_dir.join(key), &bin) {
+            Ok(()) => {
+                trash.push(bin);
+                collected.environments += 1;
+            }
+            Err(err) => tracing::warn!(environment = %key, "cannot remove: {err}"),
+        }
+    }
+    (collected, trash)
+}
+
 /// The record of the environment a bundle uses, beside the bundle's folder.
 fn record_path(app_dir: &Path) -> PathBuf {
     app_dir.with_extension("env")
@@ -52,7 +110,7 @@ pub(crate) fn extracted(apps_dir: &Path) -> Vec<String> {
 }
 
 /// The environments that the records in `apps_dir` name.
-pub(crate) fn recorded_environments(apps_dir: &Path) -> HashSet<String> {
+fn recorded_environments(apps_dir: &Path) -> HashSet<String> {
     extracted(apps_dir)
         .into_iter()
         .filter_map(|sha| fs::read_to_string(record_path(&apps_dir.join(sha))).ok())
@@ -61,7 +119,7 @@ pub(crate) fn recorded_environments(apps_dir: &Path) -> HashSet<String> {
 }
 
 /// The environments built in `envs_dir`.
-pub(crate) fn environments(envs_dir: &Path) -> Vec<String> {
+fn environments(envs_dir: &Path) -> Vec<String> {
     let Ok(entries) = fs::read_dir(envs_dir) else {
         return Vec::new();
     };
@@ -74,12 +132,12 @@ pub(crate) fn environments(envs_dir: &Path) -> Vec<String> {
 }
 
 /// Takes the bundle at `app_dir` and its record out of use: renames it to `trash` (a name the
-/// next start removes) and returns that, for [`empty_trash`].
-pub(crate) fn discard_bundle(app_dir: &Path, trash: &Path) -> io::Result<PathBuf> {
+/// next start removes).
+fn discard_bundle(app_dir: &Path, trash: &Path) -> io::Result<()> {
     fs::rename(app_dir, trash)?;
     match fs::remove_file(record_path(app_dir)) {
         Err(err) if err.kind() != io::ErrorKind::NotFound => Err(err),
-        _ => Ok(trash.to_owned()),
+        _ => Ok(()),
     }
 }
 
@@ -123,5 +181,52 @@ mod tests {
         );
         empty_trash(std::slice::from_ref(&trash));
         assert!(!trash.exists());
+    }
+
+    #[test]
+    fn collects_only_what_nothing_uses_or_prepares() {
+        let dir = tempfile::tempdir().unwrap();
+        let preparer = Preparer::new(dir.path(), "uv".into(), "python3".into(), None);
+        let (apps, envs) = (dir.path().join("apps"), dir.path().join("envs"));
+        let [gone, kept, running, preparing] = ["a", "b", "c", "d"].map(|c| c.repeat(64));
+        for (sha, env) in [
+            (&gone, Some("k1")),
+            (&kept, Some("k2")),
+            (&running, Some("k2")),
+            (&preparing, None),
+        ] {
+            fs::create_dir_all(apps.join(sha)).unwrap();
+            if let Some(env) = env {
+                record_environment(&apps.join(sha), env).unwrap();
+            }
+        }
+        for key in ["k1", "k2", "k3", "k4"] {
+            fs::create_dir_all(envs.join(key).join("bin")).unwrap();
+        }
+        // A start holds the extraction of one bundle and the build of one environment.
+        let _extracting = preparer.try_lock_bundle(&preparing).unwrap();
+        let _building = preparer.try_lock_environment("k4").unwrap();
+
+        let unused = [gone.clone(), running.clone(), preparing.clone()];
+        let (collected, trash) = collect(&preparer, &unused, |sha| sha == running);
+        empty_trash(&trash);
+        assert_eq!(
+            collected,
+            Collected {
+                bundles: 1,
+                environments: 2
+            }
+        );
+        assert_eq!(extracted(&apps), [kept, running, preparing]);
+        let mut left = environments(&envs);
+        left.sort();
+        assert_eq!(left, ["k2", "k4"]);
+        assert!(
+            fs::read_dir(&apps)
+                .unwrap()
+                .chain(fs::read_dir(&envs).unwrap())
+                .all(|e| !e.unwrap().file_name().to_string_lossy().contains("gc-")),
+            "the trash is emptied"
+        );
     }
 }

@@ -268,54 +268,8 @@ impl Runtime for LocalRuntime {
     }
 
     async fn collect_garbage(&self, unused: &[String]) -> Collected {
-        let preparer = &self.shared.preparer;
-        let (apps_dir, envs_dir) = (preparer.apps_dir(), preparer.envs_dir());
-        let mut collected = Collected::default();
-        let mut trash = Vec::new();
-        for sha256 in unused {
-            let app_dir = apps_dir.join(sha256);
-            // Under the extraction lock: a start that comes later registers its instance
-            // first, then waits for this lock and extracts again.
-            let Some(_extracting) = preparer.try_lock_bundle(sha256) else {
-                continue;
-            };
-            if !app_dir.is_dir() || self.lock().values().any(|h| h.bundle_sha256 == *sha256) {
-                continue;
-            }
-            let bin = apps_dir.join(format!(".qz-extract-gc-{}", Uuid::new_v4().simple()));
-            match gc::discard_bundle(&app_dir, &bin) {
-                Ok(bin) => {
-                    trash.push(bin);
-                    collected.bundles += 1;
-                }
-                Err(err) => tracing::warn!(bundle = %sha256, "cannot remove: {err}"),
-            }
-        }
-        let candidates: Vec<String> = {
-            let used = gc::recorded_environments(apps_dir);
-            gc::environments(envs_dir)
-                .into_iter()
-                .filter(|key| !used.contains(key))
-                .collect()
-        };
-        // Under the build locks, the records are read again: a start records the environment
-        // it gets under that lock.
-        let locked: Vec<_> = candidates
-            .into_iter()
-            .filter_map(|key| Some((preparer.try_lock_environment(&key)?, key)))
-            .collect();
-        let used = gc::recorded_environments(apps_dir);
-        for (_building, key) in locked.iter().filter(|(_, key)| !used.contains(key)) {
-            let bin = envs_dir.join(format!(".tmp-gc-{}", Uuid::new_v4().simple()));
-            match std::fs::rename(envs_dir.join(key), &bin) {
-                Ok(()) => {
-                    trash.push(bin);
-                    collected.environments += 1;
-                }
-                Err(err) => tracing::warn!(environment = %key, "cannot remove: {err}"),
-            }
-        }
-        drop(locked);
+        let runs = |sha256: &str| self.lock().values().any(|h| h.bundle_sha256 == sha256);
+        let (collected, trash) = gc::collect(&self.shared.preparer, unused, runs);
         let _ = tokio::task::spawn_blocking(move || gc::empty_trash(&trash)).await;
         collected
     }
