@@ -50,7 +50,7 @@ help: ## Show this help
 	@echo
 	@echo "Cargo builds go to CARGO_TARGET_DIR=$(CARGO_TARGET_DIR)"
 
-setup: ## Install missing tools (wasm target, rustfmt, clippy, ruff, uv, bubblewrap)
+setup: ## Install missing tools (wasm target, rustfmt, clippy, ruff, uv, bubblewrap, e2fsprogs)
 	@scripts/setup.sh $(SETUP_GROUPS)
 
 build: setup build-native build-web ## Build every artifact in release mode

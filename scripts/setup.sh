@@ -6,9 +6,10 @@
 #
 # Groups:
 #   dev     Rust wasm target, rustfmt, clippy, ruff    (make build / lint / test)
-#   server  uv, bubblewrap, slirp4netns: q8s-server prepares app environments with uv and
-#           sandboxes instances with bwrap, each in a network namespace that slirp4netns
-#           connects to the internet; its tests run them for real
+#   server  uv, bubblewrap, slirp4netns, e2fsprogs: q8s-server prepares app environments
+#           with uv and sandboxes instances with bwrap, each in a network namespace that
+#           slirp4netns connects to the internet, with volumes as ext4 images (mkfs.ext4,
+#           e2fsck); its tests run them for real
 #   web     the wasm-bindgen CLI pinned to Cargo.lock, Debian's chromium, and the
 #           node packages of package.json (wasm-opt from binaryen, TypeScript,
 #           playwright-core — no browser download —, the benchmark baselines):
@@ -155,6 +156,8 @@ setup_server() {
   need_apt bwrap bubblewrap
   need_apt slirp4netns
   need_tun_for_all
+  # In /sbin, which a user's PATH may lack: looked for by path.
+  need_apt_file /sbin/mkfs.ext4 e2fsprogs
 }
 
 # need_npm_dir DIR: `npm ci` in DIR (pinned by its package-lock.json) when its

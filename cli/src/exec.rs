@@ -90,6 +90,7 @@ pub fn run(args: ExecArgs) -> anyhow::Result<ExitCode> {
         module: manifest.runtime.module.clone(),
         env: env_from_shell(&manifest),
         volume_mount: manifest.runtime.volume_mount.clone(),
+        volume_size: manifest.runtime.volume_size_bytes(),
         memory_limit: manifest.runtime.memory_limit_bytes(),
         memory_reservation: manifest.runtime.memory_reservation_bytes(),
         instance_url: format!("http://localhost:{}/", args.port),

@@ -70,6 +70,14 @@ pub struct Settings {
     /// instance extracts it, e.g. `2Gi` [default: 2Gi].
     #[arg(long, env = "Q8S_SERVER_MAX_UNPACKED")]
     pub max_unpacked: Option<ByteSize>,
+    /// The most processes and threads one instance may have at once; `0`: no limit
+    /// [default: 1024].
+    #[arg(long, env = "Q8S_SERVER_MAX_PIDS")]
+    pub max_pids: Option<u64>,
+    /// Seconds between sweeps that remove extracted bundles and environments no app uses any
+    /// more [default: 30].
+    #[arg(long, env = "Q8S_SERVER_GC_INTERVAL")]
+    pub gc_interval: Option<u64>,
 }
 
 impl Settings {
@@ -98,6 +106,8 @@ impl Settings {
             instance_network: self.instance_network.or(lower.instance_network),
             sandbox_user: self.sandbox_user.or(lower.sandbox_user),
             max_unpacked: self.max_unpacked.or(lower.max_unpacked),
+            max_pids: self.max_pids.or(lower.max_pids),
+            gc_interval: self.gc_interval.or(lower.gc_interval),
         }
     }
 }
@@ -227,6 +237,10 @@ pub struct Config {
     pub sandbox_user: HostUser,
     /// Largest unpacked size of a bundle, in bytes.
     pub max_unpacked: u64,
+    /// The most processes and threads of one instance; 0: no limit.
+    pub max_pids: u64,
+    /// Time between garbage-collection sweeps.
+    pub gc_interval: std::time::Duration,
 }
 
 impl Config {
@@ -283,6 +297,10 @@ impl Config {
                 None => HostUser::DEFAULT,
             },
             max_unpacked: settings.max_unpacked.map_or(DEFAULT_MAX_UNPACKED, |b| b.0),
+            max_pids: settings
+                .max_pids
+                .unwrap_or(crate::runtime::DEFAULT_MAX_PIDS),
+            gc_interval: std::time::Duration::from_secs(settings.gc_interval.unwrap_or(30).max(1)),
         })
     }
 
@@ -350,6 +368,8 @@ mod tests {
         assert_eq!(c.max_unpacked, 2 << 30);
         assert_eq!(c.archive_limits().max_total_size, 2 << 30);
         assert_eq!(c.base_url(), "http://localhost:8008");
+        assert_eq!(c.max_pids, 1024);
+        assert_eq!(c.gc_interval.as_secs(), 30);
     }
 
     #[test]

@@ -16,6 +16,7 @@ mod serve;
 mod startup;
 pub mod state;
 pub mod store;
+mod sweep;
 pub mod web;
 
 use std::future::Future;
@@ -132,9 +133,14 @@ pub async fn run(
     let started = api::reconcile(&state).await?;
     tracing::info!(url = %state.config.base_url(), instances = started, "q8s-server listening on {}", state.config.listen);
     let purge = tokio::spawn(startup::purge_expired_periodically(state.store.clone()));
+    let sweep = tokio::spawn(sweep::sweep_periodically(
+        state.clone(),
+        state.config.gc_interval,
+    ));
     // Instance hosts reach the proxy before the router, on threads of their own (see `serve`).
     let result = serve::serve(listener, state.clone(), app(state.clone()), shutdown).await;
     purge.abort();
+    sweep.abort();
     tracing::info!("stopping instances");
     state.runtime.shutdown().await;
     result.map_err(|e| anyhow::anyhow!("serving: {e}"))

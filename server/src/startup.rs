@@ -132,6 +132,7 @@ pub async fn prepare(config: Config) -> anyhow::Result<(AppState, Option<FirstSt
     runtime_config.network = config.instance_network;
     runtime_config.sandbox_user = config.sandbox_user;
     runtime_config.archive_limits = config.archive_limits();
+    runtime_config.max_pids = config.max_pids;
     let runtime = Arc::new(LocalRuntime::new(
         runtime_config,
         instances_sink(store.clone()),

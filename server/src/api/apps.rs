@@ -357,6 +357,9 @@ pub async fn delete_app(
     if !state.store.bundle_in_use(&app.bundle_sha256).await? {
         state.blobs.delete(&app.bundle_sha256).await?;
     }
+    // Its extracted bundle and environment go now rather than with the next periodic sweep.
+    let sweeping = state.clone();
+    tokio::spawn(async move { crate::sweep::sweep(&sweeping).await });
     tracing::info!(app = %app.id, by = %caller.username, "deleted");
     Ok(StatusCode::NO_CONTENT)
 }

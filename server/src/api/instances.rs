@@ -87,6 +87,7 @@ pub async fn instance_spec(
         module: runtime.module.clone(),
         env,
         volume_mount: runtime.volume_mount.clone(),
+        volume_size: runtime.volume_size_bytes(),
         memory_limit: runtime.memory_limit_bytes(),
         memory_reservation: runtime.memory_reservation_bytes(),
         instance_url: state.config.instance_url(instance_id),

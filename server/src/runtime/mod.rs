@@ -15,7 +15,9 @@ use uuid::Uuid;
 
 mod local;
 
-pub use local::{HostUser, InstanceNetwork, LocalRuntime, LocalRuntimeConfig};
+pub use local::{
+    DEFAULT_MAX_PIDS, HostUser, InstanceNetwork, LocalRuntime, LocalRuntimeConfig,
+};
 
 pub use q8s_core::api::InstanceStatus;
 
@@ -44,6 +46,8 @@ pub struct InstanceSpec {
     pub env: Vec<(String, String)>,
     /// `Runtime.VolumeMount`: an absolute path inside the sandbox.
     pub volume_mount: Option<String>,
+    /// `Runtime.VolumeSize` in bytes: what the volume holds at most.
+    pub volume_size: Option<u64>,
     /// `Runtime.MemoryLimit` in bytes.
     pub memory_limit: Option<u64>,
     /// `Runtime.MemoryReservation` in bytes.
@@ -67,6 +71,7 @@ impl fmt::Debug for InstanceSpec {
             .field("module", &self.module)
             .field("env", &env_names)
             .field("volume_mount", &self.volume_mount)
+            .field("volume_size", &self.volume_size)
             .field("memory_limit", &self.memory_limit)
             .field("memory_reservation", &self.memory_reservation)
             .field("instance_url", &self.instance_url)
@@ -120,6 +125,23 @@ pub trait Runtime: Send + Sync + 'static {
 
     /// Server shutdown: stop every process, keep volumes (desired state stays in the store).
     async fn shutdown(&self);
+
+    /// The bundles (sha256) this runtime keeps extracted, for the server to say which of them
+    /// no app uses any more.
+    fn extracted_bundles(&self) -> Vec<String>;
+
+    /// Removes the extracted bundles in `unused` that no instance of this runtime uses, and the
+    /// environments that no remaining bundle uses; never what a start is preparing.
+    async fn collect_garbage(&self, unused: &[String]) -> Collected;
+}
+
+/// What [`Runtime::collect_garbage`] removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Collected {
+    /// Extracted bundles.
+    pub bundles: usize,
+    /// Environments.
+    pub environments: usize,
 }
 
 /// Where the proxy reaches an instance: an address, inside the instance's own network
@@ -255,6 +277,7 @@ mod tests {
             module: "m".into(),
             env: vec![("TOKEN".into(), "hunter2".into())],
             volume_mount: None,
+            volume_size: None,
             memory_limit: None,
             memory_reservation: None,
             instance_url: "http://x".into(),

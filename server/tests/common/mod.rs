@@ -393,6 +393,11 @@ impl TestServer {
 impl Drop for TestServer {
     fn drop(&mut self) {
         self.kill();
+        // A killed server leaves its instances' volumes mounted (loop devices are a resource of
+        // the whole machine); the last holder of the directory unmounts them.
+        if Arc::strong_count(&self.data) == 1 {
+            unmount_under(self.data.path());
+        }
         // The log sits beside the data directory: it goes with it (the last holder of the
         // directory; `restart` holds it too), unless the test failed.
         let log = self.data.path().with_extension("log");
@@ -401,6 +406,24 @@ impl Drop for TestServer {
         } else if Arc::strong_count(&self.data) == 1 {
             let _ = std::fs::remove_file(log);
         }
+    }
+}
+
+/// Mount points at or below `dir`, from this process's mount table (deepest last).
+pub fn mounts_under(dir: &Path) -> Vec<PathBuf> {
+    let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_owned());
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| line.split(' ').nth(4).map(PathBuf::from))
+        .filter(|point| point.starts_with(&dir))
+        .collect()
+}
+
+/// Unmounts everything mounted at or below `dir`.
+pub fn unmount_under(dir: &Path) {
+    for point in mounts_under(dir).into_iter().rev() {
+        let _ = Command::new("umount").arg(&point).status();
     }
 }
 

@@ -202,6 +202,7 @@ pub fn spec(bundle: &(PathBuf, String), module: &str) -> InstanceSpec {
         module: module.into(),
         env: Vec::new(),
         volume_mount: None,
+        volume_size: None,
         memory_limit: None,
         memory_reservation: None,
         instance_url: format!("http://{instance_id}.localhost:8008/"),

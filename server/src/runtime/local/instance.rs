@@ -3,6 +3,7 @@
 //! backoff until too many come in a row.
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -13,7 +14,7 @@ use tokio::task::JoinHandle;
 
 use super::Shared;
 use super::admission::human;
-use super::cgroup::Cgroup;
+use super::cgroup::{Cgroup, Limits};
 use super::log::InstanceLog;
 use super::network::Pod;
 use super::prepare::{AppKind, InstallContext, Prepared};
@@ -29,6 +30,8 @@ const APP_PORT: u16 = 8000;
 /// A supervised instance, as the runtime tracks it.
 pub(crate) struct InstanceHandle {
     pub(crate) log: Arc<InstanceLog>,
+    /// The bundle it runs (kept extracted while the instance is known).
+    pub(crate) bundle_sha256: String,
     upstream: Mutex<Option<Upstream>>,
     restarts: AtomicU32,
     stop: watch::Sender<bool>,
@@ -45,6 +48,7 @@ impl InstanceHandle {
         let (stop, stopped) = watch::channel(false);
         let handle = Arc::new(InstanceHandle {
             log,
+            bundle_sha256: spec.bundle_sha256.clone(),
             upstream: Mutex::new(None),
             restarts: AtomicU32::new(0),
             stop,
@@ -111,6 +115,9 @@ impl Supervisor {
                 .collect(),
         );
         self.supervise().await;
+        if self.spec.volume_mount.is_some() {
+            self.shared.volumes.detach(self.spec.instance_id).await;
+        }
         *lock(&self.handle.upstream) = None;
         log.close();
     }
@@ -163,7 +170,26 @@ impl Supervisor {
                 return self.fail(why).await;
             }
         };
-        let sandbox = match self.sandbox(&prepared, pod.is_some()) {
+        let volume = match &self.spec.volume_mount {
+            Some(_) => {
+                let owner = self.shared.confinement.user.map(|user| (user.uid, user.gid));
+                let attached = self.shared.volumes.attach(
+                    self.spec.instance_id,
+                    self.spec.volume_size,
+                    owner,
+                    &self.handle.log,
+                );
+                match attached.await {
+                    Ok(dir) => Some(dir),
+                    Err(why) => {
+                        stop_pod(&mut pod).await;
+                        return self.fail(why).await;
+                    }
+                }
+            }
+            None => None,
+        };
+        let sandbox = match self.sandbox(&prepared, pod.is_some(), volume.as_deref()) {
             Ok(sandbox) => sandbox,
             Err(why) => {
                 stop_pod(&mut pod).await;
@@ -488,7 +514,12 @@ impl Supervisor {
         Ok(Launch::new("app", command, env))
     }
 
-    fn sandbox(&self, prepared: &Prepared, own_network: bool) -> Result<Sandbox, String> {
+    fn sandbox(
+        &self,
+        prepared: &Prepared,
+        own_network: bool,
+        volume: Option<&Path>,
+    ) -> Result<Sandbox, String> {
         let extra = prepared.python_prefix.iter().cloned().collect();
         let mut sandbox = Sandbox::new(&self.shared.config.bwrap, &prepared.env_dir, extra)
             .with_app(&prepared.app_dir)
@@ -496,44 +527,19 @@ impl Supervisor {
         if !self.shared.confinement.seccomp {
             sandbox = sandbox.without_seccomp();
         }
-        if let Some(mount) = &self.spec.volume_mount {
-            let dir = self
-                .shared
-                .volumes_dir
-                .join(self.spec.instance_id.to_string());
-            std::fs::create_dir_all(&dir)
-                .and_then(|()| match self.shared.confinement.user {
-                    Some(user) => user.own(&dir),
-                    None => Ok(()),
-                })
-                .map_err(|err| format!("cannot create the volume {}: {err}", dir.display()))?;
-            sandbox = sandbox.with_volume(&dir, mount);
+        if let (Some(mount), Some(dir)) = (&self.spec.volume_mount, volume) {
+            sandbox = sandbox.with_volume(dir, mount);
         }
         Ok(sandbox)
     }
 
     fn cgroup(&self) -> Option<Cgroup> {
-        let log = &self.handle.log;
-        let Some(root) = &self.shared.cgroups else {
-            if self.spec.memory_limit.is_some() {
-                log.note("MemoryLimit is not enforced: no writable memory cgroup on this host");
-            }
-            return None;
+        let limits = Limits {
+            memory: self.spec.memory_limit,
+            pids: self.shared.config.max_pids,
         };
-        let cgroup = match root.instance(self.spec.instance_id) {
-            Ok(cgroup) => cgroup,
-            Err(err) => {
-                log.note(&format!("cannot create the instance cgroup: {err}"));
-                return None;
-            }
-        };
-        if let Some(limit) = self.spec.memory_limit {
-            match cgroup.set_memory_limit(limit) {
-                Ok(()) => log.note(&format!("MemoryLimit {}", human(limit))),
-                Err(err) => log.note(&format!("cannot set MemoryLimit {}: {err}", human(limit))),
-            }
-        }
-        Some(cgroup)
+        let cgroups = &self.shared.cgroups;
+        cgroups.instance(self.spec.instance_id, &limits, &self.handle.log)
     }
 
     async fn fail(&self, why: String) {

@@ -1,11 +1,14 @@
 //! The local runtime: every instance as two sandboxed processes on this machine — Qd (`waved`
-//! from the app's environment) and the app — under bubblewrap, in a memory cgroup and a
-//! network namespace of the instance's own, as an unprivileged host user, with the Python
+//! from the app's environment) and the app — under bubblewrap, in cgroups (memory, pids, cpu)
+//! and a network namespace of the instance's own, as an unprivileged host user, with the Python
 //! environment built by `uv` inside a sandbox of the same kind.
 //!
 //! Files below the data directory: `apps/<sha256>/` (extracted bundles, read-only to
-//! instances), `envs/<hash>/` (environments), `uv-cache/<owner>/` (each owner's package cache),
-//! `volumes/<instance>/` (`VolumeMount`s), and `logs/<instance>.log`.
+//! instances, with `apps/<sha256>.env` naming the environment each uses), `envs/<hash>/`
+//! (environments), `uv-cache/<owner>/` (each owner's package cache), `volumes/<instance>.img`
+//! mounted at `volumes/<instance>/` (`VolumeMount`s), and `logs/<instance>.log`. Extracted
+//! bundles and environments nothing uses any more are garbage-collected
+//! ([`Runtime::collect_garbage`]).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -17,20 +20,23 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::{
-    InstanceSpec, InstanceStatus, LogStream, Runtime, RuntimeError, StatusSink, StatusUpdate,
-    Upstream,
+    Collected, InstanceSpec, InstanceStatus, LogStream, Runtime, RuntimeError, StatusSink,
+    StatusUpdate, Upstream,
 };
 
 mod admission;
 mod cgroup;
 mod confine;
+mod gc;
 mod instance;
 mod log;
+mod mounts;
 mod network;
 mod prepare;
 mod process;
 mod sandbox;
 mod seccomp;
+mod volume;
 
 use admission::Admission;
 use cgroup::CgroupRoot;
@@ -38,6 +44,10 @@ pub use confine::HostUser;
 use instance::InstanceHandle;
 pub(crate) use network::NetNs;
 use prepare::Preparer;
+use volume::Volumes;
+
+/// The most processes and threads of one instance unless configured otherwise.
+pub const DEFAULT_MAX_PIDS: u64 = 1024;
 
 /// Whether instances may open connections to the internet (`--instance-network`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, clap::ValueEnum)]
@@ -89,6 +99,9 @@ pub struct LocalRuntimeConfig {
     pub log_max_bytes: u64,
     /// The limits a bundle is extracted under (the server's, as at import).
     pub archive_limits: q8s_core::archive::Limits,
+    /// The most processes and threads an instance may have at once (`--max-pids`); 0: no
+    /// limit.
+    pub max_pids: u64,
 }
 
 impl LocalRuntimeConfig {
@@ -112,6 +125,7 @@ impl LocalRuntimeConfig {
             crash_reset_after: Duration::from_secs(60),
             log_max_bytes: 10 * 1024 * 1024,
             archive_limits: q8s_core::archive::Limits::default(),
+            max_pids: DEFAULT_MAX_PIDS,
         }
     }
 }
@@ -128,10 +142,10 @@ pub(crate) struct Shared {
     sink: Arc<dyn StatusSink>,
     preparer: Preparer,
     admission: Arc<Admission>,
-    cgroups: Option<CgroupRoot>,
+    cgroups: CgroupRoot,
     /// How sandboxes are confined on this host (decided once, at start).
     confinement: Confinement,
-    volumes_dir: PathBuf,
+    volumes: Volumes,
     logs_dir: PathBuf,
 }
 
@@ -164,17 +178,15 @@ impl LocalRuntime {
     pub fn new(config: LocalRuntimeConfig, sink: Arc<dyn StatusSink>) -> Self {
         let data_dir =
             std::path::absolute(&config.data_dir).unwrap_or_else(|_| config.data_dir.clone());
-        let cgroups = match CgroupRoot::create(&cgroup_name(&data_dir)) {
-            Ok(root) => {
-                let swept = root.sweep();
-                tracing::info!(swept, "memory limits through {}", root.describe());
-                Some(root)
-            }
-            Err(why) => {
-                tracing::warn!("MemoryLimit will not be enforced: {why}");
-                None
-            }
-        };
+        let cgroups = CgroupRoot::create(&cgroup_name(&data_dir));
+        let swept = cgroups.sweep();
+        tracing::info!(swept, "instance limits through {}", cgroups.describe());
+        for (controller, why) in cgroups.missing() {
+            tracing::warn!("{} will not be enforced: {why}", controller.enforces());
+        }
+        let volumes = Volumes::new(data_dir.join("volumes"));
+        let unmounted = volumes.unmount_leftovers();
+        tracing::info!(unmounted, "volumes: {}", volumes.describe());
         let confinement = Confinement::of_host(&config);
         prepare_data_dir(&data_dir, confinement.user);
         let preparer = Preparer::new(
@@ -193,7 +205,7 @@ impl LocalRuntime {
             preparer,
             cgroups,
             confinement,
-            volumes_dir: data_dir.join("volumes"),
+            volumes,
             logs_dir: data_dir.join("logs"),
             config: LocalRuntimeConfig { data_dir, ..config },
         };
@@ -224,10 +236,9 @@ impl Runtime for LocalRuntime {
             return Err(RuntimeError::ShuttingDown);
         }
         check_spec(&spec)?;
-        for dir in [&self.shared.logs_dir, &self.shared.volumes_dir] {
-            std::fs::create_dir_all(dir)
-                .map_err(|err| RuntimeError::io(format!("cannot create {}", dir.display()), err))?;
-        }
+        let dir = &self.shared.logs_dir;
+        std::fs::create_dir_all(dir)
+            .map_err(|err| RuntimeError::io(format!("cannot create {}", dir.display()), err))?;
         let mut instances = self.lock();
         if instances
             .get(&spec.instance_id)
@@ -251,17 +262,13 @@ impl Runtime for LocalRuntime {
             None => 0,
         };
         if remove_volume {
-            let volume = self.shared.volumes_dir.join(instance_id.to_string());
-            match std::fs::remove_dir_all(&volume) {
-                Ok(()) => {}
-                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-                Err(err) => {
-                    return Err(RuntimeError::io(
-                        format!("cannot remove {}", volume.display()),
-                        err,
-                    ));
-                }
-            }
+            self.shared
+                .volumes
+                .remove(instance_id)
+                .await
+                .map_err(|err| {
+                    RuntimeError::io(format!("cannot remove the volume of {instance_id}"), err)
+                })?;
         }
         let status = if remove_volume {
             InstanceStatus::Terminated
@@ -306,9 +313,18 @@ impl Runtime for LocalRuntime {
         self.shutting_down.store(true, Ordering::SeqCst);
         let handles: Vec<_> = self.lock().drain().map(|(_, handle)| handle).collect();
         futures::future::join_all(handles.iter().map(|handle| handle.stop())).await;
-        if let Some(cgroups) = &self.shared.cgroups {
-            cgroups.remove();
-        }
+        self.shared.cgroups.remove();
+    }
+
+    fn extracted_bundles(&self) -> Vec<String> {
+        gc::extracted(self.shared.preparer.apps_dir())
+    }
+
+    async fn collect_garbage(&self, unused: &[String]) -> Collected {
+        let runs = |sha256: &str| self.lock().values().any(|h| h.bundle_sha256 == sha256);
+        let (collected, trash) = gc::collect(&self.shared.preparer, unused, runs);
+        let _ = tokio::task::spawn_blocking(move || gc::empty_trash(&trash)).await;
+        collected
     }
 }
 
@@ -453,6 +469,7 @@ mod tests {
             module: module.into(),
             env: Vec::new(),
             volume_mount: volume_mount.map(str::to_owned),
+            volume_size: None,
             memory_limit: None,
             memory_reservation: None,
             instance_url: "http://x".into(),

@@ -15,6 +15,7 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 use tokio::process::Command;
 use uuid::Uuid;
+use tokio::sync::OwnedMutexGuard;
 
 use super::confine::{self, HostUser};
 use super::log::InstanceLog;
@@ -84,7 +85,7 @@ impl Interpreter {
 pub(crate) struct InstallContext<'a> {
     pub(crate) owner: Uuid,
     pub(crate) confinement: &'a Confinement,
-    pub(crate) cgroup: Option<&'a fs::File>,
+    pub(crate) cgroup: Option<&'a super::cgroup::Procs>,
     pub(crate) seccomp: bool,
 }
 
@@ -258,6 +259,8 @@ impl Preparer {
         let dest = self.envs_dir.join(&key);
         let lock = self.lock(&format!("env:{key}"));
         let _guard = lock.lock().await;
+        super::gc::record_environment(app_dir, &key)
+            .map_err(|err| format!("cannot record the bundle's environment: {err}"))?;
         if dest.is_dir() {
             log.note(&format!(
                 "using the cached Python environment {}",
@@ -464,6 +467,26 @@ impl Preparer {
             }
             Err(err) => Err(format!("installing the environment failed: {what}: {err}")),
         }
+    }
+
+    /// Where bundles are extracted.
+    pub(crate) fn apps_dir(&self) -> &Path {
+        &self.apps_dir
+    }
+
+    /// Where environments are built.
+    pub(crate) fn envs_dir(&self) -> &Path {
+        &self.envs_dir
+    }
+
+    /// The lock of extracting bundle `sha256`, unless a start holds it (garbage collection).
+    pub(crate) fn try_lock_bundle(&self, sha256: &str) -> Option<OwnedMutexGuard<()>> {
+        self.lock(&format!("app:{sha256}")).try_lock_owned().ok()
+    }
+
+    /// The lock of building environment `key`, unless a start holds it (garbage collection).
+    pub(crate) fn try_lock_environment(&self, key: &str) -> Option<OwnedMutexGuard<()>> {
+        self.lock(&format!("env:{key}")).try_lock_owned().ok()
     }
 
     fn lock(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {

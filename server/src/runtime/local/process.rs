@@ -9,7 +9,7 @@
 //! the sandbox.
 
 use std::ffi::OsString;
-use std::fs::{self, File};
+use std::fs;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
@@ -67,7 +67,7 @@ pub(crate) struct Confinement {
 pub(crate) fn command(
     launch: &Launch,
     confinement: &Confinement,
-    cgroup: Option<&File>,
+    cgroup: Option<&cgroup::Procs>,
 ) -> io::Result<Command> {
     let mut command = Command::new(&launch.program);
     command
@@ -79,7 +79,7 @@ pub(crate) fn command(
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
-    let procs = cgroup.map(File::try_clone).transpose()?;
+    let procs = cgroup.map(cgroup::Procs::try_clone).transpose()?;
     let netns = confinement.netns.as_ref().map(|ns| ns.raw_fd());
     let user = confinement.user;
     let inherited: Vec<i32> = launch.fds.iter().map(AsRawFd::as_raw_fd).collect();
@@ -124,7 +124,7 @@ impl Sandboxed {
     pub(crate) fn spawn(
         launch: Launch,
         confinement: &Confinement,
-        cgroup: Option<&File>,
+        cgroup: Option<&cgroup::Procs>,
         log: &Arc<InstanceLog>,
     ) -> io::Result<Self> {
         let mut child = command(&launch, confinement, cgroup)?.spawn()?;

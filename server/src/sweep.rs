@@ -1,0 +1,41 @@
+//! Frees the disk of what no app uses any more: the runtime's extracted bundles and the
+//! environments only they used. A sweep runs at start, every `--gc-interval` and right after an
+//! app is deleted; the store says which bundles apps still use, the runtime keeps whatever its
+//! instances use or prepare.
+
+use std::time::Duration;
+
+use crate::state::AppState;
+
+/// One sweep.
+pub(crate) async fn sweep(state: &AppState) {
+    let mut unused = Vec::new();
+    for sha256 in state.runtime.extracted_bundles() {
+        match state.store.bundle_in_use(&sha256).await {
+            Ok(true) => {}
+            Ok(false) => unused.push(sha256),
+            Err(e) => {
+                tracing::warn!(error = %e, "garbage collection skipped: the store did not answer");
+                return;
+            }
+        }
+    }
+    let collected = state.runtime.collect_garbage(&unused).await;
+    if collected.bundles + collected.environments > 0 {
+        tracing::info!(
+            bundles = collected.bundles,
+            environments = collected.environments,
+            "removed extracted bundles and environments no app uses"
+        );
+    }
+}
+
+/// Sweeps now and then every `every`, until aborted.
+pub(crate) async fn sweep_periodically(state: AppState, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        sweep(&state).await;
+    }
+}
