@@ -42,8 +42,8 @@ pub use error::ApiError;
 pub use oauth::{CLIENT_ID, DevicePoll, Pkce, pkce_challenge};
 #[cfg(not(target_family = "wasm"))]
 pub use publish::{DeployError, Imported};
-pub use types::AppName;
 pub use secret::{SecretAccess, SecretAccessChange, SecretUsers, SecretWrite};
+pub use types::AppName;
 pub use types::{
     App, BundleRef, CreatedToken, CreatedUser, DeviceAuthorization, EnvVar, ErrorBody, ErrorDetail,
     Instance, InstanceStatus, Me, OAuthErrorBody, RuntimeSettings, SecretInfo, TokenAnswer,

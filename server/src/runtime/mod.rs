@@ -15,9 +15,7 @@ use uuid::Uuid;
 
 mod local;
 
-pub use local::{
-    DEFAULT_MAX_PIDS, HostUser, InstanceNetwork, LocalRuntime, LocalRuntimeConfig,
-};
+pub use local::{DEFAULT_MAX_PIDS, HostUser, InstanceNetwork, LocalRuntime, LocalRuntimeConfig};
 
 pub use q8s_core::api::InstanceStatus;
 

@@ -172,7 +172,11 @@ impl Supervisor {
         };
         let volume = match &self.spec.volume_mount {
             Some(_) => {
-                let owner = self.shared.confinement.user.map(|user| (user.uid, user.gid));
+                let owner = self
+                    .shared
+                    .confinement
+                    .user
+                    .map(|user| (user.uid, user.gid));
                 let attached = self.shared.volumes.attach(
                     self.spec.instance_id,
                     self.spec.volume_size,

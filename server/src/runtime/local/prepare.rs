@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use tokio::process::Command;
-use uuid::Uuid;
 use tokio::sync::OwnedMutexGuard;
+use uuid::Uuid;
 
 use super::confine::{self, HostUser};
 use super::log::InstanceLog;
@@ -327,7 +327,11 @@ impl Preparer {
         let uv = self.uv_binary().await?;
         let mut sandbox = Sandbox::install(
             &self.bwrap,
-            interpreter.prefix().into_iter().chain(install_files()).collect(),
+            interpreter
+                .prefix()
+                .into_iter()
+                .chain(install_files())
+                .collect(),
             owner_dir,
             src,
             uv,
