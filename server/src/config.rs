@@ -56,6 +56,22 @@ pub struct Settings {
     /// `0` turns it off [default: 64Mi].
     #[arg(long, env = "Q8S_SERVER_PROXY_CACHE")]
     pub proxy_cache: Option<ByteSize>,
+    /// Failed sign-ins (wrong passwords, device codes) an account or client address may make
+    /// per window before it is refused with 429 until the window ends; unknown API tokens:
+    /// ten times as many per address [default: 10].
+    #[arg(long, env = "Q8S_SERVER_SIGN_IN_ATTEMPTS")]
+    pub sign_in_attempts: Option<u32>,
+    /// Seconds of that window [default: 900].
+    #[arg(long, env = "Q8S_SERVER_SIGN_IN_WINDOW")]
+    pub sign_in_window: Option<u64>,
+    /// Seconds a connection may take to send a request head, the first one or the next one on
+    /// a kept-alive connection; then it is closed [default: 15].
+    #[arg(long, env = "Q8S_SERVER_HEADER_TIMEOUT")]
+    pub header_timeout: Option<u64>,
+    /// Client connections served at once; more wait to be accepted [default: half the
+    /// process's open-file limit, at most 10000].
+    #[arg(long, env = "Q8S_SERVER_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
 }
 
 impl Settings {
@@ -81,6 +97,10 @@ impl Settings {
             device_code_lifetime: self.device_code_lifetime.or(lower.device_code_lifetime),
             web_dir: self.web_dir.or(lower.web_dir),
             proxy_cache: self.proxy_cache.or(lower.proxy_cache),
+            sign_in_attempts: self.sign_in_attempts.or(lower.sign_in_attempts),
+            sign_in_window: self.sign_in_window.or(lower.sign_in_window),
+            header_timeout: self.header_timeout.or(lower.header_timeout),
+            max_connections: self.max_connections.or(lower.max_connections),
         }
     }
 }
@@ -174,6 +194,21 @@ pub const DEFAULT_PROXY_CACHE: u64 = 64 << 20;
 /// Where `make build-web` puts the upload page in the source tree this binary was built from.
 const BUILT_WEB_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../web-demo/dist");
 
+/// Half the process's open-file limit (the other half is for upstream connections, the
+/// database, bundles and logs), at most 10000.
+fn default_max_connections() -> usize {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes the limit into `limit` and reads nothing else.
+    let open_files = match unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } {
+        0 => usize::try_from(limit.rlim_cur).unwrap_or(usize::MAX),
+        _ => 1024,
+    };
+    (open_files / 2).clamp(16, 10_000)
+}
+
 /// The resolved configuration of a running server.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -201,6 +236,14 @@ pub struct Config {
     pub web_dir: Option<PathBuf>,
     /// Bytes of memory for the proxy's cache; 0: no cache.
     pub proxy_cache: u64,
+    /// Failed sign-ins per account or address and window (tokens: ten times as many).
+    pub sign_in_attempts: u32,
+    /// Seconds of the sign-in throttling window.
+    pub sign_in_window: u64,
+    /// How long a connection may take to send a request head.
+    pub header_timeout: std::time::Duration,
+    /// Client connections served at once.
+    pub max_connections: usize,
 }
 
 impl Config {
@@ -249,6 +292,15 @@ impl Config {
                 None => Some(PathBuf::from(BUILT_WEB_DIR)).filter(|d| d.is_dir()),
             },
             proxy_cache: settings.proxy_cache.map_or(DEFAULT_PROXY_CACHE, |b| b.0),
+            sign_in_attempts: settings.sign_in_attempts.unwrap_or(10).max(1),
+            sign_in_window: settings.sign_in_window.unwrap_or(900).max(1),
+            header_timeout: std::time::Duration::from_secs(
+                settings.header_timeout.unwrap_or(15).max(1),
+            ),
+            max_connections: settings
+                .max_connections
+                .unwrap_or_else(default_max_connections)
+                .max(1),
         })
     }
 
@@ -292,6 +344,9 @@ mod tests {
         assert!(c.database.starts_with("sqlite://") && c.database.ends_with("q8s.db"));
         assert_eq!(c.max_bundle_size, 1 << 30);
         assert_eq!(c.base_url(), "http://localhost:8008");
+        assert_eq!((c.sign_in_attempts, c.sign_in_window), (10, 900));
+        assert_eq!(c.header_timeout, std::time::Duration::from_secs(15));
+        assert!((16..=10_000).contains(&c.max_connections));
     }
 
     #[test]
