@@ -238,13 +238,14 @@ pub async fn caller_from_parts(
     client: ClientAddr,
 ) -> Result<Option<Caller>, Refusal> {
     if let Some(token) = bearer(headers) {
-        let keys: Vec<throttle::Key> = client.0.map(throttle::Key::address).into_iter().collect();
+        let key = client.0.map(throttle::Key::address);
+        let keys = key.as_slice();
         let throttle = &state.throttles.tokens;
-        throttle.check(&keys).map_err(Refusal::Throttled)?;
+        throttle.check(keys).map_err(Refusal::Throttled)?;
         return Ok(match state.store.user_by_token(&hash_secret(token)).await {
             Ok(Some(user)) => Some(Caller::from_user(user, false)),
             Ok(None) => {
-                throttle.fail(&keys);
+                throttle.fail(keys);
                 None
             }
             Err(err) => {

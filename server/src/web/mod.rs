@@ -46,19 +46,21 @@ pub fn safe_next(next: Option<&str>) -> String {
     local.to_owned()
 }
 
-/// A page saying why a request was refused before its credentials were looked at.
-pub fn refused(refusal: Refusal) -> Response {
-    let mut response = (
-        refusal.status(),
-        pages::message(refusal.title(), &refusal.message()),
-    )
-        .into_response();
-    if let Some(seconds) = refusal.retry_after() {
+/// `page` with `status`, and `Retry-After` when waiting helps.
+fn answer(status: StatusCode, page: Html<String>, retry_after: Option<u64>) -> Response {
+    let mut response = (status, page).into_response();
+    if let Some(seconds) = retry_after {
         response
             .headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
     }
     response
+}
+
+/// A page saying why a request was refused before its credentials were looked at.
+pub fn refused(refusal: Refusal) -> Response {
+    let page = pages::message(refusal.title(), &refusal.message());
+    answer(refusal.status(), page, refusal.retry_after())
 }
 
 /// The signed-in caller of a page request, `Ok(None)` when there is none, `Err` with the
@@ -76,21 +78,6 @@ async fn page_caller(
 /// 403 page for a form posted from elsewhere.
 fn cross_site(text: &str) -> Response {
     (StatusCode::FORBIDDEN, pages::message("Refused", text)).into_response()
-}
-
-/// 429 page while a throttle refuses.
-fn throttled(wait: std::time::Duration, text: &str) -> Response {
-    let seconds = retry_after_secs(wait);
-    let text = format!("{text} Try again in {seconds} seconds.");
-    let mut response = (
-        StatusCode::TOO_MANY_REQUESTS,
-        pages::message("Too many attempts", &text),
-    )
-        .into_response();
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-    response
 }
 
 /// `/login?next=<target>`.
@@ -146,15 +133,8 @@ pub async fn login(
     if let Err(wait) = throttle.check(&keys) {
         let seconds = retry_after_secs(wait);
         let message = format!("Too many failed sign-ins. Try again in {seconds} seconds.");
-        let mut response = (
-            StatusCode::TOO_MANY_REQUESTS,
-            pages::login(&next, Some(&message)),
-        )
-            .into_response();
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-        return Ok(response);
+        let page = pages::login(&next, Some(&message));
+        return Ok(answer(StatusCode::TOO_MANY_REQUESTS, page, Some(seconds)));
     }
     let user = state.store.user_by_name(form.username.trim()).await?;
     let valid = match &user {
@@ -354,10 +334,12 @@ pub async fn device_decide(
     keys.extend(client.0.map(Key::address));
     let throttle = &state.throttles.device_codes;
     if let Err(wait) = throttle.check(&keys) {
-        return Ok(throttled(
-            wait,
-            "Too many codes that match nothing were entered.",
-        ));
+        let seconds = retry_after_secs(wait);
+        let text = format!(
+            "Too many codes that match nothing were entered. Try again in {seconds} seconds."
+        );
+        let page = pages::message("Too many attempts", &text);
+        return Ok(answer(StatusCode::TOO_MANY_REQUESTS, page, Some(seconds)));
     }
     let code = auth::oauth::normalize_user_code(&form.user_code);
     let grant = match form.action.as_str() {
