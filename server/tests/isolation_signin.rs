@@ -651,6 +651,31 @@ async fn slow_clients_are_cut_off_on_the_site_and_on_instance_hosts() {
         );
         assert!(took < Duration::from_secs(30), "{what}: {took:?}");
     }
+    // A request whose body comes slowly is being answered, not waiting for a head: it is not
+    // cut off (here a 2-second timeout, a body that takes 4 seconds).
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /api/v1/apps?visibility=PRIVATE HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n\
+         Authorization: Bearer {}\r\nContent-Length: 4\r\n\r\n",
+        server.port, server.admin_token
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    for byte in b"junk" {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        stream.write_all(&[*byte]).await.unwrap();
+    }
+    let mut answer = [0u8; 12];
+    tokio::time::timeout(Duration::from_secs(30), stream.read_exact(&mut answer))
+        .await
+        .expect("an answer to the slow upload")
+        .expect("the slow upload's connection was cut");
+    assert_eq!(
+        &answer,
+        b"HTTP/1.1 422",
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+
     // The server still answers.
     let r = server
         .client
