@@ -18,10 +18,8 @@
 //! head must arrive within `--header-timeout` (15 s) of the connection being ready for it —
 //! its first request, or the next one on a kept-alive connection, so an idle connection ends
 //! after that long too — and at most `--max-connections` are served at once; more wait in the
-//! listen queue until one ends. The timeout is kept by one timer per connection that is only
-//! re-armed when it fires (see [`Watch`]), not per request: hyper's own header timeout arms a
-//! timer and reads the socket once more for every request, a tenth of what a proxied request
-//! otherwise costs. The cap costs a connection one semaphore permit.
+//! listen queue until one ends. The timeout costs a request nothing but hyper re-arming one
+//! timer; the cap costs a connection one semaphore permit.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -29,17 +27,15 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::Request;
 use axum::response::Response;
-use hyper::body::{Frame, Incoming, SizeHint};
-use hyper_util::rt::TokioIo;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tower::ServiceExt as _;
@@ -113,7 +109,6 @@ pub(crate) async fn serve(
             stop: stop_tx.clone(),
             done: done_rx.clone(),
             _slot: slot,
-            accepted: Instant::now(),
         };
         tokio::spawn(place(
             shared.clone(),
@@ -142,9 +137,6 @@ struct Life {
     stop: watch::Sender<()>,
     done: watch::Receiver<()>,
     _slot: OwnedSemaphorePermit,
-    /// When the connection was accepted: its first request head is due `--header-timeout`
-    /// later.
-    accepted: Instant,
 }
 
 /// Serves a new connection where it belongs (see the module documentation).
@@ -207,25 +199,20 @@ fn host_header(head: &[u8]) -> Option<&str> {
     None
 }
 
-/// Serves one connection on the current runtime until it closes, until the server stops
-/// (then after its current request), or until it has waited `--header-timeout` for a request
-/// head (then it is closed without an answer).
+/// Serves one connection on the current runtime until it closes, or until the server stops
+/// (then after its current request).
 async fn connection(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, life: Life) {
     let header_timeout = shared.state.config.header_timeout;
-    let watch = Arc::new(Watch::new(life.accepted));
-    let service = Dispatch {
-        shared,
-        peer,
-        watch: watch.clone(),
-    };
+    let service = Dispatch { shared, peer };
     let connection = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        // Runs while hyper waits for a request head: the first, or the next one after an
+        // answer, so it ends idle kept-alive connections as well.
+        .header_read_timeout(header_timeout)
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades();
     let mut connection = pin!(connection);
     let mut stopping = pin!(life.stop.closed());
-    let mut watchdog = pin!(tokio::time::sleep_until(
-        (life.accepted + header_timeout).into()
-    ));
     loop {
         tokio::select! {
             result = connection.as_mut() => {
@@ -235,137 +222,34 @@ async fn connection(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, li
                 break;
             }
             () = &mut stopping => connection.as_mut().graceful_shutdown(),
-            () = watchdog.as_mut() => {
-                let now = Instant::now();
-                match watch.head_due(header_timeout) {
-                    Some(due) if due <= now => {
-                        tracing::trace!("connection from {peer}: no request head in time");
-                        break;
-                    }
-                    Some(due) => watchdog.as_mut().reset(due.into()),
-                    // A request is being answered: look again in a while.
-                    None => watchdog.as_mut().reset((now + header_timeout).into()),
-                }
-            }
         }
     }
     drop(life.done);
-}
-
-/// What a connection's watchdog needs to know: whether a request is being answered, and if
-/// not, since when the connection has waited for the next one. Requests update it with a few
-/// atomic operations; the watchdog reads it only when its timer fires.
-struct Watch {
-    /// Requests whose head has arrived and whose answer is not written yet.
-    in_flight: AtomicUsize,
-    /// When the last answer was written, as nanoseconds after `since` (0: none yet, waiting
-    /// since the connection was accepted).
-    idle_since: AtomicU64,
-    since: Instant,
-}
-
-impl Watch {
-    fn new(accepted: Instant) -> Watch {
-        Watch {
-            in_flight: AtomicUsize::new(0),
-            idle_since: AtomicU64::new(0),
-            since: accepted,
-        }
-    }
-
-    /// When the next request head is due, or `None` while a request is being answered.
-    fn head_due(&self, timeout: Duration) -> Option<Instant> {
-        if self.in_flight.load(Ordering::Acquire) > 0 {
-            return None;
-        }
-        let idle = Duration::from_nanos(self.idle_since.load(Ordering::Relaxed));
-        Some(self.since + idle + timeout)
-    }
-}
-
-/// One request of a connection, from its head until its answer has been written (or given
-/// up): while it lives, the connection waits for no head.
-struct InFlight(Arc<Watch>);
-
-impl InFlight {
-    fn new(watch: &Arc<Watch>) -> InFlight {
-        watch.in_flight.fetch_add(1, Ordering::Relaxed);
-        InFlight(watch.clone())
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        let watch = &self.0;
-        let idle = u64::try_from(watch.since.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        watch.idle_since.store(idle.max(1), Ordering::Relaxed);
-        watch.in_flight.fetch_sub(1, Ordering::Release);
-    }
-}
-
-/// An answer's body, which ends its request's [`InFlight`] when hyper has written it and
-/// drops it.
-struct Answer {
-    body: Body,
-    _request: InFlight,
-}
-
-impl hyper::body::Body for Answer {
-    type Data = bytes::Bytes;
-    type Error = axum::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        Pin::new(&mut self.body).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
-    }
 }
 
 /// The service of one connection: instance hosts to the proxy, the rest to the site.
 struct Dispatch {
     shared: Arc<Shared>,
     peer: SocketAddr,
-    watch: Arc<Watch>,
 }
 
 impl hyper::service::Service<Request<Incoming>> for Dispatch {
-    type Response = Response<Answer>;
+    type Response = Response;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response<Answer>, Infallible>> + Send>>;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
 
     fn call(&self, request: Request<Incoming>) -> Self::Future {
         let mut request = request.map(Body::new);
         let shared = self.shared.clone();
         let peer = self.peer;
-        let in_flight = InFlight::new(&self.watch);
-        let answer = move |response: Response| {
-            response.map(|body| Answer {
-                body,
-                _request: in_flight,
-            })
-        };
         match proxy::instance_of(&request, &shared.state.config.domain) {
             Some(id) => Box::pin(async move {
-                let response = proxy::serve(&shared.state, id, request, Some(peer.ip())).await;
-                Ok(answer(response))
+                Ok(proxy::serve(&shared.state, id, request, Some(peer.ip())).await)
             }),
             None => {
                 // What axum's `into_make_service_with_connect_info` would add.
                 request.extensions_mut().insert(ConnectInfo(peer));
-                let site = shared.site.clone();
-                Box::pin(async move {
-                    let Ok(response) = site.oneshot(request).await;
-                    Ok(answer(response))
-                })
+                Box::pin(shared.site.clone().oneshot(request))
             }
         }
     }
