@@ -17,9 +17,11 @@
 //! Slow and flooding clients are bounded here, for both kinds of connection alike: a request
 //! head must arrive within `--header-timeout` (15 s) of the connection being ready for it —
 //! its first request, or the next one on a kept-alive connection, so an idle connection ends
-//! after that long too — and at most `--max-connections` are served at once; more wait in the
-//! listen queue until one ends. The timeout costs a request nothing but hyper re-arming one
-//! timer; the cap costs a connection one semaphore permit.
+//! after that long too; a new connection has as long again for its first bytes, which are
+//! peeked at before hyper reads them — and at most `--max-connections` are served at once;
+//! more wait in the listen queue until one ends. The timeout costs a request hyper's timer for
+//! its head (no extra socket call: counted with strace); the cap costs a connection one
+//! semaphore permit.
 
 use std::convert::Infallible;
 use std::future::Future;
