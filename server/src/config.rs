@@ -78,6 +78,22 @@ pub struct Settings {
     /// more [default: 30].
     #[arg(long, env = "Q8S_SERVER_GC_INTERVAL")]
     pub gc_interval: Option<u64>,
+    /// Failed sign-ins (wrong passwords, device codes) an account or client address may make
+    /// per window before it is refused with 429 until the window ends; unknown API tokens:
+    /// ten times as many per address [default: 10].
+    #[arg(long, env = "Q8S_SERVER_SIGN_IN_ATTEMPTS")]
+    pub sign_in_attempts: Option<u32>,
+    /// Seconds of that window [default: 900].
+    #[arg(long, env = "Q8S_SERVER_SIGN_IN_WINDOW")]
+    pub sign_in_window: Option<u64>,
+    /// Seconds a connection may take to send a request head, the first one or the next one on
+    /// a kept-alive connection; then it is closed [default: 15].
+    #[arg(long, env = "Q8S_SERVER_HEADER_TIMEOUT")]
+    pub header_timeout: Option<u64>,
+    /// Client connections served at once; more wait to be accepted [default: half the
+    /// process's open-file limit, at most 10000].
+    #[arg(long, env = "Q8S_SERVER_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
 }
 
 impl Settings {
@@ -108,6 +124,10 @@ impl Settings {
             max_unpacked: self.max_unpacked.or(lower.max_unpacked),
             max_pids: self.max_pids.or(lower.max_pids),
             gc_interval: self.gc_interval.or(lower.gc_interval),
+            sign_in_attempts: self.sign_in_attempts.or(lower.sign_in_attempts),
+            sign_in_window: self.sign_in_window.or(lower.sign_in_window),
+            header_timeout: self.header_timeout.or(lower.header_timeout),
+            max_connections: self.max_connections.or(lower.max_connections),
         }
     }
 }
@@ -204,6 +224,21 @@ pub const DEFAULT_PROXY_CACHE: u64 = 64 << 20;
 /// Where `make build-web` puts the upload page in the source tree this binary was built from.
 const BUILT_WEB_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../web-demo/dist");
 
+/// Half the process's open-file limit (the other half is for upstream connections, the
+/// database, bundles and logs), at most 10000.
+fn default_max_connections() -> usize {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes the limit into `limit` and reads nothing else.
+    let open_files = match unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } {
+        0 => usize::try_from(limit.rlim_cur).unwrap_or(usize::MAX),
+        _ => 1024,
+    };
+    (open_files / 2).clamp(16, 10_000)
+}
+
 /// The resolved configuration of a running server.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -241,6 +276,14 @@ pub struct Config {
     pub max_pids: u64,
     /// Time between garbage-collection sweeps.
     pub gc_interval: std::time::Duration,
+    /// Failed sign-ins per account or address and window (tokens: ten times as many).
+    pub sign_in_attempts: u32,
+    /// Seconds of the sign-in throttling window.
+    pub sign_in_window: u64,
+    /// How long a connection may take to send a request head.
+    pub header_timeout: std::time::Duration,
+    /// Client connections served at once.
+    pub max_connections: usize,
 }
 
 impl Config {
@@ -301,6 +344,15 @@ impl Config {
                 .max_pids
                 .unwrap_or(crate::runtime::DEFAULT_MAX_PIDS),
             gc_interval: std::time::Duration::from_secs(settings.gc_interval.unwrap_or(30).max(1)),
+            sign_in_attempts: settings.sign_in_attempts.unwrap_or(10).max(1),
+            sign_in_window: settings.sign_in_window.unwrap_or(900).max(1),
+            header_timeout: std::time::Duration::from_secs(
+                settings.header_timeout.unwrap_or(15).max(1),
+            ),
+            max_connections: settings
+                .max_connections
+                .unwrap_or_else(default_max_connections)
+                .max(1),
         })
     }
 
@@ -370,6 +422,9 @@ mod tests {
         assert_eq!(c.base_url(), "http://localhost:8008");
         assert_eq!(c.max_pids, 1024);
         assert_eq!(c.gc_interval.as_secs(), 30);
+        assert_eq!((c.sign_in_attempts, c.sign_in_window), (10, 900));
+        assert_eq!(c.header_timeout, std::time::Duration::from_secs(15));
+        assert!((16..=10_000).contains(&c.max_connections));
     }
 
     #[test]

@@ -39,6 +39,8 @@ pub struct ApiError {
     pub message: String,
     /// Structured details.
     pub details: Vec<Value>,
+    /// Seconds to wait before trying again (`Retry-After`), for 429.
+    pub retry_after: Option<u64>,
 }
 
 /// Short alias for handler results.
@@ -52,6 +54,7 @@ impl ApiError {
             code,
             message: message.into(),
             details: Vec::new(),
+            retry_after: None,
         }
     }
 
@@ -128,6 +131,18 @@ impl ApiError {
         ApiError::internal(context, cause)
     }
 
+    /// 429: too many failed attempts (wrong passwords, unknown tokens or codes) from this
+    /// address or for this account; nothing was checked. `Retry-After` says when to try again.
+    pub fn too_many_attempts(retry_after: u64) -> Self {
+        let mut error = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too-many-attempts",
+            format!("too many failed sign-in attempts; try again in {retry_after} seconds"),
+        );
+        error.retry_after = Some(retry_after);
+        error
+    }
+
     /// 500: logged with its cause; the answer says no more than the code.
     pub fn internal(context: &str, cause: impl std::fmt::Display) -> Self {
         tracing::error!(context, %cause, "internal error");
@@ -167,6 +182,12 @@ impl IntoResponse for ApiError {
                 details: self.details,
             },
         };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }

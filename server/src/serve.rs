@@ -13,6 +13,15 @@
 //! by the shared multi-threaded runtime, where the API's handlers, spawned tasks and uploads
 //! expect to run. Placement only affects speed; a request for the main site on a proxy thread's
 //! connection is still answered by the application.
+//!
+//! Slow and flooding clients are bounded here, for both kinds of connection alike: a request
+//! head must arrive within `--header-timeout` (15 s) of the connection being ready for it —
+//! its first request, or the next one on a kept-alive connection, so an idle connection ends
+//! after that long too; a new connection has as long again for its first bytes, which are
+//! peeked at before hyper reads them — and at most `--max-connections` are served at once;
+//! more wait in the listen queue until one ends. The timeout costs a request hyper's timer for
+//! its head (no extra socket call: counted with strace); the cap costs a connection one
+//! semaphore permit.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -28,9 +37,9 @@ use axum::extract::ConnectInfo;
 use axum::http::Request;
 use axum::response::Response;
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tower::ServiceExt as _;
 
 use crate::AppState;
@@ -56,9 +65,29 @@ pub(crate) async fn serve(
     });
     // Each connection holds a receiver; all are gone once every connection has ended.
     let (done_tx, done_rx) = watch::channel(());
+    let slots = Arc::new(Semaphore::new(state.config.max_connections));
     let shared = Arc::new(Shared { state, site });
     let proxy_threads = Arc::new(ProxyThreads::start(&shared, proxy::thread_count())?);
+    let mut full = false;
     loop {
+        // A connection is accepted only when there is a slot for it: past the cap, new ones
+        // wait in the kernel's listen queue while the open ones finish or time out.
+        let slot = match slots.clone().try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => {
+                if !full {
+                    full = true;
+                    tracing::warn!(
+                        max_connections = shared.state.config.max_connections,
+                        "the connection cap is reached; new connections wait to be accepted"
+                    );
+                }
+                tokio::select! {
+                    slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
+                    () = stop_tx.closed() => break,
+                }
+            }
+        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -69,6 +98,10 @@ pub(crate) async fn serve(
             },
             () = stop_tx.closed() => break,
         };
+        if full && slots.available_permits() > 0 {
+            full = false;
+            tracing::info!("connections are below the cap again");
+        }
         // Answers (and proxied bodies) go out as soon as they are written: without
         // TCP_NODELAY a response's last segment can wait for the client's delayed ACK.
         if let Err(err) = stream.set_nodelay(true) {
@@ -77,6 +110,7 @@ pub(crate) async fn serve(
         let life = Life {
             stop: stop_tx.clone(),
             done: done_rx.clone(),
+            _slot: slot,
         };
         tokio::spawn(place(
             shared.clone(),
@@ -99,10 +133,12 @@ struct Shared {
 }
 
 /// A connection's link to the server's lifecycle: `stop` closes when the server shuts down;
-/// `done` is dropped when the connection has ended.
+/// `done` is dropped when the connection has ended, and with it the connection's slot under
+/// the cap.
 struct Life {
     stop: watch::Sender<()>,
     done: watch::Receiver<()>,
+    _slot: OwnedSemaphorePermit,
 }
 
 /// Serves a new connection where it belongs (see the module documentation).
@@ -113,8 +149,15 @@ async fn place(
     peer: SocketAddr,
     life: Life,
 ) {
+    let first_bytes = tokio::time::timeout(
+        shared.state.config.header_timeout,
+        first_request_for_instance(&stream, &shared.state.config.domain),
+    );
     let for_instance = tokio::select! {
-        for_instance = first_request_for_instance(&stream, &shared.state.config.domain) => for_instance,
+        for_instance = first_bytes => match for_instance {
+            Ok(for_instance) => for_instance,
+            Err(_) => return, // nothing arrived in time: the connection is closed
+        },
         () = life.stop.closed() => return,
     };
     if for_instance {
@@ -161,8 +204,13 @@ fn host_header(head: &[u8]) -> Option<&str> {
 /// Serves one connection on the current runtime until it closes, or until the server stops
 /// (then after its current request).
 async fn connection(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, life: Life) {
+    let header_timeout = shared.state.config.header_timeout;
     let service = Dispatch { shared, peer };
     let connection = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        // Runs while hyper waits for a request head: the first, or the next one after an
+        // answer, so it ends idle kept-alive connections as well.
+        .header_read_timeout(header_timeout)
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades();
     let mut connection = pin!(connection);

@@ -137,12 +137,17 @@ pub async fn prepare(config: Config) -> anyhow::Result<(AppState, Option<FirstSt
         runtime_config,
         instances_sink(store.clone()),
     ));
+    let throttles = auth::Throttles::new(
+        config.sign_in_attempts,
+        std::time::Duration::from_secs(config.sign_in_window),
+    );
     let state = AppState {
         config: Arc::new(config),
         store,
         blobs,
         runtime,
         metrics: Arc::new(Metrics::default()),
+        throttles: Arc::new(throttles),
     };
     Ok((state, first))
 }

@@ -22,6 +22,8 @@ pub struct AppState {
     pub runtime: Arc<dyn Runtime>,
     /// Counters for `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// Failed sign-ins, device codes and tokens, counted to throttle guessing.
+    pub throttles: Arc<crate::auth::Throttles>,
 }
 
 /// Counters exposed at `/metrics`. Instances by status are read from the store when scraped.

@@ -122,6 +122,7 @@ async fn login_form_sets_a_session_cookie_that_mints_tokens() {
         .client
         .post(format!("{}/logout", server.url))
         .header("cookie", &cookie)
+        .header("origin", &server.url)
         .send()
         .await
         .unwrap();
@@ -176,6 +177,7 @@ impl Pkce<'_> {
             .client
             .post(format!("{}/oauth/authorize", self.server.url))
             .header("cookie", &self.cookie)
+            .header("origin", &self.server.url)
             .form(&[
                 ("response_type", "code"),
                 ("client_id", "q8s-cli"),
@@ -377,6 +379,7 @@ async fn decide(server: &TestServer, cookie: &str, user_code: &str, action: &str
         .client
         .post(format!("{}/device", server.url))
         .header("cookie", cookie)
+        .header("origin", &server.url)
         .form(&[("user_code", user_code), ("action", action)])
         .send()
         .await

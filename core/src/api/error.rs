@@ -162,6 +162,15 @@ impl ApiError {
             "access-denied" => "run `q8s-cli config setup` again and allow the request",
             "expired-token" => "run `q8s-cli config setup` again and approve within the time shown",
             "invalid-url" => "give the server's address, e.g. http://127.0.0.1:8008",
+            "too-many-attempts" => {
+                "wait as long as the server says (Retry-After), then try again with the right credentials"
+            }
+            "conflicting-session-cookies" => {
+                "sign out in the browser (or clear this site's cookies), then sign in again"
+            }
+            "cross-origin-request" => {
+                "use q8s's own pages, or send an API token (Authorization: Bearer) instead of the session cookie"
+            }
             _ => return None,
         })
     }
@@ -281,6 +290,22 @@ mod tests {
             e.to_string(),
             "user `bob` exists; pick another name (user-exists)"
         );
+    }
+
+    #[test]
+    fn sign_in_refusals_say_what_to_do() {
+        let e = server(
+            "too-many-attempts",
+            "too many failed sign-in attempts; try again in 900 seconds",
+        );
+        assert_eq!(
+            e.to_string(),
+            "too many failed sign-in attempts (too-many-attempts) — wait as long as the server \
+             says (Retry-After), then try again with the right credentials"
+        );
+        for code in ["conflicting-session-cookies", "cross-origin-request"] {
+            assert!(server(code, "x").hint().is_some(), "{code}");
+        }
     }
 
     #[test]

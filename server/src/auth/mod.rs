@@ -5,18 +5,28 @@
 //! Also the pieces the instance proxy needs: [`caller_from_parts`], the one-time codes that
 //! hand a signed-in browser over to an instance host ([`issue_host_code`],
 //! [`redeem_host_code`]) and the host-only cookie ([`host_session_cookie`]).
+//!
+//! What keeps browsers safe lives here too: guesses are throttled ([`throttle`]), a request
+//! carrying two different session cookies is refused rather than served as either
+//! ([`Refusal::ConflictingSessions`]), and state changes authenticated by the cookie must come
+//! from the site's own pages ([`request_site`]).
 
 pub mod oauth;
 mod password;
+pub mod throttle;
 
-use axum::extract::FromRequestParts;
-use axum::http::{HeaderMap, HeaderValue, Method, header, request::Parts};
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::{Extensions, HeaderMap, HeaderValue, Method, StatusCode, header, request::Parts};
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 pub use password::{hash_password, verify_password};
+pub use throttle::Throttles;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -91,16 +101,120 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-/// The value of cookie `name` in the request.
-pub fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+/// The values of every session cookie in the request (a browser sends one per domain and path
+/// it holds one for).
+pub fn session_cookies(headers: &HeaderMap) -> impl Iterator<Item = &str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
+        .filter(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value)
+}
+
+/// The request's session cookie. Two different ones (say, one planted for the parent domain
+/// by a page of an instance host, beside the browser's own) are refused: which one a browser
+/// sends first is not something to rely on.
+pub fn session_cookie(headers: &HeaderMap) -> Result<Option<&str>, Refusal> {
+    let mut cookies = session_cookies(headers);
+    let Some(first) = cookies.next() else {
+        return Ok(None);
+    };
+    match cookies.all(|other| other == first) {
+        true => Ok(Some(first)),
+        false => Err(Refusal::ConflictingSessions),
+    }
+}
+
+/// Why a request is refused before its credentials are even looked at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// It carries two different session cookies.
+    ConflictingSessions,
+    /// Its address sent too many unknown API tokens; it may try again after this long.
+    Throttled(std::time::Duration),
+}
+
+impl Refusal {
+    /// The HTTP status: 400 or 429.
+    pub fn status(self) -> StatusCode {
+        match self {
+            Refusal::ConflictingSessions => StatusCode::BAD_REQUEST,
+            Refusal::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
+        }
+    }
+
+    /// A title for a page.
+    pub fn title(self) -> &'static str {
+        match self {
+            Refusal::ConflictingSessions => "Two sign-in cookies",
+            Refusal::Throttled(_) => "Too many attempts",
+        }
+    }
+
+    /// What happened and what to do, for people.
+    pub fn message(self) -> String {
+        match self {
+            Refusal::ConflictingSessions => CONFLICTING_SESSIONS.to_owned(),
+            Refusal::Throttled(wait) => format!(
+                "Too many requests with unknown API tokens came from this address; try again in \
+                 {} seconds.",
+                throttle::retry_after_secs(wait)
+            ),
+        }
+    }
+
+    /// Seconds for `Retry-After`, when waiting helps.
+    pub fn retry_after(self) -> Option<u64> {
+        match self {
+            Refusal::ConflictingSessions => None,
+            Refusal::Throttled(wait) => Some(throttle::retry_after_secs(wait)),
+        }
+    }
+}
+
+const CONFLICTING_SESSIONS: &str = "This browser sent two different q8s session cookies (a page \
+    on another host of this domain may have set one), so q8s used neither. Sign out (or clear \
+    this site's cookies) and sign in again.";
+
+impl From<Refusal> for ApiError {
+    fn from(refusal: Refusal) -> ApiError {
+        match refusal {
+            Refusal::ConflictingSessions => {
+                ApiError::bad_request("conflicting-session-cookies", CONFLICTING_SESSIONS)
+            }
+            Refusal::Throttled(wait) => {
+                ApiError::too_many_attempts(throttle::retry_after_secs(wait))
+            }
+        }
+    }
+}
+
+/// The address of the client (the TCP peer), when the server knows it: what throttling
+/// counts against. q8s trusts no `X-Forwarded-For`, so behind a reverse proxy every client has
+/// the proxy's address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub Option<IpAddr>);
+
+impl ClientAddr {
+    /// The address `serve` recorded for the request's connection.
+    pub fn of(extensions: &Extensions) -> ClientAddr {
+        ClientAddr(
+            extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|info| info.0.ip()),
+        )
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
+        Ok(ClientAddr::of(&parts.extensions))
+    }
 }
 
 /// The request's host name, lowercase, without port.
@@ -113,59 +227,133 @@ pub fn request_host(headers: &HeaderMap) -> Option<String> {
     Some(name.to_ascii_lowercase())
 }
 
-/// The caller of a request: a bearer token, else a session cookie (a session made for an
-/// instance host is only good on that host). `None` when neither is valid.
-pub async fn caller_from_parts(state: &AppState, headers: &HeaderMap) -> Option<Caller> {
+/// The caller of a request from `client`: a bearer token, else a session cookie (a session
+/// made for an instance host is only good on that host). `Ok(None)` when neither is valid.
+/// Unknown bearer tokens count against the client's address ([`Throttles::tokens`]); once it
+/// has sent too many, its tokens are not looked at until the window ends. Unknown session
+/// cookies do not count: a browser holding an expired one is no guesser.
+pub async fn caller_from_parts(
+    state: &AppState,
+    headers: &HeaderMap,
+    client: ClientAddr,
+) -> Result<Option<Caller>, Refusal> {
     if let Some(token) = bearer(headers) {
-        let user = state
-            .store
-            .user_by_token(&hash_secret(token))
-            .await
-            .ok()??;
-        return Some(Caller::from_user(user, false));
+        let key = client.0.map(throttle::Key::address);
+        let keys = key.as_slice();
+        let throttle = &state.throttles.tokens;
+        throttle.check(keys).map_err(Refusal::Throttled)?;
+        return Ok(match state.store.user_by_token(&hash_secret(token)).await {
+            Ok(Some(user)) => Some(Caller::from_user(user, false)),
+            Ok(None) => {
+                throttle.fail(keys);
+                None
+            }
+            Err(err) => {
+                tracing::warn!("looking up a token: {err}");
+                None
+            }
+        });
     }
-    let session = cookie(headers, SESSION_COOKIE)?;
-    let record = state.store.session(&hash_secret(session)).await.ok()??;
+    let Some(session) = session_cookie(headers)? else {
+        return Ok(None);
+    };
+    let Some(record) = state
+        .store
+        .session(&hash_secret(session))
+        .await
+        .ok()
+        .flatten()
+    else {
+        return Ok(None);
+    };
     if let Some(host) = &record.host {
         if request_host(headers).as_deref() != Some(host.as_str()) {
-            return None;
+            return Ok(None);
         }
     }
-    let user = state.store.user(record.user_id).await.ok()??;
-    Some(Caller::from_user(user, true))
+    let user = state.store.user(record.user_id).await.ok().flatten();
+    Ok(user.map(|user| Caller::from_user(user, true)))
 }
 
-/// A browser request with a session cookie that changes state must come from our own pages:
-/// a foreign `Origin` or `Sec-Fetch-Site` is refused (SameSite=Lax already keeps the cookie
-/// off most cross-site requests; this closes the rest).
-pub fn same_origin(headers: &HeaderMap) -> bool {
-    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
-        if !matches!(site, "same-origin" | "none") {
-            return false;
+/// Where a request says it was made, by its `Sec-Fetch-Site` and `Origin` headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestSite {
+    /// From a page of the host it is sent to, or typed by the user (`Sec-Fetch-Site: none`).
+    Same,
+    /// From anywhere else: another site, another host of this domain, an opaque origin.
+    Other,
+    /// The request does not say (a script, or a very old browser).
+    Unknown,
+}
+
+/// Where `headers` say the request was made. Browsers send `Origin` with every POST, PUT,
+/// PATCH and DELETE, and `Sec-Fetch-Site` to secure and loopback origins; neither can be set
+/// by a page.
+pub fn request_site(headers: &HeaderMap) -> RequestSite {
+    let fetch_site = headers
+        .get("sec-fetch-site")
+        .map(|v| matches!(v.as_bytes(), b"same-origin" | b"none"));
+    let origin = headers.get(header::ORIGIN).map(|origin| {
+        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+        match (origin.to_str(), host) {
+            (Ok(origin), Some(host)) => origin_is_host(origin, host),
+            _ => false,
         }
+    });
+    match (fetch_site, origin) {
+        (Some(false), _) | (_, Some(false)) => RequestSite::Other,
+        (Some(true), _) | (_, Some(true)) => RequestSite::Same,
+        (None, None) => RequestSite::Unknown,
     }
-    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
-        return true;
+}
+
+/// Whether the origin `origin` (`http://name[:port]`) is the host `host` (`name[:port]`, as in
+/// `Host`), default ports included. The scheme is not compared: q8s may sit behind a TLS proxy
+/// that keeps `Host`, and one host and port serve one scheme.
+fn origin_is_host(origin: &str, host: &str) -> bool {
+    let Ok(origin) = url::Url::parse(origin) else {
+        return false;
     };
-    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
-    let origin_host = origin
-        .strip_prefix("http://")
-        .or_else(|| origin.strip_prefix("https://"));
-    matches!((origin_host, host), (Some(o), Some(h)) if o.eq_ignore_ascii_case(h))
+    let default_port = match origin.scheme() {
+        "http" => 80,
+        "https" => 443,
+        _ => return false,
+    };
+    let (name, port) = match host.rsplit_once(':') {
+        Some((name, port)) if !port.contains(']') => (name, port.parse().ok()),
+        _ => (host, Some(default_port)),
+    };
+    origin
+        .host_str()
+        .is_some_and(|origin_name| origin_name.eq_ignore_ascii_case(name))
+        && port == Some(origin.port().unwrap_or(default_port))
+}
+
+/// A request that changes something with the authority of a session cookie must come from
+/// the site's own pages ([`RequestSite::Same`]); 403 `cross-origin-request` otherwise.
+pub fn require_same_site(headers: &HeaderMap) -> Result<(), ApiError> {
+    match request_site(headers) {
+        RequestSite::Same => Ok(()),
+        RequestSite::Other | RequestSite::Unknown => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "cross-origin-request",
+            "a request with a session cookie that changes something must come from this \
+             site's own pages (Origin or Sec-Fetch-Site); scripts send a bearer token instead",
+        )),
+    }
 }
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let caller = caller_from_parts(state, &parts.headers)
-            .await
+        let client = ClientAddr::of(&parts.extensions);
+        let caller = caller_from_parts(state, &parts.headers, client)
+            .await?
             .ok_or_else(ApiError::unauthorized)?;
         let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
-        if caller.via_session && !safe && !same_origin(&parts.headers) {
-            return Err(ApiError::forbidden(
-                "cross-origin requests with a session cookie are refused; use a bearer token",
-            ));
+        if caller.via_session && !safe {
+            require_same_site(&parts.headers)?;
         }
         Ok(caller)
     }
@@ -211,28 +399,43 @@ pub async fn start_session(
     HeaderValue::from_str(&cookie).map_err(|e| ApiError::internal("setting the session cookie", e))
 }
 
-/// The `Set-Cookie` value that signs a browser out.
-pub fn clear_session_cookie() -> HeaderValue {
-    HeaderValue::from_static("q8s_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0")
+/// The `Set-Cookie` values that sign a browser out: its host-only session cookie, and one a
+/// page of another host may have set for the whole `domain`.
+pub fn clear_session_cookies(domain: &str) -> Vec<HeaderValue> {
+    let clear = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
+    [clear.clone(), format!("{clear}; Domain={domain}")]
+        .into_iter()
+        .filter_map(|value| HeaderValue::try_from(value).ok())
+        .collect()
+}
+
+/// The stored form of a hand-off code: bound to its instance, so a code read on one instance
+/// host (by that instance's app, say) opens no other.
+fn host_code_hash(instance: Uuid, code: &str) -> String {
+    hash_secret(&format!("{instance}:{code}"))
 }
 
 /// A one-time code (valid 60 s) that [`redeem_host_code`] exchanges for `caller`'s identity
-/// on an instance host.
-pub async fn issue_host_code(state: &AppState, caller: &Caller) -> Result<String, ApiError> {
+/// on the host of `instance`, and only there.
+pub async fn issue_host_code(
+    state: &AppState,
+    caller: &Caller,
+    instance: Uuid,
+) -> Result<String, ApiError> {
     let code = random_secret(32);
     let expires = OffsetDateTime::now_utc() + HOST_CODE_LIFETIME;
     state
         .store
-        .create_host_code(&hash_secret(&code), caller.user_id, expires)
+        .create_host_code(&host_code_hash(instance, &code), caller.user_id, expires)
         .await?;
     Ok(code)
 }
 
-/// Exchanges a hand-off code (once) for the caller it was issued to.
-pub async fn redeem_host_code(state: &AppState, code: &str) -> Option<Caller> {
+/// Exchanges a hand-off code minted for `instance` (once) for the caller it was issued to.
+pub async fn redeem_host_code(state: &AppState, instance: Uuid, code: &str) -> Option<Caller> {
     let user_id = state
         .store
-        .take_host_code(&hash_secret(code))
+        .take_host_code(&host_code_hash(instance, code))
         .await
         .ok()??;
     let user = state.store.user(user_id).await.ok()??;
@@ -270,27 +473,87 @@ mod tests {
             ("cookie", "b=2"),
         ]);
         assert_eq!(bearer(&h), Some("abc"));
-        assert_eq!(cookie(&h, SESSION_COOKIE), Some("xyz"));
-        assert_eq!(cookie(&h, "b"), Some("2"));
-        assert_eq!(cookie(&h, "c"), None);
+        assert_eq!(session_cookie(&h), Ok(Some("xyz")));
+        assert_eq!(session_cookie(&headers(&[("cookie", "a=1")])), Ok(None));
         assert_eq!(bearer(&headers(&[("authorization", "Basic abc")])), None);
     }
 
     #[test]
-    fn same_origin_checks_origin_and_fetch_metadata() {
-        assert!(same_origin(&headers(&[("host", "localhost:8008")])));
-        assert!(same_origin(&headers(&[
-            ("host", "localhost:8008"),
-            ("origin", "http://localhost:8008")
-        ])));
-        assert!(!same_origin(&headers(&[
-            ("host", "localhost:8008"),
-            ("origin", "http://evil.test")
-        ])));
-        assert!(!same_origin(&headers(&[
-            ("host", "localhost:8008"),
-            ("sec-fetch-site", "cross-site")
-        ])));
+    fn two_different_session_cookies_are_refused() {
+        let two = headers(&[
+            ("cookie", "q8s_session=a; x=1"),
+            ("cookie", "q8s_session=b"),
+        ]);
+        assert_eq!(session_cookie(&two), Err(Refusal::ConflictingSessions));
+        let same = headers(&[("cookie", "q8s_session=a; q8s_session=a")]);
+        assert_eq!(session_cookie(&same), Ok(Some("a")));
+        let error = ApiError::from(Refusal::ConflictingSessions);
+        assert_eq!(
+            (error.status, error.code),
+            (StatusCode::BAD_REQUEST, "conflicting-session-cookies")
+        );
+        let error = ApiError::from(Refusal::Throttled(std::time::Duration::from_millis(1500)));
+        assert_eq!(error.retry_after, Some(2));
+    }
+
+    #[test]
+    fn request_site_reads_origin_and_fetch_metadata() {
+        let site = |pairs: &[(&'static str, &'static str)]| request_site(&headers(pairs));
+        assert_eq!(site(&[("host", "localhost:8008")]), RequestSite::Unknown);
+        for same in [
+            &[
+                ("host", "localhost:8008"),
+                ("origin", "http://localhost:8008"),
+            ][..],
+            &[
+                ("host", "LOCALHOST:8008"),
+                ("origin", "http://localhost:8008"),
+            ],
+            &[("host", "q8s.example"), ("origin", "https://q8s.example")],
+            &[
+                ("host", "q8s.example:443"),
+                ("origin", "https://q8s.example"),
+            ],
+            &[("host", "[::1]:8008"), ("origin", "http://[::1]:8008")],
+            // Behind a TLS proxy that keeps `Host`: one host and port serve one scheme.
+            &[
+                ("host", "q8s.example:8443"),
+                ("origin", "https://q8s.example:8443"),
+            ],
+            &[
+                ("host", "localhost:8008"),
+                ("sec-fetch-site", "same-origin"),
+            ],
+            &[("host", "localhost:8008"), ("sec-fetch-site", "none")],
+        ] {
+            assert_eq!(site(same), RequestSite::Same, "{same:?}");
+        }
+        for other in [
+            &[("host", "localhost:8008"), ("origin", "http://evil.test")][..],
+            &[("host", "localhost:8008"), ("origin", "null")],
+            &[
+                ("host", "localhost:8008"),
+                ("origin", "http://localhost:8009"),
+            ],
+            &[("host", "localhost"), ("origin", "http://a.localhost")],
+            &[
+                ("host", "q8s.example"),
+                ("origin", "http://q8s.example:8080"),
+            ],
+            &[("host", "localhost:8008"), ("sec-fetch-site", "same-site")],
+            &[("host", "localhost:8008"), ("sec-fetch-site", "cross-site")],
+            &[
+                ("host", "localhost:8008"),
+                ("sec-fetch-site", "same-origin"),
+                ("origin", "http://evil.test"),
+            ],
+            &[("origin", "http://localhost:8008")],
+        ] {
+            assert_eq!(site(other), RequestSite::Other, "{other:?}");
+        }
+        assert!(require_same_site(&headers(&[("host", "a"), ("origin", "http://a")])).is_ok());
+        let refused = require_same_site(&headers(&[("host", "a")])).unwrap_err();
+        assert_eq!(refused.code, "cross-origin-request");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 
-use super::{caller_from_parts, hash_secret, new_api_token, random_secret, same_origin};
+use super::{ClientAddr, caller_from_parts, hash_secret, new_api_token, random_secret};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::{AuthCodeRecord, DeviceCodeRecord, DeviceGrant, StoreError};
@@ -137,6 +137,7 @@ fn hidden_fields(p: &AuthorizeParams) -> Vec<(&'static str, String)> {
 /// `GET /oauth/authorize`: sign-in if needed, then the consent page.
 pub async fn authorize_page(
     State(state): State<AppState>,
+    client: ClientAddr,
     headers: HeaderMap,
     uri: Uri,
     Query(p): Query<AuthorizeParams>,
@@ -145,7 +146,11 @@ pub async fn authorize_page(
         Ok(r) => r,
         Err(response) => return *response,
     };
-    let Some(caller) = caller_from_parts(&state, &headers).await else {
+    let caller = match caller_from_parts(&state, &headers, client).await {
+        Ok(caller) => caller,
+        Err(refusal) => return web::refused(refusal),
+    };
+    let Some(caller) = caller else {
         let here = uri
             .path_and_query()
             .map_or("/oauth/authorize", |pq| pq.as_str());
@@ -165,6 +170,7 @@ pub async fn authorize_page(
 /// `state`, or with `error=access_denied`.
 pub async fn authorize_decide(
     State(state): State<AppState>,
+    client: ClientAddr,
     headers: HeaderMap,
     Form(p): Form<AuthorizeParams>,
 ) -> Result<Response, ApiError> {
@@ -172,14 +178,14 @@ pub async fn authorize_decide(
         Ok(r) => r,
         Err(response) => return Ok(*response),
     };
-    let Some(caller) = caller_from_parts(&state, &headers).await else {
+    let caller = match caller_from_parts(&state, &headers, client).await {
+        Ok(caller) => caller,
+        Err(refusal) => return Ok(web::refused(refusal)),
+    };
+    let Some(caller) = caller else {
         return Ok(Redirect::to(&web::login_url("/")).into_response());
     };
-    if !same_origin(&headers) {
-        return Err(ApiError::forbidden(
-            "approve sign-ins from this site's own page",
-        ));
-    }
+    super::require_same_site(&headers)?;
     let client_state = p.state.as_deref().unwrap_or("");
     if p.decision.as_deref() != Some("allow") {
         let target = with_query(

@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::auth::{Caller, SESSION_COOKIE};
+use crate::auth::Caller;
 
 /// How long a granted access is reused.
 pub(crate) const GRANT_TTL: Duration = Duration::from_secs(2);
@@ -54,7 +54,8 @@ pub(crate) fn credential_key(headers: &HeaderMap, instance: Uuid) -> Option<Key>
         hash.update(b"bearer\0");
         hash.update(authorization.as_bytes());
     } else {
-        let session = crate::auth::cookie(headers, SESSION_COOKIE)?;
+        // Two different session cookies: no key, so the full check refuses the request.
+        let session = crate::auth::session_cookie(headers).ok()??;
         hash.update(b"session\0");
         hash.update(session.as_bytes());
         hash.update(b"\0");
@@ -133,5 +134,10 @@ mod tests {
         headers.insert(header::HOST, HeaderValue::from_static("b.localhost:8008"));
         assert_ne!(key, credential_key(&headers, instance).unwrap());
         assert_eq!(credential_key(&HeaderMap::new(), instance), None);
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("q8s_session=abc; q8s_session=def"),
+        );
+        assert_eq!(credential_key(&headers, instance), None);
     }
 }

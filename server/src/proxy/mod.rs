@@ -7,6 +7,10 @@
 //! (`/_q8s/handoff`), which comes back to `/_q8s/auth?code=…&next=…` here: the one-time code
 //! becomes a host-only session cookie. The q8s credentials are removed before the request goes
 //! on, so apps never see them.
+//!
+//! Callers without valid credentials learn nothing about which instances exist: they are
+//! answered before the instance is looked up, the same way for every id. A signed-in caller
+//! who may not see an instance gets the same 404 as for an unknown one.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -16,7 +20,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use uuid::Uuid;
 
-use crate::auth::{self, Caller, SESSION_COOKIE};
+use crate::auth::{self, Caller, ClientAddr, SESSION_COOKIE};
 use crate::runtime::{InstanceStatus, Upstream};
 use crate::state::{AppState, Metrics};
 use crate::store::InstanceRecord;
@@ -103,6 +107,11 @@ pub async fn serve(state: &AppState, id: Uuid, request: Request, peer: Option<Ip
     {
         return pass(state, id, upstream, request, &grant, peer).await;
     }
+    let caller = match auth::caller_from_parts(state, request.headers(), ClientAddr(peer)).await {
+        Ok(Some(caller)) => caller,
+        Ok(None) => return sign_in(state, id, &request),
+        Err(refusal) => return refused(refusal),
+    };
     let record = match state.store.instance(id).await {
         Ok(Some(record)) => record,
         Ok(None) => return unknown(),
@@ -114,9 +123,6 @@ pub async fn serve(state: &AppState, id: Uuid, request: Request, peer: Option<Ip
                 "q8s cannot look up this instance right now. Try again in a moment.",
             );
         }
-    };
-    let Some(caller) = auth::caller_from_parts(state, request.headers()).await else {
-        return sign_in(state, id, &request);
     };
     if !caller.can_see(record.owner_id, record.visibility) {
         // As if it did not exist, like the API.
@@ -210,7 +216,7 @@ async fn redeem(state: &AppState, id: Uuid, host: &str, query: &str) -> Response
         }
     }
     let caller = match code {
-        Some(code) => auth::redeem_host_code(state, &code).await,
+        Some(code) => auth::redeem_host_code(state, id, &code).await,
         None => None,
     };
     let Some(caller) = caller else {
@@ -263,6 +269,18 @@ fn sign_in(state: &AppState, id: Uuid, request: &Request) -> Response {
         header::WWW_AUTHENTICATE,
         HeaderValue::from_static("Bearer realm=\"q8s\""),
     );
+    response
+}
+
+/// A request refused before its credentials were looked at (two session cookies, a throttled
+/// address).
+fn refused(refusal: auth::Refusal) -> Response {
+    let mut response = pages::page(refusal.status(), refusal.title(), &refusal.message());
+    if let Some(seconds) = refusal.retry_after() {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
     response
 }
 

@@ -299,6 +299,8 @@ impl TestServer {
             .client
             .post(self.api("/tokens"))
             .header("cookie", cookie)
+            // As a browser on q8s's own page sends it (cookie requests need our origin).
+            .header("origin", &self.url)
             .json(&json!({"name": "test"}))
             .send()
             .await
