@@ -170,10 +170,10 @@ TICK=$(getconf CLK_TCK)
 qd_pid_of() {
   local env
   for env in /proc/[0-9]*/environ; do
-    tr '\0' '\n' <"$env" 2>/dev/null | grep -qx "Q8S_INSTANCE_ID=$1" || continue
+    tr '\0' '\n' 2>/dev/null <"$env" | grep -qx "Q8S_INSTANCE_ID=$1" || continue
     local pid=${env#/proc/}
     pid=${pid%/environ}
-    if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q '^/venv/waved'; then
+    if tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -q '^/venv/waved'; then
       echo "$pid"
       return
     fi

@@ -151,7 +151,7 @@ impl Supervisor {
 
         self.report(InstanceStatus::Starting, None).await;
         let cgroup = self.cgroup();
-        let mut pod = match self.pod(self.shared.confinement.outbound).await {
+        let mut pod = match self.pod(self.shared.isolation.outbound).await {
             Ok(pod) => pod,
             Err(why) => return self.fail(why).await,
         };
@@ -172,11 +172,7 @@ impl Supervisor {
         };
         let volume = match &self.spec.volume_mount {
             Some(_) => {
-                let owner = self
-                    .shared
-                    .confinement
-                    .user
-                    .map(|user| (user.uid, user.gid));
+                let owner = self.shared.isolation.user.map(|user| (user.uid, user.gid));
                 let attached = self.shared.volumes.attach(
                     self.spec.instance_id,
                     self.spec.volume_size,
@@ -201,7 +197,7 @@ impl Supervisor {
             }
         };
         let confinement = Confinement {
-            user: self.shared.confinement.user,
+            user: self.shared.isolation.user,
             netns: pod.as_ref().map(|pod| Arc::clone(pod.netns())),
         };
 
@@ -263,11 +259,11 @@ impl Supervisor {
     /// The instance's network namespace (with outbound traffic when `outbound`), when this host
     /// gives instances their own.
     async fn pod(&self, outbound: bool) -> Result<Option<Pod>, String> {
-        let confinement = &self.shared.confinement;
-        let (Some(user), true) = (confinement.user, confinement.own_network) else {
+        let isolation = &self.shared.isolation;
+        let (Some(user), true) = (isolation.user, isolation.own_network) else {
             return Ok(None);
         };
-        let slirp = confinement.slirp4netns.as_deref().filter(|_| outbound);
+        let slirp = isolation.slirp4netns.as_deref().filter(|_| outbound);
         Pod::create(user, slirp)
             .await
             .map(Some)
@@ -287,7 +283,7 @@ impl Supervisor {
             .transpose()
             .map_err(|err| format!("cannot use the instance cgroup: {err}"))?;
         let mut install_pod = None;
-        if pod.is_some() && !self.shared.confinement.outbound {
+        if pod.is_some() && !self.shared.isolation.outbound {
             install_pod = self.pod(true).await?;
         }
         let netns = install_pod
@@ -295,14 +291,14 @@ impl Supervisor {
             .or(pod)
             .map(|pod| Arc::clone(pod.netns()));
         let confinement = Confinement {
-            user: self.shared.confinement.user,
+            user: self.shared.isolation.user,
             netns,
         };
         let install = InstallContext {
             owner: self.spec.owner_id,
             confinement: &confinement,
             cgroup: procs.as_ref(),
-            seccomp: self.shared.confinement.seccomp,
+            seccomp: self.shared.isolation.seccomp,
         };
         let prepared = self
             .shared
@@ -445,7 +441,7 @@ impl Supervisor {
     ) -> std::io::Result<Launch> {
         // Qd sees the environment only: no app files, no volume, no secrets.
         let mut sandbox = Sandbox::new(&self.shared.config.bwrap, &prepared.env_dir, Vec::new());
-        if !self.shared.confinement.seccomp {
+        if !self.shared.isolation.seccomp {
             sandbox = sandbox.without_seccomp();
         }
         let command = sandbox.command(waved, &[])?;
@@ -527,8 +523,8 @@ impl Supervisor {
         let extra = prepared.python_prefix.iter().cloned().collect();
         let mut sandbox = Sandbox::new(&self.shared.config.bwrap, &prepared.env_dir, extra)
             .with_app(&prepared.app_dir)
-            .with_slirp_dns(own_network && self.shared.confinement.outbound);
-        if !self.shared.confinement.seccomp {
+            .with_slirp_dns(own_network && self.shared.isolation.outbound);
+        if !self.shared.isolation.seccomp {
             sandbox = sandbox.without_seccomp();
         }
         if let (Some(mount), Some(dir)) = (&self.spec.volume_mount, volume) {

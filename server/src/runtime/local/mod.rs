@@ -143,15 +143,15 @@ pub(crate) struct Shared {
     preparer: Preparer,
     admission: Arc<Admission>,
     cgroups: CgroupRoot,
-    /// How sandboxes are confined on this host (decided once, at start).
-    confinement: Confinement,
+    /// What isolation this host allows (decided once, at start).
+    isolation: HostIsolation,
     volumes: Volumes,
     logs_dir: PathBuf,
 }
 
 /// What this host allows the runtime to do for isolation (see `docs/security.md`).
 #[derive(Debug, Clone)]
-pub(crate) struct Confinement {
+pub(crate) struct HostIsolation {
     /// The host user sandboxes run as; `None` when the server is not root (its own user).
     user: Option<HostUser>,
     /// Each instance its own network namespace (the server is root).
@@ -187,15 +187,15 @@ impl LocalRuntime {
         let volumes = Volumes::new(data_dir.join("volumes"));
         let unmounted = volumes.unmount_leftovers();
         tracing::info!(unmounted, "volumes: {}", volumes.describe());
-        let confinement = Confinement::of_host(&config);
-        prepare_data_dir(&data_dir, confinement.user);
+        let isolation = HostIsolation::of_host(&config);
+        prepare_data_dir(&data_dir, isolation.user);
         let preparer = Preparer::new(
             &data_dir,
             config.uv.clone(),
             config.python.clone(),
             config.bwrap.clone(),
             config.install_timeout,
-            confinement.user,
+            isolation.user,
             config.archive_limits,
         );
         preparer.clean_leftovers();
@@ -204,7 +204,7 @@ impl LocalRuntime {
             sink,
             preparer,
             cgroups,
-            confinement,
+            isolation,
             volumes,
             logs_dir: data_dir.join("logs"),
             config: LocalRuntimeConfig { data_dir, ..config },
@@ -328,9 +328,9 @@ impl Runtime for LocalRuntime {
     }
 }
 
-impl Confinement {
+impl HostIsolation {
     /// Finds out, once, what isolation this host offers, and says what is missing.
-    fn of_host(config: &LocalRuntimeConfig) -> Confinement {
+    fn of_host(config: &LocalRuntimeConfig) -> HostIsolation {
         let root = confine::is_root();
         let seccomp = match seccomp::check() {
             Ok(()) => true,
@@ -345,7 +345,7 @@ impl Confinement {
                  network (any instance can reach the host's loopback services); run it as root \
                  for the isolation of docs/security.md"
             );
-            return Confinement {
+            return HostIsolation {
                 user: None,
                 own_network: false,
                 slirp4netns: None,
@@ -376,7 +376,7 @@ impl Confinement {
             seccomp,
             "sandboxes run as an unprivileged host user, each instance in a network namespace of its own"
         );
-        Confinement {
+        HostIsolation {
             user: Some(config.sandbox_user),
             own_network,
             outbound: config.network == InstanceNetwork::Internet && slirp4netns.is_some(),
