@@ -138,7 +138,9 @@ async fn serve(spec: InstanceSpec, data: PathBuf, port: u16) -> anyhow::Result<E
         url: url.clone(),
         latest,
     });
-    let runtime = Arc::new(LocalRuntime::new(LocalRuntimeConfig::new(data), reporter));
+    let config = LocalRuntimeConfig::new(data);
+    LocalRuntime::check_host(&config).map_err(|why| anyhow::anyhow!(why))?;
+    let runtime = Arc::new(LocalRuntime::new(config, reporter));
     let id = spec.instance_id;
     eprintln!(
         "exec: {} {} at {url} (Ctrl-C stops it)",

@@ -462,3 +462,40 @@ async fn outbound_traffic_can_be_switched_off() {
     // The proxy still reaches it.
     assert!(get(&server, &admin, &id, "/").await["port"].is_string());
 }
+
+#[test]
+fn a_data_directory_the_sandbox_user_cannot_reach_is_refused_at_start() {
+    if unsafe { libc::geteuid() } != 0 {
+        return; // without root, sandboxes run as the server's own user
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let private = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(private.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let data = private.path().join("data");
+    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_q8s-server"))
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{}", free_port()))
+        .arg("--data-dir")
+        .arg(&data)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // It must stop at once; one that serves is killed rather than waited for.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while server.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            server.kill().unwrap();
+            panic!("q8s-server started with a data directory the sandbox user cannot reach");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let output = server.wait_with_output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("cannot pass through")
+            && stderr.contains(&*private.path().to_string_lossy()),
+        "{stderr}"
+    );
+}

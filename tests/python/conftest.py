@@ -80,7 +80,15 @@ def _temporary_files_under_pytest(
     """Every temporary file of the suite — the docstring examples' ``tempfile.mkdtemp()``, the
     notebook kernel's (it inherits ``TMPDIR``), the server's data — goes under pytest's own
     temporary folder, which pytest prunes to its last three runs, instead of piling up in /tmp."""
-    base = str(tmp_path_factory.mktemp("tmp"))
+    base = tmp_path_factory.mktemp("tmp")
+    # The server's sandboxes run as an unprivileged host user (when the tests run as root),
+    # which must pass through every folder above the data directory: pytest keeps its own
+    # private (0700), so they let others pass, without listing them (0711).
+    basetemp = tmp_path_factory.getbasetemp()
+    for folder in (basetemp.parent, basetemp, base):
+        if folder.stat().st_uid == os.geteuid():
+            folder.chmod(0o711)
+    base = str(base)
     saved = os.environ.get("TMPDIR"), tempfile.tempdir
     os.environ["TMPDIR"] = base
     tempfile.tempdir = base

@@ -105,6 +105,19 @@ pub(crate) fn reachable_by_others(path: &Path, executable: bool) -> bool {
         .all(|dir| fs::metadata(dir).is_ok_and(|m| m.permissions().mode() & 0o001 != 0))
 }
 
+/// The first folder above `path` (an absolute path, which need not exist yet) that does not let
+/// others pass, if any.
+pub(crate) fn closed_ancestor(path: &Path) -> Option<std::path::PathBuf> {
+    let mut ancestors: Vec<&Path> = path.ancestors().skip(1).collect();
+    ancestors.reverse();
+    ancestors
+        .into_iter()
+        .find_map(|dir| match fs::metadata(dir) {
+            Ok(meta) if meta.permissions().mode() & 0o001 == 0 => Some(dir.to_owned()),
+            _ => None,
+        })
+}
+
 /// Sets `dir`'s mode (creating it when missing).
 pub(crate) fn dir_with_mode(dir: &Path, mode: u32) -> io::Result<()> {
     match fs::create_dir(dir) {
@@ -154,5 +167,9 @@ mod tests {
         assert!(!reachable_by_others(&file, true), "not executable");
         fs::set_permissions(&inner, fs::Permissions::from_mode(0o700)).unwrap();
         assert!(!reachable_by_others(&file, false));
+        assert_eq!(closed_ancestor(&inner.join("data")), Some(inner.clone()));
+        assert_eq!(closed_ancestor(&file), Some(inner.clone()));
+        fs::set_permissions(&inner, fs::Permissions::from_mode(0o711)).unwrap();
+        assert_eq!(closed_ancestor(&inner.join("data")), None);
     }
 }

@@ -172,6 +172,29 @@ pub struct LocalRuntime {
 }
 
 impl LocalRuntime {
+    /// Checks what the runtime needs of this host before it starts: when the server is root,
+    /// the sandbox user must be able to pass through every folder above the data directory
+    /// (bubblewrap runs as it and binds folders from there). `Err` says what to change.
+    pub fn check_host(config: &LocalRuntimeConfig) -> Result<(), String> {
+        if !confine::is_root() {
+            return Ok(());
+        }
+        let data_dir =
+            std::path::absolute(&config.data_dir).unwrap_or_else(|_| config.data_dir.clone());
+        match confine::closed_ancestor(&data_dir) {
+            None => Ok(()),
+            Some(folder) => Err(format!(
+                "the sandboxes' user (uid {}) cannot pass through {} to reach the data directory \
+                 {}: put the data directory where every folder above it lets others pass (mode \
+                 o+x, e.g. /var/lib/q8s), or allow it with `chmod o+x {}`",
+                config.sandbox_user.uid,
+                folder.display(),
+                data_dir.display(),
+                folder.display()
+            )),
+        }
+    }
+
     /// A runtime keeping its files under `config.data_dir`, reporting to `sink`. Processes an
     /// earlier run left behind (the server was killed) are ended here; the server then starts
     /// the instances that should run (reconciliation).
