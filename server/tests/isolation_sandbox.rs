@@ -84,8 +84,10 @@ async fn get(server: &TestServer, token: &str, id: &str, path: &str) -> Value {
 }
 
 /// A build backend that, when uv runs it to build `./pkg`, tries to write a marker on the
-/// host, read the admin token, plant a file in the data directory and poison the uv cache the
-/// server installs every owner's packages from; it prints what it managed and then fails.
+/// host, read the admin token, plant a file in the data directory, poison the uv cache the
+/// server installs every owner's packages from, and reach the network other than the package
+/// index (directly, and through the install's proxy to another host and to the cloud metadata
+/// address); it prints what it managed and then fails.
 fn backend_app(dir: &Path, marker: &Path, data_dir: &Path, uv_cache: &Path) {
     write_manifest(dir, "ai.h2o.q8s.backend", "main");
     std::fs::write(dir.join("main.py"), "print('never started')\n").unwrap();
@@ -118,8 +120,27 @@ def write(path):
     with open(path, "w") as f:
         f.write("pwned")
 
+def connect_direct():
+    import socket
+    socket.create_connection(("1.1.1.1", 443), timeout=5).close()
+
+def connect_via_proxy(target):
+    import socket, urllib.parse
+    proxy = urllib.parse.urlparse(os.environ["HTTPS_PROXY"])
+    s = socket.create_connection((proxy.hostname, proxy.port), timeout=5)
+    s.sendall(f"CONNECT {{target}} HTTP/1.1\r\nHost: {{target}}\r\n\r\n".encode())
+    status = s.recv(200).decode().split("\r\n")[0]
+    s.close()
+    if " 200 " not in status:
+        raise PermissionError(status)
+    return "tunnel"
+
 def attack():
     out = [
+        attempt("direct", connect_direct),
+        attempt("elsewhere", lambda: connect_via_proxy("example.com:443")),
+        attempt("metadata", lambda: connect_via_proxy("169.254.169.254:80")),
+        attempt("index", lambda: connect_via_proxy("pypi.org:443")),
         attempt("marker", lambda: write({marker:?})),
         attempt("token", lambda: open(os.path.join({data:?}, "admin-token")).read().strip()),
         attempt("plant", lambda: write(os.path.join({data:?}, "planted"))),
@@ -170,9 +191,17 @@ async fn a_build_backend_runs_inside_a_sandbox() {
         "token-refused",
         "plant-refused",
         "cache-refused",
+        // The network: nothing but the package index, through the server's proxy.
+        "direct-refused",
+        "elsewhere-refused",
+        "metadata-refused",
     ] {
         assert!(log.contains(refused), "no {refused} in: {log}");
     }
+    assert!(
+        log.contains("index-done=tunnel"),
+        "the index is out of reach: {log}"
+    );
     assert!(!marker.exists(), "the backend wrote on the host");
     assert!(!server.data_dir().join("planted").exists());
     assert!(!uv_cache.join("POISON").exists(), "the shared uv cache");

@@ -271,8 +271,8 @@ impl Supervisor {
     }
 
     /// Extracts the bundle and builds the environment, the install confined like the instance
-    /// (in its cgroup; in its network, or in one with outbound traffic when the instance has
-    /// none: installs reach the package index).
+    /// (in its cgroup, as the sandbox user) in a network of its own whose only way out is the
+    /// package-index proxy.
     async fn prepare(
         &self,
         pod: Option<&Pod>,
@@ -282,14 +282,13 @@ impl Supervisor {
             .map(Cgroup::procs_file)
             .transpose()
             .map_err(|err| format!("cannot use the instance cgroup: {err}"))?;
-        let mut install_pod = None;
-        if pod.is_some() && !self.shared.isolation.outbound {
-            install_pod = self.pod(true).await?;
-        }
-        let netns = install_pod
-            .as_ref()
-            .or(pod)
-            .map(|pod| Arc::clone(pod.netns()));
+        // A network of its own, loopback only: the install reaches package indexes through the
+        // server's proxy inside it, nothing else (`index_proxy`).
+        let mut install_pod = match pod {
+            Some(_) => self.pod(false).await?,
+            None => None,
+        };
+        let netns = install_pod.as_ref().map(|pod| Arc::clone(pod.netns()));
         let confinement = Confinement {
             user: self.shared.isolation.user,
             netns,

@@ -28,6 +28,7 @@ mod admission;
 mod cgroup;
 mod confine;
 mod gc;
+mod index_proxy;
 mod instance;
 mod log;
 mod mounts;

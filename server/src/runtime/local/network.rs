@@ -27,7 +27,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::process::{Child, Command};
 
 use super::confine::HostUser;
@@ -61,16 +61,31 @@ impl NetNs {
 
     /// A TCP socket created inside this namespace (it stays there whichever thread uses it).
     fn socket(&self, addr: SocketAddr) -> io::Result<TcpSocket> {
+        self.inside(|| {
+            if addr.is_ipv4() {
+                TcpSocket::new_v4()
+            } else {
+                TcpSocket::new_v6()
+            }
+        })
+    }
+
+    /// A listener on `addr` inside this namespace (served by the server's own tasks).
+    pub(crate) fn listen(&self, addr: SocketAddr) -> io::Result<TcpListener> {
+        let listener = self.inside(|| std::net::TcpListener::bind(addr))?;
+        listener.set_nonblocking(true)?;
+        TcpListener::from_std(listener)
+    }
+
+    /// Runs `make` (which creates a socket, and nothing else) on this thread inside this
+    /// namespace, then returns to the host's.
+    fn inside<T>(&self, make: impl FnOnce() -> io::Result<T>) -> io::Result<T> {
         let host = host_netns()?;
         // SAFETY: setns on the calling thread with descriptors we hold; checked below.
         if unsafe { libc::setns(self.fd.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
             return Err(io::Error::last_os_error());
         }
-        let socket = if addr.is_ipv4() {
-            TcpSocket::new_v4()
-        } else {
-            TcpSocket::new_v6()
-        };
+        let made = make();
         // SAFETY: as above. A thread left in an instance's namespace would open the server's
         // own connections there: that must never happen, whatever it costs.
         if unsafe { libc::setns(host.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
@@ -80,7 +95,7 @@ impl NetNs {
             );
             std::process::abort();
         }
-        socket
+        made
     }
 }
 

@@ -18,6 +18,7 @@ use tokio::sync::OwnedMutexGuard;
 use uuid::Uuid;
 
 use super::confine::{self, HostUser};
+use super::index_proxy::{Allowed, IndexProxy};
 use super::log::InstanceLog;
 use super::process::{self, Confinement, Launch};
 use super::sandbox::{ENV_DIR, OWNER_DIR, Sandbox, TOOLS_DIR};
@@ -335,10 +336,31 @@ impl Preparer {
             owner_dir,
             src,
             uv,
-        )
-        .with_slirp_dns(install.confinement.netns.is_some());
+        );
         if !install.seccomp {
             sandbox = sandbox.without_seccomp();
+        }
+        // In a network of its own, the install's only way out: a proxy to its package indexes.
+        let proxy = match &install.confinement.netns {
+            Some(netns) => Some(
+                IndexProxy::start(netns, Allowed::for_app(app_dir))
+                    .map_err(|err| format!("cannot start the install's index proxy: {err}"))?,
+            ),
+            None => None,
+        };
+        let mut env = install_env();
+        if let Some(proxy) = &proxy {
+            for name in [
+                "HTTPS_PROXY",
+                "HTTP_PROXY",
+                "ALL_PROXY",
+                "https_proxy",
+                "http_proxy",
+            ] {
+                env.retain(|(key, _)| key != name);
+                env.push((name.to_owned(), proxy.url()));
+            }
+            env.retain(|(key, _)| !key.eq_ignore_ascii_case("NO_PROXY"));
         }
         let venv = format!("{OWNER_DIR}/{build}");
         log.note(&format!(
@@ -355,7 +377,7 @@ impl Preparer {
             &python,
             &venv,
         ];
-        self.run_uv(&sandbox, &args, "uv venv", install, log, false)
+        self.run_uv(&sandbox, &env, &args, "uv venv", install, log, false)
             .await?;
         if app_dir.join("requirements.txt").is_file() {
             log.note("installing requirements.txt with uv");
@@ -373,7 +395,15 @@ impl Preparer {
             let mut offline = install_args.to_vec();
             offline.push("--offline");
             let quiet = self
-                .run_uv(&sandbox, &offline, "uv pip install", install, log, true)
+                .run_uv(
+                    &sandbox,
+                    &env,
+                    &offline,
+                    "uv pip install",
+                    install,
+                    log,
+                    true,
+                )
                 .await;
             if quiet.is_err() {
                 log.note(
@@ -381,6 +411,7 @@ impl Preparer {
                 );
                 self.run_uv(
                     &sandbox,
+                    &env,
                     &install_args,
                     "uv pip install",
                     install,
@@ -397,9 +428,11 @@ impl Preparer {
 
     /// Runs `uv args…` in the install sandbox, its output in the log (`quiet`: only when it
     /// succeeds), within the install timeout.
+    #[allow(clippy::too_many_arguments)]
     async fn run_uv(
         &self,
         sandbox: &Sandbox,
+        env: &[(String, String)],
         args: &[&str],
         what: &str,
         install: &InstallContext<'_>,
@@ -410,7 +443,7 @@ impl Preparer {
         let command = sandbox
             .command(&format!("{TOOLS_DIR}/uv"), &args)
             .map_err(|err| format!("cannot prepare the install sandbox: {err}"))?;
-        let launch = Launch::new("uv", command, install_env());
+        let launch = Launch::new("uv", command, env.to_vec());
         let mut child = process::command(&launch, install.confinement, install.cgroup)
             .and_then(|mut command| command.spawn())
             .map_err(|err| {
