@@ -31,6 +31,16 @@ async fn hello_runs_answers_logs_and_leaves_no_process_behind() {
         "{body}"
     );
 
+    // The app never starts a Qd of its own, whatever its Wave version does with
+    // `--no-autostart`.
+    let app_env = app_environment(id);
+    assert!(
+        app_env
+            .iter()
+            .any(|var| var == "H2O_WAVE_NO_AUTOSTART=true"),
+        "{app_env:?}"
+    );
+
     let statuses: Vec<_> = h.sink.history(id).iter().map(|u| u.status).collect();
     assert_eq!(
         statuses,
@@ -114,4 +124,24 @@ async fn hello_runs_answers_logs_and_leaves_no_process_behind() {
         h.runtime.start(second).await.is_err(),
         "no starts after shutdown"
     );
+}
+
+/// The environment of the instance's app process (`python -m h2o_wave run …`).
+fn app_environment(id: uuid::Uuid) -> Vec<String> {
+    let needle = format!("Q8S_INSTANCE_ID={id}");
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        if !String::from_utf8_lossy(&cmdline).contains("h2o_wave\0run") {
+            continue;
+        }
+        let environ = std::fs::read(entry.path().join("environ")).unwrap_or_default();
+        let vars: Vec<String> = environ
+            .split(|&b| b == 0)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .collect();
+        if vars.iter().any(|v| *v == needle) {
+            return vars;
+        }
+    }
+    panic!("no app process of instance {id}")
 }

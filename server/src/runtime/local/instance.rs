@@ -508,6 +508,8 @@ impl Supervisor {
                 ),
                 ("H2O_WAVE_ACCESS_KEY_ID".to_owned(), keys.0.clone()),
                 ("H2O_WAVE_ACCESS_KEY_SECRET".to_owned(), keys.1.clone()),
+                // Some `wave run` versions ignore `--no-autostart` and start a Qd of their own.
+                ("H2O_WAVE_NO_AUTOSTART".to_owned(), "true".to_owned()),
             ]);
         }
         Ok(Launch::new("app", command, env))
