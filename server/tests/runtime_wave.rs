@@ -139,7 +139,7 @@ fn app_environment(id: uuid::Uuid) -> Vec<String> {
             .split(|&b| b == 0)
             .map(|v| String::from_utf8_lossy(v).into_owned())
             .collect();
-        if vars.iter().any(|v| *v == needle) {
+        if vars.contains(&needle) {
             return vars;
         }
     }
