@@ -29,6 +29,7 @@ mod cgroup;
 mod confine;
 mod gc;
 mod index_proxy;
+mod install;
 mod instance;
 mod log;
 mod mounts;

@@ -1,7 +1,8 @@
 //! What an instance needs on disk before it starts: the bundle extracted once per app version
 //! (`apps/<sha256>/`) and the Python environment built with `uv` once per content hash of what
 //! goes into it (`envs/<hash>/`). Both are built beside their final place and renamed into it,
-//! and concurrent starts of the same version wait for one build.
+//! and concurrent starts of the same version wait for one build (the build itself is
+//! [`super::install`]'s, in its sandbox).
 
 use std::collections::HashMap;
 use std::fs;
@@ -18,10 +19,10 @@ use tokio::sync::OwnedMutexGuard;
 use uuid::Uuid;
 
 use super::confine::{self, HostUser};
-use super::index_proxy::{Allowed, IndexProxy};
+pub(crate) use super::install::InstallContext;
+use super::install::Installer;
 use super::log::InstanceLog;
-use super::process::{self, Confinement, Launch};
-use super::sandbox::{ENV_DIR, OWNER_DIR, Sandbox, TOOLS_DIR};
+use super::sandbox::ENV_DIR;
 
 /// How the app runs, decided from its environment and module.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,44 +51,27 @@ pub(crate) struct Prepared {
 pub(crate) struct Preparer {
     apps_dir: PathBuf,
     envs_dir: PathBuf,
-    /// `uv-cache/<owner>/`: each owner's package cache, environments being built and scratch
-    /// copies of their apps' files.
-    owners_dir: PathBuf,
-    /// `tools/`: programs copied where the sandbox user can run them.
-    tools_dir: PathBuf,
-    uv: PathBuf,
     python: PathBuf,
-    bwrap: PathBuf,
-    install_timeout: Duration,
     user: Option<HostUser>,
     limits: q8s_core::archive::Limits,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     interpreter: tokio::sync::OnceCell<Interpreter>,
-    uv_binary: tokio::sync::OnceCell<PathBuf>,
+    installer: Installer,
 }
 
 #[derive(Debug)]
-struct Interpreter {
-    executable: PathBuf,
-    version: String,
+pub(super) struct Interpreter {
+    pub(super) executable: PathBuf,
+    pub(super) version: String,
 }
 
 impl Interpreter {
     /// Its installation, when it lives outside the system folders (bound into sandboxes).
-    fn prefix(&self) -> Option<PathBuf> {
+    pub(super) fn prefix(&self) -> Option<PathBuf> {
         let exe = fs::canonicalize(&self.executable).ok()?;
         let prefix = exe.parent()?.parent()?;
         (!prefix.starts_with("/usr")).then(|| prefix.to_owned())
     }
-}
-
-/// Where and how an instance's environment is installed: as the app's owner, in the
-/// instance's confinement and cgroup.
-pub(crate) struct InstallContext<'a> {
-    pub(crate) owner: Uuid,
-    pub(crate) confinement: &'a Confinement,
-    pub(crate) cgroup: Option<&'a super::cgroup::Procs>,
-    pub(crate) seccomp: bool,
 }
 
 impl Preparer {
@@ -103,17 +87,12 @@ impl Preparer {
         Preparer {
             apps_dir: data_dir.join("apps"),
             envs_dir: data_dir.join("envs"),
-            owners_dir: data_dir.join("uv-cache"),
-            tools_dir: data_dir.join("tools"),
-            uv,
+            installer: Installer::new(data_dir, uv, python.clone(), bwrap, install_timeout, user),
             python,
-            bwrap,
-            install_timeout,
             user,
             limits,
             locks: Mutex::new(HashMap::new()),
             interpreter: tokio::sync::OnceCell::new(),
-            uv_binary: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -122,15 +101,7 @@ impl Preparer {
         for (dir, prefix) in [(&self.apps_dir, ".qz-extract-"), (&self.envs_dir, ".tmp-")] {
             remove_entries(dir, |name| name.starts_with(prefix));
         }
-        for owner in fs::read_dir(&self.owners_dir)
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            remove_entries(&owner.path(), |name| {
-                name.starts_with("build-") || name.starts_with("src-")
-            });
-        }
+        self.installer.clean_leftovers();
     }
 
     /// Extracts (if needed) and builds the environment (if needed); `Err` is the reason for
@@ -225,29 +196,6 @@ impl Preparer {
             .await
     }
 
-    /// `uv` as a binary the sandbox user can run: where it is installed when it can reach it,
-    /// else a copy in `tools/`.
-    async fn uv_binary(&self) -> Result<&PathBuf, String> {
-        self.uv_binary
-            .get_or_try_init(|| async {
-                let uv = resolve_uv(&self.uv, &self.python).await?;
-                if self.user.is_none() || confine::reachable_by_others(&uv, true) {
-                    return Ok(uv);
-                }
-                let copy = self.tools_dir.join("uv");
-                let tools = self.tools_dir.clone();
-                let source = uv.clone();
-                tokio::task::spawn_blocking(move || copy_tool(&source, &tools, "uv"))
-                    .await
-                    .map_err(|err| err.to_string())?
-                    .map_err(|err| {
-                        format!("cannot copy {} to {}: {err}", uv.display(), copy.display())
-                    })?;
-                Ok(copy)
-            })
-            .await
-    }
-
     async fn environment(
         &self,
         app_dir: &Path,
@@ -271,239 +219,10 @@ impl Preparer {
         }
         fs::create_dir_all(&self.envs_dir)
             .map_err(|err| format!("cannot create {}: {err}", self.envs_dir.display()))?;
-        let owner_dir = self.owner_dir(install.owner)?;
-        let run = uuid::Uuid::new_v4().simple().to_string();
-        let (build, src) = (format!("build-{run}"), format!("src-{run}"));
-        let copy = {
-            let (from, to, user) = (app_dir.to_owned(), owner_dir.join(&src), self.user);
-            tokio::task::spawn_blocking(move || copy_tree(&from, &to, user))
-        };
-        let built = match copy.await {
-            Ok(Ok(())) => {
-                self.build(&owner_dir, &build, &src, app_dir, interpreter, log, install)
-                    .await
-            }
-            Ok(Err(err)) => Err(format!(
-                "cannot copy the app's files for the install: {err}"
-            )),
-            Err(err) => Err(format!(
-                "cannot copy the app's files for the install: {err}"
-            )),
-        };
-        let built = built.and_then(|()| {
-            fs::rename(owner_dir.join(&build), &dest)
-                .map_err(|err| format!("cannot finish the environment: {err}"))
-        });
-        let _ = fs::remove_dir_all(owner_dir.join(&src));
-        if built.is_err() {
-            let _ = fs::remove_dir_all(owner_dir.join(&build));
-        }
-        built.map(|()| dest)
-    }
-
-    /// `uv-cache/<owner>/`, the sandbox user's, private.
-    fn owner_dir(&self, owner: Uuid) -> Result<PathBuf, String> {
-        let dir = self.owners_dir.join(owner.to_string());
-        let made = fs::create_dir_all(&self.owners_dir)
-            .and_then(|()| confine::dir_with_mode(&dir, 0o700))
-            .and_then(|()| match self.user {
-                Some(user) => user.own(&dir),
-                None => Ok(()),
-            });
-        made.map_err(|err| format!("cannot prepare {}: {err}", dir.display()))?;
-        Ok(dir)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn build(
-        &self,
-        owner_dir: &Path,
-        build: &str,
-        src: &str,
-        app_dir: &Path,
-        interpreter: &Interpreter,
-        log: &InstanceLog,
-        install: &InstallContext<'_>,
-    ) -> Result<(), String> {
-        let uv = self.uv_binary().await?;
-        let mut sandbox = Sandbox::install(
-            &self.bwrap,
-            interpreter
-                .prefix()
-                .into_iter()
-                .chain(install_files())
-                .collect(),
-            owner_dir,
-            src,
-            uv,
-        );
-        if !install.seccomp {
-            sandbox = sandbox.without_seccomp();
-        }
-        // In a network of its own, the install's only way out: a proxy to its package indexes.
-        let proxy = match &install.confinement.netns {
-            Some(netns) => Some(
-                IndexProxy::start(netns, Allowed::for_app(app_dir))
-                    .map_err(|err| format!("cannot start the install's index proxy: {err}"))?,
-            ),
-            None => None,
-        };
-        let mut env = install_env();
-        if let Some(proxy) = &proxy {
-            for name in [
-                "HTTPS_PROXY",
-                "HTTP_PROXY",
-                "ALL_PROXY",
-                "https_proxy",
-                "http_proxy",
-            ] {
-                env.retain(|(key, _)| key != name);
-                env.push((name.to_owned(), proxy.url()));
-            }
-            env.retain(|(key, _)| !key.eq_ignore_ascii_case("NO_PROXY"));
-        }
-        let venv = format!("{OWNER_DIR}/{build}");
-        log.note(&format!(
-            "creating a Python {} environment with uv (in a sandbox)",
-            interpreter.version.split_whitespace().next().unwrap_or("")
-        ));
-        let python = interpreter.executable.to_string_lossy().into_owned();
-        let args = [
-            "venv",
-            "--relocatable",
-            "--quiet",
-            "--allow-existing",
-            "--python",
-            &python,
-            &venv,
-        ];
-        self.run_uv(&sandbox, &env, &args, "uv venv", install, log, false)
-            .await?;
-        if app_dir.join("requirements.txt").is_file() {
-            log.note("installing requirements.txt with uv");
-            let python = format!("{venv}/bin/python");
-            let install_args = [
-                "pip",
-                "install",
-                "--requirement",
-                "requirements.txt",
-                "--python",
-                &python,
-            ];
-            // From the owner's cache alone first: no index round trip when everything is there
-            // (the common case of a new version with the same dependencies).
-            let mut offline = install_args.to_vec();
-            offline.push("--offline");
-            let quiet = self
-                .run_uv(
-                    &sandbox,
-                    &env,
-                    &offline,
-                    "uv pip install",
-                    install,
-                    log,
-                    true,
-                )
-                .await;
-            if quiet.is_err() {
-                log.note(
-                    "uv's cache does not hold everything: resolving against the package index",
-                );
-                self.run_uv(
-                    &sandbox,
-                    &env,
-                    &install_args,
-                    "uv pip install",
-                    install,
-                    log,
-                    false,
-                )
-                .await?;
-            }
-        } else {
-            log.note("no requirements.txt: the environment has the standard library only");
-        }
-        Ok(())
-    }
-
-    /// Runs `uv args…` in the install sandbox, its output in the log (`quiet`: only when it
-    /// succeeds), within the install timeout.
-    #[allow(clippy::too_many_arguments)]
-    async fn run_uv(
-        &self,
-        sandbox: &Sandbox,
-        env: &[(String, String)],
-        args: &[&str],
-        what: &str,
-        install: &InstallContext<'_>,
-        log: &InstanceLog,
-        quiet: bool,
-    ) -> Result<(), String> {
-        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-        let command = sandbox
-            .command(&format!("{TOOLS_DIR}/uv"), &args)
-            .map_err(|err| format!("cannot prepare the install sandbox: {err}"))?;
-        let launch = Launch::new("uv", command, env.to_vec());
-        let mut child = process::command(&launch, install.confinement, install.cgroup)
-            .and_then(|mut command| command.spawn())
-            .map_err(|err| {
-                let reason = format!("cannot run {what} in its sandbox: {err}");
-                log.note(&reason);
-                reason
-            })?;
-        drop(launch.fds);
-        let stdout = child.stdout.take();
-        let stderr = child.stderr.take();
-        let collect = async {
-            let mut out = Vec::new();
-            let mut err = Vec::new();
-            let read_out = async {
-                if let Some(mut o) = stdout {
-                    let _ = tokio::io::AsyncReadExt::read_to_end(&mut o, &mut out).await;
-                }
-            };
-            let read_err = async {
-                if let Some(mut e) = stderr {
-                    let _ = tokio::io::AsyncReadExt::read_to_end(&mut e, &mut err).await;
-                }
-            };
-            tokio::join!(read_out, read_err);
-            let status = child.wait().await;
-            (status, err, out)
-        };
-        let (status, err, out) = match tokio::time::timeout(self.install_timeout, collect).await {
-            Ok(done) => done,
-            Err(_) => {
-                let reason = format!(
-                    "installing the environment failed: {what} did not finish within {} s",
-                    self.install_timeout.as_secs()
-                );
-                log.note(&reason);
-                return Err(reason);
-            }
-        };
-        let success = matches!(&status, Ok(status) if status.success());
-        if success || !quiet {
-            for line in err.split(|&b| b == b'\n').chain(out.split(|&b| b == b'\n')) {
-                if !line.is_empty() {
-                    log.write_line(line);
-                }
-            }
-        }
-        match status {
-            Ok(_) if success => Ok(()),
-            Ok(status) => {
-                let reason = format!(
-                    "installing the environment failed: {what} {}; see the instance log",
-                    process::describe_exit(Ok(status))
-                );
-                if !quiet {
-                    log.note(&reason);
-                }
-                Err(reason)
-            }
-            Err(err) => Err(format!("installing the environment failed: {what}: {err}")),
-        }
+        self.installer
+            .install(app_dir, interpreter, &dest, log, install)
+            .await
+            .map(|()| dest)
     }
 
     /// Where bundles are extracted.
@@ -532,71 +251,7 @@ impl Preparer {
     }
 }
 
-/// Settings of the server's environment that say how packages are fetched (an index mirror,
-/// a proxy, the CA bundle of a TLS-inspecting network): passed on to installs, the rest of the
-/// server's environment is not.
-const PASSED_TO_INSTALLS: &[&str] = &[
-    "SSL_CERT_FILE",
-    "SSL_CERT_DIR",
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "ALL_PROXY",
-    "NO_PROXY",
-    "http_proxy",
-    "https_proxy",
-    "all_proxy",
-    "no_proxy",
-    "UV_INDEX",
-    "UV_DEFAULT_INDEX",
-    "UV_INDEX_URL",
-    "UV_EXTRA_INDEX_URL",
-    "UV_INDEX_STRATEGY",
-    "UV_KEYRING_PROVIDER",
-    "UV_NATIVE_TLS",
-    "UV_SYSTEM_CERTS",
-    "UV_INSECURE_HOST",
-    "UV_HTTP_TIMEOUT",
-    "UV_CONCURRENT_DOWNLOADS",
-];
-
-/// Files the passed settings name (CA bundles), shown read-only in the install sandbox at
-/// their own path when they are not in a folder it sees anyway.
-fn install_files() -> Vec<PathBuf> {
-    ["SSL_CERT_FILE", "SSL_CERT_DIR"]
-        .iter()
-        .filter_map(std::env::var_os)
-        .map(PathBuf::from)
-        .filter(|path| {
-            path.is_absolute()
-                && !path.starts_with("/etc/ssl")
-                && !path.starts_with("/usr")
-                && confine::reachable_by_others(path, false)
-        })
-        .collect()
-}
-
-/// The install's environment: what uv needs, and of the server's only [`PASSED_TO_INSTALLS`].
-fn install_env() -> Vec<(String, String)> {
-    let passed = PASSED_TO_INSTALLS
-        .iter()
-        .filter_map(|name| Some(((*name).to_owned(), std::env::var(name).ok()?)));
-    [
-        ("PATH", "/usr/local/bin:/usr/bin:/bin"),
-        ("HOME", "/tmp"),
-        ("TMPDIR", "/tmp"),
-        ("LANG", "C.UTF-8"),
-        ("UV_CACHE_DIR", "/owner/cache"),
-        ("UV_NO_PROGRESS", "1"),
-        ("UV_PYTHON_DOWNLOADS", "never"),
-        ("NO_COLOR", "1"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .chain(passed)
-    .collect()
-}
-
-fn remove_entries(dir: &Path, matches: impl Fn(&str) -> bool) {
+pub(super) fn remove_entries(dir: &Path, matches: impl Fn(&str) -> bool) {
     let Ok(entries) = fs::read_dir(dir) else {
         return;
     };
@@ -605,77 +260,6 @@ fn remove_entries(dir: &Path, matches: impl Fn(&str) -> bool) {
             let _ = fs::remove_dir_all(entry.path());
         }
     }
-}
-
-/// Copies the app's files to `to` (new), owned by `user`: regular files and folders only, modes
-/// kept (extracted bundles hold nothing else).
-fn copy_tree(from: &Path, to: &Path, user: Option<HostUser>) -> io::Result<()> {
-    fs::create_dir(to)?;
-    if let Some(user) = user {
-        user.own(to)?;
-    }
-    for entry in fs::read_dir(from)? {
-        let entry = entry?;
-        let kind = entry.file_type()?;
-        let target = to.join(entry.file_name());
-        if kind.is_dir() {
-            copy_tree(&entry.path(), &target, user)?;
-        } else if kind.is_file() {
-            fs::copy(entry.path(), &target)?;
-            if let Some(user) = user {
-                user.own(&target)?;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Copies an executable into `dir` (made `0711`) as `name`, `0755`, unless an identical copy is
-/// there.
-fn copy_tool(source: &Path, dir: &Path, name: &str) -> io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    confine::dir_with_mode(dir, 0o711)?;
-    let target = dir.join(name);
-    let same = match (fs::metadata(source), fs::metadata(&target)) {
-        (Ok(a), Ok(b)) => a.len() == b.len() && fs::read(source)? == fs::read(&target)?,
-        _ => false,
-    };
-    if !same {
-        let staging = dir.join(format!(".{name}-{}", uuid::Uuid::new_v4().simple()));
-        fs::copy(source, &staging)?;
-        fs::set_permissions(&staging, fs::Permissions::from_mode(0o755))?;
-        fs::rename(&staging, &target)?;
-    }
-    Ok(())
-}
-
-/// The real `uv` binary behind `uv` (which may be a shell shim, as pyenv installs): the file
-/// itself when it is an executable, else what the `uv` Python package of `python` names.
-async fn resolve_uv(uv: &Path, python: &Path) -> Result<PathBuf, String> {
-    let found = super::which(uv).ok_or_else(|| format!("{} not found", uv.display()))?;
-    let mut head = [0u8; 4];
-    let is_binary = fs::File::open(&found)
-        .and_then(|mut f| io::Read::read_exact(&mut f, &mut head))
-        .is_ok()
-        && head == *b"\x7fELF";
-    if is_binary {
-        return fs::canonicalize(&found).map_err(|err| format!("{}: {err}", found.display()));
-    }
-    let output = Command::new(python)
-        .args(["-c", "import uv; print(uv.find_uv_bin())"])
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .map_err(|err| format!("cannot run {}: {err}", python.display()))?;
-    let path = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
-    if output.status.success() && path.is_file() {
-        return fs::canonicalize(&path).map_err(|err| format!("{}: {err}", path.display()));
-    }
-    Err(format!(
-        "{} is a script and the uv package of {} is not installed: set --uv to uv's binary",
-        found.display(),
-        python.display()
-    ))
 }
 
 async fn find_interpreter(python: &Path) -> Result<Interpreter, String> {
