@@ -67,7 +67,7 @@ async fn owner_of(state: &AppState, instance: &InstanceRecord) -> ApiResult<User
 
 /// Builds what the runtime needs to run `instance_id` of `app` for `launcher`: the bundle as a
 /// local file and every `[[Env]]` resolved from its secret — 403 `secret-forbidden` or 422
-/// `missing-secret` when that cannot be ([`secrets::environment`]).
+/// `missing-secret` when that cannot be (`secrets::environment`).
 pub async fn instance_spec(
     state: &AppState,
     app: &AppRecord,
