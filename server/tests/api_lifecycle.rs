@@ -6,30 +6,19 @@
 mod common;
 mod runtime_support;
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use common::{Method, TestServer, hello_bundle, json_of};
 use futures::StreamExt;
-use reqwest::{Client, StatusCode, redirect};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 const START: Duration = Duration::from_secs(120);
 
-/// A client that resolves `<id>.localhost` to the server.
-fn client_for(server: &TestServer, id: &str) -> Client {
-    let addr: SocketAddr = format!("127.0.0.1:{}", server.port).parse().unwrap();
-    Client::builder()
-        .redirect(redirect::Policy::none())
-        .resolve(&format!("{id}.localhost"), addr)
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap()
-}
-
 /// `GET /` of the instance through the proxy with `token`: status and body.
 async fn open(server: &TestServer, id: &str, token: &str) -> (StatusCode, String) {
-    let r = client_for(server, id)
+    let r = server
+        .instance_client(id)
         .get(format!("http://{id}.localhost:{}/", server.port))
         .bearer_auth(token)
         .send()

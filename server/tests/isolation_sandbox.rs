@@ -7,12 +7,11 @@
 mod common;
 mod runtime_support;
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
 use common::TestServer;
-use reqwest::{Client, StatusCode, redirect};
+use reqwest::StatusCode;
 use serde_json::Value;
 
 const START: Duration = Duration::from_secs(180);
@@ -61,19 +60,10 @@ async fn instance_log(server: &TestServer, token: &str, id: &str) -> String {
     r.text().await.unwrap()
 }
 
-fn client_for(server: &TestServer, id: &str) -> Client {
-    let addr: SocketAddr = format!("127.0.0.1:{}", server.port).parse().unwrap();
-    Client::builder()
-        .redirect(redirect::Policy::none())
-        .resolve(&format!("{id}.localhost"), addr)
-        .timeout(Duration::from_secs(60))
-        .build()
-        .unwrap()
-}
-
 /// GET through the proxy as `token`, as JSON.
 async fn get(server: &TestServer, token: &str, id: &str, path: &str) -> Value {
-    let r = client_for(server, id)
+    let r = server
+        .instance_client(id)
         .get(format!("http://{id}.localhost:{}{path}", server.port))
         .bearer_auth(token)
         .send()
@@ -349,38 +339,16 @@ fn victim_app(dir: &Path) {
     std::fs::write(dir.join("probe.py"), runtime_support::PROBE).unwrap();
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// The host uids of an instance's processes (bubblewrap, its init, the program).
 fn host_uids(id: &str) -> Vec<u32> {
-    let needle = format!("Q8S_INSTANCE_ID={id}");
-    let mut uids = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
-            continue;
-        };
-        if !environ
-            .split(|&b| b == 0)
-            .any(|var| var == needle.as_bytes())
-        {
-            continue;
-        }
-        let status = std::fs::read_to_string(entry.path().join("status")).unwrap_or_default();
-        if let Some(uid) = status
-            .lines()
-            .find_map(|l| l.strip_prefix("Uid:"))
-            .and_then(|l| l.split_whitespace().nth(1))
-        {
-            uids.push(uid.parse().unwrap());
-        }
-    }
-    uids
+    runtime_support::pids_of(id.parse().unwrap())
+        .into_iter()
+        .filter_map(|pid| {
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+            let line = status.lines().find_map(|l| l.strip_prefix("Uid:"))?;
+            line.split_whitespace().nth(1)?.parse().ok()
+        })
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -429,7 +397,7 @@ async fn an_instance_reaches_no_other_instance_nor_the_api_nor_a_host_port() {
     assert_ne!(answer["result"], "connected", "the q8s API: {answer}");
 
     // Listening on every interface stays inside the instance.
-    let port = free_port();
+    let port = common::free_port();
     let answer = get(
         &server,
         &mallory,
@@ -503,7 +471,7 @@ fn a_data_directory_the_sandbox_user_cannot_reach_is_refused_at_start() {
     let data = private.path().join("data");
     let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_q8s-server"))
         .arg("--listen")
-        .arg(format!("127.0.0.1:{}", free_port()))
+        .arg(format!("127.0.0.1:{}", common::free_port()))
         .arg("--data-dir")
         .arg(&data)
         .stdout(std::process::Stdio::null())

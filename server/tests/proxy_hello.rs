@@ -4,27 +4,15 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::{Method, TestServer, hello_bundle};
 use futures::{SinkExt, StreamExt};
-use reqwest::{Client, StatusCode, redirect};
+use reqwest::{Client, StatusCode};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest};
 
 const START: Duration = Duration::from_secs(120);
-
-/// A client that resolves `<id>.localhost` to the server (whatever the system resolver does).
-fn client_for(server: &TestServer, id: &str) -> Client {
-    let addr: SocketAddr = format!("127.0.0.1:{}", server.port).parse().unwrap();
-    Client::builder()
-        .redirect(redirect::Policy::none())
-        .resolve(&format!("{id}.localhost"), addr)
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap()
-}
 
 fn instance_url(server: &TestServer, id: &str, path: &str) -> String {
     format!("http://{id}.localhost:{}{path}", server.port)
@@ -63,7 +51,7 @@ async fn hello_through_the_proxy_with_its_websocket_and_visibility() {
     let id = launch_hello(&server, &admin, "PRIVATE").await;
     let instance = server.wait_for_status(&admin, &id, "RUNNING", START).await;
     assert_eq!(instance["url"], instance_url(&server, &id, "/"));
-    let http = client_for(&server, &id);
+    let http = server.instance_client(&id);
 
     // The Wave page from Qd, through the proxy.
     let r = open(&http, &server, &id, "/", &admin).await;
@@ -196,7 +184,8 @@ async fn hello_through_the_proxy_with_its_websocket_and_visibility() {
 
     // Unknown instances and foreign hosts.
     let other = uuid::Uuid::new_v4().to_string();
-    let r = client_for(&server, &other)
+    let r = server
+        .instance_client(&other)
         .get(instance_url(&server, &other, "/"))
         .bearer_auth(&admin)
         .send()
@@ -298,7 +287,7 @@ async fn a_browser_signs_in_once_and_gets_a_host_only_cookie() {
         .login("admin", password.trim())
         .await
         .expect("signing in");
-    let http = client_for(&server, &id);
+    let http = server.instance_client(&id);
 
     // The main site hands the signed-in browser over with a one-time code ...
     let r = server
@@ -350,7 +339,8 @@ async fn a_browser_signs_in_once_and_gets_a_host_only_cookie() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     let other = uuid::Uuid::new_v4().to_string();
-    let r = client_for(&server, &other)
+    let r = server
+        .instance_client(&other)
         .get(instance_url(&server, &other, "/"))
         .header("cookie", &host_cookie)
         .send()

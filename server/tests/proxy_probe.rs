@@ -5,12 +5,11 @@
 mod common;
 mod runtime_support;
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
 use common::TestServer;
-use reqwest::{Client, StatusCode, redirect};
+use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 
 const SECRET: &str = "probe-Secret-9b2e71";
@@ -79,15 +78,6 @@ async fn get_when_up(http: &Client, server: &TestServer, id: &str, path: &str) -
     }
 }
 
-fn client_for(server: &TestServer, id: &str) -> Client {
-    let addr: SocketAddr = format!("127.0.0.1:{}", server.port).parse().unwrap();
-    Client::builder()
-        .redirect(redirect::Policy::none())
-        .resolve(&format!("{id}.localhost"), addr)
-        .build()
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secrets_sandbox_and_volume_through_a_server_kill_and_restart() {
     let folder = tempfile::tempdir().unwrap();
@@ -105,7 +95,7 @@ async fn secrets_sandbox_and_volume_through_a_server_kill_and_restart() {
     let id = instance["id"].as_str().unwrap().to_owned();
     let uuid: uuid::Uuid = id.parse().unwrap();
     server.wait_for_status(&admin, &id, "RUNNING", START).await;
-    let http = client_for(&server, &id);
+    let http = server.instance_client(&id);
 
     let env = get(&http, &server, &id, "/env").await;
     assert_eq!(env["API_TOKEN"], SECRET);
@@ -138,7 +128,7 @@ async fn secrets_sandbox_and_volume_through_a_server_kill_and_restart() {
     }
     // ... and come back with the next start, volume data intact.
     let server = server.restart().await;
-    let http = client_for(&server, &id);
+    let http = server.instance_client(&id);
     assert_eq!(
         get_when_up(&http, &server, &id, "/read").await["text"],
         "survives"
@@ -179,7 +169,7 @@ async fn secrets_sandbox_and_volume_through_a_server_kill_and_restart() {
     assert!(server.terminate().success());
     assert_eq!(runtime_support::processes_of(uuid), Vec::<String>::new());
     let server = server.restart().await;
-    let http = client_for(&server, &id);
+    let http = server.instance_client(&id);
     assert_eq!(
         get_when_up(&http, &server, &id, "/read").await["text"],
         "survives"

@@ -128,20 +128,18 @@ async fn hello_runs_answers_logs_and_leaves_no_process_behind() {
 
 /// The environment of the instance's app process (`python -m h2o_wave run …`).
 fn app_environment(id: uuid::Uuid) -> Vec<String> {
-    let needle = format!("Q8S_INSTANCE_ID={id}");
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-        if !String::from_utf8_lossy(&cmdline).contains("h2o_wave\0run") {
-            continue;
-        }
-        let environ = std::fs::read(entry.path().join("environ")).unwrap_or_default();
-        let vars: Vec<String> = environ
-            .split(|&b| b == 0)
-            .map(|v| String::from_utf8_lossy(v).into_owned())
-            .collect();
-        if vars.contains(&needle) {
-            return vars;
-        }
-    }
-    panic!("no app process of instance {id}")
+    pids_of(id)
+        .into_iter()
+        .find(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|cmd| String::from_utf8_lossy(&cmd).contains("h2o_wave\0run"))
+        })
+        .map(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .unwrap_or_default()
+                .split(|&b| b == 0)
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+                .collect()
+        })
+        .unwrap_or_else(|| panic!("no app process of instance {id}"))
 }

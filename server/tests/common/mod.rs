@@ -29,7 +29,7 @@ pub struct TestServer {
     child: Child,
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binding a free port");
     listener.local_addr().unwrap().port()
 }
@@ -255,6 +255,18 @@ impl TestServer {
     pub async fn import(&self, token: &str, path: &Path, visibility: &str) -> (StatusCode, Value) {
         let bytes = std::fs::read(path).unwrap();
         self.import_bytes(token, bytes, visibility).await
+    }
+
+    /// A client that reaches instance `id` at `http://<id>.localhost:<port>/` (the name
+    /// resolved to this server), following no redirects.
+    pub fn instance_client(&self, id: &str) -> Client {
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{}", self.port).parse().unwrap();
+        Client::builder()
+            .redirect(redirect::Policy::none())
+            .resolve(&format!("{id}.localhost"), addr)
+            .timeout(Duration::from_secs(60))
+            .build()
+            .unwrap()
     }
 
     /// Imports bundle bytes with `token`.
