@@ -11,6 +11,8 @@
 //!   untrusted archives;
 //! - [`bundle`]: building a `.qz` from a folder, checking a bundle's contents,
 //!   deploy versions;
+//! - [`constraints`]: known-good upper bounds for environments of older
+//!   `h2o-wave` releases;
 //! - [`api`]: the REST types and the async client of the q8s service.
 //!
 //! The crate builds for `wasm32-unknown-unknown`; filesystem walking, parallel
@@ -20,6 +22,7 @@
 pub mod api;
 pub mod archive;
 pub mod bundle;
+pub mod constraints;
 pub mod diagnostic;
 pub mod manifest;
 pub mod quantity;
