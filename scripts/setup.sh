@@ -158,6 +158,10 @@ setup_server() {
   need_tun_for_all
   # In /sbin, which a user's PATH may lack: looked for by path.
   need_apt_file /sbin/mkfs.ext4 e2fsprogs
+  # Native needs of real apps, which tests/apps/ exercise in the sandbox: a JVM (apps built
+  # on h2o-3) and fontconfig (matplotlib, Pillow).
+  need_apt java default-jre-headless
+  need_apt fc-list fontconfig
 }
 
 # need_npm_dir DIR: `npm ci` in DIR (pinned by its package-lock.json) when its

@@ -94,6 +94,15 @@ pub struct Settings {
     /// process's open-file limit, at most 10000].
     #[arg(long, env = "Q8S_SERVER_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
+    /// A file of constraint rules applied when environments are built, after the built-in
+    /// ones (format: `core/constraints.toml`; see docs/runtime.md) [default: the built-in
+    /// rules only].
+    #[arg(long, env = "Q8S_SERVER_CONSTRAINTS")]
+    pub constraints: Option<PathBuf>,
+    /// Host files and folders every sandbox also sees, read-only at the same path, after the
+    /// built-in list of docs/runtime.md (e.g. `/etc/krb5.conf,/opt/oracle`) [default: none].
+    #[arg(long, env = "Q8S_SERVER_SANDBOX_PATHS", value_delimiter = ',')]
+    pub sandbox_paths: Option<Vec<PathBuf>>,
 }
 
 impl Settings {
@@ -128,8 +137,48 @@ impl Settings {
             sign_in_window: self.sign_in_window.or(lower.sign_in_window),
             header_timeout: self.header_timeout.or(lower.header_timeout),
             max_connections: self.max_connections.or(lower.max_connections),
+            constraints: self.constraints.or(lower.constraints),
+            sandbox_paths: self.sandbox_paths.or(lower.sandbox_paths),
         }
     }
+}
+
+/// The built-in constraint rules, followed by those of `file`.
+fn constraints(file: Option<&Path>) -> anyhow::Result<q8s_core::constraints::Constraints> {
+    use q8s_core::constraints::Constraints;
+    let mut rules = Constraints::builtin();
+    if let Some(file) = file {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| anyhow::anyhow!("--constraints: reading {}: {e}", file.display()))?;
+        let added = Constraints::parse(&text, &file.display().to_string())
+            .map_err(|e| anyhow::anyhow!("--constraints: {e}"))?;
+        rules.extend(added);
+    }
+    Ok(rules)
+}
+
+/// `--sandbox-paths` checked: absolute, existing, and neither the data directory nor inside
+/// it or holding it (sandboxes never see the server's data).
+fn sandbox_paths(paths: Vec<PathBuf>, data_dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    for path in &paths {
+        if !path.is_absolute() {
+            anyhow::bail!(
+                "--sandbox-paths: {} is not an absolute path",
+                path.display()
+            );
+        }
+        let real = std::fs::canonicalize(path)
+            .map_err(|e| anyhow::anyhow!("--sandbox-paths: {}: {e}", path.display()))?;
+        let data = std::fs::canonicalize(data_dir).unwrap_or_else(|_| data_dir.to_owned());
+        if real.starts_with(&data) || data.starts_with(&real) {
+            anyhow::bail!(
+                "--sandbox-paths: {} would show the data directory {} to sandboxes",
+                path.display(),
+                data_dir.display()
+            );
+        }
+    }
+    Ok(paths)
 }
 
 /// Which runtime runs instances.
@@ -284,6 +333,10 @@ pub struct Config {
     pub header_timeout: std::time::Duration,
     /// Client connections served at once.
     pub max_connections: usize,
+    /// The constraint rules of environments: the built-in ones and the admin's file.
+    pub constraints: std::sync::Arc<q8s_core::constraints::Constraints>,
+    /// Host paths every sandbox also sees, read-only (absolute, existing).
+    pub sandbox_paths: Vec<PathBuf>,
 }
 
 impl Config {
@@ -309,6 +362,7 @@ impl Config {
         let blob_store = settings
             .blob_store
             .unwrap_or_else(|| format!("file://{}", data_dir.join("blobs").display()));
+        let sandbox_paths = sandbox_paths(settings.sandbox_paths.unwrap_or_default(), &data_dir)?;
         Ok(Config {
             listen: settings
                 .listen
@@ -353,6 +407,8 @@ impl Config {
                 .max_connections
                 .unwrap_or_else(default_max_connections)
                 .max(1),
+            constraints: std::sync::Arc::new(constraints(settings.constraints.as_deref())?),
+            sandbox_paths,
         })
     }
 

@@ -7,10 +7,8 @@ mod common;
 use std::time::Duration;
 
 use common::{Method, TestServer, hello_bundle};
-use futures::{SinkExt, StreamExt};
 use reqwest::{Client, StatusCode};
 use serde_json::json;
-use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest};
 
 const START: Duration = Duration::from_secs(120);
 
@@ -100,37 +98,13 @@ async fn hello_through_the_proxy_with_its_websocket_and_visibility() {
     }
 
     // The Wave websocket: the page's first message comes back from the app through Qd.
-    let mut request = format!("ws://127.0.0.1:{}/_s/", server.port)
-        .into_client_request()
-        .unwrap();
-    let headers = request.headers_mut();
-    headers.insert(
-        "host",
-        format!("{id}.localhost:{}", server.port).parse().unwrap(),
-    );
-    headers.insert("origin", instance_url(&server, &id, "").parse().unwrap());
-    headers.insert("authorization", format!("Bearer {admin}").parse().unwrap());
-    let (mut socket, response) = tokio_tungstenite::connect_async(request).await.unwrap();
-    assert_eq!(response.status(), 101);
-    socket
-        .send(tungstenite::Message::text("+ / "))
-        .await
-        .unwrap();
-    let reply = tokio::time::timeout(Duration::from_secs(20), async {
-        loop {
-            match socket.next().await.unwrap().unwrap() {
-                tungstenite::Message::Text(text) if text.contains("Say hello") => return text,
-                _ => continue,
-            }
-        }
-    })
-    .await
-    .expect("the app answers over the websocket");
+    let reply = server
+        .wave_message(&admin, &id, "/", "Say hello", Duration::from_secs(20))
+        .await;
     assert!(
         reply.contains("Hello q8s") || reply.contains("Say hello"),
         "{reply}"
     );
-    socket.close(None).await.unwrap();
 
     // Scripts without credentials get 401; browsers are sent to the main site's sign-in.
     let r = http

@@ -573,3 +573,57 @@ pub fn app_variant(
     drop(out);
     (work, kept)
 }
+
+impl TestServer {
+    /// Opens the Wave page `route` of instance `id` over its websocket, through the proxy, as
+    /// the holder of `token`, and returns the first message from the app that contains
+    /// `needle` (panics after `timeout`).
+    pub async fn wave_message(
+        &self,
+        token: &str,
+        id: &str,
+        route: &str,
+        needle: &str,
+        timeout: Duration,
+    ) -> String {
+        use futures::{SinkExt, StreamExt};
+        use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
+        let mut request = format!("ws://127.0.0.1:{}/_s/", self.port)
+            .into_client_request()
+            .unwrap();
+        let headers = request.headers_mut();
+        let host = format!("{id}.localhost:{}", self.port);
+        headers.insert("host", host.parse().unwrap());
+        headers.insert("origin", format!("http://{host}").parse().unwrap());
+        headers.insert("authorization", format!("Bearer {token}").parse().unwrap());
+        let (mut socket, response) = tokio_tungstenite::connect_async(request).await.unwrap();
+        assert_eq!(response.status(), 101);
+        socket
+            .send(Message::text(format!("+ {route} ")))
+            .await
+            .unwrap();
+        let mut seen = Vec::new();
+        let found = tokio::time::timeout(timeout, async {
+            while let Some(message) = socket.next().await {
+                match message {
+                    Ok(Message::Text(text)) if text.contains(needle) => return Some(text),
+                    Ok(Message::Text(text)) => seen.push(text.to_string()),
+                    Ok(_) => {}
+                    Err(err) => {
+                        seen.push(format!("websocket error: {err}"));
+                        break;
+                    }
+                }
+            }
+            None
+        })
+        .await;
+        let _ = socket.close(None).await;
+        match found {
+            Ok(Some(text)) => text.to_string(),
+            _ => panic!(
+                "instance {id} sent no message with `{needle}` within {timeout:?}; it sent: {seen:?}"
+            ),
+        }
+    }
+}

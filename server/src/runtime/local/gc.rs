@@ -186,15 +186,8 @@ mod tests {
     #[test]
     fn collects_only_what_nothing_uses_or_prepares() {
         let dir = tempfile::tempdir().unwrap();
-        let preparer = Preparer::new(
-            dir.path(),
-            "uv".into(),
-            "python3".into(),
-            "bwrap".into(),
-            std::time::Duration::from_secs(60),
-            None,
-            q8s_core::archive::Limits::default(),
-        );
+        let config = super::super::LocalRuntimeConfig::new(dir.path());
+        let preparer = Preparer::new(dir.path(), &config, None);
         let (apps, envs) = (dir.path().join("apps"), dir.path().join("envs"));
         let [gone, kept, running, preparing] = ["a", "b", "c", "d"].map(|c| c.repeat(64));
         for (sha, env) in [

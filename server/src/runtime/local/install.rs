@@ -9,11 +9,14 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
+use q8s_core::constraints::{Constraints, Rule};
 use tokio::process::Command;
 use uuid::Uuid;
 
+use super::LocalRuntimeConfig;
 use super::confine::{self, HostUser};
 use super::index_proxy::{Allowed, IndexProxy};
 use super::log::InstanceLog;
@@ -43,26 +46,28 @@ pub(crate) struct Installer {
     install_timeout: Duration,
     user: Option<HostUser>,
     uv_binary: tokio::sync::OnceCell<PathBuf>,
+    constraints: Arc<Constraints>,
+    /// The admin's `--sandbox-paths`, seen by installs as by apps.
+    sandbox_paths: Vec<PathBuf>,
 }
 
 impl Installer {
     pub(crate) fn new(
         data_dir: &Path,
-        uv: PathBuf,
-        python: PathBuf,
-        bwrap: PathBuf,
-        install_timeout: Duration,
+        config: &LocalRuntimeConfig,
         user: Option<HostUser>,
     ) -> Self {
         Installer {
             owners_dir: data_dir.join("uv-cache"),
             tools_dir: data_dir.join("tools"),
-            uv,
-            python,
-            bwrap,
-            install_timeout,
+            uv: config.uv.clone(),
+            python: config.python.clone(),
+            bwrap: config.bwrap.clone(),
+            install_timeout: config.install_timeout,
             user,
             uv_binary: tokio::sync::OnceCell::new(),
+            constraints: config.constraints.clone(),
+            sandbox_paths: config.sandbox_paths.clone(),
         }
     }
 
@@ -74,7 +79,9 @@ impl Installer {
             .flatten()
         {
             remove_entries(&owner.path(), |name| {
-                name.starts_with("build-") || name.starts_with("src-")
+                ["build-", "src-", "constraints-"]
+                    .iter()
+                    .any(|prefix| name.starts_with(prefix))
             });
         }
     }
@@ -98,7 +105,7 @@ impl Installer {
         };
         let built = match copy.await {
             Ok(Ok(())) => {
-                self.build(&owner_dir, &build, &src, app_dir, interpreter, log, install)
+                self.build(&owner_dir, &run, app_dir, interpreter, log, install)
                     .await
             }
             Ok(Err(err)) => Err(format!(
@@ -113,6 +120,7 @@ impl Installer {
                 .map_err(|err| format!("cannot finish the environment: {err}"))
         });
         let _ = fs::remove_dir_all(owner_dir.join(&src));
+        let _ = fs::remove_file(owner_dir.join(format!("constraints-{run}.txt")));
         if built.is_err() {
             let _ = fs::remove_dir_all(owner_dir.join(&build));
         }
@@ -155,17 +163,16 @@ impl Installer {
         Ok(dir)
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn build(
         &self,
         owner_dir: &Path,
-        build: &str,
-        src: &str,
+        run: &str,
         app_dir: &Path,
         interpreter: &Interpreter,
         log: &InstanceLog,
         install: &InstallContext<'_>,
     ) -> Result<(), String> {
+        let (build, src) = (format!("build-{run}"), format!("src-{run}"));
         let uv = self.uv_binary().await?;
         let mut sandbox = Sandbox::install(
             &self.bwrap,
@@ -173,9 +180,10 @@ impl Installer {
                 .prefix()
                 .into_iter()
                 .chain(install_files())
+                .chain(self.sandbox_paths.iter().cloned())
                 .collect(),
             owner_dir,
-            src,
+            &src,
             uv,
         );
         if !install.seccomp {
@@ -220,51 +228,103 @@ impl Installer {
         ];
         self.run_uv(&sandbox, &env, &args, "uv venv", install, log, false)
             .await?;
-        if app_dir.join("requirements.txt").is_file() {
-            log.note("installing requirements.txt with uv");
-            let python = format!("{venv}/bin/python");
-            let install_args = [
-                "pip",
-                "install",
-                "--requirement",
-                "requirements.txt",
-                "--python",
-                &python,
-            ];
-            // From the owner's cache alone first: no index round trip when everything is there
-            // (the common case of a new version with the same dependencies).
-            let mut offline = install_args.to_vec();
-            offline.push("--offline");
-            let quiet = self
-                .run_uv(
-                    &sandbox,
-                    &env,
-                    &offline,
-                    "uv pip install",
-                    install,
-                    log,
-                    true,
-                )
-                .await;
-            if quiet.is_err() {
-                log.note(
-                    "uv's cache does not hold everything: resolving against the package index",
-                );
-                self.run_uv(
-                    &sandbox,
-                    &env,
-                    &install_args,
-                    "uv pip install",
-                    install,
-                    log,
-                    false,
-                )
-                .await?;
-            }
-        } else {
+        if !app_dir.join("requirements.txt").is_file() {
             log.note("no requirements.txt: the environment has the standard library only");
+            return Ok(());
         }
-        Ok(())
+        let uv = Uv {
+            sandbox: &sandbox,
+            env: &env,
+            python: format!("{venv}/bin/python"),
+            install,
+            log,
+        };
+        log.note("installing requirements.txt with uv");
+        // Rules for every environment, then those for what the environment resolved to, until
+        // no new rule applies (a pin may change what resolves; each rule is added once).
+        let constraints_file = format!("constraints-{run}.txt");
+        let mut applied: Vec<&Rule> = self.constraints.unconditional();
+        for rule in &applied {
+            log.note(&format!(
+                "constraint for every environment: {rule} ({})",
+                rule.why
+            ));
+        }
+        loop {
+            let file = (!applied.is_empty())
+                .then(|| write_constraints(owner_dir, &constraints_file, &applied, self.user))
+                .transpose()?;
+            self.install_requirements(&uv, file.as_deref()).await?;
+            let installed = installed_distributions(&owner_dir.join(&build));
+            let matching = self
+                .constraints
+                .for_installed(installed.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+            let new: Vec<&Rule> = matching
+                .into_iter()
+                .filter(|rule| !applied.iter().any(|a| std::ptr::eq(*a, *rule)))
+                .collect();
+            if new.is_empty() {
+                return Ok(());
+            }
+            for rule in &new {
+                log.note(&format!(
+                    "the environment has {}: installing again with {} ({}; see docs/runtime.md)",
+                    describe_match(rule, &installed),
+                    rule.pins.join(", "),
+                    rule.why
+                ));
+            }
+            applied.extend(new);
+        }
+    }
+
+    /// `uv pip install -r requirements.txt` (with `constraints`, a file inside the sandbox):
+    /// from the owner's cache alone first — no index round trip when everything is there (the
+    /// common case of a new version with the same dependencies) — then against the index.
+    async fn install_requirements(
+        &self,
+        uv: &Uv<'_>,
+        constraints: Option<&str>,
+    ) -> Result<(), String> {
+        let mut args = vec![
+            "pip",
+            "install",
+            "--requirement",
+            "requirements.txt",
+            "--python",
+            &uv.python,
+        ];
+        if let Some(file) = constraints {
+            args.extend(["--constraint", file]);
+        }
+        let mut offline = args.clone();
+        offline.push("--offline");
+        let quiet = self
+            .run_uv(
+                uv.sandbox,
+                uv.env,
+                &offline,
+                "uv pip install",
+                uv.install,
+                uv.log,
+                true,
+            )
+            .await;
+        if quiet.is_ok() {
+            return Ok(());
+        }
+        uv.log
+            .note("uv's cache does not hold everything: resolving against the package index");
+        self.run_uv(
+            uv.sandbox,
+            uv.env,
+            &args,
+            "uv pip install",
+            uv.install,
+            uv.log,
+            false,
+        )
+        .await
     }
 
     /// Runs `uv args…` in the install sandbox, its output in the log (`quiet`: only when it
@@ -346,6 +406,77 @@ impl Installer {
             Err(err) => Err(format!("installing the environment failed: {what}: {err}")),
         }
     }
+}
+
+/// What every `uv` run of one install shares.
+struct Uv<'a> {
+    sandbox: &'a Sandbox,
+    env: &'a [(String, String)],
+    /// The environment's interpreter, inside the sandbox.
+    python: String,
+    install: &'a InstallContext<'a>,
+    log: &'a InstanceLog,
+}
+
+/// Writes the pins of `rules` to `owner_dir/name` for uv, readable by the sandbox user; returns
+/// its path inside the sandbox.
+fn write_constraints(
+    owner_dir: &Path,
+    name: &str,
+    rules: &[&Rule],
+    user: Option<HostUser>,
+) -> Result<String, String> {
+    let mut text = String::from("# q8s: known-good bounds (docs/runtime.md)\n");
+    for rule in rules {
+        text.push_str(&format!("# {}\n", rule.why));
+        for pin in &rule.pins {
+            text.push_str(pin);
+            text.push('\n');
+        }
+    }
+    let path = owner_dir.join(name);
+    fs::write(&path, text)
+        .and_then(|()| match user {
+            Some(user) => user.own(&path),
+            None => Ok(()),
+        })
+        .map_err(|err| format!("cannot write the install's constraints: {err}"))?;
+    Ok(format!("{OWNER_DIR}/{name}"))
+}
+
+/// The distributions installed in the environment at `env_dir`, as `(name, version)` from the
+/// names of its `*.dist-info` folders.
+fn installed_distributions(env_dir: &Path) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    let lib = env_dir.join("lib");
+    for python in fs::read_dir(&lib).into_iter().flatten().flatten() {
+        let packages = python.path().join("site-packages");
+        for entry in fs::read_dir(&packages).into_iter().flatten().flatten() {
+            let name = entry.file_name();
+            let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".dist-info")) else {
+                continue;
+            };
+            if let Some((name, version)) = stem.split_once('-') {
+                found.push((name.to_owned(), version.to_owned()));
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// `h2o-wave 0.26.3`: the installed distribution that `rule` matched.
+fn describe_match(rule: &Rule, installed: &[(String, String)]) -> String {
+    let Some(range) = &rule.when else {
+        return "any package".to_owned();
+    };
+    installed
+        .iter()
+        .find(|(name, _)| q8s_core::constraints::normalize(name) == range.package)
+        .map_or_else(
+            || range.to_string(),
+            |(_, version)| format!("{} {version}", range.package),
+        )
 }
 
 /// Settings of the server's environment that say how packages are fetched (an index mirror,

@@ -521,7 +521,12 @@ impl Supervisor {
         own_network: bool,
         volume: Option<&Path>,
     ) -> Result<Sandbox, String> {
-        let extra = prepared.python_prefix.iter().cloned().collect();
+        let extra = prepared
+            .python_prefix
+            .iter()
+            .chain(&self.shared.config.sandbox_paths)
+            .cloned()
+            .collect();
         let mut sandbox = Sandbox::new(&self.shared.config.bwrap, &prepared.env_dir, extra)
             .with_app(&prepared.app_dir)
             .with_slirp_dns(own_network && self.shared.isolation.outbound);

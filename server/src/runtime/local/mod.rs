@@ -104,6 +104,10 @@ pub struct LocalRuntimeConfig {
     /// The most processes and threads an instance may have at once (`--max-pids`); 0: no
     /// limit.
     pub max_pids: u64,
+    /// The constraint rules environments are built with (`--constraints`).
+    pub constraints: Arc<q8s_core::constraints::Constraints>,
+    /// Host paths every sandbox also sees, read-only at the same path (`--sandbox-paths`).
+    pub sandbox_paths: Vec<PathBuf>,
 }
 
 impl LocalRuntimeConfig {
@@ -128,6 +132,8 @@ impl LocalRuntimeConfig {
             log_max_bytes: 10 * 1024 * 1024,
             archive_limits: q8s_core::archive::Limits::default(),
             max_pids: DEFAULT_MAX_PIDS,
+            constraints: Arc::new(q8s_core::constraints::Constraints::builtin()),
+            sandbox_paths: Vec::new(),
         }
     }
 }
@@ -214,15 +220,7 @@ impl LocalRuntime {
         tracing::info!(unmounted, "volumes: {}", volumes.describe());
         let isolation = HostIsolation::of_host(&config);
         prepare_data_dir(&data_dir, isolation.user);
-        let preparer = Preparer::new(
-            &data_dir,
-            config.uv.clone(),
-            config.python.clone(),
-            config.bwrap.clone(),
-            config.install_timeout,
-            isolation.user,
-            config.archive_limits,
-        );
+        let preparer = Preparer::new(&data_dir, &config, isolation.user);
         preparer.clean_leftovers();
         let shared = Shared {
             admission: Admission::new(config.memory_capacity),

@@ -11,13 +11,12 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 
-use std::time::Duration;
-
 use sha2::{Digest, Sha256};
 use tokio::process::Command;
 use tokio::sync::OwnedMutexGuard;
 use uuid::Uuid;
 
+use super::LocalRuntimeConfig;
 use super::confine::{self, HostUser};
 pub(crate) use super::install::InstallContext;
 use super::install::Installer;
@@ -57,6 +56,8 @@ pub(crate) struct Preparer {
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     interpreter: tokio::sync::OnceCell<Interpreter>,
     installer: Installer,
+    /// [`Constraints::fingerprint`], part of every environment's key.
+    constraints: String,
 }
 
 #[derive(Debug)]
@@ -75,24 +76,23 @@ impl Interpreter {
 }
 
 impl Preparer {
+    /// Keeps its files under `data_dir` (absolute), with `config`'s tools, limits and
+    /// constraints; files are handed to `user` when sandboxes run as one.
     pub(crate) fn new(
         data_dir: &Path,
-        uv: PathBuf,
-        python: PathBuf,
-        bwrap: PathBuf,
-        install_timeout: Duration,
+        config: &LocalRuntimeConfig,
         user: Option<HostUser>,
-        limits: q8s_core::archive::Limits,
     ) -> Self {
         Preparer {
             apps_dir: data_dir.join("apps"),
             envs_dir: data_dir.join("envs"),
-            installer: Installer::new(data_dir, uv, python.clone(), bwrap, install_timeout, user),
-            python,
+            installer: Installer::new(data_dir, config, user),
+            python: config.python.clone(),
             user,
-            limits,
+            limits: config.archive_limits,
             locks: Mutex::new(HashMap::new()),
             interpreter: tokio::sync::OnceCell::new(),
+            constraints: config.constraints.fingerprint(),
         }
     }
 
@@ -203,7 +203,7 @@ impl Preparer {
         log: &InstanceLog,
         install: &InstallContext<'_>,
     ) -> Result<PathBuf, String> {
-        let key = environment_key(app_dir, interpreter, install.owner)
+        let key = environment_key(app_dir, interpreter, install.owner, &self.constraints)
             .map_err(|err| format!("cannot read requirements.txt: {err}"))?;
         let dest = self.envs_dir.join(&key);
         let lock = self.lock(&format!("env:{key}"));
@@ -287,12 +287,20 @@ async fn find_interpreter(python: &Path) -> Result<Interpreter, String> {
 }
 
 /// The environment's cache key: the owner (an owner's build backends run while it is built, so
-/// it is theirs alone), the interpreter, `requirements.txt` and the content of every file of
-/// the bundle it names (wheels, `-r`/`-c` files, `--find-links` folders).
-fn environment_key(app_dir: &Path, interpreter: &Interpreter, owner: Uuid) -> io::Result<String> {
+/// it is theirs alone), the interpreter, the constraint rules, `requirements.txt` and the
+/// content of every file of the bundle it names (wheels, `-r`/`-c` files, `--find-links`
+/// folders).
+fn environment_key(
+    app_dir: &Path,
+    interpreter: &Interpreter,
+    owner: Uuid,
+    constraints: &str,
+) -> io::Result<String> {
     let mut hash = Sha256::new();
-    hash.update(b"q8s-env-v2\n");
+    hash.update(b"q8s-env-v3\n");
     hash.update(owner.as_bytes());
+    hash.update(format!("{}\n", constraints.len()).as_bytes());
+    hash.update(constraints.as_bytes());
     hash.update(interpreter.executable.as_os_str().as_encoded_bytes());
     hash.update(b"\n");
     hash.update(interpreter.version.as_bytes());
@@ -430,16 +438,16 @@ mod tests {
             "h2o-wave==1.8.16\n./wheels/a-1.0-py3-none-any.whl\n-r more.txt # extra\n",
         )
         .unwrap();
-        let first = environment_key(app, &interpreter(), Uuid::nil()).unwrap();
+        let first = environment_key(app, &interpreter(), Uuid::nil(), "").unwrap();
         assert_eq!(
             first,
-            environment_key(app, &interpreter(), Uuid::nil()).unwrap()
+            environment_key(app, &interpreter(), Uuid::nil(), "").unwrap()
         );
         fs::write(app.join("wheels/a-1.0-py3-none-any.whl"), b"two").unwrap();
-        let second = environment_key(app, &interpreter(), Uuid::nil()).unwrap();
+        let second = environment_key(app, &interpreter(), Uuid::nil(), "").unwrap();
         assert_ne!(first, second, "a changed wheel changes the key");
         fs::write(app.join("more.txt"), "requests==2\n").unwrap();
-        let third = environment_key(app, &interpreter(), Uuid::nil()).unwrap();
+        let third = environment_key(app, &interpreter(), Uuid::nil(), "").unwrap();
         assert_ne!(
             second, third,
             "a changed nested requirements file changes the key"
@@ -448,11 +456,19 @@ mod tests {
             version: "3.12.1".into(),
             ..interpreter()
         };
-        assert_ne!(third, environment_key(app, &other, Uuid::nil()).unwrap());
         assert_ne!(
             third,
-            environment_key(app, &interpreter(), Uuid::from_u128(1)).unwrap(),
+            environment_key(app, &other, Uuid::nil(), "").unwrap()
+        );
+        assert_ne!(
+            third,
+            environment_key(app, &interpreter(), Uuid::from_u128(1), "").unwrap(),
             "each owner has environments of their own"
+        );
+        assert_ne!(
+            third,
+            environment_key(app, &interpreter(), Uuid::nil(), "when h2o-wave <1: a <1\n").unwrap(),
+            "new constraint rules build new environments"
         );
     }
 
@@ -471,7 +487,7 @@ mod tests {
                     "# bundled\n-r base.txt\nwheels/a-1.0-py3-none-any.whl\n-r requirements.txt\n",
                 )
                 .unwrap();
-                environment_key(&app, &interpreter(), Uuid::nil()).unwrap()
+                environment_key(&app, &interpreter(), Uuid::nil(), "").unwrap()
             })
             .collect();
         assert_eq!(keys[0], keys[1]);

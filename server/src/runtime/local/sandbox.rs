@@ -1,7 +1,8 @@
 //! The bubblewrap command lines for Qd, the app and the environment's install.
 //!
-//! Inside: the host's system folders read-only, a few files of `/etc` (name resolution, TLS
-//! roots), the Python interpreter the environment links to (read-only), the environment at
+//! Inside: the host's system folders read-only, the files of `/etc` of [`ETC_ENTRIES`] (name
+//! resolution, TLS roots, time zones, locales, fonts, Java) and the admin's `--sandbox-paths`,
+//! the Python interpreter the environment links to (read-only), the environment at
 //! [`ENV_DIR`] (read-only, writable only while the install builds it), for the app its files at
 //! [`APP_DIR`] (read-only, the working directory) and its volume (read-write), a private `/tmp`,
 //! fresh `/proc` and `/dev`. The server's data directory, other instances and any secret file
@@ -36,8 +37,11 @@ const SANDBOX_ID: &str = "1000";
 pub(crate) const SYSTEM_DIRS: &[&str] = &[
     "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
 ];
-/// Files and folders of `/etc` that programs need for name resolution, TLS and time zones.
-const ETC_ENTRIES: &[&str] = &[
+/// Files and folders of `/etc` every sandbox sees, read-only, where the host has them (the
+/// list of `docs/runtime.md`, "What a sandbox sees"; `--sandbox-paths` adds more). A last
+/// component ending in `*` matches the names that start with the text before it.
+pub(crate) const ETC_ENTRIES: &[&str] = &[
+    // Name resolution and network databases.
     "/etc/resolv.conf",
     "/etc/hosts",
     "/etc/host.conf",
@@ -45,14 +49,29 @@ const ETC_ENTRIES: &[&str] = &[
     "/etc/gai.conf",
     "/etc/services",
     "/etc/protocols",
-    "/etc/mime.types",
+    // TLS roots (Java's keystore is /etc/ssl/certs/java).
     "/etc/ssl",
     "/etc/ca-certificates",
     "/etc/pki",
-    "/etc/alternatives",
+    // The dynamic linker's cache; Debian's alternatives (`java`, `python3`, …).
     "/etc/ld.so.cache",
+    "/etc/alternatives",
+    // Time zones, locales, MIME types.
     "/etc/localtime",
+    "/etc/timezone",
+    "/etc/locale.alias",
+    "/etc/default/locale",
+    "/etc/mime.types",
+    // Fonts: fontconfig's configuration (matplotlib, Pillow, headless browsers).
+    "/etc/fonts",
+    // Java runtimes: Debian keeps each JDK's conf/ and security/ here (`/etc/java-17-openjdk`).
+    "/etc/java-*",
 ];
+
+/// `/etc/passwd` and `/etc/group` inside: the sandbox user has a name and a home (`/tmp`), as
+/// programs that look themselves up (`getpass.getuser()`, the JVM's `user.home`) expect.
+const PASSWD: &str = "app:x:1000:1000:q8s app:/tmp:/usr/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n";
+const GROUP: &str = "app:x:1000:\nnogroup:x:65534:\n";
 
 /// What one sandboxed process sees.
 #[derive(Debug, Clone)]
@@ -167,18 +186,27 @@ impl Sandbox {
                 Err(_) => {}
             }
         }
-        for entry in ETC_ENTRIES {
-            if *entry == "/etc/resolv.conf" && self.slirp_dns {
+        for entry in ETC_ENTRIES.iter().flat_map(|entry| expand(entry)) {
+            if entry == "/etc/resolv.conf" && self.slirp_dns {
                 let fd = memfd_with(format!("nameserver {SLIRP_DNS}\n").as_bytes())?;
                 a.push_os([
                     "--ro-bind-data".into(),
                     fd.as_raw_fd().to_string().into(),
-                    (*entry).into(),
+                    entry.into(),
                 ]);
                 fds.push(fd);
                 continue;
             }
-            a.push(["--ro-bind-try", entry, entry]);
+            a.push(["--ro-bind-try", &entry, &entry]);
+        }
+        for (text, path) in [(PASSWD, "/etc/passwd"), (GROUP, "/etc/group")] {
+            let fd = memfd_with(text.as_bytes())?;
+            a.push_os([
+                "--ro-bind-data".into(),
+                fd.as_raw_fd().to_string().into(),
+                path.into(),
+            ]);
+            fds.push(fd);
         }
         a.push([
             "--ro-bind-try",
@@ -223,6 +251,24 @@ impl Sandbox {
             fds,
         })
     }
+}
+
+/// `entry`, or when its last component ends in `*`, the host's entries it matches (sorted).
+fn expand(entry: &str) -> Vec<String> {
+    let Some(prefix) = entry.strip_suffix('*') else {
+        return vec![entry.to_owned()];
+    };
+    let (dir, start) = prefix.rsplit_once('/').unwrap_or(("", prefix));
+    let mut found: Vec<String> = std::fs::read_dir(if dir.is_empty() { "/" } else { dir })
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|name| name.starts_with(start))
+        .map(|name| format!("{dir}/{name}"))
+        .collect();
+    found.sort();
+    found
 }
 
 /// A descriptor holding `bytes`, positioned at their start (for bubblewrap's `--*-data`/seccomp
@@ -278,7 +324,11 @@ mod tests {
             .command("/venv/bin/python", &["-m".into(), "x".into()])
             .unwrap();
         assert_eq!(command.program, Path::new("/usr/bin/bwrap"));
-        assert_eq!(command.fds.len(), 2, "the seccomp filters");
+        assert_eq!(
+            command.fds.len(),
+            4,
+            "passwd, group and the seccomp filters"
+        );
         let line = text(&command.args);
         assert!(line.contains("--add-seccomp-fd"), "{line}");
         assert!(
@@ -299,5 +349,23 @@ mod tests {
         let line = text(&sandbox.command("/venv/waved", &[]).unwrap().args);
         assert!(!line.contains("/app"));
         assert!(line.contains("--chdir /tmp"));
+    }
+
+    #[test]
+    fn a_trailing_star_lists_the_hosts_matching_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["java-17-openjdk", "java-21-openjdk", "javascript", "fonts"] {
+            std::fs::create_dir(dir.path().join(name)).unwrap();
+        }
+        let root = dir.path().display();
+        assert_eq!(
+            expand(&format!("{root}/java-*")),
+            [
+                format!("{root}/java-17-openjdk"),
+                format!("{root}/java-21-openjdk")
+            ]
+        );
+        assert_eq!(expand("/etc/fonts"), ["/etc/fonts"]);
+        assert!(expand(&format!("{root}/none-*")).is_empty());
     }
 }

@@ -1,0 +1,122 @@
+//! The real apps of `tests/apps/`, as their authors wrote them: each bundled, imported into a
+//! real q8s-server, launched, and checked through the proxy — the page the app sends over
+//! Wave's websocket — and in its log. Their packages come from PyPI, into a cold cache (each
+//! test has a server of its own); the time from launch to `RUNNING` is printed.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{TestServer, bundle_dir, repo_root};
+use reqwest::StatusCode;
+
+/// Launch to `RUNNING`, cold cache: the install of every package from PyPI included.
+const START: Duration = Duration::from_secs(600);
+/// The app's first page message, once `RUNNING`.
+const PAGE: Duration = Duration::from_secs(60);
+
+/// A launched instance of a test app.
+struct Launched {
+    server: TestServer,
+    token: String,
+    id: String,
+}
+
+impl Launched {
+    /// Bundles `tests/apps/<name>`, imports it, launches it and waits for `RUNNING`.
+    async fn app(name: &str) -> Launched {
+        let server = TestServer::start().await;
+        let token = server.admin_token.clone();
+        let (_dir, bundle) = bundle_dir(&repo_root().join("tests/apps").join(name));
+        let (status, app) = server.import(&token, &bundle, "PRIVATE").await;
+        assert_eq!(status, StatusCode::CREATED, "import {name}: {app}");
+        let (status, instance) = server
+            .launch(&token, app["id"].as_str().unwrap(), "PRIVATE")
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "launch {name}: {instance}");
+        let id = instance["id"].as_str().unwrap().to_owned();
+        let began = Instant::now();
+        let launched = Launched { server, token, id };
+        loop {
+            let (_, instance) = launched
+                .server
+                .get(&launched.token, &format!("/instances/{}", launched.id))
+                .await;
+            match instance["status"].as_str().unwrap_or_default() {
+                "RUNNING" => break,
+                "FAILED" => panic!("{name} FAILED: {instance}\n{}", launched.log().await),
+                _ if began.elapsed() > START => panic!(
+                    "{name} is not RUNNING after {START:?}: {instance}\n{}",
+                    launched.log().await
+                ),
+                _ => tokio::time::sleep(Duration::from_millis(250)).await,
+            }
+        }
+        eprintln!(
+            "{name}: launch to RUNNING in {:.1} s (cold uv cache)",
+            began.elapsed().as_secs_f64()
+        );
+        launched
+    }
+
+    /// The first page message of the app that contains `needle`.
+    async fn page(&self, needle: &str) -> String {
+        self.server
+            .wave_message(&self.token, &self.id, "/", needle, PAGE)
+            .await
+    }
+
+    /// The instance's log, as its owner reads it.
+    async fn log(&self) -> String {
+        let r = common::client()
+            .get(self.server.api(&format!("/instances/{}/logs", self.id)))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        r.text().await.unwrap()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_pinning_wave_0_26_runs_with_the_constraints_for_its_release() {
+    let app = Launched::app("wave-0.26").await;
+    let page = app.page("q8s-test").await;
+    assert!(page.contains("h2o-wave 0.26.3 on starlette 0."), "{page}");
+    let log = app.log().await;
+    assert!(
+        log.contains("the environment has h2o-wave 0.26.3: installing again with starlette < 1"),
+        "{log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_pinning_wave_1_5_runs_with_the_constraints_for_its_release() {
+    let app = Launched::app("wave-1.5").await;
+    let page = app.page("q8s-test").await;
+    assert!(page.contains("h2o-wave 1.5.1 on starlette 0."), "{page}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_starts_a_jvm_with_its_security_configuration() {
+    let app = Launched::app("jvm").await;
+    let page = app.page("q8s-test").await;
+    assert!(
+        page.contains("q8s-test: java 17")
+            && page.contains("TLSv1.3")
+            && page.contains("user.home /tmp"),
+        "{page}\n{}",
+        app.log().await
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_matplotlib_app_draws_text_without_fontconfig_errors() {
+    let app = Launched::app("matplotlib").await;
+    let page = app.page("q8s-test").await;
+    assert!(page.contains("text in DejaVuSans.ttf"), "{page}");
+    let log = app.log().await;
+    assert!(log.contains("q8s-test: figure of"), "{log}");
+    assert!(!log.to_lowercase().contains("fontconfig error"), "{log}");
+}
