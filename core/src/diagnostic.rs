@@ -9,7 +9,8 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 
 /// How bad a finding is: an error makes a manifest or bundle invalid, a
-/// warning does not.
+/// warning does not, and a note only says what q8s did or will do (which
+/// manifest file it read, a constraint it will apply).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
@@ -17,14 +18,18 @@ pub enum Severity {
     Error,
     /// Worth fixing, but the manifest or bundle is still valid.
     Warning,
+    /// Nothing to fix: information about how q8s reads the app.
+    Note,
 }
 
 impl Severity {
-    /// The lowercase word used in rendering and JSON (`error`, `warning`).
+    /// The lowercase word used in rendering and JSON (`error`, `warning`,
+    /// `note`).
     pub fn as_str(self) -> &'static str {
         match self {
             Severity::Error => "error",
             Severity::Warning => "warning",
+            Severity::Note => "note",
         }
     }
 }
@@ -41,7 +46,7 @@ impl Severity {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Diagnostic {
-    /// Error or warning.
+    /// Error, warning or note.
     pub severity: Severity,
     /// Stable kebab-case code, e.g. `invalid-version`.
     pub code: String,
@@ -51,9 +56,11 @@ pub struct Diagnostic {
     pub path: String,
     /// One sentence saying what is wrong.
     pub message: String,
-    /// 1-based line in the manifest, when one applies.
+    /// 1-based line, when one applies: in the manifest, or in the bundle
+    /// file `path` names when that is a file checked line by line
+    /// (`requirements.txt`).
     pub line: Option<u32>,
-    /// 1-based column (in characters) in the manifest, when one applies.
+    /// 1-based column (in characters) on that line, when one applies.
     pub column: Option<u32>,
     /// How to fix it, when there is something useful to say.
     pub help: Option<String>,
@@ -94,6 +101,15 @@ impl Diagnostic {
         message: impl Into<String>,
     ) -> Self {
         Self::new(Severity::Warning, code, path, message)
+    }
+
+    /// A new note.
+    pub fn note(
+        code: impl Into<String>,
+        path: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self::new(Severity::Note, code, path, message)
     }
 
     /// Sets the 1-based line and column.
@@ -173,6 +189,7 @@ fn render_one(out: &mut String, d: &Diagnostic, file: &str, options: RenderOptio
         let sev = match d.severity {
             Severity::Error => "\x1b[1;31m",
             Severity::Warning => "\x1b[1;33m",
+            Severity::Note => "\x1b[1;36m",
         };
         (sev, "\x1b[1m", "\x1b[1;34m", "\x1b[0m")
     } else {
@@ -185,6 +202,12 @@ fn render_one(out: &mut String, d: &Diagnostic, file: &str, options: RenderOptio
         d.code,
         d.message
     );
+    // Lines of a file checked line by line are in that file, not the manifest.
+    let file = if LINE_CHECKED_FILES.contains(&d.path.as_str()) {
+        d.path.as_str()
+    } else {
+        file
+    };
     let location = match (d.line, d.column) {
         (Some(line), Some(column)) => format!("{file}:{line}:{column}"),
         (Some(line), None) => format!("{file}:{line}"),
@@ -196,6 +219,9 @@ fn render_one(out: &mut String, d: &Diagnostic, file: &str, options: RenderOptio
         let _ = writeln!(out, "   {blue}={reset} {bold}help{reset}: {help}");
     }
 }
+
+/// The bundle files whose diagnostics carry line numbers of their own.
+const LINE_CHECKED_FILES: [&str; 1] = [crate::bundle::REQUIREMENTS_FILE];
 
 /// Field paths look like `App.Version` or `Env[1].Name`; anything else that
 /// is not empty names a file inside the bundle.
