@@ -146,10 +146,15 @@ pub fn has_errors(diagnostics: &[Diagnostic]) -> bool {
 }
 
 /// Sorts diagnostics into a stable order: by line, column, then path and code
-/// (diagnostics without a line come after those with one, in path order).
+/// (those with a line in the manifest first, then those with a line in
+/// another file such as `requirements.txt`, then those without a line, in
+/// path order).
 pub fn sort_diagnostics(diagnostics: &mut [Diagnostic]) {
     diagnostics.sort_by(|a, b| {
-        let key = |d: &Diagnostic| (d.line.is_none(), d.line, d.column);
+        let key = |d: &Diagnostic| {
+            let other_file = LINE_CHECKED_FILES.contains(&d.path.as_str());
+            (d.line.is_none(), other_file, d.line, d.column)
+        };
         key(a)
             .cmp(&key(b))
             .then_with(|| a.path.cmp(&b.path))
@@ -248,6 +253,19 @@ mod tests {
             text,
             "error[invalid-version]: App.Version \"0.1\" is not a semantic version\n  --> q-app.toml:3:11\n   = help: use three numbers, e.g. \"0.1.0\"\n"
         );
+    }
+
+    #[test]
+    fn lines_of_requirements_txt_point_into_it() {
+        let d = Diagnostic::error("requirement-syntax", "requirements.txt", "bad").at(2, 7);
+        let text = render(std::slice::from_ref(&d), "app/q-app.toml", RenderOptions::default());
+        assert!(text.contains("--> requirements.txt:2:7"), "{text}");
+        // Sorted after the manifest's lines, before diagnostics without one.
+        let manifest = Diagnostic::warning("unknown-key", "App.X", "m").at(9, 1);
+        let whole = Diagnostic::warning("icon-missing", "static/", "m");
+        let mut all = vec![whole.clone(), d.clone(), manifest.clone()];
+        sort_diagnostics(&mut all);
+        assert_eq!(all, [manifest, d, whole]);
     }
 
     #[test]

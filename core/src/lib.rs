@@ -23,6 +23,7 @@ pub mod bundle;
 pub mod diagnostic;
 pub mod manifest;
 pub mod quantity;
+pub mod requirements;
 pub mod select;
 
 pub use diagnostic::{Diagnostic, RenderOptions, Severity, has_errors, render};

@@ -16,8 +16,9 @@ use serde_json::Value;
 /// bundle, not the text of a manifest, so no vector can show them.
 const LOCATE_CODES: &[&str] = &[
     codes::MANIFEST_MISSING,
-    codes::MANIFEST_CONFLICT,
     codes::LEGACY_MANIFEST_NAME,
+    codes::CLOUD_MANIFEST_NAME,
+    codes::MANIFEST_IGNORED,
 ];
 
 fn vectors_dir() -> PathBuf {
