@@ -152,7 +152,7 @@ pub fn has_errors(diagnostics: &[Diagnostic]) -> bool {
 pub fn sort_diagnostics(diagnostics: &mut [Diagnostic]) {
     diagnostics.sort_by(|a, b| {
         let key = |d: &Diagnostic| {
-            let other_file = LINE_CHECKED_FILES.contains(&d.path.as_str());
+            let other_file = d.line.is_some() && LINE_CHECKED_FILES.contains(&d.path.as_str());
             (d.line.is_none(), other_file, d.line, d.column)
         };
         key(a)
