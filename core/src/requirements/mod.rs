@@ -267,7 +267,7 @@ impl Checker<'_> {
                         self.wave_named = true;
                         let (l, c) = line.position(start);
                         self.wave_constraint = wave::constraint_for(&r.specifiers)
-                            .map(|w| (l, c, text.to_string(), w));
+                            .map(|w| (l, c, without_marker(text).to_string(), w));
                     }
                     "starlette" => self.starlette = true,
                     _ => {}
@@ -510,6 +510,11 @@ impl Checker<'_> {
         }
         self.found
     }
+}
+
+/// A requirement without its environment marker: `h2o-wave==1.5.1`.
+fn without_marker(text: &str) -> &str {
+    text.split(';').next().unwrap_or(text).trim_end()
 }
 
 /// Where per-requirement options start: at a space followed by `-` and a
