@@ -14,7 +14,10 @@ DATA = CONFIG["Data"]
 
 
 def summary() -> str:
-    """The line the page shows, e.g. "Tangerine Analytics #f28c28: quarterly-sales-2026Q3 (4242 rows)"."""
+    """The line the page shows.
+
+    "Tangerine Analytics #f28c28: quarterly-sales-2026Q3 (4242 rows)" for this app.toml.
+    """
     return f"{BRAND['Name']} {BRAND['Color']}: {DATA['Source']} ({DATA['Rows']} rows)"
 
 
