@@ -217,8 +217,17 @@ pub(crate) fn report_bundle_error(
 }
 
 fn summary_line(diagnostics: &[Diagnostic]) -> String {
-    let of = |severity: Severity| diagnostics.iter().filter(|d| d.severity == severity).count();
-    let (errors, warnings, notes) = (of(Severity::Error), of(Severity::Warning), of(Severity::Note));
+    let of = |severity: Severity| {
+        diagnostics
+            .iter()
+            .filter(|d| d.severity == severity)
+            .count()
+    };
+    let (errors, warnings, notes) = (
+        of(Severity::Error),
+        of(Severity::Warning),
+        of(Severity::Note),
+    );
     let mut counts = vec![count(warnings, "warning")];
     if notes > 0 {
         counts.push(count(notes, "note"));

@@ -243,7 +243,9 @@ fn an_h2o_ai_cloud_app_validates_with_notes_and_bundles_its_app_toml() {
     let shown = app.join("app.toml").display().to_string();
     for expected in [
         "note[cloud-manifest-name]: app.toml (H2O AI Cloud's name) is read as the manifest\n",
-        &format!("note[extra-table]: [Brand] is the app's own table; q8s does not read it\n  --> {shown}:18:1\n"),
+        &format!(
+            "note[extra-table]: [Brand] is the app's own table; q8s does not read it\n  --> {shown}:18:1\n"
+        ),
         "note[extra-table]: [Data] is the app's own table; q8s does not read it\n",
         "names a file (\"about.md\") whose contents become the app's long description; q8s does not read that file: move its text into `Description`",
         "does not fill `q.auth`",
@@ -281,7 +283,10 @@ fn an_h2o_ai_cloud_app_validates_with_notes_and_bundles_its_app_toml() {
         .iter()
         .find(|e| e["name"] == "app.toml")
         .map(|e| e["size"].as_u64().unwrap());
-    assert_eq!(size, Some(fs::metadata(app.join("app.toml")).unwrap().len()));
+    assert_eq!(
+        size,
+        Some(fs::metadata(app.join("app.toml")).unwrap().len())
+    );
 }
 
 #[test]
@@ -292,7 +297,9 @@ fn explain_writes_nothing_unless_an_output_path_asks_for_it() {
     let text = stdout(&o);
     assert!(text.contains("included  hello/app.py"), "{text}");
     assert!(
-        text.ends_with("7 files of the bundle, nothing written (add -o PATH to write it): valid (0 warnings)\n"),
+        text.ends_with(
+            "7 files of the bundle, nothing written (add -o PATH to write it): valid (0 warnings)\n"
+        ),
         "{text}"
     );
     let o = cli(&["bundle", "--explain", &hello(), "-o", "json"], dir.path());
@@ -300,7 +307,11 @@ fn explain_writes_nothing_unless_an_output_path_asks_for_it() {
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["valid"], true);
     assert!(v["explain"].as_array().unwrap().len() >= 5);
-    assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0, "nothing written");
+    assert_eq!(
+        fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "nothing written"
+    );
     // -o PATH asks for the bundle too.
     let o = cli(
         &["bundle", "--explain", &hello(), "-o", "dist/"],
@@ -315,7 +326,11 @@ fn explain_writes_nothing_unless_an_output_path_asks_for_it() {
     fs::write(bad.join("main.py"), "").unwrap();
     let o = cli(&["bundle", "--explain"], &bad);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("error[manifest-missing]"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("error[manifest-missing]"),
+        "{}",
+        stderr(&o)
+    );
     assert_eq!(fs::read_dir(&bad).unwrap().count(), 1);
 }
 

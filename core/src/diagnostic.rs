@@ -258,7 +258,11 @@ mod tests {
     #[test]
     fn lines_of_requirements_txt_point_into_it() {
         let d = Diagnostic::error("requirement-syntax", "requirements.txt", "bad").at(2, 7);
-        let text = render(std::slice::from_ref(&d), "app/q-app.toml", RenderOptions::default());
+        let text = render(
+            std::slice::from_ref(&d),
+            "app/q-app.toml",
+            RenderOptions::default(),
+        );
         assert!(text.contains("--> requirements.txt:2:7"), "{text}");
         // Sorted after the manifest's lines, before diagnostics without one.
         let manifest = Diagnostic::warning("unknown-key", "App.X", "m").at(9, 1);

@@ -227,10 +227,7 @@ fn check_category(cx: &mut Checker<'_>, f: &Field<'_>) {
 /// `Telecommunications`, `Sales`).
 fn nearest_categories(value: &str) -> Vec<&'static str> {
     let value = normalize_category(value);
-    if let Some(same) = CATEGORIES
-        .iter()
-        .find(|c| normalize_category(c) == value)
-    {
+    if let Some(same) = CATEGORIES.iter().find(|c| normalize_category(c) == value) {
         return vec![same];
     }
     let value_words: Vec<&str> = value.split_whitespace().collect();

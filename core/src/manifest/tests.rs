@@ -258,7 +258,10 @@ fn several_manifests_the_first_by_order_is_read_and_notes_name_the_others() {
     );
     assert_eq!(
         summary(&["wave-app.toml", "q-app.toml"]),
-        (Some("q-app.toml"), vec![note("manifest-ignored", "wave-app.toml")])
+        (
+            Some("q-app.toml"),
+            vec![note("manifest-ignored", "wave-app.toml")]
+        )
     );
     assert_eq!(
         summary(&["app.toml", "wave-app.toml"]),
@@ -308,7 +311,11 @@ fn app_tables_are_notes_and_cloud_keys_get_help_for_migrating_users() {
         ]
     );
     let help = |i: usize| report.diagnostics[i].help.as_deref().unwrap();
-    assert!(help(0).contains("names a file (\"about.md\")"), "{}", help(0));
+    assert!(
+        help(0).contains("names a file (\"about.md\")"),
+        "{}",
+        help(0)
+    );
     assert!(help(0).contains("q8s does not read that file: move its text into `Description`"));
     assert_eq!(help(1), "did you mean \"Data Science\"?");
     assert!(help(2).contains("does not fill `q.auth`"), "{}", help(2));
@@ -321,10 +328,16 @@ fn unknown_categories_suggest_the_nearest() {
         let text = format!(
             "[App]\nName = \"a\"\nVersion = \"1.0.0\"\nCategory = {category:?}\n[Runtime]\nModule = \"app\"\n"
         );
-        validate_manifest(&text).diagnostics[0].help.clone().unwrap()
+        validate_manifest(&text).diagnostics[0]
+            .help
+            .clone()
+            .unwrap()
     };
     assert_eq!(help("Healthcar"), "did you mean \"Healthcare\"?");
-    assert_eq!(help("financial-services"), "did you mean \"Financial Services\"?");
+    assert_eq!(
+        help("financial-services"),
+        "did you mean \"Financial Services\"?"
+    );
     assert_eq!(
         help("Marketing and Sales"),
         "did you mean \"Marketing\" or \"Sales\"?"

@@ -24,9 +24,14 @@ use std::collections::BTreeSet;
 
 use crate::diagnostic::{Diagnostic, Severity};
 
+mod lines;
+mod paths;
 mod pep440;
 mod pep508;
 mod wave;
+
+use lines::{LogicalLine, logical_lines};
+use paths::{is_path, normalize, normalize_relative, url_of, wheel_name_problem};
 
 /// The requirements file at the bundle root.
 pub const REQUIREMENTS_FILE: &str = "requirements.txt";
@@ -95,69 +100,6 @@ pub fn check_requirements(text: &str, files: &BTreeSet<&str>) -> Vec<Diagnostic>
     checker.finish()
 }
 
-/// A line as uv reads it: physical lines joined where one ends with `\`,
-/// without its comment.
-struct LogicalLine<'t> {
-    text: String,
-    /// `(offset in text, 1-based line number, the physical line)` for each
-    /// physical line joined.
-    parts: Vec<(usize, u32, &'t str)>,
-}
-
-impl LogicalLine<'_> {
-    /// The 1-based line and column (in characters) of a byte offset.
-    fn position(&self, offset: usize) -> (u32, u32) {
-        let (start, line, physical) = self
-            .parts
-            .iter()
-            .rev()
-            .find(|(start, _, _)| *start <= offset)
-            .copied()
-            .unwrap_or((0, 1, ""));
-        let within = (offset - start).min(physical.len());
-        let column = physical
-            .get(..within)
-            .map_or(within, |s| s.chars().count());
-        (line, column as u32 + 1)
-    }
-}
-
-fn logical_lines(text: &str) -> Vec<LogicalLine<'_>> {
-    let mut lines = Vec::new();
-    let mut current: Option<LogicalLine<'_>> = None;
-    for (physical, number) in text.split('\n').zip(1u32..) {
-        let physical = physical.strip_suffix('\r').unwrap_or(physical);
-        let line = current.get_or_insert_with(|| LogicalLine {
-            text: String::new(),
-            parts: Vec::new(),
-        });
-        line.parts.push((line.text.len(), number, physical));
-        let content = strip_comment(physical);
-        match content.strip_suffix('\\') {
-            // A comment ends the line, even after a backslash (as in pip).
-            Some(joined) if content.len() == physical.len() => line.text.push_str(joined),
-            _ => {
-                line.text.push_str(content);
-                lines.extend(current.take());
-            }
-        }
-    }
-    lines.extend(current);
-    lines
-}
-
-/// The line without its comment: `#` at the start or after whitespace.
-fn strip_comment(line: &str) -> &str {
-    let mut previous_space = true;
-    for (i, c) in line.char_indices() {
-        if c == '#' && previous_space {
-            return line[..i].trim_end();
-        }
-        previous_space = c.is_whitespace();
-    }
-    line
-}
-
 /// What an option line or a per-requirement option does with its value.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum OptionKind {
@@ -198,9 +140,6 @@ const REQUIREMENT_OPTIONS: &[(&str, &str, OptionKind)] = &[
     ("", "--global-option", OptionKind::Value),
     ("", "--install-option", OptionKind::Value),
 ];
-
-/// Archive suffixes that make a bare name a local file.
-const ARCHIVES: [&str; 6] = [".whl", ".zip", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz"];
 
 struct Checker<'f> {
     files: &'f BTreeSet<&'f str>,
@@ -249,10 +188,7 @@ impl Checker<'_> {
             return;
         }
         if is_path(text) {
-            let path = text
-                .split([' ', '\t', ';', '#'])
-                .next()
-                .unwrap_or_default();
+            let path = text.split([' ', '\t', ';', '#']).next().unwrap_or_default();
             self.local(line, start, path, OptionKind::Value);
             return;
         }
@@ -342,7 +278,10 @@ impl Checker<'_> {
         let n = line.position(start).0;
         let (name, value) = if text.starts_with("--") {
             let end = text.find(['=', ' ', '\t']).unwrap_or(text.len());
-            (&text[..end], text[end..].trim_start_matches('=').trim_start())
+            (
+                &text[..end],
+                text[end..].trim_start_matches('=').trim_start(),
+            )
         } else {
             let end = text.char_indices().nth(2).map_or(text.len(), |(i, _)| i);
             (&text[..end], text[end..].trim_start())
@@ -457,7 +396,10 @@ impl Checker<'_> {
             || normalized.is_empty()
             || (kind != OptionKind::File && {
                 let folder = format!("{normalized}/");
-                self.files.range(folder.as_str()..).next().is_some_and(|f| f.starts_with(&folder))
+                self.files
+                    .range(folder.as_str()..)
+                    .next()
+                    .is_some_and(|f| f.starts_with(&folder))
             });
         if present {
             return;
@@ -466,9 +408,13 @@ impl Checker<'_> {
             Diagnostic::error(
                 WHEEL_MISSING,
                 REQUIREMENTS_FILE,
-                format!("requirements.txt line {n} names wheel \"{path}\", which is not in the bundle"),
+                format!(
+                    "requirements.txt line {n} names wheel \"{path}\", which is not in the bundle"
+                ),
             )
-            .with_help("add the .whl file to the app folder, or check that no ignore rule leaves it out")
+            .with_help(
+                "add the .whl file to the app folder, or check that no ignore rule leaves it out",
+            )
         } else {
             Diagnostic::error(
                 LOCAL_PATH_MISSING,
@@ -538,94 +484,6 @@ fn trailing_options_at(body: &str) -> Option<usize> {
         }
     }
     None
-}
-
-/// The URL a requirement or option value is, if it is one: a scheme of two
-/// letters or more (`C:` is a drive) followed by `//`, or `file:`.
-fn url_of(text: &str) -> Option<&str> {
-    let colon = text.find(':')?;
-    let scheme = &text[..colon];
-    let is_scheme = scheme.len() >= 2
-        && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
-        && scheme
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
-    let url = text.split([' ', '\t']).next().unwrap_or_default();
-    (is_scheme && (text[colon..].starts_with("://") || scheme.eq_ignore_ascii_case("file")))
-        .then_some(url)
-}
-
-/// A requirement that is a local path: it starts like one (`.`, `/`, `~`)
-/// or, before anything PEP 508 would read, holds a slash or ends like an
-/// archive.
-fn is_path(text: &str) -> bool {
-    let head_end = text
-        .find([' ', '\t', ';', '@', '=', '<', '>', '!', '~', '[', '(', '#'])
-        .unwrap_or(text.len());
-    let head = &text[..head_end];
-    text.starts_with(['.', '/', '\\', '~'])
-        || head.contains(['/', '\\'])
-        || ARCHIVES.iter().any(|a| head.to_ascii_lowercase().ends_with(a))
-}
-
-/// PEP 503 normalisation: lower case, runs of `-`, `_`, `.` as one `-`.
-fn normalize(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    for c in name.chars() {
-        if matches!(c, '-' | '_' | '.') {
-            if !out.ends_with('-') {
-                out.push('-');
-            }
-        } else {
-            out.push(c.to_ascii_lowercase());
-        }
-    }
-    out
-}
-
-/// Why `name` is not a wheel file name
-/// (`{name}-{version}(-{build})?-{python}-{abi}-{platform}.whl`), if it is
-/// not.
-fn wheel_name_problem(file_name: &str) -> Option<&'static str> {
-    let stem = &file_name[..file_name.len() - 4];
-    let parts: Vec<&str> = stem.split('-').collect();
-    if !(5..=6).contains(&parts.len()) || parts.iter().any(|p| p.is_empty()) {
-        return Some("does not have the five or six parts separated by `-` a wheel name has");
-    }
-    if !parts[0]
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.'))
-    {
-        return Some("does not start with a project name");
-    }
-    if pep440::parse(parts[1], false).is_none() {
-        return Some("does not have a valid version as its second part");
-    }
-    if parts.len() == 6 && !parts[2].starts_with(|c: char| c.is_ascii_digit()) {
-        return Some("has a build tag that does not start with a digit");
-    }
-    None
-}
-
-/// `./wheels/x.whl` → `wheels/x.whl`; absolute paths and paths leaving the
-/// root are refused with the reason.
-fn normalize_relative(path: &str) -> Result<String, &'static str> {
-    if path.starts_with(['/', '\\', '~']) || path.get(1..2) == Some(":") {
-        return Err("an absolute path");
-    }
-    let mut parts: Vec<&str> = Vec::new();
-    for part in path.split(['/', '\\']) {
-        match part {
-            "" | "." => {}
-            ".." => {
-                if parts.pop().is_none() {
-                    return Err("a path that leaves the bundle");
-                }
-            }
-            p => parts.push(p),
-        }
-    }
-    Ok(parts.join("/"))
 }
 
 #[cfg(test)]

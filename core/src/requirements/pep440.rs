@@ -109,19 +109,18 @@ pub(crate) fn parse(text: &str, wildcard: bool) -> Option<Version> {
     }
     let mut prerelease = false;
     // Pre-release: [-_.]? (alpha|a|beta|b|preview|pre|c|rc) [-_.]? N?
-    if c
-        .attempt(|c| {
+    if c.attempt(|c| {
+        c.eat_separator();
+        let label = ["alpha", "a", "beta", "b", "preview", "pre", "c", "rc"]
+            .into_iter()
+            .find(|l| c.eat(l))?;
+        c.attempt(|c| {
             c.eat_separator();
-            let label = ["alpha", "a", "beta", "b", "preview", "pre", "c", "rc"]
-                .into_iter()
-                .find(|l| c.eat(l))?;
-            c.attempt(|c| {
-                c.eat_separator();
-                c.number()
-            });
-            Some(label)
-        })
-        .is_some()
+            c.number()
+        });
+        Some(label)
+    })
+    .is_some()
     {
         prerelease = true;
     }
@@ -132,27 +131,26 @@ pub(crate) fn parse(text: &str, wildcard: bool) -> Option<Version> {
     });
     if implicit_post.is_none() {
         c.attempt(|c| {
-        c.eat_separator();
-        ["post", "rev", "r"].into_iter().find(|l| c.eat(l))?;
-        c.attempt(|c| {
             c.eat_separator();
-            c.number()
-        });
-        Some(0)
-    });
-    }
-    // Dev release: [-_.]? dev [-_.]? N?
-    if c
-        .attempt(|c| {
-            c.eat_separator();
-            c.eat("dev").then_some(())?;
+            ["post", "rev", "r"].into_iter().find(|l| c.eat(l))?;
             c.attempt(|c| {
                 c.eat_separator();
                 c.number()
             });
-            Some(())
-        })
-        .is_some()
+            Some(0)
+        });
+    }
+    // Dev release: [-_.]? dev [-_.]? N?
+    if c.attempt(|c| {
+        c.eat_separator();
+        c.eat("dev").then_some(())?;
+        c.attempt(|c| {
+            c.eat_separator();
+            c.number()
+        });
+        Some(())
+    })
+    .is_some()
     {
         prerelease = true;
     }
@@ -214,8 +212,8 @@ mod tests {
     #[test]
     fn refuses_what_is_not_a_version() {
         for v in [
-            "", "v", "1.", ".1", "1..0", "1.0.*", "1.x", "latest", "1.0+", "1.0+a..b",
-            "1.0 beta", "1.0-", "1.0foo", "1,0", "=1.0", "1.0--r",
+            "", "v", "1.", ".1", "1..0", "1.0.*", "1.x", "latest", "1.0+", "1.0+a..b", "1.0 beta",
+            "1.0-", "1.0foo", "1,0", "=1.0", "1.0--r",
         ] {
             assert!(parse(v, false).is_none(), "{v}");
         }

@@ -179,7 +179,10 @@ impl<'a> Parser<'a> {
             }
             if !self.eat(",") {
                 let found = describe(self.peek());
-                return self.error(self.at, format!("expected `,` or `]` in the extras, found {found}"));
+                return self.error(
+                    self.at,
+                    format!("expected `,` or `]` in the extras, found {found}"),
+                );
             }
         }
     }
@@ -189,15 +192,13 @@ impl<'a> Parser<'a> {
         let rest = self.rest();
         let len = rest.find([' ', '\t']).unwrap_or(rest.len());
         let url = &rest[..len];
-        let scheme_len = url
-            .find(':')
-            .filter(|&i| {
-                let scheme = &url[..i];
-                scheme.starts_with(|c: char| c.is_ascii_alphabetic())
-                    && scheme
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
-            });
+        let scheme_len = url.find(':').filter(|&i| {
+            let scheme = &url[..i];
+            scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        });
         if url.is_empty() || scheme_len.is_none() {
             return self.error(
                 start,
@@ -215,11 +216,17 @@ impl<'a> Parser<'a> {
         let starts_clause = |p: &Self| OPERATORS.iter().any(|op| p.rest().starts_with(op));
         if !starts_clause(self) {
             if self.rest().starts_with('=') {
-                return self.error(self.at, "`=` alone is not a comparison: pin a version with `==`");
+                return self.error(
+                    self.at,
+                    "`=` alone is not a comparison: pin a version with `==`",
+                );
             }
             if parenthesised {
                 let found = describe(self.peek());
-                return self.error(self.at, format!("expected a version clause such as `>=1.0`, found {found}"));
+                return self.error(
+                    self.at,
+                    format!("expected a version clause such as `>=1.0`, found {found}"),
+                );
             }
             self.maybe_run_together()?;
             return Ok(specifiers);
@@ -234,7 +241,10 @@ impl<'a> Parser<'a> {
             if !starts_clause(self) {
                 self.maybe_run_together()?;
                 let found = describe(self.peek());
-                return self.error(self.at, format!("expected a version clause such as `<2` after `,`, found {found}"));
+                return self.error(
+                    self.at,
+                    format!("expected a version clause such as `<2` after `,`, found {found}"),
+                );
             }
         }
         if parenthesised {
@@ -259,9 +269,7 @@ impl<'a> Parser<'a> {
         self.skip_ws();
         let start = self.at;
         let rest = self.rest();
-        let len = rest
-            .find([' ', '\t', ',', ';', ')'])
-            .unwrap_or(rest.len());
+        let len = rest.find([' ', '\t', ',', ';', ')']).unwrap_or(rest.len());
         let text = &rest[..len];
         if text.is_empty() {
             return self.error(start, format!("expected a version after `{op}`"));
@@ -276,7 +284,10 @@ impl<'a> Parser<'a> {
         }
         let wildcard = text.ends_with(".*");
         if wildcard && !matches!(op, "==" | "!=") {
-            return self.error(start, format!("`{op}{text}`: only `==` and `!=` take a `.*` wildcard"));
+            return self.error(
+                start,
+                format!("`{op}{text}`: only `==` and `!=` take a `.*` wildcard"),
+            );
         }
         let Some(version) = pep440::parse(text, wildcard) else {
             let close = text.trim_start_matches('=');
@@ -318,7 +329,10 @@ impl<'a> Parser<'a> {
             let word = self.identifier();
             let found = format!("`{word}`");
             self.at = at;
-            return self.error(at, format!("expected a version clause, `;` or the end of the line, found {found}"));
+            return self.error(
+                at,
+                format!("expected a version clause, `;` or the end of the line, found {found}"),
+            );
         }
         self.at = save;
         Ok(())
@@ -361,8 +375,7 @@ impl<'a> Parser<'a> {
         self.skip_ws();
         let rest = self.rest();
         let follows = rest[word.len().min(rest.len())..].chars().next();
-        if rest.starts_with(word)
-            && !follows.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+        if rest.starts_with(word) && !follows.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
         {
             self.at += word.len();
             self.skip_ws();
@@ -379,7 +392,10 @@ impl<'a> Parser<'a> {
             self.skip_ws();
             if !self.eat(")") {
                 let found = describe(self.peek());
-                return self.error(self.at, format!("expected `)` in the marker, found {found}"));
+                return self.error(
+                    self.at,
+                    format!("expected `)` in the marker, found {found}"),
+                );
             }
             return Ok(());
         }
@@ -389,7 +405,10 @@ impl<'a> Parser<'a> {
         let op = OPERATORS.into_iter().find(|op| self.eat(op));
         if op.is_none() && !self.keyword_op() {
             let found = describe(self.peek());
-            return self.error(op_at, format!("expected a comparison (`==`, `<`, `in`, …) in the marker, found {found}"));
+            return self.error(
+                op_at,
+                format!("expected a comparison (`==`, `<`, `in`, …) in the marker, found {found}"),
+            );
         }
         self.skip_ws();
         self.marker_value()
@@ -427,7 +446,10 @@ impl<'a> Parser<'a> {
         }
         if word.is_empty() {
             let found = describe(self.peek());
-            return self.error(start, format!("expected a marker variable or a quoted string, found {found}"));
+            return self.error(
+                start,
+                format!("expected a marker variable or a quoted string, found {found}"),
+            );
         }
         self.error(
             start,
@@ -491,7 +513,10 @@ mod tests {
         let ops: Vec<_> = r.specifiers.iter().map(|s| s.op).collect();
         assert_eq!(ops, [">=", "<"]);
         assert_eq!(r.specifiers[1].version.as_ref().unwrap().release, [1, 0]);
-        assert_eq!(ok("x @ https://e.com/x.whl").url, Some("https://e.com/x.whl"));
+        assert_eq!(
+            ok("x @ https://e.com/x.whl").url,
+            Some("https://e.com/x.whl")
+        );
         assert!(ok("x==1.*").specifiers[0].wildcard);
     }
 
@@ -504,7 +529,11 @@ mod tests {
             ("numpy>=1.0 pandas ; python_version > '3'", "pandas", 11),
         ] {
             let e = err(text);
-            assert_eq!((e.run_together.as_deref(), e.offset), (Some(second), offset), "{text}");
+            assert_eq!(
+                (e.run_together.as_deref(), e.offset),
+                (Some(second), offset),
+                "{text}"
+            );
         }
     }
 
@@ -513,24 +542,72 @@ mod tests {
         for (text, offset, message) in [
             ("", 0, "expected a package name, found the end of the line"),
             ("==1.0", 0, "expected a package name, found `=`"),
-            ("-pkg", 0, "a package name `-pkg` must start and end with a letter or digit"),
-            ("pkg-", 0, "a package name `pkg-` must start and end with a letter or digit"),
+            (
+                "-pkg",
+                0,
+                "a package name `-pkg` must start and end with a letter or digit",
+            ),
+            (
+                "pkg-",
+                0,
+                "a package name `pkg-` must start and end with a letter or digit",
+            ),
             ("pkg==", 5, "expected a version after `==`"),
             ("pkg==1.x", 5, "`1.x` is not a version"),
             ("pkg===1.0", 5, ""),
-            ("pkg>=1.*", 5, "`>=1.*`: only `==` and `!=` take a `.*` wildcard"),
-            ("pkg~=1", 3, "`~=1` needs at least two numbers, e.g. `~=1.0`"),
-            ("pkg>=1,", 7, "expected a version clause such as `<2` after `,`, found the end of the line"),
-            ("pkg[a b]", 6, "expected `,` or `]` in the extras, found `b`"),
+            (
+                "pkg>=1.*",
+                5,
+                "`>=1.*`: only `==` and `!=` take a `.*` wildcard",
+            ),
+            (
+                "pkg~=1",
+                3,
+                "`~=1` needs at least two numbers, e.g. `~=1.0`",
+            ),
+            (
+                "pkg>=1,",
+                7,
+                "expected a version clause such as `<2` after `,`, found the end of the line",
+            ),
+            (
+                "pkg[a b]",
+                6,
+                "expected `,` or `]` in the extras, found `b`",
+            ),
             ("pkg (>=1", 8, "expected `)`, found the end of the line"),
             ("pkg ; ", 6, "expected an environment marker after `;`"),
-            ("pkg ; python_version", 20, "expected a comparison (`==`, `<`, `in`, …) in the marker, found the end of the line"),
-            ("pkg ; python_version > 3.8", 23, "`3.8` is not an environment marker variable (e.g. python_version, sys_platform); quote values: \"3.8\""),
-            ("pkg ; python_version > '3.8", 23, "this string in the marker is not closed"),
-            ("pkg @ ", 6, "expected a URL after `@` (e.g. `https://…` or `file:…`)"),
-            ("pkg @ nowhere", 6, "expected a URL after `@` (e.g. `https://…` or `file:…`)"),
+            (
+                "pkg ; python_version",
+                20,
+                "expected a comparison (`==`, `<`, `in`, …) in the marker, found the end of the line",
+            ),
+            (
+                "pkg ; python_version > 3.8",
+                23,
+                "`3.8` is not an environment marker variable (e.g. python_version, sys_platform); quote values: \"3.8\"",
+            ),
+            (
+                "pkg ; python_version > '3.8",
+                23,
+                "this string in the marker is not closed",
+            ),
+            (
+                "pkg @ ",
+                6,
+                "expected a URL after `@` (e.g. `https://…` or `file:…`)",
+            ),
+            (
+                "pkg @ nowhere",
+                6,
+                "expected a URL after `@` (e.g. `https://…` or `file:…`)",
+            ),
             ("pkg==1.0)", 8, "unexpected `)`"),
-            ("pkg=1.0", 3, "`=` alone is not a comparison: pin a version with `==`"),
+            (
+                "pkg=1.0",
+                3,
+                "`=` alone is not a comparison: pin a version with `==`",
+            ),
         ] {
             if message.is_empty() {
                 ok(text);

@@ -92,7 +92,10 @@ fn syntax_errors_point_at_their_line_and_column() {
             ),
         ]
     );
-    assert!(d.iter().all(|d| d.path == "requirements.txt" && d.is_error()));
+    assert!(
+        d.iter()
+            .all(|d| d.path == "requirements.txt" && d.is_error())
+    );
 }
 
 #[test]
@@ -127,7 +130,9 @@ fn continuations_keep_the_first_line_and_the_real_column() {
 #[test]
 fn wheels_must_be_well_named_and_bundled() {
     assert_eq!(
-        found("h2o-wave\nwheels/bad.whl\nwheels/other-1.0-py3-none-any.whl\n/abs/x-1.0-py3-none-any.whl\n../up-1.0-py3-none-any.whl\nwheels/no-version-here-py3-none-any.whl\n"),
+        found(
+            "h2o-wave\nwheels/bad.whl\nwheels/other-1.0-py3-none-any.whl\n/abs/x-1.0-py3-none-any.whl\n../up-1.0-py3-none-any.whl\nwheels/no-version-here-py3-none-any.whl\n"
+        ),
         [
             ("wheel-name-invalid".into(), 2, 1),
             ("wheel-missing".into(), 3, 1),
@@ -143,15 +148,23 @@ fn wheels_must_be_well_named_and_bundled() {
         d.message,
         "requirements.txt line 2 names wheel \"wheels/bad.whl\", whose file name does not have the five or six parts separated by `-` a wheel name has"
     );
-    assert_eq!(wheel_name_problem("x-1.0-b1-py3-none-any.whl"), Some("has a build tag that does not start with a digit"));
+    assert_eq!(
+        wheel_name_problem("x-1.0-b1-py3-none-any.whl"),
+        Some("has a build tag that does not start with a digit")
+    );
     assert_eq!(wheel_name_problem("x-1.0-1b2-py3-none-any.whl"), None);
-    assert_eq!(wheel_name_problem("x-1.x-py3-none-any.whl"), Some("does not have a valid version as its second part"));
+    assert_eq!(
+        wheel_name_problem("x-1.x-py3-none-any.whl"),
+        Some("does not have a valid version as its second part")
+    );
 }
 
 #[test]
 fn local_paths_must_be_in_the_bundle() {
     assert_eq!(
-        found("h2o-wave\n-r other.txt\n-c ../constraints.txt\n-e ./libs/missing\n./src/pkg\n-f wheelhouse/\nfile:///opt/x.tar.gz\nvendor/missing-1.0.tar.gz\n"),
+        found(
+            "h2o-wave\n-r other.txt\n-c ../constraints.txt\n-e ./libs/missing\n./src/pkg\n-f wheelhouse/\nfile:///opt/x.tar.gz\nvendor/missing-1.0.tar.gz\n"
+        ),
         [
             ("local-path-missing".into(), 2, 4),
             ("local-path-invalid".into(), 3, 4),
@@ -197,7 +210,10 @@ fn unknown_options_are_warnings_and_values_are_required() {
 #[test]
 fn h2o_wave_missing_is_a_note_unless_another_file_may_name_it() {
     let d = check("pandas\n");
-    assert_eq!((d[0].code.as_str(), d[0].severity, d[0].line), ("wave-missing", Severity::Note, None));
+    assert_eq!(
+        (d[0].code.as_str(), d[0].severity, d[0].line),
+        ("wave-missing", Severity::Note, None)
+    );
     assert_eq!(codes(""), ["wave-missing"]);
     assert_eq!(codes("-r constraints.txt\n"), Vec::<String>::new());
     assert_eq!(codes("H2O_Wave>=1.0\n"), Vec::<String>::new());
@@ -213,17 +229,28 @@ fn h2o_wave_missing_is_a_note_unless_another_file_may_name_it() {
 fn old_h2o_wave_pins_get_a_note_about_constraints() {
     let d = check("toml\nh2o-wave==0.26.4\n");
     assert_eq!(d.len(), 1);
-    assert_eq!((d[0].code.as_str(), d[0].severity, d[0].line, d[0].column), ("wave-constrained", Severity::Note, Some(2), Some(1)));
+    assert_eq!(
+        (d[0].code.as_str(), d[0].severity, d[0].line, d[0].column),
+        ("wave-constrained", Severity::Note, Some(2), Some(1))
+    );
     assert_eq!(
         d[0].message,
         "requirements.txt line 2: `h2o-wave==0.26.4` allows only h2o-wave releases before 1.8.6: these releases leave Starlette open and call `Router(on_startup=…)`, which Starlette 1.0 removed"
     );
-    assert!(d[0].help.as_deref().unwrap().contains("q8s installs these releases with known-good upper bounds (`starlette<1`)"));
+    assert!(
+        d[0].help
+            .as_deref()
+            .unwrap()
+            .contains("q8s installs these releases with known-good upper bounds (`starlette<1`)")
+    );
     assert_eq!(codes("h2o-wave~=1.7.0\n"), ["wave-constrained"]);
     assert_eq!(codes("h2o-wave==1.8.16\n"), Vec::<String>::new());
     assert_eq!(codes("h2o-wave>=0.26\n"), Vec::<String>::new());
     // The app bounds Starlette itself: nothing to say.
-    assert_eq!(codes("h2o-wave==1.5.1\nstarlette<1\n"), Vec::<String>::new());
+    assert_eq!(
+        codes("h2o-wave==1.5.1\nstarlette<1\n"),
+        Vec::<String>::new()
+    );
 }
 
 #[test]

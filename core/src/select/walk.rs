@@ -4,8 +4,8 @@ use std::io;
 
 use super::pattern::PatternList;
 use super::{
-    APPIGNORE, Decision, EntryKind, GITIGNORE, LinkProblem, Q8SIGNORE, SelectedFile, Selection, Tree,
-    TreeEntry, VIRTUALENV_MARKER, name_problem,
+    APPIGNORE, Decision, EntryKind, GITIGNORE, LinkProblem, Q8SIGNORE, SelectedFile, Selection,
+    Tree, TreeEntry, VIRTUALENV_MARKER, name_problem,
 };
 use crate::diagnostic::Diagnostic;
 
@@ -191,10 +191,7 @@ impl<'t> Walker<'t> {
     /// from the deepest up, say about `path`: the first that matches
     /// decides.
     fn ruling(&self, path: &str, name: &str, is_dir: bool) -> Option<Ruling> {
-        let mut lists = self
-            .root_ignores
-            .iter()
-            .chain(self.gitignores.iter().rev());
+        let mut lists = self.root_ignores.iter().chain(self.gitignores.iter().rev());
         lists.find_map(|list| {
             list.last_match(path, name, is_dir).map(|pattern| Ruling {
                 excluded: !pattern.negated,
