@@ -192,6 +192,11 @@ impl Checker<'_> {
             self.local(line, start, path, OptionKind::Value);
             return;
         }
+        // pip and uv expand `${NAME}` from the environment first; what it
+        // stands for is not known here.
+        if text.contains("${") {
+            return;
+        }
         match pep508::parse(text) {
             Ok(r) => {
                 if let Some(url) = r.url {

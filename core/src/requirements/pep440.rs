@@ -13,6 +13,8 @@ pub(crate) struct Version {
     /// A pre- or dev-release (`1.0rc1`, `1.0.dev3`), which sorts before the
     /// release itself.
     pub prerelease: bool,
+    /// Has a local part (`+cpu` in `2.1.0+cpu`).
+    pub local: bool,
 }
 
 impl Version {
@@ -105,6 +107,7 @@ pub(crate) fn parse(text: &str, wildcard: bool) -> Option<Version> {
             epoch,
             release,
             prerelease: false,
+            local: false,
         });
     }
     let mut prerelease = false;
@@ -155,7 +158,8 @@ pub(crate) fn parse(text: &str, wildcard: bool) -> Option<Version> {
         prerelease = true;
     }
     // Local version: +[a-z0-9]+([-_.][a-z0-9]+)*
-    if c.eat("+") {
+    let local = c.eat("+");
+    if local {
         let local = &lower[c.at..];
         let valid = !local.is_empty()
             && local
@@ -170,6 +174,7 @@ pub(crate) fn parse(text: &str, wildcard: bool) -> Option<Version> {
         epoch,
         release,
         prerelease,
+        local,
     })
 }
 

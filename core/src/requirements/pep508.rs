@@ -214,6 +214,9 @@ impl<'a> Parser<'a> {
         let mut specifiers = Vec::new();
         self.skip_ws();
         let starts_clause = |p: &Self| OPERATORS.iter().any(|op| p.rest().starts_with(op));
+        if parenthesised && self.eat(")") {
+            return Ok(specifiers);
+        }
         if !starts_clause(self) {
             if self.rest().starts_with('=') {
                 return self.error(
@@ -238,6 +241,10 @@ impl<'a> Parser<'a> {
                 break;
             }
             self.skip_ws();
+            // A trailing comma, as `packaging` (and so pip) accepts.
+            if matches!(self.peek(), None | Some(';' | ')')) {
+                break;
+            }
             if !starts_clause(self) {
                 self.maybe_run_together()?;
                 let found = describe(self.peek());
@@ -298,6 +305,12 @@ impl<'a> Parser<'a> {
             };
             return self.error(start, format!("`{text}` is not a version{help}"));
         };
+        if version.local && !matches!(op, "==" | "!=") {
+            return self.error(
+                start,
+                format!("`{op}{text}`: a local version (`+…`) only goes with `==` or `!=`"),
+            );
+        }
         if op == "~=" && version.release.len() < 2 {
             return self.error(
                 op_at,
@@ -499,8 +512,48 @@ mod tests {
             "x~=1.8",
             "x!=1.5.*",
             "x[]",
-            "x>1.0a1.post2.dev3+local",
+            "x ()",
+            "x>=1.0, ; os_name == 'nt'",
+            "x==2.1.0+cpu",
+            "x==1.0a1.post2.dev3+local",
             "\tx\t",
+        ] {
+            ok(text);
+        }
+        // Lines from real requirements files, each accepted by `packaging`
+        // (the reference implementation pip uses).
+        for text in [
+            "torch==2.1.0+cpu",
+            "pandas>=1.3; python_version>='3.8'",
+            "numpy>=1.21,<2.0",
+            "scikit-learn~=1.3.0",
+            "h2o_wave==0.26.3",
+            "boto3==1.28.*",
+            "tensorflow-cpu==2.13.0 ; sys_platform != \"darwin\"",
+            "Django>=3.2,<4.0",
+            "uvicorn[standard]>=0.20",
+            "pywin32>=306; platform_system==\"Windows\"",
+            "importlib-metadata; python_version<\"3.8\"",
+            "requests>=2.0 ;python_version>\"2.7\"",
+            "zope.interface",
+            "certifi>=2017.4.17",
+            "foo == 1.0.post1",
+            "foo>=1.0.0rc1",
+            "typing_extensions>=4.0; python_version < \"3.11\"",
+            "apache-airflow[celery,postgres]==2.7.0",
+            "foo; python_full_version >= \"3.8.1\"",
+            "foo; extra == \"test\"",
+            "foo (>=1.0)",
+            "pkg-name === 1.0",
+            "foo; python_version in \"3.8 3.9\"",
+            "foo; \"3.8\" <= python_version",
+            "foo ; python_version >= \"3\" and python_version < \"4\" or os_name == \"nt\"",
+            "foo[bar]@https://example.com/foo.zip",
+            "foo>=1.0,!=1.5.*,<2",
+            "foo<=1!2.0",
+            "foo>1.0.dev0",
+            "Foo_Bar.baz>=0",
+            "foo==1.0; (os_name==\"nt\" or sys_platform==\"win32\") and python_version>\"3\"",
         ] {
             ok(text);
         }
@@ -565,10 +618,11 @@ mod tests {
                 3,
                 "`~=1` needs at least two numbers, e.g. `~=1.0`",
             ),
+            ("pkg>=1,<", 8, "expected a version after `<`"),
             (
-                "pkg>=1,",
-                7,
-                "expected a version clause such as `<2` after `,`, found the end of the line",
+                "pkg>=1, @",
+                8,
+                "expected a version clause such as `<2` after `,`, found `@`",
             ),
             (
                 "pkg[a b]",

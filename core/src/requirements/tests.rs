@@ -56,6 +56,7 @@ file:wheels/my_pkg-1.0-py3-none-any.whl
 my_pkg @ file:wheels/my_pkg-1.0-py3-none-any.whl
 vendor/pkg-1.0.tar.gz
 ./libs/mylib
+private-pkg==${PRIVATE_PKG_VERSION}
 
 ";
     assert_eq!(found(text), []);

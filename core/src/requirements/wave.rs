@@ -69,6 +69,7 @@ fn allows_only_below(s: &Specifier, bound: &Version) -> bool {
                 epoch: v.epoch,
                 release: upper,
                 prerelease: false,
+                local: false,
             };
             upper.cmp_release(bound) != Greater
         }
