@@ -17,7 +17,8 @@
 //! let files = BTreeSet::from(["requirements.txt"]);
 //! let found = check_requirements("h2o-wave==0.26.4\nnumpy pandas\n", &files);
 //! let codes: Vec<_> = found.iter().map(|d| (d.code.as_str(), d.line)).collect();
-//! assert_eq!(codes, [("wave-constrained", Some(1)), ("requirements-run-together", Some(2))]);
+//! // In the order found; `check_contents` sorts them with the others.
+//! assert_eq!(codes, [("requirements-run-together", Some(2)), ("wave-constrained", Some(1))]);
 //! ```
 
 use std::collections::BTreeSet;
