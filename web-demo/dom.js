@@ -85,9 +85,11 @@ export function announce(text) {
 
 /** One diagnostic as a list item: severity, where, code, message and help. */
 export function diagnosticItem(d, { lineLink } = {}) {
-  const where = d.line
-    ? `line ${d.line}${d.column ? `:${d.column}` : ""}`
-    : d.path || "bundle";
+  const at = d.line ? `line ${d.line}${d.column ? `:${d.column}` : ""}` : "";
+  // requirements.txt diagnostics carry that file's lines.
+  const where = d.path === "requirements.txt"
+    ? [d.path, at].filter(Boolean).join(" ")
+    : at || d.path || "bundle";
   const whereEl = d.line && lineLink
     ? h("a", { href: `#${lineLink(d.line)}`, class: "diag-where" }, where)
     : h("span", { class: "diag-where" }, where);

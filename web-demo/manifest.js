@@ -5,21 +5,26 @@ import { diagnosticItem, h, plural } from "./dom.js";
 
 const lineId = (n) => `manifest-line-${n}`;
 
+const SEVERITY_RANK = { error: 0, warning: 1, note: 2 };
+
+/** Diagnostics whose line is in the manifest (those about requirements.txt count its lines). */
+const inManifest = (d) => d.line && d.path !== "requirements.txt";
+
 const bySeverityThenLine = (a, b) =>
-  (a.severity === b.severity ? 0 : a.severity === "error" ? -1 : 1) ||
+  (SEVERITY_RANK[a.severity] ?? 1) - (SEVERITY_RANK[b.severity] ?? 1) ||
   (a.line ?? Infinity) - (b.line ?? Infinity) ||
   (a.column ?? 0) - (b.column ?? 0);
 
 /** The manifest text with numbered lines and the diagnostics at their lines. */
 export function renderManifest(fileName, text, diagnostics) {
   if (text === null || text === undefined) {
-    return h("p", { class: "muted" }, "This folder has no q-app.toml.");
+    return h("p", { class: "muted" }, "This folder has no manifest (q-app.toml, wave-app.toml or app.toml).");
   }
   const lines = text.split(/\r?\n/);
   if (lines.length > 1 && lines[lines.length - 1] === "") lines.pop();
   const atLine = new Map();
   for (const d of diagnostics) {
-    if (!d.line) continue;
+    if (!inManifest(d)) continue;
     const line = Math.min(d.line, lines.length);
     atLine.set(line, [...(atLine.get(line) ?? []), d]);
   }
@@ -27,7 +32,7 @@ export function renderManifest(fileName, text, diagnostics) {
   lines.forEach((content, i) => {
     const n = i + 1;
     const here = atLine.get(n) ?? [];
-    const severity = here.some((d) => d.severity === "error") ? "error" : here.length ? "warning" : "";
+    const severity = ["error", "warning", "note"].find((s) => here.some((d) => d.severity === s)) ?? "";
     rows.push(h("li", { id: lineId(n), class: `code-line ${severity}`, tabindex: -1, dataset: { line: n } },
       h("span", { class: "ln", "aria-hidden": "true" }, n),
       h("code", {}, content || " ")));
@@ -53,17 +58,19 @@ export function renderManifest(fileName, text, diagnostics) {
 
 /** The list of all diagnostics, errors first, with a one-line summary. */
 export function renderDiagnostics(diagnostics) {
-  const errors = diagnostics.filter((d) => d.severity === "error").length;
-  const warnings = diagnostics.length - errors;
+  const count = (severity) => diagnostics.filter((d) => d.severity === severity).length;
+  const [errors, warnings, notes] = [count("error"), count("warning"), count("note")];
   const summary = diagnostics.length === 0
     ? h("p", { class: "diag-summary ok" }, "✓ No problems found.")
-    : h("p", { class: `diag-summary ${errors ? "error" : "warning"}` },
-      [errors ? plural(errors, "error") : null, warnings ? plural(warnings, "warning") : null].filter(Boolean).join(", "),
+    : h("p", { class: `diag-summary ${errors ? "error" : warnings ? "warning" : "note"}` },
+      [errors ? plural(errors, "error") : null, warnings ? plural(warnings, "warning") : null, notes ? plural(notes, "note") : null]
+        .filter(Boolean).join(", "),
       errors ? " — the bundle cannot be built until they are fixed." : null);
   return h("div", { class: "diagnostics", "data-testid": "diagnostics", dataset: { errors, warnings } },
     summary,
     diagnostics.length
-      ? h("ul", { class: "diag-list" }, [...diagnostics].sort(bySeverityThenLine).map((d) => diagnosticItem(d, { lineLink: lineId })))
+      ? h("ul", { class: "diag-list" }, [...diagnostics].sort(bySeverityThenLine)
+        .map((d) => diagnosticItem(d, { lineLink: inManifest(d) ? lineId : undefined })))
       : null);
 }
 

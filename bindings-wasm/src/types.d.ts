@@ -4,13 +4,13 @@
 
 /** One problem found in a manifest, a folder or a bundle. */
 export interface Diagnostic {
-  severity: "error" | "warning";
+  severity: "error" | "warning" | "note";
   /** Stable kebab-case code, e.g. `invalid-version`. */
   code: string;
   /** A manifest field (`App.Version`, `Env[1].Name`) or a file path; `""` for the whole. */
   path: string;
   message: string;
-  /** 1-based line in the manifest, when one applies. */
+  /** 1-based line in the manifest (or in `requirements.txt` when `path` is that file), when one applies. */
   line: number | null;
   /** 1-based column (in characters), when one applies. */
   column: number | null;

@@ -35,6 +35,7 @@ for (const name of apps) {
     assert.deepEqual(report.files.map((f) => f.path), expected.files);
     assert.deepEqual(report.files.filter((f) => f.executable).map((f) => f.path), expected.executable);
     assert.deepEqual(report.diagnostics.map((d) => d.code).sort(), [...expected.diagnostics_codes].sort());
+    if ("diagnostics" in expected) assert.deepEqual(report.diagnostics, expected.diagnostics, "every diagnostic, pinned");
     for (const excluded of expected.excluded) {
       assert.ok(!report.files.some((f) => f.path === excluded), `${excluded} is left out`);
     }

@@ -9,7 +9,7 @@ use q8s_core::archive::Limits;
 pub(crate) use q8s_core::bundle::manifest_display;
 use q8s_core::bundle::{self, BuildOptions, BundleError, file_sha256};
 use q8s_core::manifest::MANIFEST_FILE;
-use q8s_core::{Diagnostic, has_errors};
+use q8s_core::{Diagnostic, Severity, has_errors};
 use serde_json::json;
 
 use crate::output::{Format, count, human_size, outln, print_diagnostics, print_json};
@@ -20,7 +20,7 @@ use crate::session::Connection;
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 #[command(
-    after_help = "Examples:\n  q8s-cli bundle                      # writes ./<Name>.<Version>.qz\n  q8s-cli bundle app/ -o dist/        # writes dist/<Name>.<Version>.qz\n  q8s-cli bundle --explain            # shows why each file is in or out\n  q8s-cli bundle -o json              # machine-readable summary"
+    after_help = "Examples:\n  q8s-cli bundle                      # writes ./<Name>.<Version>.qz\n  q8s-cli bundle app/ -o dist/        # writes dist/<Name>.<Version>.qz\n  q8s-cli bundle --explain            # shows why each file is in or out, writes nothing\n  q8s-cli bundle --explain -o dist/   # explains and writes dist/<Name>.<Version>.qz\n  q8s-cli bundle -o json              # machine-readable summary"
 )]
 pub struct BundleArgs {
     #[command(subcommand)]
@@ -31,7 +31,7 @@ pub struct BundleArgs {
 
 #[derive(Debug, Args)]
 struct BuildArgs {
-    /// The app folder (holding q-app.toml).
+    /// The app folder (holding q-app.toml, wave-app.toml or app.toml).
     #[arg(default_value = ".")]
     dir: PathBuf,
     /// Where to write: a file, or a folder for <Name>.<Version>.qz (default:
@@ -39,14 +39,16 @@ struct BuildArgs {
     /// `./json` for a file of that name).
     #[arg(short, long, value_name = "PATH|json")]
     output: Option<PathBuf>,
-    /// List every path seen, included or excluded, with the deciding rule.
+    /// List every path seen, included or excluded, with the deciding rule,
+    /// and the diagnostics; writes no bundle unless -o PATH asks for one.
     #[arg(long)]
     explain: bool,
 }
 
 #[derive(Debug, Subcommand)]
 enum BundleCommand {
-    /// Check an app folder, a q-app.toml or a .qz file; exit 1 on errors.
+    /// Check an app folder, a manifest file or a .qz file (the manifest, the files,
+    /// requirements.txt); exit 1 on errors.
     #[command(
         after_help = "Examples:\n  q8s-cli bundle validate\n  q8s-cli bundle validate app/q-app.toml\n  q8s-cli bundle validate ai.h2o.q.peak.0.1.2.qz -o json"
     )]
@@ -105,6 +107,9 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
         Some(p) if p.as_os_str() == "text" => (Format::Text, None),
         other => (Format::Text, other),
     };
+    if args.explain && destination.is_none() {
+        return explain(&args.dir, format);
+    }
     let options = BuildOptions {
         output: destination,
     };
@@ -134,6 +139,41 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
         }
         Err(err) => report_bundle_error(err, format, &manifest_path),
     }
+}
+
+/// `bundle --explain` without `-o PATH`: which files a bundle would hold and
+/// why, and its diagnostics, without writing it. Exit 1 when it could not be
+/// built.
+fn explain(dir: &Path, format: Format) -> anyhow::Result<ExitCode> {
+    let manifest_path = manifest_display(dir);
+    let (selection, report) = match bundle::check_dir(dir) {
+        Ok(checked) => checked,
+        Err(err) => return report_bundle_error(err, format, &manifest_path),
+    };
+    let valid = report.manifest.is_some() && !has_errors(&report.diagnostics);
+    let files: Vec<&str> = selection.files.iter().map(|f| f.path.as_str()).collect();
+    if format == Format::Json {
+        print_json(&json!({
+            "valid": valid,
+            "manifest": report.manifest,
+            "files": files,
+            "explain": selection.explain,
+            "diagnostics": report.diagnostics,
+        }))?;
+    } else {
+        print_diagnostics(&report.diagnostics, &manifest_path);
+        print_explain(&selection.explain);
+        outln!(
+            "{} of the bundle, nothing written (add -o PATH to write it): {}",
+            count(files.len(), "file"),
+            summary_line(&report.diagnostics)
+        );
+    }
+    Ok(if valid {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn print_explain(explain: &[q8s_core::select::Decision]) {
@@ -177,16 +217,25 @@ pub(crate) fn report_bundle_error(
 }
 
 fn summary_line(diagnostics: &[Diagnostic]) -> String {
-    let errors = diagnostics.iter().filter(|d| d.is_error()).count();
-    let warnings = diagnostics.len() - errors;
+    let of = |severity: Severity| {
+        diagnostics
+            .iter()
+            .filter(|d| d.severity == severity)
+            .count()
+    };
+    let (errors, warnings, notes) = (
+        of(Severity::Error),
+        of(Severity::Warning),
+        of(Severity::Note),
+    );
+    let mut counts = vec![count(warnings, "warning")];
+    if notes > 0 {
+        counts.push(count(notes, "note"));
+    }
     if errors > 0 {
-        format!(
-            "invalid: {}, {}",
-            count(errors, "error"),
-            count(warnings, "warning")
-        )
+        format!("invalid: {}, {}", count(errors, "error"), counts.join(", "))
     } else {
-        format!("valid ({})", count(warnings, "warning"))
+        format!("valid ({})", counts.join(", "))
     }
 }
 
@@ -252,7 +301,11 @@ fn inspect(path: &Path, format: Format) -> anyhow::Result<ExitCode> {
             ExitCode::from(1)
         });
     }
-    print_diagnostics(&report.content.diagnostics, MANIFEST_FILE);
+    let manifest_file = report.content.manifest_file.as_deref();
+    print_diagnostics(
+        &report.content.diagnostics,
+        manifest_file.unwrap_or(MANIFEST_FILE),
+    );
     if let Some(m) = &report.content.manifest {
         let row = |k: &str, v: &str| outln!("{k:<12} {v}");
         row("Name", &m.app.name);

@@ -223,3 +223,140 @@ fn validate_a_manifest_file_directly() {
         "suggests the closest category"
     );
 }
+
+/// The H2O AI Cloud test app (`tests/apps/cloud-app`): `app.toml` is the
+/// manifest, notes say so, and `.appignore` keeps scratch work out.
+#[test]
+fn an_h2o_ai_cloud_app_validates_with_notes_and_bundles_its_app_toml() {
+    let app = repo_root().join("tests/apps/cloud-app");
+    for scratch in ["notebooks/eda.ipynb", "scratch.csv"] {
+        assert!(app.join(scratch).is_file(), "fixture {scratch} is there");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let o = cli(&["bundle", "validate", app.to_str().unwrap()], dir.path());
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        "ai.h2o.wave.cloud-app 1.2.0: valid (5 warnings, 3 notes)\n"
+    );
+    let err = stderr(&o);
+    let shown = app.join("app.toml").display().to_string();
+    for expected in [
+        "note[cloud-manifest-name]: app.toml (H2O AI Cloud's name) is read as the manifest\n",
+        &format!(
+            "note[extra-table]: [Brand] is the app's own table; q8s does not read it\n  --> {shown}:18:1\n"
+        ),
+        "note[extra-table]: [Data] is the app's own table; q8s does not read it\n",
+        "names a file (\"about.md\") whose contents become the app's long description; q8s does not read that file: move its text into `Description`",
+        "does not fill `q.auth`",
+    ] {
+        assert!(err.contains(expected), "{expected:?} in:\n{err}");
+    }
+
+    let o = cli(&["bundle", app.to_str().unwrap(), "-o", "json"], dir.path());
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(
+        v["files"],
+        serde_json::json!([
+            ".appignore",
+            "about.md",
+            "app.toml",
+            "requirements.txt",
+            "src/__init__.py",
+            "src/app.py",
+            "static/icon.png"
+        ])
+    );
+    // The bundle holds app.toml byte for byte, under its own name.
+    let qz = dir.path().join(v["path"].as_str().unwrap());
+    let o = cli(
+        &["bundle", "inspect", qz.to_str().unwrap(), "-o", "json"],
+        dir.path(),
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["valid"], true);
+    assert_eq!(v["manifest"]["app"]["name"], "ai.h2o.wave.cloud-app");
+    let size = v["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "app.toml")
+        .map(|e| e["size"].as_u64().unwrap());
+    assert_eq!(
+        size,
+        Some(fs::metadata(app.join("app.toml")).unwrap().len())
+    );
+}
+
+#[test]
+fn explain_writes_nothing_unless_an_output_path_asks_for_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = cli(&["bundle", "--explain", &hello()], dir.path());
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("included  hello/app.py"), "{text}");
+    assert!(
+        text.ends_with(
+            "7 files of the bundle, nothing written (add -o PATH to write it): valid (0 warnings)\n"
+        ),
+        "{text}"
+    );
+    let o = cli(&["bundle", "--explain", &hello(), "-o", "json"], dir.path());
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["valid"], true);
+    assert!(v["explain"].as_array().unwrap().len() >= 5);
+    assert_eq!(
+        fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "nothing written"
+    );
+    // -o PATH asks for the bundle too.
+    let o = cli(
+        &["bundle", "--explain", &hello(), "-o", "dist/"],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("included  hello/app.py"));
+    assert!(dir.path().join("dist/ai.h2o.q8s.hello.0.1.0.qz").is_file());
+    // An invalid folder: exit 1, still nothing written.
+    let bad = dir.path().join("bad");
+    fs::create_dir(&bad).unwrap();
+    fs::write(bad.join("main.py"), "").unwrap();
+    let o = cli(&["bundle", "--explain"], &bad);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("error[manifest-missing]"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(fs::read_dir(&bad).unwrap().count(), 1);
+}
+
+#[test]
+fn requirements_problems_point_into_requirements_txt() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join("q-app.toml"),
+        "[App]\nName = \"a\"\nVersion = \"1.0.0\"\n[Runtime]\nModule = \"main\"\n",
+    )
+    .unwrap();
+    fs::write(dir.path().join("main.py"), "").unwrap();
+    fs::write(
+        dir.path().join("requirements.txt"),
+        "h2o-wave==0.26.4\npandas=2.0\nnumpy scipy\n",
+    )
+    .unwrap();
+    let o = cli(&["bundle", "validate"], dir.path());
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    for expected in [
+        "error[requirement-syntax]: requirements.txt line 2: `=` alone is not a comparison: pin a version with `==`\n  --> requirements.txt:2:7\n",
+        "error[requirements-run-together]: requirements.txt line 3 holds two requirements: `scipy` starts before the first one ends\n  --> requirements.txt:3:7\n",
+        "note[wave-constrained]: requirements.txt line 1: `h2o-wave==0.26.4` allows only h2o-wave releases before 1.8.6",
+    ] {
+        assert!(err.contains(expected), "{expected:?} in:\n{err}");
+    }
+    assert_eq!(stdout(&o), ".: invalid: 2 errors, 1 warning, 1 note\n");
+}

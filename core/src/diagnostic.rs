@@ -9,7 +9,8 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 
 /// How bad a finding is: an error makes a manifest or bundle invalid, a
-/// warning does not.
+/// warning does not, and a note only says what q8s did or will do (which
+/// manifest file it read, a constraint it will apply).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
@@ -17,14 +18,18 @@ pub enum Severity {
     Error,
     /// Worth fixing, but the manifest or bundle is still valid.
     Warning,
+    /// Nothing to fix: information about how q8s reads the app.
+    Note,
 }
 
 impl Severity {
-    /// The lowercase word used in rendering and JSON (`error`, `warning`).
+    /// The lowercase word used in rendering and JSON (`error`, `warning`,
+    /// `note`).
     pub fn as_str(self) -> &'static str {
         match self {
             Severity::Error => "error",
             Severity::Warning => "warning",
+            Severity::Note => "note",
         }
     }
 }
@@ -41,7 +46,7 @@ impl Severity {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Diagnostic {
-    /// Error or warning.
+    /// Error, warning or note.
     pub severity: Severity,
     /// Stable kebab-case code, e.g. `invalid-version`.
     pub code: String,
@@ -51,9 +56,11 @@ pub struct Diagnostic {
     pub path: String,
     /// One sentence saying what is wrong.
     pub message: String,
-    /// 1-based line in the manifest, when one applies.
+    /// 1-based line, when one applies: in the manifest, or in the bundle
+    /// file `path` names when that is a file checked line by line
+    /// (`requirements.txt`).
     pub line: Option<u32>,
-    /// 1-based column (in characters) in the manifest, when one applies.
+    /// 1-based column (in characters) on that line, when one applies.
     pub column: Option<u32>,
     /// How to fix it, when there is something useful to say.
     pub help: Option<String>,
@@ -96,6 +103,15 @@ impl Diagnostic {
         Self::new(Severity::Warning, code, path, message)
     }
 
+    /// A new note.
+    pub fn note(
+        code: impl Into<String>,
+        path: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self::new(Severity::Note, code, path, message)
+    }
+
     /// Sets the 1-based line and column.
     pub fn at(mut self, line: u32, column: u32) -> Self {
         self.line = Some(line);
@@ -130,10 +146,15 @@ pub fn has_errors(diagnostics: &[Diagnostic]) -> bool {
 }
 
 /// Sorts diagnostics into a stable order: by line, column, then path and code
-/// (diagnostics without a line come after those with one, in path order).
+/// (those with a line in the manifest first, then those with a line in
+/// another file such as `requirements.txt`, then those without a line, in
+/// path order).
 pub fn sort_diagnostics(diagnostics: &mut [Diagnostic]) {
     diagnostics.sort_by(|a, b| {
-        let key = |d: &Diagnostic| (d.line.is_none(), d.line, d.column);
+        let key = |d: &Diagnostic| {
+            let other_file = d.line.is_some() && LINE_CHECKED_FILES.contains(&d.path.as_str());
+            (d.line.is_none(), other_file, d.line, d.column)
+        };
         key(a)
             .cmp(&key(b))
             .then_with(|| a.path.cmp(&b.path))
@@ -173,6 +194,7 @@ fn render_one(out: &mut String, d: &Diagnostic, file: &str, options: RenderOptio
         let sev = match d.severity {
             Severity::Error => "\x1b[1;31m",
             Severity::Warning => "\x1b[1;33m",
+            Severity::Note => "\x1b[1;36m",
         };
         (sev, "\x1b[1m", "\x1b[1;34m", "\x1b[0m")
     } else {
@@ -185,6 +207,12 @@ fn render_one(out: &mut String, d: &Diagnostic, file: &str, options: RenderOptio
         d.code,
         d.message
     );
+    // Lines of a file checked line by line are in that file, not the manifest.
+    let file = if LINE_CHECKED_FILES.contains(&d.path.as_str()) {
+        d.path.as_str()
+    } else {
+        file
+    };
     let location = match (d.line, d.column) {
         (Some(line), Some(column)) => format!("{file}:{line}:{column}"),
         (Some(line), None) => format!("{file}:{line}"),
@@ -196,6 +224,9 @@ fn render_one(out: &mut String, d: &Diagnostic, file: &str, options: RenderOptio
         let _ = writeln!(out, "   {blue}={reset} {bold}help{reset}: {help}");
     }
 }
+
+/// The bundle files whose diagnostics carry line numbers of their own.
+const LINE_CHECKED_FILES: [&str; 1] = [crate::bundle::REQUIREMENTS_FILE];
 
 /// Field paths look like `App.Version` or `Env[1].Name`; anything else that
 /// is not empty names a file inside the bundle.
@@ -222,6 +253,23 @@ mod tests {
             text,
             "error[invalid-version]: App.Version \"0.1\" is not a semantic version\n  --> q-app.toml:3:11\n   = help: use three numbers, e.g. \"0.1.0\"\n"
         );
+    }
+
+    #[test]
+    fn lines_of_requirements_txt_point_into_it() {
+        let d = Diagnostic::error("requirement-syntax", "requirements.txt", "bad").at(2, 7);
+        let text = render(
+            std::slice::from_ref(&d),
+            "app/q-app.toml",
+            RenderOptions::default(),
+        );
+        assert!(text.contains("--> requirements.txt:2:7"), "{text}");
+        // Sorted after the manifest's lines, before diagnostics without one.
+        let manifest = Diagnostic::warning("unknown-key", "App.X", "m").at(9, 1);
+        let whole = Diagnostic::warning("icon-missing", "static/", "m");
+        let mut all = vec![whole.clone(), d.clone(), manifest.clone()];
+        sort_diagnostics(&mut all);
+        assert_eq!(all, [manifest, d, whole]);
     }
 
     #[test]

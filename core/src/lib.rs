@@ -3,10 +3,13 @@
 //! The one implementation of every q8s rule, shared by the CLI, the server,
 //! the Python package and the WebAssembly module:
 //!
-//! - [`manifest`]: parse and validate `q-app.toml` into a [`Manifest`] and
+//! - [`manifest`]: find the manifest (`q-app.toml`, `wave-app.toml` or
+//!   `app.toml`), parse and validate it into a [`Manifest`] and
 //!   [`Diagnostic`]s;
+//! - [`requirements`]: check `requirements.txt` the way uv will read it;
 //! - [`quantity`]: Kubernetes resource quantities (`500Mi`, `1G`, `1e3`);
-//! - [`select`]: which files of an app folder go into a bundle, and why;
+//! - [`select`]: which files of an app folder go into a bundle, and why
+//!   (`.gitignore`, `.appignore`, `.q8signore`);
 //! - [`archive`]: the deterministic zip writer and the strict reader for
 //!   untrusted archives;
 //! - [`bundle`]: building a `.qz` from a folder, checking a bundle's contents,
@@ -26,6 +29,7 @@ pub mod constraints;
 pub mod diagnostic;
 pub mod manifest;
 pub mod quantity;
+pub mod requirements;
 pub mod select;
 
 pub use diagnostic::{Diagnostic, RenderOptions, Severity, has_errors, render};

@@ -148,6 +148,14 @@ fn app_vectors() {
             strings("diagnostics_codes"),
             "{name}: diagnostic codes"
         );
+        // Some vectors pin every diagnostic, message and position included.
+        if let Some(diagnostics) = expected.get("diagnostics") {
+            assert_eq!(
+                &serde_json::to_value(&report.diagnostics).unwrap(),
+                diagnostics,
+                "{name}: diagnostics"
+            );
+        }
         let valid = report.manifest.is_some();
         assert_eq!(serde_json::json!(valid), expected["valid"], "{name}: valid");
 

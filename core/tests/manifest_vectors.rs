@@ -16,8 +16,9 @@ use serde_json::Value;
 /// bundle, not the text of a manifest, so no vector can show them.
 const LOCATE_CODES: &[&str] = &[
     codes::MANIFEST_MISSING,
-    codes::MANIFEST_CONFLICT,
     codes::LEGACY_MANIFEST_NAME,
+    codes::CLOUD_MANIFEST_NAME,
+    codes::MANIFEST_IGNORED,
 ];
 
 fn vectors_dir() -> PathBuf {
@@ -134,11 +135,24 @@ fn vectors_are_well_formed() {
             Some("warn") => assert!(
                 v["valid"] == true
                     && errors == 0
-                    && !v["diagnostics"].as_array().unwrap().is_empty(),
+                    && v["diagnostics"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|d| d["severity"] == "warning"),
+                "{case}"
+            ),
+            Some("note") => assert!(
+                !v["diagnostics"].as_array().unwrap().is_empty()
+                    && v["diagnostics"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .all(|d| d["severity"] == "note"),
                 "{case}"
             ),
             Some("error") => assert!(errors > 0, "{case}"),
-            _ => panic!("{case}: names start with valid-, warn- or error-"),
+            _ => panic!("{case}: names start with valid-, note-, warn- or error-"),
         }
     }
 }
@@ -163,7 +177,7 @@ fn every_code_is_documented() {
     let docs =
         fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/manifest.md"))
             .expect("docs/manifest.md exists");
-    for (code, severity) in codes::ALL {
+    for (code, severity) in codes::ALL.iter().chain(q8s_core::requirements::ALL) {
         let heading = format!("### `{code}` ({})", severity.as_str());
         assert!(
             docs.contains(&heading),

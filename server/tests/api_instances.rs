@@ -34,6 +34,13 @@ async fn launching_needs_every_secret_and_never_shows_values() {
         message.contains("GREETING") && message.contains("TOKEN"),
         "{message}"
     );
+    // The full command that creates each secret.
+    assert!(
+        message.ends_with(
+            "an admin can create them with `q8s-cli admin secret set hello-secrets greeting=VALUE` and `q8s-cli admin secret set other token=VALUE`"
+        ),
+        "{message}"
+    );
 
     let value = "very-secret-greeting-value";
     server
@@ -43,6 +50,14 @@ async fn launching_needs_every_secret_and_never_shows_values() {
     assert_eq!(
         err["error"]["details"],
         json!([{"name": "TOKEN", "secret": "other", "secret_key": "token"}])
+    );
+    // A secret without the key: `set` replaces it, so the command keeps its other keys.
+    server.put_secret("other", json!({"unrelated": "u"})).await;
+    let (_, err) = server.launch(&server.admin_token, id, "PRIVATE").await;
+    let message = err["error"]["message"].as_str().unwrap();
+    assert!(
+        message.ends_with("`q8s-cli admin secret set other token=VALUE unrelated=VALUE`"),
+        "{message}"
     );
     server
         .put_secret("other", json!({"token": "t0k3n-value"}))

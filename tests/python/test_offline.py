@@ -55,7 +55,10 @@ def test_an_invalid_folder_raises_with_diagnostics_and_the_cli_text(tmp_path: Pa
     assert e.code == "invalid-bundle"
     first, *rest = str(e).splitlines()
     assert first.endswith("(and 3 more errors)")
-    assert "error[module-missing]: " in rest[0]
+    # Positioned findings first: the wheels, at their lines of requirements.txt.
+    assert rest[0].startswith("error[wheel-missing]: requirements.txt line 2 ")
+    assert "  --> requirements.txt:2:1" in rest
+    assert any(line.startswith("error[module-missing]: ") for line in rest)
     assert all(isinstance(d, q8s.Diagnostic) for d in e.diagnostics)
 
 
@@ -177,3 +180,15 @@ def test_errors_and_results_pickle(tmp_path: Path) -> None:
     b = q8s.bundle(HELLO, output=tmp_path, explain=True)
     assert pickle.loads(pickle.dumps(b)) == b
     assert pickle.loads(pickle.dumps(q8s.Visibility.ALL_USERS)) is q8s.Visibility.ALL_USERS
+
+
+def test_an_h2o_ai_cloud_app_validates_with_notes() -> None:
+    manifest = q8s.validate(REPO / "tests" / "apps" / "cloud-app")
+    assert manifest.app.name == "ai.h2o.wave.cloud-app"
+    notes = [(d.code, d.path) for d in manifest.diagnostics if d.severity == "note"]
+    assert notes == [
+        ("extra-table", "Brand"),
+        ("extra-table", "Data"),
+        ("cloud-manifest-name", "app.toml"),
+    ]
+    assert not any(d.is_error for d in manifest.diagnostics)

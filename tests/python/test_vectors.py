@@ -76,6 +76,8 @@ def test_app_vector(app: Path, tmp_path: Path) -> None:
         assert raised.value.code == "invalid-bundle"
         codes = sorted(d.code for d in raised.value.diagnostics)
         assert codes == sorted(expected["diagnostics_codes"])
+        if "diagnostics" in expected:
+            assert [d.to_dict() for d in raised.value.diagnostics] == expected["diagnostics"]
         assert list(out.iterdir()) == [], "nothing is written for an invalid folder"
         return
 
@@ -83,6 +85,8 @@ def test_app_vector(app: Path, tmp_path: Path) -> None:
     assert list(b.files) == expected["files"]
     assert not set(expected["excluded"]) & set(b.files)
     assert sorted(d.code for d in b.diagnostics) == sorted(expected["diagnostics_codes"])
+    if "diagnostics" in expected:
+        assert [d.to_dict() for d in b.diagnostics] == expected["diagnostics"]
     assert b.path == out / b.file_name
     assert b.size == b.path.stat().st_size
     entries = q8s.inspect(b.path).entries

@@ -26,6 +26,7 @@ _STATUS_COLORS = {
     "valid": "#1a7f37",
     "error": "#cf222e",
     "warning": "#9a6700",
+    "note": "#1f6feb",
 }
 
 _CARD = (

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, NamedTuple, cast
 
-Severity = Literal["error", "warning"]
+Severity = Literal["error", "warning", "note"]
 
 
 class Visibility(str, enum.Enum):
@@ -61,7 +61,7 @@ class Diagnostic:
 
     @property
     def is_error(self) -> bool:
-        """True for errors, False for warnings."""
+        """True for errors, False for warnings and notes."""
         return self.severity == "error"
 
     def to_dict(self) -> dict[str, Any]:

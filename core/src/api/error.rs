@@ -140,9 +140,6 @@ impl ApiError {
                 "choose another Name in q-app.toml, or ask an admin to run `q8s-cli admin app transfer NAME USER`"
             }
             "unauthorized" => "run `q8s-cli config setup` to sign in again (or set Q8S_TOKEN)",
-            "missing-secret" => {
-                "an admin can add it with `q8s-cli admin secret set NAME KEY=VALUE`"
-            }
             "secret-forbidden" => {
                 "an admin can allow it with `q8s-cli admin secret access NAME --users USER` (and `--apps APP` if it is kept for other apps)"
             }

@@ -1,7 +1,7 @@
 //! What a bundle must hold, checked the same way whether the files come from
 //! a folder being bundled or from an uploaded `.qz`: the manifest at the
 //! root, the module it names, the icon and screenshots under `static/`, and
-//! the wheels `requirements.txt` points at.
+//! `requirements.txt` (see [`crate::requirements`]).
 
 use std::collections::BTreeSet;
 
@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::diagnostic::{Diagnostic, sort_diagnostics};
 use crate::manifest::{Manifest, Runtime, locate_manifest, validate_manifest_bytes};
+use crate::requirements::{self, check_requirements};
 
-/// The requirements file at the bundle root.
-pub const REQUIREMENTS_FILE: &str = "requirements.txt";
+pub use crate::requirements::REQUIREMENTS_FILE;
 /// The folder holding the icon and screenshots.
 pub const STATIC_DIR: &str = "static/";
 
@@ -20,7 +20,7 @@ pub const STATIC_DIR: &str = "static/";
 pub struct ContentReport {
     /// The manifest, when it is valid.
     pub manifest: Option<Manifest>,
-    /// The manifest file used (`q-app.toml` or `wave-app.toml`).
+    /// The manifest file used (`q-app.toml`, `wave-app.toml` or `app.toml`).
     pub manifest_file: Option<String>,
     /// The icon's path inside the bundle.
     pub icon: Option<String>,
@@ -59,7 +59,7 @@ pub fn check_contents<E>(
     } else {
         diagnostics.push(
             Diagnostic::warning(
-                "requirements-missing",
+                requirements::REQUIREMENTS_MISSING,
                 REQUIREMENTS_FILE,
                 "the bundle has no requirements.txt, so only the platform's Python packages are available",
             )
@@ -168,76 +168,6 @@ fn check_static<E>(
     Ok(())
 }
 
-/// A wheel named by a line of `requirements.txt` must be inside the bundle.
-/// Other lines are passed to the installer as they are.
-fn check_requirements(text: &str, files: &BTreeSet<&str>) -> Vec<Diagnostic> {
-    let mut diagnostics = Vec::new();
-    for (index, raw) in text.lines().enumerate() {
-        let line_no = index + 1;
-        let Some(wheel) = wheel_reference(raw) else {
-            continue;
-        };
-        let at = format!("requirements.txt line {line_no}");
-        match normalize_relative(wheel) {
-            Err(why) => diagnostics.push(
-                Diagnostic::error(
-                    "wheel-path-invalid",
-                    REQUIREMENTS_FILE,
-                    format!("{at} names wheel \"{wheel}\", {why}"),
-                )
-                .with_help("name bundled wheels by a path relative to the app folder, e.g. wheels/my_pkg-1.0-py3-none-any.whl"),
-            ),
-            Ok(path) if !files.contains(path.as_str()) => diagnostics.push(
-                Diagnostic::error(
-                    "wheel-missing",
-                    REQUIREMENTS_FILE,
-                    format!("{at} names wheel \"{wheel}\", which is not in the bundle"),
-                )
-                .with_help("add the .whl file to the app folder, or check that no ignore rule leaves it out"),
-            ),
-            Ok(_) => {}
-        }
-    }
-    diagnostics
-}
-
-/// The local wheel path a requirements line names, if any: the line's first
-/// token (after an optional `file:` scheme) ending in `.whl`. URLs are left
-/// to the installer.
-fn wheel_reference(line: &str) -> Option<&str> {
-    let line = line.split_once(" #").map_or(line, |(l, _)| l).trim();
-    if line.is_empty() || line.starts_with('#') || line.starts_with('-') {
-        return None;
-    }
-    let token = line.split(|c: char| c.is_whitespace() || c == ';').next()?;
-    let token = token.strip_prefix("file:").unwrap_or(token);
-    if token.contains("://") || !token.to_ascii_lowercase().ends_with(".whl") {
-        return None;
-    }
-    Some(token)
-}
-
-/// `./wheels/x.whl` → `wheels/x.whl`; absolute paths and paths leaving the
-/// root are refused with the reason.
-fn normalize_relative(path: &str) -> Result<String, &'static str> {
-    if path.starts_with('/') || path.starts_with('\\') || path.get(1..2) == Some(":") {
-        return Err("an absolute path");
-    }
-    let mut parts: Vec<&str> = Vec::new();
-    for part in path.split(['/', '\\']) {
-        match part {
-            "" | "." => {}
-            ".." => {
-                if parts.pop().is_none() {
-                    return Err("a path that leaves the bundle");
-                }
-            }
-            p => parts.push(p),
-        }
-    }
-    Ok(parts.join("/"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -263,39 +193,6 @@ mod tests {
             check_module(&runtime("a"), &f).unwrap().code,
             "module-missing"
         );
-    }
-
-    #[test]
-    fn wheel_lines() {
-        assert_eq!(
-            wheel_reference("wheels/x-1.0-py3-none-any.whl"),
-            Some("wheels/x-1.0-py3-none-any.whl")
-        );
-        assert_eq!(
-            wheel_reference("./x.whl ; python_version>'3'"),
-            Some("./x.whl")
-        );
-        assert_eq!(wheel_reference("file:x.whl"), Some("x.whl"));
-        assert_eq!(wheel_reference("https://example.com/x.whl"), None);
-        assert_eq!(wheel_reference("h2o-wave==1.8.16"), None);
-        assert_eq!(wheel_reference("# wheels/x.whl"), None);
-        assert_eq!(wheel_reference("-r other.txt"), None);
-    }
-
-    #[test]
-    fn wheel_paths() {
-        let f = files(&["wheels/x.whl"]);
-        assert!(check_requirements("./wheels/x.whl\n", &f).is_empty());
-        let codes = |t| {
-            check_requirements(t, &f)
-                .into_iter()
-                .map(|d| d.code)
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(codes("wheels/y.whl"), ["wheel-missing"]);
-        assert_eq!(codes("/abs/x.whl"), ["wheel-path-invalid"]);
-        assert_eq!(codes("../x.whl"), ["wheel-path-invalid"]);
-        assert_eq!(codes("C:\\x.whl"), ["wheel-path-invalid"]);
     }
 
     #[test]

@@ -129,10 +129,11 @@ pub fn validate_path(path: &Path) -> Result<Validation, BundleError> {
         .is_some_and(|e| e.eq_ignore_ascii_case("qz"))
     {
         let report = inspect_file(path, Limits::default())?;
+        let source = report.content.manifest_file.clone();
         return Ok(Validation {
             manifest: report.content.manifest,
             diagnostics: report.content.diagnostics,
-            source: crate::manifest::MANIFEST_FILE.to_string(),
+            source: source.unwrap_or_else(|| crate::manifest::MANIFEST_FILE.to_string()),
         });
     }
     let bytes =
@@ -146,14 +147,21 @@ pub fn validate_path(path: &Path) -> Result<Validation, BundleError> {
 }
 
 /// How the manifest of the app folder `dir` is named in messages:
-/// `q-app.toml` for the current folder, `dir/q-app.toml` otherwise.
+/// `q-app.toml` for the current folder, `dir/q-app.toml` otherwise (or the
+/// `wave-app.toml` or `app.toml` that [`locate_manifest`](crate::manifest::locate_manifest) would
+/// read instead).
 pub fn manifest_display(dir: &Path) -> String {
+    let present: Vec<&str> = crate::manifest::MANIFEST_FILES
+        .into_iter()
+        .filter(|name| dir.join(name).is_file())
+        .collect();
+    let name = crate::manifest::locate_manifest(&present)
+        .0
+        .unwrap_or(crate::manifest::MANIFEST_FILE);
     if dir == Path::new(".") {
-        crate::manifest::MANIFEST_FILE.to_string()
+        name.to_string()
     } else {
-        dir.join(crate::manifest::MANIFEST_FILE)
-            .display()
-            .to_string()
+        dir.join(name).display().to_string()
     }
 }
 

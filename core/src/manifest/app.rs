@@ -202,9 +202,9 @@ fn check_category(cx: &mut Checker<'_>, f: &Field<'_>) {
     if CATEGORIES.contains(&f.value) {
         return;
     }
-    let help = match closest_category(f.value) {
-        Some(close) => format!("did you mean {close:?}?"),
-        None => format!("the catalog knows {}", CATEGORIES.join(", ")),
+    let help = match nearest_categories(f.value).as_slice() {
+        [] => format!("the catalog knows {}", CATEGORIES.join(", ")),
+        nearest => format!("did you mean {}?", quoted_list(nearest)),
     };
     cx.warning(
         codes::UNKNOWN_CATEGORY,
@@ -218,27 +218,61 @@ fn check_category(cx: &mut Checker<'_>, f: &Field<'_>) {
     );
 }
 
-/// A misspelling (edit distance), or a category with a word that shares a
-/// prefix of four or more letters with the value (`Finance` → `Financial
-/// Services`, `Telecom` → `Telecommunications`).
-fn closest_category(value: &str) -> Option<&'static str> {
-    if let Some(close) = suggest::closest(value, CATEGORIES) {
-        return Some(close);
+/// The categories nearest to `value`, nearest first, at most three. The
+/// value is compared in lower case with `_` and `-` read as spaces (H2O AI
+/// Cloud's tags are written `DATA_SCIENCE`). A category is near when it is
+/// the value in other words' case, a misspelling of it (edit distance), or
+/// when one of its words shares a prefix of four letters or more with a word
+/// of the value (`Finance` → `Financial Services`, `Telecom and sales` →
+/// `Telecommunications`, `Sales`).
+fn nearest_categories(value: &str) -> Vec<&'static str> {
+    let value = normalize_category(value);
+    if let Some(same) = CATEGORIES.iter().find(|c| normalize_category(c) == value) {
+        return vec![same];
     }
-    let value = value.trim().to_lowercase();
+    let value_words: Vec<&str> = value.split_whitespace().collect();
     let shares_prefix = |word: &str| {
-        let word = word.to_lowercase();
-        let common = word
-            .chars()
-            .zip(value.chars())
-            .take_while(|(a, b)| a == b)
-            .count();
-        common >= 4 || (common == value.chars().count() && common >= 3)
+        value_words.iter().any(|v| {
+            let common = word
+                .chars()
+                .zip(v.chars())
+                .take_while(|(a, b)| a == b)
+                .count();
+            common >= 4 || (common == v.chars().count() && common >= 3)
+        })
     };
-    CATEGORIES
+    let limit = (value.chars().count() / 3).max(1);
+    let mut near: Vec<(bool, usize, &'static str)> = CATEGORIES
         .iter()
-        .find(|c| c.split(' ').any(shares_prefix))
-        .copied()
+        .filter_map(|c| {
+            let category = normalize_category(c);
+            let distance = suggest::edit_distance(&value, &category);
+            let prefix = category.split(' ').any(shares_prefix);
+            (prefix || distance <= limit).then_some((distance <= limit, distance, *c))
+        })
+        .collect();
+    // Misspellings first, then shared prefixes; the nearer the earlier.
+    near.sort_by_key(|&(misspelt, distance, _)| (!misspelt, distance));
+    near.into_iter().take(3).map(|(_, _, c)| c).collect()
+}
+
+fn normalize_category(value: &str) -> String {
+    value
+        .trim()
+        .to_lowercase()
+        .replace(['_', '-'], " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `"A"`, `"A" or "B"`, `"A", "B" or "C"`.
+fn quoted_list(items: &[&str]) -> String {
+    let quoted: Vec<String> = items.iter().map(|i| format!("{i:?}")).collect();
+    match quoted.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        _ => quoted.join(""),
+    }
 }
 
 fn check_keywords(cx: &mut Checker<'_>, table: Node<'_>) -> Vec<String> {

@@ -85,6 +85,18 @@ impl<'a> Checker<'a> {
         self.push(d, span, help);
     }
 
+    pub(super) fn note(
+        &mut self,
+        code: &str,
+        path: &str,
+        span: &Option<Range<usize>>,
+        message: String,
+        help: Option<String>,
+    ) {
+        let d = Diagnostic::note(code, path, message);
+        self.push(d, span, help);
+    }
+
     fn push(&mut self, mut d: Diagnostic, span: &Option<Range<usize>>, help: Option<String>) {
         d.help = help;
         self.found.push((d, span.as_ref().map(|s| s.start)));
@@ -203,13 +215,12 @@ impl<'a> Checker<'a> {
             if let Some((_, help)) = keys.unsupported.iter().find(|(k, _)| *k == entry.key) {
                 let setting = if kind == "table" { "table" } else { "setting" };
                 let message = format!("{label} is an H2O AI Cloud {setting} not used by q8s");
-                self.warning(
-                    codes::UNSUPPORTED_KEY,
-                    &path,
-                    &span,
-                    message,
-                    Some(help.to_string()),
-                );
+                let value = match entry.node.as_str() {
+                    Some(value) => format!("{value:?}"),
+                    None => "a file".to_string(),
+                };
+                let help = help.replace("{value}", &value);
+                self.warning(codes::UNSUPPORTED_KEY, &path, &span, message, Some(help));
                 continue;
             }
             let is_table = entry.node.is_table() || matches!(entry.node, Node::ArrayOfTables(_));
@@ -224,8 +235,18 @@ impl<'a> Checker<'a> {
                     format!("did you mean `{close}`? keys are case-sensitive")
                 }
                 (_, Some(close)) => format!("did you mean `{close}`?"),
+                // H2O AI Cloud apps keep their own settings in tables of
+                // the manifest (`[Brand]`, `[Data]`) and read them at run
+                // time: nothing to fix.
                 _ if is_table && table_path.is_empty() => {
-                    "q8s ignores this table; an app may keep its own settings in it".to_string()
+                    self.note(
+                        codes::EXTRA_TABLE,
+                        &path,
+                        &span,
+                        format!("{label} is the app's own table; q8s does not read it"),
+                        Some("the manifest file stays in the bundle, so the app can read the table at run time".into()),
+                    );
+                    continue;
                 }
                 _ => "q8s ignores it".to_string(),
             };

@@ -15,6 +15,9 @@ pub const MISSING_KEY: &str = "missing-key";
 pub const WRONG_TYPE: &str = "wrong-type";
 /// Warning: a key or table q8s does not know.
 pub const UNKNOWN_KEY: &str = "unknown-key";
+/// Note: a top-level table q8s does not read, which the app keeps for
+/// itself (`[Brand]`, `[Data]`).
+pub const EXTRA_TABLE: &str = "extra-table";
 /// Warning: an H2O AI Cloud key that q8s does not use.
 pub const UNSUPPORTED_KEY: &str = "unsupported-key";
 /// Error: `App.Name` breaks its pattern or length.
@@ -68,12 +71,15 @@ pub const INVALID_SECRET_NAME: &str = "invalid-secret-name";
 pub const INVALID_SECRET_KEY: &str = "invalid-secret-key";
 /// Error: no manifest at the bundle root.
 pub const MANIFEST_MISSING: &str = "manifest-missing";
-/// Error: both `q-app.toml` and `wave-app.toml` at the bundle root.
-pub const MANIFEST_CONFLICT: &str = "manifest-conflict";
 /// Warning: the manifest uses the legacy name `wave-app.toml`.
 pub const LEGACY_MANIFEST_NAME: &str = "legacy-manifest-name";
+/// Note: the manifest is H2O AI Cloud's `app.toml`.
+pub const CLOUD_MANIFEST_NAME: &str = "cloud-manifest-name";
+/// Note: another manifest name is present too and comes first, so this one
+/// is not read (`app.toml` beside `q-app.toml`).
+pub const MANIFEST_IGNORED: &str = "manifest-ignored";
 
-/// Every code with its severity, in documentation order. The last three come
+/// Every code with its severity, in documentation order. The last four come
 /// from [`locate_manifest`](super::locate_manifest), the others from
 /// [`validate_manifest`](super::validate_manifest).
 pub const ALL: &[(&str, Severity)] = &[
@@ -83,6 +89,7 @@ pub const ALL: &[(&str, Severity)] = &[
     (MISSING_KEY, Severity::Error),
     (WRONG_TYPE, Severity::Error),
     (UNKNOWN_KEY, Severity::Warning),
+    (EXTRA_TABLE, Severity::Note),
     (UNSUPPORTED_KEY, Severity::Warning),
     (INVALID_NAME, Severity::Error),
     (INVALID_VERSION, Severity::Error),
@@ -106,6 +113,7 @@ pub const ALL: &[(&str, Severity)] = &[
     (INVALID_SECRET_NAME, Severity::Error),
     (INVALID_SECRET_KEY, Severity::Error),
     (MANIFEST_MISSING, Severity::Error),
-    (MANIFEST_CONFLICT, Severity::Error),
     (LEGACY_MANIFEST_NAME, Severity::Warning),
+    (CLOUD_MANIFEST_NAME, Severity::Note),
+    (MANIFEST_IGNORED, Severity::Note),
 ];

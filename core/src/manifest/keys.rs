@@ -7,7 +7,9 @@ pub(super) struct TableKeys {
     pub display: &'static str,
     /// Keys q8s reads.
     pub known: &'static [&'static str],
-    /// H2O AI Cloud `app.toml` keys q8s ignores, with the help to show.
+    /// H2O AI Cloud `app.toml` keys q8s ignores, with the help to show;
+    /// `{value}` in a help stands for the key's value when it is a string
+    /// (shown quoted), or for "a file" otherwise.
     pub unsupported: &'static [(&'static str, &'static str)],
 }
 
@@ -38,13 +40,16 @@ pub(super) const APP: TableKeys = TableKeys {
     unsupported: &[
         (
             "LongDescription",
-            "put the text in `Description`, which may span several lines",
+            "in H2O AI Cloud its value names a file ({value}) whose contents become the app's \
+             long description; q8s does not read that file: move its text into `Description`, \
+             which may span several lines",
         ),
         (
             "Tags",
             "use `Keywords` for search terms and `Category` for the catalog group",
         ),
         ("InstanceLifecycle", IGNORED),
+        ("InstanceTimeout", IGNORED),
     ],
 };
 
@@ -66,7 +71,12 @@ pub(super) const RUNTIME: TableKeys = TableKeys {
             "RoutingMode",
             "every q8s instance gets its own address; remove it",
         ),
-        ("EnableOIDC", IGNORED),
+        (
+            "EnableOIDC",
+            "q8s signs users in itself and does not fill `q.auth` (no OIDC tokens reach the \
+             app); the proxy sends the signed-in user's name in the `X-Forwarded-User` request \
+             header (`q.headers` in recent Wave releases); remove the key",
+        ),
         ("EnableSHM", IGNORED),
         ("CPULimit", "q8s limits memory only; remove it"),
         ("CPUReservation", "q8s limits memory only; remove it"),

@@ -55,6 +55,11 @@ use node::Node;
 pub const MANIFEST_FILE: &str = "q-app.toml";
 /// The legacy manifest file name, accepted with a warning.
 pub const LEGACY_MANIFEST_FILE: &str = "wave-app.toml";
+/// H2O AI Cloud's manifest file name, accepted with a note.
+pub const CLOUD_MANIFEST_FILE: &str = "app.toml";
+/// Every name a manifest may have, in the order [`locate_manifest`] looks:
+/// the first present is read, the others are left as they are.
+pub const MANIFEST_FILES: [&str; 3] = [MANIFEST_FILE, LEGACY_MANIFEST_FILE, CLOUD_MANIFEST_FILE];
 
 /// A valid manifest. JSON field names are those of the REST API.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -291,9 +296,11 @@ fn syntax_error(cx: &mut Checker<'_>, text: &str, error: &toml_edit::TomlError) 
     cx.error(codes::TOML_SYNTAX, "", &span, message, help);
 }
 
-/// Chooses the manifest file among the names of the files at a bundle root
-/// (`q-app.toml`, or the legacy `wave-app.toml` with a warning). Both present
-/// or neither is an error; the diagnostics say which.
+/// Chooses the manifest file among the names of the files at a bundle root,
+/// in the order of [`MANIFEST_FILES`]: `q-app.toml`, the legacy
+/// `wave-app.toml` (with a warning), then H2O AI Cloud's `app.toml` (with a
+/// note saying it is read). When several are present the first is used and
+/// a note names each one ignored; none is an error.
 ///
 /// ```
 /// use q8s_core::manifest::locate_manifest;
@@ -301,55 +308,88 @@ fn syntax_error(cx: &mut Checker<'_>, text: &str, error: &toml_edit::TomlError) 
 /// let (found, diagnostics) = locate_manifest(&["app.py", "wave-app.toml"]);
 /// assert_eq!(found, Some("wave-app.toml"));
 /// assert_eq!(diagnostics[0].code, "legacy-manifest-name");
+///
+/// let (found, diagnostics) = locate_manifest(&["app.toml", "q-app.toml"]);
+/// assert_eq!(found, Some("q-app.toml"));
+/// assert_eq!((diagnostics[0].code.as_str(), diagnostics[0].path.as_str()), ("manifest-ignored", "app.toml"));
 /// ```
 pub fn locate_manifest<'a>(root_files: &[&'a str]) -> (Option<&'a str>, Vec<Diagnostic>) {
-    let current = root_files.iter().copied().find(|f| *f == MANIFEST_FILE);
-    let legacy = root_files
+    let present: Vec<&'a str> = MANIFEST_FILES
         .iter()
-        .copied()
-        .find(|f| *f == LEGACY_MANIFEST_FILE);
-    match (current, legacy) {
-        (Some(current), None) => (Some(current), Vec::new()),
-        (Some(_), Some(_)) => {
-            let d = Diagnostic::error(
-                codes::MANIFEST_CONFLICT,
-                LEGACY_MANIFEST_FILE,
-                format!("both {MANIFEST_FILE} and {LEGACY_MANIFEST_FILE} are present"),
-            )
-            .with_help(format!(
-                "keep {MANIFEST_FILE} (the current name) and delete {LEGACY_MANIFEST_FILE}"
-            ));
-            (None, vec![d])
-        }
-        (None, Some(legacy)) => {
-            let d = Diagnostic::warning(
+        .filter_map(|name| root_files.iter().copied().find(|f| f == name))
+        .collect();
+    let Some((&used, ignored)) = present.split_first() else {
+        return (None, vec![manifest_missing(root_files)]);
+    };
+    let mut diagnostics = Vec::new();
+    if used == LEGACY_MANIFEST_FILE {
+        diagnostics.push(
+            Diagnostic::warning(
                 codes::LEGACY_MANIFEST_NAME,
                 LEGACY_MANIFEST_FILE,
                 format!("{LEGACY_MANIFEST_FILE} is the old name of the manifest"),
             )
-            .with_help(format!("rename it to {MANIFEST_FILE}"));
-            (Some(legacy), vec![d])
-        }
-        (None, None) => {
-            let twin = root_files.iter().find(|f| {
-                f.eq_ignore_ascii_case(MANIFEST_FILE)
-                    || f.eq_ignore_ascii_case(LEGACY_MANIFEST_FILE)
-            });
-            let help = match twin {
-                Some(twin) => {
-                    format!("file names are case-sensitive: rename {twin} to {MANIFEST_FILE}")
-                }
-                None => format!(
-                    "create {MANIFEST_FILE} with [App] Name and Version and [Runtime] Module"
-                ),
-            };
-            let d = Diagnostic::error(
-                codes::MANIFEST_MISSING,
-                MANIFEST_FILE,
-                format!("there is no {MANIFEST_FILE} at the root of the app"),
-            )
-            .with_help(help);
-            (None, vec![d])
-        }
+            .with_help(format!("rename it to {MANIFEST_FILE}")),
+        );
     }
+    if used == CLOUD_MANIFEST_FILE {
+        diagnostics.push(
+            Diagnostic::note(
+                codes::CLOUD_MANIFEST_NAME,
+                CLOUD_MANIFEST_FILE,
+                format!("{CLOUD_MANIFEST_FILE} (H2O AI Cloud's name) is read as the manifest"),
+            )
+            .with_help(format!(
+                "it stays in the bundle under its own name, so the app can read it at run time; \
+                 name it {MANIFEST_FILE} once the app no longer deploys to H2O AI Cloud"
+            )),
+        );
+    }
+    for &other in ignored {
+        let help = if other == CLOUD_MANIFEST_FILE {
+            format!(
+                "it stays in the bundle, so the app can still read it at run time; \
+                 q8s takes its settings from {used} only"
+            )
+        } else {
+            format!("delete {other}, or merge what it says into {used}")
+        };
+        diagnostics.push(
+            Diagnostic::note(
+                codes::MANIFEST_IGNORED,
+                other,
+                format!("{other} is not read as the manifest: {used} comes first"),
+            )
+            .with_help(help),
+        );
+    }
+    (Some(used), diagnostics)
+}
+
+/// `manifest-missing`, with a hint when a name differs only in case.
+fn manifest_missing(root_files: &[&str]) -> Diagnostic {
+    let twin = root_files
+        .iter()
+        .find(|f| MANIFEST_FILES.iter().any(|m| f.eq_ignore_ascii_case(m)));
+    let help = match twin {
+        Some(twin) => {
+            let name = MANIFEST_FILES
+                .iter()
+                .find(|m| twin.eq_ignore_ascii_case(m))
+                .unwrap_or(&MANIFEST_FILE);
+            format!("file names are case-sensitive: rename {twin} to {name}")
+        }
+        None => {
+            format!("create {MANIFEST_FILE} with [App] Name and Version and [Runtime] Module")
+        }
+    };
+    Diagnostic::error(
+        codes::MANIFEST_MISSING,
+        MANIFEST_FILE,
+        format!(
+            "there is no manifest ({}) at the root of the app",
+            MANIFEST_FILES.join(", ")
+        ),
+    )
+    .with_help(help)
 }

@@ -206,10 +206,19 @@ fn locating_the_manifest() {
             Severity::Warning
         )
     );
-    let (found, d) = locate_manifest(&["wave-app.toml", "q-app.toml"]);
+    let (found, d) = locate_manifest(&["app.toml", "app.py"]);
     assert_eq!(
-        (found, d[0].code.as_str(), d[0].severity),
-        (None, "manifest-conflict", Severity::Error)
+        (found, d[0].code.as_str(), d[0].severity, d[0].path.as_str()),
+        (
+            Some("app.toml"),
+            "cloud-manifest-name",
+            Severity::Note,
+            "app.toml"
+        )
+    );
+    assert_eq!(
+        d[0].message,
+        "app.toml (H2O AI Cloud's name) is read as the manifest"
     );
     let (found, d) = locate_manifest(&["app.py"]);
     assert_eq!((found, d[0].code.as_str()), (None, "manifest-missing"));
@@ -218,6 +227,126 @@ fn locating_the_manifest() {
         d[0].help.as_deref(),
         Some("file names are case-sensitive: rename Q-App.toml to q-app.toml")
     );
+    let (_, d) = locate_manifest(&["App.toml"]);
+    assert_eq!(
+        d[0].help.as_deref(),
+        Some("file names are case-sensitive: rename App.toml to app.toml")
+    );
+}
+
+#[test]
+fn several_manifests_the_first_by_order_is_read_and_notes_name_the_others() {
+    let summary = |files: &[&'static str]| {
+        let (found, d) = locate_manifest(files);
+        let d: Vec<_> = d
+            .into_iter()
+            .map(|d| (d.code, d.severity, d.path))
+            .collect();
+        (found, d)
+    };
+    let note = |code: &str, path: &str| (code.to_string(), Severity::Note, path.to_string());
+    // Whatever order the folder lists them in.
+    assert_eq!(
+        summary(&["app.toml", "wave-app.toml", "q-app.toml"]),
+        (
+            Some("q-app.toml"),
+            vec![
+                note("manifest-ignored", "wave-app.toml"),
+                note("manifest-ignored", "app.toml")
+            ]
+        )
+    );
+    assert_eq!(
+        summary(&["wave-app.toml", "q-app.toml"]),
+        (
+            Some("q-app.toml"),
+            vec![note("manifest-ignored", "wave-app.toml")]
+        )
+    );
+    assert_eq!(
+        summary(&["app.toml", "wave-app.toml"]),
+        (
+            Some("wave-app.toml"),
+            vec![
+                (
+                    "legacy-manifest-name".to_string(),
+                    Severity::Warning,
+                    "wave-app.toml".to_string()
+                ),
+                note("manifest-ignored", "app.toml")
+            ]
+        )
+    );
+    let (_, d) = locate_manifest(&["q-app.toml", "app.toml"]);
+    assert_eq!(
+        d[0].message,
+        "app.toml is not read as the manifest: q-app.toml comes first"
+    );
+    // Nothing is an error: the bundle stays valid.
+    assert!(!crate::diagnostic::has_errors(&d));
+}
+
+#[test]
+fn app_tables_are_notes_and_cloud_keys_get_help_for_migrating_users() {
+    let text = "[App]\nName = \"ai.h2o.wave.demo\"\nVersion = \"0.1.0\"\n\
+                LongDescription = \"about.md\"\nCategory = \"DATA_SCIENCE\"\n\
+                [Runtime]\nModule = \"app\"\nEnableOIDC = true\n\
+                [Brand]\nColor = \"#ff6600\"\n[[Data]]\nx = 1\n[Runtim]\n";
+    let report = validate_manifest(text);
+    let found: Vec<_> = report
+        .diagnostics
+        .iter()
+        .map(|d| (d.code.as_str(), d.severity, d.path.as_str()))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("unsupported-key", Severity::Warning, "App.LongDescription"),
+            ("unknown-category", Severity::Warning, "App.Category"),
+            ("unsupported-key", Severity::Warning, "Runtime.EnableOIDC"),
+            ("extra-table", Severity::Note, "Brand"),
+            ("extra-table", Severity::Note, "Data"),
+            // A table close to a known one is still a likely typo.
+            ("unknown-key", Severity::Warning, "Runtim"),
+        ]
+    );
+    let help = |i: usize| report.diagnostics[i].help.as_deref().unwrap();
+    assert!(
+        help(0).contains("names a file (\"about.md\")"),
+        "{}",
+        help(0)
+    );
+    assert!(help(0).contains("q8s does not read that file: move its text into `Description`"));
+    assert_eq!(help(1), "did you mean \"Data Science\"?");
+    assert!(help(2).contains("does not fill `q.auth`"), "{}", help(2));
+    assert!(help(2).contains("`X-Forwarded-User`"));
+}
+
+#[test]
+fn unknown_categories_suggest_the_nearest() {
+    let help = |category: &str| {
+        let text = format!(
+            "[App]\nName = \"a\"\nVersion = \"1.0.0\"\nCategory = {category:?}\n[Runtime]\nModule = \"app\"\n"
+        );
+        validate_manifest(&text).diagnostics[0]
+            .help
+            .clone()
+            .unwrap()
+    };
+    assert_eq!(help("Healthcar"), "did you mean \"Healthcare\"?");
+    assert_eq!(
+        help("financial-services"),
+        "did you mean \"Financial Services\"?"
+    );
+    assert_eq!(
+        help("Marketing and Sales"),
+        "did you mean \"Marketing\" or \"Sales\"?"
+    );
+    assert_eq!(
+        help("Telecom, Insurance, Retail, Finance"),
+        "did you mean \"Telecommunications\", \"Financial Services\" or \"Insurance\"?"
+    );
+    assert!(help("Games").starts_with("the catalog knows All, Data Science"));
 }
 
 #[test]

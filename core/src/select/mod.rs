@@ -1,7 +1,8 @@
 //! Which files of an app folder go into a bundle, and why.
 //!
 //! The rules (in order): default excludes, `.gitignore` files at every level
-//! with git's semantics, `.q8signore` at the root applied last, symlinks
+//! with git's semantics, H2O AI Cloud's `.appignore` at the root, then
+//! `.q8signore` at the root applied last, symlinks
 //! inside the folder stored as the file they point to, symlinks leaving the
 //! folder an error. The logic works on any [`Tree`] — a list of relative
 //! paths and contents ([`MemTree`], usable in wasm) or, natively, a real
@@ -42,6 +43,9 @@ pub use mem::{FileContent, MemTree, MemTreeError};
 pub const GITIGNORE: &str = ".gitignore";
 /// The name of the q8s ignore file, read in the app root only.
 pub const Q8SIGNORE: &str = ".q8signore";
+/// H2O AI Cloud's ignore file, read in the app root only, with the same
+/// syntax; where both match a path, `.q8signore` decides.
+pub const APPIGNORE: &str = ".appignore";
 /// The file that marks a folder as a Python virtualenv.
 pub const VIRTUALENV_MARKER: &str = "pyvenv.cfg";
 
@@ -157,7 +161,8 @@ pub struct Decision {
     /// Whether it goes into the bundle.
     pub included: bool,
     /// The deciding rule: `default: __pycache__/`, `.gitignore:3: *.log`,
-    /// `sub/.gitignore:2: build/`, `.q8signore:1: !data/`,
+    /// `sub/.gitignore:2: build/`, `.appignore:4: notebooks/`,
+    /// `.q8signore:1: !data/`,
     /// `virtualenv (pyvenv.cfg)`, `included` when no rule matched, or, for
     /// an entry that cannot be stored, what is wrong with it
     /// (`symlink outside the app folder (-> /etc)`).

@@ -301,6 +301,55 @@ fn q8signore_decides_when_it_matches() {
 }
 
 #[test]
+fn appignore_is_read_like_q8signore_which_decides_over_it() {
+    let selection = select(&tree(&[
+        (".gitignore", "*.csv\n"),
+        (".appignore", "notebooks/\n*.csv\n!keep.csv\nscratch.py\n"),
+        (".q8signore", "scratch.py\n!scratch.py\n"),
+        ("notebooks/eda.ipynb", ""),
+        ("data.csv", ""),
+        ("keep.csv", ""),
+        ("scratch.py", ""),
+        ("app.py", ""),
+        // Only the root .appignore holds rules.
+        ("sub/.appignore", "*\n"),
+        ("sub/x.py", ""),
+    ]))
+    .unwrap();
+    assert_eq!(
+        paths(&selection),
+        [
+            ".appignore",
+            ".gitignore",
+            ".q8signore",
+            "app.py",
+            "keep.csv",
+            "scratch.py",
+            "sub/.appignore",
+            "sub/x.py"
+        ]
+    );
+    assert_eq!(
+        decision(&selection, "notebooks/"),
+        (false, ".appignore:1: notebooks/")
+    );
+    assert_eq!(
+        decision(&selection, "data.csv"),
+        (false, ".appignore:2: *.csv")
+    );
+    // .appignore puts back what .gitignore left out…
+    assert_eq!(
+        decision(&selection, "keep.csv"),
+        (true, ".appignore:3: !keep.csv")
+    );
+    // …and .q8signore, when it matches, decides over .appignore.
+    assert_eq!(
+        decision(&selection, "scratch.py"),
+        (true, ".q8signore:2: !scratch.py")
+    );
+}
+
+#[test]
 fn ignore_files_are_ordinary_files() {
     // A .gitignore that leaves itself out still applies.
     let selection = select(&tree(&[

@@ -4,8 +4,8 @@ use std::io;
 
 use super::pattern::PatternList;
 use super::{
-    Decision, EntryKind, GITIGNORE, LinkProblem, Q8SIGNORE, SelectedFile, Selection, Tree,
-    TreeEntry, VIRTUALENV_MARKER, name_problem,
+    APPIGNORE, Decision, EntryKind, GITIGNORE, LinkProblem, Q8SIGNORE, SelectedFile, Selection,
+    Tree, TreeEntry, VIRTUALENV_MARKER, name_problem,
 };
 use crate::diagnostic::Diagnostic;
 
@@ -24,7 +24,8 @@ struct Ruling {
 /// One selection run: the ignore files in force and what was found.
 pub(crate) struct Walker<'t> {
     tree: &'t dyn Tree,
-    q8signore: Option<PatternList>,
+    /// The root ignore files, strongest first: `.q8signore`, then `.appignore`.
+    root_ignores: Vec<PatternList>,
     /// The `.gitignore` files of the folders being walked, outermost first.
     gitignores: Vec<PatternList>,
     selection: Selection,
@@ -36,7 +37,7 @@ impl<'t> Walker<'t> {
     pub(crate) fn new(tree: &'t dyn Tree) -> Self {
         Walker {
             tree,
-            q8signore: None,
+            root_ignores: Vec::new(),
             gitignores: Vec::new(),
             selection: Selection::default(),
             virtualenvs: Vec::new(),
@@ -45,9 +46,12 @@ impl<'t> Walker<'t> {
 
     pub(crate) fn run(mut self) -> io::Result<Selection> {
         let root = self.list("")?;
-        if holds_file(&root, Q8SIGNORE) {
-            let bytes = self.tree.read(Q8SIGNORE)?;
-            self.q8signore = Some(PatternList::parse(Q8SIGNORE.to_string(), "", &bytes));
+        for name in [Q8SIGNORE, APPIGNORE] {
+            if holds_file(&root, name) {
+                let bytes = self.tree.read(name)?;
+                self.root_ignores
+                    .push(PatternList::parse(name.to_string(), "", &bytes));
+            }
         }
         self.walk("", root)?;
         self.selection
@@ -183,10 +187,11 @@ impl<'t> Walker<'t> {
         self.walk(&dir, entries)
     }
 
-    /// What `.q8signore`, then the `.gitignore` files from the deepest
-    /// up, say about `path`.
+    /// What `.q8signore`, then `.appignore`, then the `.gitignore` files
+    /// from the deepest up, say about `path`: the first that matches
+    /// decides.
     fn ruling(&self, path: &str, name: &str, is_dir: bool) -> Option<Ruling> {
-        let mut lists = self.q8signore.iter().chain(self.gitignores.iter().rev());
+        let mut lists = self.root_ignores.iter().chain(self.gitignores.iter().rev());
         lists.find_map(|list| {
             list.last_match(path, name, is_dir).map(|pattern| Ruling {
                 excluded: !pattern.negated,

@@ -173,16 +173,61 @@ pub async fn environment(
             .iter()
             .map(|v| json!({"name": v.name, "secret": v.secret, "secret_key": v.secret_key}))
             .collect();
+        let commands = create_commands(&missing, &rules, launcher);
         return Err(ApiError::unprocessable(
             "missing-secret",
             format!(
-                "missing secrets for {}; an admin can add them with PUT /api/v1/secrets/{{name}}",
-                names.join(", ")
+                "missing secrets for {}; an admin can create them with {}",
+                names.join(", "),
+                commands.join(" and ")
             ),
         )
         .with_details(details));
     }
     Ok(env)
+}
+
+/// The `q8s-cli admin secret set` command, in backquotes, that gives each secret of `missing`
+/// its absent keys. `set` replaces a secret with exactly the keys given, so the keys it has
+/// already are in the command too; a new secret is for the launcher when they are not an
+/// admin (a new secret is otherwise for admins only), while an existing one keeps its rule.
+fn create_commands(
+    missing: &[&q8s_core::manifest::EnvVar],
+    rules: &HashMap<&str, Option<SecretRecord>>,
+    launcher: Launcher<'_>,
+) -> Vec<String> {
+    let mut secrets: Vec<&str> = Vec::new();
+    for var in missing {
+        if !secrets.contains(&var.secret.as_str()) {
+            secrets.push(&var.secret);
+        }
+    }
+    secrets
+        .into_iter()
+        .map(|secret| {
+            let record = rules.get(secret).and_then(Option::as_ref);
+            let mut keys: Vec<&str> = record
+                .map(|r| r.keys.iter().map(String::as_str).collect())
+                .unwrap_or_default();
+            keys.extend(
+                missing
+                    .iter()
+                    .filter(|v| v.secret == secret)
+                    .map(|v| v.secret_key.as_str()),
+            );
+            keys.sort_unstable();
+            keys.dedup();
+            let pairs: Vec<String> = keys.iter().map(|k| format!("{k}=VALUE")).collect();
+            let who = match (record, launcher.admin) {
+                (None, false) => format!(" --users {}", launcher.username),
+                _ => String::new(),
+            };
+            format!(
+                "`q8s-cli admin secret set {secret} {}{who}`",
+                pairs.join(" ")
+            )
+        })
+        .collect()
 }
 
 /// The secrets the caller may use: names and keys, never values. Admins get every secret

@@ -1,0 +1,2 @@
+import toml
+print(toml.load("app.toml")["Brand"]["Color"])
