@@ -17,15 +17,16 @@
 //! let rules = Constraints::builtin();
 //! let old = rules.for_version("h2o-wave", "0.26.3");
 //! assert_eq!(old.len(), 1);
-//! assert_eq!(old[0].pins, ["starlette < 1"]);
+//! assert_eq!(old[0].pins, ["starlette<1"]);
 //! assert!(rules.for_version("H2O_Wave", "1.8.16").is_empty());
 //! ```
 
 use std::fmt;
-use std::str::FromStr;
+use std::sync::OnceLock;
 
-use pep440_rs::{Version, VersionSpecifiers};
 use serde::Deserialize;
+
+use crate::requirements::{pep440, pep508};
 
 /// The built-in rules, as shipped with this version of q8s.
 pub const BUILTIN: &str = include_str!("../constraints.toml");
@@ -44,7 +45,7 @@ pub struct Constraints {
 pub struct Rule {
     /// The package and range the rule applies to; `None`: every environment.
     pub when: Option<Range>,
-    /// uv constraint lines (`starlette < 1`): they narrow versions, they never add a package.
+    /// uv constraint lines (`starlette<1`): they narrow versions, they never add a package.
     pub pins: Vec<String>,
     /// Why the rule exists, shown in the instance log when it applies.
     pub why: String,
@@ -55,8 +56,9 @@ pub struct Rule {
 pub struct Range {
     /// The normalized name (PEP 503: lower case, runs of `-_.` as `-`).
     pub package: String,
-    /// The versions the rule applies to.
-    pub versions: VersionSpecifiers,
+    /// The version clauses, as written (`< 1.8.6`).
+    pub versions: String,
+    specifiers: Vec<pep508::Specifier>,
 }
 
 /// A constraints file that cannot be used, with what is wrong and where.
@@ -87,8 +89,11 @@ struct RuleText {
 
 impl Constraints {
     /// The rules shipped with q8s ([`BUILTIN`]).
-    pub fn builtin() -> Constraints {
-        Constraints::parse(BUILTIN, "built-in").expect("the built-in constraints are valid")
+    pub fn builtin() -> &'static Constraints {
+        static BUILT_IN: OnceLock<Constraints> = OnceLock::new();
+        BUILT_IN.get_or_init(|| {
+            Constraints::parse(BUILTIN, "built-in").expect("the built-in constraints are valid")
+        })
     }
 
     /// Parses a constraints file; `source` names it in errors and in [`Constraints::sources`].
@@ -142,16 +147,16 @@ impl Constraints {
     /// The rules whose range holds `package` at `version` (an unparsable version matches
     /// none).
     pub fn for_version(&self, package: &str, version: &str) -> Vec<&Rule> {
-        let Ok(version) = Version::from_str(version) else {
+        let Some(version) = pep440::parse(version, false) else {
             return Vec::new();
         };
         let package = normalize(package);
         self.rules
             .iter()
             .filter(|rule| {
-                rule.when.as_ref().is_some_and(|range| {
-                    range.package == package && range.versions.contains(&version)
-                })
+                rule.when
+                    .as_ref()
+                    .is_some_and(|range| range.package == package && range.contains(&version))
             })
             .collect()
     }
@@ -182,7 +187,7 @@ impl Constraints {
 }
 
 impl fmt::Display for Rule {
-    /// `when h2o-wave <1.8.6: starlette < 1` (or `always: …`).
+    /// `when h2o-wave <1.8.6: starlette<1` (or `always: …`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.when {
             Some(range) => write!(f, "when {range}: ")?,
@@ -193,22 +198,34 @@ impl fmt::Display for Rule {
 }
 
 impl Range {
-    /// Parses `name specifiers` (`h2o-wave < 1.8.6`, `starlette<1`, `numpy`).
+    /// Parses `name specifiers` (`h2o-wave < 1.8.6`, `starlette<1`, `numpy`) as
+    /// `requirements.txt` lines are read; no extras, URL or marker.
     pub fn parse(text: &str) -> Result<Range, String> {
         let text = text.trim();
-        let end = text
-            .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
-            .unwrap_or(text.len());
-        let (name, rest) = text.split_at(end);
-        if name.is_empty() {
-            return Err(format!("`{text}` does not start with a package name"));
+        let parsed = pep508::parse(text).map_err(|e| format!("`{text}`: {}", e.message))?;
+        if parsed.url.is_some() || text.contains(['[', ';', '@']) {
+            return Err(format!(
+                "`{text}`: only a name and versions, no extras, URL or marker"
+            ));
         }
-        let versions = VersionSpecifiers::from_str(rest.trim())
-            .map_err(|e| format!("`{}` is not a version range: {e}", rest.trim()))?;
         Ok(Range {
-            package: normalize(name),
-            versions,
+            package: normalize(parsed.name),
+            versions: text[parsed.name.len()..].trim().to_owned(),
+            specifiers: parsed.specifiers,
         })
+    }
+
+    /// Whether `version` is in the range.
+    fn contains(&self, version: &pep440::Version) -> bool {
+        self.specifiers.iter().all(|s| s.allows(version))
+    }
+
+    /// The release the range ends before, when it is `< X` alone (`h2o-wave < 1.8.6`).
+    pub fn below(&self) -> Option<&str> {
+        match self.specifiers.as_slice() {
+            [only] if only.op == "<" => Some(self.versions.trim_start_matches('<').trim()),
+            _ => None,
+        }
     }
 }
 
@@ -245,7 +262,7 @@ mod tests {
         for old in ["0.20.0", "0.26.3", "1.0.0", "1.5.1", "1.8.5"] {
             let found = rules.for_version("h2o-wave", old);
             assert_eq!(found.len(), 1, "{old}");
-            assert!(found[0].pins.contains(&"starlette < 1".to_owned()));
+            assert!(found[0].pins.contains(&"starlette<1".to_owned()));
         }
         for new in ["1.8.6", "1.8.16", "2.0.0", "not a version"] {
             assert!(rules.for_version("h2o-wave", new).is_empty(), "{new}");
@@ -257,7 +274,7 @@ mod tests {
 
     #[test]
     fn an_admin_file_adds_rules_after_the_builtin_ones() {
-        let mut rules = Constraints::builtin();
+        let mut rules = Constraints::builtin().clone();
         let admin = Constraints::parse(
             r#"
 version = "site-3"
@@ -282,13 +299,13 @@ why = "tested together"
         ];
         let found = rules.for_installed(installed);
         assert_eq!(found.len(), 2);
-        assert_eq!(found[0].pins, ["starlette < 1"]);
+        assert_eq!(found[0].pins, ["starlette<1"]);
         assert_eq!(found[1].pins, ["uvicorn < 0.40", "httpx <0.29"]);
         assert!(rules.fingerprint().contains("always: numpy < 2\n"));
         assert!(
             rules
                 .fingerprint()
-                .contains("when h2o-wave >=1.8, <1.9: uvicorn < 0.40, httpx <0.29\n"),
+                .contains("when h2o-wave >= 1.8, < 1.9: uvicorn < 0.40, httpx <0.29\n"),
             "{}",
             rules.fingerprint()
         );
@@ -305,11 +322,11 @@ why = "tested together"
             ),
             (
                 "version='1'\n[[rule]]\nwhen='h2o-wave <<1'\npins=['a']\nwhy='x'",
-                "rule 1: `<<1` is not a version range",
+                "rule 1: `h2o-wave <<1`",
             ),
             (
                 "version='1'\n[[rule]]\npins=['>1']\nwhy='x'",
-                "rule 1: pin `>1`: `>1` does not start with a package name",
+                "rule 1: pin `>1`: `>1`",
             ),
             (
                 "version='1'\n[[rule]]\npins=['a']\nwhy=' '",
@@ -325,6 +342,41 @@ why = "tested together"
             assert_eq!(err.source_name, "c.toml");
             assert!(err.to_string().contains(expected), "{text}: {err}");
         }
+    }
+
+    #[test]
+    fn ranges_hold_the_versions_pep_440_says() {
+        let holds = |range: &str, version: &str| {
+            let v = pep440::parse(version, false).unwrap();
+            Range::parse(&format!("p {range}")).unwrap().contains(&v)
+        };
+        let cases = [
+            ("< 1.8.6", "1.8.5", true),
+            ("< 1.8.6", "1.8.6", false),
+            ("<=1.8.6", "1.8.6", true),
+            ("> 1.0", "1.0.0", false),
+            (">=1.0,<2", "1.9.9", true),
+            ("==1.8.*", "1.8.16", true),
+            ("==1.8.*", "1.9", false),
+            ("!=1.8.*", "1.9", true),
+            ("~=1.7.2", "1.7.9", true),
+            ("~=1.7.2", "1.8.0", false),
+            ("~=1.7", "1.9", true),
+            ("~=1.7", "2.0", false),
+            ("==1.0", "1.0.0", true),
+            ("!=1.0", "1.0.0", false),
+            ("", "42", true),
+        ];
+        for (range, version, expected) in cases {
+            assert_eq!(holds(range, version), expected, "{version} in {range}");
+        }
+        assert_eq!(
+            Range::parse("h2o-wave < 1.8.6").unwrap().below(),
+            Some("1.8.6")
+        );
+        assert_eq!(Range::parse("h2o-wave >0, <1.8.6").unwrap().below(), None);
+        assert!(Range::parse("numpy[extra] < 2").is_err());
+        assert!(Range::parse("numpy < 2; python_version < '3.9'").is_err());
     }
 
     #[test]

@@ -146,7 +146,7 @@ impl Settings {
 /// The built-in constraint rules, followed by those of `file`.
 fn constraints(file: Option<&Path>) -> anyhow::Result<q8s_core::constraints::Constraints> {
     use q8s_core::constraints::Constraints;
-    let mut rules = Constraints::builtin();
+    let mut rules = Constraints::builtin().clone();
     if let Some(file) = file {
         let text = std::fs::read_to_string(file)
             .map_err(|e| anyhow::anyhow!("--constraints: reading {}: {e}", file.display()))?;

@@ -86,7 +86,7 @@ async fn an_app_pinning_wave_0_26_runs_with_the_constraints_for_its_release() {
     assert!(page.contains("h2o-wave 0.26.3 on starlette 0."), "{page}");
     let log = app.log().await;
     assert!(
-        log.contains("the environment has h2o-wave 0.26.3: installing again with starlette < 1"),
+        log.contains("the environment has h2o-wave 0.26.3: installing again with starlette<1"),
         "{log}"
     );
 }
@@ -119,4 +119,25 @@ async fn a_matplotlib_app_draws_text_without_fontconfig_errors() {
     let log = app.log().await;
     assert!(log.contains("q8s-test: figure of"), "{log}");
     assert!(!log.to_lowercase().contains("fontconfig error"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_h2o_ai_cloud_app_runs_from_its_app_toml_and_reads_its_own_tables() {
+    // `app.toml` with H2O AI Cloud keys and `[Brand]`/`[Data]` tables the app reads at run
+    // time; `.appignore` leaves notebooks and scratch data out.
+    let app = Launched::app("cloud-app").await;
+    let page = app.page("quarterly-sales-2026Q3").await;
+    assert!(page.contains("#f28c28"), "{page}");
+    let (_, instance) = app
+        .server
+        .get(&app.token, &format!("/instances/{}", app.id))
+        .await;
+    let (_, version) = app
+        .server
+        .get(
+            &app.token,
+            &format!("/apps/{}", instance["app_id"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(version["name"], "ai.h2o.wave.cloud-app", "{version}");
 }

@@ -27,8 +27,8 @@ use crate::diagnostic::{Diagnostic, Severity};
 
 mod lines;
 mod paths;
-mod pep440;
-mod pep508;
+pub(crate) mod pep440;
+pub(crate) mod pep508;
 mod wave;
 
 use lines::{LogicalLine, logical_lines};
@@ -149,7 +149,7 @@ struct Checker<'f> {
     wave_named: bool,
     /// The line, column and text of the first `h2o-wave` requirement when
     /// its versions need a constraint, and that constraint.
-    wave_constraint: Option<(u32, u32, String, &'static wave::WaveConstraint)>,
+    wave_constraint: Option<(u32, u32, String, wave::WaveConstraint)>,
     /// A `-r` file may name h2o-wave.
     includes: bool,
     /// The app bounds Starlette itself.

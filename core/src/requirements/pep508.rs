@@ -27,6 +27,38 @@ pub(crate) struct Specifier {
     pub wildcard: bool,
 }
 
+impl Specifier {
+    /// Whether `version` satisfies this clause (release numbers compared as
+    /// [`Version::cmp_release`] does; `===` compares them too).
+    pub(crate) fn allows(&self, version: &Version) -> bool {
+        use std::cmp::Ordering::*;
+        let Some(spec) = &self.version else {
+            return false;
+        };
+        let same_prefix = |prefix: &[u64]| {
+            version.epoch == spec.epoch
+                && (0..prefix.len())
+                    .all(|i| version.release.get(i).copied().unwrap_or(0) == prefix[i])
+        };
+        let order = version.cmp_release(spec);
+        match self.op {
+            "==" if self.wildcard => same_prefix(&spec.release),
+            "!=" if self.wildcard => !same_prefix(&spec.release),
+            "==" | "===" => order == Equal,
+            "!=" => order != Equal,
+            "<" => order == Less,
+            "<=" => order != Greater,
+            ">" => order == Greater,
+            ">=" => order != Less,
+            "~=" => {
+                order != Less
+                    && same_prefix(&spec.release[..spec.release.len().saturating_sub(1).max(1)])
+            }
+            _ => false,
+        }
+    }
+}
+
 /// Why a line is not a requirement, and where (a byte offset in it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct SyntaxError {

@@ -12,34 +12,43 @@
 
 use super::pep440::{self, Version};
 use super::pep508::Specifier;
+use crate::constraints::{Constraints, normalize};
 
 /// A range of `h2o-wave` releases that needs an upper bound on a
-/// dependency to start.
+/// dependency to start: a rule of [`Constraints::builtin`] whose `when` is
+/// `h2o-wave < X`.
 #[derive(Debug)]
 pub(crate) struct WaveConstraint {
     /// The first release that does not need it; every earlier one does.
     pub below: &'static str,
-    /// The bound q8s applies, as a requirement line.
-    pub bound: &'static str,
+    /// The bounds q8s applies, as requirement lines.
+    pub bound: String,
     /// Why, in one sentence.
     pub why: &'static str,
 }
 
-/// Every known range, oldest first.
-pub(crate) const WAVE_CONSTRAINTS: &[WaveConstraint] = &[WaveConstraint {
-    below: "1.8.6",
-    bound: "starlette<1",
-    why: "these releases leave Starlette open and call `Router(on_startup=…)`, which Starlette 1.0 removed",
-}];
-
 /// The constraint of the newest range that holds every version the
 /// specifiers allow, if any (`==0.26.4`, `<1.0`, `~=1.7.0`, `==1.8.*` is
 /// not held: it allows 1.8.16).
-pub(crate) fn constraint_for(specifiers: &[Specifier]) -> Option<&'static WaveConstraint> {
-    WAVE_CONSTRAINTS.iter().rev().find(|c| {
-        let bound = pep440::parse(c.below, false).expect("a valid version in the table");
-        specifiers.iter().any(|s| allows_only_below(s, &bound))
-    })
+pub(crate) fn constraint_for(specifiers: &[Specifier]) -> Option<WaveConstraint> {
+    let wave = normalize("h2o-wave");
+    Constraints::builtin()
+        .rules
+        .iter()
+        .rev()
+        .filter_map(|rule| {
+            let range = rule.when.as_ref().filter(|r| r.package == wave)?;
+            Some((range.below()?, rule))
+        })
+        .find(|(below, _)| {
+            let bound = pep440::parse(below, false).expect("a valid version in the rules");
+            specifiers.iter().any(|s| allows_only_below(s, &bound))
+        })
+        .map(|(below, rule)| WaveConstraint {
+            below,
+            bound: rule.pins.join(", "),
+            why: &rule.why,
+        })
 }
 
 /// True when every version `s` allows is below `bound`.

@@ -132,7 +132,7 @@ impl LocalRuntimeConfig {
             log_max_bytes: 10 * 1024 * 1024,
             archive_limits: q8s_core::archive::Limits::default(),
             max_pids: DEFAULT_MAX_PIDS,
-            constraints: Arc::new(q8s_core::constraints::Constraints::builtin()),
+            constraints: Arc::new(q8s_core::constraints::Constraints::builtin().clone()),
             sandbox_paths: Vec::new(),
         }
     }
