@@ -510,4 +510,69 @@ mod tests {
         c.memory_capacity = Some(1 << 30);
         assert_eq!(c.instance_memory_ceiling(), Some(1 << 30));
     }
+
+    #[test]
+    fn an_admins_constraints_come_after_the_builtin_ones_and_bad_files_stop_the_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("good.toml");
+        std::fs::write(
+            &good,
+            "version = 'site-1'\n[[rule]]\npins = ['numpy<2']\nwhy = 'our wheels'\n",
+        )
+        .unwrap();
+        let settings = Settings {
+            constraints: Some(good.clone()),
+            ..Settings::default()
+        };
+        let c = Config::resolve(settings).unwrap();
+        assert_eq!(c.constraints.sources.len(), 2);
+        assert!(c.constraints.sources[1].ends_with("good.toml site-1"));
+        assert_eq!(c.constraints.unconditional()[0].pins, ["numpy<2"]);
+
+        let bad = dir.path().join("bad.toml");
+        std::fs::write(&bad, "version = 'x'\n[[rule]]\npins = []\nwhy = 'w'\n").unwrap();
+        for (file, expected) in [
+            (bad, "bad.toml: rule 1: `pins` is empty"),
+            (dir.path().join("none.toml"), "none.toml: No such file"),
+        ] {
+            let settings = Settings {
+                constraints: Some(file),
+                ..Settings::default()
+            };
+            let err = Config::resolve(settings).unwrap_err().to_string();
+            assert!(
+                err.starts_with("--constraints: ") && err.contains(expected),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn sandbox_paths_are_absolute_existing_and_away_from_the_data() {
+        let data = tempfile::tempdir().unwrap();
+        let cases = [
+            ("relative/path", "is not an absolute path"),
+            ("/nonexistent-q8s-path", "No such file"),
+            ("/", "would show the data directory"),
+        ];
+        let inside = data.path().join("blobs");
+        std::fs::create_dir(&inside).unwrap();
+        let inside = inside.display().to_string();
+        for (path, expected) in cases.into_iter().chain([(inside.as_str(), "would show")]) {
+            let settings = Settings {
+                data_dir: Some(data.path().to_owned()),
+                sandbox_paths: Some(vec![PathBuf::from(path)]),
+                ..Settings::default()
+            };
+            let err = Config::resolve(settings).unwrap_err().to_string();
+            assert!(err.contains(expected), "{path}: {err}");
+        }
+        let settings = Settings {
+            data_dir: Some(data.path().to_owned()),
+            sandbox_paths: Some(vec![PathBuf::from("/usr/share")]),
+            ..Settings::default()
+        };
+        let c = Config::resolve(settings).unwrap();
+        assert_eq!(c.sandbox_paths, [PathBuf::from("/usr/share")]);
+    }
 }

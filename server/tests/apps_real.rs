@@ -25,9 +25,16 @@ struct Launched {
 impl Launched {
     /// Bundles `tests/apps/<name>`, imports it, launches it and waits for `RUNNING`.
     async fn app(name: &str) -> Launched {
-        let server = TestServer::start().await;
+        Launched::app_in(&repo_root().join("tests/apps").join(name), &[]).await
+    }
+
+    /// Bundles the app folder `dir`, imports it into a server started with `args`, launches
+    /// it and waits for `RUNNING`.
+    async fn app_in(dir: &std::path::Path, args: &[&str]) -> Launched {
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let server = TestServer::start_with(args).await;
         let token = server.admin_token.clone();
-        let (_dir, bundle) = bundle_dir(&repo_root().join("tests/apps").join(name));
+        let (_dir, bundle) = bundle_dir(dir);
         let (status, app) = server.import(&token, &bundle, "PRIVATE").await;
         assert_eq!(status, StatusCode::CREATED, "import {name}: {app}");
         let (status, instance) = server
@@ -140,4 +147,38 @@ async fn an_h2o_ai_cloud_app_runs_from_its_app_toml_and_reads_its_own_tables() {
         )
         .await;
     assert_eq!(version["name"], "ai.h2o.wave.cloud-app", "{version}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admins_constraints_file_adds_rules_that_reach_the_install() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("site-constraints.toml");
+    std::fs::write(
+        &rules,
+        r#"
+version = "site-7"
+[[rule]]
+when = "h2o-wave >= 1.8.6"
+pins = ["uvicorn<0.30"]
+why = "the site's tested uvicorn"
+"#,
+    )
+    .unwrap();
+    let app = Launched::app_in(
+        &repo_root().join("examples/hello"),
+        &["--constraints", rules.to_str().unwrap()],
+    )
+    .await;
+    app.page("Say hello").await;
+    let log = app.log().await;
+    assert!(
+        log.contains(
+            "the environment has h2o-wave 1.8.16: installing again with uvicorn<0.30 (the site's tested uvicorn"
+        ),
+        "{log}"
+    );
+    assert!(
+        log.contains("uvicorn==0.29"),
+        "uv downgraded uvicorn: {log}"
+    );
 }

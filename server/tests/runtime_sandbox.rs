@@ -44,6 +44,7 @@ async fn the_sandbox_shows_the_app_its_env_and_volume_and_nothing_else() {
 
     let probe = get_json(&app, "/probe").await;
     assert_eq!(probe["uid"], 1000, "{probe}");
+    assert_eq!(probe["user"], "app", "the sandbox user has a name: {probe}");
     assert_eq!(probe["cwd"], "/app");
     assert!(
         probe["write_app"].as_str().unwrap().contains("Read-only"),
@@ -112,4 +113,43 @@ async fn the_sandbox_shows_the_app_its_env_and_volume_and_nothing_else() {
     assert!(log.contains("probe listening"), "{log}");
     assert!(!log.contains(SECRET), "the secret value is in the log");
     restarted.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admins_sandbox_paths_are_seen_and_nothing_next_to_them() {
+    use std::os::unix::fs::PermissionsExt;
+    let shared = tempfile::tempdir().unwrap();
+    let site = shared.path().join("site");
+    std::fs::create_dir(&site).unwrap();
+    std::fs::write(site.join("krb5.conf"), "[libdefaults]\n").unwrap();
+    std::fs::write(shared.path().join("beside.txt"), "not shared").unwrap();
+    for dir in [shared.path(), &site] {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let h = Harness::new(|c| c.sandbox_paths = vec![site.clone()]);
+    let bundle = probe_bundle(h.data.path());
+    let spec = spec(&bundle, "probe");
+    h.runtime.start(spec.clone()).await.unwrap();
+    h.sink
+        .wait_status(spec.instance_id, InstanceStatus::Running, START)
+        .await;
+    let app = h.runtime.upstream(spec.instance_id).unwrap();
+    let file = |path: std::path::PathBuf| {
+        let app = &app;
+        async move {
+            let query = format!("/file?path={}", path.display());
+            get_json(app, &query).await
+        }
+    };
+    assert_eq!(
+        file(site.join("krb5.conf")).await["text"],
+        "[libdefaults]\n"
+    );
+    assert_eq!(
+        file(shared.path().join("beside.txt")).await["error"],
+        "FileNotFoundError"
+    );
+    let probe = get_json(&app, "/probe").await;
+    assert_eq!(probe["uid"], 1000);
+    h.runtime.stop(spec.instance_id, false).await.unwrap();
 }

@@ -276,9 +276,10 @@ pub const START: Duration = Duration::from_secs(120);
 
 /// A plain (non-Wave) app serving HTTP on `$PORT` that reports on its sandbox:
 /// `/env` (its environment), `/probe` (what it can see and write), `/write?…` and `/read`
-/// (a file in its volume at `/data`), `/alloc?mb=N` (holds N MiB).
+/// (a file in its volume at `/data`), `/file?path=…` (a file's text, or the error reading it),
+/// `/alloc?mb=N` (holds N MiB).
 pub const PROBE: &str = r#"
-import json, os, sys
+import json, os, pwd, sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlparse, parse_qs
 
@@ -295,6 +296,7 @@ def probe():
     hidden = os.environ.get("HOST_DATA_DIR", "/nonexistent")
     return {
         "uid": os.getuid(),
+        "user": pwd.getpwuid(os.getuid()).pw_name,
         "cwd": os.getcwd(),
         "write_app": attempt(lambda: open("/app/x", "w").write("x")),
         "write_venv": attempt(lambda: open("/venv/x", "w").write("x")),
@@ -322,6 +324,11 @@ class Handler(BaseHTTPRequestHandler):
             body = {"written": query["text"]}
         elif url.path == "/read":
             body = {"text": open("/data/note.txt").read() if os.path.exists("/data/note.txt") else None}
+        elif url.path == "/file":
+            try:
+                body = {"text": open(query["path"]).read()}
+            except OSError as err:
+                body = {"error": type(err).__name__}
         elif url.path == "/alloc":
             chunk = bytearray(int(query["mb"]) * 1024 * 1024)
             for i in range(0, len(chunk), 4096):
