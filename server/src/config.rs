@@ -94,6 +94,10 @@ pub struct Settings {
     /// process's open-file limit, at most 10000].
     #[arg(long, env = "Q8S_SERVER_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
+    /// Seconds an app (and its Qd) get to answer on their ports after they start; then the
+    /// start counts as a crash that names the port [default: 60].
+    #[arg(long, env = "Q8S_SERVER_START_TIMEOUT")]
+    pub start_timeout: Option<u64>,
 }
 
 impl Settings {
@@ -128,6 +132,7 @@ impl Settings {
             sign_in_window: self.sign_in_window.or(lower.sign_in_window),
             header_timeout: self.header_timeout.or(lower.header_timeout),
             max_connections: self.max_connections.or(lower.max_connections),
+            start_timeout: self.start_timeout.or(lower.start_timeout),
         }
     }
 }
@@ -284,6 +289,8 @@ pub struct Config {
     pub header_timeout: std::time::Duration,
     /// Client connections served at once.
     pub max_connections: usize,
+    /// How long a started app has to answer.
+    pub start_timeout: std::time::Duration,
 }
 
 impl Config {
@@ -353,6 +360,9 @@ impl Config {
                 .max_connections
                 .unwrap_or_else(default_max_connections)
                 .max(1),
+            start_timeout: std::time::Duration::from_secs(
+                settings.start_timeout.unwrap_or(60).max(1),
+            ),
         })
     }
 

@@ -133,6 +133,7 @@ pub async fn prepare(config: Config) -> anyhow::Result<(AppState, Option<FirstSt
     runtime_config.sandbox_user = config.sandbox_user;
     runtime_config.archive_limits = config.archive_limits();
     runtime_config.max_pids = config.max_pids;
+    runtime_config.start_timeout = config.start_timeout;
     LocalRuntime::check_host(&runtime_config).map_err(|why| anyhow::anyhow!(why))?;
     let runtime = Arc::new(LocalRuntime::new(
         runtime_config,
