@@ -174,8 +174,12 @@ impl InstanceLog {
             state.held.clear();
             let count = state.seen;
             drop(state);
+            let lines = match count {
+                1 => "line".to_owned(),
+                n => format!("{n} lines"),
+            };
             self.note(&format!(
-                "the {} printed the same {count} lines as at its previous crash",
+                "the {} printed the same {lines} as at its previous crash",
                 run.name
             ));
             return run.lock().previous.clone().unwrap_or_default();
