@@ -17,14 +17,10 @@ const FAILED_WITHIN: Duration = Duration::from_secs(600);
 /// Bundles and imports the app folder `dir` and launches it; returns the instance id.
 async fn launch_folder(server: &TestServer, dir: &Path) -> String {
     let (_out, bundle) = bundle_dir(dir);
-    let (status, app) = server
-        .import(&server.admin_token, &bundle, "PRIVATE")
-        .await;
+    let (status, app) = server.import(&server.admin_token, &bundle, "PRIVATE").await;
     assert_eq!(status, StatusCode::CREATED, "{app}");
     let app_id = app["id"].as_str().unwrap();
-    let (status, instance) = server
-        .launch(&server.admin_token, app_id, "PRIVATE")
-        .await;
+    let (status, instance) = server.launch(&server.admin_token, app_id, "PRIVATE").await;
     assert_eq!(status, StatusCode::CREATED, "{instance}");
     instance["id"].as_str().unwrap().to_owned()
 }
@@ -99,7 +95,10 @@ async fn wave_apps_that_fail_say_why_in_the_api_the_proxy_and_the_log() {
         1,
         "the traceback once: {log}"
     );
-    assert!(log.contains("    REFRESH_SECONDS = \"refresh every \" + 30"), "{log}");
+    assert!(
+        log.contains("    REFRESH_SECONDS = \"refresh every \" + 30"),
+        "{log}"
+    );
     assert_eq!(
         log.matches("q8s: the app printed the same ").count(),
         4,
@@ -165,8 +164,10 @@ async fn an_app_that_never_listens_names_the_port_and_secrets_stay_out_of_messag
     let instance = failed(&server, &silent).await;
     let message = instance["status_message"].as_str().unwrap();
     assert!(
-        message.starts_with("crashed 5 times in a row with the same error: the app ran but did not listen on port ")
-            && message.contains(" ($PORT) within 5 s; its last output: serving on http://0.0.0.0:5000"),
+        message.starts_with(
+            "crashed 5 times in a row with the same error: the app ran but did not listen on port "
+        ) && message
+            .contains(" ($PORT) within 5 s; its last output: serving on http://0.0.0.0:5000"),
         "{message}"
     );
     let (status, page) = proxy_page(&server, &silent).await;

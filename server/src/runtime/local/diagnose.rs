@@ -13,10 +13,11 @@ pub(crate) fn decisive_line<S: AsRef<str>>(lines: &[S]) -> Option<String> {
     let found = python_exception(&lines)
         .map(explain_exception)
         .or_else(|| {
-            lines
-                .iter()
-                .rev()
-                .find_map(|l| l.trim().strip_prefix("panic: ").map(|p| format!("panic: {p}")))
+            lines.iter().rev().find_map(|l| {
+                l.trim()
+                    .strip_prefix("panic: ")
+                    .map(|p| format!("panic: {p}"))
+            })
         })
         .or_else(|| {
             lines

@@ -477,7 +477,11 @@ impl Supervisor {
                 return RunEnd::Stopped;
             }
             Ending::Exited(name, status) => {
-                let output = if name == "Qd" { &qd_output } else { &app_output };
+                let output = if name == "Qd" {
+                    &qd_output
+                } else {
+                    &app_output
+                };
                 let mut reason = format!("{name} {}", describe_exit(status));
                 if let Some(line) = diagnose::decisive_line(&output.lines()) {
                     reason = format!("{reason}: {line}");
@@ -501,7 +505,11 @@ impl Supervisor {
                         format!(
                             "the app ran but did not listen on port {app_port} ({}) within \
                              {seconds} s",
-                            if wave { "H2O_WAVE_APP_ADDRESS" } else { "$PORT" }
+                            if wave {
+                                "H2O_WAVE_APP_ADDRESS"
+                            } else {
+                                "$PORT"
+                            }
                         ),
                         &app_output,
                     ),
@@ -722,7 +730,11 @@ async fn answers(qd: Option<&Upstream>, app: &Upstream) -> Result<(), Silent> {
         }
         app.connect().await.map(drop).map_err(|_| Silent::App)
     };
-    let silent = if qd.is_some() { Silent::Qd } else { Silent::App };
+    let silent = if qd.is_some() {
+        Silent::Qd
+    } else {
+        Silent::App
+    };
     tokio::time::timeout(Duration::from_secs(2), probe)
         .await
         .unwrap_or(Err(silent))

@@ -512,7 +512,10 @@ mod tests {
         let path = dir.path().join("i.log");
         let log = InstanceLog::new(path.clone(), 1 << 20);
         let traceback = include_bytes!("diagnose/wave-typeerror.txt");
-        let count = traceback.split(|&b| b == b'\n').filter(|l| !l.is_empty()).count();
+        let count = traceback
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .count();
         // The first crash is written whole.
         let first = RunOutput::new("app", None);
         log.pump(&traceback[..], Some(&first)).await;
