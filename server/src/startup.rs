@@ -184,3 +184,17 @@ pub(crate) async fn purge_expired_periodically(store: Arc<dyn Store>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Config, Settings};
+
+    #[test]
+    fn the_readme_sends_people_to_the_url_the_banner_prints() {
+        let readme = include_str!("../../README.md");
+        let url = Config::resolve(Settings::default()).unwrap().base_url();
+        assert!(readme.contains(&format!("starts q8s at {url}\n")), "{url}");
+        assert!(readme.contains(&format!("open {url} (the URL the server prints")));
+        assert!(!readme.contains("open http://127.0.0.1"));
+    }
+}
