@@ -92,13 +92,9 @@ fn indent_of(line: &str) -> usize {
     line.len() - line.trim_start().len()
 }
 
-/// `line` without the `yyyy/mm/dd HH:MM:SS # ` stamp Qd and the log put in front.
+/// `line` without the `yyyy/mm/dd HH:MM:SS # ` stamp Qd puts in front.
 fn strip_stamp(line: &str) -> &str {
-    if super::log::has_prefix(line) {
-        line[super::log::STAMP_LEN..].trim_start()
-    } else {
-        line
-    }
+    super::log::after_go_stamp(line).unwrap_or(line)
 }
 
 /// At most [`MAX_EXCERPT`] bytes of `text`, cut at a character boundary.

@@ -31,7 +31,7 @@ const REDACTED: &str = "[redacted]";
 /// Lines of a run's output kept for its status message and compared with the next run's.
 const KEPT_LINES: usize = 1000;
 /// The length of the `yyyy/mm/dd HH:MM:SS #` stamp (the prefix without its space).
-pub(crate) const STAMP_LEN: usize = 21;
+const STAMP_LEN: usize = 21;
 
 /// One instance's log file pair (`<id>.log` and the older `<id>.log.1`).
 pub(crate) struct InstanceLog {
@@ -404,18 +404,46 @@ pub(crate) fn prefix_now() -> String {
     )
 }
 
-/// `text` as a log line: stamped with the time now unless it has a stamp of its own (Qd's
-/// lines have one in this very format).
+/// `text` as a log line: stamped with the time now unless it has a stamp of its own. Qd's
+/// lines have one in this very format; Go's standard logger, which older `waved` releases also
+/// print through (`2022/03/04 05:06:07 http: …`, with or without microseconds), writes it
+/// without the `#`: such a stamp is kept as the line's one stamp, in this format.
 fn stamped(text: &str) -> String {
     if has_prefix(text) {
-        format!("{text}\n")
-    } else {
-        format!("{}{text}\n", prefix_now())
+        return format!("{text}\n");
     }
+    if let Some(rest) = after_go_stamp(text) {
+        return format!("{} # {rest}\n", &text[..GO_STAMP_LEN]);
+    }
+    format!("{}{text}\n", prefix_now())
+}
+
+/// `yyyy/mm/dd HH:MM:SS`, Go's `log.LstdFlags`.
+const GO_STAMP_LEN: usize = 19;
+
+/// What follows a leading `yyyy/mm/dd HH:MM:SS[.ffffff] ` stamp (and a `# ` after it).
+pub(crate) fn after_go_stamp(text: &str) -> Option<&str> {
+    let b = text.as_bytes();
+    const SHAPE: &[u8; GO_STAMP_LEN] = b"0000/00/00 00:00:00";
+    let stamped = b.len() > GO_STAMP_LEN
+        && SHAPE.iter().zip(b).all(|(&shape, &byte)| match shape {
+            b'0' => byte.is_ascii_digit(),
+            other => byte == other,
+        });
+    if !stamped {
+        return None;
+    }
+    let rest = &text[GO_STAMP_LEN..];
+    let rest = match rest.strip_prefix('.') {
+        Some(fraction) => fraction.trim_start_matches(|c: char| c.is_ascii_digit()),
+        None => rest,
+    };
+    let rest = rest.strip_prefix(' ')?;
+    Some(rest.strip_prefix("# ").unwrap_or(rest))
 }
 
 /// Whether `text` starts with a `yyyy/mm/dd HH:MM:SS #` stamp.
-pub(crate) fn has_prefix(text: &str) -> bool {
+fn has_prefix(text: &str) -> bool {
     let b = text.as_bytes();
     const SHAPE: &[u8; STAMP_LEN] = b"0000/00/00 00:00:00 #";
     b.len() >= SHAPE.len()
@@ -448,6 +476,33 @@ mod tests {
         assert!(has_prefix(all[0]), "{text}");
         assert!(all[0].ends_with("# hello"));
         assert_eq!(all[1], "2020/10/15 12:04:40 # {\"t\":\"listen\"}");
+    }
+
+    #[test]
+    fn lines_of_go_s_standard_logger_keep_their_one_stamp() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = InstanceLog::new(dir.path().join("i.log"), 1 << 20);
+        // waved 0.26.3 (`uv pip install h2o-wave==0.26.3`), as it prints its lines ...
+        log.write_line(b"2026/12/04 22:54:06 # {\"address\":\"127.0.0.1:10557\",\"t\":\"listen\"}");
+        // ... and Go's standard logger without the `#`, with and without microseconds.
+        log.write_line(b"2022/03/04 05:06:07 http: superfluous response.WriteHeader call");
+        log.write_line(b"2022/03/04 05:06:07.123456 # {\"t\":\"app_add\"}");
+        // Not stamps: a date in the text, a bare stamp.
+        log.write_line(b"2022/03/04 is the day");
+        log.write_line(b"2022/03/04 05:06:07");
+        let text = String::from_utf8(read_tail(&dir.path().join("i.log"), None).unwrap()).unwrap();
+        let all: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            &all[..3],
+            [
+                "2026/12/04 22:54:06 # {\"address\":\"127.0.0.1:10557\",\"t\":\"listen\"}",
+                "2022/03/04 05:06:07 # http: superfluous response.WriteHeader call",
+                "2022/03/04 05:06:07 # {\"t\":\"app_add\"}",
+            ]
+        );
+        assert!(has_prefix(all[3]) && all[3].ends_with("# 2022/03/04 is the day"));
+        assert!(has_prefix(all[4]) && all[4].ends_with("# 2022/03/04 05:06:07"));
+        assert!(all.iter().all(|line| line.matches(" # ").count() == 1), "{text}");
     }
 
     #[test]
