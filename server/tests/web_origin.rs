@@ -63,7 +63,11 @@ async fn pages_under_another_name_go_to_the_servers_url_and_programs_work_anywhe
     // An instance host is the proxy's: no redirect to the site.
     let instance = format!("00000000-0000-4000-8000-000000000000.localhost:{port}");
     let r = send(&server, Method::GET, &instance, "/", None).await;
-    assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "the proxy's answer to a stranger");
+    assert_eq!(
+        r.status(),
+        StatusCode::UNAUTHORIZED,
+        "the proxy's answer to a stranger"
+    );
 
     // Programs: the API with a token or without, health checks, metrics, forms.
     let token = server.admin_token.clone();

@@ -502,7 +502,10 @@ mod tests {
         );
         assert!(has_prefix(all[3]) && all[3].ends_with("# 2022/03/04 is the day"));
         assert!(has_prefix(all[4]) && all[4].ends_with("# 2022/03/04 05:06:07"));
-        assert!(all.iter().all(|line| line.matches(" # ").count() == 1), "{text}");
+        assert!(
+            all.iter().all(|line| line.matches(" # ").count() == 1),
+            "{text}"
+        );
     }
 
     #[test]
