@@ -465,6 +465,27 @@ impl Supervisor {
             }
         };
         let ran = started.elapsed();
+        // Quoted before the stop, which may make the process print more (its shutdown).
+        let silence_reason = match ending {
+            Ending::Silent(Silent::Qd) => Some(silence(
+                format!("Qd did not answer on port {qd_port}"),
+                config.start_timeout,
+                &qd_output,
+            )),
+            Ending::Silent(Silent::App) => Some(silence(
+                format!(
+                    "the app ran but did not listen on port {app_port} ({})",
+                    if wave {
+                        "H2O_WAVE_APP_ADDRESS"
+                    } else {
+                        "$PORT"
+                    }
+                ),
+                config.start_timeout,
+                &app_output,
+            )),
+            _ => None,
+        };
         *lock(&self.handle.upstream) = None;
         stop_all(&mut qd, Some(&mut app), config.stop_grace).await;
         if let Some(qd) = &mut qd {
@@ -494,31 +515,7 @@ impl Supervisor {
                 }
                 reason
             }
-            Ending::Silent(which) => {
-                let seconds = config.start_timeout.as_secs();
-                let (mut reason, output) = match which {
-                    Silent::Qd => (
-                        format!("Qd did not answer on port {qd_port} within {seconds} s"),
-                        &qd_output,
-                    ),
-                    Silent::App => (
-                        format!(
-                            "the app ran but did not listen on port {app_port} ({}) within \
-                             {seconds} s",
-                            if wave {
-                                "H2O_WAVE_APP_ADDRESS"
-                            } else {
-                                "$PORT"
-                            }
-                        ),
-                        &app_output,
-                    ),
-                };
-                if let Some(line) = diagnose::decisive_line(&output.lines()) {
-                    reason = format!("{reason}; its last output: {line}");
-                }
-                reason
-            }
+            Ending::Silent(_) => silence_reason.unwrap_or_default(),
         };
         RunEnd::Crashed {
             reason,
@@ -660,6 +657,16 @@ impl Supervisor {
 async fn stop_pod(pod: &mut Option<Pod>) {
     if let Some(pod) = pod {
         pod.stop().await;
+    }
+}
+
+/// Why a start timed out: `what` did not answer within `timeout`, and the last line of its
+/// `output`.
+fn silence(what: String, timeout: Duration, output: &RunOutput) -> String {
+    let reason = format!("{what} within {} s", timeout.as_secs());
+    match diagnose::decisive_line(&output.lines()) {
+        Some(line) => format!("{reason}; its last output: {line}"),
+        None => reason,
     }
 }
 
