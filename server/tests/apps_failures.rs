@@ -5,7 +5,7 @@
 mod common;
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::*;
 use reqwest::StatusCode;
@@ -29,11 +29,17 @@ async fn launch_test_app(server: &TestServer, name: &str) -> String {
     launch_folder(server, &repo_root().join("tests/apps").join(name)).await
 }
 
-/// Waits until the instance is FAILED and returns it.
-async fn failed(server: &TestServer, id: &str) -> Value {
-    server
+/// Waits until the instance `name` launched at `launched` is FAILED and returns it (saying
+/// how long that took).
+async fn failed(server: &TestServer, id: &str, name: &str, launched: Instant) -> Value {
+    let instance = server
         .wait_for_status(&server.admin_token, id, "FAILED", FAILED_WITHIN)
-        .await
+        .await;
+    eprintln!(
+        "{name}: FAILED {:.1} s after launch",
+        launched.elapsed().as_secs_f64()
+    );
+    instance
 }
 
 /// What a browser (here with the admin's token) sees at the instance's address.
@@ -73,12 +79,18 @@ fn escaped(text: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wave_apps_that_fail_say_why_in_the_api_the_proxy_and_the_log() {
     let server = TestServer::start().await;
+    let launched = Instant::now();
     let traceback = launch_test_app(&server, "fail-traceback").await;
     let missing = launch_test_app(&server, "fail-missing-module").await;
     let install = launch_test_app(&server, "fail-install").await;
+    let (traceback_failed, missing_failed, install_failed) = tokio::join!(
+        failed(&server, &traceback, "fail-traceback", launched),
+        failed(&server, &missing, "fail-missing-module", launched),
+        failed(&server, &install, "fail-install", launched),
+    );
 
     // A TypeError at import, five times: said once, with the exception line.
-    let instance = failed(&server, &traceback).await;
+    let instance = traceback_failed;
     let message = instance["status_message"].as_str().unwrap();
     assert_eq!(
         message,
@@ -106,7 +118,7 @@ async fn wave_apps_that_fail_say_why_in_the_api_the_proxy_and_the_log() {
     );
 
     // A module the requirements do not name.
-    let instance = failed(&server, &missing).await;
+    let instance = missing_failed;
     let message = instance["status_message"].as_str().unwrap();
     assert!(
         message.ends_with(
@@ -120,7 +132,7 @@ async fn wave_apps_that_fail_say_why_in_the_api_the_proxy_and_the_log() {
     assert!(page.contains(&escaped("No module named 'yaml'")), "{page}");
 
     // A package that does not exist: uv's words, with the package, and no restart.
-    let instance = failed(&server, &install).await;
+    let instance = install_failed;
     let message = instance["status_message"].as_str().unwrap();
     assert!(
         message.starts_with("installing the environment failed: uv pip install: ")
@@ -139,6 +151,7 @@ async fn wave_apps_that_fail_say_why_in_the_api_the_proxy_and_the_log() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_app_that_never_listens_names_the_port_and_secrets_stay_out_of_messages() {
     let server = TestServer::start_with(&["--start-timeout", "5"]).await;
+    let launched = Instant::now();
     let silent = launch_test_app(&server, "fail-no-port").await;
 
     // A plain app whose traceback prints the value of a secret it was given.
@@ -161,7 +174,11 @@ async fn an_app_that_never_listens_names_the_port_and_secrets_stay_out_of_messag
     .unwrap();
     let leaky = launch_folder(&server, leaky.path()).await;
 
-    let instance = failed(&server, &silent).await;
+    let (silent_failed, leaky_failed) = tokio::join!(
+        failed(&server, &silent, "fail-no-port", launched),
+        failed(&server, &leaky, "a secret in a traceback", launched),
+    );
+    let instance = silent_failed;
     let message = instance["status_message"].as_str().unwrap();
     assert!(
         message.starts_with(
@@ -174,7 +191,7 @@ async fn an_app_that_never_listens_names_the_port_and_secrets_stay_out_of_messag
     assert_eq!(status, StatusCode::BAD_GATEWAY, "{page}");
     assert!(page.contains(&escaped(message)), "{page}");
 
-    let instance = failed(&server, &leaky).await;
+    let instance = leaky_failed;
     let message = instance["status_message"].as_str().unwrap();
     assert!(!message.contains(VALUE), "{message}");
     assert!(
