@@ -105,11 +105,11 @@ fmt: setup ## Format Rust and Python sources in place
 	$(CARGO) fmt --all
 	ruff format $(PY_SOURCES)
 
-run: setup build-web ## Build and start q8s (http://127.0.0.1:8008) with its embedded defaults
+run: setup build-web ## Build and start q8s (http://localhost:8008) with its embedded defaults
 	$(CARGO) build --release -p q8s-server -p q8s-cli
 	@echo "q8s-cli is at $(Q8S_CLI); data in $(RUN_DATA)/ (Ctrl-C stops the service)"
 	@if [ -f $(RUN_DATA)/admin-token ]; then \
-	  echo "Sign in at http://127.0.0.1:8008/login as admin, password in $(RUN_DATA)/admin-password"; \
+	  echo "Sign in at http://localhost:8008/login as admin, password in $(RUN_DATA)/admin-password"; \
 	  echo "Admin API token: $$(cat $(RUN_DATA)/admin-token)"; \
 	fi
 	$(Q8S_SERVER) --data-dir $(RUN_DATA) --web-dir web-demo/dist

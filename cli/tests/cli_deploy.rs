@@ -184,6 +184,23 @@ fn a_failed_deploy_shows_the_log_tail_and_exits_1() {
 }
 
 #[test]
+fn a_failed_install_says_which_package_in_the_last_line() {
+    let server = Server::start();
+    let admin = server.admin();
+    let app = common::repo_root().join("tests/apps/fail-install");
+    let o = admin.run(&["bundle", "deploy", app.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    let last = err.lines().last().unwrap();
+    assert!(
+        last.contains(" is FAILED: installing the environment failed: uv pip install: ")
+            && last.contains("q8s-no-such-package-zzz was not found in the package registry")
+            && last.contains("(instance-failed)"),
+        "{last}"
+    );
+}
+
+#[test]
 fn import_refuses_an_invalid_folder_with_its_diagnostics() {
     let server = Server::start();
     let admin = server.admin();

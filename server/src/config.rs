@@ -103,6 +103,10 @@ pub struct Settings {
     /// built-in list of docs/runtime.md (e.g. `/etc/krb5.conf,/opt/oracle`) [default: none].
     #[arg(long, env = "Q8S_SERVER_SANDBOX_PATHS", value_delimiter = ',')]
     pub sandbox_paths: Option<Vec<PathBuf>>,
+    /// Seconds an app (and its Qd) get to answer on their ports after they start; then the
+    /// start counts as a crash that names the port [default: 60].
+    #[arg(long, env = "Q8S_SERVER_START_TIMEOUT")]
+    pub start_timeout: Option<u64>,
 }
 
 impl Settings {
@@ -139,6 +143,7 @@ impl Settings {
             max_connections: self.max_connections.or(lower.max_connections),
             constraints: self.constraints.or(lower.constraints),
             sandbox_paths: self.sandbox_paths.or(lower.sandbox_paths),
+            start_timeout: self.start_timeout.or(lower.start_timeout),
         }
     }
 }
@@ -337,6 +342,8 @@ pub struct Config {
     pub constraints: std::sync::Arc<q8s_core::constraints::Constraints>,
     /// Host paths every sandbox also sees, read-only (absolute, existing).
     pub sandbox_paths: Vec<PathBuf>,
+    /// How long a started app has to answer.
+    pub start_timeout: std::time::Duration,
 }
 
 impl Config {
@@ -409,6 +416,9 @@ impl Config {
                 .max(1),
             constraints: std::sync::Arc::new(constraints(settings.constraints.as_deref())?),
             sandbox_paths,
+            start_timeout: std::time::Duration::from_secs(
+                settings.start_timeout.unwrap_or(60).max(1),
+            ),
         })
     }
 

@@ -106,6 +106,11 @@ pub fn app(state: AppState) -> Router {
     };
     let site = site
         .with_state(state.clone())
+        // Page loads under another host name go to the server's URL before anything else.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            web::canonical_origin,
+        ))
         .layer(middleware::from_fn(close_after_unread_body))
         // The main site only: an instance's answers are the app's business (a 503 page for a
         // suspended instance is no server failure), and the proxy logs its own trouble.

@@ -135,6 +135,7 @@ pub async fn prepare(config: Config) -> anyhow::Result<(AppState, Option<FirstSt
     runtime_config.max_pids = config.max_pids;
     runtime_config.constraints = config.constraints.clone();
     runtime_config.sandbox_paths = config.sandbox_paths.clone();
+    runtime_config.start_timeout = config.start_timeout;
     LocalRuntime::check_host(&runtime_config).map_err(|why| anyhow::anyhow!(why))?;
     let runtime = Arc::new(LocalRuntime::new(
         runtime_config,
@@ -183,5 +184,19 @@ pub(crate) async fn purge_expired_periodically(store: Arc<dyn Store>) {
         if let Err(e) = store.purge_expired(time::OffsetDateTime::now_utc()).await {
             tracing::warn!(error = %e, "purging expired sessions");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Config, Settings};
+
+    #[test]
+    fn the_readme_sends_people_to_the_url_the_banner_prints() {
+        let readme = include_str!("../../README.md");
+        let url = Config::resolve(Settings::default()).unwrap().base_url();
+        assert!(readme.contains(&format!("starts q8s at {url}\n")), "{url}");
+        assert!(readme.contains(&format!("open {url} (the URL the server prints")));
+        assert!(!readme.contains("open http://127.0.0.1"));
     }
 }

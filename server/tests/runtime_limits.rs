@@ -73,7 +73,20 @@ async fn five_crashes_in_a_row_leave_it_failed() {
         .map(|u| u.restarts)
         .collect();
     assert_eq!(restarts, [1, 2, 3, 4]);
-    assert_eq!(h.log(id).matches("crashing on purpose").count(), 5);
+    // The app's output once, then one line per crash that repeated it.
+    let log = h.log(id);
+    assert_eq!(log.matches("# crashing on purpose\n").count(), 1, "{log}");
+    assert_eq!(
+        log.matches("q8s: the app printed the same line as at its previous crash")
+            .count(),
+        4,
+        "{log}"
+    );
+    assert!(
+        message.starts_with("crashed 5 times in a row with the same error: ")
+            && message.ends_with("app exited with code 3: crashing on purpose"),
+        "{message}"
+    );
     assert_eq!(processes_of(id), Vec::<String>::new());
     assert!(h.runtime.upstream(id).is_none());
     h.runtime.shutdown().await;

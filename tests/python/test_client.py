@@ -270,7 +270,23 @@ def test_waiting_for_a_failed_instance_raises_with_its_log(
     assert e.code == "instance-failed"
     assert e.instance.status is q8s.InstanceStatus.FAILED
     assert str(e).startswith(f"instance {e.instance.id} is FAILED")
+    # The same crash five times is said once, with the line the app printed last.
+    assert (
+        "crashed 5 times in a row with the same error: app exited with code 3: about to fail"
+        in str(e)
+    ), str(e)
     assert any("about to fail" in line for line in e.log_tail)
+    client.terminate(e.instance)
+    client.delete_app(e.instance.app_id)
+
+
+def test_a_failed_install_says_which_package_in_the_exception(client: q8s.Client) -> None:
+    with pytest.raises(q8s.InstanceError) as raised:
+        client.deploy(REPO / "tests" / "apps" / "fail-install", timeout=START_TIMEOUT)
+    e = raised.value
+    assert e.code == "instance-failed"
+    # uv's own error, naming the package that does not exist, in the exception's message.
+    assert "q8s-no-such-package-zzz was not found in the package registry" in str(e), str(e)
     client.terminate(e.instance)
     client.delete_app(e.instance.app_id)
 

@@ -298,6 +298,29 @@ async function run({ server, browser, cli, scratch }) {
       await app.close();
     });
 
+    await step("first run: signed in at http://127.0.0.1, the app opens without a second sign-in", async () => {
+      // As the README's first run goes: the site opened by address, not by the server's name
+      // (`localhost`) that instance hosts hand off to. A browser of its own: no cookie yet.
+      const first = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+      try {
+        const site = await first.newPage();
+        await site.goto(`http://127.0.0.1:${server.port}/`);
+        await site.waitForURL(/\/login/);
+        await site.fill("#username", "admin");
+        await site.fill("#password", server.adminPassword);
+        await Promise.all([site.waitForURL((url) => url.pathname === "/"), site.click("button[type=submit]")]);
+        await site.waitForSelector("body[data-ready=true]");
+        const app = await first.newPage();
+        await app.goto(instanceUrl);
+        check(new URL(app.url()).host.startsWith(`${instanceId}.`),
+          `opening the app after signing in at ${site.url()} ended at ${app.url()}: a second sign-in form`);
+        await app.waitForSelector("text=Hello, world!", { timeout: 30_000 });
+        await shot("06b-first-run-app", app);
+      } finally {
+        await first.close();
+      }
+    });
+
     await step("catalog: the app and its instance; visibility changes reach the server", async () => {
       // The tabs follow the ARIA pattern: arrow keys move between them.
       await page.focus(byTestId("tab-upload"));

@@ -48,7 +48,7 @@ pub fn server_binary() -> PathBuf {
 
 /// A running server; killed when dropped.
 pub struct Server {
-    /// `http://127.0.0.1:<port>`.
+    /// `http://localhost:<port>` (the server's URL).
     pub url: String,
     /// The port.
     pub port: u16,
@@ -83,7 +83,8 @@ impl Server {
             .spawn()
             .expect("starting q8s-server");
         let mut server = Server {
-            url: format!("http://127.0.0.1:{port}"),
+            // The server's own name for itself: pages under another name are redirected there.
+            url: format!("http://localhost:{port}"),
             port,
             admin_token: String::new(),
             data,

@@ -297,7 +297,11 @@ fn status_page(record: &InstanceRecord) -> Response {
             StatusCode::SERVICE_UNAVAILABLE,
             "The instance is starting",
             &match message {
-                Some(message) => format!("{message}. This page reloads by itself."),
+                // A quoted error may end its own sentence.
+                Some(message) => format!(
+                    "{}. This page reloads by itself.",
+                    message.trim_end_matches('.')
+                ),
                 None => "This page reloads by itself as soon as it is ready.".to_owned(),
             },
         ),

@@ -2,6 +2,7 @@
 //! loopback flow, and the hand-off to instance hosts. Plain HTML with inline CSS, no scripts
 //! and nothing fetched from elsewhere.
 
+mod canonical;
 mod pages;
 
 use std::sync::LazyLock;
@@ -13,6 +14,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use uuid::Uuid;
 
+pub use canonical::canonical_origin;
 pub use pages::{consent as pages_consent, escape, page};
 
 use crate::auth::throttle::{Key, retry_after_secs};

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 /// A running server. The process is killed when this is dropped.
 pub struct TestServer {
-    /// `http://127.0.0.1:<port>`.
+    /// `http://localhost:<port>` (the server's URL).
     pub url: String,
     /// The port it listens on.
     pub port: u16,
@@ -109,7 +109,8 @@ impl TestServer {
             .stderr(log)
             .spawn()
             .expect("starting q8s-server");
-        let url = format!("http://127.0.0.1:{port}");
+        // The server's own name for itself: pages under another name are redirected there.
+        let url = format!("http://localhost:{port}");
         let client = client();
         let mut server = TestServer {
             url,

@@ -394,10 +394,14 @@ impl Installer {
         match status {
             Ok(_) if success => Ok(()),
             Ok(status) => {
-                let reason = format!(
-                    "installing the environment failed: {what} {}; see the instance log",
-                    process::describe_exit(Ok(status))
-                );
+                // uv's own words when it has them (`error:` and its causes), else how it ended.
+                let reason = match super::diagnose::uv_error(&String::from_utf8_lossy(&err)) {
+                    Some(error) => format!("installing the environment failed: {what}: {error}"),
+                    None => format!(
+                        "installing the environment failed: {what} {}; see the instance log",
+                        process::describe_exit(Ok(status))
+                    ),
+                };
                 if !quiet {
                     log.note(&reason);
                 }

@@ -1,6 +1,7 @@
 //! The supervisor of one instance: admission, preparation, then Qd and the app in their
 //! sandboxes, watched until a stop is asked for; crashes are restarted with exponential
-//! backoff until too many come in a row.
+//! backoff until too many come in a row. Every crash says why: how the process ended and the
+//! decisive line of what it printed ([`super::diagnose`]).
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::Path;
@@ -15,7 +16,8 @@ use tokio::task::JoinHandle;
 use super::Shared;
 use super::admission::human;
 use super::cgroup::{Cgroup, Limits};
-use super::log::InstanceLog;
+use super::diagnose;
+use super::log::{InstanceLog, RunOutput};
 use super::network::Pod;
 use super::prepare::{AppKind, InstallContext, Prepared};
 use super::process::{Confinement, Launch, Sandboxed, describe_exit};
@@ -101,7 +103,28 @@ struct Supervisor {
 /// How one run of the two processes ended.
 enum RunEnd {
     Stopped,
-    Crashed { reason: String, ran: Duration },
+    Crashed {
+        reason: String,
+        ran: Duration,
+        /// What the app printed (to compare the next run's output with).
+        output: Option<Arc<Vec<String>>>,
+    },
+}
+
+/// Why the watch over a run of the two processes ended.
+enum Ending {
+    Stopped,
+    /// `Qd` or `app` ended.
+    Exited(&'static str, std::io::Result<std::process::ExitStatus>),
+    /// The start timeout passed while this one did not answer.
+    Silent(Silent),
+}
+
+/// Which of the two processes did not answer (yet).
+#[derive(Clone, Copy)]
+enum Silent {
+    Qd,
+    App,
 }
 
 impl Supervisor {
@@ -205,6 +228,9 @@ impl Supervisor {
         let config = &shared.config;
         let mut crashes_in_a_row = 0u32;
         let mut last_crash: Option<String> = None;
+        // Whether the crashes of this row all had the same reason.
+        let mut same_reason = true;
+        let mut last_output = None;
         loop {
             match self
                 .run_once(
@@ -213,20 +239,32 @@ impl Supervisor {
                     &confinement,
                     cgroup.as_ref(),
                     last_crash.as_deref(),
+                    last_output.take(),
                 )
                 .await
             {
                 RunEnd::Stopped => break,
-                RunEnd::Crashed { reason, ran } => {
+                RunEnd::Crashed {
+                    reason,
+                    ran,
+                    output,
+                } => {
                     self.handle.log.note(&reason);
                     if ran >= config.crash_reset_after {
                         crashes_in_a_row = 0;
                     }
+                    same_reason = crashes_in_a_row == 0
+                        || (same_reason && last_crash.as_deref() == Some(reason.as_str()));
                     crashes_in_a_row += 1;
                     if crashes_in_a_row >= config.max_crashes {
-                        self.fail(format!(
-                            "{reason}; crashed {crashes_in_a_row} times in a row"
-                        ))
+                        self.fail(if same_reason && crashes_in_a_row > 1 {
+                            format!(
+                                "crashed {crashes_in_a_row} times in a row with the same error: \
+                                 {reason}"
+                            )
+                        } else {
+                            format!("{reason}; crashed {crashes_in_a_row} times in a row")
+                        })
                         .await;
                         break;
                     }
@@ -243,6 +281,7 @@ impl Supervisor {
                     self.handle.log.note(&message);
                     self.report(InstanceStatus::Starting, Some(message)).await;
                     last_crash = Some(reason);
+                    last_output = output;
                     tokio::select! {
                         () = tokio::time::sleep(delay) => {}
                         () = stop_requested(&mut self.stopped) => break,
@@ -315,7 +354,9 @@ impl Supervisor {
     }
 
     /// Starts Qd and the app, reports RUNNING once both answer, and returns when one of them
-    /// ends or a stop is asked for (both are stopped either way).
+    /// ends or a stop is asked for (both are stopped either way). `previous_output`: what the
+    /// app printed at the crash before, not written to the log again if it repeats.
+    #[allow(clippy::too_many_arguments)]
     async fn run_once(
         &mut self,
         prepared: &Prepared,
@@ -323,6 +364,7 @@ impl Supervisor {
         confinement: &Confinement,
         cgroup: Option<&Cgroup>,
         last_crash: Option<&str>,
+        previous_output: Option<Arc<Vec<String>>>,
     ) -> RunEnd {
         let log = Arc::clone(&self.handle.log);
         let config = &self.shared.config;
@@ -355,6 +397,8 @@ impl Supervisor {
             uuid::Uuid::new_v4().simple().to_string(),
             uuid::Uuid::new_v4().simple().to_string(),
         );
+        let qd_output = Arc::new(RunOutput::new("Qd", None));
+        let app_output = Arc::new(RunOutput::new("app", previous_output));
         let mut qd = None;
         if let (true, Some((waved, www))) = (wave, &prepared.waved) {
             let launch = match self.qd_launch(prepared, waved, www, qd_port, &keys) {
@@ -362,7 +406,7 @@ impl Supervisor {
                 Err(err) => return crashed(format!("cannot start Qd: {err}"), Duration::ZERO),
             };
             log.note(&format!("starting Qd on 127.0.0.1:{qd_port}"));
-            match Sandboxed::spawn(launch, confinement, procs.as_ref(), &log) {
+            match Sandboxed::spawn(launch, confinement, procs.as_ref(), &log, &qd_output) {
                 Ok(process) => qd = Some(process),
                 Err(err) => return crashed(format!("cannot start Qd: {err}"), Duration::ZERO),
             }
@@ -378,7 +422,8 @@ impl Supervisor {
             "starting the app {} on 127.0.0.1:{app_port}",
             self.spec.module
         ));
-        let mut app = match Sandboxed::spawn(launch, confinement, procs.as_ref(), &log) {
+        let mut app = match Sandboxed::spawn(launch, confinement, procs.as_ref(), &log, &app_output)
+        {
             Ok(process) => process,
             Err(err) => {
                 stop_all(&mut qd, None, config.stop_grace).await;
@@ -395,39 +440,88 @@ impl Supervisor {
         let deadline = tokio::time::sleep(config.start_timeout);
         tokio::pin!(deadline);
         let mut ready = false;
-        let end = loop {
+        let mut silent = Silent::App;
+        let ending = loop {
             tokio::select! {
-                (name, status) = wait_either(&mut qd, &mut app) => {
-                    let mut reason = format!("{name} {}", describe_exit(status));
-                    if cgroup.map_or(0, Cgroup::oom_kills) > oom_before {
-                        let limit = self.spec.memory_limit.map(human).unwrap_or_default();
-                        reason = format!("OOMKilled: the instance exceeded its MemoryLimit {limit} ({reason})");
-                    }
-                    break RunEnd::Crashed { reason, ran: started.elapsed() };
-                }
-                () = stop_requested(&mut self.stopped) => break RunEnd::Stopped,
-                () = &mut deadline, if !ready => {
-                    break RunEnd::Crashed {
-                        reason: format!("did not answer within {}s", config.start_timeout.as_secs()),
-                        ran: started.elapsed(),
-                    };
-                }
+                (name, status) = wait_either(&mut qd, &mut app) => break Ending::Exited(name, status),
+                () = stop_requested(&mut self.stopped) => break Ending::Stopped,
+                () = &mut deadline, if !ready => break Ending::Silent(silent),
                 answered = answers(wave.then_some(&qd_upstream), &app_upstream), if !ready => {
-                    if answered {
-                        ready = true;
-                        *lock(&self.handle.upstream) = Some(upstream.clone());
-                        log.note(&format!("ready after {} ms", started.elapsed().as_millis()));
-                        let message = last_crash.map(|why| format!("last crash: {why}"));
-                        self.report(InstanceStatus::Running, message).await;
-                    } else {
-                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    match answered {
+                        Ok(()) => {
+                            ready = true;
+                            log.release(&app_output);
+                            *lock(&self.handle.upstream) = Some(upstream.clone());
+                            log.note(&format!("ready after {} ms", started.elapsed().as_millis()));
+                            let message = last_crash.map(|why| format!("last crash: {why}"));
+                            self.report(InstanceStatus::Running, message).await;
+                        }
+                        Err(which) => {
+                            silent = which;
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
                     }
                 }
             }
         };
+        let ran = started.elapsed();
+        // Quoted before the stop, which may make the process print more (its shutdown).
+        let silence_reason = match ending {
+            Ending::Silent(Silent::Qd) => Some(silence(
+                format!("Qd did not answer on port {qd_port}"),
+                config.start_timeout,
+                &qd_output,
+            )),
+            Ending::Silent(Silent::App) => Some(silence(
+                format!(
+                    "the app ran but did not listen on port {app_port} ({})",
+                    if wave {
+                        "H2O_WAVE_APP_ADDRESS"
+                    } else {
+                        "$PORT"
+                    }
+                ),
+                config.start_timeout,
+                &app_output,
+            )),
+            _ => None,
+        };
         *lock(&self.handle.upstream) = None;
         stop_all(&mut qd, Some(&mut app), config.stop_grace).await;
-        end
+        if let Some(qd) = &mut qd {
+            qd.drained().await;
+        }
+        app.drained().await;
+        let reason = match ending {
+            Ending::Stopped => {
+                log.release(&app_output);
+                return RunEnd::Stopped;
+            }
+            Ending::Exited(name, status) => {
+                let output = if name == "Qd" {
+                    &qd_output
+                } else {
+                    &app_output
+                };
+                let mut reason = format!("{name} {}", describe_exit(status));
+                if let Some(line) = diagnose::decisive_line(&output.lines()) {
+                    reason = format!("{reason}: {line}");
+                }
+                if cgroup.map_or(0, Cgroup::oom_kills) > oom_before {
+                    let limit = self.spec.memory_limit.map(human).unwrap_or_default();
+                    reason = format!(
+                        "OOMKilled: the instance exceeded its MemoryLimit {limit} ({reason})"
+                    );
+                }
+                reason
+            }
+            Ending::Silent(_) => silence_reason.unwrap_or_default(),
+        };
+        RunEnd::Crashed {
+            reason,
+            ran,
+            output: Some(log.finish_crash(&app_output)),
+        }
     }
 
     fn qd_launch(
@@ -553,10 +647,12 @@ impl Supervisor {
         self.report(InstanceStatus::Failed, Some(why)).await;
     }
 
+    /// Reports a status; the message is masked like the log (it may quote what the app
+    /// printed, and an app may print a secret).
     async fn report(&self, status: InstanceStatus, message: Option<String>) {
         let update = StatusUpdate {
             status,
-            message,
+            message: message.map(|m| self.handle.log.redact(&m)),
             restarts: self.handle.restarts(),
         };
         self.shared.sink.update(self.spec.instance_id, update).await;
@@ -569,8 +665,22 @@ async fn stop_pod(pod: &mut Option<Pod>) {
     }
 }
 
+/// Why a start timed out: `what` did not answer within `timeout`, and the last line of its
+/// `output`.
+fn silence(what: String, timeout: Duration, output: &RunOutput) -> String {
+    let reason = format!("{what} within {} s", timeout.as_secs());
+    match diagnose::decisive_line(&output.lines()) {
+        Some(line) => format!("{reason}; its last output: {line}"),
+        None => reason,
+    }
+}
+
 fn crashed(reason: String, ran: Duration) -> RunEnd {
-    RunEnd::Crashed { reason, ran }
+    RunEnd::Crashed {
+        reason,
+        ran,
+        output: None,
+    }
 }
 
 /// What every sandboxed process gets; nothing of the server's own environment.
@@ -622,19 +732,24 @@ async fn stop_all(qd: &mut Option<Sandboxed>, app: Option<&mut Sandboxed>, grace
 }
 
 /// Whether Qd serves `/` (Wave) and the app accepts connections (it registered with Qd before
-/// it listens).
-async fn answers(qd: Option<&Upstream>, app: &Upstream) -> bool {
+/// it listens); else which of them does not answer.
+async fn answers(qd: Option<&Upstream>, app: &Upstream) -> Result<(), Silent> {
     let probe = async {
         if let Some(qd) = qd
             && !http_ok(qd).await
         {
-            return false;
+            return Err(Silent::Qd);
         }
-        app.connect().await.is_ok()
+        app.connect().await.map(drop).map_err(|_| Silent::App)
+    };
+    let silent = if qd.is_some() {
+        Silent::Qd
+    } else {
+        Silent::App
     };
     tokio::time::timeout(Duration::from_secs(2), probe)
         .await
-        .unwrap_or(false)
+        .unwrap_or(Err(silent))
 }
 
 async fn http_ok(upstream: &Upstream) -> bool {

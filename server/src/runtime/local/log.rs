@@ -1,11 +1,19 @@
 //! The per-instance log: every line of installer, Qd and app output, prefixed with the UTC time
 //! (`yyyy/mm/dd HH:MM:SS # `), kept on disk (bounded by rotating into one older file) and
 //! followable while the instance runs.
+//!
+//! Each run of a process keeps its last lines in a [`RunOutput`] for the status message to quote
+//! ([`super::diagnose`]). An app that crashes the same way again does not fill the log with the
+//! same traceback: while a run's output repeats the previous crash's line for line it is held
+//! back, and if the run then crashes having printed exactly that, one line stands for it
+//! (`q8s: the app printed the same 42 lines as at its previous crash`); as soon as a line
+//! differs, or the app answers, what was held is written (with the time each line came).
 
+use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use futures::StreamExt;
@@ -20,6 +28,10 @@ const MAX_LINE: usize = 64 * 1024;
 const FOLLOW_BUFFER: usize = 4096;
 /// Shown instead of a secret value that an app printed.
 const REDACTED: &str = "[redacted]";
+/// Lines of a run's output kept for its status message and compared with the next run's.
+const KEPT_LINES: usize = 1000;
+/// The length of the `yyyy/mm/dd HH:MM:SS #` stamp (the prefix without its space).
+const STAMP_LEN: usize = 21;
 
 /// One instance's log file pair (`<id>.log` and the older `<id>.log.1`).
 pub(crate) struct InstanceLog {
@@ -79,21 +91,32 @@ impl InstanceLog {
 
     /// Writes one line of process output (without its line ending).
     pub(crate) fn write_line(&self, raw: &[u8]) {
-        let text = String::from_utf8_lossy(raw);
-        let text = text.trim_end_matches(['\r', '\n']);
-        let mut inner = self.lock();
+        let text = self.text_of(raw);
+        self.append(stamped(&text));
+    }
+
+    /// `text` with every secret value of the instance masked, as the log shows it: for status
+    /// messages, which may quote what a process printed.
+    pub(crate) fn redact(&self, text: &str) -> String {
+        let inner = self.lock();
         let mut text = text.to_owned();
         for secret in &inner.redactions {
             if text.contains(secret.as_str()) {
                 text = text.replace(secret.as_str(), REDACTED);
             }
         }
-        let line = if has_prefix(&text) {
-            // Qd (waved) already stamps its lines in this very format.
-            format!("{text}\n")
-        } else {
-            format!("{}{text}\n", prefix_now())
-        };
+        text
+    }
+
+    /// A line of output as text, without its line ending, secrets masked.
+    fn text_of(&self, raw: &[u8]) -> String {
+        let text = String::from_utf8_lossy(raw);
+        self.redact(text.trim_end_matches(['\r', '\n']))
+    }
+
+    /// Writes one stamped line (with its line ending) to the file and the followers.
+    fn append(&self, line: String) {
+        let mut inner = self.lock();
         if let Err(err) = inner.append(&self.path, self.rotate_at, line.as_bytes()) {
             tracing::warn!(path = %self.path.display(), "cannot write instance log: {err}");
         }
@@ -101,6 +124,71 @@ impl InstanceLog {
             // No receiver is fine: nobody follows right now.
             let _ = tx.send(Bytes::from(line));
         }
+    }
+
+    /// Writes one line of a run's output, or holds it back while the run repeats the previous
+    /// crash (see the module docs).
+    fn write_run_line(&self, raw: &[u8], run: &RunOutput) {
+        let text = self.text_of(raw);
+        let line = stamped(&text);
+        let mut state = run.lock();
+        let index = state.seen;
+        state.seen += 1;
+        state.keep(text.clone());
+        let repeats = state.repeating
+            && index < KEPT_LINES
+            && state
+                .previous
+                .as_ref()
+                .is_some_and(|previous| previous.get(index) == Some(&text));
+        if repeats {
+            state.held.push(line);
+            return;
+        }
+        state.repeating = false;
+        for held in std::mem::take(&mut state.held) {
+            self.append(held);
+        }
+        self.append(line);
+    }
+
+    /// Writes what `run` holds back: the run answered, its output is not a crash's repeat.
+    pub(crate) fn release(&self, run: &RunOutput) {
+        let mut state = run.lock();
+        state.repeating = false;
+        for held in std::mem::take(&mut state.held) {
+            self.append(held);
+        }
+    }
+
+    /// After `run` crashed (its output drained): one line instead of the output when it was
+    /// the previous crash's again, else what was held back. Returns the output to compare the
+    /// next run with.
+    pub(crate) fn finish_crash(&self, run: &RunOutput) -> Arc<Vec<String>> {
+        let mut state = run.lock();
+        let same = state.repeating
+            && state.seen > 0
+            && state.seen <= KEPT_LINES
+            && state.previous.as_ref().map(|p| p.len()) == Some(state.seen);
+        if same {
+            state.held.clear();
+            let count = state.seen;
+            drop(state);
+            let lines = match count {
+                1 => "line".to_owned(),
+                n => format!("{n} lines"),
+            };
+            self.note(&format!(
+                "the {} printed the same {lines} as at its previous crash",
+                run.name
+            ));
+            return run.lock().previous.clone().unwrap_or_default();
+        }
+        state.repeating = false;
+        for held in std::mem::take(&mut state.held) {
+            self.append(held);
+        }
+        Arc::new(state.lines.iter().cloned().collect())
     }
 
     /// The last `tail` lines (all when `None`); with `follow` and an open log, then every new
@@ -122,15 +210,18 @@ impl InstanceLog {
         })
     }
 
-    /// Copies every line of `output` into the log until it ends.
-    pub(crate) async fn pump(&self, output: impl AsyncRead + Unpin) {
+    /// Copies every line of `output` into the log until it ends, through `run` when given.
+    pub(crate) async fn pump(&self, output: impl AsyncRead + Unpin, run: Option<&RunOutput>) {
         let mut reader = BufReader::with_capacity(16 * 1024, output);
         let mut line = Vec::new();
         loop {
             line.clear();
             match read_line_bounded(&mut reader, &mut line).await {
                 Ok(0) => return,
-                Ok(_) => self.write_line(&line),
+                Ok(_) => match run {
+                    Some(run) => self.write_run_line(&line, run),
+                    None => self.write_line(&line),
+                },
                 Err(err) => {
                     self.note(&format!("reading process output failed: {err}"));
                     return;
@@ -143,6 +234,62 @@ impl InstanceLog {
         self.inner
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// One run of one process's output: its last lines, and what the log holds back while they
+/// repeat the previous crash's.
+pub(crate) struct RunOutput {
+    /// `Qd` or `app`, for the log line that stands for a repeated output.
+    name: &'static str,
+    state: Mutex<RunState>,
+}
+
+struct RunState {
+    /// The last [`KEPT_LINES`] lines (secrets masked, unstamped).
+    lines: VecDeque<String>,
+    /// Lines printed in all.
+    seen: usize,
+    /// The output of the crash before, when this run follows one.
+    previous: Option<Arc<Vec<String>>>,
+    /// Whether every line so far repeats `previous`.
+    repeating: bool,
+    /// Stamped lines not written yet because they repeat `previous`.
+    held: Vec<String>,
+}
+
+impl RunOutput {
+    /// The output of a run of `name`; `previous`: the output of the crash it follows, whose
+    /// repeat is not written again.
+    pub(crate) fn new(name: &'static str, previous: Option<Arc<Vec<String>>>) -> Self {
+        RunOutput {
+            name,
+            state: Mutex::new(RunState {
+                lines: VecDeque::new(),
+                seen: 0,
+                repeating: previous.is_some(),
+                previous,
+                held: Vec::new(),
+            }),
+        }
+    }
+
+    /// The last lines printed, oldest first.
+    pub(crate) fn lines(&self) -> Vec<String> {
+        self.lock().lines.iter().cloned().collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, RunState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl RunState {
+    fn keep(&mut self, text: String) {
+        if self.lines.len() == KEPT_LINES {
+            self.lines.pop_front();
+        }
+        self.lines.push_back(text);
     }
 }
 
@@ -257,10 +404,48 @@ pub(crate) fn prefix_now() -> String {
     )
 }
 
+/// `text` as a log line: stamped with the time now unless it has a stamp of its own. Qd's
+/// lines have one in this very format; Go's standard logger, which older `waved` releases also
+/// print through (`2022/03/04 05:06:07 http: …`, with or without microseconds), writes it
+/// without the `#`: such a stamp is kept as the line's one stamp, in this format.
+fn stamped(text: &str) -> String {
+    if has_prefix(text) {
+        return format!("{text}\n");
+    }
+    if let Some(rest) = after_go_stamp(text) {
+        return format!("{} # {rest}\n", &text[..GO_STAMP_LEN]);
+    }
+    format!("{}{text}\n", prefix_now())
+}
+
+/// `yyyy/mm/dd HH:MM:SS`, Go's `log.LstdFlags`.
+const GO_STAMP_LEN: usize = 19;
+
+/// What follows a leading `yyyy/mm/dd HH:MM:SS[.ffffff] ` stamp (and a `# ` after it).
+pub(crate) fn after_go_stamp(text: &str) -> Option<&str> {
+    let b = text.as_bytes();
+    const SHAPE: &[u8; GO_STAMP_LEN] = b"0000/00/00 00:00:00";
+    let stamped = b.len() > GO_STAMP_LEN
+        && SHAPE.iter().zip(b).all(|(&shape, &byte)| match shape {
+            b'0' => byte.is_ascii_digit(),
+            other => byte == other,
+        });
+    if !stamped {
+        return None;
+    }
+    let rest = &text[GO_STAMP_LEN..];
+    let rest = match rest.strip_prefix('.') {
+        Some(fraction) => fraction.trim_start_matches(|c: char| c.is_ascii_digit()),
+        None => rest,
+    };
+    let rest = rest.strip_prefix(' ')?;
+    Some(rest.strip_prefix("# ").unwrap_or(rest))
+}
+
 /// Whether `text` starts with a `yyyy/mm/dd HH:MM:SS #` stamp.
 fn has_prefix(text: &str) -> bool {
     let b = text.as_bytes();
-    const SHAPE: &[u8; 21] = b"0000/00/00 00:00:00 #";
+    const SHAPE: &[u8; STAMP_LEN] = b"0000/00/00 00:00:00 #";
     b.len() >= SHAPE.len()
         && SHAPE.iter().zip(b).all(|(&shape, &byte)| match shape {
             b'0' => byte.is_ascii_digit(),
@@ -291,6 +476,39 @@ mod tests {
         assert!(has_prefix(all[0]), "{text}");
         assert!(all[0].ends_with("# hello"));
         assert_eq!(all[1], "2020/10/15 12:04:40 # {\"t\":\"listen\"}");
+    }
+
+    #[test]
+    fn lines_of_go_s_standard_logger_keep_their_one_stamp() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = InstanceLog::new(dir.path().join("i.log"), 1 << 20);
+        // waved 0.26.3 (`uv pip install h2o-wave==0.26.3`), as it prints its lines ...
+        log.write_line(b"2026/12/04 22:54:06 # {\"address\":\"127.0.0.1:10557\",\"t\":\"listen\"}");
+        // ... and Go's standard logger without the `#`, with and without microseconds.
+        log.write_line(b"2022/03/04 05:06:07 http: superfluous response.WriteHeader call");
+        log.write_line(b"2022/03/04 05:06:07.123456 # {\"t\":\"app_add\"}");
+        // A page change as waved logs it (`*`), seen in a JVM app's log before this rule.
+        log.write_line(b"2026/12/04 23:14:47 * /a5d7 {\"d\":[]}");
+        // Not stamps: a date in the text, a bare stamp.
+        log.write_line(b"2022/03/04 is the day");
+        log.write_line(b"2022/03/04 05:06:07");
+        let text = String::from_utf8(read_tail(&dir.path().join("i.log"), None).unwrap()).unwrap();
+        let all: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            &all[..4],
+            [
+                "2026/12/04 22:54:06 # {\"address\":\"127.0.0.1:10557\",\"t\":\"listen\"}",
+                "2022/03/04 05:06:07 # http: superfluous response.WriteHeader call",
+                "2022/03/04 05:06:07 # {\"t\":\"app_add\"}",
+                "2026/12/04 23:14:47 # * /a5d7 {\"d\":[]}",
+            ]
+        );
+        assert!(has_prefix(all[4]) && all[4].ends_with("# 2022/03/04 is the day"));
+        assert!(has_prefix(all[5]) && all[5].ends_with("# 2022/03/04 05:06:07"));
+        assert!(
+            all.iter().all(|line| line.matches(" # ").count() == 1),
+            "{text}"
+        );
     }
 
     #[test]
@@ -350,12 +568,61 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_crash_that_repeats_the_previous_one_is_one_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("i.log");
+        let log = InstanceLog::new(path.clone(), 1 << 20);
+        let traceback = include_bytes!("diagnose/wave-typeerror.txt");
+        let count = traceback
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .count();
+        // The first crash is written whole.
+        let first = RunOutput::new("app", None);
+        log.pump(&traceback[..], Some(&first)).await;
+        let previous = log.finish_crash(&first);
+        assert_eq!(previous.len(), count);
+        // The same again: one line.
+        let second = RunOutput::new("app", Some(previous.clone()));
+        log.pump(&traceback[..], Some(&second)).await;
+        let previous = log.finish_crash(&second);
+        let text = String::from_utf8(read_tail(&path, None).unwrap()).unwrap();
+        assert_eq!(text.matches("TypeError: can only").count(), 1, "{text}");
+        assert!(text.ends_with(&format!(
+            "q8s: the app printed the same {count} lines as at its previous crash\n"
+        )));
+        // A run that starts the same and then differs is written whole.
+        let third = RunOutput::new("app", Some(previous.clone()));
+        let mut other = traceback[..traceback.len() - 20].to_vec();
+        other.extend_from_slice(b"\nValueError: other\n");
+        log.pump(&other[..], Some(&third)).await;
+        log.finish_crash(&third);
+        let text = String::from_utf8(read_tail(&path, None).unwrap()).unwrap();
+        assert_eq!(text.matches("Traceback (most recent").count(), 2, "{text}");
+        assert!(text.ends_with("# ValueError: other\n"));
+        // A run that repeats the beginning and then answers is written when it answers.
+        let fourth = RunOutput::new("app", Some(previous));
+        let three_lines = traceback
+            .iter()
+            .enumerate()
+            .filter(|&(_, &b)| b == b'\n')
+            .nth(2)
+            .unwrap()
+            .0;
+        log.pump(&traceback[..=three_lines], Some(&fourth)).await;
+        let before = read_tail(&path, None).unwrap().len();
+        log.release(&fourth);
+        assert!(read_tail(&path, None).unwrap().len() > before);
+        assert_eq!(fourth.lines().len(), 3);
+    }
+
+    #[tokio::test]
     async fn pump_splits_output_into_bounded_lines() {
         let dir = tempfile::tempdir().unwrap();
         let log = InstanceLog::new(dir.path().join("i.log"), 1 << 22);
         let mut input = b"a\nb\r\n".to_vec();
         input.extend(std::iter::repeat_n(b'x', MAX_LINE + 10));
-        log.pump(&input[..]).await;
+        log.pump(&input[..], None).await;
         let text = read_tail(&dir.path().join("i.log"), None).unwrap();
         let all = lines(&text);
         assert_eq!(all.len(), 4);

@@ -27,6 +27,7 @@ use super::{
 mod admission;
 mod cgroup;
 mod confine;
+mod diagnose;
 mod gc;
 mod index_proxy;
 mod install;

@@ -21,9 +21,13 @@ use tokio::process::{Child, Command};
 
 use super::cgroup;
 use super::confine::HostUser;
-use super::log::InstanceLog;
+use super::log::{InstanceLog, RunOutput};
 use super::network::{NetNs, inherit};
 use super::sandbox::BwrapCommand;
+
+/// How long the output of an ended process may take to reach the log (the pipes close when its
+/// sandbox's last process ends).
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// What to run and with which environment.
 pub(crate) struct Launch {
@@ -116,20 +120,23 @@ pub(crate) struct Sandboxed {
     pub(crate) name: &'static str,
     child: Child,
     exited: Option<ExitStatus>,
+    /// The tasks copying its stdout and stderr into the log.
+    pumps: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Sandboxed {
     /// Starts `launch` in `confinement`, joined to `cgroup` (whose `cgroup.procs` is open)
-    /// before it executes; its output goes to `log`.
+    /// before it executes; its output goes to `log` through `output`.
     pub(crate) fn spawn(
         launch: Launch,
         confinement: &Confinement,
         cgroup: Option<&cgroup::Procs>,
         log: &Arc<InstanceLog>,
+        output: &Arc<RunOutput>,
     ) -> io::Result<Self> {
         let mut child = command(&launch, confinement, cgroup)?.spawn()?;
         drop(launch.fds);
-        for output in [
+        let pumps = [
             child
                 .stdout
                 .take()
@@ -141,15 +148,24 @@ impl Sandboxed {
         ]
         .into_iter()
         .flatten()
-        {
-            let log = Arc::clone(log);
-            tokio::spawn(async move { log.pump(output).await });
-        }
+        .map(|pipe| {
+            let (log, output) = (Arc::clone(log), Arc::clone(output));
+            tokio::spawn(async move { log.pump(pipe, Some(&output)).await })
+        })
+        .collect();
         Ok(Sandboxed {
             name: launch.name,
             child,
             exited: None,
+            pumps,
         })
+    }
+
+    /// Waits (briefly) until everything the process printed is in the log, after it ended.
+    pub(crate) async fn drained(&mut self) {
+        for pump in self.pumps.drain(..) {
+            let _ = tokio::time::timeout(DRAIN_TIMEOUT, pump).await;
+        }
     }
 
     /// Waits until the process exits (cancel-safe).
