@@ -44,16 +44,20 @@ async fn route_instance_hosts(
     request: Request,
     next: Next,
 ) -> Response {
-    let host = request
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| request.uri().host())
-        .unwrap_or("");
+    let host = request_host(&request).unwrap_or("");
     if proxy::instance_id_from_host(host, &state.config.domain).is_some() {
         return proxy::handle(state, request).await;
     }
     next.run(request).await
+}
+
+/// The host a request names: its `Host` header, else its URI's (HTTP/2, absolute-form).
+pub(crate) fn request_host(request: &Request) -> Option<&str> {
+    request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| request.uri().host())
 }
 
 /// An error answered before the request body was read (401, 413, …) leaves unread bytes on

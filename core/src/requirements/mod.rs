@@ -31,8 +31,9 @@ pub(crate) mod pep440;
 pub(crate) mod pep508;
 mod wave;
 
+use crate::constraints::normalize;
 use lines::{LogicalLine, logical_lines};
-use paths::{is_path, normalize, normalize_relative, url_of, wheel_name_problem};
+use paths::{is_path, normalize_relative, url_of, wheel_name_problem};
 
 /// The requirements file at the bundle root.
 pub const REQUIREMENTS_FILE: &str = "requirements.txt";

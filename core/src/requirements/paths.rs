@@ -36,21 +36,6 @@ pub(super) fn is_path(text: &str) -> bool {
             .any(|a| head.to_ascii_lowercase().ends_with(a))
 }
 
-/// PEP 503 normalisation: lower case, runs of `-`, `_`, `.` as one `-`.
-pub(super) fn normalize(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    for c in name.chars() {
-        if matches!(c, '-' | '_' | '.') {
-            if !out.ends_with('-') {
-                out.push('-');
-            }
-        } else {
-            out.push(c.to_ascii_lowercase());
-        }
-    }
-    out
-}
-
 /// Why `name` is not a wheel file name
 /// (`{name}-{version}(-{build})?-{python}-{abi}-{platform}.whl`), if it is
 /// not.

@@ -25,11 +25,7 @@ pub async fn canonical_origin(
     request: Request,
     next: Next,
 ) -> Response {
-    let host = request
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| request.uri().host());
+    let host = crate::request_host(&request);
     let path = request.uri().path_and_query().map_or("/", |p| p.as_str());
     let target = redirect_target(
         request.method(),
