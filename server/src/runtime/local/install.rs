@@ -13,6 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use q8s_core::constraints::{Constraints, Rule};
+
+use super::pins::{describe_match, installed_distributions, write_constraints};
 use tokio::process::Command;
 use uuid::Uuid;
 
@@ -420,67 +422,6 @@ struct Uv<'a> {
     python: String,
     install: &'a InstallContext<'a>,
     log: &'a InstanceLog,
-}
-
-/// Writes the pins of `rules` to `owner_dir/name` for uv, readable by the sandbox user; returns
-/// its path inside the sandbox.
-fn write_constraints(
-    owner_dir: &Path,
-    name: &str,
-    rules: &[&Rule],
-    user: Option<HostUser>,
-) -> Result<String, String> {
-    let mut text = String::from("# q8s: known-good bounds (docs/runtime.md)\n");
-    for rule in rules {
-        text.push_str(&format!("# {}\n", rule.why));
-        for pin in &rule.pins {
-            text.push_str(pin);
-            text.push('\n');
-        }
-    }
-    let path = owner_dir.join(name);
-    fs::write(&path, text)
-        .and_then(|()| match user {
-            Some(user) => user.own(&path),
-            None => Ok(()),
-        })
-        .map_err(|err| format!("cannot write the install's constraints: {err}"))?;
-    Ok(format!("{OWNER_DIR}/{name}"))
-}
-
-/// The distributions installed in the environment at `env_dir`, as `(name, version)` from the
-/// names of its `*.dist-info` folders.
-fn installed_distributions(env_dir: &Path) -> Vec<(String, String)> {
-    let mut found = Vec::new();
-    let lib = env_dir.join("lib");
-    for python in fs::read_dir(&lib).into_iter().flatten().flatten() {
-        let packages = python.path().join("site-packages");
-        for entry in fs::read_dir(&packages).into_iter().flatten().flatten() {
-            let name = entry.file_name();
-            let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".dist-info")) else {
-                continue;
-            };
-            if let Some((name, version)) = stem.split_once('-') {
-                found.push((name.to_owned(), version.to_owned()));
-            }
-        }
-    }
-    found.sort();
-    found
-}
-
-/// `h2o-wave 0.26.3`: the installed distribution that `rule` matched.
-fn describe_match(rule: &Rule, installed: &[(String, String)]) -> String {
-    let Some(range) = &rule.when else {
-        return "any package".to_owned();
-    };
-    installed
-        .iter()
-        .find(|(name, _)| q8s_core::constraints::normalize(name) == range.package)
-        .map_or_else(
-            || range.to_string(),
-            |(_, version)| format!("{} {version}", range.package),
-        )
 }
 
 /// Settings of the server's environment that say how packages are fetched (an index mirror,

@@ -35,6 +35,7 @@ mod instance;
 mod log;
 mod mounts;
 mod network;
+mod pins;
 mod prepare;
 mod process;
 mod sandbox;
