@@ -13,8 +13,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use q8s_core::constraints::{Constraints, Rule};
-
-use super::pins::{describe_match, installed_distributions, write_constraints};
 use tokio::process::Command;
 use uuid::Uuid;
 
@@ -22,6 +20,7 @@ use super::LocalRuntimeConfig;
 use super::confine::{self, HostUser};
 use super::index_proxy::{Allowed, IndexProxy};
 use super::log::InstanceLog;
+use super::pins::{describe_match, installed_distributions, write_constraints};
 use super::prepare::{Interpreter, remove_entries};
 use super::process::{self, Confinement, Launch};
 use super::sandbox::{OWNER_DIR, Sandbox, TOOLS_DIR};
