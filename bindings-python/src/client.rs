@@ -9,10 +9,9 @@ use std::sync::{Arc, Mutex, TryLockError};
 use std::time::Duration;
 
 use pyo3::prelude::*;
-use q8s_core::api::config::{self, ConfigFile, Overrides};
-use q8s_core::api::{
-    ApiError, Client, InstanceStatus, LogStream, SecretAccessChange, SecretUsers, Visibility,
-};
+use q8s_client::config::{self, ConfigFile, Overrides};
+use q8s_client::{Client, LogStream};
+use q8s_core::api::{ApiError, InstanceStatus, SecretAccessChange, SecretUsers, Visibility};
 use serde::Serialize;
 
 use crate::blocking;

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use q8s_core::api::{App, Client, DeployError, Instance, InstanceStatus, Visibility};
+use q8s_client::{Client, DeployError};
+use q8s_core::api::{App, Instance, InstanceStatus, Visibility};
 use q8s_core::bundle::{self, BuildOptions};
 use serde_json::json;
 

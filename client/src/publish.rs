@@ -4,11 +4,10 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::client::Client;
-use super::deploy::build_deploy_bundle;
-use super::error::ApiError;
-use super::types::{App, Visibility};
-use crate::bundle::{BundleError, BundleInfo};
+use q8s_core::api::{ApiError, App, Visibility, build_deploy_bundle};
+use q8s_core::bundle::{BundleError, BundleInfo};
+
+use crate::client::Client;
 
 /// Why a deploy did not reach the server: the folder cannot be bundled, or the import failed.
 #[derive(Debug, thiserror::Error)]
@@ -43,7 +42,7 @@ fn unix_now() -> i64 {
 
 impl Client {
     /// Bundles the app folder `dir` into the folder `work` under its deploy version of now
-    /// ([`crate::bundle::deploy_version`]) and imports it, reporting the upload to `progress`.
+    /// ([`q8s_core::bundle::deploy_version`]) and imports it, reporting the upload to `progress`.
     ///
     /// Deploy versions count seconds: when the version exists already (a deploy within the
     /// same second), the bundle is built again for the next second, twice at most.
