@@ -11,7 +11,6 @@ pub mod blob;
 pub mod config;
 pub mod error;
 pub mod proxy;
-pub mod runtime;
 mod serve;
 mod startup;
 pub mod state;

@@ -9,7 +9,7 @@ use crate::api::instances_sink;
 use crate::auth;
 use crate::blob::{BlobStore, ObjectBlobStore};
 use crate::config::{Config, RuntimeKind};
-use crate::runtime::{LocalRuntime, LocalRuntimeConfig};
+use q8s_runtime::{LocalRuntime, LocalRuntimeConfig};
 use crate::state::{AppState, Metrics};
 use crate::store::{SqliteStore, Store};
 

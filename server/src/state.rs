@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::blob::BlobStore;
 use crate::config::Config;
-use crate::runtime::{InstanceStatus, Runtime};
+use q8s_runtime::{InstanceStatus, Runtime};
 use crate::store::Store;
 
 /// The server's shared state (cheap to clone).

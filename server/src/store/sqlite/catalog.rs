@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::codec::{conflict_as, db_err, fmt_time, now, parse_time, parse_uuid, to_json};
 use super::names;
-use crate::runtime::InstanceStatus;
+use q8s_runtime::InstanceStatus;
 use crate::store::{
     AppRecord, DesiredState, InstanceRecord, ListQuery, NewApp, NewInstance, StoreError,
     StoreResult, Visibility,
