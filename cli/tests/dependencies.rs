@@ -11,7 +11,15 @@ fn tree(package: &str, target: Option<&str>) -> BTreeSet<String> {
     let mut command = Command::new(cargo);
     command
         .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["tree", "--offline", "-e", "normal", "--prefix", "none", "-p"])
+        .args([
+            "tree",
+            "--offline",
+            "-e",
+            "normal",
+            "--prefix",
+            "none",
+            "-p",
+        ])
         .arg(package);
     if let Some(target) = target {
         command.args(["--target", target]);
@@ -42,7 +50,10 @@ fn ours(crates: &BTreeSet<String>, package: &str) -> Vec<String> {
 fn the_cli_builds_neither_the_server_nor_its_storage() {
     let crates = tree("q8s-cli", None);
     for server_only in ["q8s-server", "sqlx", "argon2", "utoipa", "object_store"] {
-        assert!(!crates.contains(server_only), "q8s-cli depends on {server_only}");
+        assert!(
+            !crates.contains(server_only),
+            "q8s-cli depends on {server_only}"
+        );
     }
     assert_eq!(
         ours(&crates, "q8s-cli"),
@@ -67,6 +78,10 @@ fn core_has_no_io_clients_and_nothing_of_ours() {
 #[test]
 fn runtime_and_client_depend_on_core_only() {
     for package in ["q8s-runtime", "q8s-client"] {
-        assert_eq!(ours(&tree(package, None), package), ["q8s-core"], "{package}");
+        assert_eq!(
+            ours(&tree(package, None), package),
+            ["q8s-core"],
+            "{package}"
+        );
     }
 }

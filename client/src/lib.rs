@@ -7,8 +7,8 @@
 //!   `wasm32-unknown-unknown` (where the browser's `fetch` carries the requests);
 //! - the sign-in flows ([`Client::authorize_url`], [`DevicePoll`]);
 //! - natively: the configuration file and its profiles ([`config`]), streaming uploads
-//!   with progress, waiting for instances, and deploying an app folder
-//!   ([`Client::import_deploy`]).
+//!   with progress, waiting for instances, and deploying an app folder — bundle, import,
+//!   launch, wait, and the end of the log when it does not come up ([`Client::deploy`]).
 //!
 //! The types it sends and reads, and its error ([`q8s_core::api::ApiError`]), are core's.
 //!
@@ -40,4 +40,4 @@ pub use assets::Image;
 pub use client::{Client, DEFAULT_URL, LogStream};
 pub use oauth::DevicePoll;
 #[cfg(not(target_family = "wasm"))]
-pub use publish::{DeployError, Imported};
+pub use publish::{DeployError, DeployStep, Deployment, Imported, LOG_TAIL};

@@ -401,9 +401,7 @@ impl Config {
                 None => HostUser::DEFAULT,
             },
             max_unpacked: settings.max_unpacked.map_or(DEFAULT_MAX_UNPACKED, |b| b.0),
-            max_pids: settings
-                .max_pids
-                .unwrap_or(q8s_runtime::DEFAULT_MAX_PIDS),
+            max_pids: settings.max_pids.unwrap_or(q8s_runtime::DEFAULT_MAX_PIDS),
             gc_interval: std::time::Duration::from_secs(settings.gc_interval.unwrap_or(30).max(1)),
             sign_in_attempts: settings.sign_in_attempts.unwrap_or(10).max(1),
             sign_in_window: settings.sign_in_window.unwrap_or(900).max(1),

@@ -21,10 +21,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 use uuid::Uuid;
 
 use crate::auth::{self, Caller, ClientAddr, SESSION_COOKIE};
-use q8s_runtime::forward::{self, pages};
-use q8s_runtime::{InstanceStatus, Upstream};
 use crate::state::{AppState, Metrics};
 use crate::store::InstanceRecord;
+use q8s_runtime::forward::{self, pages};
+use q8s_runtime::{InstanceStatus, Upstream};
 
 mod cache;
 mod grants;
