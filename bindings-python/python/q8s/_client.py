@@ -316,4 +316,4 @@ class Client:
                     tail = list(lines)
             except Exception:  # the log is a courtesy: the failure is what matters
                 tail = []
-        return InstanceError(message, instance, tail)
+        return InstanceError(message, instance, tail or [])
