@@ -96,7 +96,7 @@ test-web: build-web
 lint: setup ## rustfmt --check, clippy -D warnings (host and wasm), ruff
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	$(CARGO) clippy -p q8s-core --target $(WASM_TARGET) -- -D warnings
+	$(CARGO) clippy -p q8s-core -p q8s-client --target $(WASM_TARGET) -- -D warnings
 	$(CARGO) clippy -p q8s-wasm --target $(WASM_TARGET) --all-targets -- -D warnings
 	ruff check $(PY_SOURCES)
 	ruff format --check $(PY_SOURCES)

@@ -9,16 +9,15 @@ use std::sync::{Arc, Mutex, TryLockError};
 use std::time::Duration;
 
 use pyo3::prelude::*;
-use q8s_core::api::config::{self, ConfigFile, Overrides};
-use q8s_core::api::{
-    ApiError, Client, InstanceStatus, LogStream, SecretAccessChange, SecretUsers, Visibility,
-};
+use q8s_client::config::{self, ConfigFile, Overrides};
+use q8s_client::{Client, DeployStep, LogStream};
+use q8s_core::api::{ApiError, InstanceStatus, SecretAccessChange, SecretUsers, Visibility};
 use serde::Serialize;
 
 use crate::blocking;
 use crate::convert::{json_to_python, to_python};
 use crate::errors::{api_error, config_error, deploy_error, value_error};
-use crate::offline::{bundle_to_python, manifest_display};
+use crate::offline::manifest_display;
 
 /// A client of one q8s server (`q8s._q8s.NativeClient`).
 #[pyclass(frozen, module = "q8s._q8s")]
@@ -206,30 +205,67 @@ impl NativeClient {
         to_python(py, &app)
     }
 
-    /// Bundles the folder `dir` under its deploy version into `work` and imports it; returns
-    /// `{"bundle": …, "app": …}`.
-    #[pyo3(signature = (dir, work, visibility, progress=None))]
-    fn import_deploy<'py>(
+    /// Deploys the folder `dir` (bundled under its deploy version into `work`), launches an
+    /// instance and, with `wait` (seconds), waits until it leaves `PENDING` and `STARTING`;
+    /// returns `{"app": …, "instance": …, "log_tail": [...] or None}`, the log tail when the
+    /// awaited instance did not come up. `progress(sent, total)` hears of the upload,
+    /// `on_status(instance)` of the launch and of each change while waiting.
+    #[pyo3(signature = (dir, work, visibility, wait=None, progress=None, on_status=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn deploy<'py>(
         &self,
         py: Python<'py>,
         dir: PathBuf,
         work: PathBuf,
         visibility: &str,
+        wait: Option<f64>,
         progress: Option<Py<PyAny>>,
+        on_status: Option<Py<PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let visibility = self::visibility(visibility)?;
+        let wait = wait
+            .map(Duration::try_from_secs_f64)
+            .transpose()
+            .map_err(|_| value_error("wait must be a number of seconds, 0 or more"))?;
         let transfer = Arc::new(Transfer::default());
-        let deploy = self
-            .client
-            .import_deploy(&dir, &work, visibility, transfer.recorder());
-        let imported = blocking::run(py, deploy, transfer.reporter(progress.as_ref()))?
+        let seen: Arc<Mutex<Option<serde_json::Value>>> = Arc::default();
+        let record = Arc::clone(&seen);
+        let deploy = self.client.deploy(
+            &dir,
+            &work,
+            visibility,
+            wait,
+            transfer.recorder(),
+            move |step| {
+                let (DeployStep::Launched(_, instance) | DeployStep::Status(instance)) = step;
+                if let (Ok(value), Ok(mut seen)) = (serde_json::to_value(instance), record.lock()) {
+                    *seen = Some(value);
+                }
+            },
+        );
+        let mut upload = transfer.reporter(progress.as_ref());
+        let mut reported: Option<serde_json::Value> = None;
+        let tick = |py: Python<'_>| {
+            upload(py)?;
+            let (Some(on_status), Ok(seen)) = (&on_status, seen.lock()) else {
+                return Ok(());
+            };
+            match seen.as_ref() {
+                Some(value) if reported.as_ref() != Some(value) => {
+                    reported = Some(value.clone());
+                    on_status.call1(py, (json_to_python(py, value)?,)).map(drop)
+                }
+                _ => Ok(()),
+            }
+        };
+        let deployed = blocking::run(py, deploy, tick)?
             .map_err(|e| deploy_error(py, e, &manifest_display(&dir)))?;
         let result = pyo3::types::PyDict::new(py);
-        result.set_item(
-            "bundle",
-            bundle_to_python(py, &imported.info, &imported.path)?,
-        )?;
-        result.set_item("app", to_python(py, &imported.app)?)?;
+        result.set_item("app", to_python(py, &deployed.imported.app)?)?;
+        result.set_item("instance", to_python(py, &deployed.instance)?)?;
+        // The log is a courtesy: the failure is what matters.
+        let log_tail = deployed.log_tail.map(|tail| tail.unwrap_or_default());
+        result.set_item("log_tail", log_tail)?;
         Ok(result.into_any())
     }
 

@@ -6,8 +6,9 @@
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyAny;
-use q8s_core::api::config::ConfigError;
-use q8s_core::api::{ApiError, DeployError};
+use q8s_client::DeployError;
+use q8s_client::config::ConfigError;
+use q8s_core::api::ApiError;
 use q8s_core::bundle::BundleError;
 use q8s_core::{Diagnostic, RenderOptions};
 

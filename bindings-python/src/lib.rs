@@ -1,7 +1,7 @@
 //! The native module `q8s._q8s` of the Python package `q8s`: a thin layer over `q8s-core`
-//! that converts arguments, results (as JSON with the core's field names) and errors (as the
-//! package's exceptions). Every rule lives in the core; the Python classes, progress bars and
-//! Jupyter views live in `python/q8s/`.
+//! and `q8s-client` that converts arguments, results (as JSON with the core's field names)
+//! and errors (as the package's exceptions). Every rule lives in the core; the Python
+//! classes, progress bars and Jupyter views live in `python/q8s/`.
 #![cfg(not(target_family = "wasm"))]
 
 mod blocking;

@@ -17,7 +17,7 @@ use crate::errors::{bundle_error, manifest_error};
 pub use q8s_core::bundle::manifest_display;
 
 /// The core's `BundleInfo` with the `path` it was written to.
-pub fn bundle_to_python<'py>(
+fn bundle_to_python<'py>(
     py: Python<'py>,
     info: &bundle::BundleInfo,
     path: &Path,

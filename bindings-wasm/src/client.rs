@@ -5,7 +5,7 @@
 use std::future::Future;
 
 use js_sys::Promise;
-use q8s_core::api::{self, ApiError, Visibility};
+use q8s_core::api::{ApiError, Visibility};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
@@ -16,15 +16,15 @@ use crate::error::{api_error_value, error, to_js};
 /// the session cookie of the signed-in user; elsewhere pass an API token.
 #[wasm_bindgen]
 pub struct Client {
-    inner: api::Client,
+    inner: q8s_client::Client,
 }
 
 /// Runs `call` on a clone of the client (reqwest's client is a shared handle) and turns
 /// its answer into a JS value.
-fn promise<T, F, Fut>(client: &api::Client, call: F) -> Promise
+fn promise<T, F, Fut>(client: &q8s_client::Client, call: F) -> Promise
 where
     T: Serialize,
-    F: FnOnce(api::Client) -> Fut,
+    F: FnOnce(q8s_client::Client) -> Fut,
     Fut: Future<Output = Result<T, ApiError>> + 'static,
 {
     let future = call(client.clone());
@@ -49,7 +49,7 @@ impl Client {
     /// sending `token` as `Authorization: Bearer` when given. Throws `invalid-url`.
     #[wasm_bindgen(constructor)]
     pub fn new(url: &str, token: Option<String>) -> Result<Client, JsValue> {
-        let inner = api::Client::new(url, token).map_err(|e| api_error_value(&e))?;
+        let inner = q8s_client::Client::new(url, token).map_err(|e| api_error_value(&e))?;
         Ok(Client { inner })
     }
 

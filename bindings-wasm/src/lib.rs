@@ -1,5 +1,6 @@
-//! q8s for JavaScript: the rules and the bundle writer of `q8s-core`, compiled to
-//! WebAssembly with wasm-bindgen, for browsers (main thread or Worker) and Node.
+//! q8s for JavaScript: the rules and the bundle writer of `q8s-core` and the API client of
+//! `q8s-client`, compiled to WebAssembly with wasm-bindgen, for browsers (main thread or
+//! Worker) and Node.
 //!
 //! This crate converts and calls; no rule lives here. Values cross to JS as plain objects
 //! with the same field names as the CLI's `-o json` and the REST API (`file_name`,

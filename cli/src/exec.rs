@@ -1,5 +1,5 @@
 //! `q8s-cli exec`: runs the app in this folder the way q8s runs it — bundled, extracted,
-//! installed with uv and sandboxed by the service's own runtime (`q8s_server::runtime`), in
+//! installed with uv and sandboxed by the service's own runtime (`q8s_runtime`), in
 //! this process, with everything in a temporary folder — and serves it at
 //! `http://localhost:<port>/` through the service's own proxy code. Its log streams to stdout;
 //! Ctrl-C stops the processes and removes the folder.
@@ -11,15 +11,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use axum::extract::Request;
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::extract::{ConnectInfo, Request};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
 use clap::Args;
 use futures_util::StreamExt as _;
 use q8s_core::archive::Limits;
 use q8s_core::bundle::{self, BuildOptions};
 use q8s_core::manifest::Manifest;
-use q8s_server::runtime::{
+use q8s_runtime::forward::{self, Origin, pages};
+use q8s_runtime::{
     InstanceSpec, InstanceStatus, LocalRuntime, LocalRuntimeConfig, Runtime, StatusSink,
     StatusUpdate,
 };
@@ -226,46 +227,39 @@ async fn serve_started(
     (outcome, log_task)
 }
 
-/// Forwards a request to the instance, or says it is not ready yet.
+/// Forwards a request to the instance as the service's proxy does, for the user who started
+/// `exec`, or answers with the proxy's page when the instance is not ready or does not answer.
 async fn forward(runtime: &LocalRuntime, id: Uuid, request: Request) -> Response {
     let Some(upstream) = runtime.upstream(id) else {
-        return waiting_page("The app is starting", "This page reloads by itself.");
+        return pages::retry_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The app is starting",
+            "This page reloads by itself.",
+        );
     };
-    let host = request
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("localhost")
-        .to_owned();
-    let user = std::env::var("USER").unwrap_or_else(|_| "local".to_owned());
-    match q8s_server::proxy::forward_unchecked(&upstream, request, &host, &user).await {
-        Ok(response) => response,
-        Err(_) => waiting_page(
-            "The app does not answer",
-            "It may be restarting. This page reloads by itself.",
+    let origin = Origin {
+        host: Some(
+            request
+                .headers()
+                .get(header::HOST)
+                .cloned()
+                .unwrap_or(HeaderValue::from_static("localhost")),
         ),
+        user: HeaderValue::from_str(&std::env::var("USER").unwrap_or_else(|_| "local".to_owned()))
+            .ok(),
+        peer: request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|info| info.0.ip()),
+    };
+    match forward::forward(&upstream, request, origin).await {
+        Ok(response) => response,
+        Err(_) => pages::unanswered(),
     }
 }
 
-fn waiting_page(title: &str, text: &str) -> Response {
-    let body = format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"2\">\
-         <title>{title}</title></head><body style=\"font-family:system-ui,sans-serif;margin:4rem\">\
-         <h1>{title}</h1><p>{text}</p></body></html>"
-    );
-    (
-        StatusCode::SERVICE_UNAVAILABLE,
-        [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (header::RETRY_AFTER, "2"),
-        ],
-        body,
-    )
-        .into_response()
-}
-
 /// Copies the instance's log to stdout until the instance stops.
-async fn copy_log(mut log: q8s_server::runtime::LogStream) {
+async fn copy_log(mut log: q8s_runtime::LogStream) {
     let mut stdout = tokio::io::stdout();
     while let Some(Ok(chunk)) = log.next().await {
         if stdout.write_all(&chunk).await.is_err() {

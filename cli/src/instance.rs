@@ -5,7 +5,8 @@ use std::io::Write as _;
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use q8s_core::api::{Client, Instance, Visibility};
+use q8s_client::Client;
+use q8s_core::api::{Instance, Visibility};
 use serde_json::json;
 
 use crate::output::{Format, OutputArg, emit, outln, print_json};

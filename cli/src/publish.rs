@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use q8s_core::api::{App, Client, DeployError, Instance, InstanceStatus, Visibility};
+use q8s_client::{Client, DeployError, DeployStep};
+use q8s_core::api::{App, Visibility};
 use q8s_core::bundle::{self, BuildOptions};
 use serde_json::json;
 
@@ -181,7 +182,7 @@ pub fn import(args: ImportArgs, connection: &Connection) -> anyhow::Result<ExitC
 }
 
 /// Seconds spent in each step of a deploy.
-#[derive(Debug, Default, serde::Serialize)]
+#[derive(Debug, serde::Serialize)]
 struct Timings {
     bundle_seconds: f64,
     upload_seconds: f64,
@@ -194,57 +195,77 @@ pub fn deploy(args: DeployArgs, connection: &Connection) -> anyhow::Result<ExitC
     let client = connection.client()?;
     let started = Instant::now();
     let temp = tempfile::Builder::new().prefix("q8s-deploy-").tempdir()?;
-    let mut timings = Timings::default();
+    let terminal = format == Format::Text && std::io::stderr().is_terminal();
+    let spinner = if terminal && !args.no_wait {
+        ProgressBar::new_spinner()
+    } else {
+        ProgressBar::hidden()
+    };
     let finished = block_on(interruptible(async {
         let bar = upload_bar(format);
         let progress = bar.clone();
-        let imported = client
-            .import_deploy(
+        let wait = (!args.no_wait).then(|| Duration::from_secs(args.timeout));
+        let deployed = client
+            .deploy(
                 &args.dir,
                 temp.path(),
                 args.visibility,
+                wait,
                 move |sent, total| {
                     progress.set_length(total);
                     progress.set_position(sent);
                 },
+                |step| match step {
+                    DeployStep::Launched(imported, instance) => {
+                        bar.finish_and_clear();
+                        if format == Format::Text {
+                            print_diagnostics(
+                                &imported.info.diagnostics,
+                                &manifest_display(&args.dir),
+                            );
+                            emit(&render::app_block(&imported.app));
+                            emit(&render::launched_block(instance));
+                        }
+                        if terminal && wait.is_some() {
+                            spinner.enable_steady_tick(Duration::from_millis(100));
+                        }
+                    }
+                    DeployStep::Status(instance) => {
+                        let text = match &instance.status_message {
+                            Some(m) => format!("{}: {m}", instance.status),
+                            None => instance.status.to_string(),
+                        };
+                        if terminal {
+                            spinner.set_message(text);
+                        } else if format == Format::Text {
+                            eprintln!("{text}");
+                        }
+                    }
+                },
             )
             .await;
         bar.finish_and_clear();
-        let imported = match imported {
-            Ok(imported) => imported,
-            Err(DeployError::Bundle(err)) => return Ok(Err(err)),
-            Err(DeployError::Api(err)) => return Err(err.into()),
-        };
-        timings.bundle_seconds = imported.bundle_time.as_secs_f64();
-        timings.upload_seconds = started.elapsed().as_secs_f64() - timings.bundle_seconds;
-        let app = imported.app;
-        let step = Instant::now();
-        let instance = client.run(&app.id, args.visibility).await?;
-        if format == Format::Text {
-            print_diagnostics(&imported.info.diagnostics, &manifest_display(&args.dir));
-            emit(&render::app_block(&app));
-            emit(&render::launched_block(&instance));
+        spinner.finish_and_clear();
+        match deployed {
+            Ok(deployed) => Ok(Ok(deployed)),
+            Err(DeployError::Bundle(err)) => Ok(Err(err)),
+            Err(DeployError::Api(err)) => Err(anyhow::Error::from(err)),
         }
-        let instance = if args.no_wait {
-            instance
-        } else {
-            wait_until_settled(
-                &client,
-                &instance,
-                Duration::from_secs(args.timeout),
-                format,
-            )
-            .await?
-        };
-        timings.start_seconds = step.elapsed().as_secs_f64();
-        Ok(Ok((app, instance)))
     }))??;
     drop(temp);
-    let (app, instance) = match finished {
+    let deployed = match finished {
         None => return Ok(ExitCode::from(INTERRUPTED)),
         Some(Err(err)) => return report_bundle_error(err, format, &manifest_display(&args.dir)),
         Some(Ok(deployed)) => deployed,
     };
+    let timings = Timings {
+        bundle_seconds: deployed.imported.bundle_time.as_secs_f64(),
+        upload_seconds: started.elapsed().as_secs_f64()
+            - deployed.imported.bundle_time.as_secs_f64()
+            - deployed.start_time.as_secs_f64(),
+        start_seconds: deployed.start_time.as_secs_f64(),
+    };
+    let (app, instance) = (&deployed.imported.app, &deployed.instance);
     if format == Format::Json {
         print_json(&json!({"app": app, "instance": instance, "timings": timings}))?;
     } else if !args.no_wait {
@@ -257,10 +278,14 @@ pub fn deploy(args: DeployArgs, connection: &Connection) -> anyhow::Result<ExitC
             timings.start_seconds
         );
     }
-    if instance.status == InstanceStatus::Running || args.no_wait {
+    let Some(log_tail) = &deployed.log_tail else {
         return Ok(ExitCode::SUCCESS);
+    };
+    eprintln!("last lines of the log of instance {}:", instance.id);
+    match log_tail {
+        Ok(lines) => lines.iter().for_each(|line| eprintln!("  {line}")),
+        Err(e) => eprintln!("  (the log cannot be read: {e})"),
     }
-    block_on(print_log_tail(&client, &instance))?;
     eprintln!(
         "error: instance {} is {}{} (instance-failed) — see `q8s-cli instance logs {}`",
         instance.id,
@@ -273,56 +298,4 @@ pub fn deploy(args: DeployArgs, connection: &Connection) -> anyhow::Result<ExitC
         instance.id
     );
     Ok(ExitCode::from(1))
-}
-
-/// Waits until the instance leaves PENDING and STARTING, showing its progress on stderr: a
-/// spinner on a terminal, one line per change otherwise.
-async fn wait_until_settled(
-    client: &Client,
-    instance: &Instance,
-    timeout: Duration,
-    format: Format,
-) -> anyhow::Result<Instance> {
-    let terminal = format == Format::Text && std::io::stderr().is_terminal();
-    let spinner = if terminal {
-        let s = ProgressBar::new_spinner();
-        s.enable_steady_tick(Duration::from_millis(100));
-        s
-    } else {
-        ProgressBar::hidden()
-    };
-    let mut last = None;
-    let result = client
-        .wait_for_instance(&instance.id, timeout, |i| {
-            let now = (i.status, i.status_message.clone());
-            if last.as_ref() != Some(&now) {
-                let text = match &i.status_message {
-                    Some(m) => format!("{}: {m}", i.status),
-                    None => i.status.to_string(),
-                };
-                if terminal {
-                    spinner.set_message(text);
-                } else if format == Format::Text {
-                    eprintln!("{text}");
-                }
-                last = Some(now);
-            }
-            i.status.is_settled()
-        })
-        .await;
-    spinner.finish_and_clear();
-    Ok(result?)
-}
-
-/// Prints the end of a failed instance's log on stderr.
-async fn print_log_tail(client: &Client, instance: &Instance) {
-    eprintln!("last lines of the log of instance {}:", instance.id);
-    match client.logs(&instance.id, Some(40), false).await {
-        Ok(mut stream) => {
-            while let Ok(Some(line)) = stream.next_line().await {
-                eprintln!("  {line}");
-            }
-        }
-        Err(e) => eprintln!("  (the log cannot be read: {e})"),
-    }
 }

@@ -1,11 +1,12 @@
 //! Which server and token a command uses: `--url`, `--token`, `--profile`, then `Q8S_URL`,
-//! `Q8S_TOKEN`, `Q8S_PROFILE`, then the configuration file (rules in `q8s_core::api::config`).
+//! `Q8S_TOKEN`, `Q8S_PROFILE`, then the configuration file (rules in `q8s_client::config`).
 
 use std::future::Future;
 
 use clap::Args;
-use q8s_core::api::config::{self, ConfigFile, Overrides};
-use q8s_core::api::{Client, Visibility};
+use q8s_client::Client;
+use q8s_client::config::{self, ConfigFile, Overrides};
+use q8s_core::api::Visibility;
 
 /// The flags every service command takes.
 #[derive(Debug, Clone, Default, Args)]

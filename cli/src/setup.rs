@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use indicatif::ProgressBar;
-use q8s_core::api::config::{self, ConfigFile, Overrides, Profile};
-use q8s_core::api::{ApiError, Client, DEFAULT_URL, DevicePoll, Pkce};
+use q8s_client::config::{self, ConfigFile, Overrides, Profile};
+use q8s_client::{Client, DEFAULT_URL, DevicePoll};
+use q8s_core::api::{ApiError, Pkce};
 use serde_json::json;
 
 use crate::loopback::{Callback, Loopback};

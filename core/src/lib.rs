@@ -16,7 +16,7 @@
 //!   deploy versions;
 //! - [`constraints`]: known-good upper bounds for environments of older
 //!   `h2o-wave` releases;
-//! - [`api`]: the REST types and the async client of the q8s service.
+//! - [`api`]: the REST types of the q8s service and its errors (the client is `q8s-client`).
 //!
 //! The crate builds for `wasm32-unknown-unknown`; filesystem walking, parallel
 //! compression and extraction are native-only.

@@ -10,7 +10,7 @@ use std::str::FromStr;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::runtime::{HostUser, InstanceNetwork};
+use q8s_runtime::{HostUser, InstanceNetwork};
 
 /// The largest bundle accepted unless configured otherwise (1 GiB).
 pub const DEFAULT_MAX_BUNDLE_SIZE: u64 = 1 << 30;
@@ -401,9 +401,7 @@ impl Config {
                 None => HostUser::DEFAULT,
             },
             max_unpacked: settings.max_unpacked.map_or(DEFAULT_MAX_UNPACKED, |b| b.0),
-            max_pids: settings
-                .max_pids
-                .unwrap_or(crate::runtime::DEFAULT_MAX_PIDS),
+            max_pids: settings.max_pids.unwrap_or(q8s_runtime::DEFAULT_MAX_PIDS),
             gc_interval: std::time::Duration::from_secs(settings.gc_interval.unwrap_or(30).max(1)),
             sign_in_attempts: settings.sign_in_attempts.unwrap_or(10).max(1),
             sign_in_window: settings.sign_in_window.unwrap_or(900).max(1),

@@ -1,9 +1,9 @@
 //! # q8s-server
 //!
 //! The q8s service: the REST API (`/api/v1`), sign-in (password, API tokens, the CLI's
-//! loopback and device flows), the metadata store (SQLite), the blob store for bundles, the
-//! instance runtime and the per-instance proxy. [`run`] starts all of it; the `q8s-server`
-//! binary is a thin command line around it, and the CLI can run it in-process.
+//! loopback and device flows), the metadata store (SQLite), the blob store for bundles, and
+//! the per-instance proxy, running instances with `q8s-runtime`. [`run`] starts all of it;
+//! the `q8s-server` binary is a thin command line around it.
 
 pub mod api;
 pub mod auth;
@@ -11,7 +11,6 @@ pub mod blob;
 pub mod config;
 pub mod error;
 pub mod proxy;
-pub mod runtime;
 mod serve;
 mod startup;
 pub mod state;

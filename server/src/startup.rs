@@ -9,9 +9,9 @@ use crate::api::instances_sink;
 use crate::auth;
 use crate::blob::{BlobStore, ObjectBlobStore};
 use crate::config::{Config, RuntimeKind};
-use crate::runtime::{LocalRuntime, LocalRuntimeConfig};
 use crate::state::{AppState, Metrics};
 use crate::store::{SqliteStore, Store};
+use q8s_runtime::{LocalRuntime, LocalRuntimeConfig};
 
 /// The admin credentials created on first start (shown once).
 #[derive(Debug, Clone)]

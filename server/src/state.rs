@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::blob::BlobStore;
 use crate::config::Config;
-use crate::runtime::{InstanceStatus, Runtime};
 use crate::store::Store;
+use q8s_runtime::{InstanceStatus, Runtime};
 
 /// The server's shared state (cheap to clone).
 #[derive(Clone)]

@@ -4,6 +4,7 @@
 //! and server restarts (clean and `kill -9`) that lose no instance and no desired state.
 
 mod common;
+#[path = "../../runtime/tests/runtime_support/mod.rs"]
 mod runtime_support;
 
 use std::time::{Duration, Instant};

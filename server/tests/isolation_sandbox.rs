@@ -5,6 +5,7 @@
 //! needs. Each test performs the attack and asserts that it fails.
 
 mod common;
+#[path = "../../runtime/tests/runtime_support/mod.rs"]
 mod runtime_support;
 
 use std::path::Path;

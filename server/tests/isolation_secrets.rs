@@ -6,6 +6,7 @@
 //! a `PUT` without keys is refused and loses nothing.
 
 mod common;
+#[path = "../../runtime/tests/runtime_support/mod.rs"]
 mod runtime_support;
 
 use std::net::SocketAddr;

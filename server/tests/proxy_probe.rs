@@ -3,6 +3,7 @@
 //! server (whose death takes the instance's processes along) and a restart.
 
 mod common;
+#[path = "../../runtime/tests/runtime_support/mod.rs"]
 mod runtime_support;
 
 use std::path::Path;

@@ -189,13 +189,18 @@ class Client:
         import tempfile
 
         with _open_progress(progress, "uploading") as bar:
+
+            def changed(d: dict[str, Any]) -> None:
+                bar.status(_status_line(Instance._from_dict(d)))
+
             with tempfile.TemporaryDirectory(prefix="q8s-deploy-") as work:
-                result = self._native.import_deploy(path, work, visibility, bar.update)
-            app = self._remember(App._from_dict(result["app"]))
-            instance = self.run(app, visibility)
-            bar.status(_status_line(instance))
-            if wait:
-                instance = self._wait(instance.id, InstanceStatus.RUNNING, timeout, bar)
+                result = self._native.deploy(
+                    path, work, visibility, timeout if wait else None, bar.update, changed
+                )
+        app = self._remember(App._from_dict(result["app"]))
+        instance = Instance._from_dict(result["instance"])
+        if result["log_tail"] is not None:
+            raise self._failure(instance, result["log_tail"])
         return Deployment(app, instance)
 
     # Instances
@@ -299,15 +304,16 @@ class Client:
         """Deletes a secret (admins)."""
         self._native.delete_secret(name)
 
-    def _failure(self, instance: Instance) -> InstanceError:
+    def _failure(self, instance: Instance, tail: list[str] | None = None) -> InstanceError:
         reason = f": {instance.status_message}" if instance.status_message else ""
         message = (
             f"instance {instance.id} is {instance.status.value}{reason} (instance-failed)"
             f" — see client.logs({instance.id!r})"
         )
-        try:
-            with self._native.logs(instance.id, LOG_TAIL, False) as lines:
-                tail = list(lines)
-        except Exception:  # the log is a courtesy: the failure is what matters
-            tail = []
-        return InstanceError(message, instance, tail)
+        if tail is None:
+            try:
+                with self._native.logs(instance.id, LOG_TAIL, False) as lines:
+                    tail = list(lines)
+            except Exception:  # the log is a courtesy: the failure is what matters
+                tail = []
+        return InstanceError(message, instance, tail or [])

@@ -39,12 +39,14 @@ class NativeClient:
         visibility: str,
         progress: Callable[[int, int], object] | None = None,
     ) -> _Json: ...
-    def import_deploy(
+    def deploy(
         self,
         dir: _Path,
         work: _Path,
         visibility: str,
+        wait: float | None = None,
         progress: Callable[[int, int], object] | None = None,
+        on_status: Callable[[_Json], object] | None = None,
     ) -> _Json: ...
     def run(self, app_id: str, visibility: str) -> _Json: ...
     def instances(self, all: bool) -> list[_Json]: ...

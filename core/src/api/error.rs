@@ -9,6 +9,7 @@
 
 use serde_json::Value;
 
+use super::types::ErrorBody;
 use crate::diagnostic::Diagnostic;
 
 /// An error of a q8s API call.
@@ -211,7 +212,7 @@ impl ApiError {
     }
 
     /// The error of an OAuth token-endpoint answer (`access_denied` → `access-denied`).
-    pub(crate) fn sign_in(error: &str, description: Option<String>) -> ApiError {
+    pub fn sign_in(error: &str, description: Option<String>) -> ApiError {
         ApiError::SignIn {
             code: error.replace('_', "-"),
             description: description.unwrap_or_else(|| error.replace('_', " ")),
@@ -219,31 +220,43 @@ impl ApiError {
     }
 }
 
-/// The few words that say why a request got no answer, from the error's chain.
-pub(crate) fn transport_reason(err: &reqwest::Error) -> String {
-    if err.is_timeout() {
-        return "timed out".to_owned();
-    }
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(e) = source {
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            return match io.kind() {
-                std::io::ErrorKind::ConnectionRefused => "connection refused".to_owned(),
-                std::io::ErrorKind::ConnectionReset => "connection reset".to_owned(),
-                std::io::ErrorKind::TimedOut => "timed out".to_owned(),
-                _ => io.to_string(),
-            };
+impl ApiError {
+    /// The error an unsuccessful answer carries: the server's JSON error (`{"error": {code,
+    /// message, details}}`), or, when the body is not one, an unexpected response. The
+    /// browser's upload (an `XMLHttpRequest`, for its progress events) reads errors with it.
+    ///
+    /// ```
+    /// use q8s_core::api::ApiError;
+    /// let body = r#"{"error": {"code": "app-version-exists", "message": "ai.x 1.0.0 exists"}}"#;
+    /// let err = ApiError::from_response(409, "http://q8s.test/api/v1/apps", body);
+    /// assert_eq!((err.code(), err.status()), ("app-version-exists", Some(409)));
+    /// let err = ApiError::from_response(502, "http://q8s.test/api/v1/apps", "<html>Bad gateway");
+    /// assert_eq!(err.code(), "unexpected-response");
+    /// ```
+    pub fn from_response(status: u16, url: &str, body: &str) -> ApiError {
+        match serde_json::from_str::<ErrorBody>(body) {
+            Ok(body) => ApiError::Server {
+                status,
+                code: body.error.code,
+                message: body.error.message,
+                details: body.error.details,
+            },
+            Err(_) => ApiError::UnexpectedResponse {
+                url: url.to_owned(),
+                status,
+                reason: format!("{:?}", excerpt(body)),
+            },
         }
-        source = e.source();
     }
-    // The innermost message is the most specific (`dns error: …`, `invalid peer certificate`).
-    let mut innermost = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(e) = source {
-        innermost = e.to_string();
-        source = e.source();
+}
+
+/// The start of a body, for messages.
+fn excerpt(text: &str) -> String {
+    let text = text.trim();
+    match text.char_indices().nth(120) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
     }
-    innermost
 }
 
 #[cfg(test)]
@@ -345,5 +358,11 @@ mod tests {
         let d = e.diagnostics();
         assert_eq!(d.len(), 1);
         assert_eq!(d[0].code, "unsafe-path");
+    }
+
+    #[test]
+    fn excerpts_are_short() {
+        assert_eq!(excerpt("  <html> "), "<html>");
+        assert_eq!(excerpt(&"é".repeat(200)).chars().count(), 121);
     }
 }

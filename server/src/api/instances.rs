@@ -19,11 +19,11 @@ use super::parse_id;
 use super::secrets::{self, Launcher};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::runtime::{InstanceSpec, InstanceStatus, RuntimeError, StatusSink, StatusUpdate};
 use crate::state::AppState;
 use crate::store::{
     AppRecord, DesiredState, InstanceRecord, ListQuery, NewInstance, Store, UserRecord,
 };
+use q8s_runtime::{InstanceSpec, InstanceStatus, RuntimeError, StatusSink, StatusUpdate};
 
 impl From<RuntimeError> for ApiError {
     fn from(e: RuntimeError) -> Self {

@@ -26,7 +26,7 @@ pub use secrets::Launcher;
 /// The status sink that records runtime reports in the store.
 pub fn instances_sink(
     store: std::sync::Arc<dyn crate::store::Store>,
-) -> std::sync::Arc<dyn crate::runtime::StatusSink> {
+) -> std::sync::Arc<dyn q8s_runtime::StatusSink> {
     std::sync::Arc::new(instances::StoreStatusSink(store))
 }
 pub use ops::{healthz, metrics};

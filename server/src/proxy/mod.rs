@@ -21,15 +21,13 @@ use axum::response::{IntoResponse, Redirect, Response};
 use uuid::Uuid;
 
 use crate::auth::{self, Caller, ClientAddr, SESSION_COOKIE};
-use crate::runtime::{InstanceStatus, Upstream};
 use crate::state::{AppState, Metrics};
 use crate::store::InstanceRecord;
+use q8s_runtime::forward::{self, pages};
+use q8s_runtime::{InstanceStatus, Upstream};
 
 mod cache;
-mod forward;
 mod grants;
-mod pages;
-mod upstream;
 
 /// How many threads serve instance hosts: one per core (`serve.rs`); each has its own upstream
 /// connections and cache.
@@ -173,35 +171,9 @@ async fn pass(
         Ok(response) => response,
         Err(why) => {
             tracing::debug!(instance = %id, "proxy: {why}");
-            pages::retry_page(
-                StatusCode::BAD_GATEWAY,
-                "The instance does not answer",
-                "It may be restarting. This page reloads by itself.",
-            )
+            pages::unanswered()
         }
     }
-}
-
-/// Forwards a request to an upstream exactly as the proxy does (HTTP and websockets,
-/// hop-by-hop headers dropped, `X-Forwarded-*` added) without checking who asks: for
-/// `q8s-cli exec`, which serves one local instance to the user who started it. `Err` says why
-/// the upstream did not answer.
-pub async fn forward_unchecked(
-    upstream: &Upstream,
-    request: Request,
-    host: &str,
-    user: &str,
-) -> Result<Response, String> {
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|info| info.0.ip());
-    let origin = forward::Origin {
-        host: HeaderValue::from_str(host).ok(),
-        user: HeaderValue::from_str(user).ok(),
-        peer,
-    };
-    forward::forward(upstream, request, origin).await
 }
 
 /// `GET /_q8s/auth?code=…&next=…`: the end of the hand-off from the main site.

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 pub use sqlite::SqliteStore;
 
-use crate::runtime::InstanceStatus;
+use q8s_runtime::InstanceStatus;
 
 pub use q8s_core::api::Visibility;
 pub use q8s_core::api::{SecretAccess, SecretAccessChange, SecretUsers};

@@ -28,7 +28,7 @@
 //! configured size (`--proxy-cache`, default 64 MiB): nothing is locked on the way. An entry
 //! may take a quarter of its cache; when a new one does not fit, the oldest go first.
 
-use crate::runtime::UpstreamKey;
+use q8s_runtime::UpstreamKey;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::{Instant, SystemTime};
@@ -307,7 +307,7 @@ mod tests {
         std::net::SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 10101);
 
     fn upstream() -> UpstreamKey {
-        crate::runtime::Upstream::host(ADDR).key()
+        q8s_runtime::Upstream::host(ADDR).key()
     }
 
     pub(super) fn headers(pairs: &[(&str, &str)]) -> HeaderMap {

@@ -7,11 +7,11 @@ use uuid::Uuid;
 
 use super::codec::{conflict_as, db_err, fmt_time, now, parse_time, parse_uuid, to_json};
 use super::names;
-use crate::runtime::InstanceStatus;
 use crate::store::{
     AppRecord, DesiredState, InstanceRecord, ListQuery, NewApp, NewInstance, StoreError,
     StoreResult, Visibility,
 };
+use q8s_runtime::InstanceStatus;
 
 fn visibility(text: String) -> StoreResult<Visibility> {
     Visibility::parse(&text).ok_or_else(|| StoreError::Corrupt(format!("visibility {text}")))

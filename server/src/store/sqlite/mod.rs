@@ -24,7 +24,7 @@ use super::{
     ListQuery, NewApp, NewInstance, SecretAccessChange, SecretRecord, SessionRecord, Store,
     StoreError, StoreResult, TokenRecord, UserRecord, Visibility,
 };
-use crate::runtime::InstanceStatus;
+use q8s_runtime::InstanceStatus;
 
 /// The SQLite store.
 #[derive(Debug, Clone)]

@@ -22,7 +22,7 @@ use super::network::Pod;
 use super::prepare::{AppKind, InstallContext, Prepared};
 use super::process::{Confinement, Launch, Sandboxed, describe_exit};
 use super::sandbox::{ENV_DIR, Sandbox};
-use crate::runtime::{InstanceSpec, InstanceStatus, StatusUpdate, Upstream};
+use crate::{InstanceSpec, InstanceStatus, StatusUpdate, Upstream};
 
 /// Qd's port inside an instance's own network namespace (Wave's default).
 const QD_PORT: u16 = 10101;

@@ -1,8 +1,13 @@
-//! Instance runtime: turns an [`InstanceSpec`] into running processes and reports progress.
+//! # q8s-runtime
 //!
-//! The [`Runtime`] trait is what the API and the proxy see; [`LocalRuntime`] runs instances as
-//! sandboxed processes on this machine (bubblewrap + cgroups + `uv` + `waved`). A Kubernetes
-//! runtime would be a second implementation of the same trait.
+//! Instance runtime: turns an [`InstanceSpec`] into running processes and reports progress,
+//! and forwards requests to them.
+//!
+//! The [`Runtime`] trait is what the server's API and proxy and `q8s-cli exec` see;
+//! [`LocalRuntime`] runs instances as sandboxed processes on this machine (bubblewrap +
+//! cgroups + `uv` + `waved`). A Kubernetes runtime would be a second implementation of the
+//! same trait. [`forward`] sends a request to an instance's [`Upstream`] the way the proxy
+//! does, and has the pages shown when it cannot.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -13,6 +18,7 @@ use futures::stream::BoxStream;
 use tokio::net::TcpStream;
 use uuid::Uuid;
 
+pub mod forward;
 mod local;
 
 pub use local::{DEFAULT_MAX_PIDS, HostUser, InstanceNetwork, LocalRuntime, LocalRuntimeConfig};

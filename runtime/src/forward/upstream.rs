@@ -24,7 +24,7 @@ use hyper::client::conn::http1::{self, Connection, SendRequest};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-use crate::runtime::{Upstream, UpstreamKey};
+use crate::{Upstream, UpstreamKey};
 
 /// Idle connections kept per upstream address.
 pub(crate) const MAX_IDLE_PER_UPSTREAM: usize = 64;

@@ -17,8 +17,10 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Uri, header};
 use axum::response::Response;
 use hyper_util::rt::TokioIo;
 
-use super::upstream;
-use crate::runtime::Upstream;
+use crate::Upstream;
+
+pub mod pages;
+mod upstream;
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1).
 const HOP_BY_HOP: [HeaderName; 8] = [
@@ -33,18 +35,18 @@ const HOP_BY_HOP: [HeaderName; 8] = [
 ];
 
 /// Who is asking, for the `X-Forwarded-*` headers.
-pub(crate) struct Origin {
+pub struct Origin {
     /// The `Host` the browser used (`X-Forwarded-Host`).
-    pub(crate) host: Option<HeaderValue>,
+    pub host: Option<HeaderValue>,
     /// The signed-in user (`X-Forwarded-User`).
-    pub(crate) user: Option<HeaderValue>,
+    pub user: Option<HeaderValue>,
     /// The client's address (appended to `X-Forwarded-For`).
-    pub(crate) peer: Option<IpAddr>,
+    pub peer: Option<IpAddr>,
 }
 
 /// Sends `request` to `upstream` and returns its answer; `Err` when the upstream cannot be
 /// reached (the caller answers 502).
-pub(crate) async fn forward(
+pub async fn forward(
     upstream: &Upstream,
     mut request: Request,
     origin: Origin,

@@ -8,10 +8,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use super::error::{ApiError, transport_reason};
-use super::secret::{SecretAccessChange, SecretWrite};
-use super::types::{
-    App, CreatedToken, CreatedUser, ErrorBody, Instance, Me, SecretInfo, User, Visibility,
+use q8s_core::api::{
+    ApiError, App, CreatedToken, CreatedUser, Instance, Me, SecretAccessChange, SecretInfo,
+    SecretWrite, User, Visibility,
 };
 
 /// The address of a q8s server started with its defaults.
@@ -24,7 +23,7 @@ const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 /// A client of one q8s server, with or without an API token. Cheap to clone.
 ///
 /// ```
-/// use q8s_core::api::Client;
+/// use q8s_client::Client;
 /// let client = Client::new("http://127.0.0.1:8008/", Some("q8s_…".into()))?;
 /// assert_eq!(client.url(), "http://127.0.0.1:8008");
 /// assert!(Client::new("ftp://example.com", None).is_err());
@@ -349,7 +348,7 @@ impl Client {
         &self,
         name: &str,
         owner: &str,
-    ) -> Result<super::types::AppName, ApiError> {
+    ) -> Result<q8s_core::api::AppName, ApiError> {
         let body = json!({ "owner": owner });
         self.json(self.call(Method::PUT, &["app-names", name]).json(&body))
             .await
@@ -370,6 +369,33 @@ fn http_client() -> reqwest::Client {
     reqwest::Client::new()
 }
 
+/// The few words that say why a request got no answer, from the error's chain.
+fn transport_reason(err: &reqwest::Error) -> String {
+    if err.is_timeout() {
+        return "timed out".to_owned();
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = source {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            return match io.kind() {
+                std::io::ErrorKind::ConnectionRefused => "connection refused".to_owned(),
+                std::io::ErrorKind::ConnectionReset => "connection reset".to_owned(),
+                std::io::ErrorKind::TimedOut => "timed out".to_owned(),
+                _ => io.to_string(),
+            };
+        }
+        source = e.source();
+    }
+    // The innermost message is the most specific (`dns error: …`, `invalid peer certificate`).
+    let mut innermost = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(e) = source {
+        innermost = e.to_string();
+        source = e.source();
+    }
+    innermost
+}
+
 /// The response when it is a success, else the error it carries.
 pub(crate) async fn check(client: &Client, response: Response) -> Result<Response, ApiError> {
     let status = response.status();
@@ -379,36 +405,6 @@ pub(crate) async fn check(client: &Client, response: Response) -> Result<Respons
     let url = response.url().to_string();
     let text = response.text().await.map_err(|e| client.unreachable(&e))?;
     Err(ApiError::from_response(status.as_u16(), &url, &text))
-}
-
-impl ApiError {
-    /// The error an unsuccessful answer carries: the server's JSON error (`{"error": {code,
-    /// message, details}}`), or, when the body is not one, an unexpected response. The
-    /// browser's upload (an `XMLHttpRequest`, for its progress events) reads errors with it.
-    ///
-    /// ```
-    /// use q8s_core::api::ApiError;
-    /// let body = r#"{"error": {"code": "app-version-exists", "message": "ai.x 1.0.0 exists"}}"#;
-    /// let err = ApiError::from_response(409, "http://q8s.test/api/v1/apps", body);
-    /// assert_eq!((err.code(), err.status()), ("app-version-exists", Some(409)));
-    /// let err = ApiError::from_response(502, "http://q8s.test/api/v1/apps", "<html>Bad gateway");
-    /// assert_eq!(err.code(), "unexpected-response");
-    /// ```
-    pub fn from_response(status: u16, url: &str, body: &str) -> ApiError {
-        match serde_json::from_str::<ErrorBody>(body) {
-            Ok(body) => ApiError::Server {
-                status,
-                code: body.error.code,
-                message: body.error.message,
-                details: body.error.details,
-            },
-            Err(_) => ApiError::UnexpectedResponse {
-                url: url.to_owned(),
-                status,
-                reason: format!("{:?}", excerpt(body)),
-            },
-        }
-    }
 }
 
 /// The JSON of a successful answer.
@@ -425,15 +421,6 @@ pub(crate) async fn read_json<T: DeserializeOwned>(
         status,
         reason: format!("not the JSON expected: {e}"),
     })
-}
-
-/// The start of a body, for messages.
-fn excerpt(text: &str) -> String {
-    let text = text.trim();
-    match text.char_indices().nth(120) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text.to_owned(),
-    }
 }
 
 /// An instance's log as it arrives ([`Client::logs`]). Natively the bytes come as the server
@@ -546,11 +533,5 @@ mod tests {
             let e = Client::new(bad, None).unwrap_err();
             assert_eq!(e.code(), "invalid-url", "{bad}");
         }
-    }
-
-    #[test]
-    fn excerpts_are_short() {
-        assert_eq!(excerpt("  <html> "), "<html>");
-        assert_eq!(excerpt(&"é".repeat(200)).chars().count(), 121);
     }
 }

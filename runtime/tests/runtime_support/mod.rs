@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use q8s_core::archive::{DeterministicZipWriter, compress_entry};
-use q8s_server::runtime::{
+use q8s_runtime::{
     InstanceSpec, InstanceStatus, LocalRuntime, LocalRuntimeConfig, StatusSink, StatusUpdate,
     Upstream,
 };

@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt as _;
 use reqwest::Method;
 
-use super::client::{Client, read_json};
-use super::error::ApiError;
-use super::types::{App, Instance, Visibility};
+use q8s_core::api::{ApiError, App, Instance, Visibility};
+
+use crate::client::{Client, read_json};
 
 /// Bytes read from disk per chunk of an upload (and so per progress report).
 const UPLOAD_CHUNK: usize = 256 * 1024;

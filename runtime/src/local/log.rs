@@ -20,7 +20,7 @@ use futures::StreamExt;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::sync::broadcast;
 
-use crate::runtime::LogStream;
+use crate::LogStream;
 
 /// Lines longer than this are split (a runaway line must not grow memory without bound).
 const MAX_LINE: usize = 64 * 1024;

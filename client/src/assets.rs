@@ -3,8 +3,9 @@
 
 use reqwest::Method;
 
-use super::client::{Client, check};
-use super::error::ApiError;
+use q8s_core::api::ApiError;
+
+use crate::client::{Client, check};
 
 /// An image file served by the API.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::client::DEFAULT_URL;
+use crate::client::DEFAULT_URL;
 
 /// The profile used when neither a flag, `Q8S_PROFILE` nor the file's `default` names one.
 pub const DEFAULT_PROFILE: &str = "default";

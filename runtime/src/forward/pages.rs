@@ -1,5 +1,6 @@
-//! The small HTML pages the proxy answers with when it cannot forward: unknown, stopped,
-//! suspended, starting and failed instances, and a broken sign-in hand-off.
+//! The small HTML pages answered when a request cannot be forwarded: the server's proxy shows
+//! them for unknown, stopped, suspended, starting and failed instances and a broken sign-in
+//! hand-off, and `q8s-cli exec` for its one instance.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -8,17 +9,27 @@ use axum::response::{Html, IntoResponse, Response};
 const RETRY_SECONDS: u32 = 2;
 
 /// A page with `status`, a title and one paragraph (plain text, escaped here).
-pub(crate) fn page(status: StatusCode, title: &str, text: &str) -> Response {
+pub fn page(status: StatusCode, title: &str, text: &str) -> Response {
     render(status, title, text, false)
 }
 
 /// Like [`page`], for a state that changes by itself: `Retry-After` and an automatic reload.
-pub(crate) fn retry_page(status: StatusCode, title: &str, text: &str) -> Response {
+pub fn retry_page(status: StatusCode, title: &str, text: &str) -> Response {
     let mut response = render(status, title, text, true);
     response
         .headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_SECONDS));
     response
+}
+
+/// The page of an instance that does not answer (it may be restarting): a `502` that
+/// reloads by itself.
+pub fn unanswered() -> Response {
+    retry_page(
+        StatusCode::BAD_GATEWAY,
+        "The instance does not answer",
+        "It may be restarting. This page reloads by itself.",
+    )
 }
 
 fn render(status: StatusCode, title: &str, text: &str, refresh: bool) -> Response {

@@ -4,7 +4,7 @@ mod runtime_support;
 
 use std::time::Duration;
 
-use q8s_server::runtime::{InstanceStatus, Runtime};
+use q8s_runtime::{InstanceStatus, Runtime};
 use runtime_support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

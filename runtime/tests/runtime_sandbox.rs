@@ -3,7 +3,7 @@
 
 mod runtime_support;
 
-use q8s_server::runtime::{InstanceStatus, Runtime};
+use q8s_runtime::{InstanceStatus, Runtime};
 use runtime_support::*;
 
 const SECRET: &str = "tok-5ecret-Value-93f1";

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use uuid::Uuid;
 
 use super::prepare::Preparer;
-use crate::runtime::Collected;
+use crate::Collected;
 
 /// Takes out of use the bundles in `unused` that no instance `runs`, then the environments no
 /// remaining bundle records; returns what it took and the folders to delete with
