@@ -21,6 +21,7 @@
 
 mod assets;
 mod client;
+mod code;
 #[cfg(not(target_family = "wasm"))]
 pub mod config;
 mod deploy;
@@ -35,6 +36,7 @@ mod types;
 
 pub use assets::Image;
 pub use client::{Client, DEFAULT_URL, LogStream};
+pub use code::{ErrorCode, UnknownCode};
 #[cfg(not(target_family = "wasm"))]
 pub use deploy::build_deploy_bundle;
 pub use deploy::{DeployTree, deploy_manifest};
