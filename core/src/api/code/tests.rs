@@ -28,7 +28,10 @@ fn quoted_after(text: &str, start: &str, end: &str) -> BTreeSet<String> {
 }
 
 fn all_codes() -> BTreeSet<String> {
-    ErrorCode::ALL.iter().map(|c| c.as_str().to_owned()).collect()
+    ErrorCode::ALL
+        .iter()
+        .map(|c| c.as_str().to_owned())
+        .collect()
 }
 
 fn assert_same(what: &str, listed: &BTreeSet<String>) {
@@ -43,7 +46,11 @@ fn assert_same(what: &str, listed: &BTreeSet<String>) {
 
 #[test]
 fn codes_are_unique_kebab_case_and_parse_back() {
-    assert_eq!(all_codes().len(), ErrorCode::ALL.len(), "a code is listed twice");
+    assert_eq!(
+        all_codes().len(),
+        ErrorCode::ALL.len(),
+        "a code is listed twice"
+    );
     for &code in ErrorCode::ALL {
         let s = code.as_str();
         assert!(
