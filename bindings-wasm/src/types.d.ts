@@ -157,6 +157,14 @@ export interface Me {
   created_at: string;
 }
 
+/** Where an app's bundle is stored. */
+export interface BundleRef {
+  /** The file name, `<name>.<version>.qz`. */
+  location: string;
+  sha256: string;
+  size: number;
+}
+
 /** An imported app version, as the REST API describes it. */
 export interface App {
   id: string;
@@ -170,7 +178,7 @@ export interface App {
   visibility: Visibility;
   created_at: string;
   updated_at: string;
-  bundle: { location: string; sha256: string; size: number };
+  bundle: BundleRef;
   /** Where the bundle keeps its icon (`<name>.<version>/icon.png`), if it has one; the
    * image itself is served at `/api/v1/apps/{id}/icon`. */
   icon_location: string | null;
