@@ -254,6 +254,8 @@ export type Q8sErrorCode =
   | "read-failed"
   | "invalid-path"
   | "path-conflict"
+  | "invalid-argument"
+  | "cancelled"
   | "access-denied"
   | "expired-token"
   | "invalid-grant"

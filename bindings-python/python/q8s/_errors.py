@@ -58,6 +58,8 @@ ErrorCode = Literal[
     "read-failed",
     "invalid-path",
     "path-conflict",
+    "invalid-argument",
+    "cancelled",
     "access-denied",
     "expired-token",
     "invalid-grant",

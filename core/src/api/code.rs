@@ -167,6 +167,10 @@ error_codes! {
     InvalidPath = "invalid-path", None, None;
     /// A path that would be both a file and a folder (browser folders).
     PathConflict = "path-conflict", None, None;
+    /// A JS value of the wrong kind (contents that are not bytes, an unknown visibility).
+    InvalidArgument = "invalid-argument", None, None;
+    /// An upload aborted by its `AbortSignal` (browser).
+    Cancelled = "cancelled", None, None;
     /// The sign-in was denied (OAuth `access_denied`).
     AccessDenied = "access-denied", None,
         Some("run `q8s-cli config setup` again and allow the request");

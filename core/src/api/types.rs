@@ -351,7 +351,7 @@ pub struct ErrorBody {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorDetail {
-    /// Stable kebab-case code, e.g. `app-version-exists`: one of [`super::ErrorCode`].
+    /// Stable kebab-case code, e.g. `app-version-exists` (every one is in `docs/api.md`).
     pub code: String,
     /// One sentence for people.
     pub message: String,

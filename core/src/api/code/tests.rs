@@ -126,3 +126,108 @@ fn typescript_error_code_type_lists_every_code() {
         &quoted_after(&source, "export type Q8sErrorCode =", ";"),
     );
 }
+
+/// The string literals right after each `needle` in `text` (whitespace skipped).
+fn literals_after<'a>(text: &'a str, needle: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    text.match_indices(needle).filter_map(move |(at, _)| {
+        let rest = text[at + needle.len()..].trim_start().strip_prefix('"')?;
+        Some(&rest[..rest.find('"')?])
+    })
+}
+
+#[test]
+fn the_codes_the_browser_module_makes_itself_are_in_the_list() {
+    let mut made = BTreeSet::new();
+    for dir in ["bindings-wasm/src", "bindings-wasm/js"] {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(dir);
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            let needles: &[&str] = match path.extension().and_then(|e| e.to_str()) {
+                Some("rs") => &["error("],
+                Some("js") => &[".code = "],
+                _ => &[],
+            };
+            for needle in needles {
+                made.extend(literals_after(&text, needle).map(str::to_owned));
+            }
+        }
+    }
+    assert!(made.len() >= 5, "found only {made:?}");
+    let unknown: Vec<_> = made
+        .iter()
+        .filter(|code| ErrorCode::from_code(code).is_none())
+        .collect();
+    assert!(unknown.is_empty(), "not in ErrorCode: {unknown:?}");
+}
+
+#[test]
+fn the_codes_of_core_errors_are_in_the_list() {
+    use crate::api::ApiError;
+    use crate::bundle::BundleError;
+    use crate::select::MemTreeError;
+    let io = || std::io::Error::other("x");
+    let errors = [
+        ApiError::Unreachable {
+            url: "u".into(),
+            reason: "r".into(),
+        },
+        ApiError::UnexpectedResponse {
+            url: "u".into(),
+            status: 502,
+            reason: "r".into(),
+        },
+        ApiError::InvalidUrl {
+            url: "u".into(),
+            reason: "r".into(),
+        },
+        ApiError::Timeout {
+            what: "w".into(),
+            seconds: 1,
+        },
+        ApiError::Io {
+            context: "c".into(),
+            source: io(),
+        },
+    ];
+    let mut codes: Vec<String> = errors.iter().map(|e| e.code().to_owned()).collect();
+    codes.extend(
+        [
+            BundleError::Invalid(Vec::new()),
+            BundleError::Io {
+                context: "c".into(),
+                source: io(),
+            },
+        ]
+        .iter()
+        .map(|e| e.code().to_owned()),
+    );
+    codes.extend(
+        [
+            MemTreeError::InvalidPath {
+                path: "p".into(),
+                reason: "r",
+            },
+            MemTreeError::Conflict {
+                path: "p".into(),
+                existing: "e".into(),
+            },
+        ]
+        .iter()
+        .map(|e| e.code().to_owned()),
+    );
+    // What the token endpoint answers when a sign-in ends without a token, kebab-cased.
+    for oauth in [
+        "access_denied",
+        "expired_token",
+        "invalid_grant",
+        "invalid_client",
+        "invalid_request",
+        "unsupported_grant_type",
+    ] {
+        codes.push(oauth.replace('_', "-"));
+    }
+    for code in codes {
+        assert!(ErrorCode::from_code(&code).is_some(), "{code}");
+    }
+}
