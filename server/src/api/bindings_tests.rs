@@ -184,3 +184,57 @@ fn the_bindings_restate_every_field_of_a_diagnostic() {
         );
     }
 }
+
+/// A manifest as the bindings receive it (`validate`, `inspect`): core's `Manifest`
+/// serialized, each table's fields declared by its Python class and in the TypeScript type.
+#[test]
+fn the_bindings_restate_every_field_of_a_manifest() {
+    let text = r#"
+[App]
+Name = "ai.h2o.q8s.check"
+Version = "1.0.0"
+Title = "Check"
+Description = "d"
+Category = "Other"
+Keywords = ["k"]
+
+[Runtime]
+Module = "check.app"
+VolumeMount = "/data"
+VolumeSize = "1Gi"
+MemoryLimit = "256Mi"
+MemoryReservation = "128Mi"
+
+[[Env]]
+Name = "TOKEN"
+Secret = "s"
+SecretKey = "k"
+"#;
+    let report = q8s_core::validate_manifest(text);
+    let manifest = report.manifest.expect("a valid manifest");
+    let manifest = serde_json::to_value(manifest).unwrap();
+    let python = read("bindings-python/python/q8s/_models.py");
+    let typescript = read("bindings-wasm/src/types.d.ts");
+    let tables = [
+        (&manifest, "Manifest", "Manifest"),
+        (&manifest["app"], "ManifestApp", "Manifest"),
+        (&manifest["runtime"], "Runtime", "RuntimeSettings"),
+        (&manifest["env"][0], "EnvVar", "EnvVar"),
+    ];
+    let mut missing = Vec::new();
+    for (table, class, ty) in tables {
+        let (class_lines, ty_body) = (
+            python_class(&python, class),
+            typescript_type(&typescript, ty),
+        );
+        for field in table.as_object().expect("a table").keys() {
+            if !python_declares(&class_lines, field) {
+                missing.push(format!("_models.py {class}: {field}"));
+            }
+            if !typescript_declares(ty_body, field) {
+                missing.push(format!("types.d.ts {ty}: {field}"));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "{missing:#?}");
+}
