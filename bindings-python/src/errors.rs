@@ -80,7 +80,7 @@ pub fn manifest_error(py: Python<'_>, diagnostics: Vec<Diagnostic>, file: &str) 
         py,
         Kind::Manifest,
         message,
-        "invalid-manifest",
+        invalid.code(),
         None,
         &diagnostics,
     )

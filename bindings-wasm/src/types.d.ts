@@ -157,6 +157,14 @@ export interface Me {
   created_at: string;
 }
 
+/** Where an app's bundle is stored. */
+export interface BundleRef {
+  /** The file name, `<name>.<version>.qz`. */
+  location: string;
+  sha256: string;
+  size: number;
+}
+
 /** An imported app version, as the REST API describes it. */
 export interface App {
   id: string;
@@ -170,7 +178,7 @@ export interface App {
   visibility: Visibility;
   created_at: string;
   updated_at: string;
-  bundle: { location: string; sha256: string; size: number };
+  bundle: BundleRef;
   /** Where the bundle keeps its icon (`<name>.<version>/icon.png`), if it has one; the
    * image itself is served at `/api/v1/apps/{id}/icon`. */
   icon_location: string | null;
@@ -197,10 +205,72 @@ export interface Instance {
   updated_at: string;
 }
 
+/**
+ * Every `code` a q8s error can have: core's `ErrorCode` list, which a test keeps this equal
+ * to (see `docs/api.md`, "Error codes"). The server's codes first, then the clients' own.
+ */
+export type Q8sErrorCode =
+  | "upload-failed"
+  | "conflicting-session-cookies"
+  | "unauthorized"
+  | "forbidden"
+  | "app-name-taken"
+  | "secret-forbidden"
+  | "cross-origin-request"
+  | "not-found"
+  | "app-version-exists"
+  | "app-has-instances"
+  | "user-exists"
+  | "token-exists"
+  | "user-code-exists"
+  | "instance-terminated"
+  | "bundle-too-large"
+  | "body-too-large"
+  | "unsupported-media-type"
+  | "invalid-request"
+  | "invalid-bundle"
+  | "immutable-field"
+  | "invalid-visibility"
+  | "missing-secret"
+  | "invalid-username"
+  | "weak-password"
+  | "invalid-secret-name"
+  | "invalid-secret-key"
+  | "empty-secret"
+  | "invalid-secret-access"
+  | "invalid-name"
+  | "unknown-user"
+  | "invalid-instance-spec"
+  | "too-many-attempts"
+  | "internal-error"
+  | "runtime-io"
+  | "runtime-shutting-down"
+  | "insufficient-storage"
+  | "unreachable"
+  | "unexpected-response"
+  | "invalid-url"
+  | "timeout"
+  | "io-error"
+  | "read-failed"
+  | "invalid-path"
+  | "path-conflict"
+  | "invalid-argument"
+  | "cancelled"
+  | "access-denied"
+  | "expired-token"
+  | "invalid-grant"
+  | "invalid-client"
+  | "unsupported-grant-type"
+  | "instance-failed"
+  | "config-path"
+  | "config-io"
+  | "config-invalid"
+  | "unknown-profile";
+
 /** The `Error`s q8s-wasm throws and its promises reject with. */
 export interface Q8sError extends Error {
   /** Stable code: `invalid-bundle`, `invalid-path`, `app-version-exists`, `unauthorized`, … */
-  code: string;
+  code: Q8sErrorCode;
   /** The rules broken, for `invalid-bundle` and for imports refused by the server. */
   diagnostics?: Diagnostic[];
   /** The HTTP status, for errors that came with an answer. */

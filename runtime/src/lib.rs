@@ -229,15 +229,6 @@ pub enum RuntimeError {
 }
 
 impl RuntimeError {
-    /// A stable kebab-case code for API errors.
-    pub fn code(&self) -> &'static str {
-        match self {
-            RuntimeError::Io { .. } => "runtime-io",
-            RuntimeError::InvalidSpec(_) => "invalid-instance-spec",
-            RuntimeError::ShuttingDown => "runtime-shutting-down",
-        }
-    }
-
     pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         RuntimeError::Io {
             context: context.into(),

@@ -4,37 +4,18 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 use serde_json::Value;
 
-use crate::store::StoreError;
+pub use q8s_core::api::{ErrorBody, ErrorCode, ErrorDetail};
 
-/// The body of every error answer.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ErrorBody {
-    /// The error.
-    pub error: ErrorDetail,
-}
+use crate::store::{Conflict, StoreError};
 
-/// What went wrong.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ErrorDetail {
-    /// Stable kebab-case code, e.g. `app-version-exists`.
-    pub code: String,
-    /// One sentence for people.
-    pub message: String,
-    /// Structured details (diagnostics of a bad bundle, missing secrets, …).
-    #[schema(value_type = Vec<Object>)]
-    pub details: Vec<Value>,
-}
-
-/// An error answer.
+/// An error answer. Its code is one of core's [`ErrorCode`]s, which also gives its status:
+/// the server has no other way to make one.
 #[derive(Debug)]
 pub struct ApiError {
-    /// The HTTP status.
-    pub status: StatusCode,
-    /// Stable code.
-    pub code: &'static str,
+    /// Stable code (a server code: one with a status).
+    pub code: ErrorCode,
     /// Message for people (never containing secret values).
     pub message: String,
     /// Structured details.
@@ -48,14 +29,22 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
     /// An error without details.
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        debug_assert!(!code.is_client(), "{code} is a client code");
         ApiError {
-            status,
             code,
             message: message.into(),
             details: Vec::new(),
             retry_after: None,
         }
+    }
+
+    /// The HTTP status of the answer: the code's.
+    pub fn status(&self) -> StatusCode {
+        self.code
+            .status()
+            .and_then(|status| StatusCode::from_u16(status).ok())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
     /// Adds structured details.
@@ -66,40 +55,20 @@ impl ApiError {
 
     /// 404: what does not exist and what the caller may not see look the same.
     pub fn not_found(what: &str) -> Self {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not-found",
-            format!("{what} not found"),
-        )
+        ApiError::new(ErrorCode::NotFound, format!("{what} not found"))
     }
 
     /// 401: no valid credentials.
     pub fn unauthorized() -> Self {
         ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
+            ErrorCode::Unauthorized,
             "sign in: send `Authorization: Bearer <token>` or a session cookie",
         )
     }
 
     /// 403: signed in, but not allowed (used only where existence is no secret).
     pub fn forbidden(message: impl Into<String>) -> Self {
-        ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
-    }
-
-    /// 400: the request itself is malformed.
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        ApiError::new(StatusCode::BAD_REQUEST, code, message)
-    }
-
-    /// 422: well-formed but not acceptable.
-    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
-        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
-    }
-
-    /// 409.
-    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
-        ApiError::new(StatusCode::CONFLICT, code, message)
+        ApiError::new(ErrorCode::Forbidden, message)
     }
 
     /// 507: the server's disk is full, so nothing was kept of what the request would have
@@ -107,8 +76,7 @@ impl ApiError {
     pub fn insufficient_storage(context: &str, cause: impl std::fmt::Display) -> Self {
         tracing::warn!(context, %cause, "disk full");
         ApiError::new(
-            StatusCode::INSUFFICIENT_STORAGE,
-            "insufficient-storage",
+            ErrorCode::InsufficientStorage,
             format!(
                 "the server's disk is full: nothing was stored while {context}; try again once \
                  its administrator has made room"
@@ -135,8 +103,7 @@ impl ApiError {
     /// address or for this account; nothing was checked. `Retry-After` says when to try again.
     pub fn too_many_attempts(retry_after: u64) -> Self {
         let mut error = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too-many-attempts",
+            ErrorCode::TooManyAttempts,
             format!("too many failed sign-in attempts; try again in {retry_after} seconds"),
         );
         error.retry_after = Some(retry_after);
@@ -147,8 +114,7 @@ impl ApiError {
     pub fn internal(context: &str, cause: impl std::fmt::Display) -> Self {
         tracing::error!(context, %cause, "internal error");
         ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal-error",
+            ErrorCode::InternalError,
             format!("the server failed while {context}"),
         )
     }
@@ -166,7 +132,17 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => ApiError::not_found("object"),
-            StoreError::Conflict(code) => ApiError::conflict(code, code.replace('-', " ")),
+            StoreError::Conflict(conflict) => {
+                let code = match conflict {
+                    Conflict::UserName => ErrorCode::UserExists,
+                    Conflict::TokenName => ErrorCode::TokenExists,
+                    Conflict::UserCode => ErrorCode::UserCodeExists,
+                    Conflict::AppVersion => ErrorCode::AppVersionExists,
+                    Conflict::AppOwner => ErrorCode::AppNameTaken,
+                    Conflict::AppInstances => ErrorCode::AppHasInstances,
+                };
+                ApiError::new(code, code.as_str().replace('-', " "))
+            }
             StoreError::Full => ApiError::insufficient_storage("using the database", e),
             other => ApiError::internal("using the database", other),
         }
@@ -175,14 +151,15 @@ impl From<StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let status = self.status();
         let body = ErrorBody {
             error: ErrorDetail {
-                code: self.code.to_owned(),
+                code: self.code.as_str().to_owned(),
                 message: self.message,
                 details: self.details,
             },
         };
-        let mut response = (self.status, Json(body)).into_response();
+        let mut response = (status, Json(body)).into_response();
         if let Some(seconds) = self.retry_after {
             response
                 .headers_mut()
@@ -191,3 +168,6 @@ impl IntoResponse for ApiError {
         response
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -27,7 +27,7 @@ def outcome(validate: Any) -> dict[str, Any]:
     try:
         manifest = validate()
     except q8s.ManifestError as e:
-        assert e.code == "invalid-manifest"
+        assert e.code == "invalid-bundle"
         assert any(d.is_error for d in e.diagnostics)
         return {"valid": False, "diagnostics": [d.to_dict() for d in e.diagnostics]}
     assert isinstance(manifest, q8s.Manifest)

@@ -4,22 +4,86 @@ module use for the same failure, and its message is the sentence the CLI prints.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from ._models import Diagnostic
 
 if TYPE_CHECKING:
     from ._models import Instance
 
+ErrorCode = Literal[
+    # the server's (docs/api.md, "Server codes")
+    "upload-failed",
+    "conflicting-session-cookies",
+    "unauthorized",
+    "forbidden",
+    "app-name-taken",
+    "secret-forbidden",
+    "cross-origin-request",
+    "not-found",
+    "app-version-exists",
+    "app-has-instances",
+    "user-exists",
+    "token-exists",
+    "user-code-exists",
+    "instance-terminated",
+    "bundle-too-large",
+    "body-too-large",
+    "unsupported-media-type",
+    "invalid-request",
+    "invalid-bundle",
+    "immutable-field",
+    "invalid-visibility",
+    "missing-secret",
+    "invalid-username",
+    "weak-password",
+    "invalid-secret-name",
+    "invalid-secret-key",
+    "empty-secret",
+    "invalid-secret-access",
+    "invalid-name",
+    "unknown-user",
+    "invalid-instance-spec",
+    "too-many-attempts",
+    "internal-error",
+    "runtime-io",
+    "runtime-shutting-down",
+    "insufficient-storage",
+    # the clients' own (docs/api.md, "Client codes")
+    "unreachable",
+    "unexpected-response",
+    "invalid-url",
+    "timeout",
+    "io-error",
+    "read-failed",
+    "invalid-path",
+    "path-conflict",
+    "invalid-argument",
+    "cancelled",
+    "access-denied",
+    "expired-token",
+    "invalid-grant",
+    "invalid-client",
+    "unsupported-grant-type",
+    "instance-failed",
+    "config-path",
+    "config-io",
+    "config-invalid",
+    "unknown-profile",
+]
+"""Every ``code`` a q8s error can have: core's ``ErrorCode`` list, which a test keeps this
+equal to (see ``docs/api.md``, "Error codes")."""
+
 
 class Error(Exception):
     """Base class of every q8s error.
 
-    ``code`` is a stable kebab-case word (``invalid-manifest``, ``app-version-exists``,
-    ``unreachable``…) to match on; ``str(error)`` is the sentence for people.
+    ``code`` is a stable kebab-case word (``invalid-bundle``, ``app-version-exists``,
+    ``unreachable``…, one of :data:`ErrorCode`) to match on; ``str(error)`` is the sentence
+    for people.
     """
 
-    def __init__(self, message: str, *, code: str = "error") -> None:
+    def __init__(self, message: str, *, code: ErrorCode) -> None:
         super().__init__(message)
         self.code = code
 
@@ -52,7 +116,7 @@ class ManifestError(Error):
         message: str,
         diagnostics: Sequence[Diagnostic] = (),
         *,
-        code: str = "invalid-manifest",
+        code: ErrorCode = "invalid-bundle",
     ) -> None:
         super().__init__(message, code=code)
         self.diagnostics: tuple[Diagnostic, ...] = tuple(diagnostics)
@@ -72,7 +136,7 @@ class BundleError(Error):
         message: str,
         diagnostics: Sequence[Diagnostic] = (),
         *,
-        code: str = "invalid-bundle",
+        code: ErrorCode = "invalid-bundle",
     ) -> None:
         super().__init__(message, code=code)
         self.diagnostics: tuple[Diagnostic, ...] = tuple(diagnostics)
@@ -95,7 +159,7 @@ class ApiError(Error):
         self,
         message: str,
         *,
-        code: str,
+        code: ErrorCode,
         status: int | None = None,
         details: Sequence[Any] = (),
     ) -> None:
@@ -148,7 +212,7 @@ _BY_STATUS: dict[int, type[ApiError]] = {
 
 
 def _from_native(
-    kind: str, message: str, code: str, status: int | None, details: list[Any]
+    kind: str, message: str, code: ErrorCode, status: int | None, details: list[Any]
 ) -> Error:
     """Builds the exception for a failure of the native module (called from Rust); ``details``
     are the diagnostics, or the server's details, in their JSON form."""

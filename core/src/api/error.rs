@@ -9,6 +9,7 @@
 
 use serde_json::Value;
 
+use super::ErrorCode;
 use super::types::ErrorBody;
 use crate::diagnostic::Diagnostic;
 
@@ -132,45 +133,10 @@ impl ApiError {
             .collect()
     }
 
-    /// What to do about it, for the codes where there is something to say.
+    /// What to do about it, for the codes where there is something to say (the hint of
+    /// [`ErrorCode`]).
     pub fn hint(&self) -> Option<&'static str> {
-        Some(match self.code() {
-            "app-version-exists" => "bump Version in q-app.toml",
-            "app-has-instances" => "terminate its instances first (see `q8s-cli instance list`)",
-            "app-name-taken" => {
-                "choose another Name in q-app.toml, or ask an admin to run `q8s-cli admin app transfer NAME USER`"
-            }
-            "unauthorized" => "run `q8s-cli config setup` to sign in again (or set Q8S_TOKEN)",
-            "secret-forbidden" => {
-                "an admin can allow it with `q8s-cli admin secret access NAME --users USER` (and `--apps APP` if it is kept for other apps)"
-            }
-            "empty-secret" => "give at least one KEY=VALUE",
-            "bundle-too-large" => {
-                "leave large files out (see `q8s-cli bundle --explain`) or raise the server's --max-bundle-size"
-            }
-            "invalid-bundle" => "run `q8s-cli bundle validate` to see every problem",
-            "insufficient-storage" => {
-                "the server's administrator must free space on its data disk; then try again"
-            }
-            "instance-terminated" => "launch a new instance with `q8s-cli app run`",
-            "immutable-field" => "only visibility can change; import a new version instead",
-            "unreachable" => {
-                "check that q8s runs there, or set its URL with `q8s-cli config setup --url URL`, --url or Q8S_URL"
-            }
-            "access-denied" => "run `q8s-cli config setup` again and allow the request",
-            "expired-token" => "run `q8s-cli config setup` again and approve within the time shown",
-            "invalid-url" => "give the server's address, e.g. http://127.0.0.1:8008",
-            "too-many-attempts" => {
-                "wait as long as the server says (Retry-After), then try again with the right credentials"
-            }
-            "conflicting-session-cookies" => {
-                "sign out in the browser (or clear this site's cookies), then sign in again"
-            }
-            "cross-origin-request" => {
-                "use q8s's own pages, or send an API token (Authorization: Bearer) instead of the session cookie"
-            }
-            _ => return None,
-        })
+        ErrorCode::from_code(self.code()).and_then(ErrorCode::hint)
     }
 
     /// What happened, without code or hint.

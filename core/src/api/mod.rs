@@ -13,12 +13,14 @@
 //! assert_eq!(err.code(), "app-version-exists");
 //! ```
 
+mod code;
 mod deploy;
 mod error;
 mod oauth;
 mod secret;
 mod types;
 
+pub use code::{ErrorCode, UnknownCode};
 #[cfg(not(target_family = "wasm"))]
 pub use deploy::build_deploy_bundle;
 pub use deploy::{DeployTree, deploy_manifest};

@@ -341,6 +341,7 @@ pub struct CreatedToken {
 
 /// The body of every error answer: `{"error": {...}}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     /// What went wrong.
     pub error: ErrorDetail,
@@ -348,13 +349,15 @@ pub struct ErrorBody {
 
 /// What went wrong, as the server says it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorDetail {
-    /// Stable kebab-case code, e.g. `app-version-exists`.
+    /// Stable kebab-case code, e.g. `app-version-exists` (every one is in `docs/api.md`).
     pub code: String,
     /// One sentence for people.
     pub message: String,
     /// Structured details: diagnostics of a bad bundle, missing secrets, …
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>, required = true))]
     pub details: Vec<serde_json::Value>,
 }
 

@@ -8,7 +8,7 @@ use super::extract::ApiJson;
 use super::models::{CreatedToken, CreatedUser, NewTokenBody, NewUserBody, User, rfc3339};
 use super::parse_id;
 use crate::auth::{self, Admin, Caller};
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
 use crate::state::AppState;
 use crate::store::UserRecord;
 
@@ -46,7 +46,7 @@ pub async fn create_token(
         NewTokenBody::default()
     } else {
         serde_json::from_slice(&body)
-            .map_err(|e| ApiError::unprocessable("invalid-request", e.to_string()))?
+            .map_err(|e| ApiError::new(ErrorCode::InvalidRequest, e.to_string()))?
     };
     let name = body
         .name
@@ -54,8 +54,8 @@ pub async fn create_token(
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| "api".into());
     if name.chars().count() > 200 {
-        return Err(ApiError::unprocessable(
-            "invalid-request",
+        return Err(ApiError::new(
+            ErrorCode::InvalidRequest,
             "the token name is longer than 200 characters",
         ));
     }
@@ -129,8 +129,8 @@ pub async fn create_user(
     ApiJson(body): ApiJson<NewUserBody>,
 ) -> ApiResult<(StatusCode, Json<CreatedUser>)> {
     if !valid_username(&body.username) {
-        return Err(ApiError::unprocessable(
-            "invalid-username",
+        return Err(ApiError::new(
+            ErrorCode::InvalidUsername,
             "a username has 1-64 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit",
         ));
     }
@@ -139,8 +139,8 @@ pub async fn create_user(
         .as_ref()
         .is_some_and(|p| p.chars().count() < 8)
     {
-        return Err(ApiError::unprocessable(
-            "weak-password",
+        return Err(ApiError::new(
+            ErrorCode::WeakPassword,
             "a password has at least 8 characters",
         ));
     }

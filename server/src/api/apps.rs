@@ -19,9 +19,9 @@ use super::names::name_taken;
 use super::parse_id;
 use crate::auth::Caller;
 use crate::blob::{BlobError, SpoolError, spool_upload};
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
 use crate::state::{AppState, Metrics};
-use crate::store::{AppRecord, ListQuery, NewApp, StoreError, Visibility};
+use crate::store::{AppRecord, Conflict, ListQuery, NewApp, StoreError, Visibility};
 
 impl From<BlobError> for ApiError {
     fn from(e: BlobError) -> Self {
@@ -61,13 +61,12 @@ fn invalid_bundle(message: String, diagnostics: &[q8s_core::Diagnostic]) -> ApiE
         .iter()
         .filter_map(|d| serde_json::to_value(d).ok())
         .collect();
-    ApiError::unprocessable("invalid-bundle", message).with_details(details)
+    ApiError::new(ErrorCode::InvalidBundle, message).with_details(details)
 }
 
 fn too_large(limit: u64) -> ApiError {
     ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "bundle-too-large",
+        ErrorCode::BundleTooLarge,
         format!("the bundle is larger than the server's limit of {limit} bytes"),
     )
 }
@@ -101,7 +100,7 @@ pub async fn import_app(
     let result = import(&state, &caller, params, &headers, body).await;
     match &result {
         Ok(_) => Metrics::bump(&state.metrics.imports),
-        Err(e) if e.status.is_client_error() => Metrics::bump(&state.metrics.imports_rejected),
+        Err(e) if e.status().is_client_error() => Metrics::bump(&state.metrics.imports_rejected),
         Err(_) => {}
     }
     result
@@ -127,8 +126,8 @@ async fn import(
         Ok(s) => s,
         Err(SpoolError::TooLarge { limit }) => return Err(too_large(limit)),
         Err(SpoolError::Body(e)) => {
-            return Err(ApiError::bad_request(
-                "upload-failed",
+            return Err(ApiError::new(
+                ErrorCode::UploadFailed,
                 format!("reading the upload failed: {e}"),
             ));
         }
@@ -139,8 +138,8 @@ async fn import(
         .bytes_received
         .fetch_add(spooled.size, std::sync::atomic::Ordering::Relaxed);
     if spooled.size == 0 {
-        return Err(ApiError::unprocessable(
-            "invalid-bundle",
+        return Err(ApiError::new(
+            ErrorCode::InvalidBundle,
             "the body is empty: send the .qz file",
         ));
     }
@@ -162,8 +161,8 @@ async fn import(
         }
         Err(BundleError::Io { context, source }) => {
             // Reading our own file does not fail; a short or garbled archive does.
-            return Err(ApiError::unprocessable(
-                "invalid-bundle",
+            return Err(ApiError::new(
+                ErrorCode::InvalidBundle,
                 format!("the bundle cannot be read as a .qz archive ({context}: {source})"),
             ));
         }
@@ -207,17 +206,17 @@ async fn import(
             tracing::info!(app = %app.id, name = %new.manifest.app.name, version = %new.manifest.app.version, owner = %caller.username, "imported");
             Ok((StatusCode::CREATED, Json(models::app(app))))
         }
-        Err(StoreError::Conflict(code)) => {
+        Err(StoreError::Conflict(conflict)) => {
             // A different bundle of the same version may have won; identical bytes are the
             // winner's blob and stay.
             if !state.store.bundle_in_use(&sha256).await? {
                 state.blobs.delete(&sha256).await?;
             }
-            if code == "app-name-taken" {
+            if conflict == Conflict::AppOwner {
                 return Err(name_taken(&new.manifest.app.name));
             }
-            Err(ApiError::conflict(
-                "app-version-exists",
+            Err(ApiError::new(
+                ErrorCode::AppVersionExists,
                 format!(
                     "app {} {} already exists; bump App.Version to import a new version",
                     new.manifest.app.name, new.manifest.app.version
@@ -275,18 +274,18 @@ pub(super) fn visibility_patch(body: Map<String, Value>) -> ApiResult<Visibility
     if !others.is_empty() {
         let names: Vec<Value> = others.iter().map(|k| Value::String((*k).clone())).collect();
         let list: Vec<&str> = others.iter().map(|k| k.as_str()).collect();
-        return Err(ApiError::unprocessable(
-            "immutable-field",
+        return Err(ApiError::new(
+            ErrorCode::ImmutableField,
             format!("only visibility can change; {} cannot", list.join(", ")),
         )
         .with_details(names));
     }
     let value = body
         .get("visibility")
-        .ok_or_else(|| ApiError::unprocessable("invalid-request", "visibility is required"))?;
+        .ok_or_else(|| ApiError::new(ErrorCode::InvalidRequest, "visibility is required"))?;
     value.as_str().and_then(Visibility::parse).ok_or_else(|| {
-        ApiError::unprocessable(
-            "invalid-visibility",
+        ApiError::new(
+            ErrorCode::InvalidVisibility,
             "visibility must be PRIVATE or ALL_USERS",
         )
     })
@@ -340,8 +339,8 @@ pub async fn delete_app(
     let failed = match state.store.delete_app(app.id).await {
         Ok(failed) => failed,
         Err(StoreError::Conflict(_)) => {
-            return Err(ApiError::conflict(
-                "app-has-instances",
+            return Err(ApiError::new(
+                ErrorCode::AppHasInstances,
                 "the app has instances that are not terminated; terminate them first",
             ));
         }

@@ -3,7 +3,9 @@
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts};
 
-use crate::error::ApiError;
+use axum::http::StatusCode;
+
+use crate::error::{ApiError, ErrorCode};
 
 /// A JSON body; a malformed one is a 422 `invalid-request`.
 #[derive(Debug, FromRequest)]
@@ -17,25 +19,17 @@ pub struct ApiQuery<T>(pub T);
 
 impl From<JsonRejection> for ApiError {
     fn from(e: JsonRejection) -> Self {
-        let status = e.status();
-        let code = if status == axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE {
-            "unsupported-media-type"
-        } else if status == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-            "body-too-large"
-        } else {
-            "invalid-request"
+        let code = match e.status() {
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorCode::UnsupportedMediaType,
+            StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::BodyTooLarge,
+            _ => ErrorCode::InvalidRequest,
         };
-        let status = if code == "invalid-request" {
-            axum::http::StatusCode::UNPROCESSABLE_ENTITY
-        } else {
-            status
-        };
-        ApiError::new(status, code, e.body_text())
+        ApiError::new(code, e.body_text())
     }
 }
 
 impl From<QueryRejection> for ApiError {
     fn from(e: QueryRejection) -> Self {
-        ApiError::unprocessable("invalid-request", e.body_text())
+        ApiError::new(ErrorCode::InvalidRequest, e.body_text())
     }
 }

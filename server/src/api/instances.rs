@@ -18,7 +18,7 @@ use super::models::{
 use super::parse_id;
 use super::secrets::{self, Launcher};
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
 use crate::state::AppState;
 use crate::store::{
     AppRecord, DesiredState, InstanceRecord, ListQuery, NewInstance, Store, UserRecord,
@@ -27,15 +27,15 @@ use q8s_runtime::{InstanceSpec, InstanceStatus, RuntimeError, StatusSink, Status
 
 impl From<RuntimeError> for ApiError {
     fn from(e: RuntimeError) -> Self {
-        let status = match &e {
-            RuntimeError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
-            RuntimeError::InvalidSpec(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        let code = match &e {
+            RuntimeError::ShuttingDown => ErrorCode::RuntimeShuttingDown,
+            RuntimeError::InvalidSpec(_) => ErrorCode::InvalidInstanceSpec,
+            RuntimeError::Io { .. } => ErrorCode::RuntimeIo,
         };
-        if status == StatusCode::INTERNAL_SERVER_ERROR {
+        if code == ErrorCode::RuntimeIo {
             tracing::error!(error = %e, "runtime error");
         }
-        ApiError::new(status, e.code(), e.to_string())
+        ApiError::new(code, e.to_string())
     }
 }
 
@@ -180,8 +180,8 @@ async fn answer(state: &AppState, id: Uuid) -> ApiResult<Json<Instance>> {
 
 fn not_terminated(instance: &InstanceRecord) -> ApiResult<()> {
     if instance.desired == DesiredState::Terminated {
-        return Err(ApiError::conflict(
-            "instance-terminated",
+        return Err(ApiError::new(
+            ErrorCode::InstanceTerminated,
             "the instance was terminated; launch a new one",
         ));
     }
@@ -210,7 +210,7 @@ pub async fn create_instance(
         NewInstanceBody::default()
     } else {
         serde_json::from_slice(&body)
-            .map_err(|e| ApiError::unprocessable("invalid-request", e.to_string()))?
+            .map_err(|e| ApiError::new(ErrorCode::InvalidRequest, e.to_string()))?
     };
     let id = Uuid::new_v4();
     // The secret checks run before anything is recorded.

@@ -106,3 +106,6 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
 pub(crate) fn parse_id(text: &str, what: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(text).map_err(|_| ApiError::not_found(what))
 }
+
+#[cfg(test)]
+mod bindings_tests;

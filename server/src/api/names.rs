@@ -3,12 +3,11 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 
 use super::extract::ApiJson;
 use super::models::{AppName, AppNameBody};
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
 use crate::state::AppState;
 
 /// 403 `app-name-taken`: the answer to anyone importing under a Name that is not theirs. It
@@ -16,8 +15,7 @@ use crate::state::AppState;
 /// nothing about them, nor who owns it.
 pub(super) fn name_taken(name: &str) -> ApiError {
     ApiError::new(
-        StatusCode::FORBIDDEN,
-        "app-name-taken",
+        ErrorCode::AppNameTaken,
         format!(
             "the app name {name} belongs to another user; choose another App.Name, or ask an admin to transfer it to you"
         ),
@@ -49,7 +47,7 @@ pub async fn transfer_app_name(
     }
     if let Some(problem) = q8s_core::manifest::check_app_name(&name) {
         let detail = serde_json::to_value(&problem).ok();
-        return Err(ApiError::unprocessable("invalid-name", problem.message)
+        return Err(ApiError::new(ErrorCode::InvalidName, problem.message)
             .with_details(detail.into_iter().collect()));
     }
     let owner = state
@@ -57,7 +55,10 @@ pub async fn transfer_app_name(
         .user_by_name(&body.owner)
         .await?
         .ok_or_else(|| {
-            ApiError::unprocessable("unknown-user", format!("there is no user `{}`", body.owner))
+            ApiError::new(
+                ErrorCode::UnknownUser,
+                format!("there is no user `{}`", body.owner),
+            )
         })?;
     state.store.set_app_name_owner(&name, owner.id).await?;
     tracing::info!(%name, owner = %owner.username, by = %caller.username, "app name transferred");

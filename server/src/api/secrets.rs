@@ -16,7 +16,7 @@ use serde_json::json;
 use super::extract::ApiJson;
 use super::models::{Secret, SecretAccessChange, SecretWrite};
 use crate::auth::{Admin, Caller};
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
 use crate::state::AppState;
 use crate::store::{AppRecord, SecretRecord, SecretUsers, UserRecord};
 
@@ -38,8 +38,8 @@ fn secret_write(body: &[u8]) -> ApiResult<SecretWrite> {
             Category::Data => "has an unknown field or a value of the wrong type",
             Category::Io => "could not be read",
         };
-        ApiError::unprocessable(
-            "invalid-request",
+        ApiError::new(
+            ErrorCode::InvalidRequest,
             format!(
                 "the body {what} (line {}, column {}); send {{\"data\": {{\"KEY\": \"value\", …}}}}, \
                  with \"users\" (\"ALL_USERS\" or usernames) and \"apps\" (app Names or null) when \
@@ -54,7 +54,7 @@ fn secret_write(body: &[u8]) -> ApiResult<SecretWrite> {
 /// 422 `invalid-secret-access` for a change naming users that do not exist or app Names that
 /// cannot be.
 async fn check_change(state: &AppState, change: &SecretAccessChange) -> ApiResult<()> {
-    let invalid = |message: String| ApiError::unprocessable("invalid-secret-access", message);
+    let invalid = |message: String| ApiError::new(ErrorCode::InvalidSecretAccess, message);
     if let Some(problem) = change.problem() {
         return Err(invalid(problem));
     }
@@ -137,8 +137,7 @@ pub async fn environment(
         };
         tracing::warn!(user = launcher.username, app = %app_name, secrets = ?forbidden, "launch refused: secret-forbidden");
         return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "secret-forbidden",
+            ErrorCode::SecretForbidden,
             format!(
                 "{} may not use {what} {} in app {app_name}; an admin can change who may with PATCH /api/v1/secrets/{{name}}",
                 launcher.username,
@@ -174,8 +173,8 @@ pub async fn environment(
             .map(|v| json!({"name": v.name, "secret": v.secret, "secret_key": v.secret_key}))
             .collect();
         let commands = create_commands(&missing, &rules, launcher);
-        return Err(ApiError::unprocessable(
-            "missing-secret",
+        return Err(ApiError::new(
+            ErrorCode::MissingSecret,
             format!(
                 "missing secrets for {}; an admin can create them with {}",
                 names.join(", "),
@@ -266,22 +265,22 @@ pub async fn put_secret(
 ) -> ApiResult<Json<Secret>> {
     let body = secret_write(&body)?;
     if !is_secret_name(&name) {
-        return Err(ApiError::unprocessable(
-            "invalid-secret-name",
+        return Err(ApiError::new(
+            ErrorCode::InvalidSecretName,
             "a secret name has letters, digits, '.', '_' and '-', starting and ending with a letter or digit",
         ));
     }
     if body.data.is_empty() {
-        return Err(ApiError::unprocessable(
-            "empty-secret",
+        return Err(ApiError::new(
+            ErrorCode::EmptySecret,
             format!(
                 "secret `{name}` needs at least one key: `data` is empty or missing, nothing was changed; to change only who may use it, PATCH /api/v1/secrets/{name}"
             ),
         ));
     }
     if let Some(bad) = body.data.keys().find(|k| !is_secret_key(k)) {
-        return Err(ApiError::unprocessable(
-            "invalid-secret-key",
+        return Err(ApiError::new(
+            ErrorCode::InvalidSecretKey,
             format!("secret key `{bad}` may only hold letters, digits, '-', '.' and '_'"),
         ));
     }
@@ -314,8 +313,8 @@ pub async fn patch_secret(
     ApiJson(change): ApiJson<SecretAccessChange>,
 ) -> ApiResult<Json<Secret>> {
     if change.is_empty() {
-        return Err(ApiError::unprocessable(
-            "invalid-secret-access",
+        return Err(ApiError::new(
+            ErrorCode::InvalidSecretAccess,
             "nothing to change: give `users`, `apps` or both",
         ));
     }

@@ -28,7 +28,7 @@ use uuid::Uuid;
 pub use password::{hash_password, verify_password};
 pub use throttle::Throttles;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 use crate::store::{SessionRecord, UserRecord};
 
@@ -138,12 +138,9 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    /// The HTTP status: 400 or 429.
+    /// The HTTP status: its API error's (400 or 429).
     pub fn status(self) -> StatusCode {
-        match self {
-            Refusal::ConflictingSessions => StatusCode::BAD_REQUEST,
-            Refusal::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
-        }
+        ApiError::from(self).status()
     }
 
     /// A title for a page.
@@ -183,7 +180,7 @@ impl From<Refusal> for ApiError {
     fn from(refusal: Refusal) -> ApiError {
         match refusal {
             Refusal::ConflictingSessions => {
-                ApiError::bad_request("conflicting-session-cookies", CONFLICTING_SESSIONS)
+                ApiError::new(ErrorCode::ConflictingSessionCookies, CONFLICTING_SESSIONS)
             }
             Refusal::Throttled(wait) => {
                 ApiError::too_many_attempts(throttle::retry_after_secs(wait))
@@ -335,8 +332,7 @@ pub fn require_same_site(headers: &HeaderMap) -> Result<(), ApiError> {
     match request_site(headers) {
         RequestSite::Same => Ok(()),
         RequestSite::Other | RequestSite::Unknown => Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "cross-origin-request",
+            ErrorCode::CrossOriginRequest,
             "a request with a session cookie that changes something must come from this \
              site's own pages (Origin or Sec-Fetch-Site); scripts send a bearer token instead",
         )),
@@ -489,8 +485,11 @@ mod tests {
         assert_eq!(session_cookie(&same), Ok(Some("a")));
         let error = ApiError::from(Refusal::ConflictingSessions);
         assert_eq!(
-            (error.status, error.code),
-            (StatusCode::BAD_REQUEST, "conflicting-session-cookies")
+            (error.status(), error.code),
+            (
+                StatusCode::BAD_REQUEST,
+                ErrorCode::ConflictingSessionCookies
+            )
         );
         let error = ApiError::from(Refusal::Throttled(std::time::Duration::from_millis(1500)));
         assert_eq!(error.retry_after, Some(2));
@@ -553,7 +552,7 @@ mod tests {
         }
         assert!(require_same_site(&headers(&[("host", "a"), ("origin", "http://a")])).is_ok());
         let refused = require_same_site(&headers(&[("host", "a")])).unwrap_err();
-        assert_eq!(refused.code, "cross-origin-request");
+        assert_eq!(refused.code, ErrorCode::CrossOriginRequest);
     }
 
     #[test]

@@ -8,7 +8,8 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Json};
 use base64::Engine as _;
-use serde::{Deserialize, Serialize};
+use q8s_core::api::{DeviceAuthorization, OAuthErrorBody, TokenAnswer};
+use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 
@@ -210,17 +211,11 @@ pub async fn authorize_decide(
     Ok(Redirect::to(&target).into_response())
 }
 
-/// An OAuth token-endpoint error.
-#[derive(Debug, Serialize)]
-pub struct OAuthError {
-    error: &'static str,
-    error_description: String,
-}
-
-fn oauth_error(error: &'static str, description: impl Into<String>) -> Response {
-    let body = OAuthError {
-        error,
-        error_description: description.into(),
+/// An OAuth token-endpoint error (RFC 6749 §5.2), in core's type the clients read it with.
+fn oauth_error(error: &str, description: impl Into<String>) -> Response {
+    let body = OAuthErrorBody {
+        error: error.to_owned(),
+        error_description: Some(description.into()),
     };
     (StatusCode::BAD_REQUEST, Json(body)).into_response()
 }
@@ -234,13 +229,6 @@ pub struct TokenForm {
     redirect_uri: Option<String>,
     client_id: Option<String>,
     device_code: Option<String>,
-}
-
-/// A successful token answer.
-#[derive(Debug, Serialize)]
-pub struct TokenAnswer {
-    access_token: String,
-    token_type: &'static str,
 }
 
 /// `POST /oauth/token`: redeems an authorization code or polls a device authorization.
@@ -271,7 +259,7 @@ async fn mint(state: &AppState, user_id: uuid::Uuid, how: &str) -> Result<Respon
         .await?;
     let answer = TokenAnswer {
         access_token: token,
-        token_type: "Bearer",
+        token_type: "Bearer".to_owned(),
     };
     Ok(Json(answer).into_response())
 }
@@ -364,17 +352,6 @@ pub struct DeviceCodeForm {
     client_id: Option<String>,
 }
 
-/// The device authorization answer (RFC 8628 §3.2).
-#[derive(Debug, Serialize)]
-pub struct DeviceCodeAnswer {
-    device_code: String,
-    user_code: String,
-    verification_uri: String,
-    verification_uri_complete: String,
-    interval: u32,
-    expires_in: u64,
-}
-
 /// A user code: 8 letters of [`USER_CODE_ALPHABET`], shown as `XXXX-XXXX`.
 fn new_user_code() -> String {
     let mut code = String::with_capacity(9);
@@ -427,15 +404,15 @@ pub async fn device_code(
         {
             Ok(()) => {
                 let verification_uri = format!("{}/device", state.config.base_url());
-                let answer = DeviceCodeAnswer {
-                    verification_uri_complete: with_query(
+                let answer = DeviceAuthorization {
+                    verification_uri_complete: Some(with_query(
                         &verification_uri,
                         &[("user_code", &user_code)],
-                    ),
+                    )),
                     device_code,
                     user_code,
                     verification_uri,
-                    interval: DEVICE_INTERVAL,
+                    interval: DEVICE_INTERVAL.into(),
                     expires_in: lifetime,
                 };
                 return Ok(Json(answer).into_response());

@@ -257,7 +257,7 @@ pub struct SecretRecord {
 pub enum StoreError {
     /// A uniqueness constraint refused the write (e.g. app name + version exists).
     #[error("conflict: {0}")]
-    Conflict(&'static str),
+    Conflict(Conflict),
     /// A referenced row does not exist.
     #[error("not found")]
     NotFound,
@@ -272,6 +272,29 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+/// What a write collided with, in the store's terms (the API chooses the error code).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Conflict {
+    /// A user of that name exists.
+    #[error("a user of that name exists")]
+    UserName,
+    /// The user has a token of that name.
+    #[error("the user has a token of that name")]
+    TokenName,
+    /// A device authorization has that user code.
+    #[error("a device authorization has that user code")]
+    UserCode,
+    /// An app of that name and version exists.
+    #[error("an app of that name and version exists")]
+    AppVersion,
+    /// The app name belongs to another user.
+    #[error("the app name belongs to another user")]
+    AppOwner,
+    /// The app has instances that are not terminated.
+    #[error("the app has instances that are not terminated")]
+    AppInstances,
+}
+
 /// Short alias for store results.
 pub type StoreResult<T> = Result<T, StoreError>;
 
@@ -282,7 +305,7 @@ pub trait Store: Send + Sync + 'static {
     async fn ping(&self) -> StoreResult<()>;
 
     // Users.
-    /// Creates a user; `Conflict("user-exists")` when the name is taken.
+    /// Creates a user; [`Conflict::UserName`] when the name is taken.
     async fn create_user(
         &self,
         username: &str,
@@ -335,7 +358,7 @@ pub trait Store: Send + Sync + 'static {
     async fn take_host_code(&self, code_hash: &str) -> StoreResult<Option<Uuid>>;
 
     // Device authorization.
-    /// Stores a device authorization; `Conflict` when the user code is taken.
+    /// Stores a device authorization; [`Conflict::UserCode`] when the user code is taken.
     async fn create_device_code(
         &self,
         device_code_hash: &str,
@@ -366,9 +389,9 @@ pub trait Store: Send + Sync + 'static {
 
     // Apps.
     /// Inserts an app, claiming its Name for its owner when nobody has it;
-    /// `Conflict("app-name-taken")` when the Name belongs to another user (checked first, so
-    /// it tells nothing of that user's versions), `Conflict("app-version-exists")` when name +
-    /// version exists.
+    /// [`Conflict::AppOwner`] when the Name belongs to another user (checked first, so it
+    /// tells nothing of that user's versions), [`Conflict::AppVersion`] when name + version
+    /// exists.
     async fn insert_app(&self, app: &NewApp) -> StoreResult<AppRecord>;
     /// The app with this id.
     async fn app(&self, id: Uuid) -> StoreResult<Option<AppRecord>>;
@@ -378,7 +401,7 @@ pub trait Store: Send + Sync + 'static {
     async fn set_app_visibility(&self, id: Uuid, visibility: Visibility) -> StoreResult<()>;
     /// Deletes an app with its terminated and FAILED instances (a FAILED instance runs
     /// nothing); returns the ids of the FAILED ones, for the runtime to clean up.
-    /// `Conflict("app-has-instances")` while another instance is not terminated.
+    /// [`Conflict::AppInstances`] while another instance is not terminated.
     async fn delete_app(&self, id: Uuid) -> StoreResult<Vec<Uuid>>;
     /// Whether any app refers to this bundle.
     async fn bundle_in_use(&self, sha256: &str) -> StoreResult<bool>;

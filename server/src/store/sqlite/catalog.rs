@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::codec::{conflict_as, db_err, fmt_time, now, parse_time, parse_uuid, to_json};
 use super::names;
 use crate::store::{
-    AppRecord, DesiredState, InstanceRecord, ListQuery, NewApp, NewInstance, StoreError,
+    AppRecord, Conflict, DesiredState, InstanceRecord, ListQuery, NewApp, NewInstance, StoreError,
     StoreResult, Visibility,
 };
 use q8s_runtime::InstanceStatus;
@@ -73,9 +73,9 @@ pub(super) async fn insert_app(pool: &SqlitePool, app: &NewApp) -> StoreResult<A
     .bind(&created)
     .execute(&mut *tx)
     .await
-    .map_err(conflict_as("app-version-exists"))?;
+    .map_err(conflict_as(Conflict::AppVersion))?;
     if done.rows_affected() == 0 {
-        return Err(StoreError::Conflict("app-name-taken"));
+        return Err(StoreError::Conflict(Conflict::AppOwner));
     }
     tx.commit().await.map_err(db_err)?;
     app_by_id(pool, app.id).await?.ok_or(StoreError::NotFound)
@@ -192,7 +192,7 @@ pub(super) async fn delete_app(pool: &SqlitePool, id: Uuid) -> StoreResult<Vec<U
     }
     tx.rollback().await.map_err(db_err)?;
     match app_by_id(pool, id).await? {
-        Some(_) => Err(StoreError::Conflict("app-has-instances")),
+        Some(_) => Err(StoreError::Conflict(Conflict::AppInstances)),
         None => Err(StoreError::NotFound),
     }
 }

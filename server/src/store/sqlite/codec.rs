@@ -4,7 +4,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
-use crate::store::StoreError;
+use crate::store::{Conflict, StoreError};
 
 /// Now, in UTC, to the millisecond (what the text form keeps).
 pub(super) fn now() -> OffsetDateTime {
@@ -56,10 +56,10 @@ pub(super) fn to_json(value: &impl serde::Serialize) -> Result<String, StoreErro
     serde_json::to_string(value).map_err(|e| StoreError::Database(e.to_string()))
 }
 
-/// Maps a unique-constraint violation to [`StoreError::Conflict`] with `code`.
-pub(super) fn conflict_as(code: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+/// Maps a unique-constraint violation to [`StoreError::Conflict`] with `conflict`.
+pub(super) fn conflict_as(conflict: Conflict) -> impl FnOnce(sqlx::Error) -> StoreError {
     move |e| match &e {
-        sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(code),
+        sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(conflict),
         _ => db_err(e),
     }
 }

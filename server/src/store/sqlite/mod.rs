@@ -20,9 +20,9 @@ use uuid::Uuid;
 
 use self::codec::{db_err, fmt_time, parse_time, parse_uuid};
 use super::{
-    AppRecord, AuthCodeRecord, DesiredState, DeviceCodeRecord, DeviceGrant, InstanceRecord,
-    ListQuery, NewApp, NewInstance, SecretAccessChange, SecretRecord, SessionRecord, Store,
-    StoreError, StoreResult, TokenRecord, UserRecord, Visibility,
+    AppRecord, AuthCodeRecord, Conflict, DesiredState, DeviceCodeRecord, DeviceGrant,
+    InstanceRecord, ListQuery, NewApp, NewInstance, SecretAccessChange, SecretRecord,
+    SessionRecord, Store, StoreError, StoreResult, TokenRecord, UserRecord, Visibility,
 };
 use q8s_runtime::InstanceStatus;
 
@@ -165,7 +165,7 @@ impl Store for SqliteStore {
         .bind(fmt_time(user.created_at))
         .execute(&self.pool)
         .await
-        .map_err(codec::conflict_as("user-exists"))?;
+        .map_err(codec::conflict_as(Conflict::UserName))?;
         Ok(user)
     }
 
@@ -230,7 +230,7 @@ impl Store for SqliteStore {
         .bind(fmt_time(token.created_at))
         .execute(&self.pool)
         .await
-        .map_err(codec::conflict_as("token-exists"))?;
+        .map_err(codec::conflict_as(Conflict::TokenName))?;
         Ok(token)
     }
 
@@ -382,7 +382,7 @@ impl Store for SqliteStore {
         .bind(fmt_time(record.expires_at))
         .execute(&self.pool)
         .await
-        .map_err(codec::conflict_as("user-code-exists"))?;
+        .map_err(codec::conflict_as(Conflict::UserCode))?;
         Ok(())
     }
 
