@@ -3,13 +3,12 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use q8s_core::archive::Limits;
 pub(crate) use q8s_core::bundle::manifest_display;
-use q8s_core::bundle::{self, BuildOptions, BundleError, file_sha256};
+use q8s_core::bundle::{self, BuildOptions, BundleError, CheckReport};
 use q8s_core::manifest::MANIFEST_FILE;
-use q8s_core::{Diagnostic, Severity, has_errors};
+use q8s_core::{Diagnostic, Severity};
 use serde_json::json;
 
 use crate::output::{Format, count, human_size, outln, print_diagnostics, print_json};
@@ -146,34 +145,31 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
 /// built.
 fn explain(dir: &Path, format: Format) -> anyhow::Result<ExitCode> {
     let manifest_path = manifest_display(dir);
-    let (selection, report) = match bundle::check_dir(dir) {
-        Ok(checked) => checked,
+    let report = match bundle::check_dir(dir) {
+        Ok((selection, content)) => CheckReport::new(selection, content),
         Err(err) => return report_bundle_error(err, format, &manifest_path),
     };
-    let valid = report.manifest.is_some() && !has_errors(&report.diagnostics);
-    let files: Vec<&str> = selection.files.iter().map(|f| f.path.as_str()).collect();
     if format == Format::Json {
-        print_json(&json!({
-            "valid": valid,
-            "manifest": report.manifest,
-            "files": files,
-            "explain": selection.explain,
-            "diagnostics": report.diagnostics,
-        }))?;
+        print_json(&report)?;
     } else {
         print_diagnostics(&report.diagnostics, &manifest_path);
-        print_explain(&selection.explain);
+        print_explain(&report.explain);
         outln!(
             "{} of the bundle, nothing written (add -o PATH to write it): {}",
-            count(files.len(), "file"),
+            count(report.files.len(), "file"),
             summary_line(&report.diagnostics)
         );
     }
-    Ok(if valid {
+    Ok(exit_code(report.valid))
+}
+
+/// 0 for a valid bundle, 1 otherwise.
+fn exit_code(valid: bool) -> ExitCode {
+    if valid {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
-    })
+    }
 }
 
 fn print_explain(explain: &[q8s_core::select::Decision]) {
@@ -241,8 +237,7 @@ fn summary_line(diagnostics: &[Diagnostic]) -> String {
 
 fn validate(target: &Path, format: Format) -> anyhow::Result<ExitCode> {
     let bundle::Validation {
-        manifest,
-        diagnostics,
+        report,
         source: shown_as,
     } = match bundle::validate_path(target) {
         Ok(validation) => validation,
@@ -255,74 +250,51 @@ fn validate(target: &Path, format: Format) -> anyhow::Result<ExitCode> {
             return report_bundle_error(err, format, &shown_as);
         }
     };
-    let valid = manifest.is_some() && !has_errors(&diagnostics);
     if format == Format::Json {
-        print_json(&json!({"valid": valid, "manifest": manifest, "diagnostics": diagnostics}))?;
+        print_json(&report)?;
     } else {
-        print_diagnostics(&diagnostics, &shown_as);
-        match (&manifest, valid) {
-            (Some(m), true) => outln!(
+        print_diagnostics(&report.diagnostics, &shown_as);
+        match &report.manifest {
+            Some(m) => outln!(
                 "{} {}: {}",
                 m.app.name,
                 m.app.version,
-                summary_line(&diagnostics)
+                summary_line(&report.diagnostics)
             ),
-            _ => outln!("{}: {}", target.display(), summary_line(&diagnostics)),
+            None => outln!(
+                "{}: {}",
+                target.display(),
+                summary_line(&report.diagnostics)
+            ),
         }
     }
-    Ok(if valid {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(exit_code(report.valid))
 }
 
 fn inspect(path: &Path, format: Format) -> anyhow::Result<ExitCode> {
-    let report = match bundle::inspect_file(path, Limits::default()) {
+    let report = match bundle::inspect_path(path, Limits::default()) {
         Ok(r) => r,
         Err(err) => return report_bundle_error(err, format, &path.display().to_string()),
     };
-    let sha256 = file_sha256(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let valid = report.is_valid();
     if format == Format::Json {
-        print_json(&json!({
-            "path": path,
-            "sha256": sha256,
-            "valid": valid,
-            "manifest": report.content.manifest,
-            "icon": report.content.icon,
-            "screenshots": report.content.screenshots,
-            "entries": report.entries,
-            "diagnostics": report.content.diagnostics,
-        }))?;
-        return Ok(if valid {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::from(1)
-        });
+        print_json(&report)?;
+        return Ok(exit_code(report.valid));
     }
-    let manifest_file = report.content.manifest_file.as_deref();
-    print_diagnostics(
-        &report.content.diagnostics,
-        manifest_file.unwrap_or(MANIFEST_FILE),
-    );
-    if let Some(m) = &report.content.manifest {
+    let manifest_file = report.manifest_file.as_deref();
+    print_diagnostics(&report.diagnostics, manifest_file.unwrap_or(MANIFEST_FILE));
+    if let Some(m) = &report.manifest {
         let row = |k: &str, v: &str| outln!("{k:<12} {v}");
         row("Name", &m.app.name);
         row("Version", &m.app.version);
         row("Title", m.app.title.as_deref().unwrap_or("-"));
         row("Category", m.app.category.as_deref().unwrap_or("-"));
         row("Module", &m.runtime.module);
-        row("Icon", report.content.icon.as_deref().unwrap_or("-"));
-        if !report.content.screenshots.is_empty() {
-            row("Screenshots", &report.content.screenshots.join(", "));
+        row("Icon", report.icon.as_deref().unwrap_or("-"));
+        if !report.screenshots.is_empty() {
+            row("Screenshots", &report.screenshots.join(", "));
         }
     } else {
-        outln!(
-            "{}: {}",
-            path.display(),
-            summary_line(&report.content.diagnostics)
-        );
+        outln!("{}: {}", path.display(), summary_line(&report.diagnostics));
     }
     let (size, stored): (u64, u64) = report
         .entries
@@ -335,7 +307,7 @@ fn inspect(path: &Path, format: Format) -> anyhow::Result<ExitCode> {
         human_size(stored),
         human_size(size)
     );
-    outln!("{:<12} {}", "SHA256", sha256);
+    outln!("{:<12} {}", "SHA256", report.sha256);
     outln!();
     outln!("{:<4}  {:>10}  {:>10}  NAME", "MODE", "SIZE", "STORED");
     for e in &report.entries {
@@ -347,9 +319,5 @@ fn inspect(path: &Path, format: Format) -> anyhow::Result<ExitCode> {
             e.name
         );
     }
-    Ok(if valid {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(exit_code(report.valid))
 }

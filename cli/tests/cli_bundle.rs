@@ -193,6 +193,11 @@ fn validate_and_inspect_a_bundle() {
             .any(|e| e["name"] == "q-app.toml")
     );
     assert_eq!(v["sha256"].as_str().unwrap().len(), 64);
+    // The one inspect report of core, as the page and Python give it.
+    assert_eq!(v["size"], std::fs::metadata(qz).unwrap().len());
+    assert_eq!(v["manifest_file"], "q-app.toml");
+    assert_eq!(v["icon"], "static/icon.png");
+    assert_eq!(v["path"], qz);
 }
 
 #[test]
@@ -307,6 +312,17 @@ fn explain_writes_nothing_unless_an_output_path_asks_for_it() {
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["valid"], true);
     assert!(v["explain"].as_array().unwrap().len() >= 5);
+    // The one check report of core, as the page's `BundleBuilder.check` gives it.
+    assert_eq!(v["manifest_file"], "q-app.toml");
+    assert_eq!(v["icon"], "static/icon.png");
+    assert_eq!(v["manifest"]["app"]["name"], "ai.h2o.q8s.hello");
+    let files = v["files"].as_array().unwrap();
+    assert!(
+        files
+            .iter()
+            .any(|f| f["path"] == "hello/app.py" && f["executable"] == false),
+        "{files:?}"
+    );
     assert_eq!(
         fs::read_dir(dir.path()).unwrap().count(),
         0,

@@ -10,6 +10,7 @@ mod content;
 mod deploy;
 #[cfg(not(target_family = "wasm"))]
 mod native;
+mod report;
 
 use std::io::{self, Read, Seek, Write};
 
@@ -19,9 +20,10 @@ pub use content::{ContentReport, REQUIREMENTS_FILE, STATIC_DIR, check_contents};
 pub use deploy::{deploy_version, utc_stamp};
 #[cfg(not(target_family = "wasm"))]
 pub use native::{
-    BuildOptions, Validation, build_dir, check_dir, file_sha256, inspect_file, manifest_display,
-    validate_path,
+    BuildOptions, Validation, build_dir, check_dir, file_sha256, inspect_file, inspect_path,
+    manifest_display, validate_path,
 };
+pub use report::{CheckReport, InspectReport, ValidationReport, is_valid};
 
 use crate::archive::{
     ArchiveEntry, ArchiveError, DeterministicZipWriter, HashingWriter, Limits, QzReader,
@@ -311,9 +313,9 @@ pub struct ArchiveReport {
 }
 
 impl ArchiveReport {
-    /// True when nothing is an error.
+    /// True when nothing is an error ([`is_valid`]).
     pub fn is_valid(&self) -> bool {
-        self.content.manifest.is_some() && !has_errors(&self.content.diagnostics)
+        is_valid(self.content.manifest.as_ref(), &self.content.diagnostics)
     }
 }
 
