@@ -28,6 +28,7 @@ mod error;
 #[cfg(not(target_family = "wasm"))]
 mod native;
 mod oauth;
+mod pkce;
 #[cfg(not(target_family = "wasm"))]
 mod publish;
 mod secret;
@@ -39,7 +40,8 @@ pub use client::{Client, DEFAULT_URL, LogStream};
 pub use deploy::build_deploy_bundle;
 pub use deploy::{DeployTree, deploy_manifest};
 pub use error::ApiError;
-pub use oauth::{CLIENT_ID, DevicePoll, Pkce, pkce_challenge};
+pub use oauth::{DevicePoll, Pkce};
+pub use pkce::{CLIENT_ID, is_pkce_text, pkce_challenge};
 #[cfg(not(target_family = "wasm"))]
 pub use publish::{DeployError, Imported};
 pub use secret::{SecretAccess, SecretAccessChange, SecretUsers, SecretWrite};

@@ -4,14 +4,11 @@
 
 use base64::Engine as _;
 use reqwest::Method;
-use sha2::{Digest, Sha256};
 
 use super::client::{Client, check, read_json};
 use super::error::ApiError;
+use super::pkce::{CLIENT_ID, pkce_challenge};
 use super::types::{DeviceAuthorization, OAuthErrorBody, TokenAnswer};
-
-/// The OAuth client id of every q8s client that signs in like the CLI.
-pub const CLIENT_ID: &str = "q8s-cli";
 
 /// The grant type of device-flow polls.
 const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
@@ -65,19 +62,6 @@ impl Pkce {
         })?;
         Ok(Pkce::from_random(random))
     }
-}
-
-/// The PKCE S256 challenge of a verifier.
-///
-/// ```
-/// // RFC 7636, appendix B
-/// assert_eq!(
-///     q8s_core::api::pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
-///     "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
-/// );
-/// ```
-pub fn pkce_challenge(verifier: &str) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
 }
 
 /// One answer to a device-flow poll that did not end the flow.

@@ -240,3 +240,24 @@ proptest::proptest! {
         proptest::prop_assert_eq!(bytes(&text), Ok(n));
     }
 }
+
+#[test]
+fn byte_counts_read_as_quantities() {
+    const MI: u64 = 1 << 20;
+    for (bytes, text) in [
+        (0, "0"),
+        (100, "100"),
+        (1000, "1000"),
+        (64 * MI, "64Mi"),
+        (256 * MI, "256Mi"),
+        (1025 * MI, "1025Mi"),
+        (1536 * MI, "1536Mi"),
+        (1536 * MI + 1, "1.5Gi"),
+        (1 << 30, "1Gi"),
+        (3 << 30, "3Gi"),
+        (25_276_194_816, "23.5Gi"),
+        (15 << 60, "15Ei"),
+    ] {
+        assert_eq!(binary_size(bytes), text, "{bytes}");
+    }
+}
