@@ -152,12 +152,12 @@ fn explain(dir: &Path, format: Format) -> anyhow::Result<ExitCode> {
     if format == Format::Json {
         print_json(&report)?;
     } else {
-        print_diagnostics(&report.diagnostics, &manifest_path);
+        print_diagnostics(&report.content.diagnostics, &manifest_path);
         print_explain(&report.explain);
         outln!(
             "{} of the bundle, nothing written (add -o PATH to write it): {}",
             count(report.files.len(), "file"),
-            summary_line(&report.diagnostics)
+            summary_line(&report.content.diagnostics)
         );
     }
     Ok(exit_code(report.valid))
@@ -280,21 +280,28 @@ fn inspect(path: &Path, format: Format) -> anyhow::Result<ExitCode> {
         print_json(&report)?;
         return Ok(exit_code(report.valid));
     }
-    let manifest_file = report.manifest_file.as_deref();
-    print_diagnostics(&report.diagnostics, manifest_file.unwrap_or(MANIFEST_FILE));
-    if let Some(m) = &report.manifest {
+    let manifest_file = report.content.manifest_file.as_deref();
+    print_diagnostics(
+        &report.content.diagnostics,
+        manifest_file.unwrap_or(MANIFEST_FILE),
+    );
+    if let Some(m) = &report.content.manifest {
         let row = |k: &str, v: &str| outln!("{k:<12} {v}");
         row("Name", &m.app.name);
         row("Version", &m.app.version);
         row("Title", m.app.title.as_deref().unwrap_or("-"));
         row("Category", m.app.category.as_deref().unwrap_or("-"));
         row("Module", &m.runtime.module);
-        row("Icon", report.icon.as_deref().unwrap_or("-"));
-        if !report.screenshots.is_empty() {
-            row("Screenshots", &report.screenshots.join(", "));
+        row("Icon", report.content.icon.as_deref().unwrap_or("-"));
+        if !report.content.screenshots.is_empty() {
+            row("Screenshots", &report.content.screenshots.join(", "));
         }
     } else {
-        outln!("{}: {}", path.display(), summary_line(&report.diagnostics));
+        outln!(
+            "{}: {}",
+            path.display(),
+            summary_line(&report.content.diagnostics)
+        );
     }
     let (size, stored): (u64, u64) = report
         .entries

@@ -60,42 +60,32 @@ impl From<ManifestReport> for ValidationReport {
 /// What checking an app folder found, without writing a bundle: `q8s-cli bundle --explain -o
 /// json` and the page's `BundleBuilder.check`.
 ///
-/// JSON: `{"valid", "manifest", "manifest_file", "icon", "screenshots", "files", "explain",
-/// "diagnostics"}`, `files` as `{"path", "executable"}` and `explain` as `{"path",
+/// JSON: `{"valid", "manifest", "manifest_file", "icon", "screenshots", "diagnostics", "files",
+/// "explain"}`, `files` as `{"path", "executable"}` and `explain` as `{"path",
 /// "included", "rule"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckReport {
     /// [`is_valid`].
     pub valid: bool,
-    /// The manifest, when valid.
-    pub manifest: Option<Manifest>,
-    /// The manifest file read (`q-app.toml`, `wave-app.toml` or `app.toml`).
-    pub manifest_file: Option<String>,
-    /// The icon's path in the bundle.
-    pub icon: Option<String>,
-    /// Screenshot paths, in name order.
-    pub screenshots: Vec<String>,
+    /// The manifest (when valid), manifest file, icon, screenshots and every finding of the
+    /// selection and the content checks, as fields of the report itself.
+    #[serde(flatten)]
+    pub content: ContentReport,
     /// The files the bundle would hold, in archive order.
     pub files: Vec<SelectedFile>,
     /// Every path seen and the rule that decided it.
     pub explain: Vec<Decision>,
-    /// Every finding of the selection and the content checks.
-    pub diagnostics: Vec<Diagnostic>,
 }
 
 impl CheckReport {
     /// The report of a selection and its content checks ([`super::check_tree`]).
     pub fn new(selection: Selection, content: ContentReport) -> CheckReport {
-        let valid = is_valid(content.manifest.as_ref(), &content.diagnostics);
+        let (valid, content) = judged(content);
         CheckReport {
             valid,
-            manifest: content.manifest.filter(|_| valid),
-            manifest_file: content.manifest_file,
-            icon: content.icon,
-            screenshots: content.screenshots,
+            content,
             files: selection.files,
             explain: selection.explain,
-            diagnostics: content.diagnostics,
         }
     }
 }
@@ -104,7 +94,7 @@ impl CheckReport {
 /// Python's `inspect`.
 ///
 /// JSON: `{"path", "sha256", "size", "valid", "manifest", "manifest_file", "icon",
-/// "screenshots", "entries", "diagnostics"}`, `entries` as `{"name", "size",
+/// "screenshots", "diagnostics", "entries"}`, `entries` as `{"name", "size",
 /// "compressed_size", "executable"}`; `path` only where the bundle is a file (not in the
 /// page).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -118,18 +108,12 @@ pub struct InspectReport {
     pub size: u64,
     /// [`is_valid`].
     pub valid: bool,
-    /// The manifest, when valid.
-    pub manifest: Option<Manifest>,
-    /// The manifest file read (`q-app.toml`, `wave-app.toml` or `app.toml`).
-    pub manifest_file: Option<String>,
-    /// The icon's path in the bundle.
-    pub icon: Option<String>,
-    /// Screenshot paths, in name order.
-    pub screenshots: Vec<String>,
+    /// The manifest (when valid), manifest file, icon, screenshots and every finding, as
+    /// fields of the report itself.
+    #[serde(flatten)]
+    pub content: ContentReport,
     /// The entries, in archive order.
     pub entries: Vec<ArchiveEntry>,
-    /// Every finding about the manifest and the contents.
-    pub diagnostics: Vec<Diagnostic>,
 }
 
 impl InspectReport {
@@ -141,21 +125,25 @@ impl InspectReport {
         sha256: String,
         size: u64,
     ) -> InspectReport {
-        let content = report.content;
-        let valid = is_valid(content.manifest.as_ref(), &content.diagnostics);
+        let (valid, content) = judged(report.content);
         InspectReport {
             path,
             sha256,
             size,
             valid,
-            manifest: content.manifest.filter(|_| valid),
-            manifest_file: content.manifest_file,
-            icon: content.icon,
-            screenshots: content.screenshots,
+            content,
             entries: report.entries,
-            diagnostics: content.diagnostics,
         }
     }
+}
+
+/// Whether `content` is valid, and `content` without its manifest when it is not.
+fn judged(mut content: ContentReport) -> (bool, ContentReport) {
+    let valid = is_valid(content.manifest.as_ref(), &content.diagnostics);
+    if !valid {
+        content.manifest = None;
+    }
+    (valid, content)
 }
 
 #[cfg(test)]
@@ -168,12 +156,6 @@ mod tests {
             serde_json::Value::Object(map) => map.keys().cloned().collect(),
             other => panic!("not an object: {other}"),
         }
-    }
-
-    fn sorted(names: &[&str]) -> Vec<String> {
-        let mut names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
-        names.sort();
-        names
     }
 
     fn tree(manifest: &str) -> MemTree {
@@ -201,62 +183,27 @@ mod tests {
         let inspect = |path: Option<&str>| {
             InspectReport::new(archived.clone(), path.map(Into::into), "0".repeat(64), 1)
         };
-        let cases: [(Vec<String>, &[&str]); 4] = [
-            (
-                keys(ValidationReport::from(crate::manifest::validate_manifest(
-                    GOOD,
-                ))),
-                &["valid", "manifest", "diagnostics"],
-            ),
-            (
-                keys(&check),
-                &[
-                    "valid",
-                    "manifest",
-                    "manifest_file",
-                    "icon",
-                    "screenshots",
-                    "files",
-                    "explain",
-                    "diagnostics",
-                ],
-            ),
+        let content = "valid manifest manifest_file icon screenshots diagnostics";
+        let validation = ValidationReport::from(crate::manifest::validate_manifest(GOOD));
+        let cases = [
+            (keys(validation), "valid manifest diagnostics".to_string()),
+            (keys(&check), format!("{content} files explain")),
             (
                 keys(inspect(Some("a.qz"))),
-                &[
-                    "path",
-                    "sha256",
-                    "size",
-                    "valid",
-                    "manifest",
-                    "manifest_file",
-                    "icon",
-                    "screenshots",
-                    "entries",
-                    "diagnostics",
-                ],
+                format!("path sha256 size {content} entries"),
             ),
             (
                 keys(inspect(None)),
-                &[
-                    "sha256",
-                    "size",
-                    "valid",
-                    "manifest",
-                    "manifest_file",
-                    "icon",
-                    "screenshots",
-                    "entries",
-                    "diagnostics",
-                ],
+                format!("sha256 size {content} entries"),
             ),
         ];
-        for (got, want) in cases {
-            let mut got = got;
+        for (mut got, want) in cases {
             got.sort();
-            assert_eq!(got, sorted(want));
+            let mut want: Vec<&str> = want.split(' ').collect();
+            want.sort();
+            assert_eq!(got, want);
         }
-        assert!(check.valid && check.manifest.is_some());
+        assert!(check.valid && check.content.manifest.is_some());
         assert_eq!(check.files[0].path, "demo/app.py");
     }
 
@@ -286,8 +233,8 @@ mod tests {
         let inspect = InspectReport::new(archive, None, String::new(), 0);
         for (valid, manifest) in [
             (validation.valid, validation.manifest),
-            (check.valid, check.manifest),
-            (inspect.valid, inspect.manifest),
+            (check.valid, check.content.manifest),
+            (inspect.valid, inspect.content.manifest),
         ] {
             assert!(!valid && manifest.is_none());
         }
