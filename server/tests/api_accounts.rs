@@ -200,20 +200,29 @@ async fn secret_values_are_never_returned() {
             .await,
         StatusCode::FORBIDDEN
     );
-    // Bad names and keys.
-    for (name, body, code) in [
-        ("bad/name", json!({"data": {}}), None),
+    // Bad names and keys, refused with core's words for the manifest's `[[Env]]` (one rule).
+    let long = "s".repeat(254);
+    for (name, body, code, says) in [
+        ("bad/name", json!({"data": {}}), None, ""),
         (
             "-bad",
             json!({"data": {"k": "v"}}),
             Some("invalid-secret-name"),
+            "must start and end with a letter or digit",
+        ),
+        (
+            long.as_str(),
+            json!({"data": {"k": "v"}}),
+            Some("invalid-secret-name"),
+            "at most 253",
         ),
         (
             "good",
             json!({"data": {"bad key": "v"}}),
             Some("invalid-secret-key"),
+            "contains ' '",
         ),
-        ("good", json!({"value": "v"}), Some("invalid-request")),
+        ("good", json!({"value": "v"}), Some("invalid-request"), ""),
     ] {
         let r = server
             .client
@@ -229,6 +238,8 @@ async fn secret_values_are_never_returned() {
                 assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{name}");
                 assert_eq!(err["error"]["code"], code);
                 assert!(!err.to_string().contains(value));
+                let message = err["error"]["message"].as_str().unwrap();
+                assert!(message.contains(says), "{says:?} in {message:?}");
             }
             None => assert_eq!(status, StatusCode::NOT_FOUND, "{name}"),
         }
