@@ -29,7 +29,7 @@ use crate::archive::{
     ArchiveEntry, ArchiveError, DeterministicZipWriter, HashingWriter, Limits, QzReader,
     compress_entry_owned,
 };
-use crate::diagnostic::{Diagnostic, has_errors};
+use crate::diagnostic::Diagnostic;
 use crate::manifest::Manifest;
 use crate::select::{Decision, SelectedFile, Selection, Tree, select};
 
@@ -139,10 +139,8 @@ pub fn check_tree(tree: &dyn Tree) -> Result<(Selection, ContentReport), BundleE
     let mut diagnostics = selection.diagnostics.clone();
     diagnostics.append(&mut report.diagnostics);
     crate::diagnostic::sort_diagnostics(&mut diagnostics);
-    if has_errors(&diagnostics) {
-        report.manifest = None;
-    }
     report.diagnostics = diagnostics;
+    report.settle();
     Ok((selection, report))
 }
 
@@ -277,7 +275,7 @@ fn entries_of(selection: &Selection) -> Vec<(String, bool)> {
 
 fn valid_manifest(report: &ContentReport) -> Result<Manifest, BundleError> {
     match &report.manifest {
-        Some(m) if !has_errors(&report.diagnostics) => Ok(m.clone()),
+        Some(m) if report.is_valid() => Ok(m.clone()),
         _ => Err(BundleError::Invalid(report.diagnostics.clone())),
     }
 }
@@ -315,7 +313,7 @@ pub struct ArchiveReport {
 impl ArchiveReport {
     /// True when nothing is an error ([`is_valid`]).
     pub fn is_valid(&self) -> bool {
-        is_valid(self.content.manifest.as_ref(), &self.content.diagnostics)
+        self.content.is_valid()
     }
 }
 

@@ -80,7 +80,8 @@ pub struct CheckReport {
 impl CheckReport {
     /// The report of a selection and its content checks ([`super::check_tree`]).
     pub fn new(selection: Selection, content: ContentReport) -> CheckReport {
-        let (valid, content) = judged(content);
+        let mut content = content;
+        let valid = content.settle();
         CheckReport {
             valid,
             content,
@@ -125,7 +126,8 @@ impl InspectReport {
         sha256: String,
         size: u64,
     ) -> InspectReport {
-        let (valid, content) = judged(report.content);
+        let mut content = report.content;
+        let valid = content.settle();
         InspectReport {
             path,
             sha256,
@@ -135,15 +137,6 @@ impl InspectReport {
             entries: report.entries,
         }
     }
-}
-
-/// Whether `content` is valid, and `content` without its manifest when it is not.
-fn judged(mut content: ContentReport) -> (bool, ContentReport) {
-    let valid = is_valid(content.manifest.as_ref(), &content.diagnostics);
-    if !valid {
-        content.manifest = None;
-    }
-    (valid, content)
 }
 
 #[cfg(test)]
