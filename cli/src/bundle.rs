@@ -33,11 +33,6 @@ struct BuildArgs {
     /// The app folder (holding q-app.toml, wave-app.toml or app.toml).
     #[arg(default_value = ".")]
     dir: PathBuf,
-    /// Where to write: a file, or a folder for <Name>.<Version>.qz (default:
-    /// the current folder). `-o json` prints a JSON summary instead (write
-    /// `./json` for a file of that name).
-    #[arg(short, long, value_name = "PATH|json")]
-    output: Option<PathBuf>,
     /// List every path seen, included or excluded, with the deciding rule,
     /// and the diagnostics; writes no bundle unless -o PATH asks for one.
     #[arg(long)]
@@ -55,18 +50,12 @@ enum BundleCommand {
         /// App folder, manifest file or .qz bundle.
         #[arg(default_value = ".")]
         target: PathBuf,
-        /// Output format.
-        #[arg(short, long, value_enum, default_value_t)]
-        output: Format,
     },
     /// Show the manifest and the entries of a .qz bundle.
     #[command(after_help = "Example:\n  q8s-cli bundle inspect ai.h2o.q.peak.0.1.2.qz")]
     Inspect {
         /// The .qz bundle.
         file: PathBuf,
-        /// Output format.
-        #[arg(short, long, value_enum, default_value_t)]
-        output: Format,
     },
     /// Bundle the app (or take a .qz) and import it into q8s.
     Import(ImportArgs),
@@ -75,37 +64,33 @@ enum BundleCommand {
 }
 
 impl BundleArgs {
-    /// The output format asked for (for errors).
-    pub fn format(&self) -> Format {
-        match &self.command {
-            None if self.build.output.as_deref() == Some(Path::new("json")) => Format::Json,
-            None => Format::Text,
-            Some(
-                BundleCommand::Validate { output, .. } | BundleCommand::Inspect { output, .. },
-            ) => *output,
-            Some(BundleCommand::Import(args)) => args.format(),
-            Some(BundleCommand::Deploy(args)) => args.format(),
-        }
+    /// True for `bundle [DIR]` itself, the one command where `-o` may name a path.
+    pub fn builds(&self) -> bool {
+        self.command.is_none()
     }
 }
 
-/// Runs `bundle` or one of its subcommands.
-pub fn run(args: BundleArgs, connection: &Connection) -> anyhow::Result<ExitCode> {
+/// Runs `bundle` or one of its subcommands; `destination` is `-o PATH` (`bundle [DIR]` only).
+pub fn run(
+    args: BundleArgs,
+    format: Format,
+    destination: Option<PathBuf>,
+    connection: &Connection,
+) -> anyhow::Result<ExitCode> {
     match args.command {
-        None => build(args.build),
-        Some(BundleCommand::Validate { target, output }) => validate(&target, output),
-        Some(BundleCommand::Inspect { file, output }) => inspect(&file, output),
-        Some(BundleCommand::Import(args)) => crate::publish::import(args, connection),
-        Some(BundleCommand::Deploy(args)) => crate::publish::deploy(args, connection),
+        None => build(args.build, format, destination),
+        Some(BundleCommand::Validate { target }) => validate(&target, format),
+        Some(BundleCommand::Inspect { file }) => inspect(&file, format),
+        Some(BundleCommand::Import(args)) => crate::publish::import(args, format, connection),
+        Some(BundleCommand::Deploy(args)) => crate::publish::deploy(args, format, connection),
     }
 }
 
-fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
-    let (format, destination) = match args.output {
-        Some(p) if p.as_os_str() == "json" => (Format::Json, None),
-        Some(p) if p.as_os_str() == "text" => (Format::Text, None),
-        other => (Format::Text, other),
-    };
+fn build(
+    args: BuildArgs,
+    format: Format,
+    destination: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
     if args.explain && destination.is_none() {
         return explain(&args.dir, format);
     }

@@ -157,6 +157,34 @@ fn usage_errors_exit_2() {
         cli(&["bundle", "inspect"], dir.path()).status.code(),
         Some(2)
     );
+    // `-o PATH` is for `bundle [DIR]` alone; the other commands take text or json.
+    for args in [
+        &["bundle", "validate", "-o", "dist/"][..],
+        &["app", "list", "-o", "out.json"],
+        &["exec", "-o", "json"],
+    ] {
+        let o = cli(args, dir.path());
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+    }
+}
+
+#[test]
+fn output_is_one_global_flag_before_or_after_the_command() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["-o", "json", "bundle", "validate", &hello()][..],
+        &["bundle", "validate", &hello(), "--output", "json"],
+        &["bundle", "validate", "-o", "json", &hello()],
+    ] {
+        let o = cli(args, dir.path());
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("only JSON");
+        assert_eq!(v["valid"], true, "{args:?}");
+    }
+    // Before the command, a PATH still tells `bundle` where to write.
+    let o = cli(&["-o", "dist/", "bundle", &hello()], dir.path());
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(dir.path().join("dist/ai.h2o.q8s.hello.0.1.0.qz").is_file());
 }
 
 #[test]
