@@ -29,6 +29,15 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// Writes an app of one module, `main.py` (`source`), with `manifest` as its q-app.toml.
+fn write_app(dir: &Path, manifest: &str, source: &str) {
+    fs::write(dir.join("q-app.toml"), manifest).unwrap();
+    fs::write(dir.join("main.py"), source).unwrap();
+}
+
+/// A valid manifest of the app `a`, module `main`.
+const MANIFEST_A: &str = "[App]\nName = \"a\"\nVersion = \"1.0.0\"\n[Runtime]\nModule = \"main\"\n";
+
 fn hello() -> String {
     repo_root().join("examples/hello").display().to_string()
 }
@@ -65,12 +74,7 @@ fn bundle_defaults_to_the_current_folder_and_json() {
     let out = tempfile::tempdir().unwrap();
     let app = out.path().join("app");
     fs::create_dir(&app).unwrap();
-    fs::write(
-        app.join("q-app.toml"),
-        "[App]\nName = \"a\"\nVersion = \"1.0.0\"\n[Runtime]\nModule = \"main\"\n",
-    )
-    .unwrap();
-    fs::write(app.join("main.py"), "print(1)\n").unwrap();
+    write_app(&app, MANIFEST_A, "print(1)\n");
     let o = cli(&["bundle", "-o", "json"], &app);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("stdout is only JSON");
@@ -102,12 +106,8 @@ fn bundle_defaults_to_the_current_folder_and_json() {
 #[test]
 fn invalid_manifest_exits_1_with_every_error_at_its_line() {
     let dir = tempfile::tempdir().unwrap();
-    fs::write(
-        dir.path().join("q-app.toml"),
-        "[App]\nName = \"bad name!\"\nVersion = \"0.1\"\n[Runtime]\nModule = \"main\"\n",
-    )
-    .unwrap();
-    fs::write(dir.path().join("main.py"), "").unwrap();
+    let manifest = "[App]\nName = \"bad name!\"\nVersion = \"0.1\"\n[Runtime]\nModule = \"main\"\n";
+    write_app(dir.path(), manifest, "");
     let o = cli(&["bundle"], dir.path());
     assert_eq!(o.status.code(), Some(1));
     let err = stderr(&o);
@@ -381,12 +381,7 @@ fn explain_writes_nothing_unless_an_output_path_asks_for_it() {
 #[test]
 fn requirements_problems_point_into_requirements_txt() {
     let dir = tempfile::tempdir().unwrap();
-    fs::write(
-        dir.path().join("q-app.toml"),
-        "[App]\nName = \"a\"\nVersion = \"1.0.0\"\n[Runtime]\nModule = \"main\"\n",
-    )
-    .unwrap();
-    fs::write(dir.path().join("main.py"), "").unwrap();
+    write_app(dir.path(), MANIFEST_A, "");
     fs::write(
         dir.path().join("requirements.txt"),
         "h2o-wave==0.26.4\npandas=2.0\nnumpy scipy\n",
