@@ -6,10 +6,8 @@ use std::path::{Path, PathBuf};
 
 use pyo3::prelude::*;
 use q8s_core::archive::Limits;
-use q8s_core::bundle::{self, BuildOptions, BundleError};
+use q8s_core::bundle::{self, BuildOptions, ValidationReport};
 use q8s_core::manifest::{MANIFEST_FILE, validate_manifest};
-use q8s_core::{Diagnostic, Manifest};
-use serde_json::json;
 
 use crate::convert::to_python;
 use crate::errors::{bundle_error, manifest_error};
@@ -43,25 +41,23 @@ pub fn build<'py>(
     bundle_to_python(py, &info, &written)
 }
 
-/// What validating a target gives: the manifest when valid, and every diagnostic.
+/// What validating a target gives: the core's `ValidationReport` when valid, `ManifestError`
+/// with every diagnostic otherwise.
 fn checked<'py>(
     py: Python<'py>,
-    manifest: Option<Manifest>,
-    diagnostics: Vec<Diagnostic>,
+    report: ValidationReport,
     file: &str,
 ) -> PyResult<Bound<'py, PyAny>> {
-    match manifest {
-        Some(manifest) if !q8s_core::has_errors(&diagnostics) => to_python(
-            py,
-            &json!({"manifest": manifest, "diagnostics": diagnostics}),
-        ),
-        _ => Err(manifest_error(py, diagnostics, file)),
+    if report.valid {
+        to_python(py, &report)
+    } else {
+        Err(manifest_error(py, report.diagnostics, file))
     }
 }
 
 /// `validate(path)`: checks an app folder (as bundling would), a `.qz` (as the server does on
 /// import) or a manifest file, as `q8s-cli bundle validate` does. Raises `ManifestError` on
-/// errors; returns the manifest and the warnings otherwise.
+/// errors; returns the core's `ValidationReport` otherwise.
 #[pyfunction]
 pub fn validate(py: Python<'_>, path: PathBuf) -> PyResult<Bound<'_, PyAny>> {
     let validation = py.detach(|| bundle::validate_path(&path)).map_err(|e| {
@@ -72,49 +68,21 @@ pub fn validate(py: Python<'_>, path: PathBuf) -> PyResult<Bound<'_, PyAny>> {
         };
         bundle_error(py, e, &shown_as)
     })?;
-    checked(
-        py,
-        validation.manifest,
-        validation.diagnostics,
-        &validation.source,
-    )
+    checked(py, validation.report, &validation.source)
 }
 
 /// `validate_text(text)`: checks manifest text.
 #[pyfunction]
 pub fn validate_text<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyAny>> {
-    let report = validate_manifest(text);
-    checked(py, report.manifest, report.diagnostics, MANIFEST_FILE)
+    checked(py, validate_manifest(text).into(), MANIFEST_FILE)
 }
 
 /// `inspect(path)`: opens a `.qz` as the server does (every entry read and checked) and returns
-/// its manifest, entries and diagnostics. A broken archive raises `BundleError`; a well-formed
-/// one with a bad manifest is a result with `valid: false`.
+/// the core's `InspectReport`, as `q8s-cli bundle inspect -o json` prints it. A broken archive
+/// raises `BundleError`; a well-formed one with a bad manifest is a result with `valid: false`.
 #[pyfunction]
 pub fn inspect(py: Python<'_>, path: PathBuf) -> PyResult<Bound<'_, PyAny>> {
-    let file = path.display().to_string();
-    let inspected = py.detach(|| {
-        let report = bundle::inspect_file(&path, Limits::default())?;
-        let sha256 = bundle::file_sha256(&path).map_err(|source| BundleError::Io {
-            context: format!("reading {file}"),
-            source,
-        })?;
-        Ok::<_, BundleError>((report, sha256))
-    });
-    let (report, sha256) = inspected.map_err(|e| bundle_error(py, e, &file))?;
-    let valid = report.is_valid();
-    let content = report.content;
-    to_python(
-        py,
-        &json!({
-        "path": path,
-        "sha256": sha256,
-        "valid": valid,
-        "manifest": if valid { content.manifest } else { None },
-        "icon": content.icon,
-        "screenshots": content.screenshots,
-        "entries": report.entries,
-        "diagnostics": content.diagnostics,
-        }),
-    )
+    let inspected = py.detach(|| bundle::inspect_path(&path, Limits::default()));
+    let report = inspected.map_err(|e| bundle_error(py, e, &path.display().to_string()))?;
+    to_python(py, &report)
 }

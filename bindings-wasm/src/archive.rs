@@ -4,31 +4,27 @@ use std::io::Cursor;
 
 use js_sys::Uint8Array;
 use q8s_core::archive::{ArchiveDigest, Limits, QzReader};
-use q8s_core::bundle::{BundleError, inspect_archive};
+use q8s_core::bundle::{BundleError, InspectReport, inspect_archive};
 use wasm_bindgen::prelude::*;
 
 use crate::error::{bundle_error, to_js};
 
 /// Reads every entry of an untrusted `.qz` within the server's limits (sizes, ratio, count;
-/// CRCs checked) and checks its manifest and contents: `{ valid, sha256, size, manifest,
-/// manifest_file, icon, screenshots, entries, diagnostics }`, as `q8s-cli bundle inspect -o
-/// json`. A broken
-/// archive throws `invalid-bundle` with `diagnostics`.
+/// CRCs checked) and checks its manifest and contents: core's `InspectReport` (`{ valid,
+/// sha256, size, manifest, manifest_file, icon, screenshots, entries, diagnostics }`), as
+/// `q8s-cli bundle inspect -o json` prints it without `path`. A broken archive throws
+/// `invalid-bundle` with `diagnostics`.
 #[wasm_bindgen(js_name = inspectBundle, unchecked_return_type = "InspectReport")]
 pub fn inspect_bundle(bytes: &[u8]) -> Result<JsValue, JsValue> {
     let report =
         inspect_archive(Cursor::new(bytes), Limits::default()).map_err(|e| bundle_error(&e))?;
-    to_js(&serde_json::json!({
-        "valid": report.is_valid(),
-        "sha256": ArchiveDigest::of(bytes).hex(),
-        "size": bytes.len(),
-        "manifest": report.content.manifest,
-        "manifest_file": report.content.manifest_file,
-        "icon": report.content.icon,
-        "screenshots": report.content.screenshots,
-        "entries": report.entries,
-        "diagnostics": report.content.diagnostics,
-    }))
+    let sha256 = ArchiveDigest::of(bytes).hex();
+    to_js(&InspectReport::new(
+        report,
+        None,
+        sha256,
+        bytes.len() as u64,
+    ))
 }
 
 /// The bytes of one file of a `.qz` (an icon or screenshot to preview), read within the

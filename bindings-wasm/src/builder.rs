@@ -5,7 +5,7 @@ use std::io;
 use js_sys::{ArrayBuffer, Promise, Reflect, Uint8Array};
 use std::collections::VecDeque;
 
-use q8s_core::bundle::{BundleWriter, build_tree, check_tree};
+use q8s_core::bundle::{BundleWriter, CheckReport, build_tree, check_tree};
 use q8s_core::select::{EntryKind, FileContent, LinkProblem, MemTree};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{JsFuture, future_to_promise};
@@ -142,22 +142,8 @@ impl BundleBuilder {
     /// the rule that decided it, the manifest, icon, screenshots and every diagnostic.
     #[wasm_bindgen(unchecked_return_type = "CheckReport")]
     pub fn check(&self) -> Result<JsValue, JsValue> {
-        let (selection, report) = check_tree(&self.tree).map_err(|e| bundle_error(&e))?;
-        let valid = report.manifest.is_some()
-            && !report
-                .diagnostics
-                .iter()
-                .any(q8s_core::Diagnostic::is_error);
-        to_js(&serde_json::json!({
-            "valid": valid,
-            "manifest": report.manifest,
-            "manifest_file": report.manifest_file,
-            "icon": report.icon,
-            "screenshots": report.screenshots,
-            "files": selection.files,
-            "explain": selection.explain,
-            "diagnostics": report.diagnostics,
-        }))
+        let (selection, content) = check_tree(&self.tree).map_err(|e| bundle_error(&e))?;
+        to_js(&CheckReport::new(selection, content))
     }
 
     /// Writes the bundle: its bytes, file name, sha256, size, files, icon, screenshots,

@@ -34,13 +34,11 @@ where
     })
 }
 
+/// Core's reading of a visibility a person gave, as the CLI and Python read it (any case,
+/// `ALL-USERS` too).
 fn visibility(text: &str) -> Result<Visibility, JsValue> {
-    Visibility::parse(text).ok_or_else(|| {
-        error(
-            "invalid-argument",
-            &format!("unknown visibility {text:?}: use PRIVATE or ALL_USERS"),
-        )
-    })
+    text.parse()
+        .map_err(|e: q8s_core::api::UnknownValue| error("invalid-argument", &e.to_string()))
 }
 
 #[wasm_bindgen]

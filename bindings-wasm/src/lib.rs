@@ -59,11 +59,7 @@ pub fn validate_manifest_bytes(bytes: &[u8]) -> Result<JsValue, JsValue> {
 }
 
 fn manifest_report(report: q8s_core::manifest::ManifestReport) -> Result<JsValue, JsValue> {
-    error::to_js(&serde_json::json!({
-        "valid": report.is_valid(),
-        "manifest": report.manifest,
-        "diagnostics": report.diagnostics,
-    }))
+    error::to_js(&q8s_core::bundle::ValidationReport::from(report))
 }
 
 /// The file name of a bundle: `<Name>.<Version>.qz`.

@@ -5,7 +5,7 @@
 
 use js_sys::{Array, Reflect, Uint8Array};
 use q8s_core::select::MemTree;
-use q8s_wasm::{BundleBuilder, api_error, explain, inspect_bundle, validate_manifest};
+use q8s_wasm::{BundleBuilder, Client, api_error, explain, inspect_bundle, validate_manifest};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::wasm_bindgen_test;
 
@@ -158,4 +158,28 @@ fn server_errors_read_like_the_client_s() {
     assert!(text(&err, "message").contains("already exists"));
     let err = api_error(502, "http://q8s.test/api/v1/apps", "<html>bad gateway");
     assert_eq!(text(&err, "code"), "unexpected-response");
+}
+
+#[wasm_bindgen_test]
+async fn visibility_is_read_as_the_cli_and_python_read_it() {
+    // Port 9 (discard) refuses: an accepted visibility ends in a network error, a refused
+    // one throws `invalid-argument` before any request.
+    let client = Client::new("http://127.0.0.1:9", None).unwrap();
+    for word in ["ALL_USERS", "all_users", "All-Users", "private"] {
+        let sent = client.run("x".into(), word).unwrap_or_else(|e| {
+            panic!("{word}: {}", text(&e, "message"));
+        });
+        let err = wasm_bindgen_futures::JsFuture::from(sent)
+            .await
+            .unwrap_err();
+        assert_ne!(text(&err, "code"), "invalid-argument", "{word}");
+    }
+    for word in ["everyone", "", "ALL USERS"] {
+        let err = client.run("x".into(), word).unwrap_err();
+        assert_eq!(text(&err, "code"), "invalid-argument", "{word:?}");
+        assert!(
+            text(&err, "message").contains("PRIVATE or ALL_USERS"),
+            "{word:?}"
+        );
+    }
 }

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use q8s_core::api::{SecretAccessChange, SecretInfo, SecretUsers};
 
-use crate::output::{Format, OutputArg, emit, outln, print_json};
+use crate::output::{Format, emit, outln, print_json};
 use crate::render;
 use crate::session::{Connection, block_on};
 
@@ -21,10 +21,7 @@ pub enum SecretCommand {
     /// List the secrets you may use in your apps: names and keys, never values (admins: every
     /// secret, with who may use it).
     #[command(after_help = "Example:\n  q8s-cli secret list")]
-    List {
-        #[command(flatten)]
-        out: OutputArg,
-    },
+    List,
 }
 
 /// `admin` subcommands.
@@ -52,8 +49,6 @@ pub enum AdminAppCommand {
         name: String,
         /// The username it goes to.
         user: String,
-        #[command(flatten)]
-        out: OutputArg,
     },
 }
 
@@ -114,8 +109,6 @@ pub enum AdminSecretCommand {
         from_file: Vec<(String, String)>,
         #[command(flatten)]
         access: AccessArgs,
-        #[command(flatten)]
-        out: OutputArg,
     },
     /// Change who may use a secret (its values stay): users, and optionally app Names.
     #[command(
@@ -126,16 +119,12 @@ pub enum AdminSecretCommand {
         name: String,
         #[command(flatten)]
         access: AccessArgs,
-        #[command(flatten)]
-        out: OutputArg,
     },
     /// Delete a secret.
     #[command(after_help = "Example:\n  q8s-cli admin secret delete hello-secrets")]
     Delete {
         /// The secret's name.
         name: String,
-        #[command(flatten)]
-        out: OutputArg,
     },
 }
 
@@ -152,22 +141,7 @@ pub enum AdminUserCommand {
         /// Make the user an admin.
         #[arg(long)]
         admin: bool,
-        #[command(flatten)]
-        out: OutputArg,
     },
-}
-
-impl AdminCommand {
-    /// The output format asked for.
-    pub fn format(&self) -> Format {
-        match self {
-            AdminCommand::Secret(AdminSecretCommand::Set { out, .. })
-            | AdminCommand::Secret(AdminSecretCommand::Access { out, .. })
-            | AdminCommand::Secret(AdminSecretCommand::Delete { out, .. })
-            | AdminCommand::User(AdminUserCommand::Add { out, .. })
-            | AdminCommand::App(AdminAppCommand::Transfer { out, .. }) => out.output,
-        }
-    }
 }
 
 fn parse_pair(text: &str) -> Result<(String, String), String> {
@@ -178,11 +152,15 @@ fn parse_pair(text: &str) -> Result<(String, String), String> {
 }
 
 /// Runs `secret list`.
-pub fn run_secret(command: SecretCommand, connection: &Connection) -> anyhow::Result<ExitCode> {
-    let SecretCommand::List { out } = command;
+pub fn run_secret(
+    command: SecretCommand,
+    format: Format,
+    connection: &Connection,
+) -> anyhow::Result<ExitCode> {
+    let SecretCommand::List = command;
     let client = connection.client()?;
     let secrets = block_on(client.secrets())??;
-    if out.output == Format::Json {
+    if format == Format::Json {
         print_json(&secrets)?;
     } else {
         emit(&render::secret_table(&secrets));
@@ -191,8 +169,12 @@ pub fn run_secret(command: SecretCommand, connection: &Connection) -> anyhow::Re
 }
 
 /// Runs an `admin` subcommand.
-pub fn run_admin(command: AdminCommand, connection: &Connection) -> anyhow::Result<ExitCode> {
-    let json = command.format() == Format::Json;
+pub fn run_admin(
+    command: AdminCommand,
+    format: Format,
+    connection: &Connection,
+) -> anyhow::Result<ExitCode> {
+    let json = format == Format::Json;
     match command {
         AdminCommand::Secret(AdminSecretCommand::Set {
             name,

@@ -6,7 +6,7 @@ use clap::Subcommand;
 use q8s_core::api::Visibility;
 use serde_json::json;
 
-use crate::output::{Format, OutputArg, emit, outln, print_json};
+use crate::output::{Format, emit, outln, print_json};
 use crate::render;
 use crate::session::{Connection, block_on, parse_visibility};
 
@@ -19,16 +19,12 @@ pub enum AppCommand {
         /// Every app you can launch: yours and those shared with all users.
         #[arg(short, long)]
         all: bool,
-        #[command(flatten)]
-        out: OutputArg,
     },
     /// Show one app.
     #[command(after_help = "Example:\n  q8s-cli app get 0b5c8c3e-3f5e-4f0e-9a53-4c1f3f3b8a01")]
     Get {
         /// The app's ID.
         id: String,
-        #[command(flatten)]
-        out: OutputArg,
     },
     /// Launch a new instance of an app; prints its ID and URL.
     #[command(
@@ -40,8 +36,6 @@ pub enum AppCommand {
         /// Who may open the instance: PRIVATE or ALL_USERS.
         #[arg(short = 'v', long, value_parser = parse_visibility, default_value = "PRIVATE")]
         visibility: Visibility,
-        #[command(flatten)]
-        out: OutputArg,
     },
     /// Change who may see and launch an app (the only thing that can change).
     #[command(
@@ -53,36 +47,23 @@ pub enum AppCommand {
         /// PRIVATE or ALL_USERS.
         #[arg(short = 'v', long, value_parser = parse_visibility)]
         visibility: Visibility,
-        #[command(flatten)]
-        out: OutputArg,
     },
     /// Delete an app version (refused while it has instances that are not terminated).
     #[command(after_help = "Example:\n  q8s-cli app delete 0b5c8c3e-3f5e-4f0e-9a53-4c1f3f3b8a01")]
     Delete {
         /// The app's ID.
         id: String,
-        #[command(flatten)]
-        out: OutputArg,
     },
 }
 
-impl AppCommand {
-    /// The output format asked for.
-    pub fn format(&self) -> Format {
-        match self {
-            AppCommand::List { out, .. }
-            | AppCommand::Get { out, .. }
-            | AppCommand::Run { out, .. }
-            | AppCommand::Update { out, .. }
-            | AppCommand::Delete { out, .. } => out.output,
-        }
-    }
-}
-
 /// Runs an `app` subcommand.
-pub fn run(command: AppCommand, connection: &Connection) -> anyhow::Result<ExitCode> {
+pub fn run(
+    command: AppCommand,
+    format: Format,
+    connection: &Connection,
+) -> anyhow::Result<ExitCode> {
     let client = connection.client()?;
-    let json = command.format() == Format::Json;
+    let json = format == Format::Json;
     block_on(async move {
         match command {
             AppCommand::List { all, .. } => {

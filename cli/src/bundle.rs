@@ -3,13 +3,12 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use q8s_core::archive::Limits;
 pub(crate) use q8s_core::bundle::manifest_display;
-use q8s_core::bundle::{self, BuildOptions, BundleError, file_sha256};
+use q8s_core::bundle::{self, BuildOptions, BundleError, CheckReport};
 use q8s_core::manifest::MANIFEST_FILE;
-use q8s_core::{Diagnostic, Severity, has_errors};
+use q8s_core::{Diagnostic, Severity};
 use serde_json::json;
 
 use crate::output::{Format, count, human_size, outln, print_diagnostics, print_json};
@@ -34,11 +33,6 @@ struct BuildArgs {
     /// The app folder (holding q-app.toml, wave-app.toml or app.toml).
     #[arg(default_value = ".")]
     dir: PathBuf,
-    /// Where to write: a file, or a folder for <Name>.<Version>.qz (default:
-    /// the current folder). `-o json` prints a JSON summary instead (write
-    /// `./json` for a file of that name).
-    #[arg(short, long, value_name = "PATH|json")]
-    output: Option<PathBuf>,
     /// List every path seen, included or excluded, with the deciding rule,
     /// and the diagnostics; writes no bundle unless -o PATH asks for one.
     #[arg(long)]
@@ -56,18 +50,12 @@ enum BundleCommand {
         /// App folder, manifest file or .qz bundle.
         #[arg(default_value = ".")]
         target: PathBuf,
-        /// Output format.
-        #[arg(short, long, value_enum, default_value_t)]
-        output: Format,
     },
     /// Show the manifest and the entries of a .qz bundle.
     #[command(after_help = "Example:\n  q8s-cli bundle inspect ai.h2o.q.peak.0.1.2.qz")]
     Inspect {
         /// The .qz bundle.
         file: PathBuf,
-        /// Output format.
-        #[arg(short, long, value_enum, default_value_t)]
-        output: Format,
     },
     /// Bundle the app (or take a .qz) and import it into q8s.
     Import(ImportArgs),
@@ -76,37 +64,33 @@ enum BundleCommand {
 }
 
 impl BundleArgs {
-    /// The output format asked for (for errors).
-    pub fn format(&self) -> Format {
-        match &self.command {
-            None if self.build.output.as_deref() == Some(Path::new("json")) => Format::Json,
-            None => Format::Text,
-            Some(
-                BundleCommand::Validate { output, .. } | BundleCommand::Inspect { output, .. },
-            ) => *output,
-            Some(BundleCommand::Import(args)) => args.format(),
-            Some(BundleCommand::Deploy(args)) => args.format(),
-        }
+    /// True for `bundle [DIR]` itself, the one command where `-o` may name a path.
+    pub fn builds(&self) -> bool {
+        self.command.is_none()
     }
 }
 
-/// Runs `bundle` or one of its subcommands.
-pub fn run(args: BundleArgs, connection: &Connection) -> anyhow::Result<ExitCode> {
+/// Runs `bundle` or one of its subcommands; `destination` is `-o PATH` (`bundle [DIR]` only).
+pub fn run(
+    args: BundleArgs,
+    format: Format,
+    destination: Option<PathBuf>,
+    connection: &Connection,
+) -> anyhow::Result<ExitCode> {
     match args.command {
-        None => build(args.build),
-        Some(BundleCommand::Validate { target, output }) => validate(&target, output),
-        Some(BundleCommand::Inspect { file, output }) => inspect(&file, output),
-        Some(BundleCommand::Import(args)) => crate::publish::import(args, connection),
-        Some(BundleCommand::Deploy(args)) => crate::publish::deploy(args, connection),
+        None => build(args.build, format, destination),
+        Some(BundleCommand::Validate { target }) => validate(&target, format),
+        Some(BundleCommand::Inspect { file }) => inspect(&file, format),
+        Some(BundleCommand::Import(args)) => crate::publish::import(args, format, connection),
+        Some(BundleCommand::Deploy(args)) => crate::publish::deploy(args, format, connection),
     }
 }
 
-fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
-    let (format, destination) = match args.output {
-        Some(p) if p.as_os_str() == "json" => (Format::Json, None),
-        Some(p) if p.as_os_str() == "text" => (Format::Text, None),
-        other => (Format::Text, other),
-    };
+fn build(
+    args: BuildArgs,
+    format: Format,
+    destination: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
     if args.explain && destination.is_none() {
         return explain(&args.dir, format);
     }
@@ -146,34 +130,31 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
 /// built.
 fn explain(dir: &Path, format: Format) -> anyhow::Result<ExitCode> {
     let manifest_path = manifest_display(dir);
-    let (selection, report) = match bundle::check_dir(dir) {
-        Ok(checked) => checked,
+    let report = match bundle::check_dir(dir) {
+        Ok((selection, content)) => CheckReport::new(selection, content),
         Err(err) => return report_bundle_error(err, format, &manifest_path),
     };
-    let valid = report.manifest.is_some() && !has_errors(&report.diagnostics);
-    let files: Vec<&str> = selection.files.iter().map(|f| f.path.as_str()).collect();
     if format == Format::Json {
-        print_json(&json!({
-            "valid": valid,
-            "manifest": report.manifest,
-            "files": files,
-            "explain": selection.explain,
-            "diagnostics": report.diagnostics,
-        }))?;
+        print_json(&report)?;
     } else {
-        print_diagnostics(&report.diagnostics, &manifest_path);
-        print_explain(&selection.explain);
+        print_diagnostics(&report.content.diagnostics, &manifest_path);
+        print_explain(&report.explain);
         outln!(
             "{} of the bundle, nothing written (add -o PATH to write it): {}",
-            count(files.len(), "file"),
-            summary_line(&report.diagnostics)
+            count(report.files.len(), "file"),
+            summary_line(&report.content.diagnostics)
         );
     }
-    Ok(if valid {
+    Ok(exit_code(report.valid))
+}
+
+/// 0 for a valid bundle, 1 otherwise.
+fn exit_code(valid: bool) -> ExitCode {
+    if valid {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
-    })
+    }
 }
 
 fn print_explain(explain: &[q8s_core::select::Decision]) {
@@ -241,8 +222,7 @@ fn summary_line(diagnostics: &[Diagnostic]) -> String {
 
 fn validate(target: &Path, format: Format) -> anyhow::Result<ExitCode> {
     let bundle::Validation {
-        manifest,
-        diagnostics,
+        report,
         source: shown_as,
     } = match bundle::validate_path(target) {
         Ok(validation) => validation,
@@ -255,51 +235,35 @@ fn validate(target: &Path, format: Format) -> anyhow::Result<ExitCode> {
             return report_bundle_error(err, format, &shown_as);
         }
     };
-    let valid = manifest.is_some() && !has_errors(&diagnostics);
     if format == Format::Json {
-        print_json(&json!({"valid": valid, "manifest": manifest, "diagnostics": diagnostics}))?;
+        print_json(&report)?;
     } else {
-        print_diagnostics(&diagnostics, &shown_as);
-        match (&manifest, valid) {
-            (Some(m), true) => outln!(
+        print_diagnostics(&report.diagnostics, &shown_as);
+        match &report.manifest {
+            Some(m) => outln!(
                 "{} {}: {}",
                 m.app.name,
                 m.app.version,
-                summary_line(&diagnostics)
+                summary_line(&report.diagnostics)
             ),
-            _ => outln!("{}: {}", target.display(), summary_line(&diagnostics)),
+            None => outln!(
+                "{}: {}",
+                target.display(),
+                summary_line(&report.diagnostics)
+            ),
         }
     }
-    Ok(if valid {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(exit_code(report.valid))
 }
 
 fn inspect(path: &Path, format: Format) -> anyhow::Result<ExitCode> {
-    let report = match bundle::inspect_file(path, Limits::default()) {
+    let report = match bundle::inspect_path(path, Limits::default()) {
         Ok(r) => r,
         Err(err) => return report_bundle_error(err, format, &path.display().to_string()),
     };
-    let sha256 = file_sha256(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let valid = report.is_valid();
     if format == Format::Json {
-        print_json(&json!({
-            "path": path,
-            "sha256": sha256,
-            "valid": valid,
-            "manifest": report.content.manifest,
-            "icon": report.content.icon,
-            "screenshots": report.content.screenshots,
-            "entries": report.entries,
-            "diagnostics": report.content.diagnostics,
-        }))?;
-        return Ok(if valid {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::from(1)
-        });
+        print_json(&report)?;
+        return Ok(exit_code(report.valid));
     }
     let manifest_file = report.content.manifest_file.as_deref();
     print_diagnostics(
@@ -335,7 +299,7 @@ fn inspect(path: &Path, format: Format) -> anyhow::Result<ExitCode> {
         human_size(stored),
         human_size(size)
     );
-    outln!("{:<12} {}", "SHA256", sha256);
+    outln!("{:<12} {}", "SHA256", report.sha256);
     outln!();
     outln!("{:<4}  {:>10}  {:>10}  NAME", "MODE", "SIZE", "STORED");
     for e in &report.entries {
@@ -347,9 +311,5 @@ fn inspect(path: &Path, format: Format) -> anyhow::Result<ExitCode> {
             e.name
         );
     }
-    Ok(if valid {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(exit_code(report.valid))
 }

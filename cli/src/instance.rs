@@ -9,7 +9,7 @@ use q8s_client::Client;
 use q8s_core::api::{Instance, Visibility};
 use serde_json::json;
 
-use crate::output::{Format, OutputArg, emit, outln, print_json};
+use crate::output::{Format, emit, outln, print_json};
 use crate::render;
 use crate::session::{Connection, block_on, parse_visibility};
 
@@ -24,16 +24,12 @@ pub enum InstanceCommand {
         /// Also the instances other users share with everyone.
         #[arg(short, long)]
         all: bool,
-        #[command(flatten)]
-        out: OutputArg,
     },
     /// Show one instance.
     #[command(after_help = "Example:\n  q8s-cli instance get 22222222-3333-4444-5555-666666666666")]
     Get {
         /// The instance's ID.
         id: String,
-        #[command(flatten)]
-        out: OutputArg,
     },
     /// Print an instance's status: PENDING, STARTING, RUNNING, SUSPENDED, FAILED or TERMINATED.
     #[command(
@@ -42,8 +38,6 @@ pub enum InstanceCommand {
     Status {
         /// The instance's ID.
         id: String,
-        #[command(flatten)]
-        out: OutputArg,
     },
     /// Print an instance's log; -f follows it until the instance stops (or Ctrl-C).
     #[command(
@@ -58,9 +52,6 @@ pub enum InstanceCommand {
         /// Only the last N lines.
         #[arg(long, value_name = "N")]
         tail: Option<usize>,
-        /// text: the log as it is; json: one JSON string per line.
-        #[command(flatten)]
-        out: OutputArg,
     },
     /// Change who may open an instance.
     #[command(
@@ -72,8 +63,6 @@ pub enum InstanceCommand {
         /// PRIVATE or ALL_USERS.
         #[arg(short = 'v', long, value_parser = parse_visibility)]
         visibility: Visibility,
-        #[command(flatten)]
-        out: OutputArg,
     },
     /// Stop an instance's processes and keep its data; `resume` starts it again.
     #[command(
@@ -82,8 +71,6 @@ pub enum InstanceCommand {
     Suspend {
         /// The instance's ID.
         id: String,
-        #[command(flatten)]
-        out: OutputArg,
     },
     /// Start a suspended (or failed) instance again.
     #[command(
@@ -92,8 +79,6 @@ pub enum InstanceCommand {
     Resume {
         /// The instance's ID.
         id: String,
-        #[command(flatten)]
-        out: OutputArg,
     },
     /// Stop an instance for good and remove its data.
     #[command(
@@ -102,31 +87,17 @@ pub enum InstanceCommand {
     Terminate {
         /// The instance's ID.
         id: String,
-        #[command(flatten)]
-        out: OutputArg,
     },
 }
 
-impl InstanceCommand {
-    /// The output format asked for.
-    pub fn format(&self) -> Format {
-        match self {
-            InstanceCommand::List { out, .. }
-            | InstanceCommand::Get { out, .. }
-            | InstanceCommand::Status { out, .. }
-            | InstanceCommand::Logs { out, .. }
-            | InstanceCommand::Update { out, .. }
-            | InstanceCommand::Suspend { out, .. }
-            | InstanceCommand::Resume { out, .. }
-            | InstanceCommand::Terminate { out, .. } => out.output,
-        }
-    }
-}
-
 /// Runs an `instance` subcommand.
-pub fn run(command: InstanceCommand, connection: &Connection) -> anyhow::Result<ExitCode> {
+pub fn run(
+    command: InstanceCommand,
+    format: Format,
+    connection: &Connection,
+) -> anyhow::Result<ExitCode> {
     let client = connection.client()?;
-    let json = command.format() == Format::Json;
+    let json = format == Format::Json;
     block_on(async move {
         let shown = match command {
             InstanceCommand::List { all, .. } => {

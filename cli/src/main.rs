@@ -14,9 +14,10 @@ mod setup;
 
 use std::process::ExitCode;
 
+use clap::error::ErrorKind;
 use clap::{CommandFactory as _, Parser, Subcommand};
 
-use crate::output::Format;
+use crate::output::{Format, Output};
 use crate::session::Connection;
 
 /// Publish Python web apps (H2O Wave and others) to q8s.
@@ -28,6 +29,10 @@ use crate::session::Connection;
 struct Cli {
     #[command(flatten)]
     connection: Connection,
+    /// Output: text for people, json for programs (on stdout alone, errors too); `bundle
+    /// [DIR]` also takes the PATH to write the bundle to.
+    #[arg(short, long, global = true, value_name = "text|json|PATH", value_parser = Output::parse)]
+    output: Option<Output>,
     #[command(subcommand)]
     command: Command,
 }
@@ -63,36 +68,44 @@ enum Command {
     },
 }
 
-impl Command {
-    /// The output format the command was asked for (errors are printed in it too).
-    fn format(&self) -> Format {
-        match self {
-            Command::Config(c) => c.format(),
-            Command::App(c) => c.format(),
-            Command::Bundle(b) => b.format(),
-            Command::Instance(c) => c.format(),
-            Command::Secret(admin::SecretCommand::List { out }) => out.output,
-            Command::Admin(c) => c.format(),
-            Command::Exec(_) | Command::Completions { .. } => Format::Text,
-        }
-    }
-}
-
 /// Exit code 1: the operation failed or found errors (2 is wrong usage,
 /// which clap reports itself).
 const FAILURE: u8 = 1;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let format = cli.command.format();
+    let (format, destination) = match cli.output {
+        None => (Format::Text, None),
+        Some(Output::Format(format)) => (format, None),
+        Some(Output::Path(path)) => (Format::Text, Some(path)),
+    };
+    let text_only = matches!(cli.command, Command::Exec(_) | Command::Completions { .. });
+    if let Some(path) = destination
+        .as_ref()
+        .filter(|_| !matches!(&cli.command, Command::Bundle(b) if b.builds()))
+    {
+        let message = format!(
+            "-o takes text or json here; a PATH ({}) only goes with `bundle [DIR]`",
+            path.display()
+        );
+        Cli::command()
+            .error(ErrorKind::InvalidValue, message)
+            .exit();
+    }
+    if text_only && format == Format::Json {
+        let message = "`exec` and `completions` print text only: leave out -o json";
+        Cli::command()
+            .error(ErrorKind::ArgumentConflict, message)
+            .exit();
+    }
     let connection = cli.connection;
     let result = match cli.command {
-        Command::Config(c) => setup::run(c, &connection),
-        Command::App(c) => app::run(c, &connection),
-        Command::Bundle(args) => bundle::run(args, &connection),
-        Command::Instance(c) => instance::run(c, &connection),
-        Command::Secret(c) => admin::run_secret(c, &connection),
-        Command::Admin(c) => admin::run_admin(c, &connection),
+        Command::Config(c) => setup::run(c, format, &connection),
+        Command::App(c) => app::run(c, format, &connection),
+        Command::Bundle(args) => bundle::run(args, format, destination, &connection),
+        Command::Instance(c) => instance::run(c, format, &connection),
+        Command::Secret(c) => admin::run_secret(c, format, &connection),
+        Command::Admin(c) => admin::run_admin(c, format, &connection),
         Command::Exec(args) => exec::run(args),
         Command::Completions { shell } => {
             clap_complete::generate(

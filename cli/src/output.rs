@@ -3,6 +3,7 @@
 //! and never with `NO_COLOR`.
 
 use std::io::{IsTerminal, Write as _};
+use std::path::PathBuf;
 
 use q8s_core::api::ApiError;
 use q8s_core::manifest::MANIFEST_FILE;
@@ -10,7 +11,7 @@ use q8s_core::{Diagnostic, RenderOptions};
 use serde::Serialize;
 
 /// The output format chosen with `-o/--output`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Format {
     /// Text for people.
     #[default]
@@ -19,12 +20,25 @@ pub enum Format {
     Json,
 }
 
-/// `-o/--output text|json` of the service commands.
-#[derive(Debug, Clone, Copy, Default, clap::Args)]
-pub struct OutputArg {
-    /// Output format: text for people, json for programs.
-    #[arg(short, long, value_enum, default_value_t)]
-    pub output: Format,
+/// `-o/--output`, one flag for every command: `text` or `json`, or for `bundle [DIR]` the file
+/// or folder to write the bundle to (`./json` for a file of that name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// `text` or `json`.
+    Format(Format),
+    /// Anything else: where `bundle [DIR]` writes.
+    Path(PathBuf),
+}
+
+impl Output {
+    /// Reads the value of `-o`.
+    pub fn parse(text: &str) -> Result<Output, std::convert::Infallible> {
+        Ok(match text {
+            "text" => Output::Format(Format::Text),
+            "json" => Output::Format(Format::Json),
+            path => Output::Path(path.into()),
+        })
+    }
 }
 
 /// True when stderr is a terminal that wants colour.

@@ -14,7 +14,7 @@ use q8s_core::bundle::{self, BuildOptions};
 use serde_json::json;
 
 use crate::bundle::{manifest_display, report_bundle_error};
-use crate::output::{Format, OutputArg, emit, print_diagnostics, print_json};
+use crate::output::{Format, emit, print_diagnostics, print_json};
 use crate::render;
 use crate::session::{Connection, block_on, parse_visibility};
 
@@ -33,8 +33,6 @@ pub struct ImportArgs {
     /// Who may see and launch the app: PRIVATE or ALL_USERS.
     #[arg(short = 'v', long, value_parser = parse_visibility, default_value = "PRIVATE")]
     visibility: Visibility,
-    #[command(flatten)]
-    out: OutputArg,
 }
 
 /// `bundle deploy [DIR] [-v VIS] [--no-wait]`.
@@ -55,22 +53,6 @@ pub struct DeployArgs {
     /// Seconds to wait for the instance to run.
     #[arg(long, value_name = "SECONDS", default_value_t = 300)]
     timeout: u64,
-    #[command(flatten)]
-    out: OutputArg,
-}
-
-impl ImportArgs {
-    /// The output format asked for.
-    pub fn format(&self) -> Format {
-        self.out.output
-    }
-}
-
-impl DeployArgs {
-    /// The output format asked for.
-    pub fn format(&self) -> Format {
-        self.out.output
-    }
 }
 
 /// Runs `future`, or stops it on Ctrl-C (its temporary files are then removed as it drops).
@@ -157,8 +139,11 @@ async fn upload(
 }
 
 /// Runs `bundle import`.
-pub fn import(args: ImportArgs, connection: &Connection) -> anyhow::Result<ExitCode> {
-    let format = args.format();
+pub fn import(
+    args: ImportArgs,
+    format: Format,
+    connection: &Connection,
+) -> anyhow::Result<ExitCode> {
     let client = connection.client()?;
     let prepared = match prepare(&args.target, format)? {
         Ok(p) => p,
@@ -190,8 +175,11 @@ struct Timings {
 }
 
 /// Runs `bundle deploy`.
-pub fn deploy(args: DeployArgs, connection: &Connection) -> anyhow::Result<ExitCode> {
-    let format = args.format();
+pub fn deploy(
+    args: DeployArgs,
+    format: Format,
+    connection: &Connection,
+) -> anyhow::Result<ExitCode> {
     let client = connection.client()?;
     let started = Instant::now();
     let temp = tempfile::Builder::new().prefix("q8s-deploy-").tempdir()?;

@@ -13,7 +13,7 @@ use q8s_core::api::{ApiError, Pkce};
 use serde_json::json;
 
 use crate::loopback::{Callback, Loopback};
-use crate::output::{Format, OutputArg, outln, print_json};
+use crate::output::{Format, outln, print_json};
 use crate::session::{Connection, block_on};
 
 /// How long the browser has to come back.
@@ -38,20 +38,14 @@ pub struct SetupArgs {
     /// Do not try to open a browser; only print the sign-in URL.
     #[arg(long)]
     no_browser: bool,
-    #[command(flatten)]
-    out: OutputArg,
-}
-
-impl ConfigCommand {
-    /// The output format asked for.
-    pub fn format(&self) -> Format {
-        let ConfigCommand::Setup(args) = self;
-        args.out.output
-    }
 }
 
 /// Runs a `config` subcommand.
-pub fn run(command: ConfigCommand, connection: &Connection) -> anyhow::Result<ExitCode> {
+pub fn run(
+    command: ConfigCommand,
+    format: Format,
+    connection: &Connection,
+) -> anyhow::Result<ExitCode> {
     let ConfigCommand::Setup(args) = command;
     let path = config::config_path()?;
     let file = ConfigFile::load(&path)?;
@@ -64,7 +58,7 @@ pub fn run(command: ConfigCommand, connection: &Connection) -> anyhow::Result<Ex
         .or_else(|| file.profiles.get(&profile).and_then(|p| p.url.clone()))
         .unwrap_or_else(|| DEFAULT_URL.to_owned());
     let client = Client::new(&url, None)?;
-    let json = args.out.output == Format::Json;
+    let json = format == Format::Json;
     let (token, me) = block_on(async {
         let token = match &connection.token {
             Some(token) => token.clone(),

@@ -29,6 +29,15 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// Writes an app of one module, `main.py` (`source`), with `manifest` as its q-app.toml.
+fn write_app(dir: &Path, manifest: &str, source: &str) {
+    fs::write(dir.join("q-app.toml"), manifest).unwrap();
+    fs::write(dir.join("main.py"), source).unwrap();
+}
+
+/// A valid manifest of the app `a`, module `main`.
+const MANIFEST_A: &str = "[App]\nName = \"a\"\nVersion = \"1.0.0\"\n[Runtime]\nModule = \"main\"\n";
+
 fn hello() -> String {
     repo_root().join("examples/hello").display().to_string()
 }
@@ -65,12 +74,7 @@ fn bundle_defaults_to_the_current_folder_and_json() {
     let out = tempfile::tempdir().unwrap();
     let app = out.path().join("app");
     fs::create_dir(&app).unwrap();
-    fs::write(
-        app.join("q-app.toml"),
-        "[App]\nName = \"a\"\nVersion = \"1.0.0\"\n[Runtime]\nModule = \"main\"\n",
-    )
-    .unwrap();
-    fs::write(app.join("main.py"), "print(1)\n").unwrap();
+    write_app(&app, MANIFEST_A, "print(1)\n");
     let o = cli(&["bundle", "-o", "json"], &app);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("stdout is only JSON");
@@ -102,12 +106,8 @@ fn bundle_defaults_to_the_current_folder_and_json() {
 #[test]
 fn invalid_manifest_exits_1_with_every_error_at_its_line() {
     let dir = tempfile::tempdir().unwrap();
-    fs::write(
-        dir.path().join("q-app.toml"),
-        "[App]\nName = \"bad name!\"\nVersion = \"0.1\"\n[Runtime]\nModule = \"main\"\n",
-    )
-    .unwrap();
-    fs::write(dir.path().join("main.py"), "").unwrap();
+    let manifest = "[App]\nName = \"bad name!\"\nVersion = \"0.1\"\n[Runtime]\nModule = \"main\"\n";
+    write_app(dir.path(), manifest, "");
     let o = cli(&["bundle"], dir.path());
     assert_eq!(o.status.code(), Some(1));
     let err = stderr(&o);
@@ -157,6 +157,34 @@ fn usage_errors_exit_2() {
         cli(&["bundle", "inspect"], dir.path()).status.code(),
         Some(2)
     );
+    // `-o PATH` is for `bundle [DIR]` alone; the other commands take text or json.
+    for args in [
+        &["bundle", "validate", "-o", "dist/"][..],
+        &["app", "list", "-o", "out.json"],
+        &["exec", "-o", "json"],
+    ] {
+        let o = cli(args, dir.path());
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+    }
+}
+
+#[test]
+fn output_is_one_global_flag_before_or_after_the_command() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["-o", "json", "bundle", "validate", &hello()][..],
+        &["bundle", "validate", &hello(), "--output", "json"],
+        &["bundle", "validate", "-o", "json", &hello()],
+    ] {
+        let o = cli(args, dir.path());
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("only JSON");
+        assert_eq!(v["valid"], true, "{args:?}");
+    }
+    // Before the command, a PATH still tells `bundle` where to write.
+    let o = cli(&["-o", "dist/", "bundle", &hello()], dir.path());
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(dir.path().join("dist/ai.h2o.q8s.hello.0.1.0.qz").is_file());
 }
 
 #[test]
@@ -193,6 +221,11 @@ fn validate_and_inspect_a_bundle() {
             .any(|e| e["name"] == "q-app.toml")
     );
     assert_eq!(v["sha256"].as_str().unwrap().len(), 64);
+    // The one inspect report of core, as the page and Python give it.
+    assert_eq!(v["size"], std::fs::metadata(qz).unwrap().len());
+    assert_eq!(v["manifest_file"], "q-app.toml");
+    assert_eq!(v["icon"], "static/icon.png");
+    assert_eq!(v["path"], qz);
 }
 
 #[test]
@@ -307,6 +340,17 @@ fn explain_writes_nothing_unless_an_output_path_asks_for_it() {
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["valid"], true);
     assert!(v["explain"].as_array().unwrap().len() >= 5);
+    // The one check report of core, as the page's `BundleBuilder.check` gives it.
+    assert_eq!(v["manifest_file"], "q-app.toml");
+    assert_eq!(v["icon"], "static/icon.png");
+    assert_eq!(v["manifest"]["app"]["name"], "ai.h2o.q8s.hello");
+    let files = v["files"].as_array().unwrap();
+    assert!(
+        files
+            .iter()
+            .any(|f| f["path"] == "hello/app.py" && f["executable"] == false),
+        "{files:?}"
+    );
     assert_eq!(
         fs::read_dir(dir.path()).unwrap().count(),
         0,
@@ -337,12 +381,7 @@ fn explain_writes_nothing_unless_an_output_path_asks_for_it() {
 #[test]
 fn requirements_problems_point_into_requirements_txt() {
     let dir = tempfile::tempdir().unwrap();
-    fs::write(
-        dir.path().join("q-app.toml"),
-        "[App]\nName = \"a\"\nVersion = \"1.0.0\"\n[Runtime]\nModule = \"main\"\n",
-    )
-    .unwrap();
-    fs::write(dir.path().join("main.py"), "").unwrap();
+    write_app(dir.path(), MANIFEST_A, "");
     fs::write(
         dir.path().join("requirements.txt"),
         "h2o-wave==0.26.4\npandas=2.0\nnumpy scipy\n",

@@ -412,5 +412,34 @@ fn divide_by_5(digits: &mut [u8]) -> u8 {
     carry
 }
 
+/// Bytes as a binary quantity, for messages: exact when a unit divides them into a short
+/// number (`1Gi`, `1536Mi`), else to a tenth (`23.5Gi`); below a kibibyte, the plain number.
+/// The server's memory and volume messages and the manifest's capacity check say sizes so.
+///
+/// ```
+/// use q8s_core::quantity::binary_size;
+/// assert_eq!(binary_size(1536 << 20), "1536Mi");
+/// assert_eq!(binary_size((1536 << 20) + 1), "1.5Gi");
+/// ```
+pub fn binary_size(bytes: u64) -> String {
+    const UNITS: [(&str, u64); 6] = [
+        ("Ei", 1 << 60),
+        ("Pi", 1 << 50),
+        ("Ti", 1 << 40),
+        ("Gi", 1 << 30),
+        ("Mi", 1 << 20),
+        ("Ki", 1 << 10),
+    ];
+    let exact =
+        |(_, size): &&(&str, u64)| bytes >= *size && bytes % size == 0 && bytes / size < 10_000;
+    if let Some((unit, size)) = UNITS.iter().find(exact) {
+        return format!("{}{unit}", bytes / size);
+    }
+    match UNITS.iter().find(|(_, s)| bytes >= *s) {
+        Some((unit, size)) => format!("{:.1}{unit}", bytes as f64 / *size as f64),
+        None => bytes.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -16,6 +16,7 @@ mod startup;
 pub mod state;
 pub mod store;
 mod sweep;
+pub mod timestamp;
 pub mod web;
 
 use std::future::Future;

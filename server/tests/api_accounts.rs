@@ -200,20 +200,29 @@ async fn secret_values_are_never_returned() {
             .await,
         StatusCode::FORBIDDEN
     );
-    // Bad names and keys.
-    for (name, body, code) in [
-        ("bad/name", json!({"data": {}}), None),
+    // Bad names and keys, refused with core's words for the manifest's `[[Env]]` (one rule).
+    let long = "s".repeat(254);
+    for (name, body, code, says) in [
+        ("bad/name", json!({"data": {}}), None, ""),
         (
             "-bad",
             json!({"data": {"k": "v"}}),
             Some("invalid-secret-name"),
+            "must start and end with a letter or digit",
+        ),
+        (
+            long.as_str(),
+            json!({"data": {"k": "v"}}),
+            Some("invalid-secret-name"),
+            "at most 253",
         ),
         (
             "good",
             json!({"data": {"bad key": "v"}}),
             Some("invalid-secret-key"),
+            "contains ' '",
         ),
-        ("good", json!({"value": "v"}), Some("invalid-request")),
+        ("good", json!({"value": "v"}), Some("invalid-request"), ""),
     ] {
         let r = server
             .client
@@ -229,6 +238,8 @@ async fn secret_values_are_never_returned() {
                 assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{name}");
                 assert_eq!(err["error"]["code"], code);
                 assert!(!err.to_string().contains(value));
+                let message = err["error"]["message"].as_str().unwrap();
+                assert!(message.contains(says), "{says:?} in {message:?}");
             }
             None => assert_eq!(status, StatusCode::NOT_FOUND, "{name}"),
         }
@@ -239,28 +250,14 @@ async fn secret_values_are_never_returned() {
         server.get(&user, "/secrets").await.1,
         json!([{"name": "SecretName", "keys": ["ONLY"]}])
     );
-    assert_eq!(
-        server
-            .status(
-                Method::DELETE,
-                &server.admin_token,
-                "/secrets/SecretName",
-                None
-            )
-            .await,
-        StatusCode::NO_CONTENT
-    );
-    assert_eq!(
-        server
-            .status(
-                Method::DELETE,
-                &server.admin_token,
-                "/secrets/SecretName",
-                None
-            )
-            .await,
-        StatusCode::NOT_FOUND
-    );
+    // Deleting twice: gone, then not found.
+    for expected in [StatusCode::NO_CONTENT, StatusCode::NOT_FOUND] {
+        let admin = &server.admin_token;
+        let status = server
+            .status(Method::DELETE, admin, "/secrets/SecretName", None)
+            .await;
+        assert_eq!(status, expected);
+    }
     assert!(
         !server.log().contains(value),
         "secret values never reach the log"

@@ -114,7 +114,12 @@ async fn an_adopted_blob_reads_back_byte_for_byte_and_its_upload_is_gone() {
             "{}: the spooled upload is left",
             s.name
         );
-        assert_eq!(s.store.list().await.unwrap(), vec![sha.clone()], "{}", s.name);
+        assert_eq!(
+            s.store.list().await.unwrap(),
+            vec![sha.clone()],
+            "{}",
+            s.name
+        );
         assert!(read_all(&s, &sha).await == bytes, "{}: read", s.name);
         let path = s.store.local_path(&sha).await.unwrap();
         assert!(
@@ -133,7 +138,12 @@ async fn adopting_the_same_content_twice_keeps_one_blob() {
         let first = put(&s, b"same bundle".to_vec()).await;
         let second = put(&s, b"same bundle".to_vec()).await;
         assert_eq!(first, second);
-        assert_eq!(s.store.list().await.unwrap(), vec![first.clone()], "{}", s.name);
+        assert_eq!(
+            s.store.list().await.unwrap(),
+            vec![first.clone()],
+            "{}",
+            s.name
+        );
         assert_eq!(read_all(&s, &first).await, b"same bundle", "{}", s.name);
     }
 }
@@ -145,7 +155,12 @@ async fn a_deleted_blob_is_gone_from_every_view_and_others_stay() {
         let kept = put(&s, b"second".to_vec()).await;
         s.store.local_path(&gone).await.unwrap(); // cached where the store caches
         s.store.delete(&gone).await.unwrap();
-        assert_eq!(s.store.list().await.unwrap(), vec![kept.clone()], "{}", s.name);
+        assert_eq!(
+            s.store.list().await.unwrap(),
+            vec![kept.clone()],
+            "{}",
+            s.name
+        );
         assert!(
             matches!(s.store.read(&gone).await, Err(BlobError::NotFound(_))),
             "{}",

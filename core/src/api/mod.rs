@@ -17,6 +17,7 @@ mod code;
 mod deploy;
 mod error;
 mod oauth;
+mod pkce;
 mod secret;
 mod types;
 
@@ -25,7 +26,8 @@ pub use code::{ErrorCode, UnknownCode};
 pub use deploy::build_deploy_bundle;
 pub use deploy::{DeployTree, deploy_manifest};
 pub use error::ApiError;
-pub use oauth::{CLIENT_ID, Pkce, pkce_challenge};
+pub use oauth::Pkce;
+pub use pkce::{CLIENT_ID, is_pkce_text, pkce_challenge};
 pub use secret::{SecretAccess, SecretAccessChange, SecretUsers, SecretWrite};
 pub use types::AppName;
 pub use types::{

@@ -1,12 +1,10 @@
-//! What the server and its clients must agree on for the two sign-in flows: the client id
-//! and PKCE S256 (RFC 7636) of the loopback authorization-code flow (RFC 8252). The flows
-//! themselves are the client's (`q8s-client`).
+//! The PKCE verifier, challenge and state of the loopback authorization-code flow (RFC 8252,
+//! RFC 7636); the rules both ends share are in `pkce.rs`. The flows themselves are the
+//! client's (`q8s-client`).
 
 use base64::Engine as _;
-use sha2::{Digest, Sha256};
 
-/// The OAuth client id of every q8s client that signs in like the CLI.
-pub const CLIENT_ID: &str = "q8s-cli";
+use super::pkce::pkce_challenge;
 
 /// A PKCE verifier with its S256 challenge, and a `state` value to match the redirect with.
 #[derive(Clone)]
@@ -57,19 +55,6 @@ impl Pkce {
         })?;
         Ok(Pkce::from_random(random))
     }
-}
-
-/// The PKCE S256 challenge of a verifier.
-///
-/// ```
-/// // RFC 7636, appendix B
-/// assert_eq!(
-///     q8s_core::api::pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
-///     "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
-/// );
-/// ```
-pub fn pkce_challenge(verifier: &str) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ pub const STATIC_DIR: &str = "static/";
 /// What the content checks found.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContentReport {
-    /// The manifest, when it is valid.
+    /// The manifest, when the contents are valid ([`ContentReport::is_valid`]).
     pub manifest: Option<Manifest>,
     /// The manifest file used (`q-app.toml`, `wave-app.toml` or `app.toml`).
     pub manifest_file: Option<String>,
@@ -28,6 +28,23 @@ pub struct ContentReport {
     pub screenshots: Vec<String>,
     /// Every finding about the manifest and the contents.
     pub diagnostics: Vec<Diagnostic>,
+}
+
+impl ContentReport {
+    /// Whether the contents make a valid bundle ([`super::is_valid`]).
+    pub fn is_valid(&self) -> bool {
+        super::is_valid(self.manifest.as_ref(), &self.diagnostics)
+    }
+
+    /// Drops the manifest unless the contents are valid, so that a report shows a manifest
+    /// only when it is valid; returns whether it is.
+    pub(super) fn settle(&mut self) -> bool {
+        let valid = self.is_valid();
+        if !valid {
+            self.manifest = None;
+        }
+        valid
+    }
 }
 
 /// Checks a bundle's contents. `paths` are every file of the bundle;
@@ -66,11 +83,9 @@ pub fn check_contents<E>(
             .with_help("list the app's dependencies (e.g. `h2o-wave==1.8.16`) in requirements.txt"),
         );
     }
-    if report.manifest.is_some() && crate::has_errors(&diagnostics) {
-        report.manifest = None;
-    }
     sort_diagnostics(&mut diagnostics);
     report.diagnostics = diagnostics;
+    report.settle();
     Ok(report)
 }
 

@@ -10,6 +10,7 @@ mod content;
 mod deploy;
 #[cfg(not(target_family = "wasm"))]
 mod native;
+mod report;
 
 use std::io::{self, Read, Seek, Write};
 
@@ -19,15 +20,16 @@ pub use content::{ContentReport, REQUIREMENTS_FILE, STATIC_DIR, check_contents};
 pub use deploy::{deploy_version, utc_stamp};
 #[cfg(not(target_family = "wasm"))]
 pub use native::{
-    BuildOptions, Validation, build_dir, check_dir, file_sha256, inspect_file, manifest_display,
-    validate_path,
+    BuildOptions, Validation, build_dir, check_dir, file_sha256, inspect_file, inspect_path,
+    manifest_display, validate_path,
 };
+pub use report::{CheckReport, InspectReport, ValidationReport, is_valid};
 
 use crate::archive::{
     ArchiveEntry, ArchiveError, DeterministicZipWriter, HashingWriter, Limits, QzReader,
     compress_entry_owned,
 };
-use crate::diagnostic::{Diagnostic, has_errors};
+use crate::diagnostic::Diagnostic;
 use crate::manifest::Manifest;
 use crate::select::{Decision, SelectedFile, Selection, Tree, select};
 
@@ -137,10 +139,8 @@ pub fn check_tree(tree: &dyn Tree) -> Result<(Selection, ContentReport), BundleE
     let mut diagnostics = selection.diagnostics.clone();
     diagnostics.append(&mut report.diagnostics);
     crate::diagnostic::sort_diagnostics(&mut diagnostics);
-    if has_errors(&diagnostics) {
-        report.manifest = None;
-    }
     report.diagnostics = diagnostics;
+    report.settle();
     Ok((selection, report))
 }
 
@@ -275,7 +275,7 @@ fn entries_of(selection: &Selection) -> Vec<(String, bool)> {
 
 fn valid_manifest(report: &ContentReport) -> Result<Manifest, BundleError> {
     match &report.manifest {
-        Some(m) if !has_errors(&report.diagnostics) => Ok(m.clone()),
+        Some(m) if report.is_valid() => Ok(m.clone()),
         _ => Err(BundleError::Invalid(report.diagnostics.clone())),
     }
 }
@@ -311,9 +311,9 @@ pub struct ArchiveReport {
 }
 
 impl ArchiveReport {
-    /// True when nothing is an error.
+    /// True when nothing is an error ([`is_valid`]).
     pub fn is_valid(&self) -> bool {
-        self.content.manifest.is_some() && !has_errors(&self.content.diagnostics)
+        self.content.is_valid()
     }
 }
 

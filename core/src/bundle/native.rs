@@ -6,8 +6,8 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use super::{
-    ArchiveReport, BundleError, BundleInfo, ContentReport, bundle_info, check_tree, entries_of,
-    inspect_archive, valid_manifest,
+    ArchiveReport, BundleError, BundleInfo, ContentReport, InspectReport, ValidationReport,
+    bundle_info, check_tree, entries_of, inspect_archive, valid_manifest,
 };
 use crate::archive::{BackgroundWriter, HashingWriter, Limits, write_parallel};
 use crate::select::{FsTree, Selection, Tree};
@@ -100,13 +100,22 @@ pub fn inspect_file(path: &Path, limits: Limits) -> Result<ArchiveReport, Bundle
     inspect_archive(std::io::BufReader::new(file), limits)
 }
 
+/// Reads the `.qz` file at `path` as [`inspect_file`] does and reports it with its sha256 and
+/// size: the one meaning of `q8s-cli bundle inspect FILE` and `q8s.inspect(path)`.
+pub fn inspect_path(path: &Path, limits: Limits) -> Result<InspectReport, BundleError> {
+    let report = inspect_file(path, limits)?;
+    let reading = || BundleError::io(format!("reading {}", path.display()));
+    let sha256 = file_sha256(path).map_err(reading())?;
+    let size = std::fs::metadata(path).map_err(reading())?.len();
+    let shown = path.display().to_string();
+    Ok(InspectReport::new(report, Some(shown), sha256, size))
+}
+
 /// What [`validate_path`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Validation {
-    /// The manifest, when nothing is an error.
-    pub manifest: Option<crate::manifest::Manifest>,
-    /// Every finding.
-    pub diagnostics: Vec<crate::Diagnostic>,
+    /// The manifest (when valid) and every finding.
+    pub report: ValidationReport,
     /// The file the diagnostics' lines and columns refer to, as shown to people.
     pub source: String,
 }
@@ -119,8 +128,7 @@ pub fn validate_path(path: &Path) -> Result<Validation, BundleError> {
     if path.is_dir() {
         let (_, report) = check_dir(path)?;
         return Ok(Validation {
-            manifest: report.manifest,
-            diagnostics: report.diagnostics,
+            report: ValidationReport::new(report.manifest, report.diagnostics),
             source: manifest_display(path),
         });
     }
@@ -128,20 +136,18 @@ pub fn validate_path(path: &Path) -> Result<Validation, BundleError> {
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("qz"))
     {
-        let report = inspect_file(path, Limits::default())?;
-        let source = report.content.manifest_file.clone();
+        let content = inspect_file(path, Limits::default())?.content;
         return Ok(Validation {
-            manifest: report.content.manifest,
-            diagnostics: report.content.diagnostics,
-            source: source.unwrap_or_else(|| crate::manifest::MANIFEST_FILE.to_string()),
+            report: ValidationReport::new(content.manifest, content.diagnostics),
+            source: content
+                .manifest_file
+                .unwrap_or_else(|| crate::manifest::MANIFEST_FILE.to_string()),
         });
     }
     let bytes =
         std::fs::read(path).map_err(BundleError::io(format!("reading {}", path.display())))?;
-    let report = crate::manifest::validate_manifest_bytes(&bytes);
     Ok(Validation {
-        manifest: report.manifest,
-        diagnostics: report.diagnostics,
+        report: crate::manifest::validate_manifest_bytes(&bytes).into(),
         source: path.display().to_string(),
     })
 }

@@ -2,6 +2,7 @@
 //! them alone: the server calls them at import with its own numbers.
 
 use crate::diagnostic::Diagnostic;
+use crate::quantity::binary_size;
 
 use super::{Runtime, codes, quantity_bytes};
 
@@ -52,28 +53,6 @@ impl Runtime {
     }
 }
 
-/// Bytes as a binary quantity: exact when a unit divides them into a short
-/// number (`1Gi`, `1025Mi`), else to a tenth (`23.5Gi`).
-fn binary_size(bytes: u64) -> String {
-    const UNITS: [(&str, u64); 6] = [
-        ("Ei", 1 << 60),
-        ("Pi", 1 << 50),
-        ("Ti", 1 << 40),
-        ("Gi", 1 << 30),
-        ("Mi", 1 << 20),
-        ("Ki", 1 << 10),
-    ];
-    let exact =
-        |(_, size): &&(&str, u64)| bytes >= *size && bytes % size == 0 && bytes / size < 10_000;
-    if let Some((unit, size)) = UNITS.iter().find(exact) {
-        return format!("{}{unit}", bytes / size);
-    }
-    match UNITS.iter().find(|(_, s)| bytes >= *s) {
-        Some((unit, size)) => format!("{:.1}{unit}", bytes as f64 / *size as f64),
-        None => bytes.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,17 +84,5 @@ mod tests {
             runtime(Some("2Gi"), None).check_memory_capacity(gi).len(),
             1
         );
-    }
-
-    #[test]
-    fn sizes_read_as_quantities() {
-        assert_eq!(binary_size(1 << 30), "1Gi");
-        assert_eq!(binary_size(64 << 20), "64Mi");
-        assert_eq!(binary_size(25_276_194_816), "23.5Gi");
-        assert_eq!(binary_size(1025 << 20), "1025Mi");
-        assert_eq!(binary_size(1000), "1000");
-        assert_eq!(binary_size(0), "0");
-        assert_eq!(binary_size(0), "0");
-        assert_eq!(binary_size(15 << 60), "15Ei");
     }
 }

@@ -20,6 +20,12 @@ pub const PLATFORM_ENV_NAMES: &[&str] = &[
 /// Secret names and keys: at most this many characters (a DNS subdomain).
 const SECRET_MAX: usize = 253;
 
+/// What a secret name may be, in words: the help of `invalid-secret-name`.
+const SECRET_NAME_RULE: &str = "a secret name uses letters, digits, `.`, `_` and `-`, starting and ending with a letter or digit (at most 253)";
+
+/// What a secret key may be, in words: the help of `invalid-secret-key`.
+const SECRET_KEY_RULE: &str = "a secret key uses letters, digits, `.`, `_` and `-` (at most 253)";
+
 /// Whether `name` may be an `[[Env]].Secret`: secrets are created under this rule too, so
 /// every secret an app can name can exist.
 ///
@@ -29,7 +35,7 @@ const SECRET_MAX: usize = 253;
 /// assert!(!is_secret_name("a-") && !is_secret_name("") && !is_secret_name("a/b"));
 /// ```
 pub fn is_secret_name(name: &str) -> bool {
-    charset::check_dotted_name(name, SECRET_MAX).is_ok()
+    secret_name_problem(name).is_none()
 }
 
 /// Whether `key` may be an `[[Env]].SecretKey` (and so a key of a secret).
@@ -39,7 +45,35 @@ pub fn is_secret_name(name: &str) -> bool {
 /// assert!(is_secret_key("API_KEY") && is_secret_key("tls.crt") && !is_secret_key("a b"));
 /// ```
 pub fn is_secret_key(key: &str) -> bool {
-    charset::check_secret_key(key, SECRET_MAX).is_ok()
+    secret_key_problem(key).is_none()
+}
+
+/// Why `name` cannot be a secret name, in the words the manifest's `invalid-secret-name` uses
+/// (the problem, then the rule); `None` when it can.
+///
+/// ```
+/// use q8s_core::manifest::secret_name_problem;
+/// assert_eq!(secret_name_problem("db-creds"), None);
+/// assert!(secret_name_problem("-db").unwrap().contains("must start and end with a letter or digit"));
+/// ```
+pub fn secret_name_problem(name: &str) -> Option<String> {
+    let problem = charset::check_dotted_name(name, SECRET_MAX).err()?;
+    let message = charset::name_problem("secret name", name, problem, SECRET_MAX);
+    Some(format!("{message}: {SECRET_NAME_RULE}"))
+}
+
+/// Why `key` cannot be a key of a secret, in the words the manifest's `invalid-secret-key`
+/// uses; `None` when it can.
+///
+/// ```
+/// use q8s_core::manifest::secret_key_problem;
+/// assert_eq!(secret_key_problem("API_KEY"), None);
+/// assert!(secret_key_problem("a b").unwrap().contains("contains ' '"));
+/// ```
+pub fn secret_key_problem(key: &str) -> Option<String> {
+    let problem = charset::check_secret_key(key, SECRET_MAX).err()?;
+    let message = charset::name_problem("secret key", key, problem, SECRET_MAX);
+    Some(format!("{message}: {SECRET_KEY_RULE}"))
 }
 
 /// Checks every `[[Env]]` entry; the entries when each has its three keys
@@ -154,14 +188,13 @@ fn check_secret(cx: &mut Checker<'_>, f: &Field<'_>) -> bool {
     let Err(problem) = charset::check_dotted_name(f.value, SECRET_MAX) else {
         return true;
     };
-    let help = "a secret name uses letters, digits, `.`, `_` and `-`, starting and ending with a letter or digit (at most 253)";
     let message = charset::name_problem(&f.path, f.value, problem, SECRET_MAX);
     cx.error(
         codes::INVALID_SECRET_NAME,
         &f.path,
         &f.span,
         message,
-        Some(help.into()),
+        Some(SECRET_NAME_RULE.into()),
     );
     false
 }
@@ -170,14 +203,13 @@ fn check_secret_key(cx: &mut Checker<'_>, f: &Field<'_>) -> bool {
     let Err(problem) = charset::check_secret_key(f.value, SECRET_MAX) else {
         return true;
     };
-    let help = "a secret key uses letters, digits, `.`, `_` and `-` (at most 253)";
     let message = charset::name_problem(&f.path, f.value, problem, SECRET_MAX);
     cx.error(
         codes::INVALID_SECRET_KEY,
         &f.path,
         &f.span,
         message,
-        Some(help.into()),
+        Some(SECRET_KEY_RULE.into()),
     );
     false
 }

@@ -46,7 +46,7 @@ pub use volume::{RESERVED_VOLUME_MOUNTS, ReservedMount, check_volume_mount, rese
 
 // The name rules that secrets and their access rules are checked with.
 pub use app::is_app_name;
-pub use env::{is_secret_key, is_secret_name};
+pub use env::{is_secret_key, is_secret_name, secret_key_problem, secret_name_problem};
 
 use check::Checker;
 use node::Node;

@@ -10,41 +10,53 @@ fn bytes(text: &str) -> Result<u64, BytesError> {
 
 #[test]
 fn plain_and_decimal_suffixes() {
-    assert_eq!(bytes("0"), Ok(0));
-    assert_eq!(bytes("1"), Ok(1));
-    assert_eq!(bytes("+7"), Ok(7));
-    assert_eq!(bytes("1k"), Ok(1_000));
-    assert_eq!(bytes("1M"), Ok(1_000_000));
-    assert_eq!(bytes("2G"), Ok(2_000_000_000));
-    assert_eq!(bytes("3T"), Ok(3_000_000_000_000));
-    assert_eq!(bytes("4P"), Ok(4_000_000_000_000_000));
-    assert_eq!(bytes("5E"), Ok(5_000_000_000_000_000_000));
-    assert_eq!(bytes("1000m"), Ok(1));
-    assert_eq!(bytes("123000m"), Ok(123));
+    for (text, want) in [
+        ("0", Ok(0)),
+        ("1", Ok(1)),
+        ("+7", Ok(7)),
+        ("1k", Ok(1_000)),
+        ("1M", Ok(1_000_000)),
+        ("2G", Ok(2_000_000_000)),
+        ("3T", Ok(3_000_000_000_000)),
+        ("4P", Ok(4_000_000_000_000_000)),
+        ("5E", Ok(5_000_000_000_000_000_000)),
+        ("1000m", Ok(1)),
+        ("123000m", Ok(123)),
+    ] {
+        assert_eq!(bytes(text), want, "{text}");
+    }
 }
 
 #[test]
 fn binary_suffixes() {
-    assert_eq!(bytes("1Ki"), Ok(1 << 10));
-    assert_eq!(bytes("500Mi"), Ok(500 << 20));
-    assert_eq!(bytes("1Gi"), Ok(1 << 30));
-    assert_eq!(bytes("1Ti"), Ok(1 << 40));
-    assert_eq!(bytes("1Pi"), Ok(1 << 50));
-    assert_eq!(bytes("15Ei"), Ok(15 << 60));
+    for (text, want) in [
+        ("1Ki", Ok(1 << 10)),
+        ("500Mi", Ok(500 << 20)),
+        ("1Gi", Ok(1 << 30)),
+        ("1Ti", Ok(1 << 40)),
+        ("1Pi", Ok(1 << 50)),
+        ("15Ei", Ok(15 << 60)),
+    ] {
+        assert_eq!(bytes(text), want, "{text}");
+    }
 }
 
 #[test]
 fn decimals_are_exact() {
-    assert_eq!(bytes("1.5Gi"), Ok(3 << 29));
-    assert_eq!(bytes("0.5Ki"), Ok(512));
-    assert_eq!(bytes(".5Ki"), Ok(512));
-    assert_eq!(bytes("5."), Ok(5));
-    assert_eq!(bytes("0.001k"), Ok(1));
-    assert_eq!(bytes("1.000"), Ok(1));
-    assert_eq!(bytes("00012.50k"), Ok(12_500));
-    assert_eq!(bytes("0.1Gi"), Err(BytesError::Fractional));
-    assert_eq!(bytes("0.25Ki"), Ok(256));
-    assert_eq!(bytes("0.0009765625Ki"), Ok(1));
+    for (text, want) in [
+        ("1.5Gi", Ok(3 << 29)),
+        ("0.5Ki", Ok(512)),
+        (".5Ki", Ok(512)),
+        ("5.", Ok(5)),
+        ("0.001k", Ok(1)),
+        ("1.000", Ok(1)),
+        ("00012.50k", Ok(12_500)),
+        ("0.1Gi", Err(BytesError::Fractional)),
+        ("0.25Ki", Ok(256)),
+        ("0.0009765625Ki", Ok(1)),
+    ] {
+        assert_eq!(bytes(text), want, "{text}");
+    }
     // 2^-60 Ei is exactly one byte, with 42 significant digits.
     assert_eq!(
         bytes("0.000000000000000000867361737988403547205962240695953369140625Ei"),
@@ -58,17 +70,21 @@ fn decimals_are_exact() {
 
 #[test]
 fn exponents() {
-    assert_eq!(bytes("1e3"), Ok(1_000));
-    assert_eq!(bytes("1E3"), Ok(1_000));
-    assert_eq!(bytes("1e+3"), Ok(1_000));
-    assert_eq!(bytes("1000e-3"), Ok(1));
-    assert_eq!(bytes("1e0"), Ok(1));
-    assert_eq!(bytes("12e00"), Ok(12));
-    assert_eq!(bytes("1e-3"), Err(BytesError::Fractional));
-    assert_eq!(bytes("1e19"), Ok(10_000_000_000_000_000_000));
-    assert_eq!(bytes("1e20"), Err(BytesError::TooLarge));
-    assert_eq!(bytes("1e2147483647"), Err(BytesError::TooLarge));
-    assert_eq!(bytes("1e-2147483647"), Err(BytesError::Fractional));
+    for (text, want) in [
+        ("1e3", Ok(1_000)),
+        ("1E3", Ok(1_000)),
+        ("1e+3", Ok(1_000)),
+        ("1000e-3", Ok(1)),
+        ("1e0", Ok(1)),
+        ("12e00", Ok(12)),
+        ("1e-3", Err(BytesError::Fractional)),
+        ("1e19", Ok(10_000_000_000_000_000_000)),
+        ("1e20", Err(BytesError::TooLarge)),
+        ("1e2147483647", Err(BytesError::TooLarge)),
+        ("1e-2147483647", Err(BytesError::Fractional)),
+    ] {
+        assert_eq!(bytes(text), want, "{text}");
+    }
     assert_eq!(
         Quantity::parse("2e5").unwrap().suffix(),
         Suffix::Exponent(5)
@@ -79,13 +95,17 @@ fn exponents() {
 
 #[test]
 fn fractions_and_signs() {
-    assert_eq!(bytes("400m"), Err(BytesError::Fractional));
-    assert_eq!(bytes("1.5"), Err(BytesError::Fractional));
-    assert_eq!(bytes("1001m"), Err(BytesError::Fractional));
-    assert_eq!(bytes("-1"), Err(BytesError::Negative));
-    assert_eq!(bytes("-0.5Mi"), Err(BytesError::Negative));
-    assert_eq!(bytes("-0"), Ok(0));
-    assert_eq!(bytes("0.000Gi"), Ok(0));
+    for (text, want) in [
+        ("400m", Err(BytesError::Fractional)),
+        ("1.5", Err(BytesError::Fractional)),
+        ("1001m", Err(BytesError::Fractional)),
+        ("-1", Err(BytesError::Negative)),
+        ("-0.5Mi", Err(BytesError::Negative)),
+        ("-0", Ok(0)),
+        ("0.000Gi", Ok(0)),
+    ] {
+        assert_eq!(bytes(text), want, "{text}");
+    }
     let zero = Quantity::parse("-0.0").unwrap();
     assert!(zero.is_zero() && !zero.is_negative());
     assert!(Quantity::parse("-3k").unwrap().is_negative());
@@ -93,10 +113,14 @@ fn fractions_and_signs() {
 
 #[test]
 fn overflow_at_the_u64_boundary() {
-    assert_eq!(bytes("18446744073709551615"), Ok(u64::MAX));
-    assert_eq!(bytes("18446744073709551616"), Err(BytesError::TooLarge));
-    assert_eq!(bytes("18446744073709551615000m"), Ok(u64::MAX));
-    assert_eq!(bytes("16Ei"), Err(BytesError::TooLarge));
+    for (text, want) in [
+        ("18446744073709551615", Ok(u64::MAX)),
+        ("18446744073709551616", Err(BytesError::TooLarge)),
+        ("18446744073709551615000m", Ok(u64::MAX)),
+        ("16Ei", Err(BytesError::TooLarge)),
+    ] {
+        assert_eq!(bytes(text), want, "{text}");
+    }
     assert_eq!(
         bytes("15.999999999999999999132638262011596452794037759304046630859375Ei"),
         Ok(u64::MAX)
@@ -238,5 +262,26 @@ proptest::proptest! {
         let cut = s.len() - places as usize;
         let text = format!("{}.{}e{places}", &s[..cut], &s[cut..]);
         proptest::prop_assert_eq!(bytes(&text), Ok(n));
+    }
+}
+
+#[test]
+fn byte_counts_read_as_quantities() {
+    const MI: u64 = 1 << 20;
+    for (bytes, text) in [
+        (0, "0"),
+        (100, "100"),
+        (1000, "1000"),
+        (64 * MI, "64Mi"),
+        (256 * MI, "256Mi"),
+        (1025 * MI, "1025Mi"),
+        (1536 * MI, "1536Mi"),
+        (1536 * MI + 1, "1.5Gi"),
+        (1 << 30, "1Gi"),
+        (3 << 30, "3Gi"),
+        (25_276_194_816, "23.5Gi"),
+        (15 << 60, "15Ei"),
+    ] {
+        assert_eq!(binary_size(bytes), text, "{bytes}");
     }
 }

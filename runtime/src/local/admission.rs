@@ -5,6 +5,9 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
 
+/// Sizes in messages, in the manifest's units (`128Mi`): core's one formatting.
+pub(crate) use q8s_core::quantity::binary_size as human;
+
 /// The memory capacity shared by all instances.
 pub(crate) struct Admission {
     capacity: Option<u64>,
@@ -94,27 +97,6 @@ impl Drop for Permit {
     }
 }
 
-/// Bytes in the manifest's units (`128Mi`), exact where possible.
-pub(crate) fn human(bytes: u64) -> String {
-    const UNITS: [(&str, u64); 4] = [
-        ("Ti", 1 << 40),
-        ("Gi", 1 << 30),
-        ("Mi", 1 << 20),
-        ("Ki", 1 << 10),
-    ];
-    for (unit, size) in UNITS {
-        if bytes >= size && bytes % size == 0 {
-            return format!("{}{unit}", bytes / size);
-        }
-    }
-    for (unit, size) in UNITS {
-        if bytes >= size {
-            return format!("{:.1}{unit}", bytes as f64 / size as f64);
-        }
-    }
-    format!("{bytes}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,14 +145,5 @@ mod tests {
         assert!(err.contains("2Mi") && err.contains("1Mi"), "{err}");
         let unlimited = Admission::new(None);
         assert!(unlimited.acquire(u64::MAX / 2, |_| panic!()).await.is_ok());
-    }
-
-    #[test]
-    fn formats_quantities() {
-        assert_eq!(human(256 * MI), "256Mi");
-        assert_eq!(human(3 << 30), "3Gi");
-        assert_eq!(human(1536 * MI), "1536Mi");
-        assert_eq!(human(1536 * MI + 1), "1.5Gi");
-        assert_eq!(human(100), "100");
     }
 }

@@ -167,9 +167,14 @@ async fn import(
             ));
         }
     };
-    let manifest = match (&report.content.manifest, report.is_valid()) {
-        (Some(m), true) => m.clone(),
-        _ => {
+    let manifest = match report
+        .content
+        .manifest
+        .clone()
+        .filter(|_| report.is_valid())
+    {
+        Some(m) => m,
+        None => {
             let diagnostics = &report.content.diagnostics;
             let first = diagnostics.iter().find(|d| d.is_error());
             let message = first.map_or("the bundle is invalid".into(), |d| d.message.clone());

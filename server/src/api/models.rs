@@ -3,7 +3,6 @@
 //! request bodies and queries only the server reads are defined here.
 
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 
 pub use q8s_core::api::AppName;
@@ -14,21 +13,7 @@ pub use q8s_core::api::{
 
 use crate::config::Config;
 use crate::store::{AppRecord, InstanceRecord, Visibility};
-
-/// RFC 3339 UTC with milliseconds.
-pub fn rfc3339(t: OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.millisecond()
-    )
-}
+pub use crate::timestamp::rfc3339;
 
 fn file_name(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)

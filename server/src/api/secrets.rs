@@ -9,7 +9,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use q8s_core::manifest::{is_secret_key, is_secret_name};
+use q8s_core::manifest::{secret_key_problem, secret_name_problem};
 use serde_json::error::Category;
 use serde_json::json;
 
@@ -264,11 +264,8 @@ pub async fn put_secret(
     body: Bytes,
 ) -> ApiResult<Json<Secret>> {
     let body = secret_write(&body)?;
-    if !is_secret_name(&name) {
-        return Err(ApiError::new(
-            ErrorCode::InvalidSecretName,
-            "a secret name has letters, digits, '.', '_' and '-', starting and ending with a letter or digit",
-        ));
+    if let Some(problem) = secret_name_problem(&name) {
+        return Err(ApiError::new(ErrorCode::InvalidSecretName, problem));
     }
     if body.data.is_empty() {
         return Err(ApiError::new(
@@ -278,11 +275,8 @@ pub async fn put_secret(
             ),
         ));
     }
-    if let Some(bad) = body.data.keys().find(|k| !is_secret_key(k)) {
-        return Err(ApiError::new(
-            ErrorCode::InvalidSecretKey,
-            format!("secret key `{bad}` may only hold letters, digits, '-', '.' and '_'"),
-        ));
+    if let Some(problem) = body.data.keys().find_map(|k| secret_key_problem(k)) {
+        return Err(ApiError::new(ErrorCode::InvalidSecretKey, problem));
     }
     let change = body.access_change();
     check_change(&state, &change).await?;

@@ -7,10 +7,10 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Json};
-use base64::Engine as _;
-use q8s_core::api::{DeviceAuthorization, OAuthErrorBody, TokenAnswer};
+use q8s_core::api::{
+    CLIENT_ID, DeviceAuthorization, OAuthErrorBody, TokenAnswer, is_pkce_text, pkce_challenge,
+};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 
 use super::{ClientAddr, caller_from_parts, hash_secret, new_api_token, random_secret};
@@ -19,8 +19,6 @@ use crate::state::AppState;
 use crate::store::{AuthCodeRecord, DeviceCodeRecord, DeviceGrant, StoreError};
 use crate::web;
 
-/// The one OAuth client: the q8s command line.
-pub const CLI_CLIENT_ID: &str = "q8s-cli";
 /// An authorization code is good for this long.
 const CODE_LIFETIME: Duration = Duration::seconds(120);
 /// Seconds between device polls.
@@ -67,23 +65,11 @@ fn with_query(uri: &str, pairs: &[(&str, &str)]) -> String {
     format!("{uri}{sep}{}", query.finish())
 }
 
-/// The PKCE S256 transform of a verifier.
-pub fn s256(verifier: &str) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
-}
-
-fn valid_pkce_text(text: &str) -> bool {
-    (43..=128).contains(&text.len())
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
-}
-
 /// Checks a request; `Err` is the response to give (an error page when the redirect URI
 /// cannot be trusted, a redirect with `error=` otherwise).
 fn check_authorize(p: &AuthorizeParams) -> Result<String, Box<Response>> {
     let redirect = p.redirect_uri.clone().unwrap_or_default();
-    if p.client_id.as_deref() != Some(CLI_CLIENT_ID) || !is_loopback_redirect(&redirect) {
+    if p.client_id.as_deref() != Some(CLIENT_ID) || !is_loopback_redirect(&redirect) {
         let page = web::page(
             "Sign-in request refused",
             "<h1>Sign-in request refused</h1><p>Only <code>q8s-cli</code> may sign in here, \
@@ -111,7 +97,7 @@ fn check_authorize(p: &AuthorizeParams) -> Result<String, Box<Response>> {
         )));
     }
     if p.code_challenge_method.as_deref() != Some("S256")
-        || !p.code_challenge.as_deref().is_some_and(valid_pkce_text)
+        || !p.code_challenge.as_deref().is_some_and(is_pkce_text)
     {
         return Err(Box::new(fail(
             "invalid_request",
@@ -198,7 +184,7 @@ pub async fn authorize_decide(
     let code = random_secret(32);
     let record = AuthCodeRecord {
         user_id: caller.user_id,
-        client_id: CLI_CLIENT_ID.into(),
+        client_id: CLIENT_ID.into(),
         redirect_uri: redirect.clone(),
         code_challenge: p.code_challenge.clone().unwrap_or_default(),
         expires_at: OffsetDateTime::now_utc() + CODE_LIFETIME,
@@ -233,11 +219,7 @@ pub struct TokenForm {
 
 /// `POST /oauth/token`: redeems an authorization code or polls a device authorization.
 pub async fn token(State(state): State<AppState>, Form(form): Form<TokenForm>) -> Response {
-    if form
-        .client_id
-        .as_deref()
-        .is_some_and(|c| c != CLI_CLIENT_ID)
-    {
+    if form.client_id.as_deref().is_some_and(|c| c != CLIENT_ID) {
         return oauth_error("invalid_client", "unknown client_id");
     }
     let result = match form.grant_type.as_str() {
@@ -289,7 +271,7 @@ async fn redeem_code(state: &AppState, form: &TokenForm) -> Result<Response, Api
             "redirect_uri does not match the authorization request",
         ));
     }
-    if !valid_pkce_text(verifier) || s256(verifier) != record.code_challenge {
+    if !is_pkce_text(verifier) || pkce_challenge(verifier) != record.code_challenge {
         return Ok(oauth_error(
             "invalid_grant",
             "code_verifier does not match code_challenge",
@@ -382,7 +364,7 @@ pub async fn device_code(
     State(state): State<AppState>,
     Form(form): Form<DeviceCodeForm>,
 ) -> Result<Response, ApiError> {
-    if form.client_id.as_deref() != Some(CLI_CLIENT_ID) {
+    if form.client_id.as_deref() != Some(CLIENT_ID) {
         return Ok(oauth_error("invalid_client", "client_id must be q8s-cli"));
     }
     let lifetime = state.config.device_code_lifetime;
@@ -442,14 +424,6 @@ mod tests {
         assert!(!is_loopback_redirect("http://127.0.0.1.evil.test:80/"));
         assert!(!is_loopback_redirect("http://user@127.0.0.1:80/"));
         assert!(!is_loopback_redirect("http://127.0.0.1:80/#frag"));
-    }
-
-    #[test]
-    fn pkce_s256_matches_rfc7636_appendix_b() {
-        assert_eq!(
-            s256("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
-            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
-        );
     }
 
     #[test]

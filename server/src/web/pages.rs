@@ -2,21 +2,7 @@
 
 use axum::response::Html;
 
-/// Escapes text for HTML content and attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
+pub use q8s_runtime::forward::pages::escape;
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;background:#f5f6f8;color:#1d2330;margin:0}
 main{max-width:26rem;margin:8vh auto;background:#fff;padding:2rem 2.2rem;border-radius:12px;box-shadow:0 2px 12px #0002}

@@ -5,27 +5,13 @@ use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
 use crate::store::{Conflict, StoreError};
+pub(super) use crate::timestamp::rfc3339 as fmt_time;
 
 /// Now, in UTC, to the millisecond (what the text form keeps).
 pub(super) fn now() -> OffsetDateTime {
     let now = OffsetDateTime::now_utc();
     now.replace_nanosecond(now.millisecond() as u32 * 1_000_000)
         .unwrap_or(now)
-}
-
-/// Fixed-width RFC 3339 UTC with milliseconds, so text order is time order.
-pub(super) fn fmt_time(t: OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.millisecond()
-    )
 }
 
 pub(super) fn parse_time(text: String) -> Result<OffsetDateTime, StoreError> {
