@@ -10,6 +10,8 @@
 //! codes) is enforced by database constraints and reported as [`StoreError::Conflict`], never
 //! checked in code first.
 
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
 mod sqlite;
 
 use std::sync::Arc;
@@ -352,8 +354,8 @@ pub trait Accounts: Send + Sync + 'static {
     /// How many users exist (zero on first start).
     async fn user_count(&self) -> StoreResult<u64>;
 
-    /// Stores a token by its hash; [`Conflict::TokenName`] when the user has a token of that
-    /// name.
+    /// Stores a token by its hash; [`Conflict::TokenName`] when a token has that hash (names
+    /// are labels: nothing keeps them unique).
     async fn create_token(
         &self,
         user_id: Uuid,
