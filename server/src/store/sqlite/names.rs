@@ -1,5 +1,6 @@
 //! App Names and their owners on SQLite: the `app_names` table of migration 0002, whose key
-//! compares Names without regard to case (every lookup here does too).
+//! compares Names without regard to case (so do the lookups of `catalog.rs`). Here: the claim
+//! an import makes, inside its transaction.
 
 use sqlx::sqlite::SqliteTransaction;
 use uuid::Uuid;
