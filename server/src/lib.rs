@@ -141,7 +141,9 @@ pub async fn run(
     }
     let started = api::reconcile(&state).await?;
     tracing::info!(url = %state.config.base_url(), instances = started, "q8s-server listening on {}", state.config.listen);
-    let purge = tokio::spawn(startup::purge_expired_periodically(state.store.clone()));
+    let purge = tokio::spawn(startup::purge_expired_periodically(
+        state.store.sessions.clone(),
+    ));
     let sweep = tokio::spawn(sweep::sweep_periodically(
         state.clone(),
         state.config.gc_interval,

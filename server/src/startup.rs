@@ -10,7 +10,7 @@ use crate::auth;
 use crate::blob::{BlobStore, ObjectBlobStore};
 use crate::config::{Config, RuntimeKind};
 use crate::state::{AppState, Metrics};
-use crate::store::{SqliteStore, Store};
+use crate::store::{Accounts, Catalog, Sessions, SqliteStore, Stores};
 use q8s_runtime::{LocalRuntime, LocalRuntimeConfig};
 
 /// The admin credentials created on first start (shown once).
@@ -64,9 +64,11 @@ fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
 }
 
 /// Opens the metadata store named by the configuration.
-pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+pub async fn open_store(config: &Config) -> anyhow::Result<Stores> {
     if config.database.starts_with("sqlite:") {
-        return Ok(Arc::new(SqliteStore::open(&config.database).await?));
+        return Ok(Stores::new(Arc::new(
+            SqliteStore::open(&config.database).await?,
+        )));
     }
     anyhow::bail!(
         "unsupported --database `{}`: this build supports sqlite://<file>",
@@ -75,7 +77,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
 }
 
 /// Creates the user `admin` with a random password and a token when there is no user yet.
-async fn first_admin(config: &Config, store: &dyn Store) -> anyhow::Result<Option<FirstStart>> {
+async fn first_admin(config: &Config, store: &dyn Accounts) -> anyhow::Result<Option<FirstStart>> {
     if store.user_count().await? > 0 {
         return Ok(None);
     }
@@ -95,7 +97,7 @@ async fn first_admin(config: &Config, store: &dyn Store) -> anyhow::Result<Optio
 /// crash between storing a blob and committing its app).
 async fn clean_orphans(
     config: &Config,
-    store: &dyn Store,
+    store: &dyn Catalog,
     blobs: &dyn BlobStore,
 ) -> anyhow::Result<()> {
     let tmp = config.tmp_dir();
@@ -122,8 +124,8 @@ pub async fn prepare(config: Config) -> anyhow::Result<(AppState, Option<FirstSt
         &config.blob_store,
         config.data_dir.join("cache").join("bundles"),
     )?);
-    clean_orphans(&config, store.as_ref(), blobs.as_ref()).await?;
-    let first = first_admin(&config, store.as_ref()).await?;
+    clean_orphans(&config, store.catalog.as_ref(), blobs.as_ref()).await?;
+    let first = first_admin(&config, store.accounts.as_ref()).await?;
     if config.runtime != RuntimeKind::Local {
         anyhow::bail!("--runtime kubernetes is not available in this build; use --runtime local");
     }
@@ -139,7 +141,7 @@ pub async fn prepare(config: Config) -> anyhow::Result<(AppState, Option<FirstSt
     LocalRuntime::check_host(&runtime_config).map_err(|why| anyhow::anyhow!(why))?;
     let runtime = Arc::new(LocalRuntime::new(
         runtime_config,
-        instances_sink(store.clone()),
+        instances_sink(store.catalog.clone()),
     ));
     let throttles = auth::Throttles::new(
         config.sign_in_attempts,
@@ -167,7 +169,7 @@ pub async fn add_user(config: &Config, username: &str, admin: bool) -> anyhow::R
     let store = open_store(config).await?;
     let password = auth::random_secret(18);
     let hash = auth::hash_password(password.clone()).await?;
-    match store.create_user(username, &hash, admin).await {
+    match store.accounts.create_user(username, &hash, admin).await {
         Ok(_) => Ok(password),
         Err(crate::store::StoreError::Conflict(_)) => {
             anyhow::bail!("user `{username}` already exists")
@@ -177,7 +179,7 @@ pub async fn add_user(config: &Config, username: &str, admin: bool) -> anyhow::R
 }
 
 /// Drops expired sessions and codes every ten minutes.
-pub(crate) async fn purge_expired_periodically(store: Arc<dyn Store>) {
+pub(crate) async fn purge_expired_periodically(store: Arc<dyn Sessions>) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
     loop {
         tick.tick().await;

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::blob::BlobStore;
 use crate::config::Config;
-use crate::store::Store;
+use crate::store::Stores;
 use q8s_runtime::{InstanceStatus, Runtime};
 
 /// The server's shared state (cheap to clone).
@@ -14,8 +14,8 @@ use q8s_runtime::{InstanceStatus, Runtime};
 pub struct AppState {
     /// Resolved settings.
     pub config: Arc<Config>,
-    /// Metadata.
-    pub store: Arc<dyn Store>,
+    /// Metadata, one store per concern.
+    pub store: Stores,
     /// Bundles.
     pub blobs: Arc<dyn BlobStore>,
     /// Instances.

@@ -11,7 +11,7 @@ use crate::state::AppState;
 pub(crate) async fn sweep(state: &AppState) {
     let mut unused = Vec::new();
     for sha256 in state.runtime.extracted_bundles() {
-        match state.store.bundle_in_use(&sha256).await {
+        match state.store.catalog.bundle_in_use(&sha256).await {
             Ok(true) => {}
             Ok(false) => unused.push(sha256),
             Err(e) => {

@@ -25,6 +25,7 @@ fn user_json(u: UserRecord) -> User {
 pub async fn me(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<User>> {
     let user = state
         .store
+        .accounts
         .user(caller.user_id)
         .await?
         .ok_or_else(ApiError::unauthorized)?;
@@ -62,6 +63,7 @@ pub async fn create_token(
     let secret = auth::new_api_token();
     let record = state
         .store
+        .accounts
         .create_token(caller.user_id, &name, &auth::hash_secret(&secret))
         .await?;
     Ok((
@@ -88,7 +90,7 @@ pub async fn delete_token(
 ) -> ApiResult<StatusCode> {
     let id = parse_id(&id, "token")?;
     let owner = (!caller.admin).then_some(caller.user_id);
-    if !state.store.delete_token(id, owner).await? {
+    if !state.store.accounts.delete_token(id, owner).await? {
         return Err(ApiError::not_found("token"));
     }
     Ok(StatusCode::NO_CONTENT)
@@ -113,7 +115,7 @@ pub async fn list_users(
     State(state): State<AppState>,
     _admin: Admin,
 ) -> ApiResult<Json<Vec<User>>> {
-    let users = state.store.users().await?;
+    let users = state.store.accounts.users().await?;
     Ok(Json(users.into_iter().map(user_json).collect()))
 }
 
@@ -154,6 +156,7 @@ pub async fn create_user(
         .map_err(|e| ApiError::internal("hashing the password", e))?;
     let user = state
         .store
+        .accounts
         .create_user(&body.username, &hash, body.admin)
         .await?;
     tracing::info!(username = %user.username, admin = user.admin, by = %admin.username, "user created");

@@ -39,7 +39,7 @@ pub(super) async fn visible_app(
     id: &str,
 ) -> ApiResult<AppRecord> {
     let id = parse_id(id, "app")?;
-    match state.store.app(id).await? {
+    match state.store.catalog.app(id).await? {
         Some(app) if caller.can_see(app.owner_id, app.visibility) => Ok(app),
         _ => Err(ApiError::not_found("app")),
     }
@@ -189,7 +189,11 @@ async fn import(
     }
     // Another user's Name is refused before anything is stored; the insert decides again,
     // atomically, for a Name claimed or transferred meanwhile.
-    let name_owner = state.store.app_name_owner(&manifest.app.name).await?;
+    let name_owner = state
+        .store
+        .catalog
+        .app_name_owner(&manifest.app.name)
+        .await?;
     if name_owner.is_some_and(|owner| owner != caller.user_id) {
         return Err(name_taken(&manifest.app.name));
     }
@@ -206,7 +210,7 @@ async fn import(
         icon: report.content.icon.clone(),
         screenshots: report.content.screenshots.clone(),
     };
-    match state.store.insert_app(&new).await {
+    match state.store.catalog.insert_app(&new).await {
         Ok(app) => {
             tracing::info!(app = %app.id, name = %new.manifest.app.name, version = %new.manifest.app.version, owner = %caller.username, "imported");
             Ok((StatusCode::CREATED, Json(models::app(app))))
@@ -214,7 +218,7 @@ async fn import(
         Err(StoreError::Conflict(conflict)) => {
             // A different bundle of the same version may have won; identical bytes are the
             // winner's blob and stay.
-            if !state.store.bundle_in_use(&sha256).await? {
+            if !state.store.catalog.bundle_in_use(&sha256).await? {
                 state.blobs.delete(&sha256).await?;
             }
             if conflict == Conflict::AppOwner {
@@ -229,7 +233,13 @@ async fn import(
             ))
         }
         Err(e) => {
-            if !state.store.bundle_in_use(&sha256).await.unwrap_or(true) {
+            if !state
+                .store
+                .catalog
+                .bundle_in_use(&sha256)
+                .await
+                .unwrap_or(true)
+            {
                 let _ = state.blobs.delete(&sha256).await;
             }
             Err(e.into())
@@ -255,7 +265,7 @@ pub async fn list_apps(
         name: params.name.filter(|n| !n.is_empty()),
         text: params.q.filter(|q| !q.is_empty()),
     };
-    let apps = state.store.apps(&query).await?;
+    let apps = state.store.catalog.apps(&query).await?;
     Ok(Json(apps.into_iter().map(models::app).collect()))
 }
 
@@ -315,9 +325,14 @@ pub async fn patch_app(
 ) -> ApiResult<Json<App>> {
     let app = managed_app(&state, &caller, &id).await?;
     let visibility = visibility_patch(body)?;
-    state.store.set_app_visibility(app.id, visibility).await?;
+    state
+        .store
+        .catalog
+        .set_app_visibility(app.id, visibility)
+        .await?;
     let app = state
         .store
+        .catalog
         .app(app.id)
         .await?
         .ok_or_else(|| ApiError::not_found("app"))?;
@@ -341,7 +356,7 @@ pub async fn delete_app(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let app = managed_app(&state, &caller, &id).await?;
-    let failed = match state.store.delete_app(app.id).await {
+    let failed = match state.store.catalog.delete_app(app.id).await {
         Ok(failed) => failed,
         Err(StoreError::Conflict(_)) => {
             return Err(ApiError::new(
@@ -358,7 +373,12 @@ pub async fn delete_app(
             tracing::warn!(%instance, error = %e, "cleaning up a failed instance of a deleted app");
         }
     }
-    if !state.store.bundle_in_use(&app.bundle_sha256).await? {
+    if !state
+        .store
+        .catalog
+        .bundle_in_use(&app.bundle_sha256)
+        .await?
+    {
         state.blobs.delete(&app.bundle_sha256).await?;
     }
     // Its extracted bundle and environment go now rather than with the next periodic sweep.

@@ -21,7 +21,7 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
 use crate::state::AppState;
 use crate::store::{
-    AppRecord, DesiredState, InstanceRecord, ListQuery, NewInstance, Store, UserRecord,
+    AppRecord, Catalog, DesiredState, InstanceRecord, ListQuery, NewInstance, UserRecord,
 };
 use q8s_runtime::{InstanceSpec, InstanceStatus, RuntimeError, StatusSink, StatusUpdate};
 
@@ -40,7 +40,7 @@ impl From<RuntimeError> for ApiError {
 }
 
 /// Writes the runtime's status reports to the instance rows.
-pub struct StoreStatusSink(pub std::sync::Arc<dyn Store>);
+pub struct StoreStatusSink(pub std::sync::Arc<dyn Catalog>);
 
 #[async_trait::async_trait]
 impl StatusSink for StoreStatusSink {
@@ -60,6 +60,7 @@ impl StatusSink for StoreStatusSink {
 async fn owner_of(state: &AppState, instance: &InstanceRecord) -> ApiResult<UserRecord> {
     state
         .store
+        .accounts
         .user(instance.owner_id)
         .await?
         .ok_or_else(|| ApiError::internal("finding the instance's owner", instance.owner_id))
@@ -98,11 +99,12 @@ pub async fn instance_spec(
 /// started is marked FAILED with the reason.
 pub async fn reconcile(state: &AppState) -> anyhow::Result<usize> {
     let mut started = 0;
-    for instance in state.store.instances_to_run().await? {
+    for instance in state.store.catalog.instances_to_run().await? {
         // What the store says about the processes is from before the restart: until the
         // runtime reports, the instance is waiting to start (not RUNNING with nothing behind).
         state
             .store
+            .catalog
             .set_instance_status(
                 instance.id,
                 InstanceStatus::Pending,
@@ -111,8 +113,8 @@ pub async fn reconcile(state: &AppState) -> anyhow::Result<usize> {
             )
             .await?;
         let outcome = match (
-            state.store.app(instance.app_id).await?,
-            state.store.user(instance.owner_id).await?,
+            state.store.catalog.app(instance.app_id).await?,
+            state.store.accounts.user(instance.owner_id).await?,
         ) {
             (Some(app), Some(owner)) => {
                 match instance_spec(state, &app, instance.id, Launcher::user(&owner)).await {
@@ -130,6 +132,7 @@ pub async fn reconcile(state: &AppState) -> anyhow::Result<usize> {
                 let message = format!("not restarted: {reason}");
                 state
                     .store
+                    .catalog
                     .set_instance_status(
                         instance.id,
                         InstanceStatus::Failed,
@@ -149,7 +152,7 @@ async fn visible_instance(
     id: &str,
 ) -> ApiResult<InstanceRecord> {
     let id = parse_id(id, "instance")?;
-    match state.store.instance(id).await? {
+    match state.store.catalog.instance(id).await? {
         Some(i) if caller.can_see(i.owner_id, i.visibility) => Ok(i),
         _ => Err(ApiError::not_found("instance")),
     }
@@ -172,6 +175,7 @@ async fn managed_instance(
 async fn answer(state: &AppState, id: Uuid) -> ApiResult<Json<Instance>> {
     let record = state
         .store
+        .catalog
         .instance(id)
         .await?
         .ok_or_else(|| ApiError::not_found("instance"))?;
@@ -221,11 +225,12 @@ pub async fn create_instance(
         owner_id: caller.user_id,
         visibility: body.visibility.unwrap_or_default(),
     };
-    state.store.insert_instance(&new).await?;
+    state.store.catalog.insert_instance(&new).await?;
     if let Err(e) = state.runtime.start(spec).await {
         let message = format!("could not start: {e}");
         state
             .store
+            .catalog
             .set_instance_status(id, InstanceStatus::Failed, Some(&message), 0)
             .await?;
         return Err(e.into());
@@ -251,7 +256,7 @@ pub async fn list_instances(
         include_shared: params.scope.unwrap_or_default() == Scope::All,
         ..ListQuery::default()
     };
-    let records = state.store.instances(&query).await?;
+    let records = state.store.catalog.instances(&query).await?;
     Ok(Json(
         records
             .into_iter()
@@ -292,6 +297,7 @@ pub async fn patch_instance(
     let visibility = visibility_patch(body)?;
     state
         .store
+        .catalog
         .set_instance_visibility(instance.id, visibility)
         .await?;
     answer(&state, instance.id).await
@@ -312,6 +318,7 @@ pub async fn suspend_instance(
     not_terminated(&instance)?;
     state
         .store
+        .catalog
         .set_desired_state(
             instance.id,
             DesiredState::Suspended,
@@ -321,6 +328,7 @@ pub async fn suspend_instance(
     state.runtime.stop(instance.id, false).await?;
     state
         .store
+        .catalog
         .set_instance_status(
             instance.id,
             InstanceStatus::Suspended,
@@ -346,6 +354,7 @@ pub async fn resume_instance(
     not_terminated(&instance)?;
     let app = state
         .store
+        .catalog
         .app(instance.app_id)
         .await?
         .ok_or_else(|| ApiError::not_found("app"))?;
@@ -355,6 +364,7 @@ pub async fn resume_instance(
     if instance.desired != DesiredState::Running || instance.status == InstanceStatus::Failed {
         state
             .store
+            .catalog
             .set_desired_state(instance.id, DesiredState::Running, InstanceStatus::Pending)
             .await?;
     }
@@ -376,6 +386,7 @@ pub async fn terminate_instance(
     let instance = managed_instance(&state, &caller, &id).await?;
     state
         .store
+        .catalog
         .set_desired_state(
             instance.id,
             DesiredState::Terminated,

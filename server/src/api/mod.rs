@@ -25,9 +25,9 @@ pub use secrets::Launcher;
 
 /// The status sink that records runtime reports in the store.
 pub fn instances_sink(
-    store: std::sync::Arc<dyn crate::store::Store>,
+    catalog: std::sync::Arc<dyn crate::store::Catalog>,
 ) -> std::sync::Arc<dyn q8s_runtime::StatusSink> {
-    std::sync::Arc::new(instances::StoreStatusSink(store))
+    std::sync::Arc::new(instances::StoreStatusSink(catalog))
 }
 pub use ops::{healthz, metrics};
 

@@ -52,6 +52,7 @@ pub async fn transfer_app_name(
     }
     let owner = state
         .store
+        .accounts
         .user_by_name(&body.owner)
         .await?
         .ok_or_else(|| {
@@ -60,7 +61,11 @@ pub async fn transfer_app_name(
                 format!("there is no user `{}`", body.owner),
             )
         })?;
-    state.store.set_app_name_owner(&name, owner.id).await?;
+    state
+        .store
+        .catalog
+        .set_app_name_owner(&name, owner.id)
+        .await?;
     tracing::info!(%name, owner = %owner.username, by = %caller.username, "app name transferred");
     Ok(Json(AppName {
         name,

@@ -10,7 +10,7 @@ use crate::state::AppState;
 
 /// `GET /healthz`: 200 when the store and the blob store answer, 503 otherwise.
 pub async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
-    let store = state.store.ping().await.is_ok();
+    let store = state.store.accounts.ping().await.is_ok();
     let blob_store = state.blobs.check().await.is_ok();
     let ok = store && blob_store;
     let status = if ok {
@@ -28,7 +28,7 @@ pub async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Health>
 
 /// `GET /metrics`: Prometheus text.
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    match state.store.instance_status_counts().await {
+    match state.store.catalog.instance_status_counts().await {
         Ok(counts) => (
             [(
                 header::CONTENT_TYPE,

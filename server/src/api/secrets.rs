@@ -61,7 +61,7 @@ async fn check_change(state: &AppState, change: &SecretAccessChange) -> ApiResul
     if let Some(SecretUsers::Only(users)) = &change.users {
         let mut unknown = Vec::new();
         for user in users {
-            if state.store.user_by_name(user).await?.is_none() {
+            if state.store.accounts.user_by_name(user).await?.is_none() {
                 unknown.push(format!("`{user}`"));
             }
         }
@@ -114,7 +114,7 @@ pub async fn environment(
     let mut rules: HashMap<&str, Option<SecretRecord>> = HashMap::new();
     for var in &app.manifest.env {
         if !rules.contains_key(var.secret.as_str()) {
-            rules.insert(&var.secret, state.store.secret(&var.secret).await?);
+            rules.insert(&var.secret, state.store.secrets.secret(&var.secret).await?);
         }
     }
     let mut forbidden: Vec<&str> = rules
@@ -153,6 +153,7 @@ pub async fn environment(
             Some(Some(_)) => {
                 state
                     .store
+                    .secrets
                     .secret_value(&var.secret, &var.secret_key)
                     .await?
             }
@@ -236,7 +237,7 @@ pub async fn list_secrets(
     State(state): State<AppState>,
     caller: Caller,
 ) -> ApiResult<Json<Vec<Secret>>> {
-    let secrets = state.store.secrets().await?;
+    let secrets = state.store.secrets.secrets().await?;
     Ok(Json(
         secrets
             .into_iter()
@@ -281,7 +282,11 @@ pub async fn put_secret(
     let change = body.access_change();
     check_change(&state, &change).await?;
     let data: Vec<(String, String)> = body.data.into_iter().collect();
-    let record = state.store.put_secret(&name, &data, &change).await?;
+    let record = state
+        .store
+        .secrets
+        .put_secret(&name, &data, &change)
+        .await?;
     tracing::info!(
         secret = %name, keys = data.len(), users = %record.access.users,
         apps = ?record.access.apps, by = %admin.username, "secret written"
@@ -313,7 +318,7 @@ pub async fn patch_secret(
         ));
     }
     check_change(&state, &change).await?;
-    let record = match state.store.set_secret_access(&name, &change).await {
+    let record = match state.store.secrets.set_secret_access(&name, &change).await {
         Err(crate::store::StoreError::NotFound) => return Err(ApiError::not_found("secret")),
         other => other?,
     };
@@ -335,7 +340,7 @@ pub async fn delete_secret(
     Admin(admin): Admin,
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
-    if !state.store.delete_secret(&name).await? {
+    if !state.store.secrets.delete_secret(&name).await? {
         return Err(ApiError::not_found("secret"));
     }
     tracing::info!(secret = %name, by = %admin.username, "secret deleted");

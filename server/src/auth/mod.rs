@@ -239,23 +239,31 @@ pub async fn caller_from_parts(
         let keys = key.as_slice();
         let throttle = &state.throttles.tokens;
         throttle.check(keys).map_err(Refusal::Throttled)?;
-        return Ok(match state.store.user_by_token(&hash_secret(token)).await {
-            Ok(Some(user)) => Some(Caller::from_user(user, false)),
-            Ok(None) => {
-                throttle.fail(keys);
-                None
-            }
-            Err(err) => {
-                tracing::warn!("looking up a token: {err}");
-                None
-            }
-        });
+        return Ok(
+            match state
+                .store
+                .accounts
+                .user_by_token(&hash_secret(token))
+                .await
+            {
+                Ok(Some(user)) => Some(Caller::from_user(user, false)),
+                Ok(None) => {
+                    throttle.fail(keys);
+                    None
+                }
+                Err(err) => {
+                    tracing::warn!("looking up a token: {err}");
+                    None
+                }
+            },
+        );
     }
     let Some(session) = session_cookie(headers)? else {
         return Ok(None);
     };
     let Some(record) = state
         .store
+        .sessions
         .session(&hash_secret(session))
         .await
         .ok()
@@ -268,7 +276,13 @@ pub async fn caller_from_parts(
             return Ok(None);
         }
     }
-    let user = state.store.user(record.user_id).await.ok().flatten();
+    let user = state
+        .store
+        .accounts
+        .user(record.user_id)
+        .await
+        .ok()
+        .flatten();
     Ok(user.map(|user| Caller::from_user(user, true)))
 }
 
@@ -386,6 +400,7 @@ pub async fn start_session(
     };
     state
         .store
+        .sessions
         .create_session(&hash_secret(&secret), &record)
         .await?;
     let cookie = format!(
@@ -422,6 +437,7 @@ pub async fn issue_host_code(
     let expires = OffsetDateTime::now_utc() + HOST_CODE_LIFETIME;
     state
         .store
+        .sessions
         .create_host_code(&host_code_hash(instance, &code), caller.user_id, expires)
         .await?;
     Ok(code)
@@ -431,10 +447,11 @@ pub async fn issue_host_code(
 pub async fn redeem_host_code(state: &AppState, instance: Uuid, code: &str) -> Option<Caller> {
     let user_id = state
         .store
+        .sessions
         .take_host_code(&host_code_hash(instance, code))
         .await
         .ok()??;
-    let user = state.store.user(user_id).await.ok()??;
+    let user = state.store.accounts.user(user_id).await.ok()??;
     Some(Caller::from_user(user, true))
 }
 

@@ -191,6 +191,7 @@ pub async fn authorize_decide(
     };
     state
         .store
+        .sessions
         .create_auth_code(&hash_secret(&code), &record)
         .await?;
     let target = with_query(&redirect, &[("code", &code), ("state", client_state)]);
@@ -237,6 +238,7 @@ async fn mint(state: &AppState, user_id: uuid::Uuid, how: &str) -> Result<Respon
     let token = new_api_token();
     state
         .store
+        .accounts
         .create_token(user_id, &format!("q8s-cli ({how})"), &hash_secret(&token))
         .await?;
     let answer = TokenAnswer {
@@ -256,7 +258,12 @@ async fn redeem_code(state: &AppState, form: &TokenForm) -> Result<Response, Api
         ));
     };
     // Taken before checking: a failed attempt burns the code, as RFC 6749 §10.5 advises.
-    let Some(record) = state.store.take_auth_code(&hash_secret(code)).await? else {
+    let Some(record) = state
+        .store
+        .sessions
+        .take_auth_code(&hash_secret(code))
+        .await?
+    else {
         return Ok(oauth_error(
             "invalid_grant",
             "the code is unknown or was already used",
@@ -285,7 +292,7 @@ async fn poll_device(state: &AppState, form: &TokenForm) -> Result<Response, Api
         return Ok(oauth_error("invalid_request", "device_code is required"));
     };
     let key = hash_secret(device_code);
-    let Some(record) = state.store.device_code(&key).await? else {
+    let Some(record) = state.store.sessions.device_code(&key).await? else {
         return Ok(oauth_error("invalid_grant", "unknown device_code"));
     };
     let now = OffsetDateTime::now_utc();
@@ -297,11 +304,11 @@ async fn poll_device(state: &AppState, form: &TokenForm) -> Result<Response, Api
     }
     match record.grant {
         DeviceGrant::Approved(user_id) => {
-            state.store.delete_device_code(&key).await?;
+            state.store.sessions.delete_device_code(&key).await?;
             mint(state, user_id, "device sign-in").await
         }
         DeviceGrant::Denied => {
-            state.store.delete_device_code(&key).await?;
+            state.store.sessions.delete_device_code(&key).await?;
             Ok(oauth_error("access_denied", "the sign-in was denied"))
         }
         DeviceGrant::Pending => {
@@ -313,7 +320,11 @@ async fn poll_device(state: &AppState, form: &TokenForm) -> Result<Response, Api
             } else {
                 record.interval_secs
             };
-            state.store.touch_device_code(&key, now, interval).await?;
+            state
+                .store
+                .sessions
+                .touch_device_code(&key, now, interval)
+                .await?;
             if too_fast {
                 return Ok(oauth_error(
                     "slow_down",
@@ -381,6 +392,7 @@ pub async fn device_code(
         };
         match state
             .store
+            .sessions
             .create_device_code(&hash_secret(&device_code), &record)
             .await
         {

@@ -110,7 +110,7 @@ pub async fn serve(state: &AppState, id: Uuid, request: Request, peer: Option<Ip
         Ok(None) => return sign_in(state, id, &request),
         Err(refusal) => return refused(refusal),
     };
-    let record = match state.store.instance(id).await {
+    let record = match state.store.catalog.instance(id).await {
         Ok(Some(record)) => record,
         Ok(None) => return unknown(),
         Err(err) => {
@@ -198,7 +198,7 @@ async fn redeem(state: &AppState, id: Uuid, host: &str, query: &str) -> Response
             "Sign-in links work once and for a minute only. Open the instance again to get a new one.",
         );
     };
-    let visible = match state.store.instance(id).await {
+    let visible = match state.store.catalog.instance(id).await {
         Ok(Some(record)) => caller.can_see(record.owner_id, record.visibility),
         _ => false,
     };

@@ -1,12 +1,20 @@
 //! The metadata store: users, credentials, apps, instances and secrets.
 //!
-//! [`Store`] is what the rest of the server sees; [`SqliteStore`] keeps everything in one SQLite
-//! file in the data directory. The trait speaks in records and plain values, never in SQL, so a
-//! PostgreSQL store is a second implementation in a file beside `sqlite.rs`. Uniqueness (user
-//! names, app name + version, app Name owners, user codes) is enforced by database constraints
-//! and reported as [`StoreError::Conflict`], never checked in code first.
+//! The server sees four traits, one per concern — [`Accounts`] (users, API tokens),
+//! [`Sessions`] (what sign-in keeps: browser sessions, one-time codes, device authorizations),
+//! [`Catalog`] (apps, app Names, instances) and [`Secrets`] — gathered in [`Stores`].
+//! [`SqliteStore`] implements all four in one SQLite file in the data directory. The traits
+//! speak in records and plain values, never in SQL, so a PostgreSQL store is a second
+//! implementation in a folder beside `sqlite/`, held to the same behaviour by the
+//! `conformance` suite. Uniqueness (user names, app name + version, app Name owners, user
+//! codes) is enforced by database constraints and reported as [`StoreError::Conflict`], never
+//! checked in code first.
 
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
 mod sqlite;
+
+use std::sync::Arc;
 
 use q8s_core::manifest::Manifest;
 use time::OffsetDateTime;
@@ -298,13 +306,38 @@ pub enum Conflict {
 /// Short alias for store results.
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// Everything the server keeps about users, credentials, apps, instances and secrets.
+/// The four stores the server uses, one per concern. One database usually backs all four
+/// ([`Stores::new`]); each part of the server takes only the one it needs.
+#[derive(Clone)]
+pub struct Stores {
+    /// Users and API tokens.
+    pub accounts: Arc<dyn Accounts>,
+    /// What sign-in keeps: browser sessions and one-time codes.
+    pub sessions: Arc<dyn Sessions>,
+    /// Apps, their Names and instances.
+    pub catalog: Arc<dyn Catalog>,
+    /// Secrets and their access rules.
+    pub secrets: Arc<dyn Secrets>,
+}
+
+impl Stores {
+    /// All four concerns kept by one store.
+    pub fn new<S: Accounts + Sessions + Catalog + Secrets>(store: Arc<S>) -> Self {
+        Stores {
+            accounts: store.clone(),
+            sessions: store.clone(),
+            catalog: store.clone(),
+            secrets: store,
+        }
+    }
+}
+
+/// Users and their API tokens.
 #[async_trait::async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Accounts: Send + Sync + 'static {
     /// Checks that the database answers (for `/healthz`).
     async fn ping(&self) -> StoreResult<()>;
 
-    // Users.
     /// Creates a user; [`Conflict::UserName`] when the name is taken.
     async fn create_user(
         &self,
@@ -321,8 +354,8 @@ pub trait Store: Send + Sync + 'static {
     /// How many users exist (zero on first start).
     async fn user_count(&self) -> StoreResult<u64>;
 
-    // API tokens.
-    /// Stores a token by its hash.
+    /// Stores a token by its hash; [`Conflict::TokenName`] when a token has that hash (names
+    /// are labels: nothing keeps them unique).
     async fn create_token(
         &self,
         user_id: Uuid,
@@ -333,8 +366,12 @@ pub trait Store: Send + Sync + 'static {
     async fn user_by_token(&self, token_hash: &str) -> StoreResult<Option<UserRecord>>;
     /// Revokes a token of `user_id` (any user's when `user_id` is `None`); false if none.
     async fn delete_token(&self, id: Uuid, user_id: Option<Uuid>) -> StoreResult<bool>;
+}
 
-    // Sessions.
+/// What sign-in keeps: browser sessions, loopback authorization codes, instance-host hand-off
+/// codes and device authorizations, each by the hash of its secret and void after its expiry.
+#[async_trait::async_trait]
+pub trait Sessions: Send + Sync + 'static {
     /// Stores a session by its hash.
     async fn create_session(&self, session_hash: &str, session: &SessionRecord) -> StoreResult<()>;
     /// A session that has not expired.
@@ -342,10 +379,10 @@ pub trait Store: Send + Sync + 'static {
     /// Signs a session out.
     async fn delete_session(&self, session_hash: &str) -> StoreResult<()>;
 
-    // One-time codes: loopback authorization codes and instance-host hand-off codes.
     /// Stores an authorization code by its hash.
     async fn create_auth_code(&self, code_hash: &str, code: &AuthCodeRecord) -> StoreResult<()>;
-    /// Removes and returns the code: a code is redeemed at most once.
+    /// Removes and returns the code: a code is redeemed at most once (the caller checks its
+    /// expiry).
     async fn take_auth_code(&self, code_hash: &str) -> StoreResult<Option<AuthCodeRecord>>;
     /// Stores a hand-off code for an instance host.
     async fn create_host_code(
@@ -357,14 +394,14 @@ pub trait Store: Send + Sync + 'static {
     /// Removes the hand-off code and returns its user when it had not expired.
     async fn take_host_code(&self, code_hash: &str) -> StoreResult<Option<Uuid>>;
 
-    // Device authorization.
     /// Stores a device authorization; [`Conflict::UserCode`] when the user code is taken.
     async fn create_device_code(
         &self,
         device_code_hash: &str,
         record: &DeviceCodeRecord,
     ) -> StoreResult<()>;
-    /// The device authorization with this device code.
+    /// The device authorization with this device code (expired or not: the caller answers
+    /// `expired_token`).
     async fn device_code(&self, device_code_hash: &str) -> StoreResult<Option<DeviceCodeRecord>>;
     /// Records a poll and the (possibly raised) interval.
     async fn touch_device_code(
@@ -384,10 +421,14 @@ pub trait Store: Send + Sync + 'static {
     /// Forgets a device authorization (redeemed, denied or expired).
     async fn delete_device_code(&self, device_code_hash: &str) -> StoreResult<()>;
 
-    /// Removes expired sessions and codes.
+    /// Removes expired sessions and codes (device authorizations an hour after their expiry,
+    /// so a late poll still hears `expired_token`).
     async fn purge_expired(&self, now: OffsetDateTime) -> StoreResult<()>;
+}
 
-    // Apps.
+/// Apps, the Names they are imported under, and the instances that run them.
+#[async_trait::async_trait]
+pub trait Catalog: Send + Sync + 'static {
     /// Inserts an app, claiming its Name for its owner when nobody has it;
     /// [`Conflict::AppOwner`] when the Name belongs to another user (checked first, so it
     /// tells nothing of that user's versions), [`Conflict::AppVersion`] when name + version
@@ -406,18 +447,17 @@ pub trait Store: Send + Sync + 'static {
     /// Whether any app refers to this bundle.
     async fn bundle_in_use(&self, sha256: &str) -> StoreResult<bool>;
 
-    // App Names.
-    /// The user an app Name belongs to, if anyone imported it or was given it.
+    /// The user an app Name belongs to, if anyone imported it or was given it (Names compare
+    /// without regard to case).
     async fn app_name_owner(&self, name: &str) -> StoreResult<Option<Uuid>>;
     /// Gives an app Name to a user, whether or not anyone had it.
     async fn set_app_name_owner(&self, name: &str, owner_id: Uuid) -> StoreResult<()>;
 
-    // Instances.
     /// Inserts an instance (PENDING, desired RUNNING).
     async fn insert_instance(&self, instance: &NewInstance) -> StoreResult<InstanceRecord>;
     /// The instance with this id.
     async fn instance(&self, id: Uuid) -> StoreResult<Option<InstanceRecord>>;
-    /// Instances matching the query (`name`/`text` are ignored).
+    /// Instances matching the query (`name`/`text` are ignored), by launch time.
     async fn instances(&self, query: &ListQuery) -> StoreResult<Vec<InstanceRecord>>;
     /// Every instance whose desired state is running (for reconciliation).
     async fn instances_to_run(&self) -> StoreResult<Vec<InstanceRecord>>;
@@ -441,8 +481,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<()>;
     /// How many instances have each status.
     async fn instance_status_counts(&self) -> StoreResult<Vec<(InstanceStatus, u64)>>;
+}
 
-    // Secrets.
+/// Secrets: their values, and who may use them.
+#[async_trait::async_trait]
+pub trait Secrets: Send + Sync + 'static {
     /// Creates or replaces a secret with exactly these keys (at least one) and changes its rule
     /// as `change` says: a new secret starts admins-only, for any app. Usernames the change
     /// names must exist (the caller checks; unknown ones are left out).

@@ -138,7 +138,11 @@ pub async fn login(
         let page = pages::login(&next, Some(&message));
         return Ok(answer(StatusCode::TOO_MANY_REQUESTS, page, Some(seconds)));
     }
-    let user = state.store.user_by_name(form.username.trim()).await?;
+    let user = state
+        .store
+        .accounts
+        .user_by_name(form.username.trim())
+        .await?;
     let valid = match &user {
         Some(u) => auth::verify_password(form.password, u.password_hash.clone()).await,
         None => {
@@ -173,7 +177,11 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Respon
         return cross_site("Sign out from this site's own page.");
     }
     for session in auth::session_cookies(&headers) {
-        let _ = state.store.delete_session(&hash_secret(session)).await;
+        let _ = state
+            .store
+            .sessions
+            .delete_session(&hash_secret(session))
+            .await;
     }
     let mut response = Redirect::to("/login").into_response();
     for cookie in auth::clear_session_cookies(&state.config.domain) {
@@ -349,7 +357,12 @@ pub async fn device_decide(
         _ => DeviceGrant::Denied,
     };
     let now = time::OffsetDateTime::now_utc();
-    if !state.store.decide_device_code(&code, grant, now).await? {
+    if !state
+        .store
+        .sessions
+        .decide_device_code(&code, grant, now)
+        .await?
+    {
         throttle.fail(&keys);
         let page = pages::device(
             &caller.username,
@@ -398,7 +411,7 @@ pub async fn handoff(
         );
         return Ok(Redirect::to(&login_url(&here)).into_response());
     };
-    let visible = match state.store.instance(q.instance).await? {
+    let visible = match state.store.catalog.instance(q.instance).await? {
         Some(i) => caller_can_open(&caller, i.owner_id, i.visibility),
         None => false,
     };

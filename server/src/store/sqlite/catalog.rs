@@ -1,4 +1,4 @@
-//! Apps and instances on SQLite.
+//! [`Catalog`] on SQLite: apps, their Names and instances.
 
 use q8s_core::manifest::Manifest;
 use sqlx::Row;
@@ -6,13 +6,12 @@ use sqlx::sqlite::{SqlitePool, SqliteRow};
 use uuid::Uuid;
 
 use super::codec::{conflict_as, db_err, fmt_time, now, parse_time, parse_uuid, to_json};
-use super::names;
+use super::{SqliteStore, names};
 use crate::store::{
-    AppRecord, Conflict, DesiredState, InstanceRecord, ListQuery, NewApp, NewInstance, StoreError,
-    StoreResult, Visibility,
+    AppRecord, Catalog, Conflict, DesiredState, InstanceRecord, ListQuery, NewApp, NewInstance,
+    StoreError, StoreResult, Visibility,
 };
 use q8s_runtime::InstanceStatus;
-
 fn visibility(text: String) -> StoreResult<Visibility> {
     Visibility::parse(&text).ok_or_else(|| StoreError::Corrupt(format!("visibility {text}")))
 }
@@ -39,67 +38,6 @@ fn app_from_row(row: &SqliteRow) -> StoreResult<AppRecord> {
     })
 }
 
-pub(super) async fn insert_app(pool: &SqlitePool, app: &NewApp) -> StoreResult<AppRecord> {
-    let manifest = to_json(&app.manifest)?;
-    let keywords = to_json(&app.manifest.app.keywords)?;
-    let screenshots = to_json(&app.screenshots)?;
-    let created = fmt_time(now());
-    // One transaction: the Name is claimed only with the app that claims it. Its first
-    // statement writes, so concurrent imports queue on the database's write lock.
-    let mut tx = pool.begin().await.map_err(db_err)?;
-    names::claim(&mut tx, &app.manifest.app.name, app.owner_id, &created).await?;
-    // The owner check is part of the insert, and comes before the version's uniqueness: a
-    // row that is not inserted violates no constraint, so another user's import of an
-    // existing version says `app-name-taken`, exactly as one of a new version.
-    let done = sqlx::query(
-        "INSERT INTO apps (id, name, version, owner_id, visibility, title, description, keywords,
-            manifest, bundle_sha256, bundle_size, icon, screenshots, created_at, updated_at)
-         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14
-         WHERE EXISTS (SELECT 1 FROM app_names WHERE name = ?2 AND owner_id = ?4)",
-    )
-    .bind(app.id.to_string())
-    .bind(&app.manifest.app.name)
-    .bind(&app.manifest.app.version)
-    .bind(app.owner_id.to_string())
-    .bind(app.visibility.as_str())
-    .bind(app.manifest.app.title.as_deref())
-    .bind(app.manifest.app.description.as_deref())
-    .bind(keywords)
-    .bind(manifest)
-    .bind(&app.bundle_sha256)
-    .bind(app.bundle_size as i64)
-    .bind(app.icon.as_deref())
-    .bind(screenshots)
-    .bind(&created)
-    .execute(&mut *tx)
-    .await
-    .map_err(conflict_as(Conflict::AppVersion))?;
-    if done.rows_affected() == 0 {
-        return Err(StoreError::Conflict(Conflict::AppOwner));
-    }
-    tx.commit().await.map_err(db_err)?;
-    app_by_id(pool, app.id).await?.ok_or(StoreError::NotFound)
-}
-
-async fn app_by_id(pool: &SqlitePool, id: Uuid) -> StoreResult<Option<AppRecord>> {
-    let row = sqlx::query(
-        "SELECT a.id, a.owner_id, u.username AS owner, a.visibility, a.manifest,
-            a.bundle_sha256, a.bundle_size, a.icon, a.screenshots, a.created_at, a.updated_at,
-            (SELECT COUNT(*) FROM instances i
-              WHERE i.app_id = a.id AND i.desired_state <> 'TERMINATED') AS instance_count
-         FROM apps a JOIN users u ON u.id = a.owner_id WHERE a.id = ?",
-    )
-    .bind(id.to_string())
-    .fetch_optional(pool)
-    .await
-    .map_err(db_err)?;
-    row.as_ref().map(app_from_row).transpose()
-}
-
-pub(super) async fn app(pool: &SqlitePool, id: Uuid) -> StoreResult<Option<AppRecord>> {
-    app_by_id(pool, id).await
-}
-
 /// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern.
 fn like_pattern(text: &str) -> String {
     let mut out = String::from("%");
@@ -113,32 +51,8 @@ fn like_pattern(text: &str) -> String {
     out
 }
 
-pub(super) async fn apps(pool: &SqlitePool, q: &ListQuery) -> StoreResult<Vec<AppRecord>> {
-    let rows = sqlx::query(
-        "SELECT a.id, a.owner_id, u.username AS owner, a.visibility, a.manifest,
-            a.bundle_sha256, a.bundle_size, a.icon, a.screenshots, a.created_at, a.updated_at,
-            (SELECT COUNT(*) FROM instances i
-              WHERE i.app_id = a.id AND i.desired_state <> 'TERMINATED') AS instance_count
-         FROM apps a JOIN users u ON u.id = a.owner_id
-         WHERE (a.owner_id = ?1 OR (?2 AND (?3 OR a.visibility = 'ALL_USERS')))
-           AND (?4 IS NULL OR a.name = ?4)
-           AND (?5 IS NULL OR lower(coalesce(a.title, '')) LIKE ?5 ESCAPE '\\'
-                OR lower(coalesce(a.description, '')) LIKE ?5 ESCAPE '\\'
-                OR lower(a.keywords) LIKE ?5 ESCAPE '\\')
-         ORDER BY a.name, a.created_at",
-    )
-    .bind(q.viewer_id.to_string())
-    .bind(q.include_shared)
-    .bind(q.viewer_admin)
-    .bind(q.name.as_deref())
-    .bind(q.text.as_deref().map(like_pattern))
-    .fetch_all(pool)
-    .await
-    .map_err(db_err)?;
-    rows.iter().map(app_from_row).collect()
-}
-
-pub(super) async fn set_visibility(
+/// Changes the visibility of the app or instance `id` (`table` says which).
+async fn set_visibility(
     pool: &SqlitePool,
     table: &'static str,
     id: Uuid,
@@ -159,51 +73,6 @@ pub(super) async fn set_visibility(
         return Err(StoreError::NotFound);
     }
     Ok(())
-}
-
-pub(super) async fn delete_app(pool: &SqlitePool, id: Uuid) -> StoreResult<Vec<Uuid>> {
-    let mut tx = pool.begin().await.map_err(db_err)?;
-    // A FAILED instance runs nothing: it is terminated with its app instead of blocking it.
-    // Within the transaction, so a resume cannot slip in between.
-    let failed: Vec<String> = sqlx::query_scalar(
-        "UPDATE instances SET desired_state = 'TERMINATED', status = 'TERMINATED',
-            status_message = NULL, updated_at = ?1
-         WHERE app_id = ?2 AND desired_state <> 'TERMINATED' AND status = 'FAILED'
-         RETURNING id",
-    )
-    .bind(fmt_time(now()))
-    .bind(id.to_string())
-    .fetch_all(&mut *tx)
-    .await
-    .map_err(db_err)?;
-    // One statement decides: the app goes only if no live instance refers to it, so an
-    // instance created concurrently either blocks the delete or fails its foreign key.
-    let done = sqlx::query(
-        "DELETE FROM apps WHERE id = ?1 AND NOT EXISTS (
-            SELECT 1 FROM instances WHERE app_id = ?1 AND desired_state <> 'TERMINATED')",
-    )
-    .bind(id.to_string())
-    .execute(&mut *tx)
-    .await
-    .map_err(db_err)?;
-    if done.rows_affected() > 0 {
-        tx.commit().await.map_err(db_err)?;
-        return failed.into_iter().map(parse_uuid).collect();
-    }
-    tx.rollback().await.map_err(db_err)?;
-    match app_by_id(pool, id).await? {
-        Some(_) => Err(StoreError::Conflict(Conflict::AppInstances)),
-        None => Err(StoreError::NotFound),
-    }
-}
-
-pub(super) async fn bundle_in_use(pool: &SqlitePool, sha256: &str) -> StoreResult<bool> {
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM apps WHERE bundle_sha256 = ?")
-        .bind(sha256)
-        .fetch_one(pool)
-        .await
-        .map_err(db_err)?;
-    Ok(n > 0)
 }
 
 fn instance_from_row(row: &SqliteRow) -> StoreResult<InstanceRecord> {
@@ -230,143 +99,297 @@ fn instance_from_row(row: &SqliteRow) -> StoreResult<InstanceRecord> {
     })
 }
 
-pub(super) async fn insert_instance(
-    pool: &SqlitePool,
-    instance: &NewInstance,
-) -> StoreResult<InstanceRecord> {
-    let created = fmt_time(now());
-    let done = sqlx::query(
-        "INSERT INTO instances (id, app_id, owner_id, visibility, desired_state, status,
-            status_message, restarts, created_at, updated_at)
-         SELECT ?1, ?2, ?3, ?4, 'RUNNING', 'PENDING', NULL, 0, ?5, ?5
-         WHERE EXISTS (SELECT 1 FROM apps WHERE id = ?2)",
-    )
-    .bind(instance.id.to_string())
-    .bind(instance.app_id.to_string())
-    .bind(instance.owner_id.to_string())
-    .bind(instance.visibility.as_str())
-    .bind(&created)
-    .execute(pool)
-    .await
-    .map_err(db_err)?;
-    if done.rows_affected() == 0 {
-        return Err(StoreError::NotFound);
+#[async_trait::async_trait]
+impl Catalog for SqliteStore {
+    async fn insert_app(&self, app: &NewApp) -> StoreResult<AppRecord> {
+        let manifest = to_json(&app.manifest)?;
+        let keywords = to_json(&app.manifest.app.keywords)?;
+        let screenshots = to_json(&app.screenshots)?;
+        let created = fmt_time(now());
+        // One transaction: the Name is claimed only with the app that claims it. Its first
+        // statement writes, so concurrent imports queue on the database's write lock.
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        names::claim(&mut tx, &app.manifest.app.name, app.owner_id, &created).await?;
+        // The owner check is part of the insert, and comes before the version's uniqueness: a
+        // row that is not inserted violates no constraint, so another user's import of an
+        // existing version says `app-name-taken`, exactly as one of a new version.
+        let done = sqlx::query(
+            "INSERT INTO apps (id, name, version, owner_id, visibility, title, description, keywords,
+                manifest, bundle_sha256, bundle_size, icon, screenshots, created_at, updated_at)
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14
+             WHERE EXISTS (SELECT 1 FROM app_names WHERE name = ?2 AND owner_id = ?4)",
+        )
+        .bind(app.id.to_string())
+        .bind(&app.manifest.app.name)
+        .bind(&app.manifest.app.version)
+        .bind(app.owner_id.to_string())
+        .bind(app.visibility.as_str())
+        .bind(app.manifest.app.title.as_deref())
+        .bind(app.manifest.app.description.as_deref())
+        .bind(keywords)
+        .bind(manifest)
+        .bind(&app.bundle_sha256)
+        .bind(app.bundle_size as i64)
+        .bind(app.icon.as_deref())
+        .bind(screenshots)
+        .bind(&created)
+        .execute(&mut *tx)
+        .await
+        .map_err(conflict_as(Conflict::AppVersion))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Conflict(Conflict::AppOwner));
+        }
+        tx.commit().await.map_err(db_err)?;
+        self.app(app.id).await?.ok_or(StoreError::NotFound)
     }
-    self::instance(pool, instance.id)
-        .await?
-        .ok_or(StoreError::NotFound)
-}
 
-pub(super) async fn instance(pool: &SqlitePool, id: Uuid) -> StoreResult<Option<InstanceRecord>> {
-    let row = sqlx::query(
-        "SELECT i.id, i.app_id, a.name AS app_name, a.version AS app_version, i.owner_id,
-            u.username AS owner, i.visibility, i.desired_state, i.status, i.status_message,
-            i.restarts, i.created_at, i.updated_at
-         FROM instances i JOIN apps a ON a.id = i.app_id JOIN users u ON u.id = i.owner_id
-         WHERE i.id = ?",
-    )
-    .bind(id.to_string())
-    .fetch_optional(pool)
-    .await
-    .map_err(db_err)?;
-    row.as_ref().map(instance_from_row).transpose()
-}
-
-pub(super) async fn instances(
-    pool: &SqlitePool,
-    q: &ListQuery,
-) -> StoreResult<Vec<InstanceRecord>> {
-    let rows = sqlx::query(
-        "SELECT i.id, i.app_id, a.name AS app_name, a.version AS app_version, i.owner_id,
-            u.username AS owner, i.visibility, i.desired_state, i.status, i.status_message,
-            i.restarts, i.created_at, i.updated_at
-         FROM instances i JOIN apps a ON a.id = i.app_id JOIN users u ON u.id = i.owner_id
-         WHERE (i.owner_id = ?1 OR (?2 AND (?3 OR i.visibility = 'ALL_USERS')))
-         ORDER BY i.created_at",
-    )
-    .bind(q.viewer_id.to_string())
-    .bind(q.include_shared)
-    .bind(q.viewer_admin)
-    .fetch_all(pool)
-    .await
-    .map_err(db_err)?;
-    rows.iter().map(instance_from_row).collect()
-}
-
-pub(super) async fn instances_to_run(pool: &SqlitePool) -> StoreResult<Vec<InstanceRecord>> {
-    let rows = sqlx::query(
-        "SELECT i.id, i.app_id, a.name AS app_name, a.version AS app_version, i.owner_id,
-            u.username AS owner, i.visibility, i.desired_state, i.status, i.status_message,
-            i.restarts, i.created_at, i.updated_at
-         FROM instances i JOIN apps a ON a.id = i.app_id JOIN users u ON u.id = i.owner_id
-         WHERE i.desired_state = 'RUNNING' ORDER BY i.created_at",
-    )
-    .fetch_all(pool)
-    .await
-    .map_err(db_err)?;
-    rows.iter().map(instance_from_row).collect()
-}
-
-pub(super) async fn set_desired_state(
-    pool: &SqlitePool,
-    id: Uuid,
-    desired: DesiredState,
-    status: InstanceStatus,
-) -> StoreResult<()> {
-    let done = sqlx::query(
-        "UPDATE instances SET desired_state = ?, status = ?, status_message = NULL, updated_at = ?
-         WHERE id = ?",
-    )
-    .bind(desired.as_str())
-    .bind(status.as_str())
-    .bind(fmt_time(now()))
-    .bind(id.to_string())
-    .execute(pool)
-    .await
-    .map_err(db_err)?;
-    if done.rows_affected() == 0 {
-        return Err(StoreError::NotFound);
-    }
-    Ok(())
-}
-
-pub(super) async fn set_instance_status(
-    pool: &SqlitePool,
-    id: Uuid,
-    status: InstanceStatus,
-    message: Option<&str>,
-    restarts: u32,
-) -> StoreResult<()> {
-    sqlx::query(
-        "UPDATE instances SET status = ?1, status_message = ?2, restarts = ?3, updated_at = ?4
-         WHERE id = ?5 AND (desired_state <> 'TERMINATED' OR ?1 = 'TERMINATED')",
-    )
-    .bind(status.as_str())
-    .bind(message)
-    .bind(i64::from(restarts))
-    .bind(fmt_time(now()))
-    .bind(id.to_string())
-    .execute(pool)
-    .await
-    .map_err(db_err)?;
-    Ok(())
-}
-
-pub(super) async fn instance_status_counts(
-    pool: &SqlitePool,
-) -> StoreResult<Vec<(InstanceStatus, u64)>> {
-    let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM instances GROUP BY status")
-        .fetch_all(pool)
+    async fn app(&self, id: Uuid) -> StoreResult<Option<AppRecord>> {
+        let row = sqlx::query(
+            "SELECT a.id, a.owner_id, u.username AS owner, a.visibility, a.manifest,
+                a.bundle_sha256, a.bundle_size, a.icon, a.screenshots, a.created_at, a.updated_at,
+                (SELECT COUNT(*) FROM instances i
+                  WHERE i.app_id = a.id AND i.desired_state <> 'TERMINATED') AS instance_count
+             FROM apps a JOIN users u ON u.id = a.owner_id WHERE a.id = ?",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
         .await
         .map_err(db_err)?;
-    rows.iter()
-        .map(|row| {
-            let status: String = row.try_get("status").map_err(db_err)?;
-            let n: i64 = row.try_get("n").map_err(db_err)?;
-            let status = status
-                .parse()
-                .map_err(|_| StoreError::Corrupt(format!("status {status}")))?;
-            Ok((status, n as u64))
-        })
-        .collect()
+        row.as_ref().map(app_from_row).transpose()
+    }
+
+    async fn apps(&self, q: &ListQuery) -> StoreResult<Vec<AppRecord>> {
+        let rows = sqlx::query(
+            "SELECT a.id, a.owner_id, u.username AS owner, a.visibility, a.manifest,
+                a.bundle_sha256, a.bundle_size, a.icon, a.screenshots, a.created_at, a.updated_at,
+                (SELECT COUNT(*) FROM instances i
+                  WHERE i.app_id = a.id AND i.desired_state <> 'TERMINATED') AS instance_count
+             FROM apps a JOIN users u ON u.id = a.owner_id
+             WHERE (a.owner_id = ?1 OR (?2 AND (?3 OR a.visibility = 'ALL_USERS')))
+               AND (?4 IS NULL OR a.name = ?4)
+               AND (?5 IS NULL OR lower(coalesce(a.title, '')) LIKE ?5 ESCAPE '\\'
+                    OR lower(coalesce(a.description, '')) LIKE ?5 ESCAPE '\\'
+                    OR lower(a.keywords) LIKE ?5 ESCAPE '\\')
+             ORDER BY a.name, a.created_at",
+        )
+        .bind(q.viewer_id.to_string())
+        .bind(q.include_shared)
+        .bind(q.viewer_admin)
+        .bind(q.name.as_deref())
+        .bind(q.text.as_deref().map(like_pattern))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.iter().map(app_from_row).collect()
+    }
+
+    async fn set_app_visibility(&self, id: Uuid, visibility: Visibility) -> StoreResult<()> {
+        set_visibility(&self.pool, "apps", id, visibility).await
+    }
+
+    async fn delete_app(&self, id: Uuid) -> StoreResult<Vec<Uuid>> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        // A FAILED instance runs nothing: it is terminated with its app instead of blocking it.
+        // Within the transaction, so a resume cannot slip in between.
+        let failed: Vec<String> = sqlx::query_scalar(
+            "UPDATE instances SET desired_state = 'TERMINATED', status = 'TERMINATED',
+                status_message = NULL, updated_at = ?1
+             WHERE app_id = ?2 AND desired_state <> 'TERMINATED' AND status = 'FAILED'
+             RETURNING id",
+        )
+        .bind(fmt_time(now()))
+        .bind(id.to_string())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        // One statement decides: the app goes only if no live instance refers to it, so an
+        // instance created concurrently either blocks the delete or fails its foreign key.
+        let done = sqlx::query(
+            "DELETE FROM apps WHERE id = ?1 AND NOT EXISTS (
+                SELECT 1 FROM instances WHERE app_id = ?1 AND desired_state <> 'TERMINATED')",
+        )
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        if done.rows_affected() > 0 {
+            tx.commit().await.map_err(db_err)?;
+            return failed.into_iter().map(parse_uuid).collect();
+        }
+        tx.rollback().await.map_err(db_err)?;
+        match self.app(id).await? {
+            Some(_) => Err(StoreError::Conflict(Conflict::AppInstances)),
+            None => Err(StoreError::NotFound),
+        }
+    }
+
+    async fn bundle_in_use(&self, sha256: &str) -> StoreResult<bool> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM apps WHERE bundle_sha256 = ?")
+            .bind(sha256)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(n > 0)
+    }
+
+    async fn app_name_owner(&self, name: &str) -> StoreResult<Option<Uuid>> {
+        let owner: Option<String> =
+            sqlx::query_scalar("SELECT owner_id FROM app_names WHERE name = ?")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?;
+        owner.map(parse_uuid).transpose()
+    }
+
+    async fn set_app_name_owner(&self, name: &str, owner_id: Uuid) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO app_names (name, owner_id, created_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (name) DO UPDATE SET owner_id = ?2",
+        )
+        .bind(name)
+        .bind(owner_id.to_string())
+        .bind(fmt_time(now()))
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn insert_instance(&self, instance: &NewInstance) -> StoreResult<InstanceRecord> {
+        let created = fmt_time(now());
+        let done = sqlx::query(
+            "INSERT INTO instances (id, app_id, owner_id, visibility, desired_state, status,
+                status_message, restarts, created_at, updated_at)
+             SELECT ?1, ?2, ?3, ?4, 'RUNNING', 'PENDING', NULL, 0, ?5, ?5
+             WHERE EXISTS (SELECT 1 FROM apps WHERE id = ?2)",
+        )
+        .bind(instance.id.to_string())
+        .bind(instance.app_id.to_string())
+        .bind(instance.owner_id.to_string())
+        .bind(instance.visibility.as_str())
+        .bind(&created)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        self.instance(instance.id)
+            .await?
+            .ok_or(StoreError::NotFound)
+    }
+
+    async fn instance(&self, id: Uuid) -> StoreResult<Option<InstanceRecord>> {
+        let row = sqlx::query(
+            "SELECT i.id, i.app_id, a.name AS app_name, a.version AS app_version, i.owner_id,
+                u.username AS owner, i.visibility, i.desired_state, i.status, i.status_message,
+                i.restarts, i.created_at, i.updated_at
+             FROM instances i JOIN apps a ON a.id = i.app_id JOIN users u ON u.id = i.owner_id
+             WHERE i.id = ?",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        row.as_ref().map(instance_from_row).transpose()
+    }
+
+    async fn instances(&self, q: &ListQuery) -> StoreResult<Vec<InstanceRecord>> {
+        let rows = sqlx::query(
+            "SELECT i.id, i.app_id, a.name AS app_name, a.version AS app_version, i.owner_id,
+                u.username AS owner, i.visibility, i.desired_state, i.status, i.status_message,
+                i.restarts, i.created_at, i.updated_at
+             FROM instances i JOIN apps a ON a.id = i.app_id JOIN users u ON u.id = i.owner_id
+             WHERE (i.owner_id = ?1 OR (?2 AND (?3 OR i.visibility = 'ALL_USERS')))
+             ORDER BY i.created_at",
+        )
+        .bind(q.viewer_id.to_string())
+        .bind(q.include_shared)
+        .bind(q.viewer_admin)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.iter().map(instance_from_row).collect()
+    }
+
+    async fn instances_to_run(&self) -> StoreResult<Vec<InstanceRecord>> {
+        let rows = sqlx::query(
+            "SELECT i.id, i.app_id, a.name AS app_name, a.version AS app_version, i.owner_id,
+                u.username AS owner, i.visibility, i.desired_state, i.status, i.status_message,
+                i.restarts, i.created_at, i.updated_at
+             FROM instances i JOIN apps a ON a.id = i.app_id JOIN users u ON u.id = i.owner_id
+             WHERE i.desired_state = 'RUNNING' ORDER BY i.created_at",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.iter().map(instance_from_row).collect()
+    }
+
+    async fn set_instance_visibility(&self, id: Uuid, visibility: Visibility) -> StoreResult<()> {
+        set_visibility(&self.pool, "instances", id, visibility).await
+    }
+
+    async fn set_desired_state(
+        &self,
+        id: Uuid,
+        desired: DesiredState,
+        status: InstanceStatus,
+    ) -> StoreResult<()> {
+        let done = sqlx::query(
+            "UPDATE instances SET desired_state = ?, status = ?, status_message = NULL, updated_at = ?
+             WHERE id = ?",
+        )
+        .bind(desired.as_str())
+        .bind(status.as_str())
+        .bind(fmt_time(now()))
+        .bind(id.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn set_instance_status(
+        &self,
+        id: Uuid,
+        status: InstanceStatus,
+        message: Option<&str>,
+        restarts: u32,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE instances SET status = ?1, status_message = ?2, restarts = ?3, updated_at = ?4
+             WHERE id = ?5 AND (desired_state <> 'TERMINATED' OR ?1 = 'TERMINATED')",
+        )
+        .bind(status.as_str())
+        .bind(message)
+        .bind(i64::from(restarts))
+        .bind(fmt_time(now()))
+        .bind(id.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn instance_status_counts(&self) -> StoreResult<Vec<(InstanceStatus, u64)>> {
+        let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM instances GROUP BY status")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.iter()
+            .map(|row| {
+                let status: String = row.try_get("status").map_err(db_err)?;
+                let n: i64 = row.try_get("n").map_err(db_err)?;
+                let status = status
+                    .parse()
+                    .map_err(|_| StoreError::Corrupt(format!("status {status}")))?;
+                Ok((status, n as u64))
+            })
+            .collect()
+    }
 }

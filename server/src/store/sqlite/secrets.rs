@@ -1,17 +1,17 @@
-//! Secrets on SQLite: the values (`secrets`, one row per key) and the access rule
+//! [`Secrets`] on SQLite: the values (`secrets`, one row per key) and the access rule
 //! (`secret_access` with its users and app Names). A secret exists while it has a
 //! `secret_access` row; every write keeps both in one transaction.
 
 use std::collections::HashMap;
 
-use sqlx::sqlite::{SqliteConnection, SqlitePool};
+use sqlx::sqlite::SqliteConnection;
 use sqlx::{Connection as _, Row};
 
+use super::SqliteStore;
 use super::codec::db_err;
 use crate::store::{
-    SecretAccess, SecretAccessChange, SecretRecord, SecretUsers, StoreError, StoreResult,
+    SecretAccess, SecretAccessChange, SecretRecord, SecretUsers, Secrets, StoreError, StoreResult,
 };
-
 /// `(name, value)` rows of `sql` (which filters on `?1`: a name, or NULL for all), grouped by
 /// name in the order the query gives.
 async fn grouped(
@@ -150,92 +150,91 @@ async fn one(conn: &mut SqliteConnection, name: &str) -> StoreResult<SecretRecor
         .ok_or(StoreError::NotFound)
 }
 
-pub(super) async fn put_secret(
-    pool: &SqlitePool,
-    name: &str,
-    data: &[(String, String)],
-    change: &SecretAccessChange,
-) -> StoreResult<SecretRecord> {
-    let mut conn = pool.acquire().await.map_err(db_err)?;
-    let mut tx = conn.begin().await.map_err(db_err)?;
-    sqlx::query("DELETE FROM secrets WHERE name = ?")
-        .bind(name)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
-    for (key, value) in data {
-        sqlx::query("INSERT INTO secrets (name, key, value) VALUES (?, ?, ?)")
+#[async_trait::async_trait]
+impl Secrets for SqliteStore {
+    async fn put_secret(
+        &self,
+        name: &str,
+        data: &[(String, String)],
+        change: &SecretAccessChange,
+    ) -> StoreResult<SecretRecord> {
+        let mut conn = self.pool.acquire().await.map_err(db_err)?;
+        let mut tx = conn.begin().await.map_err(db_err)?;
+        sqlx::query("DELETE FROM secrets WHERE name = ?")
             .bind(name)
-            .bind(key)
-            .bind(value)
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
+        for (key, value) in data {
+            sqlx::query("INSERT INTO secrets (name, key, value) VALUES (?, ?, ?)")
+                .bind(name)
+                .bind(key)
+                .bind(value)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
+        // A new secret: admins only, any app (the columns' defaults).
+        sqlx::query("INSERT OR IGNORE INTO secret_access (name) VALUES (?)")
+            .bind(name)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        change_access(&mut tx, name, change).await?;
+        let record = one(&mut tx, name).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(record)
     }
-    // A new secret: admins only, any app (the columns' defaults).
-    sqlx::query("INSERT OR IGNORE INTO secret_access (name) VALUES (?)")
-        .bind(name)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
-    change_access(&mut tx, name, change).await?;
-    let record = one(&mut tx, name).await?;
-    tx.commit().await.map_err(db_err)?;
-    Ok(record)
-}
 
-pub(super) async fn set_secret_access(
-    pool: &SqlitePool,
-    name: &str,
-    change: &SecretAccessChange,
-) -> StoreResult<SecretRecord> {
-    let mut conn = pool.acquire().await.map_err(db_err)?;
-    let mut tx = conn.begin().await.map_err(db_err)?;
-    // Fails with NotFound (and rolls back) before anything changes for an unknown name.
-    one(&mut tx, name).await?;
-    change_access(&mut tx, name, change).await?;
-    let record = one(&mut tx, name).await?;
-    tx.commit().await.map_err(db_err)?;
-    Ok(record)
-}
+    async fn set_secret_access(
+        &self,
+        name: &str,
+        change: &SecretAccessChange,
+    ) -> StoreResult<SecretRecord> {
+        let mut conn = self.pool.acquire().await.map_err(db_err)?;
+        let mut tx = conn.begin().await.map_err(db_err)?;
+        // Fails with NotFound (and rolls back) before anything changes for an unknown name.
+        one(&mut tx, name).await?;
+        change_access(&mut tx, name, change).await?;
+        let record = one(&mut tx, name).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(record)
+    }
 
-pub(super) async fn delete_secret(pool: &SqlitePool, name: &str) -> StoreResult<bool> {
-    let mut conn = pool.acquire().await.map_err(db_err)?;
-    let mut tx = conn.begin().await.map_err(db_err)?;
-    let values = sqlx::query("DELETE FROM secrets WHERE name = ?")
-        .bind(name)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
-    // The rule's users and apps go with it (ON DELETE CASCADE).
-    let rule = sqlx::query("DELETE FROM secret_access WHERE name = ?")
-        .bind(name)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
-    tx.commit().await.map_err(db_err)?;
-    Ok(values.rows_affected() + rule.rows_affected() > 0)
-}
+    async fn delete_secret(&self, name: &str) -> StoreResult<bool> {
+        let mut conn = self.pool.acquire().await.map_err(db_err)?;
+        let mut tx = conn.begin().await.map_err(db_err)?;
+        let values = sqlx::query("DELETE FROM secrets WHERE name = ?")
+            .bind(name)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        // The rule's users and apps go with it (ON DELETE CASCADE).
+        let rule = sqlx::query("DELETE FROM secret_access WHERE name = ?")
+            .bind(name)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(values.rows_affected() + rule.rows_affected() > 0)
+    }
 
-pub(super) async fn secrets(pool: &SqlitePool) -> StoreResult<Vec<SecretRecord>> {
-    let mut conn = pool.acquire().await.map_err(db_err)?;
-    load(&mut conn, None).await
-}
+    async fn secrets(&self) -> StoreResult<Vec<SecretRecord>> {
+        let mut conn = self.pool.acquire().await.map_err(db_err)?;
+        load(&mut conn, None).await
+    }
 
-pub(super) async fn secret(pool: &SqlitePool, name: &str) -> StoreResult<Option<SecretRecord>> {
-    let mut conn = pool.acquire().await.map_err(db_err)?;
-    Ok(load(&mut conn, Some(name)).await?.pop())
-}
+    async fn secret(&self, name: &str) -> StoreResult<Option<SecretRecord>> {
+        let mut conn = self.pool.acquire().await.map_err(db_err)?;
+        Ok(load(&mut conn, Some(name)).await?.pop())
+    }
 
-pub(super) async fn secret_value(
-    pool: &SqlitePool,
-    name: &str,
-    key: &str,
-) -> StoreResult<Option<String>> {
-    sqlx::query_scalar("SELECT value FROM secrets WHERE name = ? AND key = ?")
-        .bind(name)
-        .bind(key)
-        .fetch_optional(pool)
-        .await
-        .map_err(db_err)
+    async fn secret_value(&self, name: &str, key: &str) -> StoreResult<Option<String>> {
+        sqlx::query_scalar("SELECT value FROM secrets WHERE name = ? AND key = ?")
+            .bind(name)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)
+    }
 }

@@ -1,0 +1,194 @@
+//! The checks of [`Accounts`](crate::store::Accounts): users and API tokens.
+
+use futures::future::BoxFuture;
+use uuid::Uuid;
+
+use super::{Check, Subject, assert_between, assert_same_user, conflict, now, user};
+use crate::store::{Conflict, StoreError};
+
+/// The checks, in the order they run.
+pub(super) const CHECKS: [Check; 5] = [
+    ("users_by_id_and_name", users_by_id_and_name),
+    ("user_names_are_unique", user_names_are_unique),
+    ("tokens_by_hash", tokens_by_hash),
+    ("concurrent_sign_ups", concurrent_sign_ups),
+    ("accounts_survive_a_reopen", accounts_survive_a_reopen),
+];
+
+fn users_by_id_and_name(s: &dyn Subject) -> BoxFuture<'_, ()> {
+    Box::pin(async move {
+        let stores = s.open().await;
+        let accounts = &stores.accounts;
+        accounts.ping().await.unwrap();
+        assert_eq!(accounts.user_count().await.unwrap(), 0);
+        let before = now();
+        let carol = user(&stores, "carol", false).await;
+        let alice = user(&stores, "alice", true).await;
+        let bob = user(&stores, "bob", false).await;
+        let after = now();
+        assert_between("created_at", alice.created_at, before, after);
+        assert!(alice.admin && !bob.admin);
+        assert_ne!(alice.id, bob.id);
+        assert_same_user(&accounts.user(alice.id).await.unwrap().unwrap(), &alice);
+        assert_same_user(
+            &accounts.user_by_name("carol").await.unwrap().unwrap(),
+            &carol,
+        );
+        assert!(accounts.user(Uuid::new_v4()).await.unwrap().is_none());
+        assert!(accounts.user_by_name("dave").await.unwrap().is_none());
+        assert_eq!(accounts.user_count().await.unwrap(), 3);
+        let names: Vec<String> = accounts
+            .users()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|u| u.username)
+            .collect();
+        assert_eq!(names, ["alice", "bob", "carol"], "users are listed by name");
+    })
+}
+
+fn user_names_are_unique(s: &dyn Subject) -> BoxFuture<'_, ()> {
+    Box::pin(async move {
+        let stores = s.open().await;
+        let alice = user(&stores, "alice", false).await;
+        let again = stores.accounts.create_user("alice", "other", true).await;
+        assert_eq!(conflict(again), Conflict::UserName);
+        assert_eq!(stores.accounts.user_count().await.unwrap(), 1);
+        let kept = stores
+            .accounts
+            .user_by_name("alice")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_same_user(&kept, &alice);
+    })
+}
+
+fn tokens_by_hash(s: &dyn Subject) -> BoxFuture<'_, ()> {
+    Box::pin(async move {
+        let stores = s.open().await;
+        let accounts = &stores.accounts;
+        let alice = user(&stores, "alice", false).await;
+        let bob = user(&stores, "bob", false).await;
+        let before = now();
+        let laptop = accounts
+            .create_token(alice.id, "laptop", "hash-1")
+            .await
+            .unwrap();
+        assert_between("created_at", laptop.created_at, before, now());
+        assert_eq!((laptop.user_id, laptop.name.as_str()), (alice.id, "laptop"));
+        let owner = accounts.user_by_token("hash-1").await.unwrap().unwrap();
+        assert_same_user(&owner, &alice);
+        assert!(accounts.user_by_token("hash-2").await.unwrap().is_none());
+        assert!(accounts.user_by_token("laptop").await.unwrap().is_none());
+
+        // A hash is one token's: a second token with it would sign its bearer in as someone.
+        let twice = accounts.create_token(bob.id, "desktop", "hash-1").await;
+        assert_eq!(conflict(twice), Conflict::TokenName);
+        assert_eq!(
+            accounts.user_by_token("hash-1").await.unwrap().unwrap().id,
+            alice.id
+        );
+        let bobs = accounts
+            .create_token(bob.id, "laptop", "hash-3")
+            .await
+            .unwrap();
+
+        // Only its owner (or anyone, for an admin: `None`) revokes a token.
+        assert!(
+            !accounts
+                .delete_token(laptop.id, Some(bob.id))
+                .await
+                .unwrap()
+        );
+        assert!(accounts.user_by_token("hash-1").await.unwrap().is_some());
+        assert!(
+            accounts
+                .delete_token(laptop.id, Some(alice.id))
+                .await
+                .unwrap()
+        );
+        assert!(accounts.user_by_token("hash-1").await.unwrap().is_none());
+        assert!(
+            !accounts
+                .delete_token(laptop.id, Some(alice.id))
+                .await
+                .unwrap()
+        );
+        assert!(!accounts.delete_token(Uuid::new_v4(), None).await.unwrap());
+        assert!(accounts.delete_token(bobs.id, None).await.unwrap());
+        assert!(accounts.user_by_token("hash-3").await.unwrap().is_none());
+        // A revoked token's hash is free again.
+        accounts
+            .create_token(alice.id, "laptop", "hash-1")
+            .await
+            .unwrap();
+    })
+}
+
+fn concurrent_sign_ups(s: &dyn Subject) -> BoxFuture<'_, ()> {
+    Box::pin(async move {
+        // Two handles on one database, as two servers would have: every write lands, and of
+        // the sign-ups racing for one name exactly one wins.
+        let (one, two) = (s.open().await, s.open().await);
+        let mut writes = Vec::new();
+        for i in 0..24 {
+            let accounts = if i % 2 == 0 { &one } else { &two }.accounts.clone();
+            writes.push(tokio::spawn(async move {
+                let own = accounts.create_user(&format!("user{i}"), "x", false).await;
+                let contested = accounts.create_user("contested", "x", false).await;
+                (own.map(|_| ()), contested.map(|_| ()))
+            }));
+        }
+        let mut winners = 0;
+        for write in writes {
+            let (own, contested) = write.await.unwrap();
+            own.unwrap();
+            match contested {
+                Ok(()) => winners += 1,
+                Err(e) => assert!(
+                    matches!(e, StoreError::Conflict(Conflict::UserName)),
+                    "a losing sign-up hears the conflict, not {e:?}"
+                ),
+            }
+        }
+        assert_eq!(winners, 1);
+        assert_eq!(one.accounts.user_count().await.unwrap(), 25);
+        assert_eq!(two.accounts.users().await.unwrap().len(), 25);
+    })
+}
+
+fn accounts_survive_a_reopen(s: &dyn Subject) -> BoxFuture<'_, ()> {
+    Box::pin(async move {
+        let (alice, token) = {
+            let stores = s.open().await;
+            let alice = user(&stores, "alice", true).await;
+            let token = stores
+                .accounts
+                .create_token(alice.id, "ci", "hash")
+                .await
+                .unwrap();
+            (alice, token)
+        };
+        let stores = s.open().await;
+        assert_same_user(
+            &stores.accounts.user(alice.id).await.unwrap().unwrap(),
+            &alice,
+        );
+        let owner = stores
+            .accounts
+            .user_by_token("hash")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(owner.id, alice.id);
+        assert!(
+            stores
+                .accounts
+                .delete_token(token.id, Some(alice.id))
+                .await
+                .unwrap()
+        );
+    })
+}

@@ -1,0 +1,144 @@
+//! [`Accounts`] on SQLite: the `users` and `tokens` tables.
+
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+use uuid::Uuid;
+
+use super::SqliteStore;
+use super::codec::{self, db_err, fmt_time, parse_time, parse_uuid};
+use crate::store::{Accounts, Conflict, StoreResult, TokenRecord, UserRecord};
+
+pub(super) fn user_from_row(row: &SqliteRow) -> StoreResult<UserRecord> {
+    Ok(UserRecord {
+        id: parse_uuid(row.try_get("id").map_err(db_err)?)?,
+        username: row.try_get("username").map_err(db_err)?,
+        password_hash: row.try_get("password_hash").map_err(db_err)?,
+        admin: row.try_get::<i64, _>("admin").map_err(db_err)? != 0,
+        created_at: parse_time(row.try_get("created_at").map_err(db_err)?)?,
+    })
+}
+
+#[async_trait::async_trait]
+impl Accounts for SqliteStore {
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn create_user(
+        &self,
+        username: &str,
+        password_hash: &str,
+        admin: bool,
+    ) -> StoreResult<UserRecord> {
+        let user = UserRecord {
+            id: Uuid::new_v4(),
+            username: username.to_owned(),
+            password_hash: password_hash.to_owned(),
+            admin,
+            created_at: codec::now(),
+        };
+        sqlx::query(
+            "INSERT INTO users (id, username, password_hash, admin, created_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(user.id.to_string())
+        .bind(&user.username)
+        .bind(&user.password_hash)
+        .bind(i64::from(admin))
+        .bind(fmt_time(user.created_at))
+        .execute(&self.pool)
+        .await
+        .map_err(codec::conflict_as(Conflict::UserName))?;
+        Ok(user)
+    }
+
+    async fn user(&self, id: Uuid) -> StoreResult<Option<UserRecord>> {
+        let sql = "SELECT id, username, password_hash, admin, created_at FROM users WHERE id = ?";
+        let row = sqlx::query(sql)
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn user_by_name(&self, username: &str) -> StoreResult<Option<UserRecord>> {
+        let sql =
+            "SELECT id, username, password_hash, admin, created_at FROM users WHERE username = ?";
+        let row = sqlx::query(sql)
+            .bind(username)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn users(&self) -> StoreResult<Vec<UserRecord>> {
+        let rows = sqlx::query(
+            "SELECT id, username, password_hash, admin, created_at FROM users ORDER BY username",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.iter().map(user_from_row).collect()
+    }
+
+    async fn user_count(&self) -> StoreResult<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(n as u64)
+    }
+
+    async fn create_token(
+        &self,
+        user_id: Uuid,
+        name: &str,
+        token_hash: &str,
+    ) -> StoreResult<TokenRecord> {
+        let token = TokenRecord {
+            id: Uuid::new_v4(),
+            user_id,
+            name: name.to_owned(),
+            created_at: codec::now(),
+        };
+        sqlx::query(
+            "INSERT INTO tokens (id, user_id, name, token_hash, created_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(token.id.to_string())
+        .bind(user_id.to_string())
+        .bind(name)
+        .bind(token_hash)
+        .bind(fmt_time(token.created_at))
+        .execute(&self.pool)
+        .await
+        .map_err(codec::conflict_as(Conflict::TokenName))?;
+        Ok(token)
+    }
+
+    async fn user_by_token(&self, token_hash: &str) -> StoreResult<Option<UserRecord>> {
+        let row = sqlx::query(
+            "SELECT u.id, u.username, u.password_hash, u.admin, u.created_at
+             FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = ?",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn delete_token(&self, id: Uuid, user_id: Option<Uuid>) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM tokens WHERE id = ?1 AND (?2 IS NULL OR user_id = ?2)")
+            .bind(id.to_string())
+            .bind(user_id.map(|u| u.to_string()))
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+}
