@@ -11,6 +11,7 @@ pub mod blob;
 pub mod config;
 pub mod error;
 pub mod proxy;
+mod reconcile;
 mod serve;
 mod startup;
 pub mod state;
@@ -139,8 +140,14 @@ pub async fn run(
     if let Some(first) = first_start {
         println!("{}", first.announcement(&state.config));
     }
-    let started = api::reconcile(&state).await?;
+    let started = reconcile::reconcile(&state, reconcile::Pass::Startup)
+        .await?
+        .started;
     tracing::info!(url = %state.config.base_url(), instances = started, "q8s-server listening on {}", state.config.listen);
+    let reconciler = tokio::spawn(reconcile::reconcile_periodically(
+        state.clone(),
+        state.config.reconcile_interval,
+    ));
     let purge = tokio::spawn(startup::purge_expired_periodically(state.store.clone()));
     let sweep = tokio::spawn(sweep::sweep_periodically(
         state.clone(),
@@ -150,6 +157,7 @@ pub async fn run(
     let result = serve::serve(listener, state.clone(), app(state.clone()), shutdown).await;
     purge.abort();
     sweep.abort();
+    reconciler.abort();
     tracing::info!("stopping instances");
     state.runtime.shutdown().await;
     result.map_err(|e| anyhow::anyhow!("serving: {e}"))

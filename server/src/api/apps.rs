@@ -22,6 +22,7 @@ use crate::blob::{BlobError, SpoolError, spool_upload};
 use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
 use crate::state::{AppState, Metrics};
 use crate::store::{AppRecord, Conflict, ListQuery, NewApp, StoreError, Visibility};
+use q8s_runtime::StopMode;
 
 impl From<BlobError> for ApiError {
     fn from(e: BlobError) -> Self {
@@ -354,7 +355,7 @@ pub async fn delete_app(
     // FAILED instances went with the app: whatever the runtime keeps of them (a volume, a
     // log's handle) goes too.
     for instance in failed {
-        if let Err(e) = state.runtime.stop(instance, true).await {
+        if let Err(e) = state.runtime.stop(instance, StopMode::Terminate).await {
             tracing::warn!(%instance, error = %e, "cleaning up a failed instance of a deleted app");
         }
     }

@@ -1,6 +1,5 @@
 //! `/instances`: launch (with the secret checks), list, get, visibility, suspend, resume,
-//! terminate and logs; plus the start-up reconciliation that brings back every instance whose
-//! desired state is running.
+//! terminate and logs.
 
 use axum::Json;
 use axum::body::{Body, Bytes};
@@ -23,7 +22,9 @@ use crate::state::AppState;
 use crate::store::{
     AppRecord, DesiredState, InstanceRecord, ListQuery, NewInstance, Store, UserRecord,
 };
-use q8s_runtime::{InstanceSpec, InstanceStatus, RuntimeError, StatusSink, StatusUpdate};
+use q8s_runtime::{
+    BundleSource, InstanceSpec, InstanceStatus, RuntimeError, StatusSink, StatusUpdate, StopMode,
+};
 
 impl From<RuntimeError> for ApiError {
     fn from(e: RuntimeError) -> Self {
@@ -83,7 +84,7 @@ pub async fn instance_spec(
         app_name: app.manifest.app.name.clone(),
         app_version: app.manifest.app.version.clone(),
         bundle_sha256: app.bundle_sha256.clone(),
-        bundle_path: state.blobs.local_path(&app.bundle_sha256).await?,
+        bundle: BundleSource::LocalFile(state.blobs.local_path(&app.bundle_sha256).await?),
         module: runtime.module.clone(),
         env,
         volume_mount: runtime.volume_mount.clone(),
@@ -92,55 +93,6 @@ pub async fn instance_spec(
         memory_reservation: runtime.memory_reservation_bytes(),
         instance_url: state.config.instance_url(instance_id),
     })
-}
-
-/// Starts every instance whose desired state is running (server start). One that cannot be
-/// started is marked FAILED with the reason.
-pub async fn reconcile(state: &AppState) -> anyhow::Result<usize> {
-    let mut started = 0;
-    for instance in state.store.instances_to_run().await? {
-        // What the store says about the processes is from before the restart: until the
-        // runtime reports, the instance is waiting to start (not RUNNING with nothing behind).
-        state
-            .store
-            .set_instance_status(
-                instance.id,
-                InstanceStatus::Pending,
-                Some("restarting with the server"),
-                instance.restarts,
-            )
-            .await?;
-        let outcome = match (
-            state.store.app(instance.app_id).await?,
-            state.store.user(instance.owner_id).await?,
-        ) {
-            (Some(app), Some(owner)) => {
-                match instance_spec(state, &app, instance.id, Launcher::user(&owner)).await {
-                    Ok(spec) => state.runtime.start(spec).await.map_err(|e| e.to_string()),
-                    Err(e) => Err(format!("{} ({})", e.message, e.code)),
-                }
-            }
-            (None, _) => Err("the app no longer exists".to_owned()),
-            (_, None) => Err("its owner no longer exists".to_owned()),
-        };
-        match outcome {
-            Ok(()) => started += 1,
-            Err(reason) => {
-                tracing::warn!(instance = %instance.id, %reason, "cannot restart instance");
-                let message = format!("not restarted: {reason}");
-                state
-                    .store
-                    .set_instance_status(
-                        instance.id,
-                        InstanceStatus::Failed,
-                        Some(&message),
-                        instance.restarts,
-                    )
-                    .await?;
-            }
-        }
-    }
-    Ok(started)
 }
 
 async fn visible_instance(
@@ -318,7 +270,7 @@ pub async fn suspend_instance(
             InstanceStatus::Suspended,
         )
         .await?;
-    state.runtime.stop(instance.id, false).await?;
+    state.runtime.stop(instance.id, StopMode::Suspend).await?;
     state
         .store
         .set_instance_status(
@@ -382,7 +334,7 @@ pub async fn terminate_instance(
             InstanceStatus::Terminated,
         )
         .await?;
-    state.runtime.stop(instance.id, true).await?;
+    state.runtime.stop(instance.id, StopMode::Terminate).await?;
     tracing::info!(instance = %instance.id, by = %caller.username, "terminated");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -20,7 +20,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 pub use accounts::valid_username;
-pub use instances::{instance_spec, reconcile};
+pub use instances::instance_spec;
 pub use secrets::Launcher;
 
 /// The status sink that records runtime reports in the store.
