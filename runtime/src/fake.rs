@@ -7,13 +7,17 @@
 //! gets `200` and `fake instance <id>: <METHOD> <path>`, so the proxy has something to forward
 //! to. Like pods of a cluster, instances belong to a world that outlives a runtime object:
 //! [`FakeRuntime::reopen`] is a restarted server that lists what runs; they end when the
-//! last runtime over the world is dropped. Volumes are remembered, not made.
+//! last runtime over the world is dropped. Volumes are remembered, not made. The log says
+//! what happened, stamped like the local runtime's, and can be followed until the instance
+//! stops.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures::StreamExt as _;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
@@ -57,7 +61,10 @@ struct Instance {
 struct World {
     instances: Mutex<HashMap<Uuid, Instance>>,
     volumes: Mutex<HashSet<Uuid>>,
+    /// Each instance's log lines, stamped like the local runtime's.
     logs: Mutex<HashMap<Uuid, Vec<String>>>,
+    /// Bumped on every new line and every stop (for logs that follow).
+    changed: watch::Sender<u64>,
     behaviour: Mutex<Behaviour>,
 }
 
@@ -71,7 +78,23 @@ impl Drop for World {
 
 impl World {
     fn note(&self, id: Uuid, line: String) {
+        let line = format!("{}{line}\n", crate::local::prefix_now());
         lock(&self.logs).entry(id).or_default().push(line);
+        self.changed.send_modify(|n| *n += 1);
+    }
+
+    /// The log lines from `from` on.
+    fn lines(&self, id: Uuid, from: usize) -> Vec<String> {
+        let logs = lock(&self.logs);
+        let lines = logs.get(&id).map_or(&[][..], Vec::as_slice);
+        lines.get(from..).unwrap_or_default().to_vec()
+    }
+
+    /// Whether the instance is there and not `FAILED` (its log may still grow).
+    fn lives(&self, id: Uuid) -> bool {
+        lock(&self.instances)
+            .get(&id)
+            .is_some_and(|i| i.status != InstanceStatus::Failed)
     }
 
     /// Records a status (if the instance is still there: a stop may have come first).
@@ -160,6 +183,7 @@ impl Runtime for FakeRuntime {
     }
 
     async fn stop(&self, instance_id: Uuid, mode: StopMode) -> Result<(), RuntimeError> {
+        self.world.note(instance_id, format!("stopped ({mode:?})"));
         let removed = lock(&self.world.instances).remove(&instance_id);
         let restarts = removed.map_or(0, |instance| {
             instance.task.abort();
@@ -168,7 +192,8 @@ impl Runtime for FakeRuntime {
         if mode == StopMode::Terminate {
             lock(&self.world.volumes).remove(&instance_id);
         }
-        self.world.note(instance_id, format!("stopped: {mode:?}"));
+        // Followers of the log end now.
+        self.world.changed.send_modify(|n| *n += 1);
         let update = StatusUpdate {
             status: mode.status(),
             message: None,
@@ -197,21 +222,43 @@ impl Runtime for FakeRuntime {
         Ok(observed.collect())
     }
 
-    /// The lines so far (`follow` is not supported: the stream ends after them).
     async fn logs(
         &self,
         instance_id: Uuid,
         tail: Option<usize>,
-        _follow: bool,
+        follow: bool,
     ) -> Result<LogStream, RuntimeError> {
-        let lines = lock(&self.world.logs)
-            .get(&instance_id)
-            .cloned()
-            .unwrap_or_default();
+        let lines = self.world.lines(instance_id, 0);
         let skip = tail.map_or(0, |tail| lines.len().saturating_sub(tail));
-        let text: String = lines[skip..].iter().map(|l| format!("{l}\n")).collect();
-        let chunk = (!text.is_empty()).then(|| Ok(bytes::Bytes::from(text)));
-        Ok(Box::pin(futures::stream::iter(chunk)))
+        let first: String = lines[skip..].concat();
+        let next = lines.len();
+        let chunk = (!first.is_empty()).then(|| Ok(bytes::Bytes::from(first)));
+        let head = futures::stream::iter(chunk);
+        if !follow {
+            return Ok(Box::pin(head));
+        }
+        // Then every new line until the instance stops.
+        let world = Arc::downgrade(&self.world);
+        let changed = self.world.changed.subscribe();
+        let more = futures::stream::unfold(
+            (world, changed, next),
+            move |(world, mut changed, next)| async move {
+                loop {
+                    // A stop writes its line before the instance goes: read after looking.
+                    let lives = world.upgrade()?.lives(instance_id);
+                    let lines = world.upgrade()?.lines(instance_id, next);
+                    if !lines.is_empty() {
+                        let chunk = bytes::Bytes::from(lines.concat());
+                        return Some((Ok(chunk), (world, changed, next + lines.len())));
+                    }
+                    if !lives {
+                        return None;
+                    }
+                    changed.changed().await.ok()?;
+                }
+            },
+        );
+        Ok(Box::pin(head.chain(more)))
     }
 
     /// Accepts no new starts; the instances keep running, like pods (see the module docs).
@@ -238,10 +285,11 @@ async fn run(
 ) {
     let report = async |status: InstanceStatus, message: Option<String>, crashed: bool| {
         let world = world.upgrade()?;
-        world.note(
-            id,
-            format!("{status}: {}", message.as_deref().unwrap_or("")),
-        );
+        let why = message
+            .as_deref()
+            .map(|m| format!(": {m}"))
+            .unwrap_or_default();
+        world.note(id, format!("{status}{why}"));
         let restarts = world.set(id, status, crashed)?;
         drop(world);
         let update = StatusUpdate {
@@ -370,5 +418,26 @@ mod tests {
         assert!(runtime.upstream(failing.instance_id).is_none());
         let observed = runtime.observe(failing.instance_id).await.unwrap().unwrap();
         assert_eq!(observed.status, InstanceStatus::Failed);
+    }
+
+    #[tokio::test]
+    async fn a_followed_log_ends_when_the_instance_stops() {
+        let sink = Arc::new(Recorder::default());
+        let runtime = FakeRuntime::new(sink.clone());
+        let spec = spec();
+        let id = spec.instance_id;
+        runtime.start(spec).await.unwrap();
+        sink.wait_status(id, InstanceStatus::Running, Duration::from_secs(10))
+            .await;
+        let mut follow = runtime.logs(id, Some(1), true).await.unwrap();
+        let last = follow.next().await.unwrap().unwrap();
+        assert!(last.ends_with(b"RUNNING\n"), "{last:?}");
+        assert_eq!(last.iter().filter(|b| **b == b'\n').count(), 1);
+        runtime.stop(id, StopMode::Suspend).await.unwrap();
+        let rest: Vec<_> = tokio::time::timeout(Duration::from_secs(10), follow.collect())
+            .await
+            .expect("the log ends with the instance");
+        let rest = String::from_utf8(rest.into_iter().flat_map(|c| c.unwrap()).collect()).unwrap();
+        assert!(rest.ends_with(" # stopped (Suspend)\n"), "{rest}");
     }
 }

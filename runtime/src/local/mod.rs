@@ -46,6 +46,7 @@ use admission::Admission;
 use cgroup::CgroupRoot;
 pub use confine::HostUser;
 use instance::InstanceHandle;
+pub(crate) use log::prefix_now;
 pub(crate) use network::NetNs;
 use prepare::Preparer;
 use volume::Volumes;
