@@ -329,6 +329,9 @@ async fn run(
         },
         None => return,
     }
+    if let Some(world) = world.upgrade() {
+        world.note(id, format!("listening on {addr}"));
+    }
     report(InstanceStatus::Running, None, false).await;
     let answer = move |request: axum::extract::Request| async move {
         format!("fake instance {id}: {} {}", request.method(), request.uri())
