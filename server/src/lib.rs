@@ -13,6 +13,7 @@ pub mod error;
 pub mod proxy;
 mod reconcile;
 mod serve;
+pub mod service;
 mod startup;
 pub mod state;
 pub mod store;

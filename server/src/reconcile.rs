@@ -15,7 +15,8 @@ use std::time::Duration;
 use q8s_runtime::{InstanceStatus, Observed, StopMode};
 use uuid::Uuid;
 
-use crate::api::{Launcher, instance_spec};
+use crate::api::Launcher;
+use crate::service::instances::instance_spec;
 use crate::state::AppState;
 use crate::store::{DesiredState, InstanceRecord};
 
