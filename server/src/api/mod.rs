@@ -20,6 +20,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 pub use accounts::valid_username;
+pub(crate) use names::name_taken;
 pub use secrets::Launcher;
 
 /// The status sink that records runtime reports in the store.
