@@ -392,16 +392,11 @@ impl Upstream {
 /// A number per distinct DNS name, the same for the life of the process (never a hash: two
 /// names must never share pooled connections or cached answers).
 fn name_number(host: &str) -> u64 {
-    static NAMES: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    static NAMES: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<String, u64>>> =
+        std::sync::LazyLock::new(Default::default);
     let mut names = NAMES.lock().unwrap_or_else(|p| p.into_inner());
-    let index = match names.iter().position(|name| name == host) {
-        Some(index) => index,
-        None => {
-            names.push(host.to_owned());
-            names.len() - 1
-        }
-    };
-    index as u64 + 1
+    let next = names.len() as u64 + 1;
+    *names.entry(host.to_owned()).or_insert(next)
 }
 
 impl fmt::Debug for Upstream {
