@@ -477,6 +477,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_fake_runtime_is_a_hidden_choice_and_reconciling_has_an_interval() {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            settings: Settings,
+        }
+        use clap::{CommandFactory, Parser};
+        let args = [
+            "q8s-server",
+            "--runtime",
+            "fake",
+            "--reconcile-interval",
+            "5",
+        ];
+        let settings = Cli::try_parse_from(args).unwrap().settings;
+        assert_eq!(settings.runtime, Some(RuntimeKind::Fake));
+        let config = Config::resolve(settings).unwrap();
+        assert_eq!(config.reconcile_interval.as_secs(), 5);
+        let help = Cli::command().render_long_help().to_string();
+        assert!(help.contains("--reconcile-interval"), "{help}");
+        assert!(
+            help.contains("kubernetes") && !help.contains("fake"),
+            "{help}"
+        );
+    }
+
+    #[test]
     fn sizes_parse_with_and_without_units() {
         assert_eq!("1048576".parse::<ByteSize>(), Ok(ByteSize(1 << 20)));
         assert_eq!("1Gi".parse::<ByteSize>(), Ok(ByteSize(1 << 30)));
