@@ -21,8 +21,8 @@ use q8s_core::bundle::{self, BuildOptions};
 use q8s_core::manifest::Manifest;
 use q8s_runtime::forward::{self, Origin, pages};
 use q8s_runtime::{
-    InstanceSpec, InstanceStatus, LocalRuntime, LocalRuntimeConfig, Runtime, StatusSink,
-    StatusUpdate,
+    BundleSource, InstanceSpec, InstanceStatus, LocalRuntime, LocalRuntimeConfig, Runtime,
+    StatusSink, StatusUpdate,
 };
 use tokio::io::AsyncWriteExt as _;
 use tokio::sync::watch;
@@ -87,7 +87,7 @@ pub fn run(args: ExecArgs) -> anyhow::Result<ExitCode> {
         app_name: info.name.clone(),
         app_version: info.version.clone(),
         bundle_sha256: info.sha256.clone(),
-        bundle_path: qz,
+        bundle: BundleSource::LocalFile(qz),
         module: manifest.runtime.module.clone(),
         env: env_from_shell(&manifest),
         volume_mount: manifest.runtime.volume_mount.clone(),

@@ -4,7 +4,7 @@ mod runtime_support;
 
 use std::time::Duration;
 
-use q8s_runtime::{InstanceStatus, Runtime};
+use q8s_runtime::{InstanceStatus, Runtime, StopMode};
 use runtime_support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -41,7 +41,7 @@ async fn an_app_past_its_memory_limit_is_oom_killed_and_restarted() {
         "RUNNING again, naming the last crash"
     );
     assert!(h.log(id).contains("OOMKilled"));
-    h.runtime.stop(id, true).await.unwrap();
+    h.runtime.stop(id, StopMode::Terminate).await.unwrap();
     assert_eq!(processes_of(id), Vec::<String>::new());
 }
 
@@ -127,7 +127,10 @@ async fn reservations_wait_in_pending_until_memory_frees() {
         "nothing runs while PENDING"
     );
 
-    h.runtime.stop(first.instance_id, true).await.unwrap();
+    h.runtime
+        .stop(first.instance_id, StopMode::Terminate)
+        .await
+        .unwrap();
     h.sink
         .wait_status(second.instance_id, InstanceStatus::Running, START)
         .await;
@@ -151,7 +154,10 @@ async fn reservations_wait_in_pending_until_memory_frees() {
     h.sink
         .wait_status(third.instance_id, InstanceStatus::Pending, START)
         .await;
-    h.runtime.stop(third.instance_id, false).await.unwrap();
+    h.runtime
+        .stop(third.instance_id, StopMode::Suspend)
+        .await
+        .unwrap();
     assert_eq!(
         h.sink.last(third.instance_id).unwrap().status,
         InstanceStatus::Suspended

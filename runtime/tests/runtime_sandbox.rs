@@ -3,7 +3,7 @@
 
 mod runtime_support;
 
-use q8s_runtime::{InstanceStatus, Runtime};
+use q8s_runtime::{InstanceStatus, Runtime, StopMode};
 use runtime_support::*;
 
 const SECRET: &str = "tok-5ecret-Value-93f1";
@@ -32,7 +32,7 @@ async fn the_sandbox_shows_the_app_its_env_and_volume_and_nothing_else() {
     assert_eq!(env["Q8S_APP_NAME"], "test.app");
     assert_eq!(env["Q8S_APP_VERSION"], "1.0.0");
     assert_eq!(env["Q8S_INSTANCE_URL"], spec.instance_url);
-    assert_eq!(env["PORT"], app.addr().port().to_string());
+    assert_eq!(env["PORT"], app.addr().unwrap().port().to_string());
     assert!(
         env.get("H2O_WAVE_ADDRESS").is_none(),
         "a plain app runs without Qd"
@@ -74,7 +74,7 @@ async fn the_sandbox_shows_the_app_its_env_and_volume_and_nothing_else() {
 
     // The volume survives suspend and resume ...
     get_json(&app, "/write?text=kept").await;
-    h.runtime.stop(id, false).await.unwrap();
+    h.runtime.stop(id, StopMode::Suspend).await.unwrap();
     assert_eq!(processes_of(id), Vec::<String>::new());
     let before = h.sink.history(id).len();
     h.runtime.start(spec.clone()).await.unwrap();
@@ -104,7 +104,7 @@ async fn the_sandbox_shows_the_app_its_env_and_volume_and_nothing_else() {
     // ... and is removed on terminate.
     let volume = h.data.path().join("volumes").join(id.to_string());
     assert!(volume.join("note.txt").is_file());
-    restarted.stop(id, true).await.unwrap();
+    restarted.stop(id, StopMode::Terminate).await.unwrap();
     assert!(!volume.exists());
     assert_eq!(h.sink.last(id).unwrap().status, InstanceStatus::Terminated);
     assert_eq!(processes_of(id), Vec::<String>::new());
@@ -151,5 +151,8 @@ async fn the_admins_sandbox_paths_are_seen_and_nothing_next_to_them() {
     );
     let probe = get_json(&app, "/probe").await;
     assert_eq!(probe["uid"], 1000);
-    h.runtime.stop(spec.instance_id, false).await.unwrap();
+    h.runtime
+        .stop(spec.instance_id, StopMode::Suspend)
+        .await
+        .unwrap();
 }

@@ -5,7 +5,7 @@ mod runtime_support;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use q8s_runtime::{InstanceStatus, Runtime};
+use q8s_runtime::{InstanceStatus, Runtime, StopMode};
 use runtime_support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -98,7 +98,7 @@ async fn hello_runs_answers_logs_and_leaves_no_process_behind() {
     assert!(pending.is_err(), "nothing new yet, but the stream is open");
 
     assert!(!processes_of(id).is_empty());
-    h.runtime.stop(id, false).await.unwrap();
+    h.runtime.stop(id, StopMode::Suspend).await.unwrap();
     let rest = tokio::time::timeout(Duration::from_secs(10), follow.collect::<Vec<_>>())
         .await
         .expect("follow ends when the instance stops");

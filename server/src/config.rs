@@ -78,6 +78,10 @@ pub struct Settings {
     /// more [default: 30].
     #[arg(long, env = "Q8S_SERVER_GC_INTERVAL")]
     pub gc_interval: Option<u64>,
+    /// Seconds between passes that compare the instances that should run with what the runtime
+    /// runs, and start or stop the difference [default: 30].
+    #[arg(long, env = "Q8S_SERVER_RECONCILE_INTERVAL")]
+    pub reconcile_interval: Option<u64>,
     /// Failed sign-ins (wrong passwords, device codes) an account or client address may make
     /// per window before it is refused with 429 until the window ends; unknown API tokens:
     /// ten times as many per address [default: 10].
@@ -137,6 +141,7 @@ impl Settings {
             max_unpacked: self.max_unpacked.or(lower.max_unpacked),
             max_pids: self.max_pids.or(lower.max_pids),
             gc_interval: self.gc_interval.or(lower.gc_interval),
+            reconcile_interval: self.reconcile_interval.or(lower.reconcile_interval),
             sign_in_attempts: self.sign_in_attempts.or(lower.sign_in_attempts),
             sign_in_window: self.sign_in_window.or(lower.sign_in_window),
             header_timeout: self.header_timeout.or(lower.header_timeout),
@@ -194,6 +199,10 @@ pub enum RuntimeKind {
     Local,
     /// A Kubernetes cluster (not part of this build).
     Kubernetes,
+    /// In memory, for tests only: instances answer every request with a line naming them
+    /// (`q8s_runtime::fake`); nothing is installed or sandboxed.
+    #[value(hide = true)]
+    Fake,
 }
 
 /// How log lines look.
@@ -330,6 +339,8 @@ pub struct Config {
     pub max_pids: u64,
     /// Time between garbage-collection sweeps.
     pub gc_interval: std::time::Duration,
+    /// Time between reconciliation passes.
+    pub reconcile_interval: std::time::Duration,
     /// Failed sign-ins per account or address and window (tokens: ten times as many).
     pub sign_in_attempts: u32,
     /// Seconds of the sign-in throttling window.
@@ -403,6 +414,9 @@ impl Config {
             max_unpacked: settings.max_unpacked.map_or(DEFAULT_MAX_UNPACKED, |b| b.0),
             max_pids: settings.max_pids.unwrap_or(q8s_runtime::DEFAULT_MAX_PIDS),
             gc_interval: std::time::Duration::from_secs(settings.gc_interval.unwrap_or(30).max(1)),
+            reconcile_interval: std::time::Duration::from_secs(
+                settings.reconcile_interval.unwrap_or(30).max(1),
+            ),
             sign_in_attempts: settings.sign_in_attempts.unwrap_or(10).max(1),
             sign_in_window: settings.sign_in_window.unwrap_or(900).max(1),
             header_timeout: std::time::Duration::from_secs(
@@ -463,6 +477,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_fake_runtime_is_a_hidden_choice_and_reconciling_has_an_interval() {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            settings: Settings,
+        }
+        use clap::{CommandFactory, Parser};
+        let args = [
+            "q8s-server",
+            "--runtime",
+            "fake",
+            "--reconcile-interval",
+            "5",
+        ];
+        let settings = Cli::try_parse_from(args).unwrap().settings;
+        assert_eq!(settings.runtime, Some(RuntimeKind::Fake));
+        let config = Config::resolve(settings).unwrap();
+        assert_eq!(config.reconcile_interval.as_secs(), 5);
+        let help = Cli::command().render_long_help().to_string();
+        assert!(help.contains("--reconcile-interval"), "{help}");
+        assert!(
+            help.contains("kubernetes") && !help.contains("fake"),
+            "{help}"
+        );
+    }
+
+    #[test]
     fn sizes_parse_with_and_without_units() {
         assert_eq!("1048576".parse::<ByteSize>(), Ok(ByteSize(1 << 20)));
         assert_eq!("1Gi".parse::<ByteSize>(), Ok(ByteSize(1 << 30)));
@@ -486,6 +527,7 @@ mod tests {
         assert_eq!(c.base_url(), "http://localhost:8008");
         assert_eq!(c.max_pids, 1024);
         assert_eq!(c.gc_interval.as_secs(), 30);
+        assert_eq!(c.reconcile_interval.as_secs(), 30);
         assert_eq!((c.sign_in_attempts, c.sign_in_window), (10, 900));
         assert_eq!(c.header_timeout, std::time::Duration::from_secs(15));
         assert!((16..=10_000).contains(&c.max_connections));

@@ -11,7 +11,9 @@ pub mod blob;
 pub mod config;
 pub mod error;
 pub mod proxy;
+mod reconcile;
 mod serve;
+pub mod service;
 mod startup;
 pub mod state;
 pub mod store;
@@ -139,8 +141,14 @@ pub async fn run(
     if let Some(first) = first_start {
         println!("{}", first.announcement(&state.config));
     }
-    let started = api::reconcile(&state).await?;
+    let started = reconcile::reconcile(&state, reconcile::Pass::Startup)
+        .await?
+        .started;
     tracing::info!(url = %state.config.base_url(), instances = started, "q8s-server listening on {}", state.config.listen);
+    let reconciler = tokio::spawn(reconcile::reconcile_periodically(
+        state.clone(),
+        state.config.reconcile_interval,
+    ));
     let purge = tokio::spawn(startup::purge_expired_periodically(
         state.store.sessions.clone(),
     ));
@@ -152,6 +160,7 @@ pub async fn run(
     let result = serve::serve(listener, state.clone(), app(state.clone()), shutdown).await;
     purge.abort();
     sweep.abort();
+    reconciler.abort();
     tracing::info!("stopping instances");
     state.runtime.shutdown().await;
     result.map_err(|e| anyhow::anyhow!("serving: {e}"))

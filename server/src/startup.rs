@@ -11,7 +11,8 @@ use crate::blob::{BlobStore, ObjectBlobStore};
 use crate::config::{Config, RuntimeKind};
 use crate::state::{AppState, Metrics};
 use crate::store::{Accounts, Catalog, Sessions, SqliteStore, Stores};
-use q8s_runtime::{LocalRuntime, LocalRuntimeConfig};
+use q8s_runtime::fake::FakeRuntime;
+use q8s_runtime::{LocalRuntime, LocalRuntimeConfig, Runtime};
 
 /// The admin credentials created on first start (shown once).
 #[derive(Debug, Clone)]
@@ -126,23 +127,29 @@ pub async fn prepare(config: Config) -> anyhow::Result<(AppState, Option<FirstSt
     )?);
     clean_orphans(&config, store.catalog.as_ref(), blobs.as_ref()).await?;
     let first = first_admin(&config, store.accounts.as_ref()).await?;
-    if config.runtime != RuntimeKind::Local {
-        anyhow::bail!("--runtime kubernetes is not available in this build; use --runtime local");
-    }
-    let mut runtime_config = LocalRuntimeConfig::new(&config.data_dir);
-    runtime_config.memory_capacity = config.memory_capacity;
-    runtime_config.network = config.instance_network;
-    runtime_config.sandbox_user = config.sandbox_user;
-    runtime_config.archive_limits = config.archive_limits();
-    runtime_config.max_pids = config.max_pids;
-    runtime_config.constraints = config.constraints.clone();
-    runtime_config.sandbox_paths = config.sandbox_paths.clone();
-    runtime_config.start_timeout = config.start_timeout;
-    LocalRuntime::check_host(&runtime_config).map_err(|why| anyhow::anyhow!(why))?;
-    let runtime = Arc::new(LocalRuntime::new(
-        runtime_config,
-        instances_sink(store.catalog.clone()),
-    ));
+    let sink = instances_sink(store.catalog.clone());
+    let runtime: Arc<dyn Runtime> = match config.runtime {
+        RuntimeKind::Local => {
+            let mut runtime_config = LocalRuntimeConfig::new(&config.data_dir);
+            runtime_config.memory_capacity = config.memory_capacity;
+            runtime_config.network = config.instance_network;
+            runtime_config.sandbox_user = config.sandbox_user;
+            runtime_config.archive_limits = config.archive_limits();
+            runtime_config.max_pids = config.max_pids;
+            runtime_config.constraints = config.constraints.clone();
+            runtime_config.sandbox_paths = config.sandbox_paths.clone();
+            runtime_config.start_timeout = config.start_timeout;
+            LocalRuntime::check_host(&runtime_config).map_err(|why| anyhow::anyhow!(why))?;
+            Arc::new(LocalRuntime::new(runtime_config, sink))
+        }
+        RuntimeKind::Fake => {
+            tracing::warn!("--runtime fake: instances are simulated in memory (for tests only)");
+            Arc::new(FakeRuntime::new(sink))
+        }
+        RuntimeKind::Kubernetes => anyhow::bail!(
+            "--runtime kubernetes is not available in this build; use --runtime local"
+        ),
+    };
     let throttles = auth::Throttles::new(
         config.sign_in_attempts,
         std::time::Duration::from_secs(config.sign_in_window),

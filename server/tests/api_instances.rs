@@ -1,5 +1,6 @@
 //! Instances through the API: the secret pre-check, life-cycle calls and their effect on app
-//! deletion. (Running the app itself is covered by the runtime and proxy tests.)
+//! deletion, on the fake runtime. (Running the app itself is covered by the runtime and proxy
+//! tests.)
 
 mod common;
 
@@ -11,7 +12,7 @@ const ENV: &str = "[[Env]]\nName = \"GREETING\"\nSecret = \"hello-secrets\"\nSec
 
 #[tokio::test]
 async fn launching_needs_every_secret_and_never_shows_values() {
-    let server = TestServer::start().await;
+    let server = TestServer::start_fake().await;
     let (_dir, bundle) = hello_variant("0.3.0", ENV);
     let (status, app) = server
         .import(&server.admin_token, &bundle, "ALL_USERS")
@@ -101,7 +102,7 @@ async fn launching_needs_every_secret_and_never_shows_values() {
 
 #[tokio::test]
 async fn instance_life_cycle_visibility_and_app_deletion() {
-    let server = TestServer::start().await;
+    let server = TestServer::start_fake().await;
     let alice = server.user_token("alice", false).await;
     let bob = server.user_token("bob", false).await;
     let (status, app) = server.import(&alice, &hello_bundle(), "ALL_USERS").await;

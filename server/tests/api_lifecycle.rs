@@ -1,7 +1,8 @@
-//! `examples/hello` instances through the API with real processes: who may see, launch and
-//! open what (app and instance, API and proxy), the log (tail, follow ending with the
-//! instance), `/metrics` and `/healthz` along the way, app deletion while an instance runs,
-//! and server restarts (clean and `kill -9`) that lose no instance and no desired state.
+//! `examples/hello` instances through the API: who may see, launch and open what (app and
+//! instance, API and proxy), the log (tail, follow ending with the instance), `/metrics` and
+//! `/healthz` along the way, app deletion while an instance runs — on the fake runtime — and
+//! server restarts (clean and `kill -9`) that lose no instance and no desired state, on the
+//! fake runtime and with real processes.
 
 mod common;
 #[path = "../../runtime/tests/runtime_support/mod.rs"]
@@ -110,7 +111,7 @@ fn prefixed(lines: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_user_cannot_see_launch_or_open_private_things_until_shared() {
-    let server = TestServer::start().await;
+    let server = TestServer::start_fake().await;
     let alice = server.user_token("alice", false).await;
     let bob = server.user_token("bob", false).await;
     let app = import_hello(&server, &alice, "PRIVATE").await;
@@ -185,7 +186,10 @@ async fn a_second_user_cannot_see_launch_or_open_private_things_until_shared() {
     assert_eq!(listed, expected);
     let (status, page) = open(&server, &iid, &bob).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(page.contains("wave-static"), "{page}");
+    assert!(
+        page.starts_with(&format!("fake instance {iid}: GET /")),
+        "{page}"
+    );
     assert_eq!(
         server.get(&bob, &format!("/instances/{iid}/logs")).await.0,
         StatusCode::FORBIDDEN
@@ -209,7 +213,7 @@ async fn a_second_user_cannot_see_launch_or_open_private_things_until_shared() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logs_follow_metrics_and_deleting_an_app_whose_instance_runs() {
-    let server = TestServer::start().await;
+    let server = TestServer::start_fake().await;
     let admin = server.admin_token.clone();
     let size = std::fs::metadata(hello_bundle()).unwrap().len();
     let app = import_hello(&server, &admin, "PRIVATE").await;
@@ -344,7 +348,17 @@ async fn statuses(server: &TestServer, token: &str) -> Vec<(String, String, Stri
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_restart_loses_no_instance() {
-    let server = TestServer::start().await;
+    restart_loses_no_instance(TestServer::start().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_restart_loses_no_instance_of_the_fake_runtime() {
+    restart_loses_no_instance(TestServer::start_fake().await).await;
+}
+
+/// Server restarts (clean and `kill -9`) bring back every instance as it was; no process
+/// outlives the server.
+async fn restart_loses_no_instance(server: TestServer) {
     let admin = server.admin_token.clone();
     let app = import_hello(&server, &admin, "PRIVATE").await;
     let running = launch(&server, &admin, &app, "PRIVATE").await;

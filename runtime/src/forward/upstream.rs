@@ -318,6 +318,30 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn named_upstreams_are_resolved_and_pooled_apart() {
+        let (a, mut a_connections) = upstream("a").await;
+        let (b, _b_connections) = upstream("b").await;
+        let body = async |upstream: &Upstream| {
+            let response = send(upstream, get("/")).await.unwrap();
+            response.into_body().collect().await.unwrap().to_bytes()
+        };
+        let named_a = Upstream::named("localhost", a.port());
+        let named_b = Upstream::named("localhost", b.port());
+        for _ in 0..3 {
+            assert_eq!(body(&named_a).await, "a");
+            assert_eq!(body(&named_b).await, "b");
+        }
+        assert_eq!(a_connections.recv().await, Some(()));
+        assert!(
+            a_connections.try_recv().is_err(),
+            "one connection to the name"
+        );
+        // The same server by address is another upstream: a connection of its own.
+        assert_eq!(body(&Upstream::host(a)).await, "a");
+        assert_eq!(a_connections.recv().await, Some(()));
+    }
+
+    #[tokio::test]
     async fn a_closed_pooled_connection_is_replaced() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

@@ -22,7 +22,7 @@ use super::network::Pod;
 use super::prepare::{AppKind, InstallContext, Prepared};
 use super::process::{Confinement, Launch, Sandboxed, describe_exit};
 use super::sandbox::{ENV_DIR, Sandbox};
-use crate::{InstanceSpec, InstanceStatus, StatusUpdate, Upstream};
+use crate::{BundleSource, InstanceSpec, InstanceStatus, StatusUpdate, Upstream};
 
 /// Qd's port inside an instance's own network namespace (Wave's default).
 const QD_PORT: u16 = 10101;
@@ -35,6 +35,8 @@ pub(crate) struct InstanceHandle {
     /// The bundle it runs (kept extracted while the instance is known).
     pub(crate) bundle_sha256: String,
     upstream: Mutex<Option<Upstream>>,
+    /// The last status reported.
+    status: Mutex<InstanceStatus>,
     restarts: AtomicU32,
     stop: watch::Sender<bool>,
     task: Mutex<Option<JoinHandle<()>>>,
@@ -52,6 +54,7 @@ impl InstanceHandle {
             log,
             bundle_sha256: spec.bundle_sha256.clone(),
             upstream: Mutex::new(None),
+            status: Mutex::new(InstanceStatus::Pending),
             restarts: AtomicU32::new(0),
             stop,
             task: Mutex::new(None),
@@ -77,6 +80,11 @@ impl InstanceHandle {
     /// Where the proxy forwards to, while `RUNNING`.
     pub(crate) fn upstream(&self) -> Option<Upstream> {
         lock(&self.upstream).clone()
+    }
+
+    /// The last status the supervisor reported.
+    pub(crate) fn status(&self) -> InstanceStatus {
+        *lock(&self.status)
     }
 
     pub(crate) fn restarts(&self) -> u32 {
@@ -317,6 +325,10 @@ impl Supervisor {
         pod: Option<&Pod>,
         cgroup: Option<&Cgroup>,
     ) -> Result<Prepared, String> {
+        // `check_spec` let only local files through.
+        let BundleSource::LocalFile(bundle_path) = &self.spec.bundle else {
+            return Err("the local runtime reads bundles from local files only".to_owned());
+        };
         let procs = cgroup
             .map(Cgroup::procs_file)
             .transpose()
@@ -343,7 +355,7 @@ impl Supervisor {
             .preparer
             .prepare(
                 &self.spec.bundle_sha256,
-                &self.spec.bundle_path,
+                bundle_path,
                 &self.spec.module,
                 &self.handle.log,
                 &install,
@@ -655,6 +667,7 @@ impl Supervisor {
             message: message.map(|m| self.handle.log.redact(&m)),
             restarts: self.handle.restarts(),
         };
+        *lock(&self.handle.status) = status;
         self.shared.sink.update(self.spec.instance_id, update).await;
     }
 }
@@ -756,7 +769,7 @@ async fn http_ok(upstream: &Upstream) -> bool {
     let Ok(mut stream) = upstream.connect().await else {
         return false;
     };
-    let request = format!("GET / HTTP/1.0\r\nHost: {}\r\n\r\n", upstream.addr());
+    let request = format!("GET / HTTP/1.0\r\nHost: {}\r\n\r\n", upstream.authority());
     if stream.write_all(request.as_bytes()).await.is_err() {
         return false;
     }

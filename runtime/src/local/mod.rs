@@ -20,8 +20,8 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::{
-    Collected, InstanceSpec, InstanceStatus, LogStream, Runtime, RuntimeError, StatusSink,
-    StatusUpdate, Upstream,
+    BundleSource, Collected, InstanceSpec, LogStream, Observed, Runtime, RuntimeError, StatusSink,
+    StatusUpdate, StopMode, Upstream,
 };
 
 mod admission;
@@ -46,6 +46,7 @@ use admission::Admission;
 use cgroup::CgroupRoot;
 pub use confine::HostUser;
 use instance::InstanceHandle;
+pub(crate) use log::prefix_now;
 pub(crate) use network::NetNs;
 use prepare::Preparer;
 use volume::Volumes;
@@ -277,7 +278,7 @@ impl Runtime for LocalRuntime {
         Ok(())
     }
 
-    async fn stop(&self, instance_id: Uuid, remove_volume: bool) -> Result<(), RuntimeError> {
+    async fn stop(&self, instance_id: Uuid, mode: StopMode) -> Result<(), RuntimeError> {
         let handle = self.lock().remove(&instance_id);
         let restarts = match &handle {
             Some(handle) => {
@@ -286,7 +287,7 @@ impl Runtime for LocalRuntime {
             }
             None => 0,
         };
-        if remove_volume {
+        if mode == StopMode::Terminate {
             self.shared
                 .volumes
                 .remove(instance_id)
@@ -295,13 +296,8 @@ impl Runtime for LocalRuntime {
                     RuntimeError::io(format!("cannot remove the volume of {instance_id}"), err)
                 })?;
         }
-        let status = if remove_volume {
-            InstanceStatus::Terminated
-        } else {
-            InstanceStatus::Suspended
-        };
         let update = StatusUpdate {
-            status,
+            status: mode.status(),
             message: None,
             restarts,
         };
@@ -311,6 +307,16 @@ impl Runtime for LocalRuntime {
 
     fn upstream(&self, instance_id: Uuid) -> Option<Upstream> {
         self.handle(instance_id)?.upstream()
+    }
+
+    async fn list(&self) -> Result<Vec<Observed>, RuntimeError> {
+        let instances = self.lock();
+        let observed = instances.iter().map(|(id, handle)| Observed {
+            instance_id: *id,
+            status: handle.status(),
+            restarts: handle.restarts(),
+        });
+        Ok(observed.collect())
     }
 
     async fn logs(
@@ -447,28 +453,14 @@ fn which(program: &Path) -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
+/// What the local runtime can run: a spec valid for every runtime, its bundle a local file.
 fn check_spec(spec: &InstanceSpec) -> Result<(), RuntimeError> {
-    if spec.module.is_empty()
-        || spec
-            .module
-            .split('.')
-            .any(|part| part.is_empty() || part.contains('/'))
-    {
-        return Err(RuntimeError::InvalidSpec(format!(
-            "invalid module `{}`",
-            spec.module
-        )));
+    if !matches!(spec.bundle, BundleSource::LocalFile(_)) {
+        return Err(RuntimeError::InvalidSpec(
+            "the local runtime reads bundles from local files only".to_owned(),
+        ));
     }
-    // The manifest's own rule: an app that validates never fails here, and one imported
-    // before the rule grew is refused before anything is started.
-    if let Some(problem) = spec
-        .volume_mount
-        .as_deref()
-        .and_then(q8s_core::manifest::check_volume_mount)
-    {
-        return Err(RuntimeError::InvalidSpec(problem.message));
-    }
-    Ok(())
+    spec.check()
 }
 
 /// The parent cgroup's name: one per data directory, so that runtimes of different servers (and
@@ -490,7 +482,7 @@ mod tests {
             app_name: "a".into(),
             app_version: "1".into(),
             bundle_sha256: "0".repeat(64),
-            bundle_path: PathBuf::from("/x.qz"),
+            bundle: BundleSource::LocalFile(PathBuf::from("/x.qz")),
             module: module.into(),
             env: Vec::new(),
             volume_mount: volume_mount.map(str::to_owned),
@@ -522,6 +514,12 @@ mod tests {
         }
         assert!(check_spec(&spec(None, "pkg..mod")).is_err());
         assert!(check_spec(&spec(None, "pkg.app")).is_ok());
+        let mut remote = spec(None, "pkg.app");
+        remote.bundle = BundleSource::Url {
+            url: "https://blobs/x.qz".into(),
+            token: None,
+        };
+        assert!(check_spec(&remote).is_err());
     }
 
     #[test]

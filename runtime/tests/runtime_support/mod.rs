@@ -4,99 +4,18 @@
 
 #![allow(dead_code)]
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use q8s_core::archive::{DeterministicZipWriter, compress_entry};
 use q8s_runtime::{
-    InstanceSpec, InstanceStatus, LocalRuntime, LocalRuntimeConfig, StatusSink, StatusUpdate,
-    Upstream,
+    BundleSource, InstanceSpec, LocalRuntime, LocalRuntimeConfig, StatusSink, Upstream,
 };
 use sha2::{Digest, Sha256};
-use tokio::sync::Notify;
 use uuid::Uuid;
 
-/// Records every status update.
-#[derive(Default)]
-pub struct Recorder {
-    updates: Mutex<HashMap<Uuid, Vec<StatusUpdate>>>,
-    changed: Notify,
-}
-
-#[async_trait::async_trait]
-impl StatusSink for Recorder {
-    async fn update(&self, instance_id: Uuid, update: StatusUpdate) {
-        self.updates
-            .lock()
-            .unwrap()
-            .entry(instance_id)
-            .or_default()
-            .push(update);
-        self.changed.notify_waiters();
-    }
-}
-
-impl Recorder {
-    /// Every update of `id` so far.
-    pub fn history(&self, id: Uuid) -> Vec<StatusUpdate> {
-        self.updates
-            .lock()
-            .unwrap()
-            .get(&id)
-            .cloned()
-            .unwrap_or_default()
-    }
-
-    /// The latest update of `id`.
-    pub fn last(&self, id: Uuid) -> Option<StatusUpdate> {
-        self.history(id).pop()
-    }
-
-    /// Waits until an update of `id` satisfies `pred` (panics with the history after `timeout`).
-    pub async fn wait_for(
-        &self,
-        id: Uuid,
-        timeout: Duration,
-        pred: impl Fn(&StatusUpdate) -> bool,
-    ) -> StatusUpdate {
-        self.wait_after(id, 0, timeout, pred).await
-    }
-
-    /// Like [`Recorder::wait_for`], looking only at updates after the first `skip`.
-    pub async fn wait_after(
-        &self,
-        id: Uuid,
-        skip: usize,
-        timeout: Duration,
-        pred: impl Fn(&StatusUpdate) -> bool,
-    ) -> StatusUpdate {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let changed = self.changed.notified();
-            tokio::pin!(changed);
-            changed.as_mut().enable();
-            if let Some(found) = self.history(id).into_iter().skip(skip).find(|u| pred(u)) {
-                return found;
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() || tokio::time::timeout(left, changed).await.is_err() {
-                panic!("timed out; updates of {id}: {:#?}", self.history(id));
-            }
-        }
-    }
-
-    /// Waits for `status` (any message).
-    pub async fn wait_status(
-        &self,
-        id: Uuid,
-        status: InstanceStatus,
-        timeout: Duration,
-    ) -> StatusUpdate {
-        self.wait_for(id, timeout, |u| u.status == status).await
-    }
-}
+pub use q8s_runtime::conformance::Recorder;
 
 /// A runtime on a fresh data directory.
 pub struct Harness {
@@ -198,7 +117,7 @@ pub fn spec(bundle: &(PathBuf, String), module: &str) -> InstanceSpec {
         app_name: "test.app".into(),
         app_version: "1.0.0".into(),
         bundle_sha256: bundle.1.clone(),
-        bundle_path: bundle.0.clone(),
+        bundle: BundleSource::LocalFile(bundle.0.clone()),
         module: module.into(),
         env: Vec::new(),
         volume_mount: None,
@@ -258,7 +177,10 @@ pub fn processes_of(id: Uuid) -> Vec<String> {
 pub async fn http_get(upstream: &Upstream, path: &str) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = upstream.connect().await.unwrap();
-    let request = format!("GET {path} HTTP/1.0\r\nHost: {}\r\n\r\n", upstream.addr());
+    let request = format!(
+        "GET {path} HTTP/1.0\r\nHost: {}\r\n\r\n",
+        upstream.authority()
+    );
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).await.unwrap();

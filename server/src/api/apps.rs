@@ -1,5 +1,6 @@
-//! `/apps`: import (streamed, hashed, verified, stored), list, get, visibility, delete and the
-//! bundle, icon and screenshot downloads.
+//! `/apps`: import (the upload streamed and hashed here, then verified and stored by
+//! `service::apps`), list, get, visibility, delete and the bundle, icon and screenshot
+//! downloads.
 
 use std::io::BufReader;
 
@@ -9,19 +10,17 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use q8s_core::archive::{Limits, QzReader};
-use q8s_core::bundle::BundleError;
 use serde_json::{Map, Value};
-use uuid::Uuid;
 
 use super::extract::{ApiJson, ApiQuery};
 use super::models::{self, App, AppListParams, ImportParams, Scope, VisibilityPatch};
-use super::names::name_taken;
 use super::parse_id;
 use crate::auth::Caller;
 use crate::blob::{BlobError, SpoolError, spool_upload};
 use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
+use crate::service;
 use crate::state::{AppState, Metrics};
-use crate::store::{AppRecord, Conflict, ListQuery, NewApp, StoreError, Visibility};
+use crate::store::{AppRecord, ListQuery, Visibility};
 
 impl From<BlobError> for ApiError {
     fn from(e: BlobError) -> Self {
@@ -54,14 +53,6 @@ async fn managed_app(state: &AppState, caller: &Caller, id: &str) -> ApiResult<A
         ));
     }
     Ok(app)
-}
-
-fn invalid_bundle(message: String, diagnostics: &[q8s_core::Diagnostic]) -> ApiError {
-    let details = diagnostics
-        .iter()
-        .filter_map(|d| serde_json::to_value(d).ok())
-        .collect();
-    ApiError::new(ErrorCode::InvalidBundle, message).with_details(details)
 }
 
 fn too_large(limit: u64) -> ApiError {
@@ -137,114 +128,9 @@ async fn import(
         .metrics
         .bytes_received
         .fetch_add(spooled.size, std::sync::atomic::Ordering::Relaxed);
-    if spooled.size == 0 {
-        return Err(ApiError::new(
-            ErrorCode::InvalidBundle,
-            "the body is empty: send the .qz file",
-        ));
-    }
-    let (path, limits) = (spooled.file.to_path_buf(), state.config.archive_limits());
-    let inspected = tokio::task::spawn_blocking(move || {
-        let file = std::fs::File::open(&path).map_err(|source| BundleError::Io {
-            context: "opening the upload".into(),
-            source,
-        })?;
-        q8s_core::bundle::inspect_archive(BufReader::with_capacity(1 << 16, file), limits)
-    })
-    .await
-    .map_err(|e| ApiError::internal("verifying the bundle", e))?;
-    let report = match inspected {
-        Ok(report) => report,
-        Err(BundleError::Invalid(diagnostics)) => {
-            let message = BundleError::Invalid(diagnostics.clone()).to_string();
-            return Err(invalid_bundle(message, &diagnostics));
-        }
-        Err(BundleError::Io { context, source }) => {
-            // Reading our own file does not fail; a short or garbled archive does.
-            return Err(ApiError::new(
-                ErrorCode::InvalidBundle,
-                format!("the bundle cannot be read as a .qz archive ({context}: {source})"),
-            ));
-        }
-    };
-    let manifest = match report
-        .content
-        .manifest
-        .clone()
-        .filter(|_| report.is_valid())
-    {
-        Some(m) => m,
-        None => {
-            let diagnostics = &report.content.diagnostics;
-            let first = diagnostics.iter().find(|d| d.is_error());
-            let message = first.map_or("the bundle is invalid".into(), |d| d.message.clone());
-            return Err(invalid_bundle(message, diagnostics));
-        }
-    };
-    if let Some(ceiling) = state.config.instance_memory_ceiling() {
-        let above = manifest.runtime.check_memory_capacity(ceiling);
-        if let Some(first) = above.first() {
-            return Err(invalid_bundle(first.message.clone(), &above));
-        }
-    }
-    // Another user's Name is refused before anything is stored; the insert decides again,
-    // atomically, for a Name claimed or transferred meanwhile.
-    let name_owner = state
-        .store
-        .catalog
-        .app_name_owner(&manifest.app.name)
-        .await?;
-    if name_owner.is_some_and(|owner| owner != caller.user_id) {
-        return Err(name_taken(&manifest.app.name));
-    }
-    let sha256 = spooled.sha256.clone();
-    let size = spooled.size;
-    state.blobs.adopt(&sha256, spooled.file).await?;
-    let new = NewApp {
-        id: Uuid::new_v4(),
-        owner_id: caller.user_id,
-        visibility: params.visibility.unwrap_or_default(),
-        manifest,
-        bundle_sha256: sha256.clone(),
-        bundle_size: size,
-        icon: report.content.icon.clone(),
-        screenshots: report.content.screenshots.clone(),
-    };
-    match state.store.catalog.insert_app(&new).await {
-        Ok(app) => {
-            tracing::info!(app = %app.id, name = %new.manifest.app.name, version = %new.manifest.app.version, owner = %caller.username, "imported");
-            Ok((StatusCode::CREATED, Json(models::app(app))))
-        }
-        Err(StoreError::Conflict(conflict)) => {
-            // A different bundle of the same version may have won; identical bytes are the
-            // winner's blob and stay.
-            if !state.store.catalog.bundle_in_use(&sha256).await? {
-                state.blobs.delete(&sha256).await?;
-            }
-            if conflict == Conflict::AppOwner {
-                return Err(name_taken(&new.manifest.app.name));
-            }
-            Err(ApiError::new(
-                ErrorCode::AppVersionExists,
-                format!(
-                    "app {} {} already exists; bump App.Version to import a new version",
-                    new.manifest.app.name, new.manifest.app.version
-                ),
-            ))
-        }
-        Err(e) => {
-            if !state
-                .store
-                .catalog
-                .bundle_in_use(&sha256)
-                .await
-                .unwrap_or(true)
-            {
-                let _ = state.blobs.delete(&sha256).await;
-            }
-            Err(e.into())
-        }
-    }
+    let visibility = params.visibility.unwrap_or_default();
+    let app = service::apps::import(state, caller, visibility, spooled).await?;
+    Ok((StatusCode::CREATED, Json(models::app(app))))
 }
 
 /// List apps.
@@ -356,34 +242,7 @@ pub async fn delete_app(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let app = managed_app(&state, &caller, &id).await?;
-    let failed = match state.store.catalog.delete_app(app.id).await {
-        Ok(failed) => failed,
-        Err(StoreError::Conflict(_)) => {
-            return Err(ApiError::new(
-                ErrorCode::AppHasInstances,
-                "the app has instances that are not terminated; terminate them first",
-            ));
-        }
-        Err(e) => return Err(e.into()),
-    };
-    // FAILED instances went with the app: whatever the runtime keeps of them (a volume, a
-    // log's handle) goes too.
-    for instance in failed {
-        if let Err(e) = state.runtime.stop(instance, true).await {
-            tracing::warn!(%instance, error = %e, "cleaning up a failed instance of a deleted app");
-        }
-    }
-    if !state
-        .store
-        .catalog
-        .bundle_in_use(&app.bundle_sha256)
-        .await?
-    {
-        state.blobs.delete(&app.bundle_sha256).await?;
-    }
-    // Its extracted bundle and environment go now rather than with the next periodic sweep.
-    let sweeping = state.clone();
-    tokio::spawn(async move { crate::sweep::sweep(&sweeping).await });
+    service::apps::delete(&state, &app).await?;
     tracing::info!(app = %app.id, by = %caller.username, "deleted");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,6 +1,5 @@
-//! `/instances`: launch (with the secret checks), list, get, visibility, suspend, resume,
-//! terminate and logs; plus the start-up reconciliation that brings back every instance whose
-//! desired state is running.
+//! `/instances`: launch, list, get, visibility, suspend, resume, terminate and logs. Who may
+//! see and manage what is checked here; the life cycle itself is `service::instances`.
 
 use axum::Json;
 use axum::body::{Body, Bytes};
@@ -16,14 +15,12 @@ use super::models::{
     self, Instance, InstanceListParams, LogParams, NewInstanceBody, Scope, VisibilityPatch,
 };
 use super::parse_id;
-use super::secrets::{self, Launcher};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
+use crate::service::instances as lifecycle;
 use crate::state::AppState;
-use crate::store::{
-    AppRecord, Catalog, DesiredState, InstanceRecord, ListQuery, NewInstance, UserRecord,
-};
-use q8s_runtime::{InstanceSpec, InstanceStatus, RuntimeError, StatusSink, StatusUpdate};
+use crate::store::{InstanceRecord, ListQuery};
+use q8s_runtime::RuntimeError;
 
 impl From<RuntimeError> for ApiError {
     fn from(e: RuntimeError) -> Self {
@@ -37,113 +34,6 @@ impl From<RuntimeError> for ApiError {
         }
         ApiError::new(code, e.to_string())
     }
-}
-
-/// Writes the runtime's status reports to the instance rows.
-pub struct StoreStatusSink(pub std::sync::Arc<dyn Catalog>);
-
-#[async_trait::async_trait]
-impl StatusSink for StoreStatusSink {
-    async fn update(&self, instance_id: Uuid, update: StatusUpdate) {
-        let message = update.message.as_deref();
-        if let Err(e) = self
-            .0
-            .set_instance_status(instance_id, update.status, message, update.restarts)
-            .await
-        {
-            tracing::error!(instance = %instance_id, error = %e, "recording an instance status");
-        }
-    }
-}
-
-/// The owner of `instance` (whom it runs for).
-async fn owner_of(state: &AppState, instance: &InstanceRecord) -> ApiResult<UserRecord> {
-    state
-        .store
-        .accounts
-        .user(instance.owner_id)
-        .await?
-        .ok_or_else(|| ApiError::internal("finding the instance's owner", instance.owner_id))
-}
-
-/// Builds what the runtime needs to run `instance_id` of `app` for `launcher`: the bundle as a
-/// local file and every `[[Env]]` resolved from its secret — 403 `secret-forbidden` or 422
-/// `missing-secret` when that cannot be (`secrets::environment`).
-pub async fn instance_spec(
-    state: &AppState,
-    app: &AppRecord,
-    instance_id: Uuid,
-    launcher: Launcher<'_>,
-) -> ApiResult<InstanceSpec> {
-    let env = secrets::environment(state, app, launcher).await?;
-    let runtime = &app.manifest.runtime;
-    Ok(InstanceSpec {
-        instance_id,
-        app_id: app.id,
-        owner_id: app.owner_id,
-        app_name: app.manifest.app.name.clone(),
-        app_version: app.manifest.app.version.clone(),
-        bundle_sha256: app.bundle_sha256.clone(),
-        bundle_path: state.blobs.local_path(&app.bundle_sha256).await?,
-        module: runtime.module.clone(),
-        env,
-        volume_mount: runtime.volume_mount.clone(),
-        volume_size: runtime.volume_size_bytes(),
-        memory_limit: runtime.memory_limit_bytes(),
-        memory_reservation: runtime.memory_reservation_bytes(),
-        instance_url: state.config.instance_url(instance_id),
-    })
-}
-
-/// Starts every instance whose desired state is running (server start). One that cannot be
-/// started is marked FAILED with the reason.
-pub async fn reconcile(state: &AppState) -> anyhow::Result<usize> {
-    let mut started = 0;
-    for instance in state.store.catalog.instances_to_run().await? {
-        // What the store says about the processes is from before the restart: until the
-        // runtime reports, the instance is waiting to start (not RUNNING with nothing behind).
-        state
-            .store
-            .catalog
-            .set_instance_status(
-                instance.id,
-                InstanceStatus::Pending,
-                Some("restarting with the server"),
-                instance.restarts,
-            )
-            .await?;
-        let outcome = match (
-            state.store.catalog.app(instance.app_id).await?,
-            state.store.accounts.user(instance.owner_id).await?,
-        ) {
-            (Some(app), Some(owner)) => {
-                match instance_spec(state, &app, instance.id, Launcher::user(&owner)).await {
-                    Ok(spec) => state.runtime.start(spec).await.map_err(|e| e.to_string()),
-                    Err(e) => Err(format!("{} ({})", e.message, e.code)),
-                }
-            }
-            (None, _) => Err("the app no longer exists".to_owned()),
-            (_, None) => Err("its owner no longer exists".to_owned()),
-        };
-        match outcome {
-            Ok(()) => started += 1,
-            Err(reason) => {
-                tracing::warn!(instance = %instance.id, %reason, "cannot restart instance");
-                let message = format!("not restarted: {reason}");
-                state
-                    .store
-                    .catalog
-                    .set_instance_status(
-                        instance.id,
-                        InstanceStatus::Failed,
-                        Some(&message),
-                        instance.restarts,
-                    )
-                    .await?;
-            }
-        }
-    }
-    Ok(started)
 }
 
 async fn visible_instance(
@@ -182,16 +72,6 @@ async fn answer(state: &AppState, id: Uuid) -> ApiResult<Json<Instance>> {
     Ok(Json(models::instance(record, &state.config)))
 }
 
-fn not_terminated(instance: &InstanceRecord) -> ApiResult<()> {
-    if instance.desired == DesiredState::Terminated {
-        return Err(ApiError::new(
-            ErrorCode::InstanceTerminated,
-            "the instance was terminated; launch a new one",
-        ));
-    }
-    Ok(())
-}
-
 /// Launch an instance of an app.
 #[utoipa::path(
     post, path = "/apps/{id}/instances", tag = "instances",
@@ -216,25 +96,8 @@ pub async fn create_instance(
         serde_json::from_slice(&body)
             .map_err(|e| ApiError::new(ErrorCode::InvalidRequest, e.to_string()))?
     };
-    let id = Uuid::new_v4();
-    // The secret checks run before anything is recorded.
-    let spec = instance_spec(&state, &app, id, Launcher::caller(&caller)).await?;
-    let new = NewInstance {
-        id,
-        app_id: app.id,
-        owner_id: caller.user_id,
-        visibility: body.visibility.unwrap_or_default(),
-    };
-    state.store.catalog.insert_instance(&new).await?;
-    if let Err(e) = state.runtime.start(spec).await {
-        let message = format!("could not start: {e}");
-        state
-            .store
-            .catalog
-            .set_instance_status(id, InstanceStatus::Failed, Some(&message), 0)
-            .await?;
-        return Err(e.into());
-    }
+    let visibility = body.visibility.unwrap_or_default();
+    let id = lifecycle::launch(&state, &app, &caller, visibility).await?;
     tracing::info!(instance = %id, app = %app.id, owner = %caller.username, "launched");
     Ok((StatusCode::CREATED, answer(&state, id).await?))
 }
@@ -315,27 +178,7 @@ pub async fn suspend_instance(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Instance>> {
     let instance = managed_instance(&state, &caller, &id).await?;
-    not_terminated(&instance)?;
-    state
-        .store
-        .catalog
-        .set_desired_state(
-            instance.id,
-            DesiredState::Suspended,
-            InstanceStatus::Suspended,
-        )
-        .await?;
-    state.runtime.stop(instance.id, false).await?;
-    state
-        .store
-        .catalog
-        .set_instance_status(
-            instance.id,
-            InstanceStatus::Suspended,
-            None,
-            instance.restarts,
-        )
-        .await?;
+    lifecycle::suspend(&state, &instance).await?;
     answer(&state, instance.id).await
 }
 
@@ -351,24 +194,7 @@ pub async fn resume_instance(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Instance>> {
     let instance = managed_instance(&state, &caller, &id).await?;
-    not_terminated(&instance)?;
-    let app = state
-        .store
-        .catalog
-        .app(instance.app_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("app"))?;
-    // The instance runs for its owner: their rights count, also when an admin resumes it.
-    let owner = owner_of(&state, &instance).await?;
-    let spec = instance_spec(&state, &app, instance.id, Launcher::user(&owner)).await?;
-    if instance.desired != DesiredState::Running || instance.status == InstanceStatus::Failed {
-        state
-            .store
-            .catalog
-            .set_desired_state(instance.id, DesiredState::Running, InstanceStatus::Pending)
-            .await?;
-    }
-    state.runtime.start(spec).await?;
+    lifecycle::resume(&state, &instance).await?;
     answer(&state, instance.id).await
 }
 
@@ -384,16 +210,7 @@ pub async fn terminate_instance(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let instance = managed_instance(&state, &caller, &id).await?;
-    state
-        .store
-        .catalog
-        .set_desired_state(
-            instance.id,
-            DesiredState::Terminated,
-            InstanceStatus::Terminated,
-        )
-        .await?;
-    state.runtime.stop(instance.id, true).await?;
+    lifecycle::terminate(&state, &instance).await?;
     tracing::info!(instance = %instance.id, by = %caller.username, "terminated");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -8,7 +8,7 @@ mod instances;
 pub mod models;
 mod names;
 mod ops;
-mod secrets;
+pub(crate) mod secrets;
 
 use axum::Json;
 use axum::extract::DefaultBodyLimit;
@@ -20,14 +20,14 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 pub use accounts::valid_username;
-pub use instances::{instance_spec, reconcile};
+pub(crate) use names::name_taken;
 pub use secrets::Launcher;
 
 /// The status sink that records runtime reports in the store.
 pub fn instances_sink(
     catalog: std::sync::Arc<dyn crate::store::Catalog>,
 ) -> std::sync::Arc<dyn q8s_runtime::StatusSink> {
-    std::sync::Arc::new(instances::StoreStatusSink(catalog))
+    std::sync::Arc::new(crate::service::instances::StoreStatusSink(catalog))
 }
 pub use ops::{healthz, metrics};
 

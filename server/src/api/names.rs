@@ -13,7 +13,7 @@ use crate::state::AppState;
 /// 403 `app-name-taken`: the answer to anyone importing under a Name that is not theirs. It
 /// is the same whatever that Name's versions are (or whether any is left), so it tells
 /// nothing about them, nor who owns it.
-pub(super) fn name_taken(name: &str) -> ApiError {
+pub(crate) fn name_taken(name: &str) -> ApiError {
     ApiError::new(
         ErrorCode::AppNameTaken,
         format!(

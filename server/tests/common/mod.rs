@@ -49,6 +49,12 @@ impl TestServer {
         Self::start_with(&[]).await
     }
 
+    /// Starts a server on the in-memory fake runtime (`--runtime fake`): instances run at once
+    /// and answer `fake instance <id>: <METHOD> <path>`; for tests that do not test the sandbox.
+    pub async fn start_fake() -> TestServer {
+        Self::start_with(&["--runtime", "fake"]).await
+    }
+
     /// Starts a server with extra command-line arguments (e.g. `--max-bundle-size 100000`).
     pub async fn start_with(args: &[&str]) -> TestServer {
         let data = Arc::new(tempfile::tempdir().expect("creating a data dir"));
