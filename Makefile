@@ -32,7 +32,9 @@ export PY_VENV ?= $(HOME)/.cache/q8s-venv
 # Benchmarks, run in this order by `make bench`; their generated inputs are
 # cached in BENCH_DIR.
 BENCHES := bench/bundle.sh bench/python.sh bench/web.sh bench/import.sh bench/service.sh bench/cli.sh
-export BENCH_DIR ?= $(HOME)/.cache/q8s-bench
+# Not under $HOME: the import and service benchmarks run q8s-server, whose sandbox user must
+# pass through every folder above its data directory (root's home is 0700).
+export BENCH_DIR ?= /var/tmp/q8s-bench-$(shell id -u)
 
 # cargo-nextest runs the tests in parallel processes when it is installed;
 # it does not run doctests, so those run separately, first, so that the last

@@ -5,11 +5,11 @@
 #   bash bench/bundle.sh            (make bench builds q8s-cli first)
 #
 # Environment: Q8S_CLI (the binary), BENCH_DIR (cache, default
-# ~/.cache/q8s-bench), BENCH_RUNS (timed runs per tool, default 5).
+# /var/tmp/q8s-bench-<uid>), BENCH_RUNS (timed runs per tool, default 5).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BENCH_DIR=${BENCH_DIR:-$HOME/.cache/q8s-bench}
+BENCH_DIR=${BENCH_DIR:-/var/tmp/q8s-bench-$(id -u)}
 RUNS=${BENCH_RUNS:-5}
 Q8S_CLI=${Q8S_CLI:-${CARGO_TARGET_DIR:-$HOME/.cache/q8s-target}/release/q8s-cli}
 TREE=$BENCH_DIR/app-tree

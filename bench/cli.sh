@@ -6,12 +6,12 @@
 #   bash bench/cli.sh           (make bench builds q8s-cli and q8s-server first)
 #
 # Environment: Q8S_CLI, Q8S_SERVER (the release binaries), BENCH_DIR (scratch, default
-# ~/.cache/q8s-bench), BENCH_RUNS (timed deploys, default 5), BENCH_STARTUP_RUNS (for the
+# /var/tmp/q8s-bench-<uid>), BENCH_RUNS (timed deploys, default 5), BENCH_STARTUP_RUNS (for the
 # start-up loop when hyperfine is missing, default 200).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BENCH_DIR=${BENCH_DIR:-$HOME/.cache/q8s-bench}
+BENCH_DIR=${BENCH_DIR:-/var/tmp/q8s-bench-$(id -u)}
 RUNS=${BENCH_RUNS:-5}
 STARTUP_RUNS=${BENCH_STARTUP_RUNS:-200}
 TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/q8s-target}

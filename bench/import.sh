@@ -7,11 +7,11 @@
 #
 # Environment: Q8S_SERVER, Q8S_CLI (the release binaries; default: under
 # ${CARGO_TARGET_DIR:-~/.cache/q8s-target}/release), BENCH_DIR (cache, default
-# ~/.cache/q8s-bench), BENCH_RUNS (timed imports and sha256sum runs, default 5).
+# /var/tmp/q8s-bench-<uid>), BENCH_RUNS (timed imports and sha256sum runs, default 5).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BENCH_DIR=${BENCH_DIR:-$HOME/.cache/q8s-bench}
+BENCH_DIR=${BENCH_DIR:-/var/tmp/q8s-bench-$(id -u)}
 RUNS=${BENCH_RUNS:-5}
 RELEASE=${CARGO_TARGET_DIR:-$HOME/.cache/q8s-target}/release
 Q8S_SERVER=${Q8S_SERVER:-$RELEASE/q8s-server}

@@ -6,12 +6,12 @@
 #   bash bench/python.sh            (make bench installs the package and builds q8s-cli first)
 #
 # Environment: PYTHON (an interpreter with q8s installed, default python3), Q8S_CLI (the
-# binary), BENCH_DIR (cache, default ~/.cache/q8s-bench), BENCH_RUNS (timed runs, default 5).
+# binary), BENCH_DIR (cache, default /var/tmp/q8s-bench-<uid>), BENCH_RUNS (timed runs, default 5).
 # Measure a release build of the package (`pip install .`, or `maturin develop --release`).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BENCH_DIR=${BENCH_DIR:-$HOME/.cache/q8s-bench}
+BENCH_DIR=${BENCH_DIR:-/var/tmp/q8s-bench-$(id -u)}
 RUNS=${BENCH_RUNS:-5}
 PYTHON=${PYTHON:-python3}
 Q8S_CLI=${Q8S_CLI:-${CARGO_TARGET_DIR:-$HOME/.cache/q8s-target}/release/q8s-cli}

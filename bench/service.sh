@@ -6,7 +6,7 @@
 #
 #   bash bench/service.sh           (make bench builds q8s-server first)
 #
-# Environment: Q8S_SERVER (the binary), BENCH_DIR (scratch, default ~/.cache/q8s-bench),
+# Environment: Q8S_SERVER (the binary), BENCH_DIR (scratch, default /var/tmp/q8s-bench-<uid>),
 # BENCH_RUNS (cached starts, default 5), BENCH_NEW_RUNS (new-environment starts and pip runs,
 # default 3), BENCH_WRK_SECONDS (per wrk run, default 10), BENCH_WRK_CONNECTIONS (default 32),
 # BENCH_WRK_ROUNDS (alternating direct/proxied wrk runs per asset, default 3), BENCH_PARTS
@@ -14,7 +14,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BENCH_DIR=${BENCH_DIR:-$HOME/.cache/q8s-bench}
+BENCH_DIR=${BENCH_DIR:-/var/tmp/q8s-bench-$(id -u)}
 RUNS=${BENCH_RUNS:-5}
 NEW_RUNS=${BENCH_NEW_RUNS:-3}
 WRK_SECONDS=${BENCH_WRK_SECONDS:-10}

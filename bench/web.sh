@@ -6,12 +6,12 @@
 #
 #   bash bench/web.sh               (make bench builds the wasm package and q8s-cli first)
 #
-# Environment: Q8S_CLI (the binary), BENCH_DIR (cache, default ~/.cache/q8s-bench),
+# Environment: Q8S_CLI (the binary), BENCH_DIR (cache, default /var/tmp/q8s-bench-<uid>),
 # BENCH_WEB_RUNS (runs per tool, default 3), CHROMIUM (default /usr/bin/chromium).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BENCH_DIR=${BENCH_DIR:-$HOME/.cache/q8s-bench}
+BENCH_DIR=${BENCH_DIR:-/var/tmp/q8s-bench-$(id -u)}
 Q8S_CLI=${Q8S_CLI:-${CARGO_TARGET_DIR:-$HOME/.cache/q8s-target}/release/q8s-cli}
 die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
 
