@@ -80,14 +80,21 @@ async fn hello_through_the_proxy_with_its_websocket_and_visibility() {
             request
         }
     };
-    let mut cached = 0;
-    for _ in 0..4 {
+    // Each worker thread keeps its own cache, and under load the connection's task may move
+    // between threads: ask until three answers came from a cache (at most 20 times; unloaded,
+    // the second answer already does).
+    let (mut cached, mut asked) = (0, 0);
+    while cached < 3 && asked < 20 {
         let r = get(asset, false).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::OK);
         cached += usize::from(r.headers().contains_key("age"));
+        asked += 1;
         assert_eq!(r.bytes().await.unwrap(), script);
     }
-    assert!(cached >= 3, "{cached} of 4 answers came from the cache");
+    assert!(
+        cached >= 3,
+        "{cached} of {asked} answers came from the cache"
+    );
     let r = get(asset, true).send().await.unwrap();
     assert!(!r.headers().contains_key("age"));
     assert_eq!(r.bytes().await.unwrap(), script);
