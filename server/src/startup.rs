@@ -52,15 +52,19 @@ fn private_dir(dir: &Path) -> anyhow::Result<()> {
 
 /// Writes `text` to a new file readable by the server's user only.
 fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    // Written beside and renamed into place: whoever sees the file sees all of it.
+    let staging = path.with_extension("partial");
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut file = options
-        .open(path)
-        .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+        .open(&staging)
+        .map_err(|e| anyhow::anyhow!("writing {}: {e}", staging.display()))?;
     writeln!(file, "{text}")?;
     file.sync_all()?;
+    std::fs::rename(&staging, path)
+        .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
     Ok(())
 }
 
