@@ -24,7 +24,7 @@ RUN_DATA    ?= q8s-data
 SETUP_GROUPS := dev server web python
 
 # Python sources checked by ruff (settings in ruff.toml).
-PY_SOURCES := examples scripts bench bindings-python tests/python
+PY_SOURCES := examples scripts bench bindings-python tests/python testing
 
 # The virtualenv with the Python package (built by maturin) and its test tools.
 export PY_VENV ?= $(HOME)/.cache/q8s-venv

@@ -5,12 +5,10 @@
 //! fake runtime and with real processes.
 
 mod common;
-#[path = "../../runtime/tests/runtime_support/mod.rs"]
-mod runtime_support;
 
 use std::time::{Duration, Instant};
 
-use common::{Method, TestServer, hello_bundle, json_of};
+use common::{Method, TestServer, hello_bundle, json_of, processes_of};
 use futures::StreamExt;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -398,14 +396,9 @@ async fn restart_loses_no_instance(server: TestServer) {
         }
         // No process outlives the server ...
         for id in [&running, &shared] {
-            let uuid = id.parse().unwrap();
             let deadline = Instant::now() + Duration::from_secs(10);
-            while !runtime_support::processes_of(uuid).is_empty() {
-                assert!(
-                    Instant::now() < deadline,
-                    "{how}: {:?}",
-                    runtime_support::processes_of(uuid)
-                );
+            while !processes_of(id).is_empty() {
+                assert!(Instant::now() < deadline, "{how}: {:?}", processes_of(id));
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }

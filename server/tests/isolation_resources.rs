@@ -3,8 +3,6 @@
 //! an app keeps after it is deleted (extracted bundle and environment).
 
 mod common;
-#[path = "../../runtime/tests/runtime_support/mod.rs"]
-mod runtime_support;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -5,13 +5,11 @@
 //! needs. Each test performs the attack and asserts that it fails.
 
 mod common;
-#[path = "../../runtime/tests/runtime_support/mod.rs"]
-mod runtime_support;
 
 use std::path::Path;
 use std::time::Duration;
 
-use common::TestServer;
+use common::{PROBE, TestServer, pids_of};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -337,12 +335,12 @@ fn attacker_app(dir: &Path) {
 
 fn victim_app(dir: &Path) {
     write_manifest(dir, "ai.h2o.q8s.victim", "probe");
-    std::fs::write(dir.join("probe.py"), runtime_support::PROBE).unwrap();
+    std::fs::write(dir.join("probe.py"), PROBE).unwrap();
 }
 
 /// The host uids of an instance's processes (bubblewrap, its init, the program).
 fn host_uids(id: &str) -> Vec<u32> {
-    runtime_support::pids_of(id.parse().unwrap())
+    pids_of(id)
         .into_iter()
         .filter_map(|pid| {
             let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;

@@ -3,13 +3,11 @@
 //! server (whose death takes the instance's processes along) and a restart.
 
 mod common;
-#[path = "../../runtime/tests/runtime_support/mod.rs"]
-mod runtime_support;
 
 use std::path::Path;
 use std::time::Duration;
 
-use common::TestServer;
+use common::{PROBE, TestServer, processes_of};
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 
@@ -40,7 +38,7 @@ SecretKey = "token"
 "#,
     )
     .unwrap();
-    std::fs::write(dir.join("probe.py"), runtime_support::PROBE).unwrap();
+    std::fs::write(dir.join("probe.py"), PROBE).unwrap();
 }
 
 async fn get(http: &Client, server: &TestServer, id: &str, path: &str) -> Value {
@@ -94,7 +92,6 @@ async fn secrets_sandbox_and_volume_through_a_server_kill_and_restart() {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{instance}");
     let id = instance["id"].as_str().unwrap().to_owned();
-    let uuid: uuid::Uuid = id.parse().unwrap();
     server.wait_for_status(&admin, &id, "RUNNING", START).await;
     let http = server.instance_client(&id);
 
@@ -119,11 +116,11 @@ async fn secrets_sandbox_and_volume_through_a_server_kill_and_restart() {
     let mut server = server;
     server.kill();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !runtime_support::processes_of(uuid).is_empty() {
+    while !processes_of(&id).is_empty() {
         assert!(
             std::time::Instant::now() < deadline,
             "{:?}",
-            runtime_support::processes_of(uuid)
+            processes_of(&id)
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -168,7 +165,7 @@ async fn secrets_sandbox_and_volume_through_a_server_kill_and_restart() {
     // A clean stop (SIGTERM) stops the processes too and keeps the desired state.
     let mut server = server;
     assert!(server.terminate().success());
-    assert_eq!(runtime_support::processes_of(uuid), Vec::<String>::new());
+    assert_eq!(processes_of(&id), Vec::<String>::new());
     let server = server.restart().await;
     let http = server.instance_client(&id);
     assert_eq!(
@@ -190,5 +187,5 @@ async fn secrets_sandbox_and_volume_through_a_server_kill_and_restart() {
         .wait_for_status(&admin, &id, "TERMINATED", START)
         .await;
     assert!(!server.data_dir().join("volumes").join(&id).exists());
-    assert_eq!(runtime_support::processes_of(uuid), Vec::<String>::new());
+    assert_eq!(processes_of(&id), Vec::<String>::new());
 }

@@ -1,144 +1,47 @@
 //! Test harness of the CLI's service tests: a REAL `q8s-server` process on a free loopback
 //! port with a temporary data directory, `q8s-cli` run as a user runs it (its own config
 //! file, no inherited `Q8S_*` variables), and golden files for the human formats.
-#![allow(dead_code)] // each test file uses a different subset
+#![allow(dead_code, unused_imports)] // each test file uses a different subset
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-/// The repository's root.
-pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-/// `examples/hello`.
-pub fn hello() -> PathBuf {
-    repo_root().join("examples/hello")
-}
+pub use q8s_testing::apps::hello;
+pub use q8s_testing::fs::files_under;
+pub use q8s_testing::{ServerProcess, eventually, free_port, repo_root};
 
 /// The `q8s-server` binary next to `q8s-cli` (built by `cargo test --workspace`; built here
 /// when missing).
 pub fn server_binary() -> PathBuf {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY
-        .get_or_init(|| {
-            let cli = Path::new(env!("CARGO_BIN_EXE_q8s-cli"));
-            let server = cli.with_file_name("q8s-server");
-            if !server.exists() {
-                let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-                let mut build = Command::new(cargo);
-                build.args(["build", "-p", "q8s-server", "--bin", "q8s-server"]);
-                if cli.parent().is_some_and(|d| d.ends_with("release")) {
-                    build.arg("--release");
-                }
-                let status = build.status().expect("running cargo build");
-                assert!(status.success(), "building q8s-server failed");
-            }
-            server
-        })
+        .get_or_init(|| q8s_testing::server_binary_beside(Path::new(env!("CARGO_BIN_EXE_q8s-cli"))))
         .clone()
 }
 
-/// A running server; killed when dropped.
-pub struct Server {
-    /// `http://localhost:<port>` (the server's URL).
-    pub url: String,
-    /// The port.
-    pub port: u16,
-    /// The admin's API token.
-    pub admin_token: String,
-    /// The data directory.
-    pub data: tempfile::TempDir,
-    child: Child,
-}
+/// A running server; killed when dropped. Its fields and methods are the process's (`url`,
+/// `admin_token`, `log()`, `admin_password()`, …).
+pub struct Server(ServerProcess);
 
-/// A free loopback port.
-pub fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
+impl std::ops::Deref for Server {
+    type Target = ServerProcess;
+    fn deref(&self) -> &ServerProcess {
+        &self.0
+    }
 }
 
 impl Server {
     /// Starts a server with extra arguments.
     pub fn start_with(args: &[&str]) -> Server {
-        let data = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let log = std::fs::File::create(data.path().join("server.log")).unwrap();
-        let child = Command::new(server_binary())
-            .arg("--listen")
-            .arg(format!("127.0.0.1:{port}"))
-            .arg("--data-dir")
-            .arg(data.path().join("data"))
-            .args(args)
-            .env("Q8S_LOG", "info,q8s_server=debug")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("starting q8s-server");
-        let mut server = Server {
-            // The server's own name for itself: pages under another name are redirected there.
-            url: format!("http://localhost:{port}"),
-            port,
-            admin_token: String::new(),
-            data,
-            child,
-        };
-        server.wait_ready();
-        server.admin_token = std::fs::read_to_string(server.data_dir().join("admin-token"))
-            .unwrap()
-            .trim()
-            .to_owned();
-        server
+        Server(ServerProcess::start(&server_binary(), args))
     }
 
     /// Starts a server with its defaults.
     pub fn start() -> Server {
         Server::start_with(&[])
-    }
-
-    fn wait_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("q8s-server exited ({status}); log: {}", self.log());
-            }
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
-                && self.data_dir().join("admin-token").exists()
-            {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "q8s-server did not start: {}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// The server's data directory.
-    pub fn data_dir(&self) -> PathBuf {
-        self.data.path().join("data")
-    }
-
-    /// The server's log so far.
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(self.data.path().join("server.log")).unwrap_or_default()
-    }
-
-    /// The admin's password.
-    pub fn admin_password(&self) -> String {
-        std::fs::read_to_string(self.data_dir().join("admin-password"))
-            .unwrap()
-            .trim()
-            .to_owned()
     }
 
     /// A user of the CLI signed in with `token` (through `Q8S_URL` and `Q8S_TOKEN`).
@@ -151,13 +54,6 @@ impl Server {
     /// The admin as a CLI user.
     pub fn admin(&self) -> User {
         self.user(&self.admin_token)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -351,32 +247,6 @@ pub fn golden(name: &str, actual: &str) {
         actual, expected,
         "golden file {name} differs (Q8S_BLESS=1 rewrites it)"
     );
-}
-
-/// Every file below `dir`.
-pub fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            out.extend(files_under(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
-}
-
-/// Polls `f` every 100 ms until it returns `Some`, for at most `timeout`.
-pub fn eventually<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// A blocking HTTP client for the browser's side of things (no redirects followed).

@@ -128,49 +128,14 @@ pub fn spec(bundle: &(PathBuf, String), module: &str) -> InstanceSpec {
     }
 }
 
-/// The live processes whose environment names the instance (bwrap, Qd, the app and their
-/// children), zombies left out.
+/// The live processes of instance `id` (see [`q8s_testing::process::pids_of`]).
 pub fn pids_of(id: Uuid) -> Vec<u32> {
-    let needle = format!("Q8S_INSTANCE_ID={id}");
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
-            continue;
-        };
-        let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
-            continue;
-        };
-        if !environ
-            .split(|&b| b == 0)
-            .any(|var| var == needle.as_bytes())
-        {
-            continue;
-        }
-        let state = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
-        // Zombies awaiting their parent's wait are gone already in all but name.
-        if !state
-            .rsplit(')')
-            .next()
-            .is_some_and(|rest| rest.trim_start().starts_with('Z'))
-        {
-            found.push(pid);
-        }
-    }
-    found
+    q8s_testing::process::pids_of(&id.to_string())
 }
 
 /// [`pids_of`] with their command lines, as `pid: command args…`.
 pub fn processes_of(id: Uuid) -> Vec<String> {
-    pids_of(id)
-        .into_iter()
-        .map(|pid| {
-            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            format!(
-                "{pid}: {}",
-                String::from_utf8_lossy(&cmdline).replace('\0', " ")
-            )
-        })
-        .collect()
+    q8s_testing::process::processes_of(&id.to_string())
 }
 
 /// A plain HTTP GET over loopback: (status, body).
@@ -196,91 +161,7 @@ pub async fn http_get(upstream: &Upstream, path: &str) -> (u16, String) {
 pub const MI: u64 = 1 << 20;
 pub const START: Duration = Duration::from_secs(120);
 
-/// A plain (non-Wave) app serving HTTP on `$PORT` that reports on its sandbox:
-/// `/env` (its environment), `/probe` (what it can see and write), `/write?…` and `/read`
-/// (a file in its volume at `/data`), `/file?path=…` (a file's text, or the error reading it),
-/// `/alloc?mb=N` (holds N MiB).
-pub const PROBE: &str = r#"
-import json, os, pwd, sys
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import urlparse, parse_qs
-
-held = []
-
-def attempt(action):
-    try:
-        action()
-        return "ok"
-    except OSError as err:
-        return type(err).__name__ + ": " + (err.strerror or str(err))
-
-def probe():
-    hidden = os.environ.get("HOST_DATA_DIR", "/nonexistent")
-    return {
-        "uid": os.getuid(),
-        "user": pwd.getpwuid(os.getuid()).pw_name,
-        "cwd": os.getcwd(),
-        "write_app": attempt(lambda: open("/app/x", "w").write("x")),
-        "write_venv": attempt(lambda: open("/venv/x", "w").write("x")),
-        "write_tmp": attempt(lambda: open("/tmp/x", "w").write("x")),
-        "data_dir_visible": os.path.exists(hidden),
-        "root_entries": sorted(os.listdir("/")),
-        "shadow_visible": os.path.exists("/etc/shadow"),
-        "pid1": open("/proc/1/cmdline", "rb").read().split(b"\0")[0].decode(),
-    }
-
-class Handler(BaseHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-    def do_GET(self):
-        url = urlparse(self.path)
-        query = {k: v[0] for k, v in parse_qs(url.query).items()}
-        if url.path == "/env":
-            body = dict(os.environ)
-        elif url.path == "/probe":
-            body = probe()
-        elif url.path == "/write":
-            with open("/data/note.txt", "w") as f:
-                f.write(query["text"])
-            body = {"written": query["text"]}
-        elif url.path == "/read":
-            body = {"text": open("/data/note.txt").read() if os.path.exists("/data/note.txt") else None}
-        elif url.path == "/file":
-            try:
-                body = {"text": open(query["path"]).read()}
-            except OSError as err:
-                body = {"error": type(err).__name__}
-        elif url.path == "/alloc":
-            chunk = bytearray(int(query["mb"]) * 1024 * 1024)
-            for i in range(0, len(chunk), 4096):
-                chunk[i] = 1
-            held.append(chunk)
-            body = {"held_mb": sum(len(c) for c in held) // (1024 * 1024)}
-        else:
-            body = {"path": url.path}
-        data = json.dumps(body).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-if __name__ == "__main__":
-    mb = int(os.environ.get("ALLOC_AT_START_MB", "0"))
-    if mb:
-        print(f"allocating {mb} MiB", flush=True)
-        chunk = bytearray(mb * 1024 * 1024)
-        for i in range(0, len(chunk), 4096):
-            chunk[i] = 1
-        held.append(chunk)
-    if os.environ.get("CRASH_AT_START"):
-        print("crashing on purpose", flush=True)
-        sys.exit(3)
-    port = int(os.environ["PORT"])
-    print(f"probe listening on {port}", flush=True)
-    ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
-"#;
+pub use q8s_testing::probe::PROBE;
 
 /// A bundle holding the probe as module `probe`.
 pub fn probe_bundle(dir: &Path) -> (PathBuf, String) {

@@ -1,37 +1,40 @@
 //! Test harness shared by the server's integration tests: a REAL `q8s-server` process on a
 //! free loopback port with a temporary data directory, and helpers to act as its users.
-#![allow(dead_code)] // each test file uses a different subset
+#![allow(dead_code, unused_imports)] // each test file uses a different subset
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
+
+pub use q8s_testing::apps::{app_variant, bundle_dir, hello_variant};
+pub use q8s_testing::fs::{files_under, mounts_under};
+pub use q8s_testing::probe::PROBE;
+pub use q8s_testing::process::{pids_of, processes_of};
+pub use q8s_testing::{ServerProcess, free_port, repo_root};
 
 pub use reqwest::Method;
 use reqwest::{Client, Response, StatusCode, redirect};
 use serde_json::{Value, json};
 
-/// A running server. The process is killed when this is dropped.
+/// A running server and a client to it; the process is killed when this is dropped.
 pub struct TestServer {
-    /// `http://localhost:<port>` (the server's URL).
-    pub url: String,
-    /// The port it listens on.
-    pub port: u16,
-    /// The admin's API token (from `<data-dir>/admin-token`).
-    pub admin_token: String,
-    /// The data directory (kept across [`TestServer::restart`]).
-    pub data: Arc<tempfile::TempDir>,
+    process: ServerProcess,
     /// An HTTP client that does not follow redirects.
     pub client: Client,
-    args: Vec<String>,
-    /// The size of the disk the data directory is on, when it is a small one of its own.
-    disk: Option<u64>,
-    child: Child,
 }
 
-pub fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binding a free port");
-    listener.local_addr().unwrap().port()
+/// The process's fields (`url`, `port`, `admin_token`, `data`) and methods (`log`, `kill`,
+/// `terminate`, `data_dir`, …) are the server's.
+impl std::ops::Deref for TestServer {
+    type Target = ServerProcess;
+    fn deref(&self) -> &ServerProcess {
+        &self.process
+    }
+}
+
+impl std::ops::DerefMut for TestServer {
+    fn deref_mut(&mut self) -> &mut ServerProcess {
+        &mut self.process
+    }
 }
 
 /// A client that does not follow redirects (auth tests look at them).
@@ -43,7 +46,18 @@ pub fn client() -> Client {
         .unwrap()
 }
 
+fn binary() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_q8s-server"))
+}
+
 impl TestServer {
+    fn with(process: ServerProcess) -> TestServer {
+        TestServer {
+            process,
+            client: client(),
+        }
+    }
+
     /// Starts a server with default settings.
     pub async fn start() -> TestServer {
         Self::start_with(&[]).await
@@ -57,170 +71,25 @@ impl TestServer {
 
     /// Starts a server with extra command-line arguments (e.g. `--max-bundle-size 100000`).
     pub async fn start_with(args: &[&str]) -> TestServer {
-        let data = Arc::new(tempfile::tempdir().expect("creating a data dir"));
-        let args = args.iter().map(|a| a.to_string()).collect();
-        Self::spawn(data, args, None).await
+        Self::with(ServerProcess::start(binary(), args))
     }
 
-    /// Starts a server whose data directory is a disk of `bytes` of its own: a tmpfs of that
-    /// size, mounted over it by bubblewrap in a mount namespace of the server's (so the test
-    /// cannot look inside; the admin token comes from the server's log).
+    /// Starts a server whose data directory is a disk of `bytes` of its own (see
+    /// [`ServerProcess::start_on_disk_of`]).
     pub async fn start_on_disk_of(bytes: u64) -> TestServer {
-        let data = Arc::new(tempfile::tempdir().expect("creating a data dir"));
-        Self::spawn(data, Vec::new(), Some(bytes)).await
-    }
-
-    async fn spawn(
-        data: Arc<tempfile::TempDir>,
-        args: Vec<String>,
-        disk: Option<u64>,
-    ) -> TestServer {
-        let port = free_port();
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(data.path().with_extension("log"))
-            .expect("opening the server log");
-        let server = env!("CARGO_BIN_EXE_q8s-server");
-        let mut command = match disk {
-            None => Command::new(server),
-            Some(bytes) => {
-                let mut bwrap = Command::new("bwrap");
-                bwrap
-                    .args([
-                        "--dev-bind",
-                        "/",
-                        "/",
-                        "--size",
-                        &bytes.to_string(),
-                        "--tmpfs",
-                    ])
-                    .arg(data.path())
-                    .args(["--die-with-parent", server]);
-                bwrap
-            }
-        };
-        let child = command
-            .arg("--listen")
-            .arg(format!("127.0.0.1:{port}"))
-            .arg("--data-dir")
-            .arg(data.path())
-            .args(&args)
-            .env("Q8S_LOG", "info,q8s_server=debug")
-            // The first start's banner (with the admin token) goes to stdout.
-            .stdout(match disk {
-                Some(_) => Stdio::from(log.try_clone().expect("sharing the server log")),
-                None => Stdio::null(),
-            })
-            .stderr(log)
-            .spawn()
-            .expect("starting q8s-server");
-        // The server's own name for itself: pages under another name are redirected there.
-        let url = format!("http://localhost:{port}");
-        let client = client();
-        let mut server = TestServer {
-            url,
-            port,
-            admin_token: String::new(),
-            data,
-            client,
-            args,
-            disk,
-            child,
-        };
-        server.wait_ready().await;
-        server.admin_token = match std::fs::read_to_string(server.data_dir().join("admin-token")) {
-            Ok(token) => token.trim().to_owned(),
-            // Printed once, on the first start.
-            Err(_) if disk.is_some() => server
-                .log()
-                .lines()
-                .find_map(|line| line.trim().strip_prefix("API token: "))
-                .expect("the admin token in the log")
-                .to_owned(),
-            Err(err) => panic!("reading admin-token: {err}"),
-        };
-        server
-    }
-
-    async fn wait_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("q8s-server exited early ({status}); log: {}", self.log());
-            }
-            if let Ok(r) = self
-                .client
-                .get(format!("{}/healthz", self.url))
-                .send()
-                .await
-            {
-                if r.status() == StatusCode::OK {
-                    return;
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "q8s-server did not become ready; log: {}",
-                self.log()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// The data directory.
-    pub fn data_dir(&self) -> &Path {
-        self.data.path()
-    }
-
-    /// The server's stderr so far.
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(self.data.path().with_extension("log")).unwrap_or_default()
-    }
-
-    /// The process id (for `ps`-based checks).
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Kills the server with SIGKILL (no clean-up) and waits for it.
-    pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// Stops the server with SIGTERM and waits (up to 30 s) for a clean exit.
-    pub fn terminate(&mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return status;
-            }
-            if Instant::now() > deadline {
-                self.kill();
-                panic!("q8s-server did not stop on SIGTERM");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        Self::with(ServerProcess::start_on_disk_of(binary(), bytes))
     }
 
     /// Starts a new server process on the same data directory (after [`kill`] or
     /// [`terminate`]; kills the old process if it still runs).
     pub async fn restart(self) -> TestServer {
-        let mut old = self;
-        old.kill();
-        let data = old.data.clone();
-        let args = old.args.clone();
-        assert!(
-            old.disk.is_none(),
-            "a server on a disk of its own loses it when it stops"
-        );
-        drop(old);
-        Self::spawn(data, args, None).await
+        Self::with(self.process.respawn(None))
+    }
+
+    /// Starts a new server process on the same data directory with other command-line
+    /// arguments (kills the old process if it still runs).
+    pub async fn restart_with(self, args: &[&str]) -> TestServer {
+        Self::with(self.process.respawn(Some(args)))
     }
 
     /// `<url>/api/v1<path>`.
@@ -411,58 +280,10 @@ impl TestServer {
     }
 }
 
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        self.kill();
-        // A killed server leaves its instances' volumes mounted (loop devices are a resource of
-        // the whole machine); the last holder of the directory unmounts them.
-        if Arc::strong_count(&self.data) == 1 {
-            unmount_under(self.data.path());
-        }
-        // The log sits beside the data directory: it goes with it (the last holder of the
-        // directory; `restart` holds it too), unless the test failed.
-        let log = self.data.path().with_extension("log");
-        if std::thread::panicking() {
-            eprintln!("q8s-server log kept at {}", log.display());
-        } else if Arc::strong_count(&self.data) == 1 {
-            let _ = std::fs::remove_file(log);
-        }
-    }
-}
-
-/// Mount points at or below `dir`, from this process's mount table (deepest last).
-pub fn mounts_under(dir: &Path) -> Vec<PathBuf> {
-    let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_owned());
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|line| line.split(' ').nth(4).map(PathBuf::from))
-        .filter(|point| point.starts_with(&dir))
-        .collect()
-}
-
-/// Unmounts everything mounted at or below `dir`.
-pub fn unmount_under(dir: &Path) {
-    for point in mounts_under(dir).into_iter().rev() {
-        let _ = Command::new("umount").arg(&point).status();
-    }
-}
-
-/// Every file below `dir` (recursively).
-pub fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return out;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            out.extend(files_under(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
+/// `examples/hello` as a bundle, built once per test process (see
+/// [`q8s_testing::apps::hello_bundle`]).
+pub fn hello_bundle() -> PathBuf {
+    q8s_testing::apps::hello_bundle(Path::new(env!("CARGO_TARGET_TMPDIR")))
 }
 
 /// Status and JSON body (Null when the body is not JSON).
@@ -470,115 +291,6 @@ pub async fn json_of(r: Response) -> (StatusCode, Value) {
     let status = r.status();
     let text = r.text().await.unwrap_or_default();
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
-/// The repository's root.
-pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-/// Bundles the app folder `dir` into a fresh temporary folder and returns the `.qz` path.
-pub fn bundle_dir(dir: &Path) -> (tempfile::TempDir, PathBuf) {
-    let out = tempfile::tempdir().unwrap();
-    let tree = q8s_core::select::FsTree::new(dir).expect("opening the app folder");
-    let target = out.path().join("bundle.qz");
-    let file = std::fs::File::create(&target).unwrap();
-    let (info, _) = q8s_core::bundle::build_tree(&tree, std::io::BufWriter::new(file))
-        .unwrap_or_else(|e| panic!("bundling {}: {e}", dir.display()));
-    let named = out.path().join(info.file_name);
-    std::fs::rename(&target, &named).unwrap();
-    (out, named)
-}
-
-/// `examples/hello` as a bundle, built once per test process into one shared file under
-/// cargo's test scratch folder (a static `TempDir` is never dropped, so it would leave a folder
-/// in `/tmp` per process). Every process writes the same bytes — bundles are deterministic —
-/// and renames them into place, so readers never see a partial file.
-pub fn hello_bundle() -> PathBuf {
-    static BUNDLE: OnceLock<PathBuf> = OnceLock::new();
-    BUNDLE
-        .get_or_init(|| {
-            let (dir, built) = bundle_dir(&repo_root().join("examples/hello"));
-            let scratch = Path::new(env!("CARGO_TARGET_TMPDIR"));
-            let shared = scratch.join(built.file_name().unwrap());
-            let mut staged = tempfile::NamedTempFile::new_in(scratch).unwrap();
-            std::io::copy(&mut std::fs::File::open(&built).unwrap(), &mut staged).unwrap();
-            staged.persist(&shared).unwrap();
-            drop(dir);
-            shared
-        })
-        .clone()
-}
-
-/// A copy of `examples/hello` with `App.Version` (and optionally more manifest text)
-/// changed, bundled; for tests that need several versions or different manifests.
-pub fn hello_variant(version: &str, extra_manifest: &str) -> (tempfile::TempDir, PathBuf) {
-    let src = repo_root().join("examples/hello");
-    let work = tempfile::tempdir().unwrap();
-    let app = work.path().join("hello");
-    copy_dir(&src, &app);
-    let manifest = std::fs::read_to_string(app.join("q-app.toml")).unwrap();
-    let manifest = manifest.replace("Version = \"0.1.0\"", &format!("Version = \"{version}\""));
-    std::fs::write(
-        app.join("q-app.toml"),
-        format!("{manifest}\n{extra_manifest}"),
-    )
-    .unwrap();
-    let (out, path) = bundle_dir(&app);
-    let kept = work.path().join(path.file_name().unwrap());
-    std::fs::rename(&path, &kept).unwrap();
-    drop(out);
-    (work, kept)
-}
-
-fn copy_dir(src: &Path, dst: &Path) {
-    std::fs::create_dir_all(dst).unwrap();
-    for entry in std::fs::read_dir(src).unwrap().flatten() {
-        let target = dst.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
-
-impl TestServer {
-    /// Starts a new server process on the same data directory with other command-line
-    /// arguments (kills the old process if it still runs).
-    pub async fn restart_with(mut self, args: &[&str]) -> TestServer {
-        self.args = args.iter().map(|a| a.to_string()).collect();
-        self.restart().await
-    }
-}
-
-/// A copy of `examples/hello` named `name` at `version`, with each `(from, to)` replaced in its
-/// manifest text, bundled; the folder holding the `.qz` goes when the `TempDir` is dropped.
-pub fn app_variant(
-    name: &str,
-    version: &str,
-    replacements: &[(&str, &str)],
-) -> (tempfile::TempDir, PathBuf) {
-    let work = tempfile::tempdir().unwrap();
-    let app = work.path().join("app");
-    copy_dir(&repo_root().join("examples/hello"), &app);
-    let mut manifest = std::fs::read_to_string(app.join("q-app.toml"))
-        .unwrap()
-        .replace("Name = \"ai.h2o.q8s.hello\"", &format!("Name = \"{name}\""))
-        .replace("Version = \"0.1.0\"", &format!("Version = \"{version}\""));
-    for (from, to) in replacements {
-        assert!(manifest.contains(from), "the manifest has no {from:?}");
-        manifest = manifest.replace(from, to);
-    }
-    std::fs::write(app.join("q-app.toml"), manifest).unwrap();
-    let (out, path) = bundle_dir(&app);
-    let kept = work.path().join(path.file_name().unwrap());
-    std::fs::rename(&path, &kept).unwrap();
-    drop(out);
-    (work, kept)
 }
 
 impl TestServer {
