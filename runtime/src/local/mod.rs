@@ -28,6 +28,7 @@ mod admission;
 mod cgroup;
 mod confine;
 mod diagnose;
+mod env_key;
 mod gc;
 mod index_proxy;
 mod install;

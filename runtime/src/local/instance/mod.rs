@@ -3,31 +3,29 @@
 //! backoff until too many come in a row. Every crash says why: how the process ended and the
 //! decisive line of what it printed ([`super::diagnose`]).
 
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
-use std::path::Path;
+mod launch;
+mod readiness;
+
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::Shared;
 use super::admission::human;
-use super::cgroup::{Cgroup, Limits};
+use super::cgroup::Cgroup;
 use super::diagnose;
 use super::log::{InstanceLog, RunOutput};
 use super::network::Pod;
 use super::prepare::{AppKind, InstallContext, Prepared};
-use super::process::{Confinement, Launch, Sandboxed, describe_exit};
-use super::sandbox::{ENV_DIR, Sandbox};
+use super::process::{Confinement, Sandboxed, describe_exit};
+use super::sandbox::Sandbox;
 use crate::{BundleSource, InstanceSpec, InstanceStatus, StatusUpdate, Upstream};
-
-/// Qd's port inside an instance's own network namespace (Wave's default).
-const QD_PORT: u16 = 10101;
-/// The app's port there (Wave's default for apps).
-const APP_PORT: u16 = 8000;
+use launch::{APP_PORT, QD_PORT, free_port};
+use readiness::{Silent, answers, silence};
 
 /// A supervised instance, as the runtime tracks it.
 pub(crate) struct InstanceHandle {
@@ -126,13 +124,6 @@ enum Ending {
     Exited(&'static str, std::io::Result<std::process::ExitStatus>),
     /// The start timeout passed while this one did not answer.
     Silent(Silent),
-}
-
-/// Which of the two processes did not answer (yet).
-#[derive(Clone, Copy)]
-enum Silent {
-    Qd,
-    App,
 }
 
 impl Supervisor {
@@ -536,124 +527,6 @@ impl Supervisor {
         }
     }
 
-    fn qd_launch(
-        &self,
-        prepared: &Prepared,
-        waved: &str,
-        www: &str,
-        port: u16,
-        keys: &(String, String),
-    ) -> std::io::Result<Launch> {
-        // Qd sees the environment only: no app files, no volume, no secrets.
-        let mut sandbox = Sandbox::new(&self.shared.config.bwrap, &prepared.env_dir, Vec::new());
-        if !self.shared.isolation.seccomp {
-            sandbox = sandbox.without_seccomp();
-        }
-        let command = sandbox.command(waved, &[])?;
-        let env = base_env()
-            .chain([
-                ("H2O_WAVE_LISTEN".to_owned(), format!("127.0.0.1:{port}")),
-                ("H2O_WAVE_WEB_DIR".to_owned(), www.to_owned()),
-                ("H2O_WAVE_DATA_DIR".to_owned(), "/tmp/qd".to_owned()),
-                (
-                    "Q8S_INSTANCE_ID".to_owned(),
-                    self.spec.instance_id.to_string(),
-                ),
-                ("H2O_WAVE_ACCESS_KEY_ID".to_owned(), keys.0.clone()),
-                ("H2O_WAVE_ACCESS_KEY_SECRET".to_owned(), keys.1.clone()),
-            ])
-            .collect();
-        Ok(Launch::new("Qd", command, env))
-    }
-
-    fn app_launch(
-        &self,
-        prepared: &Prepared,
-        sandbox: &Sandbox,
-        qd_port: u16,
-        app_port: u16,
-        keys: &(String, String),
-    ) -> std::io::Result<Launch> {
-        let module = self.spec.module.clone();
-        let python = format!("{ENV_DIR}/bin/python");
-        let args: Vec<String> = match prepared.kind {
-            AppKind::WaveApp => [
-                "-m",
-                "h2o_wave",
-                "run",
-                "--no-reload",
-                "--no-autostart",
-                &module,
-            ]
-            .map(str::to_owned)
-            .to_vec(),
-            AppKind::WaveScript | AppKind::Plain => vec!["-m".into(), module],
-        };
-        let command = sandbox.command(&python, &args)?;
-        let spec = &self.spec;
-        let mut env: Vec<(String, String)> = base_env().collect();
-        env.extend(spec.env.iter().cloned());
-        env.extend([
-            ("VIRTUAL_ENV".to_owned(), ENV_DIR.to_owned()),
-            ("Q8S_INSTANCE_ID".to_owned(), spec.instance_id.to_string()),
-            ("Q8S_APP_ID".to_owned(), spec.app_id.to_string()),
-            ("Q8S_APP_NAME".to_owned(), spec.app_name.clone()),
-            ("Q8S_APP_VERSION".to_owned(), spec.app_version.clone()),
-            ("Q8S_INSTANCE_URL".to_owned(), spec.instance_url.clone()),
-            ("PORT".to_owned(), app_port.to_string()),
-        ]);
-        if prepared.kind != AppKind::Plain {
-            env.extend([
-                (
-                    "H2O_WAVE_ADDRESS".to_owned(),
-                    format!("http://127.0.0.1:{qd_port}"),
-                ),
-                (
-                    "H2O_WAVE_APP_ADDRESS".to_owned(),
-                    format!("http://127.0.0.1:{app_port}"),
-                ),
-                ("H2O_WAVE_ACCESS_KEY_ID".to_owned(), keys.0.clone()),
-                ("H2O_WAVE_ACCESS_KEY_SECRET".to_owned(), keys.1.clone()),
-                // Some `wave run` versions ignore `--no-autostart` and start a Qd of their own.
-                ("H2O_WAVE_NO_AUTOSTART".to_owned(), "true".to_owned()),
-            ]);
-        }
-        Ok(Launch::new("app", command, env))
-    }
-
-    fn sandbox(
-        &self,
-        prepared: &Prepared,
-        own_network: bool,
-        volume: Option<&Path>,
-    ) -> Result<Sandbox, String> {
-        let extra = prepared
-            .python_prefix
-            .iter()
-            .chain(&self.shared.config.sandbox_paths)
-            .cloned()
-            .collect();
-        let mut sandbox = Sandbox::new(&self.shared.config.bwrap, &prepared.env_dir, extra)
-            .with_app(&prepared.app_dir)
-            .with_slirp_dns(own_network && self.shared.isolation.outbound);
-        if !self.shared.isolation.seccomp {
-            sandbox = sandbox.without_seccomp();
-        }
-        if let (Some(mount), Some(dir)) = (&self.spec.volume_mount, volume) {
-            sandbox = sandbox.with_volume(dir, mount);
-        }
-        Ok(sandbox)
-    }
-
-    fn cgroup(&self) -> Option<Cgroup> {
-        let limits = Limits {
-            memory: self.spec.memory_limit,
-            pids: self.shared.config.max_pids,
-        };
-        let cgroups = &self.shared.cgroups;
-        cgroups.instance(self.spec.instance_id, &limits, &self.handle.log)
-    }
-
     async fn fail(&self, why: String) {
         self.handle.log.note(&format!("FAILED: {why}"));
         self.report(InstanceStatus::Failed, Some(why)).await;
@@ -678,37 +551,12 @@ async fn stop_pod(pod: &mut Option<Pod>) {
     }
 }
 
-/// Why a start timed out: `what` did not answer within `timeout`, and the last line of its
-/// `output`.
-fn silence(what: String, timeout: Duration, output: &RunOutput) -> String {
-    let reason = format!("{what} within {} s", timeout.as_secs());
-    match diagnose::decisive_line(&output.lines()) {
-        Some(line) => format!("{reason}; its last output: {line}"),
-        None => reason,
-    }
-}
-
 fn crashed(reason: String, ran: Duration) -> RunEnd {
     RunEnd::Crashed {
         reason,
         ran,
         output: None,
     }
-}
-
-/// What every sandboxed process gets; nothing of the server's own environment.
-fn base_env() -> impl Iterator<Item = (String, String)> {
-    [
-        ("PATH", "/venv/bin:/usr/local/bin:/usr/bin:/bin"),
-        ("HOME", "/tmp"),
-        ("TMPDIR", "/tmp"),
-        ("LANG", "C.UTF-8"),
-        ("TZ", "UTC"),
-        ("PYTHONUNBUFFERED", "1"),
-        ("PYTHONDONTWRITEBYTECODE", "1"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
 }
 
 /// Resolves when a stop was asked for (or the runtime dropped the handle).
@@ -742,49 +590,6 @@ async fn stop_all(qd: &mut Option<Sandboxed>, app: Option<&mut Sandboxed>, grace
         }
     };
     tokio::join!(stop_app, stop_qd);
-}
-
-/// Whether Qd serves `/` (Wave) and the app accepts connections (it registered with Qd before
-/// it listens); else which of them does not answer.
-async fn answers(qd: Option<&Upstream>, app: &Upstream) -> Result<(), Silent> {
-    let probe = async {
-        if let Some(qd) = qd
-            && !http_ok(qd).await
-        {
-            return Err(Silent::Qd);
-        }
-        app.connect().await.map(drop).map_err(|_| Silent::App)
-    };
-    let silent = if qd.is_some() {
-        Silent::Qd
-    } else {
-        Silent::App
-    };
-    tokio::time::timeout(Duration::from_secs(2), probe)
-        .await
-        .unwrap_or(Err(silent))
-}
-
-async fn http_ok(upstream: &Upstream) -> bool {
-    let Ok(mut stream) = upstream.connect().await else {
-        return false;
-    };
-    let request = format!("GET / HTTP/1.0\r\nHost: {}\r\n\r\n", upstream.authority());
-    if stream.write_all(request.as_bytes()).await.is_err() {
-        return false;
-    }
-    let mut head = [0u8; 12];
-    if stream.read_exact(&mut head).await.is_err() {
-        return false;
-    }
-    // `HTTP/1.x 2xx`
-    head.starts_with(b"HTTP/1.") && head[9] == b'2'
-}
-
-fn free_port() -> std::io::Result<u16> {
-    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
-        .local_addr()?
-        .port())
 }
 
 fn backoff(base: Duration, max: Duration, crashes: u32) -> Duration {
