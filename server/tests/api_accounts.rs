@@ -9,15 +9,14 @@ use serde_json::json;
 #[tokio::test]
 async fn admins_manage_users_and_users_cannot() {
     let server = TestServer::start().await;
-    let r = server
-        .client
-        .post(server.api("/users"))
-        .bearer_auth(&server.admin_token)
-        .json(&json!({"username": "carol"}))
-        .send()
-        .await
-        .unwrap();
-    let (status, created) = json_of(r).await;
+    let (status, created) = server
+        .send(
+            Method::POST,
+            &server.admin_token,
+            "/users",
+            Some(json!({"username": "carol"})),
+        )
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     assert_eq!(created["user"]["username"], "carol");
     assert_eq!(created["user"]["admin"], false);
@@ -45,15 +44,14 @@ async fn admins_manage_users_and_users_cannot() {
         ),
         (json!({"username": "dave", "role": "x"}), "invalid-request"),
     ] {
-        let r = server
-            .client
-            .post(server.api("/users"))
-            .bearer_auth(&server.admin_token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let (status, err) = json_of(r).await;
+        let (status, err) = server
+            .send(
+                Method::POST,
+                &server.admin_token,
+                "/users",
+                Some(body.clone()),
+            )
+            .await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
         assert_eq!(err["error"]["code"], code, "{body}");
     }
@@ -98,14 +96,7 @@ async fn tokens_belong_to_their_user() {
     let server = TestServer::start().await;
     let frank = server.user_token("frank", false).await;
     let grace = server.user_token("grace", false).await;
-    let r = server
-        .client
-        .post(server.api("/tokens"))
-        .bearer_auth(&frank)
-        .send()
-        .await
-        .unwrap();
-    let (status, token) = json_of(r).await;
+    let (status, token) = server.send(Method::POST, &frank, "/tokens", None).await;
     assert_eq!(status, StatusCode::CREATED, "{token}");
     assert_eq!(token["name"], "api");
     let id = token["id"].as_str().unwrap();
@@ -224,15 +215,14 @@ async fn secret_values_are_never_returned() {
         ),
         ("good", json!({"value": "v"}), Some("invalid-request"), ""),
     ] {
-        let r = server
-            .client
-            .put(server.api(&format!("/secrets/{name}")))
-            .bearer_auth(&server.admin_token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let (status, err) = json_of(r).await;
+        let (status, err) = server
+            .send(
+                Method::PUT,
+                &server.admin_token,
+                &format!("/secrets/{name}"),
+                Some(body),
+            )
+            .await;
         match code {
             Some(code) => {
                 assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{name}");

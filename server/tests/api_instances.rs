@@ -130,25 +130,15 @@ async fn instance_life_cycle_visibility_and_app_deletion() {
         server.get(&bob, &format!("/instances/{iid}/logs")).await.0,
         StatusCode::NOT_FOUND
     );
-    assert_eq!(
-        server
-            .get(&bob, "/instances?scope=all")
-            .await
-            .1
-            .as_array()
-            .unwrap()
-            .len(),
-        1
-    );
-    let r = server
-        .client
-        .patch(server.api(&format!("/instances/{iid}")))
-        .bearer_auth(&alice)
-        .json(&json!({"visibility": "ALL_USERS"}))
-        .send()
-        .await
-        .unwrap();
-    let (status, patched) = json_of(r).await;
+    assert_eq!(server.count(&bob, "/instances?scope=all").await, 1);
+    let (status, patched) = server
+        .send(
+            Method::PATCH,
+            &alice,
+            &format!("/instances/{iid}"),
+            Some(json!({"visibility": "ALL_USERS"})),
+        )
+        .await;
     assert_eq!(
         (status, patched["visibility"].as_str()),
         (StatusCode::OK, Some("ALL_USERS"))
@@ -157,27 +147,8 @@ async fn instance_life_cycle_visibility_and_app_deletion() {
         server.get(&bob, &format!("/instances/{iid}")).await.0,
         StatusCode::OK
     );
-    assert_eq!(
-        server
-            .get(&bob, "/instances?scope=all")
-            .await
-            .1
-            .as_array()
-            .unwrap()
-            .len(),
-        2
-    );
-    assert_eq!(
-        server
-            .get(&bob, "/instances")
-            .await
-            .1
-            .as_array()
-            .unwrap()
-            .len(),
-        1,
-        "mine only"
-    );
+    assert_eq!(server.count(&bob, "/instances?scope=all").await, 2);
+    assert_eq!(server.count(&bob, "/instances").await, 1, "mine only");
     assert_eq!(
         server
             .status(
@@ -200,41 +171,36 @@ async fn instance_life_cycle_visibility_and_app_deletion() {
     assert_eq!(json_of(r).await.1["error"]["code"], "immutable-field");
 
     // Deleting the app is refused while instances live.
-    let r = server
-        .client
-        .delete(server.api(&format!("/apps/{app_id}")))
-        .bearer_auth(&alice)
-        .send()
-        .await
-        .unwrap();
-    let (status, err) = json_of(r).await;
+    let (status, err) = server
+        .send(Method::DELETE, &alice, &format!("/apps/{app_id}"), None)
+        .await;
     assert_eq!(
         (status, err["error"]["code"].as_str()),
         (StatusCode::CONFLICT, Some("app-has-instances"))
     );
 
     // Suspend, resume, terminate.
-    let r = server
-        .client
-        .post(server.api(&format!("/instances/{iid}/suspend")))
-        .bearer_auth(&alice)
-        .send()
-        .await
-        .unwrap();
-    let (status, suspended) = json_of(r).await;
+    let (status, suspended) = server
+        .send(
+            Method::POST,
+            &alice,
+            &format!("/instances/{iid}/suspend"),
+            None,
+        )
+        .await;
     assert_eq!(
         (status, suspended["status"].as_str()),
         (StatusCode::OK, Some("SUSPENDED")),
         "{suspended}"
     );
-    let r = server
-        .client
-        .post(server.api(&format!("/instances/{iid}/resume")))
-        .bearer_auth(&alice)
-        .send()
-        .await
-        .unwrap();
-    let (status, resumed) = json_of(r).await;
+    let (status, resumed) = server
+        .send(
+            Method::POST,
+            &alice,
+            &format!("/instances/{iid}/resume"),
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{resumed}");
     assert_ne!(resumed["status"], "SUSPENDED");
     for id in [&iid, &bob_iid] {

@@ -109,6 +109,34 @@ impl TestServer {
         json_of(r).await
     }
 
+    /// How many items a list path (`/apps`, `/instances?scope=all`, …) answers `token` with.
+    pub async fn count(&self, token: &str, path: &str) -> usize {
+        let (code, list) = self.get(token, path).await;
+        assert_eq!(code, StatusCode::OK, "{path}: {list}");
+        list.as_array()
+            .unwrap_or_else(|| panic!("{path}: not a list: {list}"))
+            .len()
+    }
+
+    /// Sends `method` to an API path with a token and an optional JSON body; returns status
+    /// and JSON (Null when not JSON).
+    pub async fn send(
+        &self,
+        method: Method,
+        token: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .client
+            .request(method, self.api(path))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        json_of(request.send().await.unwrap()).await
+    }
+
     /// Sends `method` to an API path with a token and an optional JSON body; returns the status.
     pub async fn status(
         &self,
@@ -117,14 +145,7 @@ impl TestServer {
         path: &str,
         body: Option<Value>,
     ) -> StatusCode {
-        let mut request = self
-            .client
-            .request(method, self.api(path))
-            .bearer_auth(token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        request.send().await.unwrap().status()
+        self.send(method, token, path, body).await.0
     }
 
     /// Imports the bundle file at `path` with `token`.
