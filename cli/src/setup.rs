@@ -9,7 +9,7 @@ use clap::{Args, Subcommand};
 use indicatif::ProgressBar;
 use q8s_client::config::{self, ConfigFile, Overrides, Profile};
 use q8s_client::{Client, DEFAULT_URL, DevicePoll};
-use q8s_core::api::{ApiError, Pkce};
+use q8s_core::api::{ApiError, ErrorCode, Pkce};
 use serde_json::json;
 
 use crate::loopback::{Callback, Loopback};
@@ -189,7 +189,7 @@ async fn device_flow(client: &Client, json: bool) -> anyhow::Result<String> {
         if tokio::time::Instant::now() >= deadline {
             spinner.finish_and_clear();
             return Err(ApiError::SignIn {
-                code: "expired-token".into(),
+                code: ErrorCode::ExpiredToken.as_str().into(),
                 description: "the code was not approved in time".into(),
             }
             .into());

@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
+use q8s_core::api::ErrorCode;
 use serde::{Deserialize, Serialize};
 
 use crate::client::DEFAULT_URL;
@@ -91,11 +92,12 @@ impl ConfigError {
     /// The stable code: `config-path`, `config-io`, `config-invalid` or `unknown-profile`.
     pub fn code(&self) -> &'static str {
         match self {
-            ConfigError::NoPath => "config-path",
-            ConfigError::Io { .. } => "config-io",
-            ConfigError::Invalid { .. } => "config-invalid",
-            ConfigError::UnknownProfile { .. } => "unknown-profile",
+            ConfigError::NoPath => ErrorCode::ConfigPath,
+            ConfigError::Io { .. } => ErrorCode::ConfigIo,
+            ConfigError::Invalid { .. } => ErrorCode::ConfigInvalid,
+            ConfigError::UnknownProfile { .. } => ErrorCode::UnknownProfile,
         }
+        .as_str()
     }
 }
 

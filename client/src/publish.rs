@@ -6,7 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use q8s_core::api::{ApiError, App, Instance, InstanceStatus, Visibility, build_deploy_bundle};
+use q8s_core::api::{
+    ApiError, App, ErrorCode, Instance, InstanceStatus, Visibility, build_deploy_bundle,
+};
 use q8s_core::bundle::{BundleError, BundleInfo};
 
 use crate::client::Client;
@@ -92,7 +94,7 @@ impl Client {
             let (info, path) = build_deploy_bundle(dir, work, stamp)?;
             bundle_time += building.elapsed();
             match self.import_file(&path, visibility, progress.clone()).await {
-                Err(e) if e.code() == "app-version-exists" && retries > 0 => {
+                Err(e) if e.code() == ErrorCode::AppVersionExists.as_str() && retries > 0 => {
                     retries -= 1;
                     while unix_now() == stamp {
                         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -91,11 +91,11 @@ impl ApiError {
     pub fn code(&self) -> &str {
         match self {
             ApiError::Server { code, .. } | ApiError::SignIn { code, .. } => code,
-            ApiError::Unreachable { .. } => "unreachable",
-            ApiError::UnexpectedResponse { .. } => "unexpected-response",
-            ApiError::InvalidUrl { .. } => "invalid-url",
-            ApiError::Timeout { .. } => "timeout",
-            ApiError::Io { .. } => "io-error",
+            ApiError::Unreachable { .. } => ErrorCode::Unreachable.as_str(),
+            ApiError::UnexpectedResponse { .. } => ErrorCode::UnexpectedResponse.as_str(),
+            ApiError::InvalidUrl { .. } => ErrorCode::InvalidUrl.as_str(),
+            ApiError::Timeout { .. } => ErrorCode::Timeout.as_str(),
+            ApiError::Io { .. } => ErrorCode::IoError.as_str(),
         }
     }
 
@@ -144,7 +144,7 @@ impl ApiError {
         match self {
             // The server's messages read "<fact>; <advice for API callers>". Where we have
             // advice for people at a terminal, it replaces the server's.
-            ApiError::Server { code, .. } if code == "unauthorized" => {
+            ApiError::Server { code, .. } if code == ErrorCode::Unauthorized.as_str() => {
                 "not signed in: the token is missing, expired or revoked".to_owned()
             }
             ApiError::Server { message, .. } => match (self.hint(), message.split_once("; ")) {

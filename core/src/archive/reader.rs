@@ -86,7 +86,7 @@ impl ArchiveError {
                 .first()
                 .map(|d| d.code.as_str())
                 .unwrap_or("corrupt-archive"),
-            ArchiveError::Io(_) => "io-error",
+            ArchiveError::Io(_) => crate::api::ErrorCode::IoError.as_str(),
         }
     }
 

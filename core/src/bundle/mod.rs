@@ -25,6 +25,7 @@ pub use native::{
 };
 pub use report::{CheckReport, InspectReport, ValidationReport, is_valid};
 
+use crate::api::ErrorCode;
 use crate::archive::{
     ArchiveEntry, ArchiveError, DeterministicZipWriter, HashingWriter, Limits, QzReader,
     compress_entry_owned,
@@ -73,8 +74,8 @@ impl BundleError {
     /// The stable code: `invalid-bundle` or `io-error`.
     pub fn code(&self) -> &'static str {
         match self {
-            BundleError::Invalid(_) => "invalid-bundle",
-            BundleError::Io { .. } => "io-error",
+            BundleError::Invalid(_) => ErrorCode::InvalidBundle.as_str(),
+            BundleError::Io { .. } => ErrorCode::IoError.as_str(),
         }
     }
 

@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 
 use super::{EntryKind, Tree, TreeEntry, name_problem};
+use crate::api::ErrorCode;
 
 /// Why [`MemTree::add`] refused a path.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -31,8 +32,8 @@ impl MemTreeError {
     /// The stable kebab-case code: `invalid-path` or `path-conflict`.
     pub fn code(&self) -> &'static str {
         match self {
-            MemTreeError::InvalidPath { .. } => "invalid-path",
-            MemTreeError::Conflict { .. } => "path-conflict",
+            MemTreeError::InvalidPath { .. } => ErrorCode::InvalidPath.as_str(),
+            MemTreeError::Conflict { .. } => ErrorCode::PathConflict.as_str(),
         }
     }
 }
