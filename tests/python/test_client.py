@@ -125,6 +125,8 @@ def test_an_unreachable_server_says_how_to_fix_it(isolated_config: Path) -> None
         q8s.Client(url="http://127.0.0.1:9", token="x").apps()
     assert raised.value.code == "unreachable" and raised.value.status is None
     assert "Q8S_URL" in str(raised.value)
+    # The hint names Python's own means, not the CLI's flags.
+    assert "Client(url=" in str(raised.value) and "--url" not in str(raised.value)
 
 
 def test_run_wait_and_open_through_the_proxy(
