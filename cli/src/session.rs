@@ -45,9 +45,13 @@ impl Connection {
     }
 }
 
-/// The CLI's advice on a configuration error, where it has some.
+/// The CLI's advice on a configuration error, where it has some. A URL that cannot be used
+/// at all says so first (the API's own address, `…/api/v1`, rather than the server's).
 fn advise(err: ConfigError) -> anyhow::Error {
     match &err {
+        ConfigError::NoProfileForUrl { url, .. } if Client::new(url, None).is_err() => {
+            Client::new(url, None).err().map_or(err.into(), Into::into)
+        }
         ConfigError::NoProfileForUrl { url, .. } => Advised {
             hint: format!(
                 "use a profile with --profile NAME and leave out --url and Q8S_URL, or sign in \

@@ -84,6 +84,10 @@ fn a_url_with_the_api_path_says_which_url_to_use() {
             .env("Q8S_TOKEN", &server.admin_token);
         let o = user.run(&["app", "list"]);
         assert_eq!(o.status.code(), Some(1), "{suffix}");
+        // The same with a profile for the server, which the URL is not.
+        let signed_in = signed_in(&server);
+        let o2 = signed_in.run(&["app", "list", "--url", &format!("{}{suffix}", server.url)]);
+        assert_eq!(stderr(&o2), stderr(&o), "{suffix}");
         assert_eq!(
             stderr(&o),
             format!(
