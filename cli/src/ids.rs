@@ -53,7 +53,7 @@ pub fn not_found_tip(kind: Kind, err: anyhow::Error) -> anyhow::Error {
             fact: api.message(),
             code: api.code().to_owned(),
             hint: list_hint(kind),
-            api: Some(api),
+            api: Some(Box::new(api)),
         }
         .into(),
         Ok(api) => api.into(),

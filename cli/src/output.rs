@@ -102,7 +102,7 @@ pub struct Advised {
     /// What to do.
     pub hint: String,
     /// The diagnostics and details of the error advised on, when it was the server's.
-    pub api: Option<ApiError>,
+    pub api: Option<Box<ApiError>>,
 }
 
 impl std::fmt::Display for Advised {
@@ -119,7 +119,7 @@ impl std::error::Error for Advised {}
 pub fn print_error(err: &anyhow::Error, format: Format) {
     let advised = err.downcast_ref::<Advised>();
     let api = advised
-        .and_then(|a| a.api.as_ref())
+        .and_then(|a| a.api.as_deref())
         .or_else(|| err.downcast_ref::<ApiError>());
     if let Some(api) = api {
         print_diagnostics(&api.diagnostics(), MANIFEST_FILE);
