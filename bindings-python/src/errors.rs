@@ -8,7 +8,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::PyAny;
 use q8s_client::DeployError;
 use q8s_client::config::ConfigError;
-use q8s_core::api::ApiError;
+use q8s_core::api::{ApiError, Surface};
 use q8s_core::bundle::BundleError;
 use q8s_core::{Diagnostic, RenderOptions};
 
@@ -104,7 +104,7 @@ pub fn api_error(py: Python<'_>, err: ApiError) -> PyErr {
     raise(
         py,
         Kind::Api,
-        err.to_string(),
+        err.sentence_in(Surface::Python),
         err.code(),
         err.status(),
         &err.details(),

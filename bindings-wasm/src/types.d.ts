@@ -265,7 +265,8 @@ export type Q8sErrorCode =
   | "config-path"
   | "config-io"
   | "config-invalid"
-  | "unknown-profile";
+  | "unknown-profile"
+  | "ambiguous-id";
 
 /** The `Error`s q8s-wasm throws and its promises reject with. */
 export interface Q8sError extends Error {

@@ -6,6 +6,7 @@ use clap::Subcommand;
 use q8s_core::api::Visibility;
 use serde_json::json;
 
+use crate::ids::{self, Kind};
 use crate::output::{Format, emit, outln, print_json};
 use crate::render;
 use crate::session::{Connection, block_on, parse_visibility};
@@ -65,6 +66,10 @@ pub fn run(
     let client = connection.client()?;
     let json = format == Format::Json;
     block_on(async move {
+        let mut command = command;
+        if let Some(id) = command.id_mut() {
+            *id = ids::app(&client, id).await?;
+        }
         match command {
             AppCommand::List { all, .. } => {
                 let apps = client.apps(all).await?;
@@ -109,6 +114,20 @@ pub fn run(
         }
         Ok(ExitCode::SUCCESS)
     })?
+    .map_err(|e| ids::not_found_tip(Kind::App, e))
+}
+
+impl AppCommand {
+    /// The app id the command takes, if it takes one.
+    fn id_mut(&mut self) -> Option<&mut String> {
+        match self {
+            AppCommand::List { .. } => None,
+            AppCommand::Get { id, .. }
+            | AppCommand::Run { id, .. }
+            | AppCommand::Update { id, .. }
+            | AppCommand::Delete { id, .. } => Some(id),
+        }
+    }
 }
 
 /// The current time, for ages.

@@ -9,6 +9,7 @@ use q8s_client::Client;
 use q8s_core::api::{Instance, Visibility};
 use serde_json::json;
 
+use crate::ids::{self, Kind};
 use crate::output::{Format, emit, outln, print_json};
 use crate::render;
 use crate::session::{Connection, block_on, parse_visibility};
@@ -80,8 +81,9 @@ pub enum InstanceCommand {
         /// The instance's ID.
         id: String,
     },
-    /// Stop an instance for good and remove its data.
+    /// Stop an instance for good and remove its data (also `instance delete`).
     #[command(
+        alias = "delete",
         after_help = "Example:\n  q8s-cli instance terminate 22222222-3333-4444-5555-666666666666"
     )]
     Terminate {
@@ -99,6 +101,10 @@ pub fn run(
     let client = connection.client()?;
     let json = format == Format::Json;
     block_on(async move {
+        let mut command = command;
+        if let Some(id) = command.id_mut() {
+            *id = ids::instance(&client, id).await?;
+        }
         let shown = match command {
             InstanceCommand::List { all, .. } => {
                 let instances = client.instances(all).await?;
@@ -140,6 +146,23 @@ pub fn run(
         print_instance(&shown, json)?;
         Ok(ExitCode::SUCCESS)
     })?
+    .map_err(|e| ids::not_found_tip(Kind::Instance, e))
+}
+
+impl InstanceCommand {
+    /// The instance id the command takes, if it takes one.
+    fn id_mut(&mut self) -> Option<&mut String> {
+        match self {
+            InstanceCommand::List { .. } => None,
+            InstanceCommand::Get { id, .. }
+            | InstanceCommand::Status { id, .. }
+            | InstanceCommand::Logs { id, .. }
+            | InstanceCommand::Update { id, .. }
+            | InstanceCommand::Suspend { id, .. }
+            | InstanceCommand::Resume { id, .. }
+            | InstanceCommand::Terminate { id, .. } => Some(id),
+        }
+    }
 }
 
 fn print_instance(instance: &Instance, json: bool) -> anyhow::Result<()> {

@@ -4,6 +4,7 @@ mod admin;
 mod app;
 mod bundle;
 mod exec;
+mod ids;
 mod instance;
 mod loopback;
 mod output;
@@ -11,6 +12,7 @@ mod publish;
 mod render;
 mod session;
 mod setup;
+mod typos;
 
 use std::process::ExitCode;
 
@@ -73,7 +75,25 @@ enum Command {
 const FAILURE: u8 = 1;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let tip = || typos::tip(&Cli::command(), &args);
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => match tip().filter(|_| e.use_stderr()) {
+            Some(tip) => Cli::command()
+                .error(ErrorKind::InvalidSubcommand, tip)
+                .exit(),
+            None => e.exit(),
+        },
+    };
+    // `bundle WORD` reads WORD as the app folder; when there is none, a command may be meant.
+    if let (Command::Bundle(b), Some(tip)) = (&cli.command, tip())
+        && b.builds()
+    {
+        Cli::command()
+            .error(ErrorKind::InvalidSubcommand, tip)
+            .exit();
+    }
     let (format, destination) = match cli.output {
         None => (Format::Text, None),
         Some(Output::Format(format)) => (format, None),
@@ -108,12 +128,10 @@ fn main() -> ExitCode {
         Command::Admin(c) => admin::run_admin(c, format, &connection),
         Command::Exec(args) => exec::run(args),
         Command::Completions { shell } => {
-            clap_complete::generate(
-                shell,
-                &mut Cli::command(),
-                "q8s-cli",
-                &mut std::io::stdout(),
-            );
+            // Through `emit`, which ends quietly on a closed stdout (`| head`).
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "q8s-cli", &mut script);
+            output::emit(&String::from_utf8_lossy(&script));
             Ok(ExitCode::SUCCESS)
         }
     };

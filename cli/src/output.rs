@@ -5,6 +5,7 @@
 use std::io::{IsTerminal, Write as _};
 use std::path::PathBuf;
 
+use q8s_client::config::ConfigError;
 use q8s_core::api::ApiError;
 use q8s_core::manifest::MANIFEST_FILE;
 use q8s_core::{Diagnostic, RenderOptions};
@@ -90,20 +91,56 @@ pub fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// An error with advice of the CLI's own, in the CLI's terms (which command or flag to use):
+/// `fact (code) — hint`, like the errors of `q8s_core`.
+#[derive(Debug)]
+pub struct Advised {
+    /// What happened.
+    pub fact: String,
+    /// The stable code.
+    pub code: String,
+    /// What to do.
+    pub hint: String,
+    /// The diagnostics and details of the error advised on, when it was the server's.
+    pub api: Option<Box<ApiError>>,
+}
+
+impl std::fmt::Display for Advised {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({}) — {}", self.fact, self.code, self.hint)
+    }
+}
+
+impl std::error::Error for Advised {}
+
 /// Prints a top-level error as one plain sentence on stderr (after the diagnostics of a
-/// bundle the server refused); with `-o json` also as `{"error": {…}}` on stdout.
+/// bundle the server refused); with `-o json` also as `{"error": {code, message, hint,
+/// details}}` on stdout, `message` being the sentence of the text.
 pub fn print_error(err: &anyhow::Error, format: Format) {
-    let api = err.downcast_ref::<ApiError>();
+    let advised = err.downcast_ref::<Advised>();
+    let api = advised
+        .and_then(|a| a.api.as_deref())
+        .or_else(|| err.downcast_ref::<ApiError>());
     if let Some(api) = api {
         print_diagnostics(&api.diagnostics(), MANIFEST_FILE);
     }
+    let message = sentence(err);
     if format == Format::Json {
-        let (code, message, details) = match api {
-            Some(api) => (api.code().to_owned(), api.message(), api.details().to_vec()),
-            None => ("error".to_owned(), sentence(err), Vec::new()),
+        let config = err.downcast_ref::<ConfigError>();
+        let code = match (advised, api, config) {
+            (Some(a), _, _) => a.code.clone(),
+            (None, Some(api), _) => api.code().to_owned(),
+            (None, None, Some(c)) => c.code().to_owned(),
+            (None, None, None) => "error".to_owned(),
         };
-        let body =
-            serde_json::json!({"error": {"code": code, "message": message, "details": details}});
+        let hint = match advised {
+            Some(a) => Some(a.hint.clone()),
+            None => api.and_then(ApiError::hint).map(str::to_owned),
+        };
+        let details = api.map(|a| a.details().to_vec()).unwrap_or_default();
+        let body = serde_json::json!({"error": {
+            "code": code, "message": message, "hint": hint, "details": details,
+        }});
         outln!("{body:#}");
     }
     let (red, reset) = if stderr_color() {
@@ -111,7 +148,7 @@ pub fn print_error(err: &anyhow::Error, format: Format) {
     } else {
         ("", "")
     };
-    eprintln!("{red}error{reset}: {}", sentence(err));
+    eprintln!("{red}error{reset}: {message}");
 }
 
 /// The error and its causes in one line, leaving out causes the message already quotes

@@ -5,8 +5,10 @@ use std::future::Future;
 
 use clap::Args;
 use q8s_client::Client;
-use q8s_client::config::{self, ConfigFile, Overrides};
+use q8s_client::config::{self, ConfigError, ConfigFile, Overrides};
 use q8s_core::api::Visibility;
+
+use crate::output::Advised;
 
 /// The flags every service command takes.
 #[derive(Debug, Clone, Default, Args)]
@@ -36,8 +38,31 @@ impl Connection {
     pub fn client(&self) -> anyhow::Result<Client> {
         let path = config::config_path()?;
         let file = ConfigFile::load(&path)?;
-        let resolved = file.resolve(&path, &self.overrides(), &Overrides::from_env())?;
+        let resolved = file
+            .resolve(&path, &self.overrides(), &Overrides::from_env())
+            .map_err(advise)?;
         Ok(Client::new(&resolved.url, resolved.token)?)
+    }
+}
+
+/// The CLI's advice on a configuration error, where it has some. A URL that cannot be used
+/// at all says so first (the API's own address, `…/api/v1`, rather than the server's).
+fn advise(err: ConfigError) -> anyhow::Error {
+    match &err {
+        ConfigError::NoProfileForUrl { url, .. } if Client::new(url, None).is_err() => {
+            Client::new(url, None).err().map_or(err.into(), Into::into)
+        }
+        ConfigError::NoProfileForUrl { url, .. } => Advised {
+            hint: format!(
+                "use a profile with --profile NAME and leave out --url and Q8S_URL, or sign in \
+                 to this URL with `q8s-cli config setup --url {url}`"
+            ),
+            fact: err.to_string(),
+            code: err.code().to_owned(),
+            api: None,
+        }
+        .into(),
+        _ => err.into(),
     }
 }
 

@@ -159,6 +159,19 @@ fn open_browser(url: &str) -> bool {
     })
 }
 
+/// What the device flow waits for, until when, and how to stop waiting.
+fn waiting_line(expires_in: u64, now: time::OffsetDateTime) -> String {
+    let at = now + Duration::from_secs(expires_in);
+    let minutes = expires_in.div_ceil(60);
+    format!(
+        "Waiting for approval; the code expires in {minutes} minute{} (at {:02}:{:02} UTC). \
+         Ctrl-C cancels.",
+        if minutes == 1 { "" } else { "s" },
+        at.hour(),
+        at.minute()
+    )
+}
+
 /// The device flow: a code the user enters at the server's `/device` page, and polls until
 /// the user decides (at the pace the server asks for).
 async fn device_flow(client: &Client, json: bool) -> anyhow::Result<String> {
@@ -170,6 +183,10 @@ async fn device_flow(client: &Client, json: bool) -> anyhow::Result<String> {
     if let Some(complete) = &start.verification_uri_complete {
         eprintln!("(or open {complete})");
     }
+    eprintln!(
+        "{}",
+        waiting_line(start.expires_in, time::OffsetDateTime::now_utc())
+    );
     let spinner = if !json && std::io::stderr().is_terminal() {
         let s = ProgressBar::new_spinner().with_message("waiting for approval…");
         s.enable_steady_tick(Duration::from_millis(100));
@@ -197,4 +214,19 @@ async fn device_flow(client: &Client, json: bool) -> anyhow::Result<String> {
     };
     spinner.finish_and_clear();
     Ok(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wait_says_until_when_and_how_to_stop() {
+        let now = time::macros::datetime!(2026-12-05 10:55:30 UTC);
+        assert_eq!(
+            waiting_line(600, now),
+            "Waiting for approval; the code expires in 10 minutes (at 11:05 UTC). Ctrl-C cancels."
+        );
+        assert!(waiting_line(30, now).contains("in 1 minute (at 10:56 UTC)"));
+    }
 }

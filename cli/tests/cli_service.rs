@@ -174,7 +174,10 @@ fn apps_and_instances_session() {
     assert_eq!(alice.json(&["app", "list", "-a"]), Value::Array(vec![]));
     let o = alice.run(&["app", "get", &id]);
     assert_eq!(o.status.code(), Some(1));
-    assert_eq!(stderr(&o), "error: app not found (not-found)\n");
+    assert_eq!(
+        stderr(&o),
+        "error: app not found (not-found) — see `q8s-cli app list` for the ids\n"
+    );
 
     let launched = admin.ok(&["app", "run", &id]);
     golden("app_run.txt", &launched);

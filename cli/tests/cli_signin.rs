@@ -199,6 +199,12 @@ fn device_flow_signs_in_with_a_code() {
             .map(|(_, c)| c.trim().to_owned())
     });
     assert_eq!(code.len(), 9, "{code}");
+    // It says that it waits, until when, and how to stop.
+    let waiting = setup.line(|l| l.starts_with("Waiting for approval").then(|| l.to_owned()));
+    assert!(
+        waiting.contains("the code expires in") && waiting.ends_with("Ctrl-C cancels."),
+        "{waiting}"
+    );
     block_on(async {
         let client = http();
         let cookie = server.login(&client, "bob", &bob_password).await;

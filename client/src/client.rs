@@ -20,6 +20,17 @@ pub const DEFAULT_URL: &str = "http://127.0.0.1:8008";
 #[cfg(not(target_family = "wasm"))]
 const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// The server's address when `url` is (or is under) its API's (`…/api`, `…/api/v1/…`), a
+/// mistake the server would answer with 404 to every call.
+fn server_of_api_url(url: &Url) -> Option<String> {
+    let segments: Vec<&str> = url.path_segments()?.collect();
+    let at = (0..segments.len())
+        .find(|&i| segments[i] == "api" && segments.get(i + 1).is_none_or(|next| *next == "v1"))?;
+    let mut server = url.clone();
+    server.set_path(&segments[..at].join("/"));
+    Some(server.as_str().trim_end_matches('/').to_owned())
+}
+
 /// A client of one q8s server, with or without an API token. Cheap to clone.
 ///
 /// ```
@@ -27,6 +38,10 @@ const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 /// let client = Client::new("http://127.0.0.1:8008/", Some("q8s_…".into()))?;
 /// assert_eq!(client.url(), "http://127.0.0.1:8008");
 /// assert!(Client::new("ftp://example.com", None).is_err());
+/// // The API's address is not the server's: the error says which one to use.
+/// let err = Client::new("http://127.0.0.1:8008/api/v1", None).unwrap_err();
+/// assert!(err.to_string().contains("use http://127.0.0.1:8008 "));
+/// assert!(Client::new("https://example.com/q8s/", None).is_ok());
 /// # Ok::<(), q8s_core::api::ApiError>(())
 /// ```
 #[derive(Clone)]
@@ -67,6 +82,11 @@ impl Client {
         base.path_segments_mut()
             .map_err(|()| invalid("it cannot be a base URL"))?
             .pop_if_empty();
+        if let Some(server) = server_of_api_url(&base) {
+            return Err(invalid(&format!(
+                "it is the API's address, not the server's: use {server}"
+            )));
+        }
         Ok(Client {
             base,
             token: token.filter(|t| !t.is_empty()),

@@ -86,16 +86,41 @@ pub enum ConfigError {
         /// The profiles it has.
         known: Vec<String>,
     },
+    /// A URL given by flag or environment, without a token, that no profile is for: the
+    /// request would go without one.
+    #[error("no profile is for {url}: a token is sent only to the URL it was saved for (profiles in {}: {})", path.display(), profile_list(known))]
+    NoProfileForUrl {
+        /// The URL given.
+        url: String,
+        /// The file.
+        path: PathBuf,
+        /// The profiles it has, with their URLs.
+        known: Vec<(String, Option<String>)>,
+    },
+}
+
+fn profile_list(known: &[(String, Option<String>)]) -> String {
+    let named: Vec<String> = known
+        .iter()
+        .map(|(name, url)| match url {
+            Some(url) => format!("`{name}` for {url}"),
+            None => format!("`{name}` without a URL"),
+        })
+        .collect();
+    named.join(", ")
 }
 
 impl ConfigError {
-    /// The stable code: `config-path`, `config-io`, `config-invalid` or `unknown-profile`.
+    /// The stable code: `config-path`, `config-io`, `config-invalid` or `unknown-profile`
+    /// (also for a URL no profile is for).
     pub fn code(&self) -> &'static str {
         match self {
             ConfigError::NoPath => ErrorCode::ConfigPath,
             ConfigError::Io { .. } => ErrorCode::ConfigIo,
             ConfigError::Invalid { .. } => ErrorCode::ConfigInvalid,
-            ConfigError::UnknownProfile { .. } => ErrorCode::UnknownProfile,
+            ConfigError::UnknownProfile { .. } | ConfigError::NoProfileForUrl { .. } => {
+                ErrorCode::UnknownProfile
+            }
         }
         .as_str()
     }
@@ -204,28 +229,40 @@ impl ConfigFile {
     /// [`DEFAULT_URL`]. A profile named explicitly (flag or `Q8S_PROFILE`) must exist.
     ///
     /// The profile's token is used only with the profile's own URL: a URL given by flag or
-    /// environment does not receive a token meant for another server.
+    /// environment does not receive a token meant for another server. Such a URL, when no
+    /// profile is named, picks the profile saved for exactly that URL (the default one first).
+    /// Names are compared as written: `localhost` is not `127.0.0.1`, since `localhost` may
+    /// reach `[::1]`, where another process can listen on the same port.
     pub fn resolve(
         &self,
         path: &Path,
         flags: &Overrides,
         env: &Overrides,
     ) -> Result<Resolved, ConfigError> {
-        let name = self.profile_name(flags, env);
-        let profile = self.profiles.get(&name);
+        let mut name = self.profile_name(flags, env);
         let named = flags.profile.is_some() || env.profile.is_some();
-        if named && profile.is_none() {
+        if named && !self.profiles.contains_key(&name) {
             return Err(ConfigError::UnknownProfile {
                 name,
                 path: path.to_owned(),
                 known: self.profiles.keys().cloned().collect(),
             });
         }
-        let profile_url = profile.and_then(|p| p.url.clone());
-        let url = flags
-            .url
+        let given_url = flags.url.clone().or_else(|| env.url.clone());
+        let url_of = |name: &str| self.profiles.get(name).and_then(|p| p.url.clone());
+        if let Some(given) = given_url.as_deref().filter(|_| !named) {
+            let own =
+                |name: &String| same_url(given, url_of(name).as_deref().unwrap_or(DEFAULT_URL));
+            if !own(&name) {
+                if let Some(other) = self.profiles.keys().find(|n| own(n)) {
+                    name = other.clone();
+                }
+            }
+        }
+        let profile = self.profiles.get(&name);
+        let profile_url = url_of(&name);
+        let url = given_url
             .clone()
-            .or_else(|| env.url.clone())
             .or_else(|| profile_url.clone())
             .unwrap_or_else(|| DEFAULT_URL.to_owned());
         let same_server = same_url(&url, profile_url.as_deref().unwrap_or(DEFAULT_URL));
@@ -238,6 +275,17 @@ impl ConfigFile {
                     .and_then(|p| p.token.clone())
                     .filter(|_| same_server)
             });
+        if token.is_none() && given_url.is_some() && !self.profiles.is_empty() {
+            return Err(ConfigError::NoProfileForUrl {
+                url,
+                path: path.to_owned(),
+                known: self
+                    .profiles
+                    .iter()
+                    .map(|(name, p)| (name.clone(), p.url.clone()))
+                    .collect(),
+            });
+        }
         Ok(Resolved {
             url,
             token,
@@ -393,11 +441,46 @@ mod tests {
 
     #[test]
     fn a_profile_token_never_goes_to_another_server() {
+        // Without a token of its own, a URL no profile is for is an error naming the profiles.
         let flags = layer(Some("http://elsewhere:1"), None, None);
+        let e = file()
+            .resolve(Path::new("c"), &flags, &Overrides::default())
+            .unwrap_err();
+        assert_eq!(e.code(), "unknown-profile");
+        assert_eq!(
+            e.to_string(),
+            "no profile is for http://elsewhere:1: a token is sent only to the URL it was saved \
+             for (profiles in c: `local` for http://127.0.0.1:8008, `prod` for \
+             https://q8s.example.com)"
+        );
+        // The same server by another name is another URL: the token does not go there.
+        let flags = layer(Some("http://localhost:8008"), None, None);
+        let e = file()
+            .resolve(Path::new("c"), &flags, &Overrides::default())
+            .unwrap_err();
+        assert_eq!(e.code(), "unknown-profile");
+        // With a token of its own, it goes on (the token given is the one sent).
+        let flags = layer(Some("http://elsewhere:1"), Some("t-flag"), None);
         let r = file()
             .resolve(Path::new("c"), &flags, &Overrides::default())
             .unwrap();
-        assert_eq!(r.token, None);
+        assert_eq!(r.token.as_deref(), Some("t-flag"));
+        // A profile named with another URL sends nothing, and says so.
+        let flags = layer(Some("http://elsewhere:1"), None, Some("prod"));
+        assert!(
+            file()
+                .resolve(Path::new("c"), &flags, &Overrides::default())
+                .is_err()
+        );
+        // The URL of a profile that is not the default picks that profile.
+        let env = layer(Some("https://q8s.example.com/"), None, None);
+        let r = file()
+            .resolve(Path::new("c"), &Overrides::default(), &env)
+            .unwrap();
+        assert_eq!(
+            (r.profile.as_str(), r.token.as_deref()),
+            ("prod", Some("t-prod"))
+        );
         let flags = layer(Some("http://127.0.0.1:8008/"), None, None);
         let r = file()
             .resolve(Path::new("c"), &flags, &Overrides::default())

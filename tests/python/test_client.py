@@ -118,6 +118,19 @@ def test_the_client_reads_the_cli_configuration(
     with pytest.raises(q8s.Error) as raised:
         q8s.Client(profile="nope")
     assert raised.value.code == "unknown-profile"
+    # A URL no profile is for, without a token: the profiles are named, nothing is sent.
+    monkeypatch.delenv("Q8S_TOKEN")
+    host, other_host = ("127.0.0.1", "localhost")
+    if host not in server.url:
+        host, other_host = other_host, host
+    other = server.url.replace(host, other_host)
+    with pytest.raises(q8s.Error) as raised:
+        q8s.Client(url=other)
+    assert raised.value.code == "unknown-profile"
+    assert f"no profile is for {other}" in str(raised.value)
+    assert f"`test` for {server.url}" in str(raised.value)
+    # The URL of a profile picks that profile.
+    assert q8s.Client(url=server.url).me().admin
 
 
 def test_an_unreachable_server_says_how_to_fix_it(isolated_config: Path) -> None:
@@ -125,6 +138,8 @@ def test_an_unreachable_server_says_how_to_fix_it(isolated_config: Path) -> None
         q8s.Client(url="http://127.0.0.1:9", token="x").apps()
     assert raised.value.code == "unreachable" and raised.value.status is None
     assert "Q8S_URL" in str(raised.value)
+    # The hint names Python's own means, not the CLI's flags.
+    assert "Client(url=" in str(raised.value) and "--url" not in str(raised.value)
 
 
 def test_run_wait_and_open_through_the_proxy(

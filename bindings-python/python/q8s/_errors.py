@@ -70,6 +70,7 @@ ErrorCode = Literal[
     "config-io",
     "config-invalid",
     "unknown-profile",
+    "ambiguous-id",
 ]
 """Every ``code`` a q8s error can have: core's ``ErrorCode`` list, which a test keeps this
 equal to (see ``docs/api.md``, "Error codes")."""

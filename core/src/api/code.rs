@@ -191,11 +191,42 @@ error_codes! {
     ConfigIo = "config-io", None, None;
     /// The configuration file is not valid.
     ConfigInvalid = "config-invalid", None, None;
-    /// No profile of that name in the configuration file.
+    /// No profile of that name in the configuration file, or none for the URL given.
     UnknownProfile = "unknown-profile", None, None;
+    /// An id prefix shorter than 8 characters, or one more than one id starts with.
+    AmbiguousId = "ambiguous-id", None, None;
+}
+
+/// Where an error is shown to a person. Hints name the CLI's commands and flags; a surface
+/// with its own means (a Python argument) says those few hints in its own terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Surface {
+    /// `q8s-cli`.
+    Cli,
+    /// The Python package.
+    Python,
 }
 
 impl ErrorCode {
+    /// The hint in the terms of `surface`: [`ErrorCode::hint`], but for the few hints that
+    /// the surface says otherwise.
+    ///
+    /// ```
+    /// use q8s_core::api::{ErrorCode, Surface};
+    /// let python = ErrorCode::Unreachable.hint_in(Surface::Python).unwrap();
+    /// assert!(python.contains("Client(url=") && !python.contains("--url"));
+    /// assert_eq!(ErrorCode::Unreachable.hint_in(Surface::Cli), ErrorCode::Unreachable.hint());
+    /// ```
+    pub const fn hint_in(self, surface: Surface) -> Option<&'static str> {
+        match (self, surface) {
+            (ErrorCode::Unreachable, Surface::Python) => {
+                Some("check that q8s runs there, or give its URL with q8s.Client(url=…) or Q8S_URL")
+            }
+            _ => self.hint(),
+        }
+    }
+
     /// The code of `code`, if it is one of the list.
     pub fn from_code(code: &str) -> Option<ErrorCode> {
         ErrorCode::ALL.iter().copied().find(|c| c.as_str() == code)

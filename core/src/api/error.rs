@@ -9,8 +9,8 @@
 
 use serde_json::Value;
 
-use super::ErrorCode;
 use super::types::ErrorBody;
+use super::{ErrorCode, Surface};
 use crate::diagnostic::Diagnostic;
 
 /// An error of a q8s API call.
@@ -136,7 +136,22 @@ impl ApiError {
     /// What to do about it, for the codes where there is something to say (the hint of
     /// [`ErrorCode`]).
     pub fn hint(&self) -> Option<&'static str> {
-        ErrorCode::from_code(self.code()).and_then(ErrorCode::hint)
+        self.hint_in(Surface::Cli)
+    }
+
+    /// [`ApiError::hint`] in the terms of `surface` ([`ErrorCode::hint_in`]).
+    pub fn hint_in(&self, surface: Surface) -> Option<&'static str> {
+        ErrorCode::from_code(self.code()).and_then(|code| code.hint_in(surface))
+    }
+
+    /// The one sentence shown to people of `surface`: fact, code, and its hint when there is
+    /// one (the error's `Display` is the CLI's).
+    pub fn sentence_in(&self, surface: Surface) -> String {
+        let fact = self.fact();
+        match self.hint_in(surface) {
+            Some(hint) => format!("{fact} ({}) — {hint}", self.code()),
+            None => format!("{fact} ({})", self.code()),
+        }
     }
 
     /// What happened, without code or hint.
@@ -168,13 +183,9 @@ impl ApiError {
         }
     }
 
-    /// The one sentence shown to people: fact, code, and hint when there is one.
+    /// The one sentence shown to people at a terminal.
     fn sentence(&self) -> String {
-        let fact = self.fact();
-        match self.hint() {
-            Some(hint) => format!("{fact} ({}) — {hint}", self.code()),
-            None => format!("{fact} ({})", self.code()),
-        }
+        self.sentence_in(Surface::Cli)
     }
 
     /// The error of an OAuth token-endpoint answer (`access_denied` → `access-denied`).

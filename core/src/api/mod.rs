@@ -21,7 +21,7 @@ mod pkce;
 mod secret;
 mod types;
 
-pub use code::{ErrorCode, UnknownCode};
+pub use code::{ErrorCode, Surface, UnknownCode};
 #[cfg(not(target_family = "wasm"))]
 pub use deploy::build_deploy_bundle;
 pub use deploy::{DeployTree, deploy_manifest};

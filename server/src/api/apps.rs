@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use q8s_core::archive::{Limits, QzReader};
 use serde_json::{Map, Value};
 
-use super::extract::{ApiJson, ApiQuery};
+use super::extract::{ApiJson, ApiQuery, invalid_visibility};
 use super::models::{self, App, AppListParams, ImportParams, Scope, VisibilityPatch};
 use super::parse_id;
 use crate::auth::Caller;
@@ -185,10 +185,10 @@ pub(super) fn visibility_patch(body: Map<String, Value>) -> ApiResult<Visibility
         .get("visibility")
         .ok_or_else(|| ApiError::new(ErrorCode::InvalidRequest, "visibility is required"))?;
     value.as_str().and_then(Visibility::parse).ok_or_else(|| {
-        ApiError::new(
-            ErrorCode::InvalidVisibility,
-            "visibility must be PRIVATE or ALL_USERS",
-        )
+        invalid_visibility(&match value {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
     })
 }
 

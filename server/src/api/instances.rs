@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::apps::{visibility_patch, visible_app};
-use super::extract::{ApiJson, ApiQuery};
+use super::extract::{ApiJson, ApiQuery, read_body};
 use super::models::{
     self, Instance, InstanceListParams, LogParams, NewInstanceBody, Scope, VisibilityPatch,
 };
@@ -93,8 +93,7 @@ pub async fn create_instance(
     let body: NewInstanceBody = if body.iter().all(u8::is_ascii_whitespace) {
         NewInstanceBody::default()
     } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::new(ErrorCode::InvalidRequest, e.to_string()))?
+        read_body(&body)?
     };
     let visibility = body.visibility.unwrap_or_default();
     let id = lifecycle::launch(&state, &app, &caller, visibility).await?;
