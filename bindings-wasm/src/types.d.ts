@@ -157,6 +157,19 @@ export interface Me {
   created_at: string;
 }
 
+/** An API token as `GET /tokens` lists it: never its secret. */
+export interface Token {
+  id: string;
+  /** Its label; several tokens may share one. */
+  name: string;
+  owner: string;
+  created_at: string;
+  /** When it was last used, to within a minute; `null` if never. */
+  last_used_at: string | null;
+  /** Whether this very request was sent with it (never, from a page signed in by session). */
+  current: boolean;
+}
+
 /** Where an app's bundle is stored. */
 export interface BundleRef {
   /** The file name, `<name>.<version>.qz`. */
@@ -221,7 +234,6 @@ export type Q8sErrorCode =
   | "app-version-exists"
   | "app-has-instances"
   | "user-exists"
-  | "token-exists"
   | "user-code-exists"
   | "instance-terminated"
   | "bundle-too-large"

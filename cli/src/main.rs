@@ -5,12 +5,14 @@ mod app;
 mod bundle;
 mod exec;
 mod instance;
+mod logout;
 mod loopback;
 mod output;
 mod publish;
 mod render;
 mod session;
 mod setup;
+mod token;
 
 use std::process::ExitCode;
 
@@ -39,7 +41,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Sign in and save the server and token (`config setup`).
+    /// Sign in and save the server and token (`config setup`), or sign out (`config logout`).
     #[command(subcommand)]
     Config(setup::ConfigCommand),
     /// List, show, launch, share and delete apps.
@@ -50,6 +52,9 @@ enum Command {
     /// List instances, follow their logs, share, suspend, resume and terminate them.
     #[command(subcommand)]
     Instance(instance::InstanceCommand),
+    /// List and revoke your API tokens.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
     /// List the secrets apps can use.
     #[command(subcommand)]
     Secret(admin::SecretCommand),
@@ -104,6 +109,7 @@ fn main() -> ExitCode {
         Command::App(c) => app::run(c, format, &connection),
         Command::Bundle(args) => bundle::run(args, format, destination, &connection),
         Command::Instance(c) => instance::run(c, format, &connection),
+        Command::Token(c) => token::run(c, format, &connection),
         Command::Secret(c) => admin::run_secret(c, format, &connection),
         Command::Admin(c) => admin::run_admin(c, format, &connection),
         Command::Exec(args) => exec::run(args),

@@ -24,7 +24,6 @@ ErrorCode = Literal[
     "app-version-exists",
     "app-has-instances",
     "user-exists",
-    "token-exists",
     "user-code-exists",
     "instance-terminated",
     "bundle-too-large",

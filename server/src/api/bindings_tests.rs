@@ -24,6 +24,7 @@ const BOUND: &[(&str, Option<&str>, Option<&str>)] = &[
     ("RuntimeSettings", Some("Runtime"), Some("RuntimeSettings")),
     ("Secret", Some("Secret"), None),
     ("SecretAccess", Some("SecretAccess"), None),
+    ("Token", Some("Token"), Some("Token")),
     ("User", Some("User"), Some("Me")),
     ("Visibility", Some("Visibility"), Some("Visibility")),
     // Errors become exceptions (`q8s.ApiError`, `Q8sError`), their codes checked against
