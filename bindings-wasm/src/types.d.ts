@@ -170,6 +170,15 @@ export interface Token {
   current: boolean;
 }
 
+/** The answer of `POST /tokens` (`Client.createToken`): the secret, shown this once. */
+export interface CreatedToken {
+  id: string;
+  name: string;
+  /** Send as `Authorization: Bearer <token>`; the server keeps only its hash. */
+  token: string;
+  created_at: string;
+}
+
 /** Where an app's bundle is stored. */
 export interface BundleRef {
   /** The file name, `<name>.<version>.qz`. */

@@ -183,7 +183,7 @@ class Conflict(ApiError):
 
 
 class Unauthorized(ApiError):
-    """HTTP 401: the token is missing, expired or revoked."""
+    """HTTP 401: no token was sent, or the one sent was refused (revoked, or unknown)."""
 
 
 class Forbidden(ApiError):
