@@ -115,11 +115,16 @@ fn classify(e: ApiError) -> Revocation {
 }
 
 /// `config setup --token T` with a token the server refuses: that token, not the absence
-/// of one, is the problem.
-pub fn given_token_refused(url: &str) -> anyhow::Error {
-    anyhow::anyhow!(
-        "the token given with --token was refused by {url}: it was revoked, or it is not a \
-         token of this server (unauthorized) — sign in without --token (`q8s-cli config \
-         setup`) to get a new one"
-    )
+/// of one, is the problem. Still `unauthorized`, with the usual hint (sign in again).
+pub fn given_token_refused(url: &str) -> ApiError {
+    ApiError::Server {
+        status: 401,
+        code: ErrorCode::Unauthorized.as_str().to_owned(),
+        message: format!(
+            "the token given with --token was refused by {url}: it was revoked, or it is not a \
+             token of this server; sign in without --token (`q8s-cli config setup`) to get a \
+             new one"
+        ),
+        details: Vec::new(),
+    }
 }

@@ -84,7 +84,7 @@ pub fn run(
             Err(e)
                 if connection.token.is_some() && e.code() == ErrorCode::Unauthorized.as_str() =>
             {
-                return Err(logout::given_token_refused(client.url()));
+                return Err(logout::given_token_refused(client.url()).into());
             }
             me => me?,
         };

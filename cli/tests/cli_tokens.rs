@@ -262,10 +262,29 @@ fn a_refused_token_is_called_refused() {
         stderr(&o),
         format!(
             "error: the token given with --token was refused by {}: it was revoked, or it is \
-             not a token of this server (unauthorized) — sign in without --token (`q8s-cli \
-             config setup`) to get a new one\n",
+             not a token of this server (unauthorized) — run `q8s-cli config setup` to sign in \
+             again (or set Q8S_TOKEN)\n",
             server.url
         )
+    );
+    let o = user.run(&[
+        "config",
+        "setup",
+        "--url",
+        &server.url,
+        "--token",
+        &token,
+        "-o",
+        "json",
+    ]);
+    let answer: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(answer["error"]["code"], "unauthorized");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("sign in without --token"),
+        "{answer}"
     );
     assert!(!user.config_path().exists());
     // No token at all: not signed in.
