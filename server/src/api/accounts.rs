@@ -50,7 +50,7 @@ pub async fn list_tokens(
     let everyone = params.scope.unwrap_or_default() == Scope::All;
     if everyone && !caller.admin {
         return Err(ApiError::forbidden(
-            "only admins see other users' tokens: leave out scope=all",
+            "only admins may list other users' tokens",
         ));
     }
     let tokens = state
