@@ -1,6 +1,6 @@
 // The upload page's entry: loads the wasm module (once, shared with the bundling Worker),
 // finds out who is signed in, and wires the choice of a folder or `.qz` (picker, input,
-// drag and drop), the two views and their tabs. See index.html for the test hooks.
+// drag and drop), the three views and their tabs. See index.html for the test hooks.
 
 import init, { Client, version } from "./pkg/q8s_wasm.js";
 import { Bundler } from "./bundler.js";
@@ -8,6 +8,7 @@ import { Catalog } from "./catalog.js";
 import { announce, errorBox, formatBytes, h, plural, replace } from "./dom.js";
 import { fromDirectoryHandle, fromDrop, fromFileList, hasDirectoryPicker } from "./files.js";
 import { RunPanel } from "./instance.js";
+import { Tokens } from "./tokens.js";
 import { UploadView } from "./upload.js";
 
 const $ = (id) => document.getElementById(id);
@@ -60,8 +61,16 @@ async function loadSession(client) {
   }
 }
 
-function setupTabs(catalog) {
-  const tabs = [$("tab-upload"), $("tab-catalog")];
+/** The views behind the tabs, by tab id, with the `#hash` that opens each. */
+const VIEWS = [
+  { tab: "tab-upload", hash: "" },
+  { tab: "tab-catalog", hash: "#catalog" },
+  { tab: "tab-tokens", hash: "#tokens" },
+];
+
+/** Wires the tabs; `views` maps a tab id to the view told when it is shown or hidden. */
+function setupTabs(views) {
+  const tabs = VIEWS.map((v) => $(v.tab));
   const select = (tab, { focus = false } = {}) => {
     for (const t of tabs) {
       const selected = t === tab;
@@ -70,8 +79,8 @@ function setupTabs(catalog) {
       $(t.getAttribute("aria-controls")).hidden = !selected;
     }
     if (focus) tab.focus();
-    catalog.setVisible(tab.id === "tab-catalog");
-    const hash = tab.id === "tab-catalog" ? "#catalog" : "";
+    for (const [id, view] of Object.entries(views)) view.setVisible(tab.id === id);
+    const hash = VIEWS.find((v) => v.tab === tab.id).hash;
     if (location.hash !== hash) history.replaceState(null, "", hash || location.pathname);
   };
   tabs.forEach((tab, i) => {
@@ -83,7 +92,8 @@ function setupTabs(catalog) {
       select(tabs[(i + step + tabs.length) % tabs.length], { focus: true });
     });
   });
-  select(location.hash === "#catalog" ? tabs[1] : tabs[0]);
+  const opened = VIEWS.findIndex((v) => v.hash && v.hash === location.hash);
+  select(tabs[Math.max(0, opened)]);
   return () => select(tabs[0]);
 }
 
@@ -205,11 +215,13 @@ async function main() {
       catalog.markStale();
     },
   });
-  const showUploadTab = setupTabs(catalog);
+  const tokens = new Tokens({ client, me: () => me });
+  const showUploadTab = setupTabs({ "tab-catalog": catalog, "tab-tokens": tokens });
   setupChoosing(view, showUploadTab);
   me = await loadSession(client);
   view.refreshUploadButton();
   catalog.markStale();
+  if (tokens.visible) tokens.refresh();
   document.body.dataset.ready = "true";
 }
 

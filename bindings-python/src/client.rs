@@ -348,6 +348,16 @@ impl NativeClient {
         blocking::wait(py, self.client.delete_secret(name))?.map_err(|e| api_error(py, e))
     }
 
+    /// `GET /tokens`: the caller's tokens (`all`: every user's, for admins).
+    fn tokens<'py>(&self, py: Python<'py>, all: bool) -> PyResult<Bound<'py, PyAny>> {
+        self.call(py, self.client.tokens(all))
+    }
+
+    /// `DELETE /tokens/{id}`.
+    fn revoke_token(&self, py: Python<'_>, id: &str) -> PyResult<()> {
+        blocking::wait(py, self.client.revoke_token(id))?.map_err(|e| api_error(py, e))
+    }
+
     /// Polls the instance until its status is `status`, or until it is `FAILED` or `TERMINATED`
     /// (which it leaves only when someone acts); `on_status(instance)` is called when the
     /// instance changes. Raises `ApiError` (`timeout`) after `timeout` seconds.

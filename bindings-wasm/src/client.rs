@@ -142,6 +142,26 @@ impl Client {
         promise(&self.inner, |c| async move { c.terminate(&id).await })
     }
 
+    /// `GET /tokens`: my API tokens (never their secrets), or with `all` every user's (admins).
+    #[wasm_bindgen(unchecked_return_type = "Promise<Token[]>")]
+    pub fn tokens(&self, all: bool) -> Promise {
+        promise(&self.inner, move |c| async move { c.tokens(all).await })
+    }
+
+    /// `POST /tokens`: mints an API token named `name`; its secret is in the answer only.
+    #[wasm_bindgen(js_name = createToken, unchecked_return_type = "Promise<CreatedToken>")]
+    pub fn create_token(&self, name: Option<String>) -> Promise {
+        promise(&self.inner, move |c| async move {
+            c.create_token(name.as_deref()).await
+        })
+    }
+
+    /// `DELETE /tokens/{id}`: revokes one of my tokens (admins: anyone's).
+    #[wasm_bindgen(js_name = revokeToken, unchecked_return_type = "Promise<null>")]
+    pub fn revoke_token(&self, id: String) -> Promise {
+        promise(&self.inner, |c| async move { c.revoke_token(&id).await })
+    }
+
     /// `GET /instances/{id}/logs`: the log as it is now (the last `tail` lines when given).
     /// In a browser, follow a log with `fetch` and its body's reader (`followLog` in
     /// `q8s-wasm/http.js`): the fetch backend here reads bodies whole.

@@ -157,6 +157,28 @@ export interface Me {
   created_at: string;
 }
 
+/** An API token as `GET /tokens` lists it: never its secret. */
+export interface Token {
+  id: string;
+  /** Its label; several tokens may share one. */
+  name: string;
+  owner: string;
+  created_at: string;
+  /** When it was last used, to within a minute; `null` if never. */
+  last_used_at: string | null;
+  /** Whether this very request was sent with it (never, from a page signed in by session). */
+  current: boolean;
+}
+
+/** The answer of `POST /tokens` (`Client.createToken`): the secret, shown this once. */
+export interface CreatedToken {
+  id: string;
+  name: string;
+  /** Send as `Authorization: Bearer <token>`; the server keeps only its hash. */
+  token: string;
+  created_at: string;
+}
+
 /** Where an app's bundle is stored. */
 export interface BundleRef {
   /** The file name, `<name>.<version>.qz`. */
@@ -221,7 +243,6 @@ export type Q8sErrorCode =
   | "app-version-exists"
   | "app-has-instances"
   | "user-exists"
-  | "token-exists"
   | "user-code-exists"
   | "instance-terminated"
   | "bundle-too-large"

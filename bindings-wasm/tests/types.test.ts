@@ -12,12 +12,14 @@ import init, {
   type BundleBlobOutput,
   type BundleOutput,
   type CheckReport,
+  type CreatedToken,
   type Decision,
   type Diagnostic,
   type Instance,
   type InstanceStatus,
   type ManifestReport,
   type Q8sError,
+  type Token,
 } from "../pkg/q8s_wasm.js";
 import { followLog, uploadBundle } from "../pkg/http.js";
 
@@ -54,6 +56,10 @@ export async function usage(folder: File[], qz: Uint8Array): Promise<string> {
   const instance: Instance = typed(await client.run(apps[0].id, "PRIVATE"));
   const status: InstanceStatus = typed(instance.status);
   const log: string = typed(await client.logs(instance.id, 100));
+  const created: CreatedToken = typed(await client.createToken("ci"));
+  const tokens: Token[] = typed(await client.tokens(false));
+  const lastUsed: string | null = typed(tokens[0].last_used_at);
+  await client.revokeToken(created.id);
   const app: App = typed(await uploadBundle({ url: location.origin, bytes: blob, visibility: "ALL_USERS", onProgress: (sent: number, total: number) => void [sent, total] }));
   await followLog({ url: location.origin, id: instance.id, onLine: (text: string) => void text });
   try {
@@ -64,5 +70,5 @@ export async function usage(folder: File[], qz: Uint8Array): Promise<string> {
     const hint: string | undefined = typed(err.hint);
     return `${code} ${hint}`;
   }
-  return [line, same.valid, count, check.files.length, rules.length, bytes.length, icon.length, status, log, app.id].join();
+  return [line, same.valid, count, check.files.length, rules.length, bytes.length, icon.length, status, log, app.id, created.token, lastUsed].join();
 }

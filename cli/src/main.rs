@@ -6,6 +6,7 @@ mod bundle;
 mod exec;
 mod ids;
 mod instance;
+mod logout;
 mod loopback;
 mod output;
 mod publish;
@@ -13,6 +14,7 @@ mod render;
 mod session;
 mod setup;
 mod typos;
+mod token;
 
 use std::process::ExitCode;
 
@@ -41,7 +43,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Sign in and save the server and token (`config setup`).
+    /// Sign in and save the server and token (`config setup`), or sign out (`config logout`).
     #[command(subcommand)]
     Config(setup::ConfigCommand),
     /// List, show, launch, share and delete apps.
@@ -52,6 +54,9 @@ enum Command {
     /// List instances, follow their logs, share, suspend, resume and terminate them.
     #[command(subcommand)]
     Instance(instance::InstanceCommand),
+    /// List and revoke your API tokens.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
     /// List the secrets apps can use.
     #[command(subcommand)]
     Secret(admin::SecretCommand),
@@ -124,6 +129,7 @@ fn main() -> ExitCode {
         Command::App(c) => app::run(c, format, &connection),
         Command::Bundle(args) => bundle::run(args, format, destination, &connection),
         Command::Instance(c) => instance::run(c, format, &connection),
+        Command::Token(c) => token::run(c, format, &connection),
         Command::Secret(c) => admin::run_secret(c, format, &connection),
         Command::Admin(c) => admin::run_admin(c, format, &connection),
         Command::Exec(args) => exec::run(args),

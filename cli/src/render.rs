@@ -1,7 +1,7 @@
 //! The human formats of the service commands: key-value blocks and tables as the spec shows
 //! them, times as `2020-10-13 06:28:03.050 +0000 UTC`, ages as `18d`, `3h`, `12m`.
 
-use q8s_core::api::{App, Instance, SecretAccess, SecretInfo};
+use q8s_core::api::{App, Instance, SecretAccess, SecretInfo, Token};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -88,6 +88,29 @@ pub fn age(rfc3339: &str, now: OffsetDateTime) -> String {
 
 fn or_dash(value: Option<&str>) -> String {
     value.unwrap_or("-").to_owned()
+}
+
+/// The table of `token list`: the token this command used is marked in CURRENT.
+pub fn token_table(tokens: &[Token], now: OffsetDateTime) -> String {
+    let rows: Vec<Vec<String>> = tokens
+        .iter()
+        .map(|t| {
+            vec![
+                t.id.clone(),
+                t.name.clone(),
+                t.owner.clone(),
+                age(&t.created_at, now),
+                t.last_used_at
+                    .as_deref()
+                    .map_or_else(|| "never".to_owned(), |used| age(used, now)),
+                if t.current { "yes" } else { "" }.to_owned(),
+            ]
+        })
+        .collect();
+    table(
+        &["ID", "NAME", "OWNER", "CREATED", "LAST USED", "CURRENT"],
+        &rows,
+    )
 }
 
 /// The app block of `bundle import`, `app get` and `app update`.

@@ -1,5 +1,6 @@
 //! `q8s-cli config setup`: sign in (browser loopback flow, device flow, or a token given as
-//! is) and save the server and token as a profile of the configuration file.
+//! is) and save the server, the token and its id as a profile of the configuration file;
+//! `config logout` is in `logout.rs`.
 
 use std::io::IsTerminal as _;
 use std::process::{ExitCode, Stdio};
@@ -9,9 +10,10 @@ use clap::{Args, Subcommand};
 use indicatif::ProgressBar;
 use q8s_client::config::{self, ConfigFile, Overrides, Profile};
 use q8s_client::{Client, DEFAULT_URL, DevicePoll};
-use q8s_core::api::{ApiError, ErrorCode, Pkce};
+use q8s_core::api::{ApiError, ErrorCode, Pkce, TokenAnswer};
 use serde_json::json;
 
+use crate::logout;
 use crate::loopback::{Callback, Loopback};
 use crate::output::{Format, outln, print_json};
 use crate::session::{Connection, block_on};
@@ -24,6 +26,11 @@ const BROWSER_TIMEOUT: Duration = Duration::from_secs(300);
 pub enum ConfigCommand {
     /// Sign in to a q8s server and save it as a profile.
     Setup(SetupArgs),
+    /// Sign out: revoke the profile's token on its server and forget it here.
+    #[command(
+        after_help = "Revokes the token on the server, then removes it (and its id) from the profile; the URL\nstays, so `q8s-cli config setup` signs in again. When the server cannot be reached, or\nthe token is already revoked, the token is still forgotten here, and you are told so.\n\nExamples:\n  q8s-cli config logout\n  q8s-cli config logout --profile prod"
+    )]
+    Logout,
 }
 
 /// `config setup [--url U] [--profile P] [--device] [--token T]`.
@@ -46,7 +53,10 @@ pub fn run(
     format: Format,
     connection: &Connection,
 ) -> anyhow::Result<ExitCode> {
-    let ConfigCommand::Setup(args) = command;
+    let args = match command {
+        ConfigCommand::Setup(args) => args,
+        ConfigCommand::Logout => return logout::run(format, connection),
+    };
     let path = config::config_path()?;
     let file = ConfigFile::load(&path)?;
     let env = Overrides::from_env();
@@ -59,18 +69,41 @@ pub fn run(
         .unwrap_or_else(|| DEFAULT_URL.to_owned());
     let client = Client::new(&url, None)?;
     let json = format == Format::Json;
-    let (token, me) = block_on(async {
+    let ((token, token_id), me) = block_on(async {
         let token = match &connection.token {
-            Some(token) => token.clone(),
+            Some(token) => TokenAnswer {
+                access_token: token.clone(),
+                token_type: "Bearer".to_owned(),
+                token_id: None,
+            },
             None if args.device => device_flow(&client, json).await?,
             None => loopback_flow(&client, !args.no_browser).await?,
         };
-        let me = client.clone().with_token(token.clone()).me().await?;
-        anyhow::Ok((token, me))
+        let signed_in = client.clone().with_token(token.access_token.clone());
+        let me = match signed_in.me().await {
+            Err(e)
+                if connection.token.is_some() && e.code() == ErrorCode::Unauthorized.as_str() =>
+            {
+                return Err(logout::given_token_refused(client.url()).into());
+            }
+            me => me?,
+        };
+        // A token given as is: its id from the server's list, when the server has one.
+        let token_id = match token.token_id {
+            Some(id) => Some(id),
+            None => signed_in
+                .tokens(false)
+                .await
+                .ok()
+                .and_then(|tokens| tokens.into_iter().find(|t| t.current))
+                .map(|t| t.id),
+        };
+        anyhow::Ok(((token.access_token, token_id), me))
     })??;
     let saved = Profile {
         url: Some(client.url().to_owned()),
         token: Some(token),
+        token_id,
     };
     config::save_profile(&path, &profile, &saved, false)?;
     if json {
@@ -91,7 +124,7 @@ pub fn run(
 
 /// The loopback flow: a listener on 127.0.0.1, the browser sent to the server's authorize
 /// page, the code exchanged for a token.
-async fn loopback_flow(client: &Client, open: bool) -> anyhow::Result<String> {
+async fn loopback_flow(client: &Client, open: bool) -> anyhow::Result<TokenAnswer> {
     let loopback = Loopback::bind().await?;
     let pkce = Pkce::new()?;
     let url = client.authorize_url(loopback.redirect_uri(), &pkce);
@@ -174,7 +207,7 @@ fn waiting_line(expires_in: u64, now: time::OffsetDateTime) -> String {
 
 /// The device flow: a code the user enters at the server's `/device` page, and polls until
 /// the user decides (at the pace the server asks for).
-async fn device_flow(client: &Client, json: bool) -> anyhow::Result<String> {
+async fn device_flow(client: &Client, json: bool) -> anyhow::Result<TokenAnswer> {
     let start = client.start_device_authorization().await?;
     eprintln!(
         "To sign in, open this page in any browser:\n\n  {}\n\nand enter the code  {}\n",

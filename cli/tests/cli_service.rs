@@ -48,8 +48,8 @@ fn a_refused_token_says_to_sign_in_again() {
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(
         stderr(&o),
-        "error: not signed in: the token is missing, expired or revoked (unauthorized) — \
-         run `q8s-cli config setup` to sign in again (or set Q8S_TOKEN)\n"
+        "error: the API token sent was refused: it was revoked, or it is not a token of this \
+         server (unauthorized) — run `q8s-cli config setup` to sign in again (or set Q8S_TOKEN)\n"
     );
 }
 
@@ -80,8 +80,10 @@ fn config_profiles_and_precedence() {
     assert_eq!(
         text,
         format!(
-            "default = \"local\"\n\n[profiles.local]\nurl = \"{}\"\ntoken = \"{}\"\n",
-            server.url, server.admin_token
+            "default = \"local\"\n\n[profiles.local]\nurl = \"{}\"\ntoken = \"{}\"\ntoken_id = \"{}\"\n",
+            server.url,
+            server.admin_token,
+            server.api_json("/tokens")[0]["id"].as_str().unwrap()
         )
     );
     #[cfg(unix)]

@@ -150,6 +150,11 @@ fn loopback_flow_signs_in_through_the_browser_pages() {
     // The saved token works, and it is a new one (not the admin's first token).
     let config = std::fs::read_to_string(user.config_path()).unwrap();
     assert!(config.contains("token = \"q8s_") && !config.contains(&server.admin_token));
+    // With the token's id, to revoke it (`config logout`).
+    let minted = &server.api_json("/tokens")[1];
+    assert_eq!(minted["name"], "q8s-cli (loopback sign-in)");
+    let id = minted["id"].as_str().unwrap();
+    assert!(config.contains(&format!("token_id = \"{id}\"")), "{config}");
     assert_eq!(user.json(&["app", "list"]), serde_json::json!([]));
 }
 
@@ -226,6 +231,11 @@ fn device_flow_signs_in_with_a_code() {
     );
     let me = user.json(&["app", "list", "--profile", "ssh"]);
     assert_eq!(me, serde_json::json!([]));
+    let tokens = user.json(&["token", "list", "--profile", "ssh"]);
+    let config = std::fs::read_to_string(user.config_path()).unwrap();
+    let id = tokens[1]["id"].as_str().unwrap();
+    assert_eq!(tokens[1]["name"], "q8s-cli (device sign-in)");
+    assert!(config.contains(&format!("token_id = \"{id}\"")), "{config}");
 }
 
 #[test]

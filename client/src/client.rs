@@ -10,7 +10,7 @@ use serde_json::json;
 
 use q8s_core::api::{
     ApiError, App, CreatedToken, CreatedUser, Instance, Me, SecretAccessChange, SecretInfo,
-    SecretWrite, User, Visibility,
+    SecretWrite, Token, User, Visibility,
 };
 
 /// The address of a q8s server started with its defaults.
@@ -360,6 +360,22 @@ impl Client {
         let body = json!({ "name": name });
         self.json(self.call(Method::POST, &["tokens"]).json(&body))
             .await
+    }
+
+    /// `GET /tokens`: the caller's API tokens (`all`: every user's, for admins), never their
+    /// secrets.
+    pub async fn tokens(&self, all: bool) -> Result<Vec<Token>, ApiError> {
+        let scope = if all { "all" } else { "mine" };
+        self.json(
+            self.call(Method::GET, &["tokens"])
+                .query(&[("scope", scope)]),
+        )
+        .await
+    }
+
+    /// `DELETE /tokens/{id}`: revokes one of the caller's tokens (admins: anyone's).
+    pub async fn revoke_token(&self, id: &str) -> Result<(), ApiError> {
+        self.empty(self.call(Method::DELETE, &["tokens", id])).await
     }
 
     /// `PUT /app-names/{name}` (admins): gives an app Name to `owner`, who alone imports

@@ -8,6 +8,7 @@
 //! [profiles.local]
 //! url = "http://127.0.0.1:8008"
 //! token = "q8s_…"
+//! token_id = "0b6c…"  # to revoke it: `q8s-cli config logout`
 //! ```
 
 use std::collections::BTreeMap;
@@ -39,6 +40,9 @@ pub struct Profile {
     pub url: Option<String>,
     /// An API token of that server.
     pub token: Option<String>,
+    /// The token's id, to revoke it (`config logout`); written by `config setup` when the
+    /// server tells it.
+    pub token_id: Option<String>,
 }
 
 impl std::fmt::Debug for Profile {
@@ -46,6 +50,7 @@ impl std::fmt::Debug for Profile {
         f.debug_struct("Profile")
             .field("url", &self.url)
             .field("token", &self.token.as_ref().map(|_| "…"))
+            .field("token_id", &self.token_id)
             .finish()
     }
 }
@@ -350,7 +355,12 @@ pub fn save_profile(
             path: path.to_owned(),
             message: format!("`profiles.{name}` is not a table"),
         })?;
-    for (key, value) in [("url", &profile.url), ("token", &profile.token)] {
+    let keys = [
+        ("url", &profile.url),
+        ("token", &profile.token),
+        ("token_id", &profile.token_id),
+    ];
+    for (key, value) in keys {
         match value {
             Some(v) => {
                 table.insert(key, toml_edit::value(v.as_str()));
@@ -508,17 +518,19 @@ mod tests {
         let local = Profile {
             url: Some("http://127.0.0.1:8008".into()),
             token: Some("a".into()),
+            token_id: Some("id-a".into()),
         };
         save_profile(&path, "local", &local, false).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(
             text,
-            "default = \"local\"\n\n[profiles.local]\nurl = \"http://127.0.0.1:8008\"\ntoken = \"a\"\n"
+            "default = \"local\"\n\n[profiles.local]\nurl = \"http://127.0.0.1:8008\"\ntoken = \"a\"\ntoken_id = \"id-a\"\n"
         );
         std::fs::write(&path, format!("# mine\n{text}")).unwrap();
         let prod = Profile {
             url: Some("https://x".into()),
             token: None,
+            token_id: None,
         };
         save_profile(&path, "prod", &prod, false).unwrap();
         let loaded = ConfigFile::load(&path).unwrap();
@@ -529,6 +541,17 @@ mod tests {
             std::fs::read_to_string(&path)
                 .unwrap()
                 .starts_with("# mine\n")
+        );
+        // Signing out: the token and its id go, the URL stays.
+        let signed_out = Profile {
+            token: None,
+            token_id: None,
+            ..local.clone()
+        };
+        save_profile(&path, "local", &signed_out, false).unwrap();
+        assert_eq!(
+            ConfigFile::load(&path).unwrap().profiles["local"],
+            signed_out
         );
         save_profile(&path, "prod", &prod, true).unwrap();
         assert_eq!(

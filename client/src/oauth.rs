@@ -17,8 +17,8 @@ pub enum DevicePoll {
     Pending,
     /// Polled too fast: add 5 seconds to the interval (RFC 8628 §3.5).
     SlowDown,
-    /// Approved: the new API token.
-    Token(String),
+    /// Approved: the new API token and its id.
+    Token(TokenAnswer),
 }
 
 impl Client {
@@ -36,13 +36,13 @@ impl Client {
         url.into()
     }
 
-    /// Exchanges the code the browser brought back for an API token.
+    /// Exchanges the code the browser brought back for an API token (and its id).
     pub async fn exchange_code(
         &self,
         code: &str,
         pkce: &Pkce,
         redirect_uri: &str,
-    ) -> Result<String, ApiError> {
+    ) -> Result<TokenAnswer, ApiError> {
         let form = [
             ("grant_type", "authorization_code"),
             ("client_id", CLIENT_ID),
@@ -87,7 +87,7 @@ impl Client {
     async fn token_request(
         &self,
         form: &[(&str, &str)],
-    ) -> Result<Result<String, OAuthErrorBody>, ApiError> {
+    ) -> Result<Result<TokenAnswer, OAuthErrorBody>, ApiError> {
         let url = self.endpoint(&["oauth", "token"]);
         let response = self
             .send(self.request(Method::POST, url).form(form))
@@ -107,8 +107,7 @@ impl Client {
                 });
         }
         let response = check(self, response).await?;
-        let answer: TokenAnswer = read_json(self, response).await?;
-        Ok(Ok(answer.access_token))
+        Ok(Ok(read_json(self, response).await?))
     }
 }
 

@@ -62,8 +62,16 @@ impl ApiError {
     pub fn unauthorized() -> Self {
         ApiError::new(
             ErrorCode::Unauthorized,
-            "sign in: send `Authorization: Bearer <token>` or a session cookie",
+            "not signed in: the request has no API token or session cookie; send \
+             `Authorization: Bearer <token>` or sign in",
         )
+    }
+
+    /// 401: a bearer token was sent but names no token (any more). Whether it was revoked,
+    /// never existed or is mistyped, the server cannot say (it keeps no trace of revoked
+    /// tokens) and would not: the answer would tell guessers which tokens once existed.
+    pub fn token_refused() -> Self {
+        ApiError::new(ErrorCode::Unauthorized, TOKEN_REFUSED)
     }
 
     /// 403: signed in, but not allowed (used only where existence is no secret).
@@ -128,6 +136,10 @@ pub fn is_disk_full(e: &std::io::Error) -> bool {
     ) || matches!(e.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT))
 }
 
+/// What a refused bearer token hears, from the API and the instance proxy alike.
+pub const TOKEN_REFUSED: &str = "the API token sent was refused: it was revoked, or it is not \
+    a token of this server; sign in again to get a new one (`q8s-cli config setup`)";
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
@@ -135,7 +147,9 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(conflict) => {
                 let code = match conflict {
                     Conflict::UserName => ErrorCode::UserExists,
-                    Conflict::TokenName => ErrorCode::TokenExists,
+                    Conflict::TokenHash => {
+                        return ApiError::internal("storing a token", conflict);
+                    }
                     Conflict::UserCode => ErrorCode::UserCodeExists,
                     Conflict::AppVersion => ErrorCode::AppVersionExists,
                     Conflict::AppOwner => ErrorCode::AppNameTaken,

@@ -83,7 +83,7 @@ def test_a_bad_token_is_unauthorized(server: Server) -> None:
     with pytest.raises(q8s.Unauthorized) as raised:
         q8s.Client(url=server.url, token="q8s_not-a-token").apps()
     assert raised.value.status == 401
-    assert str(raised.value).startswith("not signed in")
+    assert str(raised.value).startswith("the API token sent was refused")
 
 
 def test_an_invalid_bundle_is_refused_with_its_diagnostics(

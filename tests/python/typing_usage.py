@@ -59,6 +59,15 @@ def secrets() -> str:
     return f"{s.name} {s.keys} {users} {len(listed)}"
 
 
+def tokens() -> str:
+    client = q8s.Client()
+    listed: list[q8s.Token] = client.tokens(all=True)
+    last: str | None = listed[0].last_used_at
+    client.revoke_token(listed[0])
+    client.revoke_token(listed[-1].id)
+    return f"{listed[0].name} {listed[0].current} {last}"
+
+
 def errors() -> str:
     try:
         q8s.Client().apps()

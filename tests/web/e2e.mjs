@@ -524,6 +524,52 @@ async function run({ server, browser, cli, scratch }) {
     }
   });
 
+  await step("The Tokens view lists, creates (shown once) and revokes API tokens", async () => {
+    await page.emulateMedia({ colorScheme: "light" });
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await page.click(byTestId("tab-tokens"));
+    check(new URL(page.url()).hash === "#tokens", `the Tokens tab opened ${page.url()}`);
+    await page.waitForSelector(byTestId("token-list"));
+    const row = (name) => page.locator(byTestId("token"), { has: page.locator(`${byTestId("token-name")}:text-is("${name}")`) });
+    // The admin's first token has been used by this test's API calls.
+    const firstUse = await row("admin (first start)").locator(byTestId("token-last-used")).textContent();
+    check(firstUse !== "never", "the admin's token shows no last use");
+
+    await page.fill(byTestId("token-name-input"), "e2e script");
+    await page.click(byTestId("token-create"));
+    const secret = (await page.textContent(`${byTestId("token-created")} ${byTestId("token-value")}`)).trim();
+    check(secret.startsWith("q8s_"), `the new token is shown as ${secret}`);
+    await row("e2e script").waitFor();
+    check(await row("e2e script").locator(byTestId("token-last-used")).textContent() === "never", "a new token shows a last use");
+    check(!(await page.textContent(byTestId("token-list"))).includes(secret), "the list shows a secret");
+    await shot("13-tokens");
+
+    // The token works, and its use shows once the list is loaded again.
+    const me = (token) => fetch(`${server.url}/api/v1/me`, { headers: { Authorization: `Bearer ${token}` } });
+    check((await me(secret)).status === 200, "the new token does not sign in");
+    await page.click(byTestId("tab-catalog"));
+    await page.click(byTestId("tab-tokens"));
+    await waitForApi(async () => (await row("e2e script").locator(byTestId("token-last-used")).textContent()) !== "never",
+      "the token's use does not show");
+
+    // Shown once: a reload lists the token without its secret.
+    await page.reload();
+    await page.waitForSelector("body[data-ready=true]");
+    await row("e2e script").waitFor();
+    check(!(await page.content()).includes(secret), "the secret is still in the page after a reload");
+
+    // Revoking asks once, then signs the token out.
+    const revoke = row("e2e script").locator(byTestId("token-revoke"));
+    await revoke.click();
+    check((await revoke.textContent()) === "Really revoke?", "Revoke did not ask first");
+    await revoke.click();
+    await row("e2e script").waitFor({ state: "detached" });
+    const refused = await me(secret);
+    const body = await refused.json();
+    check(refused.status === 401 && body.error.message.includes("was refused"), `a revoked token answers ${refused.status} ${JSON.stringify(body)}`);
+    await page.click(byTestId("tab-upload"));
+  });
+
   await step("Sign out ends the session", async () => {
     await page.emulateMedia({ colorScheme: "light" });
     await page.setViewportSize({ width: 1280, height: 900 });

@@ -47,6 +47,7 @@ from ._models import (
     Runtime,
     Secret,
     SecretAccess,
+    Token,
     User,
     Visibility,
 )
@@ -83,6 +84,7 @@ __all__ = [
     "Runtime",
     "Secret",
     "SecretAccess",
+    "Token",
     "Unauthorized",
     "User",
     "Visibility",

@@ -19,6 +19,7 @@ from ._models import (
     InstanceList,
     InstanceStatus,
     Secret,
+    Token,
     User,
     Visibility,
 )
@@ -303,6 +304,18 @@ class Client:
     def delete_secret(self, name: str) -> None:
         """Deletes a secret (admins)."""
         self._native.delete_secret(name)
+
+    # Tokens
+
+    def tokens(self, all: bool = False) -> list[Token]:
+        """The caller's API tokens, oldest first: names and times, never the secrets. With
+        ``all=True`` every user's (admins only; :class:`q8s.Forbidden` otherwise)."""
+        return [Token._from_dict(d) for d in self._native.tokens(all)]
+
+    def revoke_token(self, token: Token | str) -> None:
+        """Revokes one of the caller's tokens (admins: anyone's), by :class:`Token` or id:
+        whoever holds it is signed out. :class:`q8s.NotFound` for an unknown id."""
+        self._native.revoke_token(token.id if isinstance(token, Token) else token)
 
     def _failure(self, instance: Instance, tail: list[str] | None = None) -> InstanceError:
         reason = f": {instance.status_message}" if instance.status_message else ""

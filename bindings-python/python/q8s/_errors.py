@@ -24,7 +24,6 @@ ErrorCode = Literal[
     "app-version-exists",
     "app-has-instances",
     "user-exists",
-    "token-exists",
     "user-code-exists",
     "instance-terminated",
     "bundle-too-large",
@@ -185,7 +184,7 @@ class Conflict(ApiError):
 
 
 class Unauthorized(ApiError):
-    """HTTP 401: the token is missing, expired or revoked."""
+    """HTTP 401: no token was sent, or the one sent was refused (revoked, or unknown)."""
 
 
 class Forbidden(ApiError):

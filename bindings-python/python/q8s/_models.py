@@ -401,6 +401,33 @@ class User:
 
 
 @dataclass(frozen=True)
+class Token:
+    """An API token as ``Client.tokens()`` lists it: never its secret."""
+
+    id: str
+    """To revoke it: ``Client.revoke_token(id)``."""
+    name: str
+    """Its label; several tokens may share one."""
+    owner: str
+    created_at: str
+    last_used_at: str | None
+    """When it was last used, to within a minute; ``None`` if never."""
+    current: bool
+    """Whether it is the token this client sends."""
+
+    @classmethod
+    def _from_dict(cls, d: dict[str, Any]) -> Token:
+        return cls(
+            id=d["id"],
+            name=d["name"],
+            owner=d["owner"],
+            created_at=d["created_at"],
+            last_used_at=_opt(d.get("last_used_at")),
+            current=d["current"],
+        )
+
+
+@dataclass(frozen=True)
 class SecretAccess:
     """Who may use a secret besides the admins: ``users`` is ``"ALL_USERS"`` or the usernames
     (``()``: admins only); ``apps`` the app Names that may get it, whoever launches them

@@ -90,8 +90,6 @@ error_codes! {
         Some("terminate its instances first (see `q8s-cli instance list`)");
     /// 409: a user of that name exists.
     UserExists = "user-exists", Some(409), None;
-    /// 409: the caller has a token of that name.
-    TokenExists = "token-exists", Some(409), None;
     /// 409: a pending device sign-in has that user code.
     UserCodeExists = "user-code-exists", Some(409), None;
     /// 409: the instance is terminated for good.

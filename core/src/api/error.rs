@@ -159,9 +159,6 @@ impl ApiError {
         match self {
             // The server's messages read "<fact>; <advice for API callers>". Where we have
             // advice for people at a terminal, it replaces the server's.
-            ApiError::Server { code, .. } if code == ErrorCode::Unauthorized.as_str() => {
-                "not signed in: the token is missing, expired or revoked".to_owned()
-            }
             ApiError::Server { message, .. } => match (self.hint(), message.split_once("; ")) {
                 (Some(_), Some((fact, _))) => fact.to_owned(),
                 _ => message.clone(),

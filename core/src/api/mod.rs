@@ -32,6 +32,6 @@ pub use secret::{SecretAccess, SecretAccessChange, SecretUsers, SecretWrite};
 pub use types::AppName;
 pub use types::{
     App, BundleRef, CreatedToken, CreatedUser, DeviceAuthorization, EnvVar, ErrorBody, ErrorDetail,
-    Instance, InstanceStatus, Me, OAuthErrorBody, RuntimeSettings, SecretInfo, TokenAnswer,
+    Instance, InstanceStatus, Me, OAuthErrorBody, RuntimeSettings, SecretInfo, Token, TokenAnswer,
     UnknownValue, User, Visibility,
 };

@@ -339,6 +339,27 @@ pub struct CreatedToken {
     pub created_at: String,
 }
 
+/// An API token as `GET /tokens` lists it: never its secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Token {
+    /// Id, to revoke it with `DELETE /tokens/{id}`.
+    #[cfg_attr(feature = "openapi", schema(format = Uuid))]
+    pub id: String,
+    /// Its label (several tokens may share one).
+    pub name: String,
+    /// The username of its owner.
+    pub owner: String,
+    /// Creation time, RFC 3339 UTC.
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
+    pub created_at: String,
+    /// When it was last used, RFC 3339 UTC, to within a minute; `null` if never.
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
+    pub last_used_at: Option<String>,
+    /// Whether it is the token this very request was sent with.
+    pub current: bool,
+}
+
 /// The body of every error answer: `{"error": {...}}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -383,6 +404,10 @@ pub struct DeviceAuthorization {
 pub struct TokenAnswer {
     /// The new API token.
     pub access_token: String,
+    /// Its id, to revoke it with `DELETE /api/v1/tokens/{id}` (a q8s extension: absent from
+    /// older servers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_id: Option<String>,
     /// Always `Bearer`.
     pub token_type: String,
 }

@@ -4,13 +4,16 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 
-use super::extract::ApiJson;
-use super::models::{CreatedToken, CreatedUser, NewTokenBody, NewUserBody, User, rfc3339};
+use super::extract::{ApiJson, ApiQuery};
+use super::models::{
+    CreatedToken, CreatedUser, NewTokenBody, NewUserBody, Scope, Token, TokenListParams, User,
+    rfc3339,
+};
 use super::parse_id;
 use crate::auth::{self, Admin, Caller};
 use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
 use crate::state::AppState;
-use crate::store::UserRecord;
+use crate::store::{TokenRecord, UserRecord};
 
 fn user_json(u: UserRecord) -> User {
     User {
@@ -30,6 +33,46 @@ pub async fn me(State(state): State<AppState>, caller: Caller) -> ApiResult<Json
         .await?
         .ok_or_else(ApiError::unauthorized)?;
     Ok(Json(user_json(user)))
+}
+
+/// Your API tokens, oldest first: names and times, never the secrets. Admins see every
+/// user's with `scope=all`. `last_used_at` is recorded at most once a minute per token.
+#[utoipa::path(
+    get, path = "/tokens", tag = "account",
+    params(TokenListParams),
+    responses((status = 200, body = Vec<Token>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody))
+)]
+pub async fn list_tokens(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(params): ApiQuery<TokenListParams>,
+) -> ApiResult<Json<Vec<Token>>> {
+    let everyone = params.scope.unwrap_or_default() == Scope::All;
+    if everyone && !caller.admin {
+        return Err(ApiError::forbidden(
+            "only admins may list other users' tokens",
+        ));
+    }
+    let tokens = state
+        .store
+        .accounts
+        .tokens((!everyone).then_some(caller.user_id))
+        .await?;
+    let names: std::collections::HashMap<_, _> = if everyone {
+        let users = state.store.accounts.users().await?;
+        users.into_iter().map(|u| (u.id, u.username)).collect()
+    } else {
+        [(caller.user_id, caller.username.clone())].into()
+    };
+    let json = |t: TokenRecord| Token {
+        id: t.id.to_string(),
+        owner: names.get(&t.user_id).cloned().unwrap_or_default(),
+        current: caller.token_id == Some(t.id),
+        name: t.name,
+        created_at: rfc3339(t.created_at),
+        last_used_at: t.last_used_at.map(rfc3339),
+    };
+    Ok(Json(tokens.into_iter().map(json).collect()))
 }
 
 /// Mint an API token (shown once). With a session cookie, only from the same origin.

@@ -24,6 +24,8 @@ const BOUND: &[(&str, Option<&str>, Option<&str>)] = &[
     ("RuntimeSettings", Some("Runtime"), Some("RuntimeSettings")),
     ("Secret", Some("Secret"), None),
     ("SecretAccess", Some("SecretAccess"), None),
+    ("Token", Some("Token"), Some("Token")),
+    ("CreatedToken", None, Some("CreatedToken")),
     ("User", Some("User"), Some("Me")),
     ("Visibility", Some("Visibility"), Some("Visibility")),
     // Errors become exceptions (`q8s.ApiError`, `Q8sError`), their codes checked against
@@ -32,7 +34,6 @@ const BOUND: &[(&str, Option<&str>, Option<&str>)] = &[
     ("ErrorDetail", None, None),
     // Answers of admin calls the bindings do not make.
     ("AppName", None, None),
-    ("CreatedToken", None, None),
     ("CreatedUser", None, None),
     // Request bodies and queries: the bindings send them, built by core's client.
     ("AppNameBody", None, None),

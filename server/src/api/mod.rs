@@ -81,7 +81,7 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
             secrets::delete_secret
         ))
         .routes(routes!(accounts::me))
-        .routes(routes!(accounts::create_token))
+        .routes(routes!(accounts::list_tokens, accounts::create_token))
         .routes(routes!(accounts::delete_token))
         .routes(routes!(accounts::list_users, accounts::create_user));
     let (api, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())

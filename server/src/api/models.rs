@@ -8,7 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 pub use q8s_core::api::AppName;
 pub use q8s_core::api::{
     App, BundleRef, CreatedToken, CreatedUser, EnvVar, Instance, RuntimeSettings,
-    SecretAccessChange, SecretInfo as Secret, SecretWrite, User,
+    SecretAccessChange, SecretInfo as Secret, SecretWrite, Token, User,
 };
 
 use crate::config::Config;
@@ -171,6 +171,14 @@ pub struct NewUserBody {
 pub struct NewTokenBody {
     /// A label for the token [default: `api`].
     pub name: Option<String>,
+}
+
+/// Query of `GET /tokens`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TokenListParams {
+    /// `mine` (default) or `all`: every user's tokens (admins only).
+    pub scope: Option<Scope>,
 }
 
 /// Body of `PUT /app-names/{name}`.

@@ -30,7 +30,7 @@ pub use throttle::Throttles;
 
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
-use crate::store::{SessionRecord, UserRecord};
+use crate::store::{SessionRecord, TokenRecord, UserRecord};
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "q8s_session";
@@ -51,15 +51,18 @@ pub struct Caller {
     /// Signed in by a browser session (cookie) rather than a bearer token: state-changing
     /// requests must then come from the same origin.
     pub via_session: bool,
+    /// The API token the request was signed in with (`None` for a session).
+    pub token_id: Option<Uuid>,
 }
 
 impl Caller {
-    fn from_user(user: UserRecord, via_session: bool) -> Self {
+    fn from_user(user: UserRecord, token_id: Option<Uuid>) -> Self {
         Caller {
             user_id: user.id,
             username: user.username,
             admin: user.admin,
-            via_session,
+            via_session: token_id.is_none(),
+            token_id,
         }
     }
 
@@ -95,7 +98,8 @@ pub fn hash_secret(secret: &str) -> String {
         .collect()
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+/// The token of an `Authorization: Bearer` header, when the request sends one.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
@@ -243,10 +247,13 @@ pub async fn caller_from_parts(
             match state
                 .store
                 .accounts
-                .user_by_token(&hash_secret(token))
+                .token_by_hash(&hash_secret(token))
                 .await
             {
-                Ok(Some(user)) => Some(Caller::from_user(user, false)),
+                Ok(Some((token, user))) => {
+                    record_use(state, &token).await;
+                    Some(Caller::from_user(user, Some(token.id)))
+                }
                 Ok(None) => {
                     throttle.fail(keys);
                     None
@@ -283,7 +290,26 @@ pub async fn caller_from_parts(
         .await
         .ok()
         .flatten();
-    Ok(user.map(|user| Caller::from_user(user, true)))
+    Ok(user.map(|user| Caller::from_user(user, None)))
+}
+
+/// How stale a token's `last_used_at` may get: uses within this of the recorded one are not
+/// written, so a busy token costs one write a minute, not one per request.
+pub const TOKEN_USE_PRECISION: Duration = Duration::minutes(1);
+
+/// Records a use of `token` now, unless one within [`TOKEN_USE_PRECISION`] is recorded. A
+/// failure only loses the record: the request goes on.
+async fn record_use(state: &AppState, token: &TokenRecord) {
+    let now = OffsetDateTime::now_utc();
+    if token
+        .last_used_at
+        .is_some_and(|last| now - last < TOKEN_USE_PRECISION)
+    {
+        return;
+    }
+    if let Err(err) = state.store.accounts.record_token_use(token.id, now).await {
+        tracing::warn!("recording a token's use: {err}");
+    }
 }
 
 /// Where a request says it was made, by its `Sec-Fetch-Site` and `Origin` headers.
@@ -360,7 +386,10 @@ impl FromRequestParts<AppState> for Caller {
         let client = ClientAddr::of(&parts.extensions);
         let caller = caller_from_parts(state, &parts.headers, client)
             .await?
-            .ok_or_else(ApiError::unauthorized)?;
+            .ok_or_else(|| match bearer(&parts.headers) {
+                Some(_) => ApiError::token_refused(),
+                None => ApiError::unauthorized(),
+            })?;
         let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
         if caller.via_session && !safe {
             require_same_site(&parts.headers)?;
@@ -452,7 +481,7 @@ pub async fn redeem_host_code(state: &AppState, instance: Uuid, code: &str) -> O
         .await
         .ok()??;
     let user = state.store.accounts.user(user_id).await.ok()??;
-    Some(Caller::from_user(user, true))
+    Some(Caller::from_user(user, None))
 }
 
 /// Starts a session valid only on the instance host `host` (a host name without port, as in

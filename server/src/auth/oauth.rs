@@ -236,13 +236,14 @@ pub async fn token(State(state): State<AppState>, Form(form): Form<TokenForm>) -
 
 async fn mint(state: &AppState, user_id: uuid::Uuid, how: &str) -> Result<Response, ApiError> {
     let token = new_api_token();
-    state
+    let record = state
         .store
         .accounts
         .create_token(user_id, &format!("q8s-cli ({how})"), &hash_secret(&token))
         .await?;
     let answer = TokenAnswer {
         access_token: token,
+        token_id: Some(record.id.to_string()),
         token_type: "Bearer".to_owned(),
     };
     Ok(Json(answer).into_response())

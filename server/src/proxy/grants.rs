@@ -95,6 +95,7 @@ mod tests {
             username: "alice".into(),
             admin: false,
             via_session: false,
+            token_id: None,
         }
     }
 

@@ -232,16 +232,32 @@ fn sign_in(state: &AppState, id: Uuid, request: &Request) -> Response {
         return Redirect::to(&format!("{}/_q8s/handoff?{query}", state.config.base_url()))
             .into_response();
     }
-    let mut response = pages::page(
-        StatusCode::UNAUTHORIZED,
-        "Sign in required",
-        "Open this instance from q8s in a browser, or send an API token as Authorization: Bearer.",
-    );
+    let mut response = match auth::bearer(request.headers()) {
+        Some(_) => pages::page(
+            StatusCode::UNAUTHORIZED,
+            "API token refused",
+            &format!("{}.", capitalized(crate::error::TOKEN_REFUSED)),
+        ),
+        None => pages::page(
+            StatusCode::UNAUTHORIZED,
+            "Sign in required",
+            "Open this instance from q8s in a browser, or send an API token as Authorization: \
+             Bearer.",
+        ),
+    };
     response.headers_mut().insert(
         header::WWW_AUTHENTICATE,
         HeaderValue::from_static("Bearer realm=\"q8s\""),
     );
     response
+}
+
+/// `text` with its first letter in upper case: an API message as a page's sentence.
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_uppercase().chain(chars).collect()
+    })
 }
 
 /// A request refused before its credentials were looked at (two session cookies, a throttled
@@ -386,6 +402,7 @@ mod tests {
             username: "alice".into(),
             admin: false,
             via_session: false,
+            token_id: None,
         };
         let request = Request::builder()
             .header(header::AUTHORIZATION, "Bearer q8s_secret")

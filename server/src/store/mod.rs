@@ -85,6 +85,8 @@ pub struct TokenRecord {
     pub name: String,
     /// When it was minted.
     pub created_at: OffsetDateTime,
+    /// When it was last used, to within a minute (`None`: never).
+    pub last_used_at: Option<OffsetDateTime>,
 }
 
 /// A sign-in session of a browser.
@@ -286,9 +288,9 @@ pub enum Conflict {
     /// A user of that name exists.
     #[error("a user of that name exists")]
     UserName,
-    /// The user has a token of that name.
-    #[error("the user has a token of that name")]
-    TokenName,
+    /// A token has that hash (two random secrets never collide: a bug, not a user's mistake).
+    #[error("a token has that hash")]
+    TokenHash,
     /// A device authorization has that user code.
     #[error("a device authorization has that user code")]
     UserCode,
@@ -354,16 +356,23 @@ pub trait Accounts: Send + Sync + 'static {
     /// How many users exist (zero on first start).
     async fn user_count(&self) -> StoreResult<u64>;
 
-    /// Stores a token by its hash; [`Conflict::TokenName`] when a token has that hash (names
-    /// are labels: nothing keeps them unique).
+    /// Stores a token by its hash; [`Conflict::TokenHash`] when a token has that hash. Names
+    /// are labels, not keys: a user may have several tokens of one name.
     async fn create_token(
         &self,
         user_id: Uuid,
         name: &str,
         token_hash: &str,
     ) -> StoreResult<TokenRecord>;
-    /// The user owning the token with this hash.
-    async fn user_by_token(&self, token_hash: &str) -> StoreResult<Option<UserRecord>>;
+    /// The token with this hash and the user owning it.
+    async fn token_by_hash(
+        &self,
+        token_hash: &str,
+    ) -> StoreResult<Option<(TokenRecord, UserRecord)>>;
+    /// The tokens of `user_id` (every user's when `None`), oldest first.
+    async fn tokens(&self, user_id: Option<Uuid>) -> StoreResult<Vec<TokenRecord>>;
+    /// Records that the token `id` was used at `at` (a later use already recorded stays).
+    async fn record_token_use(&self, id: Uuid, at: OffsetDateTime) -> StoreResult<()>;
     /// Revokes a token of `user_id` (any user's when `user_id` is `None`); false if none.
     async fn delete_token(&self, id: Uuid, user_id: Option<Uuid>) -> StoreResult<bool>;
 }

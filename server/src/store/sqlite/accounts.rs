@@ -2,11 +2,31 @@
 
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::SqliteStore;
 use super::codec::{self, db_err, fmt_time, parse_time, parse_uuid};
 use crate::store::{Accounts, Conflict, StoreResult, TokenRecord, UserRecord};
+
+/// The columns [`token_from_row`] reads, from `tokens t` (a literal, as sqlx wants its SQL).
+macro_rules! token_columns {
+    () => {
+        "t.id AS token_id, t.user_id AS token_user_id, t.name AS token_name, \
+         t.created_at AS token_created_at, t.last_used_at AS token_last_used_at"
+    };
+}
+
+fn token_from_row(row: &SqliteRow) -> StoreResult<TokenRecord> {
+    let last_used: Option<String> = row.try_get("token_last_used_at").map_err(db_err)?;
+    Ok(TokenRecord {
+        id: parse_uuid(row.try_get("token_id").map_err(db_err)?)?,
+        user_id: parse_uuid(row.try_get("token_user_id").map_err(db_err)?)?,
+        name: row.try_get("token_name").map_err(db_err)?,
+        created_at: parse_time(row.try_get("token_created_at").map_err(db_err)?)?,
+        last_used_at: last_used.map(parse_time).transpose()?,
+    })
+}
 
 pub(super) fn user_from_row(row: &SqliteRow) -> StoreResult<UserRecord> {
     Ok(UserRecord {
@@ -105,6 +125,7 @@ impl Accounts for SqliteStore {
             user_id,
             name: name.to_owned(),
             created_at: codec::now(),
+            last_used_at: None,
         };
         sqlx::query(
             "INSERT INTO tokens (id, user_id, name, token_hash, created_at) VALUES (?, ?, ?, ?, ?)",
@@ -116,20 +137,56 @@ impl Accounts for SqliteStore {
         .bind(fmt_time(token.created_at))
         .execute(&self.pool)
         .await
-        .map_err(codec::conflict_as(Conflict::TokenName))?;
+        .map_err(codec::conflict_as(Conflict::TokenHash))?;
         Ok(token)
     }
 
-    async fn user_by_token(&self, token_hash: &str) -> StoreResult<Option<UserRecord>> {
-        let row = sqlx::query(
-            "SELECT u.id, u.username, u.password_hash, u.admin, u.created_at
-             FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = ?",
+    async fn token_by_hash(
+        &self,
+        token_hash: &str,
+    ) -> StoreResult<Option<(TokenRecord, UserRecord)>> {
+        let sql = concat!(
+            "SELECT ",
+            token_columns!(),
+            ", u.id, u.username, u.password_hash, u.admin, u.created_at
+             FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = ?"
+        );
+        let row = sqlx::query(sql)
+            .bind(token_hash)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.as_ref()
+            .map(|row| Ok((token_from_row(row)?, user_from_row(row)?)))
+            .transpose()
+    }
+
+    async fn tokens(&self, user_id: Option<Uuid>) -> StoreResult<Vec<TokenRecord>> {
+        let sql = concat!(
+            "SELECT ",
+            token_columns!(),
+            " FROM tokens t WHERE ?1 IS NULL OR t.user_id = ?1 ORDER BY t.created_at, t.id"
+        );
+        let rows = sqlx::query(sql)
+            .bind(user_id.map(|u| u.to_string()))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(token_from_row).collect()
+    }
+
+    async fn record_token_use(&self, id: Uuid, at: OffsetDateTime) -> StoreResult<()> {
+        // RFC 3339 UTC text with fixed precision sorts as time does.
+        sqlx::query(
+            "UPDATE tokens SET last_used_at = ?2
+             WHERE id = ?1 AND (last_used_at IS NULL OR last_used_at < ?2)",
         )
-        .bind(token_hash)
-        .fetch_optional(&self.pool)
+        .bind(id.to_string())
+        .bind(fmt_time(at))
+        .execute(&self.pool)
         .await
         .map_err(db_err)?;
-        row.as_ref().map(user_from_row).transpose()
+        Ok(())
     }
 
     async fn delete_token(&self, id: Uuid, user_id: Option<Uuid>) -> StoreResult<bool> {
