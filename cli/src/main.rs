@@ -13,8 +13,8 @@ mod publish;
 mod render;
 mod session;
 mod setup;
-mod typos;
 mod token;
+mod typos;
 
 use std::process::ExitCode;
 

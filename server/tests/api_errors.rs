@@ -184,6 +184,15 @@ async fn other_bad_fields_are_invalid_request_naming_the_field_and_what_it_takes
             .starts_with("`username` in the body: invalid type: sequence, expected a string"),
         "{error}"
     );
+    // The same for a body that may be empty (`POST /tokens`).
+    let (status, error) = error_of(
+        server
+            .send(Method::POST, token, "/tokens", Some(json!({"name": 5})))
+            .await,
+    );
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error["code"], "invalid-request");
+    assert_eq!(error["details"], json!([{"field": "name"}]), "{error}");
     // Not JSON at all: the same code, saying so.
     let r = server
         .client

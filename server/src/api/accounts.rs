@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 
-use super::extract::{ApiJson, ApiQuery};
+use super::extract::{ApiJson, ApiQuery, read_body};
 use super::models::{
     CreatedToken, CreatedUser, NewTokenBody, NewUserBody, Scope, Token, TokenListParams, User,
     rfc3339,
@@ -89,8 +89,7 @@ pub async fn create_token(
     let body: NewTokenBody = if body.iter().all(u8::is_ascii_whitespace) {
         NewTokenBody::default()
     } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::new(ErrorCode::InvalidRequest, e.to_string()))?
+        read_body(&body)?
     };
     let name = body
         .name
