@@ -205,6 +205,13 @@ export interface Instance {
   updated_at: string;
 }
 
+/** What `Client.instances()` resolves to: the instances listed (newest first) and how many
+ * terminated ones the status filter left out. */
+export interface InstanceList {
+  instances: Instance[];
+  terminated_omitted: number;
+}
+
 /**
  * Every `code` a q8s error can have: core's `ErrorCode` list, which a test keeps this equal
  * to (see `docs/api.md`, "Error codes"). The server's codes first, then the clients' own.
