@@ -194,6 +194,10 @@ export interface Instance {
   app_id: string;
   app_name: string;
   app_version: string;
+  /** The app's `App.Title`, if it has one. */
+  app_title: string | null;
+  /** The app's icon (fetch it from `/apps/{app_id}/icon`), if it has one. */
+  app_icon_location: string | null;
   owner: string;
   visibility: Visibility;
   status: InstanceStatus;

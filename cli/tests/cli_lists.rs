@@ -178,3 +178,31 @@ fn global_flags_stand_before_or_after_the_subcommand() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(stdout(&o), "[]\n");
 }
+
+#[test]
+fn status_wait_fails_with_the_reason_and_the_end_of_the_log() {
+    // The real runtime: uv finds no such package.
+    let server = Server::start();
+    let admin = server.admin();
+    let app = common::repo_root().join("tests/apps/fail-install");
+    let deployed = admin.json(&["bundle", "deploy", app.to_str().unwrap(), "--no-wait"]);
+    let id = deployed["instance"]["id"].as_str().unwrap();
+    let o = admin.run(&["instance", "status", id, "--wait", "--timeout", "240"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "FAILED\n");
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!("last lines of the log of instance {id}:"))
+            && err.contains("q8s-no-such-package-zzz"),
+        "{err}"
+    );
+    let last = err.lines().last().unwrap();
+    assert!(
+        last.starts_with(&format!(
+            "error: instance {id} is FAILED: installing the environment failed"
+        )) && last.ends_with(&format!(
+            "(instance-failed) — see `q8s-cli instance logs {id}`"
+        )),
+        "{last}"
+    );
+}

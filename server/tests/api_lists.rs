@@ -45,6 +45,12 @@ async fn instance_lists_show_live_instances_newest_first() {
     for _ in 0..4 {
         let (status, instance) = server.launch(&server.admin_token, app_id, "PRIVATE").await;
         assert_eq!(status, StatusCode::CREATED, "{instance}");
+        // Cards show the app's title and icon: the instance carries them.
+        assert_eq!(instance["app_title"], "Hello q8s");
+        assert_eq!(
+            instance["app_icon_location"],
+            "ai.h2o.q8s.hello.0.1.0/icon.png"
+        );
         let id = instance["id"].as_str().unwrap().to_owned();
         server
             .wait_for_status(&server.admin_token, &id, "RUNNING", Duration::from_secs(60))

@@ -252,6 +252,12 @@ pub struct Instance {
     pub app_name: String,
     /// The app's version.
     pub app_version: String,
+    /// The app's `App.Title`, if it has one (cards and tables show it before the Name).
+    #[serde(default)]
+    pub app_title: Option<String>,
+    /// The app's icon, as its `icon_location` (fetched from `GET /apps/{app_id}/icon`).
+    #[serde(default)]
+    pub app_icon_location: Option<String>,
     /// Who launched it.
     pub owner: String,
     /// Who may see and open it.

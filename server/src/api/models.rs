@@ -78,8 +78,13 @@ pub fn instance(r: InstanceRecord, config: &Config) -> Instance {
         url: config.instance_url(r.id),
         id: r.id.to_string(),
         app_id: r.app_id.to_string(),
+        app_icon_location: r
+            .app_icon
+            .as_deref()
+            .map(|i| format!("{}.{}/{}", r.app_name, r.app_version, file_name(i))),
         app_name: r.app_name,
         app_version: r.app_version,
+        app_title: r.app_title,
         owner: r.owner,
         visibility: r.visibility,
         status: r.status,
