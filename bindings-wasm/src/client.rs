@@ -118,7 +118,7 @@ impl Client {
     pub fn instances(&self, all: bool, status: Option<String>) -> Result<Promise, JsValue> {
         let status: StatusFilter =
             status.as_deref().unwrap_or("live").parse().map_err(
-                |e: q8s_core::api::UnknownValue| error("invalid-request", &e.to_string()),
+                |e: q8s_core::api::UnknownValue| error("invalid-argument", &e.to_string()),
             )?;
         Ok(promise(&self.inner, move |c| async move {
             c.instances(all, &status).await
