@@ -187,7 +187,12 @@ async fn wait_running(
     spinner.finish_and_clear();
     let i = waited?;
     if format == Format::Json {
-        print_json(&json!({"id": i.id, "status": i.status, "status_message": i.status_message}))?;
+        // One JSON document on stdout: the status, or else the error.
+        if i.status == InstanceStatus::Running {
+            print_json(
+                &json!({"id": i.id, "status": i.status, "status_message": i.status_message}),
+            )?;
+        }
     } else {
         outln!("{}", i.status);
     }

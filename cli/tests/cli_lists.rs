@@ -83,6 +83,14 @@ fn instance_lists_leave_terminated_instances_out_and_count_them() {
         "{}",
         stderr(&o)
     );
+    // -o json: one document on stdout, the error naming the status.
+    let o = admin.run(&["instance", "status", &launched[0], "--wait", "-o", "json"]);
+    assert_eq!(o.status.code(), Some(1));
+    let error: Value = serde_json::from_slice(&o.stdout).expect("one JSON document");
+    let message = error["error"]["message"].as_str().unwrap();
+    assert!(message.contains("is TERMINATED"), "{message}");
+    let running = admin.json(&["instance", "status", &launched[1], "--wait"]);
+    assert_eq!(running["status"], "RUNNING");
     // The timeout goes with --wait only.
     let o = admin.run(&["instance", "status", &launched[1], "--timeout", "5"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
