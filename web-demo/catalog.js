@@ -25,6 +25,7 @@ export class Catalog {
     this.stale = true;
     this.timer = null;
     this.loading = null;
+    this.showTerminated = false;
     for (const radio of document.querySelectorAll('input[name="catalog-scope"]')) {
       radio.addEventListener("change", () => this.refresh());
     }
@@ -55,12 +56,18 @@ export class Catalog {
       return;
     }
     const all = this.all;
-    const load = Promise.all([this.client.apps(all), this.client.instances(all)]);
+    // Every version, so each instance finds its app's card; terminated instances only on request.
+    const status = this.showTerminated ? "all" : "live";
+    const load = Promise.all([this.client.apps(all, true), this.client.instances(all, status)]);
     this.loading = load;
     let apps;
     let instances;
+    let omitted;
     try {
-      [apps, instances] = await load;
+      let list;
+      [apps, list] = await load;
+      instances = list.instances;
+      omitted = list.terminated_omitted;
     } catch (err) {
       if (this.loading === load) replace($("catalog-body"), errorBox("The catalog could not be loaded", err));
       return;
@@ -69,6 +76,7 @@ export class Catalog {
     this.stale = false;
     const focus = focusKey();
     this.#render(apps, instances);
+    this.#omitted(omitted);
     restoreFocus(focus);
     if (announceIt) announce(`Catalog: ${plural(apps.length, "app")}.`);
     if (this.visible && instances.some((i) => TRANSITIONAL.has(i.status))) {
@@ -96,6 +104,17 @@ export class Catalog {
       orphans.length
         ? h("section", { class: "orphans" }, h("h3", {}, "My instances of other users' apps"), this.#instanceList(orphans))
         : null);
+  }
+
+  /** The server leaves terminated instances out: say how many, and offer them. */
+  #omitted(count) {
+    if (count === 0) return;
+    $("catalog-body").append(h("p", { class: "muted small", "data-testid": "catalog-terminated-omitted" },
+      `${plural(count, "terminated instance")} not shown. `,
+      h("button", {
+        type: "button", class: "button small", "data-testid": "catalog-show-terminated",
+        onclick: () => { this.showTerminated = true; this.refresh(); },
+      }, "Show them")));
   }
 
   #canManage(owner) {
@@ -159,7 +178,7 @@ export class Catalog {
       error);
   }
 
-  /** Terminated instances stay listed by the server; they are folded away here. */
+  /** Terminated instances (listed on request) are folded away. */
   #terminated(instances) {
     if (instances.length === 0) return null;
     return h("details", { class: "terminated" },

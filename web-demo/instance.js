@@ -112,6 +112,10 @@ export class RunPanel {
     el.status.className = `status status-${instance.status.toLowerCase()}`;
     el.message.textContent = instance.status_message ?? "";
     if (previous !== instance.status) announce(`Instance ${instance.status.toLowerCase()}.`);
+    if (instance.status === "TERMINATED" && el.url.isConnected) {
+      // Its address answers 410 now: no link to follow.
+      el.url.replaceWith(h("span", { class: "mono muted", "data-testid": "instance-url-ended" }, `${instance.url} (terminated)`));
+    }
     const action = (label, testid, fn, cls = "button small") =>
       h("button", {
         type: "button", class: cls, "data-testid": testid,

@@ -11,7 +11,10 @@ use std::time::Duration;
 use pyo3::prelude::*;
 use q8s_client::config::{self, ConfigFile, Overrides};
 use q8s_client::{Client, DeployStep, LogStream};
-use q8s_core::api::{ApiError, InstanceStatus, SecretAccessChange, SecretUsers, Visibility};
+use q8s_core::api::{
+    ApiError, AppVersions, InstanceStatus, SecretAccessChange, SecretUsers, StatusFilter,
+    Visibility,
+};
 use serde::Serialize;
 
 use crate::blocking;
@@ -163,8 +166,23 @@ impl NativeClient {
         self.call(py, self.client.me())
     }
 
-    fn apps<'py>(&self, py: Python<'py>, all: bool) -> PyResult<Bound<'py, PyAny>> {
-        self.call(py, self.client.apps(all))
+    #[pyo3(signature = (all, name=None, all_versions=false))]
+    fn apps<'py>(
+        &self,
+        py: Python<'py>,
+        all: bool,
+        name: Option<String>,
+        all_versions: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let versions = if all_versions {
+            AppVersions::All
+        } else {
+            AppVersions::Latest
+        };
+        let client = &self.client;
+        self.call(py, async move {
+            client.apps(all, name.as_deref(), versions).await
+        })
     }
 
     fn app<'py>(&self, py: Python<'py>, id: &str) -> PyResult<Bound<'py, PyAny>> {
@@ -279,8 +297,17 @@ impl NativeClient {
         self.call(py, self.client.run(app_id, visibility))
     }
 
-    fn instances<'py>(&self, py: Python<'py>, all: bool) -> PyResult<Bound<'py, PyAny>> {
-        self.call(py, self.client.instances(all))
+    /// `status`: `live`, `all` or statuses separated by commas (core's `StatusFilter`).
+    #[pyo3(signature = (all, status=None))]
+    fn instances<'py>(
+        &self,
+        py: Python<'py>,
+        all: bool,
+        status: Option<&str>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let status: StatusFilter = status.unwrap_or("live").parse().map_err(value_error)?;
+        let client = &self.client;
+        self.call(py, async move { client.instances(all, &status).await })
     }
 
     fn instance<'py>(&self, py: Python<'py>, id: &str) -> PyResult<Bound<'py, PyAny>> {

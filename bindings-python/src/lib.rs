@@ -19,6 +19,7 @@ fn _q8s(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(offline::validate, module)?)?;
     module.add_function(wrap_pyfunction!(offline::validate_text, module)?)?;
     module.add_function(wrap_pyfunction!(offline::inspect, module)?)?;
+    module.add_function(wrap_pyfunction!(offline::bundle_icon, module)?)?;
     module.add_class::<client::NativeClient>()?;
     module.add_class::<client::LogLines>()?;
     Ok(())

@@ -86,3 +86,11 @@ pub fn inspect(py: Python<'_>, path: PathBuf) -> PyResult<Bound<'_, PyAny>> {
     let report = inspected.map_err(|e| bundle_error(py, e, &path.display().to_string()))?;
     to_python(py, &report)
 }
+
+/// `bundle_icon(path)`: the icon of a `.qz` as `(media_type, bytes)`, or `None` (for the
+/// inspect card).
+#[pyfunction]
+pub fn bundle_icon(py: Python<'_>, path: PathBuf) -> PyResult<Option<(String, Vec<u8>)>> {
+    let read = py.detach(|| bundle::bundle_icon(&path, Limits::default()));
+    read.map_err(|e| bundle_error(py, e, &path.display().to_string()))
+}

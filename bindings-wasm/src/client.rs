@@ -5,7 +5,7 @@
 use std::future::Future;
 
 use js_sys::Promise;
-use q8s_core::api::{ApiError, Visibility};
+use q8s_core::api::{ApiError, AppVersions, StatusFilter, Visibility};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
@@ -63,10 +63,22 @@ impl Client {
         promise(&self.inner, |c| async move { c.me().await })
     }
 
-    /// `GET /apps`: my apps, or with `all` every app I may see.
+    /// `GET /apps`: my apps, or with `all` every app I may see; the latest version of each
+    /// Name unless `allVersions`.
     #[wasm_bindgen(unchecked_return_type = "Promise<App[]>")]
-    pub fn apps(&self, all: bool) -> Promise {
-        promise(&self.inner, move |c| async move { c.apps(all).await })
+    pub fn apps(
+        &self,
+        all: bool,
+        #[wasm_bindgen(js_name = allVersions)] all_versions: Option<bool>,
+    ) -> Promise {
+        let versions = if all_versions.unwrap_or(false) {
+            AppVersions::All
+        } else {
+            AppVersions::Latest
+        };
+        promise(&self.inner, move |c| async move {
+            c.apps(all, None, versions).await
+        })
     }
 
     /// `GET /apps/{id}`.
@@ -99,10 +111,18 @@ impl Client {
         }))
     }
 
-    /// `GET /instances`: my instances, or with `all` every instance I may see.
-    #[wasm_bindgen(unchecked_return_type = "Promise<Instance[]>")]
-    pub fn instances(&self, all: bool) -> Promise {
-        promise(&self.inner, move |c| async move { c.instances(all).await })
+    /// `GET /instances`: my instances, or with `all` every instance I may see, newest first;
+    /// `status` is `live` (default), `all` or statuses separated by commas. Resolves to
+    /// `{instances, terminated_omitted}`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<InstanceList>")]
+    pub fn instances(&self, all: bool, status: Option<String>) -> Result<Promise, JsValue> {
+        let status: StatusFilter =
+            status.as_deref().unwrap_or("live").parse().map_err(
+                |e: q8s_core::api::UnknownValue| error("invalid-argument", &e.to_string()),
+            )?;
+        Ok(promise(&self.inner, move |c| async move {
+            c.instances(all, &status).await
+        }))
     }
 
     /// `GET /instances/{id}`.

@@ -216,6 +216,10 @@ export interface Instance {
   app_id: string;
   app_name: string;
   app_version: string;
+  /** The app's `App.Title`, if it has one. */
+  app_title: string | null;
+  /** The app's icon (fetch it from `/apps/{app_id}/icon`), if it has one. */
+  app_icon_location: string | null;
   owner: string;
   visibility: Visibility;
   status: InstanceStatus;
@@ -225,6 +229,13 @@ export interface Instance {
   url: string;
   created_at: string;
   updated_at: string;
+}
+
+/** What `Client.instances()` resolves to: the instances listed (newest first) and how many
+ * terminated ones the status filter left out. */
+export interface InstanceList {
+  instances: Instance[];
+  terminated_omitted: number;
 }
 
 /**

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use q8s_core::api::Visibility;
+use q8s_core::api::{AppVersions, Visibility};
 use serde_json::json;
 
 use crate::ids::{self, Kind};
@@ -14,12 +14,20 @@ use crate::session::{Connection, block_on, parse_visibility};
 /// `app` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum AppCommand {
-    /// List your apps; with -a every app you can launch.
-    #[command(after_help = "Examples:\n  q8s-cli app list\n  q8s-cli app list -a -o json")]
+    /// List your apps, the latest version of each; with -a every app you can launch.
+    #[command(
+        after_help = "Examples:\n  q8s-cli app list\n  q8s-cli app list -a -o json\n  q8s-cli app list --name ai.h2o.q8s.hello --all-versions"
+    )]
     List {
         /// Every app you can launch: yours and those shared with all users.
         #[arg(short, long)]
         all: bool,
+        /// Only the app with this Name (e.g. ai.h2o.q8s.hello).
+        #[arg(long, value_name = "NAME")]
+        name: Option<String>,
+        /// Every version, not only the latest of each Name.
+        #[arg(long)]
+        all_versions: bool,
     },
     /// Show one app.
     #[command(after_help = "Example:\n  q8s-cli app get 0b5c8c3e-3f5e-4f0e-9a53-4c1f3f3b8a01")]
@@ -71,8 +79,17 @@ pub fn run(
             *id = ids::app(&client, id).await?;
         }
         match command {
-            AppCommand::List { all, .. } => {
-                let apps = client.apps(all).await?;
+            AppCommand::List {
+                all,
+                name,
+                all_versions,
+            } => {
+                let versions = if all_versions {
+                    AppVersions::All
+                } else {
+                    AppVersions::Latest
+                };
+                let apps = client.apps(all, name.as_deref(), versions).await?;
                 if json {
                     print_json(&apps)?;
                 } else {

@@ -3,7 +3,7 @@
 //! An id no app or instance has gets an error that points to the list.
 
 use q8s_client::Client;
-use q8s_core::api::{ApiError, ErrorCode};
+use q8s_core::api::{ApiError, AppVersions, ErrorCode, StatusFilter};
 
 use crate::output::Advised;
 
@@ -33,7 +33,11 @@ pub async fn app(client: &Client, given: &str) -> anyhow::Result<String> {
     if is_whole(given) {
         return Ok(given.to_owned());
     }
-    let ids = client.apps(true).await?.into_iter().map(|a| a.id);
+    let ids = client
+        .apps(true, None, AppVersions::All)
+        .await?
+        .into_iter()
+        .map(|a| a.id);
     Ok(pick(Kind::App, given, ids)?)
 }
 
@@ -42,7 +46,12 @@ pub async fn instance(client: &Client, given: &str) -> anyhow::Result<String> {
     if is_whole(given) {
         return Ok(given.to_owned());
     }
-    let ids = client.instances(true).await?.into_iter().map(|i| i.id);
+    let ids = client
+        .instances(true, &StatusFilter::All)
+        .await?
+        .instances
+        .into_iter()
+        .map(|i| i.id);
     Ok(pick(Kind::Instance, given, ids)?)
 }
 

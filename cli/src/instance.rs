@@ -1,30 +1,35 @@
 //! `q8s-cli instance …`: list, inspect, follow the log of, share, suspend, resume and
 //! terminate instances.
 
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Subcommand;
-use q8s_client::Client;
-use q8s_core::api::{Instance, Visibility};
+use indicatif::ProgressBar;
+use q8s_client::{Client, LOG_TAIL};
+use q8s_core::api::{Instance, InstanceStatus, StatusFilter, Visibility};
 use serde_json::json;
 
 use crate::ids::{self, Kind};
 use crate::output::{Format, emit, outln, print_json};
 use crate::render;
-use crate::session::{Connection, block_on, parse_visibility};
+use crate::session::{Connection, block_on, parse_status_filter, parse_visibility};
 
 /// `instance` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum InstanceCommand {
-    /// List your instances; with -a also those shared with all users.
+    /// List your live instances, newest first; with -a also those shared with all users.
     #[command(
-        after_help = "Examples:\n  q8s-cli instance list\n  q8s-cli instance list -a -o json"
+        after_help = "Terminated instances are left out (a last line counts them) unless --status names them.\n\nExamples:\n  q8s-cli instance list\n  q8s-cli instance list --status running,failed\n  q8s-cli instance list --status all -a -o json"
     )]
     List {
         /// Also the instances other users share with everyone.
         #[arg(short, long)]
         all: bool,
+        /// live (every status but TERMINATED), all, or statuses separated by commas.
+        #[arg(long, value_name = "STATUS", default_value = "live", value_parser = parse_status_filter)]
+        status: StatusFilter,
     },
     /// Show one instance.
     #[command(after_help = "Example:\n  q8s-cli instance get 22222222-3333-4444-5555-666666666666")]
@@ -34,11 +39,17 @@ pub enum InstanceCommand {
     },
     /// Print an instance's status: PENDING, STARTING, RUNNING, SUSPENDED, FAILED or TERMINATED.
     #[command(
-        after_help = "Example:\n  q8s-cli instance status 22222222-3333-4444-5555-666666666666"
+        after_help = "With --wait it returns once the instance runs (exit 0) or has stopped for another reason\n(exit 1, with the reason and the end of its log).\n\nExamples:\n  q8s-cli instance status 22222222-3333-4444-5555-666666666666\n  q8s-cli instance status 22222222-3333-4444-5555-666666666666 --wait --timeout 120"
     )]
     Status {
         /// The instance's ID.
         id: String,
+        /// Wait until the instance is RUNNING; fail if it ends FAILED, SUSPENDED or TERMINATED.
+        #[arg(short, long)]
+        wait: bool,
+        /// Seconds to wait (with --wait).
+        #[arg(long, value_name = "SECONDS", default_value_t = 300, requires = "wait")]
+        timeout: u64,
     },
     /// Print an instance's log; -f follows it until the instance stops (or Ctrl-C).
     #[command(
@@ -106,16 +117,22 @@ pub fn run(
             *id = ids::instance(&client, id).await?;
         }
         let shown = match command {
-            InstanceCommand::List { all, .. } => {
-                let instances = client.instances(all).await?;
+            InstanceCommand::List { all, status, .. } => {
+                let list = client.instances(all, &status).await?;
                 if json {
-                    print_json(&instances)?;
+                    print_json(&list.instances)?;
                 } else {
-                    emit(&render::instance_table(&instances, crate::app::now()));
+                    emit(&render::instance_table(&list.instances, crate::app::now()));
+                    emit(&render::terminated_footer(list.terminated_omitted));
                 }
                 return Ok(ExitCode::SUCCESS);
             }
-            InstanceCommand::Status { id, .. } => {
+            InstanceCommand::Status {
+                id, wait, timeout, ..
+            } => {
+                if wait {
+                    return wait_running(&client, &id, Duration::from_secs(timeout), format).await;
+                }
                 let i = client.instance(&id).await?;
                 if json {
                     print_json(
@@ -163,6 +180,72 @@ impl InstanceCommand {
             | InstanceCommand::Terminate { id, .. } => Some(id),
         }
     }
+}
+
+/// `instance status --wait`: polls until the instance settles, with a spinner on a terminal.
+/// Anything but RUNNING is a failure that shows the reason and, for FAILED, the log's end.
+async fn wait_running(
+    client: &Client,
+    id: &str,
+    timeout: Duration,
+    format: Format,
+) -> anyhow::Result<ExitCode> {
+    let terminal = format == Format::Text && std::io::stderr().is_terminal();
+    let spinner = if terminal {
+        let spinner = ProgressBar::new_spinner();
+        spinner.enable_steady_tick(Duration::from_millis(100));
+        spinner
+    } else {
+        ProgressBar::hidden()
+    };
+    let waited = client
+        .wait_for_instance(id, timeout, |i| {
+            spinner.set_message(match &i.status_message {
+                Some(m) => format!("{}: {m}", i.status),
+                None => i.status.to_string(),
+            });
+            i.status.is_settled()
+        })
+        .await;
+    spinner.finish_and_clear();
+    let i = waited?;
+    if format == Format::Json {
+        // One JSON document on stdout: the status, or else the error.
+        if i.status == InstanceStatus::Running {
+            print_json(
+                &json!({"id": i.id, "status": i.status, "status_message": i.status_message}),
+            )?;
+        }
+    } else {
+        outln!("{}", i.status);
+    }
+    if i.status == InstanceStatus::Running {
+        return Ok(ExitCode::SUCCESS);
+    }
+    if i.status == InstanceStatus::Failed && format == Format::Text {
+        eprintln!("last lines of the log of instance {}:", i.id);
+        match client.log_tail(&i.id, LOG_TAIL).await {
+            Ok(lines) => lines.iter().for_each(|line| eprintln!("  {line}")),
+            Err(e) => eprintln!("  (the log cannot be read: {e})"),
+        }
+    }
+    let hint = match i.status {
+        InstanceStatus::Suspended => format!("start it with `q8s-cli instance resume {}`", i.id),
+        InstanceStatus::Terminated => "launch a new instance with `q8s-cli app run`".to_owned(),
+        _ => format!("see `q8s-cli instance logs {}`", i.id),
+    };
+    let reason = i
+        .status_message
+        .as_deref()
+        .map(|m| format!(": {m}"))
+        .unwrap_or_default();
+    // The code deploy's failure shows too.
+    let code = if i.status == InstanceStatus::Failed {
+        " (instance-failed)"
+    } else {
+        ""
+    };
+    anyhow::bail!("instance {} is {}{reason}{code} — {hint}", i.id, i.status)
 }
 
 fn print_instance(instance: &Instance, json: bool) -> anyhow::Result<()> {

@@ -1,7 +1,7 @@
 //! The human formats of the service commands: key-value blocks and tables as the spec shows
 //! them, times as `2020-10-13 06:28:03.050 +0000 UTC`, ages as `18d`, `3h`, `12m`.
 
-use q8s_core::api::{App, Instance, SecretAccess, SecretInfo, Token};
+use q8s_core::api::{App, Instance, InstanceStatus, SecretAccess, SecretInfo, Token};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -183,7 +183,17 @@ pub fn app_table(apps: &[App], now: OffsetDateTime) -> String {
     )
 }
 
-/// `instance list`: `ID APP VERSION OWNER STATUS CREATED VISIBILITY URL`.
+/// The last line of `instance list` when terminated instances were left out.
+pub fn terminated_footer(omitted: u64) -> String {
+    match omitted {
+        0 => String::new(),
+        1 => "1 terminated instance not shown (--status all lists it)\n".to_owned(),
+        n => format!("{n} terminated instances not shown (--status all lists them)\n"),
+    }
+}
+
+/// `instance list`: `ID APP VERSION OWNER STATUS CREATED VISIBILITY URL`; a terminated
+/// instance has no URL (it answers 410).
 pub fn instance_table(instances: &[Instance], now: OffsetDateTime) -> String {
     let rows: Vec<Vec<String>> = instances
         .iter()
@@ -196,7 +206,11 @@ pub fn instance_table(instances: &[Instance], now: OffsetDateTime) -> String {
                 i.status.to_string(),
                 age(&i.created_at, now),
                 i.visibility.to_string(),
-                i.url.clone(),
+                if i.status == InstanceStatus::Terminated {
+                    "-".to_owned()
+                } else {
+                    i.url.clone()
+                },
             ]
         })
         .collect();

@@ -6,7 +6,7 @@ use std::future::Future;
 use clap::Args;
 use q8s_client::Client;
 use q8s_client::config::{self, ConfigError, ConfigFile, Overrides};
-use q8s_core::api::Visibility;
+use q8s_core::api::{StatusFilter, Visibility};
 
 use crate::output::Advised;
 
@@ -68,6 +68,12 @@ fn advise(err: ConfigError) -> anyhow::Error {
 
 /// `-v PRIVATE|ALL_USERS`.
 pub fn parse_visibility(text: &str) -> Result<Visibility, String> {
+    text.parse()
+        .map_err(|e: q8s_core::api::UnknownValue| e.to_string())
+}
+
+/// clap's parser of `--status`: core's [`StatusFilter`] words.
+pub fn parse_status_filter(text: &str) -> Result<StatusFilter, String> {
     text.parse()
         .map_err(|e: q8s_core::api::UnknownValue| e.to_string())
 }

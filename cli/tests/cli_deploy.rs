@@ -132,7 +132,10 @@ fn deploy_hello_then_open_it_follow_its_log_and_terminate_it() {
     for step in ["bundle_seconds", "upload_seconds", "start_seconds"] {
         assert!(v["timings"][step].as_f64().unwrap() >= 0.0, "{v}");
     }
-    assert_eq!(admin.json(&["app", "list"]).as_array().unwrap().len(), 2);
+    // Each deploy is a version: the list shows the latest, --all-versions both.
+    assert_eq!(admin.json(&["app", "list"]).as_array().unwrap().len(), 1);
+    let all = admin.json(&["app", "list", "--all-versions"]);
+    assert_eq!(all.as_array().unwrap().len(), 2);
     // --no-wait returns while the instance may still be starting; the imported temp bundles
     // are gone either way.
     let o = admin.run(&["bundle", "deploy", hello().to_str().unwrap(), "--no-wait"]);

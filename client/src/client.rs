@@ -9,12 +9,22 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use q8s_core::api::{
-    ApiError, App, CreatedToken, CreatedUser, Instance, Me, SecretAccessChange, SecretInfo,
-    SecretWrite, Token, User, Visibility,
+    ApiError, App, AppVersions, CreatedToken, CreatedUser, Instance, Me, SecretAccessChange,
+    SecretInfo, SecretWrite, StatusFilter, TERMINATED_OMITTED_HEADER, Token, User, Visibility,
 };
 
 /// The address of a q8s server started with its defaults.
 pub const DEFAULT_URL: &str = "http://127.0.0.1:8008";
+
+/// A page of `GET /instances`: the instances the filter lets through, newest first, and how
+/// many terminated ones it left out (for "3 terminated instances not shown").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InstanceList {
+    /// The instances listed.
+    pub instances: Vec<Instance>,
+    /// Terminated instances of the same scope that the filter left out.
+    pub terminated_omitted: u64,
+}
 
 /// How long a JSON call may take natively before it counts as unreachable.
 #[cfg(not(target_family = "wasm"))]
@@ -169,10 +179,18 @@ impl Client {
         self.json(self.call(Method::GET, &["me"])).await
     }
 
-    /// `GET /apps`: the caller's apps, or with `all` every app the caller can launch.
-    pub async fn apps(&self, all: bool) -> Result<Vec<App>, ApiError> {
+    /// `GET /apps`: the caller's apps, or with `all` every app the caller can launch; only
+    /// those named `name`; the latest version of each Name or every version.
+    pub async fn apps(
+        &self,
+        all: bool,
+        name: Option<&str>,
+        versions: AppVersions,
+    ) -> Result<Vec<App>, ApiError> {
         let scope = if all { "all" } else { "mine" };
-        self.json(self.call(Method::GET, &["apps"]).query(&[("scope", scope)]))
+        let mut query = vec![("scope", scope), ("versions", versions.as_str())];
+        query.extend(name.map(|name| ("name", name)));
+        self.json(self.call(Method::GET, &["apps"]).query(&query))
             .await
     }
 
@@ -218,14 +236,28 @@ impl Client {
         .await
     }
 
-    /// `GET /instances`: the caller's instances, or with `all` also every `ALL_USERS` one.
-    pub async fn instances(&self, all: bool) -> Result<Vec<Instance>, ApiError> {
+    /// `GET /instances`: the caller's instances, or with `all` also every `ALL_USERS` one,
+    /// with the statuses `status` lets through, newest first.
+    pub async fn instances(
+        &self,
+        all: bool,
+        status: &StatusFilter,
+    ) -> Result<InstanceList, ApiError> {
         let scope = if all { "all" } else { "mine" };
-        self.json(
-            self.call(Method::GET, &["instances"])
-                .query(&[("scope", scope)]),
-        )
-        .await
+        let request = self
+            .call(Method::GET, &["instances"])
+            .query(&[("scope", scope), ("status", &status.query_value())]);
+        let response = self.send(request).await?;
+        let terminated_omitted = response
+            .headers()
+            .get(TERMINATED_OMITTED_HEADER)
+            .and_then(|v| v.to_str().ok()?.parse().ok())
+            .unwrap_or(0);
+        let instances = read_json(self, response).await?;
+        Ok(InstanceList {
+            instances,
+            terminated_omitted,
+        })
     }
 
     /// `GET /instances/{id}`.

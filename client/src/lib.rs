@@ -17,7 +17,7 @@
 //! use q8s_client::Client;
 //! use q8s_core::api::Visibility;
 //! let client = Client::new("http://127.0.0.1:8008", Some("q8s_…".into()))?;
-//! for app in client.apps(true).await? {
+//! for app in client.apps(true, None, Default::default()).await? {
 //!     println!("{} {}", app.id, app.title_and_version());
 //! }
 //! let instance = client.run("0b5c8c3e-…", Visibility::Private).await?;
@@ -37,7 +37,7 @@ mod oauth;
 mod publish;
 
 pub use assets::Image;
-pub use client::{Client, DEFAULT_URL, LogStream};
+pub use client::{Client, DEFAULT_URL, InstanceList, LogStream};
 pub use oauth::DevicePoll;
 #[cfg(not(target_family = "wasm"))]
 pub use publish::{DeployError, DeployStep, Deployment, Imported, LOG_TAIL};

@@ -130,10 +130,12 @@ impl Client {
     where
         P: FnMut(u64, u64) + Send + Clone + 'static,
     {
-        let imported = self.import_deploy(dir, work, visibility, progress).await?;
+        let mut imported = self.import_deploy(dir, work, visibility, progress).await?;
         let launching = Instant::now();
         let instance = self.run(&imported.app.id, visibility).await?;
         on_step(DeployStep::Launched(&imported, &instance));
+        // The app as it is now, counting the instance just launched (cards show its count).
+        imported.app = self.app(&imported.app.id).await?;
         let Some(timeout) = wait else {
             return Ok(Deployment {
                 imported,

@@ -176,6 +176,8 @@ mod tests {
             app_id: Uuid::new_v4(),
             app_name: "a".into(),
             app_version: "1".into(),
+            app_title: None,
+            app_icon: None,
             owner_id: Uuid::new_v4(),
             owner: "alice".into(),
             visibility: Visibility::Private,

@@ -173,7 +173,7 @@ async fn list_scopes_filters_and_visibility() {
             .collect()
     };
     assert_eq!(
-        names(&server.get(&alice, "/apps").await.1),
+        names(&server.get(&alice, "/apps?versions=all").await.1),
         ["0.1.0", "0.2.0"]
     );
     assert_eq!(
@@ -185,11 +185,22 @@ async fn list_scopes_filters_and_visibility() {
         ["0.2.0"]
     );
     assert_eq!(
-        names(&server.get(&server.admin_token, "/apps?scope=all").await.1),
+        names(
+            &server
+                .get(&server.admin_token, "/apps?scope=all&versions=all")
+                .await
+                .1
+        ),
         ["0.1.0", "0.2.0"]
     );
     assert_eq!(
-        names(&server.get(&alice, "/apps?name=ai.h2o.q8s.hello").await.1).len(),
+        names(
+            &server
+                .get(&alice, "/apps?name=ai.h2o.q8s.hello&versions=all")
+                .await
+                .1
+        )
+        .len(),
         2
     );
     assert_eq!(
@@ -197,12 +208,12 @@ async fn list_scopes_filters_and_visibility() {
         0
     );
     assert_eq!(
-        names(&server.get(&alice, "/apps?q=CLICKS").await.1).len(),
+        names(&server.get(&alice, "/apps?q=CLICKS&versions=all").await.1).len(),
         2,
         "description, any case"
     );
     assert_eq!(
-        names(&server.get(&alice, "/apps?q=wave").await.1).len(),
+        names(&server.get(&alice, "/apps?q=wave&versions=all").await.1).len(),
         2,
         "keywords"
     );

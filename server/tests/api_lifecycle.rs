@@ -326,7 +326,7 @@ async fn logs_follow_metrics_and_deleting_an_app_whose_instance_runs() {
 
 /// Every instance's status, by id.
 async fn statuses(server: &TestServer, token: &str) -> Vec<(String, String, String)> {
-    let (status, list) = server.get(token, "/instances?scope=all").await;
+    let (status, list) = server.get(token, "/instances?scope=all&status=all").await;
     assert_eq!(status, StatusCode::OK, "{list}");
     let mut out: Vec<_> = list
         .as_array()

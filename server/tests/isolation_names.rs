@@ -469,6 +469,6 @@ async fn a_failed_instance_does_not_block_deleting_its_app() {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let server = server.restart_with(&["--memory-capacity", "1Gi"]).await;
-    let (_, instances) = server.get(&alice, "/instances?scope=all").await;
+    let (_, instances) = server.get(&alice, "/instances?scope=all&status=all").await;
     assert_eq!(instances, json!([]));
 }

@@ -324,6 +324,45 @@ def test_jupyter_shows_apps_and_instances(
     assert running.url in client.instances()._repr_html_()
 
 
+def test_cards_tell_the_truth_and_lists_leave_terminated_instances_out(
+    client: q8s.Client, hello_bundle: q8s.Bundle, hello_app: q8s.App
+) -> None:
+    # Its own version of hello (deploy), so that terminating it leaves the module's app alone.
+    app, instance = client.deploy(HELLO, timeout=START_TIMEOUT)
+    # The app card made right after the deploy counts the instance it launched.
+    assert app.instance_count == 1
+    assert "1 instance ·" in app._repr_html_()
+    # The instance card: the app's icon and Title (the Name is the small print).
+    card = instance._repr_html_()
+    assert "data:image/png;base64," in card, "the instance card shows the app's icon"
+    assert '<b style="font-size:15px">Hello q8s</b>' in card
+    assert f'href="{instance.url}"' in card
+    # A terminated instance's URL answers 410: its card offers no link.
+    client.terminate(instance)
+    ended = client.instance(instance)
+    assert f'href="{instance.url}"' not in ended._repr_html_()
+    assert "(terminated)" in ended._repr_html_()
+
+    # Lists: live instances by default, and how many terminated ones were left out.
+    live = client.instances()
+    assert instance.id not in [i.id for i in live]
+    assert live.terminated_omitted >= 1
+    assert "terminated instance" in live._repr_html_()
+    every = client.instances(status="all")
+    assert instance.id in [i.id for i in every] and every.terminated_omitted == 0
+    assert [i.id for i in client.instances(status="TERMINATED")][0] == instance.id, "newest first"
+    with pytest.raises(ValueError, match="live, all, or statuses"):
+        client.instances(status="stopped")
+    # Apps: the latest version of each Name unless all_versions.
+    versions = [a.version for a in client.apps(name=app.name, all_versions=True)]
+    assert app.version in versions and len(versions) >= 2, versions
+    assert [a.id for a in client.apps(name=app.name)] == [app.id]
+    client.delete_app(app)
+
+    # The inspect card of a .qz with an icon shows that icon, not a placeholder.
+    assert "data:image/png;base64," in q8s.inspect(hello_bundle.path)._repr_html_()
+
+
 def test_progress_true_prints_a_text_line_without_tqdm(
     client: q8s.Client,
     hello_bundle: q8s.Bundle,

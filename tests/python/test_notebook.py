@@ -47,9 +47,16 @@ def test_the_notebook_publishes_a_running_app(
     instances = [i for i in client.instances() if i.app_name == APP_NAME and i.status == "RUNNING"]
     assert len(instances) == 1, instances
     instance = instances[0]
-    # The notebook shows the validated manifest, the app card and the instance link.
-    assert any("Notebook greeter" in text and "icon-missing" in text for text in shown)
-    assert any(f'href="{instance.url}"' in text for text in shown)
+    # The notebook shows the validated manifest (the app has an icon: no warning), the app
+    # card with its icon and the instance it runs, and the instance card with the app's icon
+    # and Title and the link.
+    assert not any("icon-missing" in text for text in shown)
+    app_cards = [t for t in shown if "Notebook greeter" in t and "ai.h2o.q8s.notebook-greeter" in t]
+    assert any("data:image/png;base64," in t and "1 instance ·" in t for t in app_cards), shown
+    assert any(
+        f'href="{instance.url}"' in t and "data:image/png;base64," in t and "Notebook greeter" in t
+        for t in shown
+    ), shown
     # The instance answers through the proxy.
     status, page = server.get_instance(instance, server.admin_token)
     assert status == 200

@@ -364,6 +364,20 @@ async function run({ server, browser, cli, scratch }) {
         byTestId("instance-status"), { timeout: 15_000 });
       const shown = await page.textContent(byTestId("app-card-visibility"));
       check(shown === "All users", `the app card still says ${shown} after the catalog's change`);
+      // A terminated instance's address answers 410: the card offers no link to it.
+      check(await page.locator(`${byTestId("instance")} a[href="${instanceUrl}"]`).count() === 0,
+        "the card of the terminated instance still links to it");
+      await page.waitForSelector(byTestId("instance-url-ended"));
+      // The catalog lists live instances and counts the terminated one it leaves out.
+      await page.click(byTestId("tab-catalog"));
+      await page.waitForSelector(byTestId("catalog-terminated-omitted"));
+      check((await page.textContent(byTestId("catalog-terminated-omitted"))).startsWith("1 terminated instance not shown"),
+        "the catalog does not count the terminated instance it leaves out");
+      check(await page.locator(`${byTestId("catalog-instance")}[data-instance-id="${instanceId}"]`).count() === 0,
+        "the catalog still lists the terminated instance");
+      await page.click(byTestId("catalog-show-terminated"));
+      await page.waitForSelector(`${byTestId("catalog-instance")}[data-instance-id="${instanceId}"][data-status="TERMINATED"]`, { state: "attached" });
+      await page.click(byTestId("tab-upload"));
     });
 
     await step("a launch refused for a secret kept for another app shows the server's message and hint", async () => {

@@ -117,6 +117,11 @@ class Client:
         remember_source(app.id, self._icons)
         return app
 
+    def _instance(self, d: dict[str, Any]) -> Instance:
+        instance = Instance._from_dict(d)
+        remember_source(instance.app_id, self._icons)
+        return instance
+
     # Apps
 
     def me(self) -> User:
@@ -124,9 +129,14 @@ class Client:
         d = self._native.me()
         return User(username=d["username"], admin=d["admin"], created_at=d["created_at"])
 
-    def apps(self, all: bool = False) -> AppList:
-        """The caller's apps; with ``all=True`` every app the caller can launch."""
-        return AppList(self._remember(App._from_dict(d)) for d in self._native.apps(all))
+    def apps(
+        self, all: bool = False, *, name: str | None = None, all_versions: bool = False
+    ) -> AppList:
+        """The caller's apps, the latest version of each Name (every version with
+        ``all_versions=True``); with ``all=True`` every app the caller can launch; with
+        ``name`` only the app of that Name."""
+        found = self._native.apps(all, name, all_versions)
+        return AppList(self._remember(App._from_dict(d)) for d in found)
 
     def app(self, app: AppRef) -> App:
         """One app."""
@@ -169,7 +179,7 @@ class Client:
 
     def run(self, app: AppRef, visibility: VisibilityArg = Visibility.PRIVATE) -> Instance:
         """Launches an instance of the app; it starts in the background (see :meth:`wait`)."""
-        return Instance._from_dict(self._native.run(_app_id(app), visibility))
+        return self._instance(self._native.run(_app_id(app), visibility))
 
     def deploy(
         self,
@@ -199,33 +209,40 @@ class Client:
                     path, work, visibility, timeout if wait else None, bar.update, changed
                 )
         app = self._remember(App._from_dict(result["app"]))
-        instance = Instance._from_dict(result["instance"])
+        instance = self._instance(result["instance"])
         if result["log_tail"] is not None:
             raise self._failure(instance, result["log_tail"])
         return Deployment(app, instance)
 
     # Instances
 
-    def instances(self, all: bool = False) -> InstanceList:
-        """The caller's instances; with ``all=True`` also every ``ALL_USERS`` one."""
-        return InstanceList(Instance._from_dict(d) for d in self._native.instances(all))
+    def instances(self, all: bool = False, *, status: str | None = None) -> InstanceList:
+        """The caller's live instances (all but ``TERMINATED``), newest first; with
+        ``all=True`` also every ``ALL_USERS`` one. ``status`` is ``"live"`` (the default),
+        ``"all"`` or statuses separated by commas (``"RUNNING,FAILED"``). The list's
+        ``terminated_omitted`` counts the terminated instances it leaves out."""
+        found = self._native.instances(all, status)
+        return InstanceList(
+            (self._instance(d) for d in found["instances"]),
+            terminated_omitted=found["terminated_omitted"],
+        )
 
     def instance(self, instance: InstanceRef) -> Instance:
         """One instance."""
-        return Instance._from_dict(self._native.instance(_instance_id(instance)))
+        return self._instance(self._native.instance(_instance_id(instance)))
 
     def update_instance(self, instance: InstanceRef, *, visibility: VisibilityArg) -> Instance:
         """Changes an instance's visibility."""
         d = self._native.update_instance(_instance_id(instance), visibility)
-        return Instance._from_dict(d)
+        return self._instance(d)
 
     def suspend(self, instance: InstanceRef) -> Instance:
         """Stops the instance's processes and keeps its volume."""
-        return Instance._from_dict(self._native.suspend(_instance_id(instance)))
+        return self._instance(self._native.suspend(_instance_id(instance)))
 
     def resume(self, instance: InstanceRef) -> Instance:
         """Starts a suspended (or failed) instance again."""
-        return Instance._from_dict(self._native.resume(_instance_id(instance)))
+        return self._instance(self._native.resume(_instance_id(instance)))
 
     def terminate(self, instance: InstanceRef) -> None:
         """Stops the instance for good and removes its volume."""
@@ -260,7 +277,7 @@ class Client:
         def changed(d: dict[str, Any]) -> None:
             bar.status(_status_line(Instance._from_dict(d)))
 
-        instance = Instance._from_dict(self._native.wait(instance_id, status, timeout, changed))
+        instance = self._instance(self._native.wait(instance_id, status, timeout, changed))
         if instance.status != status:
             raise self._failure(instance)
         return instance

@@ -79,7 +79,7 @@ def app_card(app: App) -> str:
     )
     instances = f"{app.instance_count} instance{'s' if app.instance_count != 1 else ''}"
     return (
-        f'<div style="{_CARD}">{_icon(icon_uri(app), title)}<div>'
+        f'<div style="{_CARD}">{_icon(icon_uri(app.id, app.icon_location), title)}<div>'
         f'<div><b style="font-size:15px">{escape(title)}</b> '
         f'<span style="color:#57606a">{escape(app.version)}</span> {badge(app.visibility.value)}'
         f"</div>"
@@ -89,20 +89,35 @@ def app_card(app: App) -> str:
     )
 
 
+def _instance_title(instance: Instance) -> str:
+    return instance.app_title or instance.app_name
+
+
+def _instance_link(instance: Instance) -> str:
+    """The instance's URL as a link, or as plain text once it is terminated (it answers 410)."""
+    if instance.status == "TERMINATED":
+        return f'<span style="color:#57606a">{escape(instance.url)} (terminated)</span>'
+    return link(instance.url)
+
+
 def instance_card(instance: Instance) -> str:
-    """An instance: its app, status badge (and message), link, visibility."""
+    """An instance: its app's icon and title, version, status badge (and message), link,
+    visibility."""
+    title = _instance_title(instance)
+    icon = _icon(icon_uri(instance.app_id, instance.app_icon_location), title)
     message = (
         f'<div style="font-size:12px;color:#57606a">{escape(instance.status_message)}</div>'
         if instance.status_message
         else ""
     )
     return (
-        f'<div style="{_CARD}"><div>'
-        f"<div><b>{escape(instance.app_name)}</b> "
+        f'<div style="{_CARD}">{icon}<div>'
+        f'<div><b style="font-size:15px">{escape(title)}</b> '
         f'<span style="color:#57606a">{escape(instance.app_version)}</span> '
         f"{badge(instance.status.value)} {badge(instance.visibility.value)}</div>"
-        f'<div style="font-size:13px">{link(instance.url)}</div>'
-        f'<div style="font-size:12px;color:#57606a">instance <code>{escape(instance.id)}</code>'
+        f'<div style="font-size:13px">{_instance_link(instance)}</div>'
+        f'<div style="font-size:12px;color:#57606a"><code>{escape(instance.app_name)}</code> · '
+        f"instance <code>{escape(instance.id)}</code>"
         f" · {escape(instance.owner)} · {instance.restarts} restarts</div>"
         f"{message}</div></div>"
     )
@@ -121,7 +136,7 @@ def app_table(apps: Iterable[App]) -> str:
     """Apps as a table (icon, title, version, name, visibility, instances, id)."""
     rows = [
         (
-            _icon(icon_uri(a), a.display_name, 24),
+            _icon(icon_uri(a.id, a.icon_location), a.display_name, 24),
             f"<b>{escape(a.display_name)}</b>",
             escape(a.version),
             f"<code>{escape(a.name)}</code>",
@@ -136,23 +151,34 @@ def app_table(apps: Iterable[App]) -> str:
     return _table(("", "title", "version", "name", "visibility", "instances", "id"), rows)
 
 
-def instance_table(instances: Iterable[Instance]) -> str:
-    """Instances as a table (app, version, status, URL, visibility, id)."""
+def instance_table(instances: Iterable[Instance], terminated_omitted: int = 0) -> str:
+    """Instances as a table (icon, app title, version, status, URL, visibility, id), and how
+    many terminated ones the server left out."""
     rows = [
         (
-            f"<b>{escape(i.app_name)}</b>",
+            _icon(icon_uri(i.app_id, i.app_icon_location), _instance_title(i), 24),
+            f"<b>{escape(_instance_title(i))}</b>",
             escape(i.app_version),
             badge(i.status.value)
             + (f"<br><small>{escape(i.status_message)}</small>" if i.status_message else ""),
-            link(i.url),
+            _instance_link(i),
             badge(i.visibility.value),
             f"<code>{escape(i.id)}</code>",
         )
         for i in instances
     ]
+    one = terminated_omitted == 1
+    footer = (
+        f'<div style="font-size:12px;color:#57606a">{terminated_omitted} terminated '
+        f"instance{'' if one else 's'} not shown "
+        f'(<code>instances(status="all")</code> lists {"it" if one else "them"})</div>'
+        if terminated_omitted
+        else ""
+    )
     if not rows:
-        return "<i>no instances</i>"
-    return _table(("app", "version", "status", "url", "visibility", "id"), rows)
+        return "<i>no instances</i>" + footer
+    headers = ("", "app", "version", "status", "url", "visibility", "id")
+    return _table(headers, rows) + footer
 
 
 def _location(d: Diagnostic) -> str:
@@ -181,8 +207,9 @@ def diagnostics_table(diagnostics: Iterable[Diagnostic], title: str | None = Non
     return heading + _table(("", "code", "where", "message"), rows)
 
 
-def manifest_card(manifest: Manifest) -> str:
-    """A manifest: title, version, name, module, category, keywords, and its warnings."""
+def manifest_card(manifest: Manifest, icon: str | None = None) -> str:
+    """A manifest: icon (``data:`` URI, when known), title, version, name, module, category,
+    keywords, and its warnings."""
     app = manifest.app
     title = app.title or app.name
     facts = [
@@ -194,7 +221,7 @@ def manifest_card(manifest: Manifest) -> str:
     if app.keywords:
         facts.append(", ".join(escape(k) for k in app.keywords))
     card = (
-        f'<div style="{_CARD}">{_icon(None, title)}<div>'
+        f'<div style="{_CARD}">{_icon(icon, title)}<div>'
         f'<div><b style="font-size:15px">{escape(title)}</b> '
         f'<span style="color:#57606a">{escape(app.version)}</span> {badge("valid")}</div>'
         f'<div style="font-size:12px;color:#57606a">{" · ".join(facts)}</div></div></div>'

@@ -5,6 +5,7 @@ every rule that decides their contents lives in the Rust core."""
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, NamedTuple, cast
@@ -259,9 +260,11 @@ class Inspection:
 
     def _repr_html_(self) -> str:
         from ._html import diagnostics_table, manifest_card
+        from ._icons import bundle_icon_uri
 
         if self.manifest is not None:
-            return manifest_card(self.manifest)
+            icon = bundle_icon_uri(self.path) if self.icon is not None else None
+            return manifest_card(self.manifest, icon)
         return diagnostics_table(self.diagnostics, title=f"{self.path}: invalid")
 
     @classmethod
@@ -357,6 +360,10 @@ class Instance:
     app_id: str
     app_name: str
     app_version: str
+    app_title: str | None
+    """The app's title, if it has one."""
+    app_icon_location: str | None
+    """The app's icon, if it has one (cards fetch it from the API)."""
     owner: str
     visibility: Visibility
     status: InstanceStatus
@@ -380,6 +387,8 @@ class Instance:
             app_id=d["app_id"],
             app_name=d["app_name"],
             app_version=d["app_version"],
+            app_title=_opt(d.get("app_title")),
+            app_icon_location=_opt(d.get("app_icon_location")),
             owner=d["owner"],
             visibility=Visibility(d["visibility"]),
             status=InstanceStatus(d["status"]),
@@ -475,12 +484,17 @@ class AppList(list[App]):
 
 
 class InstanceList(list[Instance]):
-    """A list of instances that Jupyter shows as a table."""
+    """A list of instances that Jupyter shows as a table; ``terminated_omitted`` counts the
+    terminated instances the server left out of it."""
+
+    def __init__(self, instances: Iterable[Instance] = (), terminated_omitted: int = 0) -> None:
+        super().__init__(instances)
+        self.terminated_omitted = terminated_omitted
 
     def _repr_html_(self) -> str:
         from ._html import instance_table
 
-        return instance_table(self)
+        return instance_table(self, self.terminated_omitted)
 
 
 class Deployment(NamedTuple):

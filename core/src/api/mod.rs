@@ -16,6 +16,7 @@
 mod code;
 mod deploy;
 mod error;
+mod list;
 mod oauth;
 mod pkce;
 mod secret;
@@ -26,6 +27,7 @@ pub use code::{ErrorCode, Surface, UnknownCode};
 pub use deploy::build_deploy_bundle;
 pub use deploy::{DeployTree, deploy_manifest};
 pub use error::ApiError;
+pub use list::{AppVersions, StatusFilter, TERMINATED_OMITTED_HEADER};
 pub use oauth::Pkce;
 pub use pkce::{CLIENT_ID, is_pkce_text, pkce_challenge};
 pub use secret::{SecretAccess, SecretAccessChange, SecretUsers, SecretWrite};

@@ -252,6 +252,12 @@ pub struct Instance {
     pub app_name: String,
     /// The app's version.
     pub app_version: String,
+    /// The app's `App.Title`, if it has one (cards and tables show it before the Name).
+    #[serde(default)]
+    pub app_title: Option<String>,
+    /// The app's icon, as its `icon_location` (fetched from `GET /apps/{app_id}/icon`).
+    #[serde(default)]
+    pub app_icon_location: Option<String>,
     /// Who launched it.
     pub owner: String,
     /// Who may see and open it.
@@ -452,7 +458,8 @@ mod tests {
     #[test]
     fn instance_round_trips() {
         let doc = json!({"id": "5d0e", "app_id": "0b5c", "app_name": "ai.h2o.q8s.hello",
-            "app_version": "0.1.0", "owner": "admin", "visibility": "PRIVATE",
+            "app_version": "0.1.0", "app_title": "Hello q8s",
+            "app_icon_location": "ai.h2o.q8s.hello.0.1.0/icon.png", "owner": "admin", "visibility": "PRIVATE",
             "status": "PENDING", "status_message": null, "restarts": 0,
             "url": "http://5d0e.localhost:8008/", "created_at": "t", "updated_at": "t"});
         let instance: Instance = serde_json::from_value(doc.clone()).unwrap();

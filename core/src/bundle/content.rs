@@ -111,7 +111,7 @@ fn check_module(runtime: &Runtime, files: &BTreeSet<&str>) -> Option<Diagnostic>
 const PNG_MAGIC: &[u8] = b"\x89PNG\r\n\x1a\n";
 const JPEG_MAGIC: &[u8] = b"\xFF\xD8\xFF";
 
-fn image_kind(bytes: &[u8]) -> Option<&'static str> {
+pub(crate) fn image_kind(bytes: &[u8]) -> Option<&'static str> {
     if bytes.starts_with(PNG_MAGIC) {
         Some("png")
     } else if bytes.starts_with(JPEG_MAGIC) {

@@ -20,8 +20,8 @@ pub use content::{ContentReport, REQUIREMENTS_FILE, STATIC_DIR, check_contents};
 pub use deploy::{deploy_version, utc_stamp};
 #[cfg(not(target_family = "wasm"))]
 pub use native::{
-    BuildOptions, Validation, build_dir, check_dir, file_sha256, inspect_file, inspect_path,
-    manifest_display, validate_path,
+    BuildOptions, Validation, build_dir, bundle_icon, check_dir, file_sha256, inspect_file,
+    inspect_path, manifest_display, validate_path,
 };
 pub use report::{CheckReport, InspectReport, ValidationReport, is_valid};
 

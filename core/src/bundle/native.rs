@@ -9,7 +9,7 @@ use super::{
     ArchiveReport, BundleError, BundleInfo, ContentReport, InspectReport, ValidationReport,
     bundle_info, check_tree, entries_of, inspect_archive, valid_manifest,
 };
-use crate::archive::{BackgroundWriter, HashingWriter, Limits, write_parallel};
+use crate::archive::{BackgroundWriter, HashingWriter, Limits, QzReader, write_parallel};
 use crate::select::{FsTree, Selection, Tree};
 
 /// Where and how [`build_dir`] writes.
@@ -98,6 +98,18 @@ pub fn check_dir(dir: &Path) -> Result<(Selection, ContentReport), BundleError> 
 pub fn inspect_file(path: &Path, limits: Limits) -> Result<ArchiveReport, BundleError> {
     let file = File::open(path).map_err(BundleError::io(format!("opening {}", path.display())))?;
     inspect_archive(std::io::BufReader::new(file), limits)
+}
+
+/// The icon of the `.qz` file at `path` (the entry [`inspect_file`] reports as `icon`) with
+/// its media type, `image/png` or `image/jpeg`; `None` when the bundle has none.
+pub fn bundle_icon(path: &Path, limits: Limits) -> Result<Option<(String, Vec<u8>)>, BundleError> {
+    let Some(icon) = inspect_file(path, limits)?.content.icon else {
+        return Ok(None);
+    };
+    let file = File::open(path).map_err(BundleError::io(format!("opening {}", path.display())))?;
+    let bytes = QzReader::open(std::io::BufReader::new(file), limits)?.read(&icon)?;
+    let kind = super::content::image_kind(&bytes).unwrap_or("png");
+    Ok(Some((format!("image/{kind}"), bytes)))
 }
 
 /// Reads the `.qz` file at `path` as [`inspect_file`] does and reports it with its sha256 and

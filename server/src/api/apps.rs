@@ -2,6 +2,7 @@
 //! `service::apps`), list, get, visibility, delete and the bundle, icon and screenshot
 //! downloads.
 
+use std::collections::HashSet;
 use std::io::BufReader;
 
 use axum::Json;
@@ -9,6 +10,7 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use q8s_core::api::AppVersions;
 use q8s_core::archive::{Limits, QzReader};
 use serde_json::{Map, Value};
 
@@ -133,17 +135,18 @@ async fn import(
     Ok((StatusCode::CREATED, Json(models::app(app))))
 }
 
-/// List apps.
+/// List apps by Name: the latest version of each unless `versions=all`.
 #[utoipa::path(
     get, path = "/apps", tag = "apps",
     params(AppListParams),
-    responses((status = 200, description = "The apps", body = Vec<App>), (status = 401, body = ErrorBody))
+    responses((status = 200, description = "The apps", body = Vec<App>), (status = 401, body = ErrorBody), (status = 422, description = "`invalid-request`: an unknown `versions`", body = ErrorBody))
 )]
 pub async fn list_apps(
     State(state): State<AppState>,
     caller: Caller,
     ApiQuery(params): ApiQuery<AppListParams>,
 ) -> ApiResult<Json<Vec<App>>> {
+    let versions = params.versions()?;
     let query = ListQuery {
         viewer_id: caller.user_id,
         viewer_admin: caller.admin,
@@ -151,7 +154,14 @@ pub async fn list_apps(
         name: params.name.filter(|n| !n.is_empty()),
         text: params.q.filter(|q| !q.is_empty()),
     };
-    let apps = state.store.catalog.apps(&query).await?;
+    let mut apps = state.store.catalog.apps(&query).await?;
+    if versions == AppVersions::Latest {
+        // The store lists by Name, then import time: the last of each Name is its latest.
+        let mut seen = HashSet::new();
+        apps.reverse();
+        apps.retain(|a| seen.insert(a.manifest.app.name.clone()));
+        apps.reverse();
+    }
     Ok(Json(apps.into_iter().map(models::app).collect()))
 }
 

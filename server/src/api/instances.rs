@@ -20,6 +20,7 @@ use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
 use crate::service::instances as lifecycle;
 use crate::state::AppState;
 use crate::store::{InstanceRecord, ListQuery};
+use q8s_core::api::TERMINATED_OMITTED_HEADER;
 use q8s_runtime::RuntimeError;
 
 impl From<RuntimeError> for ApiError {
@@ -101,17 +102,24 @@ pub async fn create_instance(
     Ok((StatusCode::CREATED, answer(&state, id).await?))
 }
 
-/// List instances.
+/// List instances: the live ones (not `TERMINATED`) newest first unless `status` says
+/// otherwise; the `q8s-terminated-omitted` header counts the terminated ones left out.
 #[utoipa::path(
     get, path = "/instances", tag = "instances",
     params(InstanceListParams),
-    responses((status = 200, body = Vec<Instance>), (status = 401, body = ErrorBody))
+    responses(
+        (status = 200, body = Vec<Instance>, headers(
+            ("q8s-terminated-omitted" = u64, description = "How many terminated instances the list leaves out")
+        )),
+        (status = 401, body = ErrorBody), (status = 422, description = "`invalid-request`: an unknown `status`", body = ErrorBody),
+    )
 )]
 pub async fn list_instances(
     State(state): State<AppState>,
     caller: Caller,
     ApiQuery(params): ApiQuery<InstanceListParams>,
-) -> ApiResult<Json<Vec<Instance>>> {
+) -> ApiResult<Response> {
+    let status = params.status()?;
     let query = ListQuery {
         viewer_id: caller.user_id,
         viewer_admin: caller.admin,
@@ -119,12 +127,23 @@ pub async fn list_instances(
         ..ListQuery::default()
     };
     let records = state.store.catalog.instances(&query).await?;
-    Ok(Json(
-        records
-            .into_iter()
-            .map(|r| models::instance(r, &state.config))
-            .collect(),
-    ))
+    let (listed, left_out): (Vec<_>, Vec<_>) = records
+        .into_iter()
+        .rev()
+        .partition(|r| status.admits(r.status));
+    let terminated_omitted = left_out
+        .iter()
+        .filter(|r| r.status == q8s_core::api::InstanceStatus::Terminated)
+        .count();
+    let list: Vec<Instance> = listed
+        .into_iter()
+        .map(|r| models::instance(r, &state.config))
+        .collect();
+    Ok((
+        [(TERMINATED_OMITTED_HEADER, terminated_omitted.to_string())],
+        Json(list),
+    )
+        .into_response())
 }
 
 /// Get an instance.

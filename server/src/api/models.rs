@@ -11,7 +11,10 @@ pub use q8s_core::api::{
     SecretAccessChange, SecretInfo as Secret, SecretWrite, Token, User,
 };
 
+use q8s_core::api::{AppVersions, StatusFilter, UnknownValue};
+
 use crate::config::Config;
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::store::{AppRecord, InstanceRecord, Visibility};
 pub use crate::timestamp::rfc3339;
 
@@ -75,8 +78,13 @@ pub fn instance(r: InstanceRecord, config: &Config) -> Instance {
         url: config.instance_url(r.id),
         id: r.id.to_string(),
         app_id: r.app_id.to_string(),
+        app_icon_location: r
+            .app_icon
+            .as_deref()
+            .map(|i| format!("{}.{}/{}", r.app_name, r.app_version, file_name(i))),
         app_name: r.app_name,
         app_version: r.app_version,
+        app_title: r.app_title,
         owner: r.owner,
         visibility: r.visibility,
         status: r.status,
@@ -108,6 +116,9 @@ pub struct AppListParams {
     pub name: Option<String>,
     /// Only apps whose title, description or keywords contain this text (any case).
     pub q: Option<String>,
+    /// `latest` (default): the most recently imported version of each Name; `all`: every
+    /// version.
+    pub versions: Option<String>,
 }
 
 /// Query of `GET /instances`.
@@ -116,6 +127,42 @@ pub struct AppListParams {
 pub struct InstanceListParams {
     /// `mine` (default) or `all`.
     pub scope: Option<Scope>,
+    /// `live` (default): every status but `TERMINATED`; `all`; or statuses separated by
+    /// commas (`RUNNING,FAILED`, any case). The `q8s-terminated-omitted` response header
+    /// counts the terminated instances the list leaves out.
+    pub status: Option<String>,
+}
+
+impl AppListParams {
+    /// The `versions` parameter; an unknown value is a 422 naming it.
+    pub fn versions(&self) -> ApiResult<AppVersions> {
+        query_value("versions", self.versions.as_deref())
+    }
+}
+
+impl InstanceListParams {
+    /// The `status` parameter; an unknown value is a 422 naming it.
+    pub fn status(&self) -> ApiResult<StatusFilter> {
+        query_value("status", self.status.as_deref())
+    }
+}
+
+/// A query parameter read with its core parser; absent is the default.
+fn query_value<T>(name: &str, text: Option<&str>) -> ApiResult<T>
+where
+    T: std::str::FromStr<Err = UnknownValue> + Default,
+{
+    text.map_or_else(
+        || Ok(T::default()),
+        |text| {
+            text.parse().map_err(|e: UnknownValue| {
+                ApiError::new(
+                    ErrorCode::InvalidRequest,
+                    format!("query parameter `{name}`: {e}"),
+                )
+            })
+        },
+    )
 }
 
 /// Query of `POST /apps`.

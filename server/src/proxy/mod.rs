@@ -456,6 +456,8 @@ mod tests {
             app_id: Uuid::nil(),
             app_name: "a".into(),
             app_version: "1".into(),
+            app_title: None,
+            app_icon: None,
             owner_id: Uuid::nil(),
             owner: "alice".into(),
             visibility: crate::store::Visibility::Private,

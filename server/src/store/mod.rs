@@ -231,6 +231,10 @@ pub struct InstanceRecord {
     pub app_name: String,
     /// The app's version.
     pub app_version: String,
+    /// The app's title.
+    pub app_title: Option<String>,
+    /// The app's icon: its path in the bundle.
+    pub app_icon: Option<String>,
     /// The launcher's id.
     pub owner_id: Uuid,
     /// The launcher's username.

@@ -84,6 +84,8 @@ fn instance_from_row(row: &SqliteRow) -> StoreResult<InstanceRecord> {
         app_id: parse_uuid(get("app_id")?)?,
         app_name: get("app_name")?,
         app_version: get("app_version")?,
+        app_title: row.try_get("app_title").map_err(db_err)?,
+        app_icon: row.try_get("app_icon").map_err(db_err)?,
         owner_id: parse_uuid(get("owner_id")?)?,
         owner: get("owner")?,
         visibility: visibility(get("visibility")?)?,
@@ -282,7 +284,8 @@ impl Catalog for SqliteStore {
 
     async fn instance(&self, id: Uuid) -> StoreResult<Option<InstanceRecord>> {
         let row = sqlx::query(
-            "SELECT i.id, i.app_id, a.name AS app_name, a.version AS app_version, i.owner_id,
+            "SELECT i.id, i.app_id, a.name AS app_name, a.version AS app_version,
+                a.title AS app_title, a.icon AS app_icon, i.owner_id,
                 u.username AS owner, i.visibility, i.desired_state, i.status, i.status_message,
                 i.restarts, i.created_at, i.updated_at
              FROM instances i JOIN apps a ON a.id = i.app_id JOIN users u ON u.id = i.owner_id
@@ -297,7 +300,8 @@ impl Catalog for SqliteStore {
 
     async fn instances(&self, q: &ListQuery) -> StoreResult<Vec<InstanceRecord>> {
         let rows = sqlx::query(
-            "SELECT i.id, i.app_id, a.name AS app_name, a.version AS app_version, i.owner_id,
+            "SELECT i.id, i.app_id, a.name AS app_name, a.version AS app_version,
+                a.title AS app_title, a.icon AS app_icon, i.owner_id,
                 u.username AS owner, i.visibility, i.desired_state, i.status, i.status_message,
                 i.restarts, i.created_at, i.updated_at
              FROM instances i JOIN apps a ON a.id = i.app_id JOIN users u ON u.id = i.owner_id
@@ -315,7 +319,8 @@ impl Catalog for SqliteStore {
 
     async fn instances_to_run(&self) -> StoreResult<Vec<InstanceRecord>> {
         let rows = sqlx::query(
-            "SELECT i.id, i.app_id, a.name AS app_name, a.version AS app_version, i.owner_id,
+            "SELECT i.id, i.app_id, a.name AS app_name, a.version AS app_version,
+                a.title AS app_title, a.icon AS app_icon, i.owner_id,
                 u.username AS owner, i.visibility, i.desired_state, i.status, i.status_message,
                 i.restarts, i.created_at, i.updated_at
              FROM instances i JOIN apps a ON a.id = i.app_id JOIN users u ON u.id = i.owner_id

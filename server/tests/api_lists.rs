@@ -1,0 +1,162 @@
+//! Lists that stay useful: `GET /instances` shows live instances newest first and counts the
+//! terminated ones it leaves out; `GET /apps` shows the latest version of each Name. Both
+//! filter on the server (`status`, `versions`, `name`), on the fake runtime.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Method, TestServer, app_variant, hello_variant};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+fn ids(list: &Value) -> Vec<&str> {
+    list.as_array()
+        .unwrap_or_else(|| panic!("not a list: {list}"))
+        .iter()
+        .map(|i| i["id"].as_str().unwrap())
+        .collect()
+}
+
+/// GET a list; returns the JSON and the terminated-omitted header.
+async fn list(server: &TestServer, path: &str) -> (Value, Option<String>) {
+    let r = server
+        .client
+        .get(server.api(path))
+        .bearer_auth(&server.admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{path}");
+    let omitted = r
+        .headers()
+        .get("q8s-terminated-omitted")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (r.json().await.unwrap(), omitted)
+}
+
+#[tokio::test]
+async fn instance_lists_show_live_instances_newest_first() {
+    let server = TestServer::start_fake().await;
+    let (_dir, bundle) = hello_variant("0.1.0", "");
+    let (_, app) = server.import(&server.admin_token, &bundle, "PRIVATE").await;
+    let app_id = app["id"].as_str().unwrap();
+    let mut launched = Vec::new();
+    for _ in 0..4 {
+        let (status, instance) = server.launch(&server.admin_token, app_id, "PRIVATE").await;
+        assert_eq!(status, StatusCode::CREATED, "{instance}");
+        // Cards show the app's title and icon: the instance carries them.
+        assert_eq!(instance["app_title"], "Hello q8s");
+        assert_eq!(
+            instance["app_icon_location"],
+            "ai.h2o.q8s.hello.0.1.0/icon.png"
+        );
+        let id = instance["id"].as_str().unwrap().to_owned();
+        server
+            .wait_for_status(&server.admin_token, &id, "RUNNING", Duration::from_secs(60))
+            .await;
+        launched.push(id);
+    }
+    for id in &launched[..2] {
+        let path = format!("/instances/{id}");
+        let status = server
+            .status(Method::DELETE, &server.admin_token, &path, None)
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+    }
+    let suspend = format!("/instances/{}/suspend", launched[3]);
+    let (status, _) = server
+        .send(Method::POST, &server.admin_token, &suspend, None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // The default: live ones, newest first, and how many terminated ones were left out.
+    let (live, omitted) = list(&server, "/instances").await;
+    assert_eq!(ids(&live), [&launched[3], &launched[2]]);
+    assert_eq!(omitted.as_deref(), Some("2"));
+    let (same, _) = list(&server, "/instances?status=live&scope=mine").await;
+    assert_eq!(same, live);
+
+    let (all, omitted) = list(&server, "/instances?status=all").await;
+    let newest_first: Vec<&String> = launched.iter().rev().collect();
+    assert_eq!(ids(&all), newest_first);
+    assert_eq!(omitted.as_deref(), Some("0"));
+
+    let (terminated, omitted) = list(&server, "/instances?status=TERMINATED").await;
+    assert_eq!(ids(&terminated), [&launched[1], &launched[0]]);
+    assert_eq!(omitted.as_deref(), Some("0"));
+    let (some, omitted) = list(&server, "/instances?status=running,suspended").await;
+    assert_eq!(ids(&some), [&launched[3], &launched[2]]);
+    assert_eq!(omitted.as_deref(), Some("2"));
+
+    // A status that does not exist names the parameter and what it takes.
+    let (status, err) = server
+        .get(&server.admin_token, "/instances?status=STOPPED")
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
+    let message = err["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("status") && message.contains("`STOPPED`") && message.contains("live"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn app_lists_show_the_latest_version_of_each_name() {
+    let server = TestServer::start_fake().await;
+    let token = server.admin_token.clone();
+    let mut imported = Vec::new();
+    for (name, version) in [
+        ("ai.h2o.q8s.hello", "0.1.0"),
+        ("ai.h2o.q8s.hello", "0.2.0"),
+        ("ai.h2o.q8s.other", "1.0.0"),
+        ("ai.h2o.q8s.hello", "0.3.0"),
+    ] {
+        let (_dir, bundle) = app_variant(name, version, &[]);
+        let (status, app) = server.import(&token, &bundle, "PRIVATE").await;
+        assert_eq!(status, StatusCode::CREATED, "{app}");
+        imported.push(app["id"].as_str().unwrap().to_owned());
+    }
+    let versions = |list: &Value| -> Vec<String> {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                format!(
+                    "{} {}",
+                    a["name"].as_str().unwrap(),
+                    a["version"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    let (latest, _) = list(&server, "/apps").await;
+    assert_eq!(
+        versions(&latest),
+        ["ai.h2o.q8s.hello 0.3.0", "ai.h2o.q8s.other 1.0.0"]
+    );
+    let (same, _) = list(&server, "/apps?versions=latest").await;
+    assert_eq!(same, latest);
+    let (all, _) = list(&server, "/apps?versions=all").await;
+    assert_eq!(
+        versions(&all),
+        [
+            "ai.h2o.q8s.hello 0.1.0",
+            "ai.h2o.q8s.hello 0.2.0",
+            "ai.h2o.q8s.hello 0.3.0",
+            "ai.h2o.q8s.other 1.0.0"
+        ]
+    );
+    let (named, _) = list(&server, "/apps?name=ai.h2o.q8s.hello&versions=all").await;
+    assert_eq!(named.as_array().unwrap().len(), 3);
+    let (named, _) = list(&server, "/apps?name=ai.h2o.q8s.hello").await;
+    assert_eq!(ids(&named), [imported[3].as_str()]);
+
+    let (status, err) = server.get(&token, "/apps?versions=newest").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
+    let message = err["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("versions") && message.contains("latest or all"),
+        "{message}"
+    );
+}
