@@ -8,11 +8,11 @@ use std::time::Duration;
 use clap::Subcommand;
 use indicatif::ProgressBar;
 use q8s_client::{Client, LOG_TAIL};
-use q8s_core::api::{Instance, InstanceStatus, StatusFilter, Visibility};
+use q8s_core::api::{ErrorCode, Instance, InstanceStatus, StatusFilter, Visibility};
 use serde_json::json;
 
 use crate::ids::{self, Kind};
-use crate::output::{Format, emit, outln, print_json};
+use crate::output::{Advised, Format, emit, outln, print_json};
 use crate::render;
 use crate::session::{Connection, block_on, parse_status_filter, parse_visibility};
 
@@ -239,13 +239,14 @@ async fn wait_running(
         .as_deref()
         .map(|m| format!(": {m}"))
         .unwrap_or_default();
-    // The code deploy's failure shows too.
-    let code = if i.status == InstanceStatus::Failed {
-        " (instance-failed)"
-    } else {
-        ""
-    };
-    anyhow::bail!("instance {} is {}{reason}{code} — {hint}", i.id, i.status)
+    // The code deploy's failure carries too.
+    Err(Advised {
+        fact: format!("instance {} is {}{reason}", i.id, i.status),
+        code: ErrorCode::InstanceFailed.as_str().to_owned(),
+        hint,
+        api: None,
+    }
+    .into())
 }
 
 fn print_instance(instance: &Instance, json: bool) -> anyhow::Result<()> {

@@ -89,6 +89,11 @@ fn instance_lists_leave_terminated_instances_out_and_count_them() {
     let error: Value = serde_json::from_slice(&o.stdout).expect("one JSON document");
     let message = error["error"]["message"].as_str().unwrap();
     assert!(message.contains("is TERMINATED"), "{message}");
+    assert_eq!(error["error"]["code"], "instance-failed", "{error}");
+    assert_eq!(
+        error["error"]["hint"],
+        "launch a new instance with `q8s-cli app run`"
+    );
     let running = admin.json(&["instance", "status", &launched[1], "--wait"]);
     assert_eq!(running["status"], "RUNNING");
     // The timeout goes with --wait only.
