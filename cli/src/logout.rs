@@ -10,7 +10,7 @@ use q8s_client::config::{self, ConfigFile, Overrides, Profile};
 use q8s_core::api::{ApiError, ErrorCode};
 use serde_json::json;
 
-use crate::output::{Format, outln, print_json};
+use crate::output::{Advised, Format, outln, print_json};
 use crate::session::{Connection, block_on};
 
 /// What became of the token on the server.
@@ -115,16 +115,18 @@ fn classify(e: ApiError) -> Revocation {
 }
 
 /// `config setup --token T` with a token the server refuses: that token, not the absence
-/// of one, is the problem. Still `unauthorized`, with the usual hint (sign in again).
-pub fn given_token_refused(url: &str) -> ApiError {
-    ApiError::Server {
-        status: 401,
-        code: ErrorCode::Unauthorized.as_str().to_owned(),
-        message: format!(
+/// of one, is the problem; `unauthorized`, with the way to a new token (not "run `config
+/// setup`", which is what the user just did).
+pub fn given_token_refused(url: &str) -> Advised {
+    Advised {
+        fact: format!(
             "the token given with --token was refused by {url}: it was revoked, or it is not a \
-             token of this server; sign in without --token (`q8s-cli config setup`) to get a \
-             new one"
+             token of this server"
         ),
-        details: Vec::new(),
+        code: ErrorCode::Unauthorized.as_str().to_owned(),
+        hint: format!(
+            "sign in without --token (`q8s-cli config setup --url {url}`) to get a new one"
+        ),
+        api: None,
     }
 }

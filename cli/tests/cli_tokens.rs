@@ -261,10 +261,10 @@ fn a_refused_token_is_called_refused() {
     assert_eq!(
         stderr(&o),
         format!(
-            "error: the token given with --token was refused by {}: it was revoked, or it is \
-             not a token of this server (unauthorized) — run `q8s-cli config setup` to sign in \
-             again (or set Q8S_TOKEN)\n",
-            server.url
+            "error: the token given with --token was refused by {url}: it was revoked, or it is \
+             not a token of this server (unauthorized) — sign in without --token (`q8s-cli \
+             config setup --url {url}`) to get a new one\n",
+            url = server.url
         )
     );
     let o = user.run(&[
@@ -279,6 +279,13 @@ fn a_refused_token_is_called_refused() {
     ]);
     let answer: Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(answer["error"]["code"], "unauthorized");
+    assert_eq!(
+        answer["error"]["hint"],
+        format!(
+            "sign in without --token (`q8s-cli config setup --url {}`) to get a new one",
+            server.url
+        )
+    );
     assert!(
         answer["error"]["message"]
             .as_str()
