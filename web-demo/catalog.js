@@ -1,6 +1,7 @@
-// The catalog view: my apps or all apps I may see, each with its icon, version, owner and
-// visibility (changeable by its owner or an admin), and its instances with their status,
-// URL and visibility, to run, terminate, or delete.
+// The catalog view: my apps or all apps I may see — a card per Name showing its latest
+// version, or a card per version on request — each with its icon, version, owner and
+// visibility (changeable by its owner or an admin), and its live instances (of any of its
+// versions) with their status, URL and visibility, to run, terminate, or delete.
 
 import {
   VISIBILITY_LABEL, announce, appIcon, errorBox, formatBytes, formatTime, h, plural, replace, statusBadge,
@@ -29,11 +30,17 @@ export class Catalog {
     for (const radio of document.querySelectorAll('input[name="catalog-scope"]')) {
       radio.addEventListener("change", () => this.refresh());
     }
+    $("catalog-all-versions").addEventListener("change", () => this.refresh());
     $("catalog-refresh").addEventListener("click", () => this.refresh({ announceIt: true }));
   }
 
   get all() {
     return document.querySelector('input[name="catalog-scope"]:checked')?.value === "all";
+  }
+
+  /** A card per version (else one per Name, its latest version). */
+  get allVersions() {
+    return $("catalog-all-versions").checked;
   }
 
   /** The view was shown or hidden (it refreshes only while shown). */
@@ -56,9 +63,9 @@ export class Catalog {
       return;
     }
     const all = this.all;
-    // Every version, so each instance finds its app's card; terminated instances only on request.
+    // Terminated instances only on request.
     const status = this.showTerminated ? "all" : "live";
-    const load = Promise.all([this.client.apps(all, true), this.client.instances(all, status)]);
+    const load = Promise.all([this.client.apps(all, this.allVersions), this.client.instances(all, status)]);
     this.loading = load;
     let apps;
     let instances;
@@ -85,12 +92,15 @@ export class Catalog {
   }
 
   #render(apps, instances) {
+    // An instance goes under its version's card, or under its Name's when cards are per Name
+    // (a Name has one owner, so the Name is the app).
+    const cardOf = this.allVersions ? (i) => i.app_id : (i) => i.app_name;
     const byApp = new Map();
     for (const instance of instances) {
-      byApp.set(instance.app_id, [...(byApp.get(instance.app_id) ?? []), instance]);
+      byApp.set(cardOf(instance), [...(byApp.get(cardOf(instance)) ?? []), instance]);
     }
-    const ids = new Set(apps.map((a) => a.id));
-    const orphans = instances.filter((i) => !ids.has(i.app_id) && i.status !== "TERMINATED");
+    const keys = new Set(apps.map((a) => (this.allVersions ? a.id : a.name)));
+    const orphans = instances.filter((i) => !keys.has(cardOf(i)) && i.status !== "TERMINATED");
     const sorted = [...apps].sort((a, b) =>
       (a.title || a.name).localeCompare(b.title || b.name) || b.created_at.localeCompare(a.created_at));
     if (sorted.length === 0 && orphans.length === 0) {
@@ -100,7 +110,7 @@ export class Catalog {
     }
     replace($("catalog-body"),
       h("ul", { class: "catalog-list", "aria-label": "Apps" },
-        sorted.map((app) => h("li", {}, this.#appCard(app, byApp.get(app.id) ?? [])))),
+        sorted.map((app) => h("li", {}, this.#appCard(app, byApp.get(this.allVersions ? app.id : app.name) ?? [])))),
       orphans.length
         ? h("section", { class: "orphans" }, h("h3", {}, "My instances of other users' apps"), this.#instanceList(orphans))
         : null);
@@ -173,37 +183,43 @@ export class Catalog {
             h("span", { class: "mono" }, app.name), " · ", h("strong", {}, app.version),
             ` · ${app.owner} · ${formatBytes(app.bundle?.size)} · ${formatTime(app.created_at)}`)),
         h("div", { class: "catalog-app-actions" }, visibility, run, remove)),
-      live.length ? this.#instanceList(live) : null,
-      this.#terminated(instances.filter((i) => i.status === "TERMINATED")),
+      live.length ? this.#instanceList(live, app) : null,
+      this.#terminated(instances.filter((i) => i.status === "TERMINATED"), app),
       error);
   }
 
   /** Terminated instances (listed on request) are folded away. */
-  #terminated(instances) {
+  #terminated(instances, app) {
     if (instances.length === 0) return null;
     return h("details", { class: "terminated" },
       h("summary", {}, `${plural(instances.length, "terminated instance")}`),
-      this.#instanceList(instances));
+      this.#instanceList(instances, app));
   }
 
-  #instanceList(instances) {
+  /** Instances, newest first; under `app`'s card, or (without one) of other users' apps. */
+  #instanceList(instances, app) {
     const rows = [...instances]
       .sort((a, b) => b.created_at.localeCompare(a.created_at))
-      .map((instance) => this.#instanceRow(instance));
+      .map((instance) => this.#instanceRow(instance, app));
     return h("ul", { class: "instances", "aria-label": "Instances" }, rows);
   }
 
-  #instanceRow(instance) {
+  #instanceRow(instance, app) {
     const error = h("div", { class: "card-error" });
     const manage = this.#canManage(instance.owner);
     const ended = instance.status === "TERMINATED";
     const short = instance.id.slice(0, 8);
+    // What the card does not already say: an older version, or whose app it is.
+    const which = !app
+      ? `${instance.app_title || instance.app_name} ${instance.app_version}`
+      : instance.app_id !== app.id ? `version ${instance.app_version}` : null;
     return h("li", { class: `catalog-instance${ended ? " ended" : ""}`, "data-testid": "catalog-instance", dataset: { instanceId: instance.id, status: instance.status } },
       h("div", { class: "instance-row" },
         statusBadge(instance.status, { "data-testid": "catalog-instance-status", title: instance.status_message ?? "" }),
         ended
           ? h("span", { class: "mono muted" }, short)
           : h("a", { href: instance.url, target: "_blank", rel: "noopener", class: "mono", "data-testid": "catalog-instance-url" }, instance.url),
+        which ? h("span", { class: "pill", "data-testid": "catalog-instance-app" }, which) : null,
         h("span", { class: "muted small" }, `${instance.owner} · ${formatTime(instance.created_at)}`),
         h("span", { class: "instance-row-actions" },
           manage && !ended

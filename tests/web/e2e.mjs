@@ -412,6 +412,44 @@ async function run({ server, browser, cli, scratch }) {
       await page.click(byTestId("tab-upload"));
     });
 
+    await step("catalog: a card per Name with its latest version, instances of older versions under it", async () => {
+      const imported = [];
+      for (const version of ["0.1.0", "0.2.0"]) {
+        const dir = fs.mkdtempSync(path.join(scratch, "versions-"));
+        fs.writeFileSync(path.join(dir, "q-app.toml"), [
+          "[App]", 'Name = "ai.h2o.q8s.web-versions"', `Version = "${version}"`, 'Title = "Versions"', "",
+          "[Runtime]", 'Module = "versions"', "",
+        ].join("\n"));
+        fs.writeFileSync(path.join(dir, "versions.py"), "import time\ntime.sleep(600)\n");
+        imported.push(cliJson(cli, ["bundle", "import", dir, "--url", server.url, "--token", server.adminToken, "-o", "json"], { cwd: scratch }));
+      }
+      const [older, newer] = imported;
+      const launched = await server.api("POST", `/apps/${older.id}/instances`, { visibility: "PRIVATE" });
+      check(launched.status === 201, `launching the older version answered ${launched.status}`);
+      await page.click(byTestId("tab-catalog"));
+      await page.click("#catalog-refresh");
+      const cards = `${byTestId("catalog-app")}[data-name="ai.h2o.q8s.web-versions"]`;
+      const row = `${cards} ${byTestId("catalog-instance")}[data-instance-id="${launched.body.id}"]`;
+      await page.waitForSelector(row);
+      check(await page.locator(cards).count() === 1, "the catalog shows a card per version of one Name");
+      check(await page.getAttribute(cards, "data-app-id") === newer.id, "the Name's card is not its latest version");
+      check((await page.textContent(`${row} ${byTestId("catalog-instance-app")}`)) === "version 0.1.0",
+        "the older version's instance does not say its version");
+      await page.check(byTestId("catalog-all-versions"));
+      await page.waitForFunction((sel) => document.querySelectorAll(sel).length === 2, cards);
+      const own = `${byTestId("catalog-app")}[data-app-id="${older.id}"] ${byTestId("catalog-instance")}[data-instance-id="${launched.body.id}"]`;
+      await page.waitForSelector(own);
+      check(await page.locator(`${own} ${byTestId("catalog-instance-app")}`).count() === 0,
+        "under its own version's card the instance still names a version");
+      await page.uncheck(byTestId("catalog-all-versions"));
+      await page.waitForFunction((sel) => document.querySelectorAll(sel).length === 1, cards);
+      check((await server.api("DELETE", `/instances/${launched.body.id}`)).status === 204, "the instance could not be terminated");
+      for (const app of imported) {
+        check((await server.api("DELETE", `/apps/${app.id}`)).status === 204, `app ${app.version} could not be deleted`);
+      }
+      await page.click(byTestId("tab-upload"));
+    });
+
     await step("a .qz built by the CLI: inspected in the page with the same sha256", async () => {
       await page.setInputFiles(byTestId("qz-input"), cliQz);
       await page.waitForFunction(([sel, sha]) => document.querySelector(sel)?.textContent.trim() === sha,
