@@ -4,7 +4,7 @@
 //! decisive line of what it printed ([`super::diagnose`]).
 
 mod launch;
-mod readiness;
+mod pair;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -25,7 +25,7 @@ use super::process::{Confinement, Sandboxed, describe_exit};
 use super::sandbox::Sandbox;
 use crate::{BundleSource, InstanceSpec, InstanceStatus, StatusUpdate, Upstream};
 use launch::{APP_PORT, QD_PORT, free_port};
-use readiness::{Silent, answers, silence};
+use pair::{Silent, answers, silence, stop_all, wait_either};
 
 /// A supervised instance, as the runtime tracks it.
 pub(crate) struct InstanceHandle {
@@ -562,34 +562,6 @@ fn crashed(reason: String, ran: Duration) -> RunEnd {
 /// Resolves when a stop was asked for (or the runtime dropped the handle).
 async fn stop_requested(stopped: &mut watch::Receiver<bool>) {
     let _ = stopped.wait_for(|stop| *stop).await;
-}
-
-async fn wait_either(
-    qd: &mut Option<Sandboxed>,
-    app: &mut Sandboxed,
-) -> (&'static str, std::io::Result<std::process::ExitStatus>) {
-    match qd {
-        Some(qd) => tokio::select! {
-            status = qd.wait() => (qd.name, status),
-            status = app.wait() => (app.name, status),
-        },
-        None => (app.name, app.wait().await),
-    }
-}
-
-async fn stop_all(qd: &mut Option<Sandboxed>, app: Option<&mut Sandboxed>, grace: Duration) {
-    // The app first, then its Qd, concurrently: both get the same grace period.
-    let stop_app = async {
-        if let Some(app) = app {
-            app.stop(grace).await;
-        }
-    };
-    let stop_qd = async {
-        if let Some(qd) = qd {
-            qd.stop(grace).await;
-        }
-    };
-    tokio::join!(stop_app, stop_qd);
 }
 
 fn backoff(base: Duration, max: Duration, crashes: u32) -> Duration {

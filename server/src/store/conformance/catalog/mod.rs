@@ -1,5 +1,7 @@
 //! The checks of [`Catalog`](crate::store::Catalog): apps, their Names and instances.
 
+mod instances;
+
 use futures::future::BoxFuture;
 use q8s_core::manifest::{App, Manifest, Runtime};
 use q8s_runtime::InstanceStatus;
@@ -23,10 +25,10 @@ pub(super) const CHECKS: [Check; 9] = [
     ),
     ("visibility_changes", visibility_changes),
     ("deleting_an_app", deleting_an_app),
-    ("instances_life_cycle", instances_life_cycle),
+    ("instances_life_cycle", instances::instances_life_cycle),
     (
         "instance_lists_scope_and_order",
-        instance_lists_scope_and_order,
+        instances::instance_lists_scope_and_order,
     ),
     (
         "concurrent_imports_of_one_name",
@@ -361,192 +363,6 @@ fn deleting_an_app(s: &dyn Subject) -> BoxFuture<'_, ()> {
         assert!(catalog.delete_app(second.id).await.unwrap().is_empty());
         assert!(!catalog.bundle_in_use(&second.bundle_sha256).await.unwrap());
         assert_eq!(catalog.app_name_owner("x").await.unwrap(), Some(alice.id));
-    })
-}
-
-fn instances_life_cycle(s: &dyn Subject) -> BoxFuture<'_, ()> {
-    Box::pin(async move {
-        let stores = s.open().await;
-        let catalog = &stores.catalog;
-        let alice = user(&stores, "alice", false).await;
-        let app = catalog
-            .insert_app(&new_app(&alice, "x", "1.0.0", Visibility::Private))
-            .await
-            .unwrap();
-        let new = new_instance(app.id, &alice, Visibility::AllUsers);
-        let before = now();
-        let instance = catalog.insert_instance(&new).await.unwrap();
-        assert_between("created_at", instance.created_at, before, now());
-        assert_eq!(instance.updated_at, instance.created_at);
-        assert_eq!((instance.id, instance.app_id), (new.id, app.id));
-        assert_eq!(
-            (instance.app_name.as_str(), instance.app_version.as_str()),
-            ("x", "1.0.0")
-        );
-        assert_eq!(
-            (instance.owner_id, instance.owner.as_str()),
-            (alice.id, "alice")
-        );
-        assert_eq!(instance.visibility, Visibility::AllUsers);
-        assert_eq!(
-            (instance.desired, instance.status),
-            (DesiredState::Running, InstanceStatus::Pending)
-        );
-        assert_eq!((instance.status_message, instance.restarts), (None, 0));
-        assert!(catalog.instance(Uuid::new_v4()).await.unwrap().is_none());
-        not_found(
-            catalog
-                .insert_instance(&new_instance(Uuid::new_v4(), &alice, Visibility::Private))
-                .await,
-        );
-        assert_eq!(
-            catalog.app(app.id).await.unwrap().unwrap().instance_count,
-            1
-        );
-
-        catalog
-            .set_instance_status(instance.id, InstanceStatus::Running, Some("restarted"), 2)
-            .await
-            .unwrap();
-        let got = catalog.instance(instance.id).await.unwrap().unwrap();
-        assert_eq!(got.status, InstanceStatus::Running);
-        assert_eq!(
-            (got.status_message.as_deref(), got.restarts),
-            (Some("restarted"), 2)
-        );
-        // Asking for a state clears the last message.
-        catalog
-            .set_desired_state(
-                instance.id,
-                DesiredState::Suspended,
-                InstanceStatus::Suspended,
-            )
-            .await
-            .unwrap();
-        let got = catalog.instance(instance.id).await.unwrap().unwrap();
-        assert_eq!(
-            (got.desired, got.status, got.status_message),
-            (DesiredState::Suspended, InstanceStatus::Suspended, None)
-        );
-        assert!(catalog.instances_to_run().await.unwrap().is_empty());
-        catalog
-            .set_desired_state(instance.id, DesiredState::Running, InstanceStatus::Pending)
-            .await
-            .unwrap();
-        let to_run = catalog.instances_to_run().await.unwrap();
-        assert_eq!(
-            to_run.iter().map(|i| i.id).collect::<Vec<_>>(),
-            [instance.id]
-        );
-
-        // Terminated: a late report cannot bring it back, but "terminated" is recorded.
-        catalog
-            .set_desired_state(
-                instance.id,
-                DesiredState::Terminated,
-                InstanceStatus::Terminated,
-            )
-            .await
-            .unwrap();
-        catalog
-            .set_instance_status(instance.id, InstanceStatus::Running, None, 0)
-            .await
-            .unwrap();
-        let got = catalog.instance(instance.id).await.unwrap().unwrap();
-        assert_eq!(got.status, InstanceStatus::Terminated);
-        catalog
-            .set_instance_status(
-                instance.id,
-                InstanceStatus::Terminated,
-                Some("volume gone"),
-                0,
-            )
-            .await
-            .unwrap();
-        let got = catalog.instance(instance.id).await.unwrap().unwrap();
-        assert_eq!(got.status_message.as_deref(), Some("volume gone"));
-        assert_eq!(
-            catalog.app(app.id).await.unwrap().unwrap().instance_count,
-            0
-        );
-        assert!(catalog.instances_to_run().await.unwrap().is_empty());
-        not_found(
-            catalog
-                .set_desired_state(
-                    Uuid::new_v4(),
-                    DesiredState::Running,
-                    InstanceStatus::Pending,
-                )
-                .await,
-        );
-    })
-}
-
-fn instance_lists_scope_and_order(s: &dyn Subject) -> BoxFuture<'_, ()> {
-    Box::pin(async move {
-        let stores = s.open().await;
-        let catalog = &stores.catalog;
-        let alice = user(&stores, "alice", false).await;
-        let bob = user(&stores, "bob", false).await;
-        let root = user(&stores, "root", true).await;
-        let app = catalog
-            .insert_app(&new_app(&alice, "x", "1.0.0", Visibility::AllUsers))
-            .await
-            .unwrap();
-        let mut ids = Vec::new();
-        for (owner, visibility) in [
-            (&bob, Visibility::Private),
-            (&alice, Visibility::Private),
-            (&bob, Visibility::AllUsers),
-            (&alice, Visibility::AllUsers),
-        ] {
-            let new = new_instance(app.id, owner, visibility);
-            ids.push(catalog.insert_instance(&new).await.unwrap().id);
-            next_millisecond().await;
-        }
-        let listed = async |q: ListQuery| -> Vec<Uuid> {
-            let list = catalog.instances(&q).await.unwrap();
-            list.into_iter().map(|i| i.id).collect()
-        };
-        // By launch time.
-        assert_eq!(listed(query(&alice, false)).await, [ids[1], ids[3]]);
-        assert_eq!(listed(query(&alice, true)).await, [ids[1], ids[2], ids[3]]);
-        assert_eq!(listed(query(&bob, false)).await, [ids[0], ids[2]]);
-        assert!(listed(query(&root, false)).await.is_empty());
-        assert_eq!(listed(query(&root, true)).await, ids);
-        assert_eq!(
-            catalog
-                .instances_to_run()
-                .await
-                .unwrap()
-                .into_iter()
-                .map(|i| i.id)
-                .collect::<Vec<_>>(),
-            ids
-        );
-
-        catalog
-            .set_instance_status(ids[0], InstanceStatus::Running, None, 0)
-            .await
-            .unwrap();
-        catalog
-            .set_instance_status(ids[1], InstanceStatus::Running, None, 0)
-            .await
-            .unwrap();
-        catalog
-            .set_instance_status(ids[2], InstanceStatus::Failed, Some("no"), 0)
-            .await
-            .unwrap();
-        let mut counts = catalog.instance_status_counts().await.unwrap();
-        counts.sort_by_key(|(status, _)| status.as_str());
-        assert_eq!(
-            counts,
-            [
-                (InstanceStatus::Failed, 1),
-                (InstanceStatus::Pending, 1),
-                (InstanceStatus::Running, 2)
-            ]
-        );
     })
 }
 

@@ -1,5 +1,6 @@
-//! Whether an instance's processes answer yet, and what to say when they do not within the
-//! start timeout.
+//! The two processes of one run of an instance, Qd and the app: waiting until either ends,
+//! stopping both, whether they answer yet, and what to say when they do not within the start
+//! timeout.
 
 use std::time::Duration;
 
@@ -8,6 +9,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::Upstream;
 use crate::local::diagnose;
 use crate::local::log::RunOutput;
+use crate::local::process::Sandboxed;
 
 /// Which of the two processes did not answer (yet).
 #[derive(Clone, Copy)]
@@ -61,4 +63,36 @@ async fn http_ok(upstream: &Upstream) -> bool {
     }
     // `HTTP/1.x 2xx`
     head.starts_with(b"HTTP/1.") && head[9] == b'2'
+}
+
+pub(super) async fn wait_either(
+    qd: &mut Option<Sandboxed>,
+    app: &mut Sandboxed,
+) -> (&'static str, std::io::Result<std::process::ExitStatus>) {
+    match qd {
+        Some(qd) => tokio::select! {
+            status = qd.wait() => (qd.name, status),
+            status = app.wait() => (app.name, status),
+        },
+        None => (app.name, app.wait().await),
+    }
+}
+
+pub(super) async fn stop_all(
+    qd: &mut Option<Sandboxed>,
+    app: Option<&mut Sandboxed>,
+    grace: Duration,
+) {
+    // The app first, then its Qd, concurrently: both get the same grace period.
+    let stop_app = async {
+        if let Some(app) = app {
+            app.stop(grace).await;
+        }
+    };
+    let stop_qd = async {
+        if let Some(qd) = qd {
+            qd.stop(grace).await;
+        }
+    };
+    tokio::join!(stop_app, stop_qd);
 }
