@@ -166,6 +166,25 @@ impl TestServer {
             .unwrap()
     }
 
+    /// A client that does not follow redirects, sends from `from` (any 127.x address reaches
+    /// the server on loopback) and resolves `<id>.localhost` names to the server.
+    pub fn client_from(&self, from: [u8; 4], instances: &[&str]) -> Client {
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{}", self.port).parse().unwrap();
+        let mut builder = Client::builder()
+            .redirect(redirect::Policy::none())
+            .local_address(std::net::IpAddr::from(from))
+            .timeout(Duration::from_secs(60));
+        for id in instances {
+            builder = builder.resolve(&format!("{id}.localhost"), addr);
+        }
+        builder.build().unwrap()
+    }
+
+    /// `http://<id>.localhost:<port><path>`: instance `id`'s URL on this server.
+    pub fn instance_url(&self, id: &str, path: &str) -> String {
+        format!("http://{id}.localhost:{}{path}", self.port)
+    }
+
     /// Imports bundle bytes with `token`.
     pub async fn import_bytes(
         &self,
