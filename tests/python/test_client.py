@@ -331,12 +331,16 @@ def test_cards_tell_the_truth_and_lists_leave_terminated_instances_out(
     app, instance = client.deploy(HELLO, timeout=START_TIMEOUT)
     # The app card made right after the deploy counts the instance it launched.
     assert app.instance_count == 1
-    assert "1 instance ·" in app._repr_html_()
+    assert "1 instance (read " in app._repr_html_()
+    # Cards are snapshots and say when they were read.
+    assert f"read {app.read_at:%H:%M:%S} UTC" in app._repr_html_()
+    assert app.read_at.tzinfo is not None
     # The instance card: the app's icon and Title (the Name is the small print).
     card = instance._repr_html_()
     assert "data:image/png;base64," in card, "the instance card shows the app's icon"
     assert '<b style="font-size:15px">Hello q8s</b>' in card
     assert f'href="{instance.url}"' in card
+    assert f"read {instance.read_at:%H:%M:%S} UTC" in card
     # A terminated instance's URL answers 410: its card offers no link.
     client.terminate(instance)
     ended = client.instance(instance)

@@ -52,7 +52,7 @@ def test_the_notebook_publishes_a_running_app(
     # and Title and the link.
     assert not any("icon-missing" in text for text in shown)
     app_cards = [t for t in shown if "Notebook greeter" in t and "ai.h2o.q8s.notebook-greeter" in t]
-    assert any("data:image/png;base64," in t and "1 instance ·" in t for t in app_cards), shown
+    assert any("data:image/png;base64," in t and "1 instance (read " in t for t in app_cards), shown
     assert any(
         f'href="{instance.url}"' in t and "data:image/png;base64," in t and "Notebook greeter" in t
         for t in shown

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 from ._icons import icon_uri
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from ._models import App, Diagnostic, Instance, Manifest
 
 _STATUS_COLORS = {
@@ -69,6 +71,11 @@ def _icon(uri: str | None, title: str, size: int = 48) -> str:
     )
 
 
+def _read_at(when: datetime) -> str:
+    """When the facts of a card were read: a card is a snapshot, not a live view."""
+    return f"read {when.strftime('%H:%M:%S')} UTC"
+
+
 def app_card(app: App) -> str:
     """An app: icon, title and version, name, visibility, owner, instances, description."""
     title = app.display_name
@@ -84,7 +91,8 @@ def app_card(app: App) -> str:
         f'<span style="color:#57606a">{escape(app.version)}</span> {badge(app.visibility.value)}'
         f"</div>"
         f'<div style="font-size:12px;color:#57606a"><code>{escape(app.name)}</code> · '
-        f"{escape(app.owner)} · {instances} · id <code>{escape(app.id)}</code></div>"
+        f"{escape(app.owner)} · {instances} ({_read_at(app.read_at)}) · "
+        f"id <code>{escape(app.id)}</code></div>"
         f"{description}</div></div>"
     )
 
@@ -118,7 +126,8 @@ def instance_card(instance: Instance) -> str:
         f'<div style="font-size:13px">{_instance_link(instance)}</div>'
         f'<div style="font-size:12px;color:#57606a"><code>{escape(instance.app_name)}</code> · '
         f"instance <code>{escape(instance.id)}</code>"
-        f" · {escape(instance.owner)} · {instance.restarts} restarts</div>"
+        f" · {escape(instance.owner)} · {instance.restarts} restarts"
+        f" · {_read_at(instance.read_at)}</div>"
         f"{message}</div></div>"
     )
 

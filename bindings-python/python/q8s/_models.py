@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal, NamedTuple, cast
 
@@ -37,6 +38,10 @@ class InstanceStatus(str, enum.Enum):
 
     def __str__(self) -> str:
         return self.value
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
 
 
 def _opt(value: Any) -> str | None:
@@ -317,6 +322,9 @@ class App:
     env: tuple[EnvVar, ...]
     instance_count: int
     """Instances that are not terminated."""
+    read_at: datetime = field(default_factory=_now, compare=False, repr=False)
+    """When the client read this from the server (UTC): the facts are as of then, and the
+    card says so."""
 
     @property
     def display_name(self) -> str:
@@ -374,6 +382,9 @@ class Instance:
     """Where to open it."""
     created_at: str
     updated_at: str
+    read_at: datetime = field(default_factory=_now, compare=False, repr=False)
+    """When the client read this from the server (UTC): the status is as of then, and the
+    card says so."""
 
     def _repr_html_(self) -> str:
         from ._html import instance_card
