@@ -17,12 +17,7 @@ fn error_of((status, body): (StatusCode, Value)) -> (StatusCode, Value) {
 async fn a_bad_visibility_is_invalid_visibility_in_bodies_and_queries_alike() {
     let server = TestServer::start_fake().await;
     let token = &server.admin_token;
-    let (status, app) = server.import(token, &hello_bundle(), "PRIVATE").await;
-    assert_eq!(status, StatusCode::CREATED, "{app}");
-    let app_id = app["id"].as_str().unwrap().to_owned();
-    let (status, instance) = server.launch(token, &app_id, "PRIVATE").await;
-    assert_eq!(status, StatusCode::CREATED, "{instance}");
-    let instance_id = instance["id"].as_str().unwrap().to_owned();
+    let (app_id, instance_id) = server.launch_hello(token).await;
 
     let expected = json!({
         "code": "invalid-visibility",
@@ -93,12 +88,7 @@ async fn a_bad_visibility_is_invalid_visibility_in_bodies_and_queries_alike() {
 async fn other_bad_fields_are_invalid_request_naming_the_field_and_what_it_takes() {
     let server = TestServer::start_fake().await;
     let token = &server.admin_token;
-    let (status, app) = server.import(token, &hello_bundle(), "PRIVATE").await;
-    assert_eq!(status, StatusCode::CREATED, "{app}");
-    let app_id = app["id"].as_str().unwrap().to_owned();
-    let (status, instance) = server.launch(token, &app_id, "PRIVATE").await;
-    assert_eq!(status, StatusCode::CREATED, "{instance}");
-    let instance_id = instance["id"].as_str().unwrap().to_owned();
+    let (app_id, instance_id) = server.launch_hello(token).await;
 
     for path in ["/apps?scope=everything", "/instances?scope=everything"] {
         let (status, error) = error_of(server.get(token, path).await);

@@ -186,15 +186,7 @@ async fn a_connection_flood_beyond_the_cap_does_not_stop_service() {
 async fn strangers_cannot_tell_an_instance_from_an_unknown_id() {
     let server = TestServer::start().await;
     let admin = server.admin_token.clone();
-    let (status, app) = server
-        .import(&admin, &common::hello_bundle(), "PRIVATE")
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{app}");
-    let (status, instance) = server
-        .launch(&admin, app["id"].as_str().unwrap(), "PRIVATE")
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{instance}");
-    let real = instance["id"].as_str().unwrap().to_owned();
+    let (_, real) = server.launch_hello(&admin).await;
     let unknown = uuid::Uuid::new_v4().to_string();
     let bob = server.user_token("bob", false).await;
     let http = server.client_from([127, 0, 0, 1], &[&real, &unknown]);

@@ -283,6 +283,17 @@ impl TestServer {
         json_of(r).await
     }
 
+    /// Imports `examples/hello` (PRIVATE) with `token` and launches a PRIVATE instance of it:
+    /// the app's and the instance's ids.
+    pub async fn launch_hello(&self, token: &str) -> (String, String) {
+        let (status, app) = self.import(token, &hello_bundle(), "PRIVATE").await;
+        assert_eq!(status, StatusCode::CREATED, "{app}");
+        let app_id = app["id"].as_str().unwrap().to_owned();
+        let (status, instance) = self.launch(token, &app_id, "PRIVATE").await;
+        assert_eq!(status, StatusCode::CREATED, "{instance}");
+        (app_id, instance["id"].as_str().unwrap().to_owned())
+    }
+
     /// Polls an instance until its status is `status` (panics after `timeout`).
     pub async fn wait_for_status(
         &self,
