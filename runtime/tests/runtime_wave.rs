@@ -143,3 +143,52 @@ fn app_environment(id: uuid::Uuid) -> Vec<String> {
         })
         .unwrap_or_else(|| panic!("no app process of instance {id}"))
 }
+
+/// Environments are built with bytecode (a read-only environment could not cache it, so each
+/// start would compile every module it imports), written as checked-hash `.pyc` files: two
+/// owners' builds of the same requirements hold the same bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn environments_hold_the_same_compiled_bytecode_for_every_owner() {
+    let h = Harness::new(|_| {});
+    let files = folder_files(&hello_dir());
+    let files: Vec<(&str, Vec<u8>)> = files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
+    let bundle = bundle(h.data.path(), &files);
+    let mut ids = Vec::new();
+    for owner in [1u128, 2] {
+        let mut spec = spec(&bundle, "hello.app");
+        spec.owner_id = uuid::Uuid::from_u128(owner);
+        ids.push(spec.instance_id);
+        h.runtime.start(spec).await.unwrap();
+    }
+    for id in &ids {
+        h.sink
+            .wait_status(*id, InstanceStatus::Running, START)
+            .await;
+    }
+    let envs: Vec<_> = std::fs::read_dir(h.data.path().join("envs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(envs.len(), 2, "one environment per owner");
+    let compiled: Vec<Vec<u8>> = envs
+        .iter()
+        .map(|env| {
+            let pyc = files_under(env)
+                .into_iter()
+                .find(|p| {
+                    p.parent()
+                        .is_some_and(|d| d.ends_with("h2o_wave/__pycache__"))
+                        && p.file_name()
+                            .and_then(|n| n.to_str())
+                            .is_some_and(|n| n.starts_with("core.") && n.ends_with(".pyc"))
+                })
+                .unwrap_or_else(|| panic!("no compiled h2o_wave/core.py in {}", env.display()));
+            std::fs::read(pyc).unwrap()
+        })
+        .collect();
+    // PEP 552: the flags word after the magic number; 0b11 is "hash-based, checked".
+    let flags = u32::from_le_bytes(compiled[0][4..8].try_into().unwrap());
+    assert_eq!(flags, 0b11, "not a checked-hash .pyc");
+    assert_eq!(compiled[0], compiled[1], "the two builds' bytecode differs");
+    h.runtime.shutdown().await;
+}

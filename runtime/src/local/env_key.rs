@@ -22,7 +22,7 @@ pub(super) fn environment_key(
     constraints: &str,
 ) -> io::Result<String> {
     let mut hash = Sha256::new();
-    hash.update(b"q8s-env-v3\n");
+    hash.update(b"q8s-env-v4\n");
     hash.update(owner.as_bytes());
     hash.update(format!("{}\n", constraints.len()).as_bytes());
     hash.update(constraints.as_bytes());

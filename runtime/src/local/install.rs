@@ -23,7 +23,7 @@ use super::log::InstanceLog;
 use super::pins::{describe_match, installed_distributions, write_constraints};
 use super::prepare::{Interpreter, remove_entries};
 use super::process::{self, Confinement, Launch};
-use super::sandbox::{OWNER_DIR, Sandbox, TOOLS_DIR};
+use super::sandbox::{ENV_DIR, Sandbox, TOOLS_DIR};
 
 /// Where and how an instance's environment is installed: as the app's owner, in the
 /// instance's confinement and cgroup.
@@ -175,6 +175,15 @@ impl Installer {
     ) -> Result<(), String> {
         let (build, src) = (format!("build-{run}"), format!("src-{run}"));
         let uv = self.uv_binary().await?;
+        // The environment is built where instances see it (`/venv`), from a folder of the
+        // owner's that becomes `envs/<key>` when it is done.
+        let build_dir = owner_dir.join(&build);
+        fs::create_dir(&build_dir)
+            .and_then(|()| match self.user {
+                Some(user) => user.own(&build_dir),
+                None => Ok(()),
+            })
+            .map_err(|err| format!("cannot prepare {}: {err}", build_dir.display()))?;
         let mut sandbox = Sandbox::install(
             &self.bwrap,
             interpreter
@@ -185,6 +194,7 @@ impl Installer {
                 .collect(),
             owner_dir,
             &src,
+            &build_dir,
             uv,
         );
         if !install.seccomp {
@@ -212,7 +222,7 @@ impl Installer {
             }
             env.retain(|(key, _)| !key.eq_ignore_ascii_case("NO_PROXY"));
         }
-        let venv = format!("{OWNER_DIR}/{build}");
+        let venv = ENV_DIR;
         log.note(&format!(
             "creating a Python {} environment with uv (in a sandbox)",
             interpreter.version.split_whitespace().next().unwrap_or("")
@@ -225,7 +235,7 @@ impl Installer {
             "--allow-existing",
             "--python",
             &python,
-            &venv,
+            venv,
         ];
         self.run_uv(&sandbox, &env, &args, "uv venv", install, log, false)
             .await?;
@@ -294,6 +304,9 @@ impl Installer {
             "requirements.txt",
             "--python",
             &uv.python,
+            // Bytecode now, once: the environment is read-only in the sandbox, so without it
+            // every start compiles every module it imports from source.
+            "--compile-bytecode",
         ];
         if let Some(file) = constraints {
             args.extend(["--constraint", file]);
@@ -479,6 +492,9 @@ fn install_env() -> Vec<(String, String)> {
         ("UV_CACHE_DIR", "/owner/cache"),
         ("UV_NO_PROGRESS", "1"),
         ("UV_PYTHON_DOWNLOADS", "never"),
+        // Makes `py_compile` write checked-hash `.pyc` files (the source's hash, not its
+        // mtime): identical inputs give identical environments. 1980-01-01, as in bundles.
+        ("SOURCE_DATE_EPOCH", "315532800"),
         ("NO_COLOR", "1"),
     ]
     .into_iter()

@@ -85,6 +85,9 @@ pub(crate) struct Sandbox {
     volume: Option<(PathBuf, String)>,
     /// The install's owner folder and the working directory inside it.
     owner: Option<(PathBuf, String)>,
+    /// The environment an install builds, writable at [`ENV_DIR`]: where instances will see
+    /// it, so the paths compiled into its bytecode (and tracebacks) are the right ones.
+    build: Option<PathBuf>,
     tools: Vec<(PathBuf, String)>,
     slirp_dns: bool,
     seccomp: bool,
@@ -107,6 +110,7 @@ impl Sandbox {
             app_dir: None,
             volume: None,
             owner: None,
+            build: None,
             tools: Vec::new(),
             slirp_dns: false,
             seccomp: true,
@@ -119,15 +123,16 @@ impl Sandbox {
         self
     }
 
-    /// The install's view: no environment and no app files, but the owner's folder writable at
-    /// [`OWNER_DIR`] (package cache, the environment being built, a scratch copy of the app's
-    /// files as the working directory `workdir` — build backends write into source trees) and
-    /// `uv` at [`TOOLS_DIR`]`/uv`.
+    /// The install's view: no app files, the owner's folder writable at [`OWNER_DIR`]
+    /// (package cache, a scratch copy of the app's files as the working directory `workdir` —
+    /// build backends write into source trees), the environment being built (`build`, a
+    /// folder of the owner's) writable at [`ENV_DIR`], and `uv` at [`TOOLS_DIR`]`/uv`.
     pub(crate) fn install(
         bwrap: &Path,
         extra_ro: Vec<PathBuf>,
         owner_dir: &Path,
         workdir: &str,
+        build: &Path,
         uv: &Path,
     ) -> Self {
         Sandbox {
@@ -137,6 +142,7 @@ impl Sandbox {
             app_dir: None,
             volume: None,
             owner: Some((owner_dir.to_owned(), format!("{OWNER_DIR}/{workdir}"))),
+            build: Some(build.to_owned()),
             tools: vec![(uv.to_owned(), format!("{TOOLS_DIR}/uv"))],
             slirp_dns: false,
             seccomp: true,
@@ -233,6 +239,9 @@ impl Sandbox {
             }
             (None, Some((owner, workdir))) => {
                 a.push_os(["--bind".into(), owner.into(), OWNER_DIR.into()]);
+                if let Some(build) = &self.build {
+                    a.push_os(["--bind".into(), build.into(), ENV_DIR.into()]);
+                }
                 a.push_os(["--chdir".into(), workdir.into()]);
             }
             (None, None) => a.push(["--chdir", "/tmp"]),

@@ -2,7 +2,7 @@
 //! status sink, process checks. The tests drive `LocalRuntime` directly, with real bubblewrap,
 //! uv and waved, in a temporary data directory.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -161,6 +161,7 @@ pub async fn http_get(upstream: &Upstream, path: &str) -> (u16, String) {
 pub const MI: u64 = 1 << 20;
 pub const START: Duration = Duration::from_secs(120);
 
+pub use q8s_testing::fs::files_under;
 pub use q8s_testing::probe::PROBE;
 
 /// A bundle holding the probe as module `probe`.
