@@ -10,7 +10,7 @@ use crate::auth;
 use crate::blob::{BlobStore, ObjectBlobStore};
 use crate::config::{Config, RuntimeKind};
 use crate::state::{AppState, Metrics};
-use crate::store::{Accounts, Catalog, Sessions, SqliteStore, Stores};
+use crate::store::{Accounts, Catalog, PostgresStore, Sessions, SqliteStore, Stores};
 use q8s_runtime::fake::FakeRuntime;
 use q8s_runtime::{LocalRuntime, LocalRuntimeConfig, Runtime};
 
@@ -75,9 +75,14 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Stores> {
             SqliteStore::open(&config.database).await?,
         )));
     }
+    if config.database.starts_with("postgres://") || config.database.starts_with("postgresql://") {
+        let store = PostgresStore::open(&config.database, config.database_pool).await?;
+        return Ok(Stores::new(Arc::new(store)));
+    }
+    // Not echoed: a mistyped URL may still hold a password.
     anyhow::bail!(
-        "unsupported --database `{}`: this build supports sqlite://<file>",
-        config.database
+        "unsupported --database: this build supports sqlite://<file> and \
+         postgres://USER:PASSWORD@HOST:PORT/DATABASE"
     )
 }
 
