@@ -139,4 +139,109 @@ mod tests {
         assert!(err.contains("is not a PostgreSQL URL"), "{err}");
         assert!(!err.contains("s3cret"), "{err}");
     }
+
+    /// Replicas starting together on a new database: each migration is applied once, under
+    /// the lock, and every start succeeds.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn replicas_starting_together_migrate_once() {
+        let url = tokio::task::spawn_blocking(q8s_testing::postgres::fresh_database)
+            .await
+            .unwrap();
+        let starts = (0..6).map(|_| PostgresStore::open(&url, PoolSettings::default()));
+        for store in futures::future::join_all(starts).await {
+            store.expect("every replica starts");
+        }
+        let store = PostgresStore::open(&url, PoolSettings::default())
+            .await
+            .unwrap();
+        let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(applied, migrator().iter().count() as i64);
+    }
+
+    /// A launch still in flight when its app is deleted (on another replica): the delete
+    /// waits for it and is refused, and the instance stays, with its app.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_delete_waits_for_a_launch_in_flight_and_is_refused() {
+        use crate::store::{Accounts, Catalog, Conflict, NewApp, Visibility};
+        let url = tokio::task::spawn_blocking(q8s_testing::postgres::fresh_database)
+            .await
+            .unwrap();
+        let store = PostgresStore::open(&url, PoolSettings::default())
+            .await
+            .unwrap();
+        let owner = store.create_user("alice", "x", false).await.unwrap();
+        let manifest =
+            crate::store::conformance::catalog::manifest("ai.h2o.race", "1.0.0", "Race", &[]);
+        let app = store
+            .insert_app(&NewApp {
+                id: uuid::Uuid::new_v4(),
+                owner_id: owner.id,
+                visibility: Visibility::Private,
+                manifest,
+                bundle_sha256: "0".repeat(64),
+                bundle_size: 1,
+                icon: None,
+                screenshots: Vec::new(),
+            })
+            .await
+            .unwrap();
+        // The launch: its row written, not yet committed.
+        let mut launch = store.pool.begin().await.unwrap();
+        let instance = uuid::Uuid::new_v4();
+        sqlx::query(
+            "INSERT INTO instances (id, app_id, owner_id, visibility, desired_state, status,
+                created_at, updated_at)
+             VALUES ($1, $2, $3, 'PRIVATE', 'RUNNING', 'PENDING', now(), now())",
+        )
+        .bind(instance)
+        .bind(app.id)
+        .bind(owner.id)
+        .execute(&mut *launch)
+        .await
+        .unwrap();
+        let deleting = tokio::spawn({
+            let store = store.clone();
+            async move { store.delete_app(app.id).await }
+        });
+        // Until the delete waits on a lock (the launch's), so the launch commits after it began.
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM pg_stat_activity
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            )
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+            if waiting > 0 {
+                break;
+            }
+            assert!(
+                !deleting.is_finished(),
+                "the delete did not wait for the launch"
+            );
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the delete never waited"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        launch.commit().await.unwrap();
+        let result = deleting.await.unwrap();
+        assert!(
+            matches!(result, Err(StoreError::Conflict(Conflict::AppInstances))),
+            "{result:?}"
+        );
+        assert!(
+            store.instance(instance).await.unwrap().is_some(),
+            "the instance is gone"
+        );
+        assert!(
+            store.app(app.id).await.unwrap().is_some(),
+            "the app is gone"
+        );
+    }
 }

@@ -37,7 +37,8 @@ pub(super) const CHECKS: [Check; 9] = [
     ("catalog_survives_a_reopen", catalog_survives_a_reopen),
 ];
 
-fn manifest(name: &str, version: &str, title: &str, keywords: &[&str]) -> Manifest {
+/// A manifest with these fields (also for the stores' own tests).
+pub(crate) fn manifest(name: &str, version: &str, title: &str, keywords: &[&str]) -> Manifest {
     Manifest {
         app: App {
             name: name.into(),
