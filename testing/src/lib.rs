@@ -6,7 +6,8 @@
 //!   `reqwest` calls for the server's API tests, `q8s-cli` runs for the CLI's.
 //! - [`apps`]: app folders and bundles built from `examples/hello`.
 //! - [`fs`]: files and mount points under a folder.
-//! - [`postgres`]: a throw-away PostgreSQL cluster per test process, a fresh database per test.
+//! - [`postgres`]: a throw-away PostgreSQL cluster shared by the test processes of a run, a
+//!   fresh database per test.
 //!
 //! Nothing here is a double: the server, the sandbox and the bundles are the real ones.
 
