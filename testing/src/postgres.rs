@@ -241,19 +241,23 @@ fn start_cluster(bin: &Path, state: &Path) -> u16 {
         rm -f "$4/cluster"
         rm -rf "$2"
     "#;
-    // In a process group of its own: what signals the test's group does not stop it early.
-    let keeper = as_cluster_user(Command::new("sh").current_dir("/").process_group(0))
-        .args(["-c", script, "q8s-postgres"])
+    // Started in the background by a shell that says its pid and exits, so the keeper
+    // outlives this process (as init's child); in a process group of its own, so signals to
+    // the test's group do not stop it early.
+    let launch = r#"keeper=$1; shift; sh -c "$keeper" q8s-postgres "$@" </dev/null >/dev/null 2>&1 & echo $!"#;
+    let out = as_cluster_user(Command::new("sh").current_dir("/").process_group(0))
+        .args(["-c", launch, "sh", script])
         .arg(bin)
         .arg(&dir)
         .arg(port.to_string())
         .arg(state)
         .arg(LINGER.as_secs().to_string())
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
+        .stderr(Stdio::inherit())
+        .output()
         .expect("starting postgres");
+    assert!(out.status.success(), "starting the keeper failed");
+    let keeper = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     let deadline = Instant::now() + Duration::from_secs(60);
     while !ready(bin, port) {
         assert!(
@@ -263,7 +267,7 @@ fn start_cluster(bin: &Path, state: &Path) -> u16 {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    std::fs::write(state.join("cluster"), format!("{port} {}\n", keeper.id()))
+    std::fs::write(state.join("cluster"), format!("{port} {keeper}\n"))
         .expect("recording the cluster");
     eprintln!(
         "PostgreSQL for the tests on 127.0.0.1:{port} (started in {:.1} s)",
