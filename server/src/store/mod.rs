@@ -312,6 +312,20 @@ pub enum Conflict {
     AppInstances,
 }
 
+/// `%text%` in lower case with `%`, `_` and `\` escaped, for `LIKE … ESCAPE '\'` against
+/// lower-cased columns: how both SQL stores look for [`ListQuery::text`].
+fn like_pattern(text: &str) -> String {
+    let mut out = String::from("%");
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
 /// Short alias for store results.
 pub type StoreResult<T> = Result<T, StoreError>;
 

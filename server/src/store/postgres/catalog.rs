@@ -10,7 +10,7 @@ use super::PostgresStore;
 use super::codec::{Ts, conflict_as, db_err, from_json, now, to_json};
 use crate::store::{
     AppRecord, Catalog, Conflict, DesiredState, InstanceRecord, ListQuery, NewApp, NewInstance,
-    StoreError, StoreResult, Visibility,
+    StoreError, StoreResult, Visibility, like_pattern,
 };
 use q8s_runtime::InstanceStatus;
 
@@ -81,19 +81,6 @@ fn instance_from_row(row: &PgRow) -> StoreResult<InstanceRecord> {
         created_at: row.try_get::<Ts, _>("created_at").map_err(db_err)?.0,
         updated_at: row.try_get::<Ts, _>("updated_at").map_err(db_err)?.0,
     })
-}
-
-/// `%text%` in lower case, with `%`, `_` and `\` escaped for `LIKE … ESCAPE '\'`.
-fn like_pattern(text: &str) -> String {
-    let mut out = String::from("%");
-    for c in text.to_lowercase().chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('%');
-    out
 }
 
 /// Changes the visibility of the app or instance `id` (`table` says which).
