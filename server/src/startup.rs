@@ -93,7 +93,16 @@ async fn first_admin(config: &Config, store: &dyn Accounts) -> anyhow::Result<Op
     }
     let password = auth::random_secret(18);
     let hash = auth::hash_password(password.clone()).await?;
-    let admin = store.create_user("admin", &hash, true).await?;
+    let admin = match store.create_user("admin", &hash, true).await {
+        Ok(admin) => admin,
+        // Another server on the same database (a replica starting at the same time) made it:
+        // its credentials are in that server's data directory.
+        Err(crate::store::StoreError::Conflict(crate::store::Conflict::UserName)) => {
+            tracing::info!("another server on this database made the first admin");
+            return Ok(None);
+        }
+        Err(e) => return Err(e.into()),
+    };
     let token = auth::new_api_token();
     store
         .create_token(admin.id, "admin (first start)", &auth::hash_secret(&token))

@@ -1,6 +1,7 @@
 //! `q8s-server --database postgres://…`: a start against a database that is not there stops
 //! at once with an error naming what failed (and never the password); `Q8S_DATABASE_URL`
-//! names the database when no flag does.
+//! names the database when no flag does; two servers starting together on a new database
+//! both start.
 
 mod common;
 
@@ -103,4 +104,57 @@ async fn the_url_can_come_from_q8s_database_url() {
     let (status, me) = server.get(&alice, "/me").await;
     assert_eq!(status, reqwest::StatusCode::OK, "{me}");
     assert_eq!(me["username"], "alice");
+}
+
+/// Two servers started together on a new database (replicas): both come up, each
+/// migration applied once, one admin made by one of them.
+#[tokio::test]
+async fn two_servers_starting_together_on_a_new_database_both_start() {
+    let url = q8s_testing::postgres::fresh_database();
+    let mut servers = Vec::new();
+    for _ in 0..2 {
+        let data = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let log = std::fs::File::create(data.path().with_extension("log")).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_q8s-server"))
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--data-dir")
+            .arg(data.path())
+            .args(["--runtime", "fake", "--database", &url])
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        servers.push((child, port, data));
+    }
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for (child, port, data) in &mut servers {
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                let log = std::fs::read_to_string(data.path().with_extension("log"));
+                panic!("a server exited ({status}): {}", log.unwrap_or_default());
+            }
+            let health = client
+                .get(format!("http://127.0.0.1:{port}/healthz"))
+                .send()
+                .await;
+            if health.is_ok_and(|r| r.status().is_success()) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "a server did not come up");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let admins = servers
+        .iter()
+        .filter(|(_, _, data)| data.path().join("admin-token").exists())
+        .count();
+    for (child, _, data) in &mut servers {
+        let _ = child.kill();
+        let _ = child.wait();
+        let _ = std::fs::remove_file(data.path().with_extension("log"));
+    }
+    assert_eq!(admins, 1, "the first admin is made once");
 }
