@@ -1,7 +1,7 @@
 //! `q8s-server --database postgres://…`: a start against a database that is not there stops
 //! at once with an error naming what failed (and never the password); `Q8S_DATABASE_URL`
 //! names the database when no flag does; two servers starting together on a new database
-//! both start.
+//! both start, and each accepts the other's tokens and sessions.
 
 mod common;
 
@@ -106,13 +106,17 @@ async fn the_url_can_come_from_q8s_database_url() {
     assert_eq!(me["username"], "alice");
 }
 
-/// Two servers started together on a new database (replicas): both come up, each
-/// migration applied once, one admin made by one of them.
-#[tokio::test]
-async fn two_servers_starting_together_on_a_new_database_both_start() {
-    let url = q8s_testing::postgres::fresh_database();
-    let mut servers = Vec::new();
-    for _ in 0..2 {
+/// A `q8s-server` on the fake runtime with a data directory of its own, on `database`, not
+/// waited for (a second server on a database has no admin token of its own, which
+/// `ServerProcess` reads); killed when dropped.
+struct Replica {
+    child: std::process::Child,
+    url: String,
+    data: tempfile::TempDir,
+}
+
+impl Replica {
+    fn spawn(database: &str) -> Replica {
         let data = tempfile::tempdir().unwrap();
         let port = free_port();
         let log = std::fs::File::create(data.path().with_extension("log")).unwrap();
@@ -121,40 +125,110 @@ async fn two_servers_starting_together_on_a_new_database_both_start() {
             .arg(format!("127.0.0.1:{port}"))
             .arg("--data-dir")
             .arg(data.path())
-            .args(["--runtime", "fake", "--database", &url])
+            .args(["--runtime", "fake", "--database", database])
             .stdout(std::process::Stdio::null())
             .stderr(log)
             .spawn()
             .unwrap();
-        servers.push((child, port, data));
+        let url = format!("http://localhost:{port}");
+        Replica { child, url, data }
     }
-    let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    for (child, port, data) in &mut servers {
+
+    /// Waits (up to a minute) until `/healthz` answers 200; panics with the log if the
+    /// process exits first.
+    async fn ready(&mut self) {
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            if let Ok(Some(status)) = child.try_wait() {
-                let log = std::fs::read_to_string(data.path().with_extension("log"));
+            if let Ok(Some(status)) = self.child.try_wait() {
+                let log = std::fs::read_to_string(self.data.path().with_extension("log"));
                 panic!("a server exited ({status}): {}", log.unwrap_or_default());
             }
-            let health = client
-                .get(format!("http://127.0.0.1:{port}/healthz"))
-                .send()
-                .await;
+            let health = client.get(format!("{}/healthz", self.url)).send().await;
             if health.is_ok_and(|r| r.status().is_success()) {
-                break;
+                return;
             }
             assert!(Instant::now() < deadline, "a server did not come up");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(self.data.path().with_extension("log"));
+    }
+}
+
+/// Two servers started together on a new database (replicas): both come up, each
+/// migration applied once, one admin made by one of them.
+#[tokio::test]
+async fn two_servers_starting_together_on_a_new_database_both_start() {
+    let url = q8s_testing::postgres::fresh_database();
+    let mut servers = [Replica::spawn(&url), Replica::spawn(&url)];
+    for server in &mut servers {
+        server.ready().await;
+    }
     let admins = servers
         .iter()
-        .filter(|(_, _, data)| data.path().join("admin-token").exists())
+        .filter(|s| s.data.path().join("admin-token").exists())
         .count();
-    for (child, _, data) in &mut servers {
-        let _ = child.kill();
-        let _ = child.wait();
-        let _ = std::fs::remove_file(data.path().with_extension("log"));
-    }
     assert_eq!(admins, 1, "the first admin is made once");
+}
+
+/// What one server issues, another on the same database accepts: API tokens and browser
+/// sessions are in the database, not in a process.
+#[tokio::test]
+async fn another_server_on_the_database_accepts_tokens_and_sessions() {
+    let url = q8s_testing::postgres::fresh_database();
+    let first = TestServer::start_with(&["--runtime", "fake", "--database", &url]).await;
+    let mut second = Replica::spawn(&url);
+    second.ready().await;
+    let cookie = first
+        .login("admin", &first.admin_password())
+        .await
+        .expect("a session cookie");
+    let me = |request: reqwest::RequestBuilder| async move {
+        let r = request.send().await.unwrap();
+        (
+            r.status(),
+            r.json::<serde_json::Value>().await.unwrap_or_default(),
+        )
+    };
+    let (status, body) = me(first
+        .client
+        .get(format!("{}/api/v1/me", second.url))
+        .bearer_auth(&first.admin_token))
+    .await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+    assert_eq!(body["username"], "admin");
+    let (status, body) = me(first
+        .client
+        .get(format!("{}/api/v1/me", second.url))
+        .header("cookie", &cookie))
+    .await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+    assert_eq!(body["username"], "admin");
+    // Signed out on the second, the session is void on the first too.
+    let r = first
+        .client
+        .post(format!("{}/logout", second.url))
+        .header("cookie", &cookie)
+        .header("origin", &second.url)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.status().is_redirection() || r.status().is_success(),
+        "{}",
+        r.status()
+    );
+    let (status, body) = me(first
+        .client
+        .get(format!("{}/api/v1/me", first.url))
+        .header("cookie", &cookie))
+    .await;
+    assert_eq!(status, reqwest::StatusCode::UNAUTHORIZED, "{body}");
 }
