@@ -9,7 +9,8 @@
 #   server  uv, bubblewrap, slirp4netns, e2fsprogs: q8s-server prepares app environments
 #           with uv and sandboxes instances with bwrap, each in a network namespace that
 #           slirp4netns connects to the internet, with volumes as ext4 images (mkfs.ext4,
-#           e2fsck); its tests run them for real
+#           e2fsck); its tests run them for real. postgresql: the store tests and API tests
+#           on PostgreSQL run a throw-away cluster (initdb, postgres)
 #   web     the wasm-bindgen CLI pinned to Cargo.lock, Debian's chromium, and the
 #           node packages of package.json (wasm-opt from binaryen, TypeScript,
 #           playwright-core — no browser download —, the benchmark baselines):
@@ -162,6 +163,16 @@ setup_server() {
   # on h2o-3) and fontconfig (matplotlib, Pillow).
   need_apt java default-jre-headless
   need_apt fc-list fontconfig
+  need_postgres
+}
+
+# need_postgres: Debian's PostgreSQL server programs, for the throw-away cluster of the tests
+# (testing/src/postgres.rs). Debian keeps initdb and postgres off PATH, in
+# /usr/lib/postgresql/<version>/bin; the package also creates the user `postgres` the cluster
+# runs as when the tests run as root.
+need_postgres() {
+  compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null && id postgres >/dev/null 2>&1 && return 0
+  apt_install postgresql
 }
 
 # need_npm_dir DIR: `npm ci` in DIR (pinned by its package-lock.json) when its

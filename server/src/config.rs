@@ -29,7 +29,9 @@ pub struct Settings {
     /// Instances are reached at `<instance-id>.<domain>` [default: localhost].
     #[arg(long, env = "Q8S_SERVER_DOMAIN")]
     pub domain: Option<String>,
-    /// Metadata store: `sqlite://<file>` [default: sqlite://DATA_DIR/q8s.db].
+    /// Metadata store: `sqlite://<file>` or `postgres://USER:PASSWORD@HOST:PORT/DATABASE`
+    /// (also read from `Q8S_DATABASE_URL` when nothing else sets it)
+    /// [default: sqlite://DATA_DIR/q8s.db].
     #[arg(long, env = "Q8S_SERVER_DATABASE")]
     pub database: Option<String>,
     /// Blob store for bundles: `file://<folder>` [default: file://DATA_DIR/blobs].
@@ -111,6 +113,14 @@ pub struct Settings {
     /// start counts as a crash that names the port [default: 60].
     #[arg(long, env = "Q8S_SERVER_START_TIMEOUT")]
     pub start_timeout: Option<u64>,
+    /// PostgreSQL only: the most connections this server process opens to the database
+    /// [default: 10].
+    #[arg(long, env = "Q8S_SERVER_DATABASE_MAX_CONNECTIONS")]
+    pub database_max_connections: Option<u32>,
+    /// PostgreSQL only: seconds a request waits for a database connection, and the start for
+    /// the database to answer [default: 10].
+    #[arg(long, env = "Q8S_SERVER_DATABASE_TIMEOUT")]
+    pub database_timeout: Option<u64>,
 }
 
 impl Settings {
@@ -149,6 +159,10 @@ impl Settings {
             constraints: self.constraints.or(lower.constraints),
             sandbox_paths: self.sandbox_paths.or(lower.sandbox_paths),
             start_timeout: self.start_timeout.or(lower.start_timeout),
+            database_max_connections: self
+                .database_max_connections
+                .or(lower.database_max_connections),
+            database_timeout: self.database_timeout.or(lower.database_timeout),
         }
     }
 }
@@ -355,6 +369,8 @@ pub struct Config {
     pub sandbox_paths: Vec<PathBuf>,
     /// How long a started app has to answer.
     pub start_timeout: std::time::Duration,
+    /// The connection pool of a PostgreSQL store.
+    pub database_pool: crate::store::PoolSettings,
 }
 
 impl Config {
@@ -376,6 +392,11 @@ impl Config {
         }
         let database = settings
             .database
+            .or_else(|| {
+                std::env::var("Q8S_DATABASE_URL")
+                    .ok()
+                    .filter(|u| !u.is_empty())
+            })
             .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("q8s.db").display()));
         let blob_store = settings
             .blob_store
@@ -431,6 +452,12 @@ impl Config {
             start_timeout: std::time::Duration::from_secs(
                 settings.start_timeout.unwrap_or(60).max(1),
             ),
+            database_pool: crate::store::PoolSettings {
+                max_connections: settings.database_max_connections.unwrap_or(10).max(1),
+                acquire_timeout: std::time::Duration::from_secs(
+                    settings.database_timeout.unwrap_or(10).max(1),
+                ),
+            },
         })
     }
 

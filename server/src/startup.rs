@@ -10,7 +10,7 @@ use crate::auth;
 use crate::blob::{BlobStore, ObjectBlobStore};
 use crate::config::{Config, RuntimeKind};
 use crate::state::{AppState, Metrics};
-use crate::store::{Accounts, Catalog, Sessions, SqliteStore, Stores};
+use crate::store::{Accounts, Catalog, PostgresStore, Sessions, SqliteStore, Stores};
 use q8s_runtime::fake::FakeRuntime;
 use q8s_runtime::{LocalRuntime, LocalRuntimeConfig, Runtime};
 
@@ -75,9 +75,14 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Stores> {
             SqliteStore::open(&config.database).await?,
         )));
     }
+    if config.database.starts_with("postgres://") || config.database.starts_with("postgresql://") {
+        let store = PostgresStore::open(&config.database, config.database_pool).await?;
+        return Ok(Stores::new(Arc::new(store)));
+    }
+    // Not echoed: a mistyped URL may still hold a password.
     anyhow::bail!(
-        "unsupported --database `{}`: this build supports sqlite://<file>",
-        config.database
+        "unsupported --database: this build supports sqlite://<file> and \
+         postgres://USER:PASSWORD@HOST:PORT/DATABASE"
     )
 }
 
@@ -88,7 +93,16 @@ async fn first_admin(config: &Config, store: &dyn Accounts) -> anyhow::Result<Op
     }
     let password = auth::random_secret(18);
     let hash = auth::hash_password(password.clone()).await?;
-    let admin = store.create_user("admin", &hash, true).await?;
+    let admin = match store.create_user("admin", &hash, true).await {
+        Ok(admin) => admin,
+        // Another server on the same database (a replica starting at the same time) made it:
+        // its credentials are in that server's data directory.
+        Err(crate::store::StoreError::Conflict(crate::store::Conflict::UserName)) => {
+            tracing::info!("another server on this database made the first admin");
+            return Ok(None);
+        }
+        Err(e) => return Err(e.into()),
+    };
     let token = auth::new_api_token();
     store
         .create_token(admin.id, "admin (first start)", &auth::hash_secret(&token))

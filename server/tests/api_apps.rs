@@ -104,7 +104,23 @@ fn sha256_hex(bytes: &[u8]) -> String {
 
 #[tokio::test]
 async fn duplicate_version_is_409_and_twenty_concurrent_imports_make_one_app() {
-    let server = TestServer::start().await;
+    duplicate_version_is_409_and_twenty_concurrent_imports_make_one_app_on(
+        TestServer::start().await,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn duplicate_version_is_409_and_twenty_concurrent_imports_make_one_app_on_postgres() {
+    duplicate_version_is_409_and_twenty_concurrent_imports_make_one_app_on(
+        TestServer::start_fake_on_postgres().await,
+    )
+    .await;
+}
+
+async fn duplicate_version_is_409_and_twenty_concurrent_imports_make_one_app_on(
+    server: TestServer,
+) {
     let bundle = std::fs::read(hello_bundle()).unwrap();
     let mut tasks = Vec::new();
     for _ in 0..20 {
@@ -155,7 +171,15 @@ async fn duplicate_version_is_409_and_twenty_concurrent_imports_make_one_app() {
 
 #[tokio::test]
 async fn list_scopes_filters_and_visibility() {
-    let server = TestServer::start().await;
+    list_scopes_filters_and_visibility_on(TestServer::start().await).await;
+}
+
+#[tokio::test]
+async fn list_scopes_filters_and_visibility_on_postgres() {
+    list_scopes_filters_and_visibility_on(TestServer::start_fake_on_postgres().await).await;
+}
+
+async fn list_scopes_filters_and_visibility_on(server: TestServer) {
     let alice = server.user_token("alice", false).await;
     let bob = server.user_token("bob", false).await;
     let (status, a1) = server.import(&alice, &hello_bundle(), "PRIVATE").await;

@@ -12,7 +12,18 @@ const ENV: &str = "[[Env]]\nName = \"GREETING\"\nSecret = \"hello-secrets\"\nSec
 
 #[tokio::test]
 async fn launching_needs_every_secret_and_never_shows_values() {
-    let server = TestServer::start_fake().await;
+    launching_needs_every_secret_and_never_shows_values_on(TestServer::start_fake().await).await;
+}
+
+#[tokio::test]
+async fn launching_needs_every_secret_and_never_shows_values_on_postgres() {
+    launching_needs_every_secret_and_never_shows_values_on(
+        TestServer::start_fake_on_postgres().await,
+    )
+    .await;
+}
+
+async fn launching_needs_every_secret_and_never_shows_values_on(server: TestServer) {
     let (_dir, bundle) = hello_variant("0.3.0", ENV);
     let (status, app) = server
         .import(&server.admin_token, &bundle, "ALL_USERS")
@@ -102,7 +113,16 @@ async fn launching_needs_every_secret_and_never_shows_values() {
 
 #[tokio::test]
 async fn instance_life_cycle_visibility_and_app_deletion() {
-    let server = TestServer::start_fake().await;
+    instance_life_cycle_visibility_and_app_deletion_on(TestServer::start_fake().await).await;
+}
+
+#[tokio::test]
+async fn instance_life_cycle_visibility_and_app_deletion_on_postgres() {
+    instance_life_cycle_visibility_and_app_deletion_on(TestServer::start_fake_on_postgres().await)
+        .await;
+}
+
+async fn instance_life_cycle_visibility_and_app_deletion_on(server: TestServer) {
     let alice = server.user_token("alice", false).await;
     let bob = server.user_token("bob", false).await;
     let (status, app) = server.import(&alice, &hello_bundle(), "ALL_USERS").await;

@@ -354,6 +354,11 @@ async fn a_server_restart_loses_no_instance_of_the_fake_runtime() {
     restart_loses_no_instance(TestServer::start_fake().await).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_restart_loses_no_instance_on_postgres() {
+    restart_loses_no_instance(TestServer::start_fake_on_postgres().await).await;
+}
+
 /// Server restarts (clean and `kill -9`) bring back every instance as it was; no process
 /// outlives the server.
 async fn restart_loses_no_instance(server: TestServer) {

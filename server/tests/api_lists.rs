@@ -37,7 +37,16 @@ async fn list(server: &TestServer, path: &str) -> (Value, Option<String>) {
 
 #[tokio::test]
 async fn instance_lists_show_live_instances_newest_first() {
-    let server = TestServer::start_fake().await;
+    instance_lists_show_live_instances_newest_first_on(TestServer::start_fake().await).await;
+}
+
+#[tokio::test]
+async fn instance_lists_show_live_instances_newest_first_on_postgres() {
+    instance_lists_show_live_instances_newest_first_on(TestServer::start_fake_on_postgres().await)
+        .await;
+}
+
+async fn instance_lists_show_live_instances_newest_first_on(server: TestServer) {
     let (_dir, bundle) = hello_variant("0.1.0", "");
     let (_, app) = server.import(&server.admin_token, &bundle, "PRIVATE").await;
     let app_id = app["id"].as_str().unwrap();
@@ -103,7 +112,16 @@ async fn instance_lists_show_live_instances_newest_first() {
 
 #[tokio::test]
 async fn app_lists_show_the_latest_version_of_each_name() {
-    let server = TestServer::start_fake().await;
+    app_lists_show_the_latest_version_of_each_name_on(TestServer::start_fake().await).await;
+}
+
+#[tokio::test]
+async fn app_lists_show_the_latest_version_of_each_name_on_postgres() {
+    app_lists_show_the_latest_version_of_each_name_on(TestServer::start_fake_on_postgres().await)
+        .await;
+}
+
+async fn app_lists_show_the_latest_version_of_each_name_on(server: TestServer) {
     let token = server.admin_token.clone();
     let mut imported = Vec::new();
     for (name, version) in [

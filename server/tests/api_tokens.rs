@@ -34,7 +34,19 @@ fn ids(tokens: &[Value]) -> Vec<&str> {
 
 #[tokio::test]
 async fn tokens_are_listed_without_their_secrets_and_revoked_by_id() {
-    let server = TestServer::start_fake().await;
+    tokens_are_listed_without_their_secrets_and_revoked_by_id_on(TestServer::start_fake().await)
+        .await;
+}
+
+#[tokio::test]
+async fn tokens_are_listed_without_their_secrets_and_revoked_by_id_on_postgres() {
+    tokens_are_listed_without_their_secrets_and_revoked_by_id_on(
+        TestServer::start_fake_on_postgres().await,
+    )
+    .await;
+}
+
+async fn tokens_are_listed_without_their_secrets_and_revoked_by_id_on(server: TestServer) {
     let frank = server.user_token("frank", false).await;
     let grace = server.user_token("grace", false).await;
     // Two tokens of one name are two tokens: names are labels, ids identify.

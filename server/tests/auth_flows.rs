@@ -22,7 +22,18 @@ fn query_param(url: &str, name: &str) -> Option<String> {
 
 #[tokio::test]
 async fn login_form_sets_a_session_cookie_that_mints_tokens() {
-    let server = TestServer::start().await;
+    login_form_sets_a_session_cookie_that_mints_tokens_on(TestServer::start().await).await;
+}
+
+#[tokio::test]
+async fn login_form_sets_a_session_cookie_that_mints_tokens_on_postgres() {
+    login_form_sets_a_session_cookie_that_mints_tokens_on(
+        TestServer::start_fake_on_postgres().await,
+    )
+    .await;
+}
+
+async fn login_form_sets_a_session_cookie_that_mints_tokens_on(server: TestServer) {
     let page = server
         .client
         .get(format!("{}/login?next=/device", server.url))
@@ -215,7 +226,15 @@ impl Pkce<'_> {
 
 #[tokio::test]
 async fn loopback_pkce_flow_end_to_end() {
-    let server = TestServer::start().await;
+    loopback_pkce_flow_end_to_end_on(TestServer::start().await).await;
+}
+
+#[tokio::test]
+async fn loopback_pkce_flow_end_to_end_on_postgres() {
+    loopback_pkce_flow_end_to_end_on(TestServer::start_fake_on_postgres().await).await;
+}
+
+async fn loopback_pkce_flow_end_to_end_on(server: TestServer) {
     let redirect = "http://127.0.0.1:53682/callback".to_owned();
     let (verifier, challenge) = pkce_pair();
     let mut flow = Pkce {
@@ -389,7 +408,16 @@ async fn decide(server: &TestServer, cookie: &str, user_code: &str, action: &str
 
 #[tokio::test]
 async fn device_flow_pending_slow_down_denied_and_success() {
-    let server = TestServer::start().await;
+    device_flow_pending_slow_down_denied_and_success_on(TestServer::start().await).await;
+}
+
+#[tokio::test]
+async fn device_flow_pending_slow_down_denied_and_success_on_postgres() {
+    device_flow_pending_slow_down_denied_and_success_on(TestServer::start_fake_on_postgres().await)
+        .await;
+}
+
+async fn device_flow_pending_slow_down_denied_and_success_on(server: TestServer) {
     let start = device_start(&server).await;
     assert_eq!(start["interval"], 5);
     assert_eq!(start["expires_in"], 600);

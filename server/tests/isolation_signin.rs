@@ -364,7 +364,18 @@ async fn redirects_after_sign_in_and_hand_off_stay_on_site() {
 
 #[tokio::test]
 async fn hand_off_codes_work_once_and_only_for_their_instance() {
-    let server = TestServer::start().await;
+    hand_off_codes_work_once_and_only_for_their_instance_on(TestServer::start().await).await;
+}
+
+#[tokio::test]
+async fn hand_off_codes_work_once_and_only_for_their_instance_on_postgres() {
+    hand_off_codes_work_once_and_only_for_their_instance_on(
+        TestServer::start_fake_on_postgres().await,
+    )
+    .await;
+}
+
+async fn hand_off_codes_work_once_and_only_for_their_instance_on(server: TestServer) {
     let admin = server.admin_token.clone();
     let (status, app) = server
         .import(&admin, &common::hello_bundle(), "PRIVATE")

@@ -1,8 +1,9 @@
-//! The stores' conformance suite (`q8s_server::store::conformance`) against SQLite: each check
-//! gets a database file of its own in a temporary directory.
+//! The stores' conformance suite (`q8s_server::store::conformance`) against SQLite and
+//! PostgreSQL: each check gets a database of its own (a SQLite file in a temporary directory, or
+//! a fresh database on the throw-away cluster of `q8s_testing::postgres`).
 
 use q8s_server::store::conformance::{self, Subject};
-use q8s_server::store::{SqliteStore, Stores};
+use q8s_server::store::{PoolSettings, PostgresStore, SqliteStore, Stores};
 use std::sync::Arc;
 
 /// A SQLite database file in a temporary directory.
@@ -42,4 +43,46 @@ async fn catalog() {
 #[tokio::test]
 async fn secrets() {
     conformance::secrets(fresh).await;
+}
+
+/// A database of its own on the test process's throw-away PostgreSQL cluster.
+struct Postgres {
+    url: String,
+}
+
+async fn fresh_postgres() -> Postgres {
+    let url = tokio::task::spawn_blocking(q8s_testing::postgres::fresh_database)
+        .await
+        .unwrap();
+    Postgres { url }
+}
+
+#[async_trait::async_trait]
+impl Subject for Postgres {
+    async fn open(&self) -> Stores {
+        let store = PostgresStore::open(&self.url, PoolSettings::default())
+            .await
+            .unwrap();
+        Stores::new(Arc::new(store))
+    }
+}
+
+#[tokio::test]
+async fn postgres_accounts() {
+    conformance::accounts(fresh_postgres).await;
+}
+
+#[tokio::test]
+async fn postgres_sessions() {
+    conformance::sessions(fresh_postgres).await;
+}
+
+#[tokio::test]
+async fn postgres_catalog() {
+    conformance::catalog(fresh_postgres).await;
+}
+
+#[tokio::test]
+async fn postgres_secrets() {
+    conformance::secrets(fresh_postgres).await;
 }

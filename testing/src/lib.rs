@@ -6,11 +6,14 @@
 //!   `reqwest` calls for the server's API tests, `q8s-cli` runs for the CLI's.
 //! - [`apps`]: app folders and bundles built from `examples/hello`.
 //! - [`fs`]: files and mount points under a folder.
+//! - [`postgres`]: a throw-away PostgreSQL cluster shared by the test processes of a run, a
+//!   fresh database per test.
 //!
 //! Nothing here is a double: the server, the sandbox and the bundles are the real ones.
 
 pub mod apps;
 pub mod fs;
+pub mod postgres;
 pub mod probe;
 pub mod process;
 mod server;

@@ -3,15 +3,17 @@
 //! The server sees four traits, one per concern — [`Accounts`] (users, API tokens),
 //! [`Sessions`] (what sign-in keeps: browser sessions, one-time codes, device authorizations),
 //! [`Catalog`] (apps, app Names, instances) and [`Secrets`] — gathered in [`Stores`].
-//! [`SqliteStore`] implements all four in one SQLite file in the data directory. The traits
-//! speak in records and plain values, never in SQL, so a PostgreSQL store is a second
-//! implementation in a folder beside `sqlite/`, held to the same behaviour by the
-//! `conformance` suite. Uniqueness (user names, app name + version, app Name owners, user
+//! [`SqliteStore`] implements all four in one SQLite file in the data directory, and
+//! [`PostgresStore`] in a PostgreSQL database that several server replicas share. The traits
+//! speak in records and plain values, never in SQL: each implementation keeps its own SQL in
+//! its folder (`sqlite/`, `postgres/`), held to the same behaviour by the `conformance`
+//! suite. Uniqueness (user names, app name + version, app Name owners, user
 //! codes) is enforced by database constraints and reported as [`StoreError::Conflict`], never
 //! checked in code first.
 
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
+mod postgres;
 mod sqlite;
 
 use std::sync::Arc;
@@ -20,6 +22,7 @@ use q8s_core::manifest::Manifest;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+pub use postgres::{PoolSettings, PostgresStore};
 pub use sqlite::SqliteStore;
 
 use q8s_runtime::InstanceStatus;
@@ -307,6 +310,20 @@ pub enum Conflict {
     /// The app has instances that are not terminated.
     #[error("the app has instances that are not terminated")]
     AppInstances,
+}
+
+/// `%text%` in lower case with `%`, `_` and `\` escaped, for `LIKE … ESCAPE '\'` against
+/// lower-cased columns: how both SQL stores look for [`ListQuery::text`].
+fn like_pattern(text: &str) -> String {
+    let mut out = String::from("%");
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
 }
 
 /// Short alias for store results.

@@ -69,6 +69,22 @@ impl TestServer {
         Self::start_with(&["--runtime", "fake"]).await
     }
 
+    /// Starts a server on the fake runtime whose metadata store is a fresh database on the
+    /// test process's throw-away PostgreSQL ([`q8s_testing::postgres`]), for the API tests
+    /// that run on both stores. A restart keeps the database.
+    pub async fn start_fake_on_postgres() -> TestServer {
+        Self::start_on_postgres_with(&["--runtime", "fake"]).await
+    }
+
+    /// Starts a server with extra command-line arguments whose metadata store is a fresh
+    /// PostgreSQL database.
+    pub async fn start_on_postgres_with(args: &[&str]) -> TestServer {
+        let url = q8s_testing::postgres::fresh_database();
+        let mut all = vec!["--database", url.as_str()];
+        all.extend_from_slice(args);
+        Self::start_with(&all).await
+    }
+
     /// Starts a server with extra command-line arguments (e.g. `--max-bundle-size 100000`).
     pub async fn start_with(args: &[&str]) -> TestServer {
         Self::with(ServerProcess::start(binary(), args))

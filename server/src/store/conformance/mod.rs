@@ -25,7 +25,7 @@ use time::OffsetDateTime;
 use super::{Conflict, StoreError, Stores, UserRecord};
 
 mod accounts;
-mod catalog;
+pub(crate) mod catalog;
 mod secrets;
 mod sessions;
 

@@ -9,7 +9,7 @@ use super::codec::{conflict_as, db_err, fmt_time, now, parse_time, parse_uuid, t
 use super::{SqliteStore, names};
 use crate::store::{
     AppRecord, Catalog, Conflict, DesiredState, InstanceRecord, ListQuery, NewApp, NewInstance,
-    StoreError, StoreResult, Visibility,
+    StoreError, StoreResult, Visibility, like_pattern,
 };
 use q8s_runtime::InstanceStatus;
 fn visibility(text: String) -> StoreResult<Visibility> {
@@ -36,19 +36,6 @@ fn app_from_row(row: &SqliteRow) -> StoreResult<AppRecord> {
         created_at: parse_time(get("created_at")?)?,
         updated_at: parse_time(get("updated_at")?)?,
     })
-}
-
-/// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern.
-fn like_pattern(text: &str) -> String {
-    let mut out = String::from("%");
-    for c in text.to_lowercase().chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('%');
-    out
 }
 
 /// Changes the visibility of the app or instance `id` (`table` says which).
@@ -161,6 +148,8 @@ impl Catalog for SqliteStore {
     }
 
     async fn apps(&self, q: &ListQuery) -> StoreResult<Vec<AppRecord>> {
+        // Text is looked for in the title, the description and each keyword (the elements of
+        // the `keywords` JSON array, not its text).
         let rows = sqlx::query(
             "SELECT a.id, a.owner_id, u.username AS owner, a.visibility, a.manifest,
                 a.bundle_sha256, a.bundle_size, a.icon, a.screenshots, a.created_at, a.updated_at,
@@ -171,7 +160,8 @@ impl Catalog for SqliteStore {
                AND (?4 IS NULL OR a.name = ?4)
                AND (?5 IS NULL OR lower(coalesce(a.title, '')) LIKE ?5 ESCAPE '\\'
                     OR lower(coalesce(a.description, '')) LIKE ?5 ESCAPE '\\'
-                    OR lower(a.keywords) LIKE ?5 ESCAPE '\\')
+                    OR EXISTS (SELECT 1 FROM json_each(a.keywords) AS k
+                               WHERE lower(k.value) LIKE ?5 ESCAPE '\\'))
              ORDER BY a.name, a.created_at",
         )
         .bind(q.viewer_id.to_string())

@@ -230,16 +230,21 @@ impl Sessions for SqliteStore {
     }
 
     async fn purge_expired(&self, now: OffsetDateTime) -> StoreResult<()> {
+        // Device codes stay a little past expiry so a late poll hears `expired_token`.
+        let device_cutoff = fmt_time(now - time::Duration::hours(1));
         let now = fmt_time(now);
-        for sql in [
-            "DELETE FROM sessions WHERE expires_at <= ?",
-            "DELETE FROM auth_codes WHERE expires_at <= ?",
-            "DELETE FROM host_codes WHERE expires_at <= ?",
-            // Device codes stay a little past expiry so a late poll hears `expired_token`.
-            "DELETE FROM device_codes WHERE datetime(expires_at, '+1 hour') <= datetime(?)",
+        for (sql, cutoff) in [
+            ("DELETE FROM sessions WHERE expires_at <= ?", &now),
+            ("DELETE FROM auth_codes WHERE expires_at <= ?", &now),
+            ("DELETE FROM host_codes WHERE expires_at <= ?", &now),
+            (
+                "DELETE FROM device_codes WHERE expires_at <= ?",
+                &device_cutoff,
+            ),
         ] {
+            // RFC 3339 UTC text with fixed precision sorts as time does.
             sqlx::query(sql)
-                .bind(&now)
+                .bind(cutoff)
                 .execute(&self.pool)
                 .await
                 .map_err(db_err)?;

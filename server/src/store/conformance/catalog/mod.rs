@@ -37,7 +37,8 @@ pub(super) const CHECKS: [Check; 9] = [
     ("catalog_survives_a_reopen", catalog_survives_a_reopen),
 ];
 
-fn manifest(name: &str, version: &str, title: &str, keywords: &[&str]) -> Manifest {
+/// A manifest with these fields (also for the stores' own tests).
+pub(crate) fn manifest(name: &str, version: &str, title: &str, keywords: &[&str]) -> Manifest {
     Manifest {
         app: App {
             name: name.into(),
@@ -207,7 +208,7 @@ fn app_lists_scope_filter_and_order(s: &dyn Subject) -> BoxFuture<'_, ()> {
         };
         use Visibility::{AllUsers, Private};
         insert(&alice, "b", "1.0.0", Private, "Bee", &[]).await;
-        insert(&alice, "a", "2.0.0", Private, "Ay", &["Charts"]).await;
+        insert(&alice, "a", "2.0.0", Private, "Ay", &["Charts", "Maps"]).await;
         insert(&alice, "a", "1.0.0", Private, "Ay", &[]).await;
         insert(&bob, "c", "1.0.0", AllUsers, "Sea 50% off", &[]).await;
         insert(&bob, "d", "1.0.0", Private, "Dee 50 off", &[]).await;
@@ -254,6 +255,10 @@ fn app_lists_scope_filter_and_order(s: &dyn Subject) -> BoxFuture<'_, ()> {
         assert_eq!(listed(text("the bee")).await, ["b 1.0.0"], "description");
         assert_eq!(listed(text("50%")).await, ["c 1.0.0"], "`%` is a character");
         assert_eq!(listed(text("a_")).await, Vec::<String>::new());
+        // One keyword at a time, not the text a store keeps the list as (JSON on SQLite).
+        assert_eq!(listed(text("maps")).await, ["a 2.0.0"]);
+        assert_eq!(listed(text("s\",\"m")).await, Vec::<String>::new());
+        assert_eq!(listed(text("[\"")).await, Vec::<String>::new());
     })
 }
 
