@@ -1,10 +1,11 @@
 //! Frees the disk of what no app uses any more: the runtime's extracted bundles and the
-//! environments only they used. A sweep runs at start, every `--gc-interval` and right after an
+//! environments only they used, and stored bundles no app names once past `--blob-grace`. A sweep runs at start, every `--gc-interval` and right after an
 //! app is deleted; the store says which bundles apps still use, the runtime keeps whatever its
 //! instances use or prepare.
 
 use std::time::Duration;
 
+use crate::blob::orphans;
 use crate::state::AppState;
 
 /// One sweep.
@@ -19,6 +20,10 @@ pub(crate) async fn sweep(state: &AppState) {
                 return;
             }
         }
+    }
+    let (catalog, grace) = (state.store.catalog.as_ref(), state.config.blob_grace);
+    if let Err(e) = orphans::remove_orphans(catalog, state.blobs.as_ref(), grace).await {
+        tracing::warn!(error = %e, "removing stored bundles no app names");
     }
     let collected = state.runtime.collect_garbage(&unused).await;
     if collected.bundles + collected.environments > 0 {

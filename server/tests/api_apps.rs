@@ -4,6 +4,7 @@
 mod common;
 
 use std::io::Write;
+use std::time::Duration;
 
 use common::{Method, TestServer, hello_bundle, hello_variant, json_of};
 use reqwest::StatusCode;
@@ -155,7 +156,8 @@ async fn duplicate_version_is_409_and_twenty_concurrent_imports_make_one_app() {
 
 #[tokio::test]
 async fn list_scopes_filters_and_visibility() {
-    let server = TestServer::start().await;
+    // Bundles no app names go once a second old, swept every second.
+    let server = TestServer::start_with(&["--blob-grace", "1", "--gc-interval", "1"]).await;
     let alice = server.user_token("alice", false).await;
     let bob = server.user_token("bob", false).await;
     let (status, a1) = server.import(&alice, &hello_bundle(), "PRIVATE").await;
@@ -302,7 +304,8 @@ async fn list_scopes_filters_and_visibility() {
         StatusCode::FORBIDDEN
     );
 
-    // The owner deletes it; its blob goes, the other version's stays.
+    // The owner deletes it; its blob goes (past the grace period, at once or with the next
+    // sweep), the other version's stays.
     assert_eq!(
         server
             .status(Method::DELETE, &alice, &format!("/apps/{id1}"), None)
@@ -313,7 +316,11 @@ async fn list_scopes_filters_and_visibility() {
         server.get(&alice, &format!("/apps/{id1}")).await.0,
         StatusCode::NOT_FOUND
     );
-    assert_eq!(server.blob_files().len(), 1);
+    q8s_testing::eventually(
+        Duration::from_secs(30),
+        "the deleted app's blob to go",
+        || (server.blob_files().len() == 1).then_some(()),
+    );
 }
 
 /// A zip with the given entries: (name, bytes, symlink).
@@ -583,18 +590,28 @@ async fn kill_9_during_an_upload_leaves_no_app_and_no_blob() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    // A blob without an app, as a crash between storing and committing would leave.
-    let orphan = server
-        .data_dir()
-        .join("blobs/bundles")
-        .join(format!("{}.qz", "ab".repeat(32)));
+    // A blob without an app, as a crash between storing and committing would leave, written
+    // past the grace period (`--blob-grace`, an hour by default)...
+    let bundles = server.data_dir().join("blobs/bundles");
+    let orphan = bundles.join(format!("{}.qz", "ab".repeat(32)));
     std::fs::write(&orphan, b"orphan").unwrap();
+    let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+    std::fs::File::options()
+        .write(true)
+        .open(&orphan)
+        .unwrap()
+        .set_modified(two_hours_ago)
+        .unwrap();
+    // ...and one just written, as another replica's import not committed yet would be.
+    let importing = bundles.join(format!("{}.qz", "cd".repeat(32)));
+    std::fs::write(&importing, b"being imported").unwrap();
     server.kill();
     drop(tx);
     let _ = upload.await; // failed or answered: either way nothing may remain
     let server = server.restart().await;
     assert!(server.tmp_files().is_empty(), "{:?}", server.tmp_files());
-    assert!(server.blob_files().is_empty(), "{:?}", server.blob_files());
+    assert_eq!(server.blob_files(), vec![importing.clone()]);
+    std::fs::remove_file(&importing).unwrap();
     let (_, list) = server.get(&server.admin_token, "/apps?scope=all").await;
     assert_eq!(list, json!([]));
     // Still works, and the admin was not created twice.
@@ -606,4 +623,43 @@ async fn kill_9_during_an_upload_leaves_no_app_and_no_blob() {
         StatusCode::CREATED
     );
     assert!(!server.log().contains("panicked"));
+}
+
+/// Another replica may be importing the same bytes while an app is deleted: a bundle younger
+/// than the grace period stays when its app goes, and a new import of it is whole.
+#[tokio::test]
+async fn a_deleted_apps_young_bundle_stays_for_an_import_of_the_same_bytes() {
+    let server = TestServer::start().await;
+    let (status, app) = server
+        .import(&server.admin_token, &hello_bundle(), "PRIVATE")
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{app}");
+    let id = app["id"].as_str().unwrap();
+    assert_eq!(
+        server
+            .status(
+                Method::DELETE,
+                &server.admin_token,
+                &format!("/apps/{id}"),
+                None
+            )
+            .await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(server.blob_files().len(), 1, "a young bundle was removed");
+    let (status, again) = server
+        .import(&server.admin_token, &hello_bundle(), "PRIVATE")
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{again}");
+    let id = again["id"].as_str().unwrap();
+    let r = server
+        .client
+        .get(server.api(&format!("/apps/{id}/bundle")))
+        .bearer_auth(&server.admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let bytes = r.bytes().await.unwrap();
+    assert!(bytes == std::fs::read(hello_bundle()).unwrap());
 }

@@ -6,6 +6,7 @@
 //!   `reqwest` calls for the server's API tests, `q8s-cli` runs for the CLI's.
 //! - [`apps`]: app folders and bundles built from `examples/hello`.
 //! - [`fs`]: files and mount points under a folder.
+//! - [`s3`]: moto's S3 server on a free loopback port, for the server on a bucket.
 //!
 //! Nothing here is a double: the server, the sandbox and the bundles are the real ones.
 
@@ -13,6 +14,7 @@ pub mod apps;
 pub mod fs;
 pub mod probe;
 pub mod process;
+pub mod s3;
 mod server;
 
 use std::path::{Path, PathBuf};
