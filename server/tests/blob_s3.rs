@@ -102,3 +102,70 @@ async fn a_bad_s3_url_stops_the_server_with_a_clear_error() {
         "{stderr}"
     );
 }
+
+/// The server's peak resident memory (VmHWM), in KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc/<pid>/status")
+}
+
+/// A 1 GiB bundle (`examples/hello` and a sparse file of zeros, stored as it is) goes to the
+/// bucket as a multipart upload while the server stays under 100 MiB of memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_1_gib_import_to_s3_keeps_the_server_under_100_mib() {
+    let moto = MotoServer::start();
+    let server = TestServer::start_on_s3(&moto, &["--max-bundle-size", "2Gi"]).await;
+    let scratch = tempfile::tempdir().unwrap();
+    let app = scratch.path().join("app");
+    q8s_testing::fs::copy_dir(&q8s_testing::apps::hello(), &app);
+    // `.gz`: the bundler stores already-compressed formats as they are. Sparse: no disk.
+    let payload = std::fs::File::create(app.join("payload.gz")).unwrap();
+    payload.set_len(1 << 30).unwrap();
+    drop(payload);
+    let (_out, bundle) = q8s_testing::apps::bundle_dir(&app);
+    std::fs::remove_file(app.join("payload.gz")).unwrap();
+    let size = std::fs::metadata(&bundle).unwrap().len();
+    assert!(size > 1 << 30, "{size}");
+
+    let before = peak_rss_kib(server.pid());
+    let file = tokio::fs::File::open(&bundle).await.unwrap();
+    let body = futures::stream::unfold(file, |mut file| async move {
+        use tokio::io::AsyncReadExt;
+        let mut buf = vec![0u8; 1 << 20];
+        match file.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok::<_, std::io::Error>(buf), file))
+            }
+            Err(e) => Some((Err(e), file)),
+        }
+    });
+    let r = server
+        .client
+        .post(server.api("/apps?visibility=PRIVATE"))
+        .bearer_auth(&server.admin_token)
+        .header("content-type", "application/octet-stream")
+        .header("content-length", size)
+        .body(reqwest::Body::wrap_stream(body))
+        .timeout(Duration::from_secs(1800))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let app: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(status, StatusCode::CREATED, "{app}");
+    assert_eq!(app["bundle"]["size"], size);
+    let sha = app["bundle"]["sha256"].as_str().unwrap();
+    assert_eq!(moto.keys("bundles/"), vec![format!("bundles/{sha}.qz")]);
+    let peak = peak_rss_kib(server.pid());
+    eprintln!(
+        "server peak RSS: {} KiB before the import, {peak} KiB after",
+        before
+    );
+    assert!(peak < 100 << 10, "the server's peak RSS was {peak} KiB");
+}
