@@ -228,6 +228,7 @@ setup_python() {
 }
 
 setup_bench() {
+  need_moto
   need_apt zip
   need_apt_file /usr/bin/time time
   need_apt wrk
