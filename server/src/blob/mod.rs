@@ -294,12 +294,9 @@ impl BlobStore for ObjectBlobStore {
         let name = entry.to_owned();
         let read = if self.local.is_some() {
             let path = self.local_path(sha256).await?;
-            tokio::task::spawn_blocking(move || -> Result<Vec<u8>, String> {
+            tokio::task::spawn_blocking(move || {
                 let file = std::fs::File::open(&path).map_err(|e| e.to_string())?;
-                let reader = io::BufReader::new(file);
-                let mut archive =
-                    QzReader::open(reader, Limits::default()).map_err(|e| e.to_string())?;
-                archive.read(&name).map_err(|e| e.to_string())
+                read_one(io::BufReader::new(file), &name)
             })
             .await
         } else {
@@ -312,12 +309,7 @@ impl BlobStore for ObjectBlobStore {
                 Err(e) => return Err(e.into()),
             };
             let reader = range::RangeReader::new(self.store.clone(), location, size);
-            tokio::task::spawn_blocking(move || -> Result<Vec<u8>, String> {
-                let mut archive =
-                    QzReader::open(reader, Limits::default()).map_err(|e| e.to_string())?;
-                archive.read(&name).map_err(|e| e.to_string())
-            })
-            .await
+            tokio::task::spawn_blocking(move || read_one(reader, &name)).await
         };
         read.map_err(|e| failed(e.to_string()))?.map_err(failed)
     }
@@ -360,6 +352,12 @@ impl BlobStore for ObjectBlobStore {
         self.store.list_with_delimiter(Some(&prefix)).await?;
         Ok(())
     }
+}
+
+/// The file `name` of the bundle in `reader`, through core's strict reader.
+fn read_one(reader: impl io::Read + io::Seek, name: &str) -> Result<Vec<u8>, String> {
+    let mut archive = QzReader::open(reader, Limits::default()).map_err(|e| e.to_string())?;
+    archive.read(name).map_err(|e| e.to_string())
 }
 
 async fn sync_dir(dir: &Path) {
