@@ -156,8 +156,7 @@ async fn duplicate_version_is_409_and_twenty_concurrent_imports_make_one_app() {
 
 #[tokio::test]
 async fn list_scopes_filters_and_visibility() {
-    // Bundles no app names go once a second old, swept every second.
-    let server = TestServer::start_with(&["--blob-grace", "1", "--gc-interval", "1"]).await;
+    let server = TestServer::start().await;
     let alice = server.user_token("alice", false).await;
     let bob = server.user_token("bob", false).await;
     let (status, a1) = server.import(&alice, &hello_bundle(), "PRIVATE").await;
@@ -304,8 +303,8 @@ async fn list_scopes_filters_and_visibility() {
         StatusCode::FORBIDDEN
     );
 
-    // The owner deletes it; its blob goes (past the grace period, at once or with the next
-    // sweep), the other version's stays.
+    // The owner deletes it; its blob, younger than `--blob-grace`, stays for now (see
+    // a_deleted_apps_bundle_stays_for_the_grace_period_then_goes).
     assert_eq!(
         server
             .status(Method::DELETE, &alice, &format!("/apps/{id1}"), None)
@@ -316,11 +315,7 @@ async fn list_scopes_filters_and_visibility() {
         server.get(&alice, &format!("/apps/{id1}")).await.0,
         StatusCode::NOT_FOUND
     );
-    q8s_testing::eventually(
-        Duration::from_secs(30),
-        "the deleted app's blob to go",
-        || (server.blob_files().len() == 1).then_some(()),
-    );
+    assert_eq!(server.blob_files().len(), 2);
 }
 
 /// A zip with the given entries: (name, bytes, symlink).
@@ -626,32 +621,32 @@ async fn kill_9_during_an_upload_leaves_no_app_and_no_blob() {
 }
 
 /// Another replica may be importing the same bytes while an app is deleted: a bundle younger
-/// than the grace period stays when its app goes, and a new import of it is whole.
+/// than the grace period stays when its app goes, and a new import of it is whole; once past
+/// the grace period with no app, a sweep removes it.
 #[tokio::test]
-async fn a_deleted_apps_young_bundle_stays_for_an_import_of_the_same_bytes() {
-    let server = TestServer::start().await;
+async fn a_deleted_apps_bundle_stays_for_the_grace_period_then_goes() {
+    let server = TestServer::start_with(&["--blob-grace", "10", "--gc-interval", "1"]).await;
+    let delete = |id: String| {
+        let server = &server;
+        async move {
+            let path = format!("/apps/{id}");
+            let status = server
+                .status(Method::DELETE, &server.admin_token, &path, None)
+                .await;
+            assert_eq!(status, StatusCode::NO_CONTENT);
+        }
+    };
     let (status, app) = server
         .import(&server.admin_token, &hello_bundle(), "PRIVATE")
         .await;
     assert_eq!(status, StatusCode::CREATED, "{app}");
-    let id = app["id"].as_str().unwrap();
-    assert_eq!(
-        server
-            .status(
-                Method::DELETE,
-                &server.admin_token,
-                &format!("/apps/{id}"),
-                None
-            )
-            .await,
-        StatusCode::NO_CONTENT
-    );
+    delete(app["id"].as_str().unwrap().to_owned()).await;
     assert_eq!(server.blob_files().len(), 1, "a young bundle was removed");
     let (status, again) = server
         .import(&server.admin_token, &hello_bundle(), "PRIVATE")
         .await;
     assert_eq!(status, StatusCode::CREATED, "{again}");
-    let id = again["id"].as_str().unwrap();
+    let id = again["id"].as_str().unwrap().to_owned();
     let r = server
         .client
         .get(server.api(&format!("/apps/{id}/bundle")))
@@ -662,4 +657,9 @@ async fn a_deleted_apps_young_bundle_stays_for_an_import_of_the_same_bytes() {
     assert_eq!(r.status(), StatusCode::OK);
     let bytes = r.bytes().await.unwrap();
     assert!(bytes == std::fs::read(hello_bundle()).unwrap());
+
+    delete(id).await;
+    q8s_testing::eventually(Duration::from_secs(60), "the orphaned bundle to go", || {
+        server.blob_files().is_empty().then_some(())
+    });
 }
