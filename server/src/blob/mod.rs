@@ -412,4 +412,28 @@ mod tests {
             Err(BlobError::NotFound(_))
         ));
     }
+
+    #[test]
+    fn s3_urls_name_a_bucket_and_only_known_keys() {
+        let cache = || ReadCache::new(PathBuf::from("/nonexistent"), 0);
+        for good in [
+            "s3://bundles?endpoint=http://127.0.0.1:9000&region=us-east-1",
+            "s3://bundles?region=eu-west-1",
+            "s3://bundles/",
+        ] {
+            assert!(ObjectBlobStore::open(good, cache()).is_ok(), "{good}");
+        }
+        for bad in [
+            "s3://",
+            "s3://?region=us-east-1",
+            "s3://bundles/sub/dir",
+            "s3://bundles?colour=blue",
+            "s3://bundles?endpoint",
+            "gs://bundles",
+            "/var/lib/q8s/blobs",
+        ] {
+            let err = ObjectBlobStore::open(bad, cache()).unwrap_err();
+            assert!(matches!(err, BlobError::Unsupported(_)), "{bad}: {err}");
+        }
+    }
 }
