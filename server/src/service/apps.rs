@@ -154,7 +154,8 @@ async fn remove_if_orphan(state: &AppState, sha256: &str) -> ApiResult<()> {
 
 /// Deletes `app` (409 `app-has-instances` while an instance is neither `TERMINATED` nor
 /// `FAILED`), its failed instances' remains in the runtime, and its bundle when no other app
-/// uses it; a sweep then removes its extracted bundle and environment.
+/// uses it (now, or with a later sweep while it is younger than `--blob-grace`); a sweep then
+/// removes its extracted bundle and environment.
 pub async fn delete(state: &AppState, app: &AppRecord) -> ApiResult<()> {
     let failed = match state.store.catalog.delete_app(app.id).await {
         Ok(failed) => failed,
