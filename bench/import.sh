@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Import benchmark: how long does `POST /api/v1/apps` of a 200 MB bundle take against
-# `sha256sum` of the same file (the read + hash the server cannot avoid), and how much memory
-# does the server use while it imports a 1 GB bundle? See bench/README.md.
+# `sha256sum` of the same file (the read + hash the server cannot avoid) and against the same
+# import into an S3 bucket (moto's server), and how much memory does the server use while it
+# imports a 1 GB bundle, into its folder and into the bucket? See bench/README.md.
 #
 #   bash bench/import.sh            (make bench builds q8s-server and q8s-cli first)
 #
 # Environment: Q8S_SERVER, Q8S_CLI (the release binaries; default: under
 # ${CARGO_TARGET_DIR:-~/.cache/q8s-target}/release), BENCH_DIR (cache, default
-# /var/tmp/q8s-bench-<uid>), BENCH_RUNS (timed imports and sha256sum runs, default 5).
+# /var/tmp/q8s-bench-<uid>), BENCH_RUNS (timed imports and sha256sum runs, default 5),
+# Q8S_MOTO_VENV (moto's virtualenv, default ~/.cache/q8s-moto: `scripts/setup.sh bench`).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -29,6 +31,8 @@ for tool in curl python3 sha256sum; do
 done
 [ -x "$Q8S_SERVER" ] || die "q8s-server not found at $Q8S_SERVER (cargo build --release -p q8s-server)"
 [ -x "$Q8S_CLI" ] || die "q8s-cli not found at $Q8S_CLI (cargo build --release -p q8s-cli)"
+MOTO=${Q8S_MOTO_VENV:-$HOME/.cache/q8s-moto}/bin/moto_server
+[ -x "$MOTO" ] || die "moto's S3 server not found at $MOTO (scripts/setup.sh bench)"
 
 # --- the bundles: a valid app whose payload is incompressible (stored, not deflated) ---------
 # bundle NAME BYTES: writes $WORK/NAME.qz once (kept while this script's generator is the same).
@@ -70,29 +74,53 @@ EOF
 bundle medium "$MEDIUM_BYTES"
 bundle large "$LARGE_BYTES"
 
-# --- the server: defaults, a fresh data directory on the same disk as the bundles -------------
-SERVER_PID=
+# --- the servers: defaults, fresh data directories on the same disk as the bundles; the second
+# keeps its bundles in a bucket of moto's S3 server ------------------------------------------
+SERVER_PID= S3_PID= MOTO_PID=
 DATA=$WORK/data
-stop_server() {
-  if [ -n "$SERVER_PID" ]; then
-    kill -TERM "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-    SERVER_PID=
-  fi
-  rm -rf "$DATA"
+S3_DATA=$WORK/data-s3
+stop_servers() {
+  local pid
+  for pid in $SERVER_PID $S3_PID $MOTO_PID; do
+    kill -TERM "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  SERVER_PID= S3_PID= MOTO_PID=
+  rm -rf "$DATA" "$S3_DATA"
 }
-trap stop_server EXIT
-rm -rf "$DATA"
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+trap stop_servers EXIT
+rm -rf "$DATA" "$S3_DATA"
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# wait_for URL LOG: until URL answers 2xx, or dies showing LOG.
+wait_for() {
+  for _ in $(seq 400); do
+    curl -sf "$1" >/dev/null 2>&1 && return
+    sleep 0.05
+  done
+  curl -sf "$1" >/dev/null || { cat "$2" >&2; die "$1 did not answer"; }
+}
+MOTO_PORT=$(free_port)
+"$MOTO" -H 127.0.0.1 -p "$MOTO_PORT" >"$WORK/moto.log" 2>&1 &
+MOTO_PID=$!
+wait_for "http://127.0.0.1:$MOTO_PORT/" "$WORK/moto.log"
+curl -sf -X PUT "http://127.0.0.1:$MOTO_PORT/q8s-bench" >/dev/null || die "creating the bucket failed"
+
+PORT=$(free_port)
 BASE=http://127.0.0.1:$PORT
 "$Q8S_SERVER" --listen "127.0.0.1:$PORT" --data-dir "$DATA" >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
-for _ in $(seq 200); do
-  curl -sf "$BASE/healthz" >/dev/null 2>&1 && break
-  sleep 0.05
-done
-curl -sf "$BASE/healthz" >/dev/null || { cat "$WORK/server.log" >&2; die "the server did not start"; }
+wait_for "$BASE/healthz" "$WORK/server.log"
 TOKEN=$(cat "$DATA/admin-token")
+
+S3_PORT=$(free_port)
+S3_BASE=http://127.0.0.1:$S3_PORT
+AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_REGION=us-east-1 \
+  "$Q8S_SERVER" --listen "127.0.0.1:$S3_PORT" --data-dir "$S3_DATA" \
+  --blob-store "s3://q8s-bench?endpoint=http://127.0.0.1:$MOTO_PORT&region=us-east-1" \
+  >"$WORK/server-s3.log" 2>&1 &
+S3_PID=$!
+wait_for "$S3_BASE/healthz" "$WORK/server-s3.log"
+S3_TOKEN=$(cat "$S3_DATA/admin-token")
 
 now_ns() { date +%s%N; }
 median() { sort -n | awk '{a[NR] = $1} END {printf "%.3f", a[int((NR + 1) / 2)] / 1e9}'; }
@@ -100,21 +128,22 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 verdict() { awk -v v="$1" -v l="$3" -v op="$2" 'BEGIN {
   ok = (op == "<=") ? v <= l : v < l; print ok ? "ok" : "MISSED" }'; }
 mib() { awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}'; }
-hwm_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$SERVER_PID/status"; }
+hwm_kib() { awk '/^VmHWM:/ {print $2}' "/proc/${1:-$SERVER_PID}/status"; }
 
-# import FILE: imports FILE (streamed by curl, not read into its memory first), checks the 201,
-# deletes the app again (so the next run imports the same name and version anew) and prints
-# the import's wall time in ns.
+# import FILE [BASE TOKEN]: imports FILE (streamed by curl, not read into its memory first)
+# into the server at BASE (default: the one on the folder), checks the 201, deletes the app
+# again (so the next run imports the same name and version anew) and prints the import's wall
+# time in ns.
 import() {
-  local start end code id
+  local start end code id base=${2:-$BASE} token=${3:-$TOKEN}
   start=$(now_ns)
   code=$(curl -s -o "$WORK/answer.json" -w '%{http_code}' -X POST -H 'Expect:' \
-    -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/octet-stream' \
-    -T "$1" "$BASE/api/v1/apps?visibility=PRIVATE")
+    -H "Authorization: Bearer $token" -H 'Content-Type: application/octet-stream' \
+    -T "$1" "$base/api/v1/apps?visibility=PRIVATE")
   end=$(now_ns)
   [ "$code" = 201 ] || die "import of $1 answered $code: $(head -c 600 "$WORK/answer.json")"
   id=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["id"])' "$WORK/answer.json")
-  curl -sf -X DELETE -H "Authorization: Bearer $TOKEN" "$BASE/api/v1/apps/$id" >/dev/null ||
+  curl -sf -X DELETE -H "Authorization: Bearer $token" "$base/api/v1/apps/$id" >/dev/null ||
     die "deleting app $id failed"
   echo $((end - start))
 }
@@ -136,37 +165,50 @@ echo "bundles: $(stat -c %s "$MEDIUM") and $(stat -c %s "$LARGE") bytes (incompr
 # SQLite file, the blob folder).
 cat "$MEDIUM" >/dev/null
 import "$MEDIUM" >/dev/null
-import_times=() sha_times=()
+import "$MEDIUM" "$S3_BASE" "$S3_TOKEN" >/dev/null
+import_times=() sha_times=() s3_times=()
 for ((i = 0; i < RUNS; i++)); do
-  # Interleaved, so that load from elsewhere hits both columns alike.
+  # Interleaved, so that load from elsewhere hits every column alike.
   sha_times+=("$(sha_run "$MEDIUM")")
   import_times+=("$(import "$MEDIUM")")
+  s3_times+=("$(import "$MEDIUM" "$S3_BASE" "$S3_TOKEN")")
 done
 import_s=$(printf '%s\n' "${import_times[@]}" | median)
 sha_s=$(printf '%s\n' "${sha_times[@]}" | median)
+s3_s=$(printf '%s\n' "${s3_times[@]}" | median)
 medium_hwm=$(hwm_kib)
 
 cat "$LARGE" >/dev/null
 large_sha=$(sha_run "$LARGE")
 large_import=$(import "$LARGE")
 large_hwm=$(hwm_kib)
+large_s3_import=$(import "$LARGE" "$S3_BASE" "$S3_TOKEN")
+large_s3_hwm=$(hwm_kib "$S3_PID")
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 echo
 printf '%-46s %10s\n' "200 MB bundle ($RUNS runs each, median)" seconds
 printf '%-46s %10s\n' "  curl POST /api/v1/apps (201, then DELETE)" "$import_s"
+printf '%-46s %10s\n' "  the same into S3 (moto)" "$s3_s"
 printf '%-46s %10s\n' "  sha256sum" "$sha_s"
 printf '%-46s %10s\n' "1 GB bundle (one run)" seconds
 printf '%-46s %10s\n' "  curl POST /api/v1/apps" "$(awk -v n="$large_import" 'BEGIN {printf "%.3f", n / 1e9}')"
+printf '%-46s %10s\n' "  the same into S3 (moto)" "$(awk -v n="$large_s3_import" 'BEGIN {printf "%.3f", n / 1e9}')"
 printf '%-46s %10s\n' "  sha256sum" "$(awk -v n="$large_sha" 'BEGIN {printf "%.3f", n / 1e9}')"
 printf '%-46s %10s\n' "server peak RSS (VmHWM) after the 200 MB runs" "$(mib "$medium_hwm") MiB"
 printf '%-46s %10s\n' "server peak RSS (VmHWM) after the 1 GB import" "$(mib "$large_hwm") MiB"
+printf '%-46s %10s\n' "the same, server on S3" "$(mib "$large_s3_hwm") MiB"
 echo "load average after: $load_after"
 
 import_ratio=$(ratio "$import_s" "$sha_s")
+s3_ratio=$(ratio "$s3_s" "$import_s")
 echo
 printf '%-44s %9s   %-9s %s\n' measure value target verdict
 printf '%-44s %8sx   %-9s %s\n' "import time / sha256sum time, 200 MB" "$import_ratio" "<= 3x" \
   "$(verdict "$import_ratio" "<=" 3)"
 printf '%-44s %5s MiB   %-9s %s\n' "server peak RSS, 1 GB import" "$(mib "$large_hwm")" "< 100 MiB" \
   "$(verdict "$large_hwm" "<" 102400)"
+printf '%-44s %8sx   %-9s %s\n' "import to S3 / import to the folder, 200 MB" "$s3_ratio" "<= 1.5x" \
+  "$(verdict "$s3_ratio" "<=" 1.5)"
+printf '%-44s %5s MiB   %-9s %s\n' "server on S3 peak RSS, 1 GB import" "$(mib "$large_s3_hwm")" "< 100 MiB" \
+  "$(verdict "$large_s3_hwm" "<" 102400)"

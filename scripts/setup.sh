@@ -152,8 +152,26 @@ need_tun_for_all() {
   as_root chmod 0666 "$tun"
 }
 
+# need_moto: moto's S3 server (`moto_server`), which the tests of the S3 blob store start on a
+# loopback port, in the virtualenv Q8S_MOTO_VENV (default ~/.cache/q8s-moto; test support looks
+# there too); reinstalled when the pinned packages below change.
+MOTO_PACKAGES="moto[s3]==5.2.6 flask==3.1.3 flask-cors==6.0.5"
+need_moto() {
+  local venv=${Q8S_MOTO_VENV:-$HOME/.cache/q8s-moto}
+  # Debian's python3 makes virtualenvs only with python3-venv (ensurepip).
+  python3 -c 'import ensurepip' 2>/dev/null || apt_install python3-venv
+  [ -x "$venv/bin/python" ] || { log "creating $venv"; python3 -m venv "$venv"; }
+  if [ ! -x "$venv/bin/moto_server" ] || [ "$(cat "$venv/.packages" 2>/dev/null)" != "$MOTO_PACKAGES" ]; then
+    log "installing $MOTO_PACKAGES in $venv (pip)"
+    # shellcheck disable=SC2086 # one argument per package
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check $MOTO_PACKAGES
+    printf '%s' "$MOTO_PACKAGES" >"$venv/.packages"
+  fi
+}
+
 setup_server() {
   need_pip uv
+  need_moto
   need_apt bwrap bubblewrap
   need_apt slirp4netns
   need_tun_for_all
@@ -221,6 +239,7 @@ setup_python() {
 }
 
 setup_bench() {
+  need_moto
   need_apt zip
   need_apt_file /usr/bin/time time
   need_apt wrk

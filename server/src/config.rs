@@ -34,7 +34,9 @@ pub struct Settings {
     /// [default: sqlite://DATA_DIR/q8s.db].
     #[arg(long, env = "Q8S_SERVER_DATABASE")]
     pub database: Option<String>,
-    /// Blob store for bundles: `file://<folder>` [default: file://DATA_DIR/blobs].
+    /// Blob store for bundles: `file://<folder>` or
+    /// `s3://<bucket>?endpoint=<url>&region=<region>` (credentials from the `AWS_*` variables)
+    /// [default: file://DATA_DIR/blobs].
     #[arg(long, env = "Q8S_SERVER_BLOB_STORE")]
     pub blob_store: Option<String>,
     /// Where instances run: `local` [default: local].
@@ -121,6 +123,14 @@ pub struct Settings {
     /// the database to answer [default: 10].
     #[arg(long, env = "Q8S_SERVER_DATABASE_TIMEOUT")]
     pub database_timeout: Option<u64>,
+    /// Size of this server's local copies of bundles from a remote blob store (`s3://`), which
+    /// the runtime unpacks; least recently used copies go first, e.g. `10Gi` [default: 4Gi].
+    #[arg(long, env = "Q8S_SERVER_BLOB_CACHE")]
+    pub blob_cache: Option<ByteSize>,
+    /// Seconds a stored bundle that no app names is kept before it is removed, so that a
+    /// replica never removes a bundle another one is still importing [default: 3600].
+    #[arg(long, env = "Q8S_SERVER_BLOB_GRACE")]
+    pub blob_grace: Option<u64>,
 }
 
 impl Settings {
@@ -163,6 +173,8 @@ impl Settings {
                 .database_max_connections
                 .or(lower.database_max_connections),
             database_timeout: self.database_timeout.or(lower.database_timeout),
+            blob_cache: self.blob_cache.or(lower.blob_cache),
+            blob_grace: self.blob_grace.or(lower.blob_grace),
         }
     }
 }
@@ -371,6 +383,10 @@ pub struct Config {
     pub start_timeout: std::time::Duration,
     /// The connection pool of a PostgreSQL store.
     pub database_pool: crate::store::PoolSettings,
+    /// Bytes of local copies of remote bundles.
+    pub blob_cache: u64,
+    /// How long a bundle no app names is kept.
+    pub blob_grace: std::time::Duration,
 }
 
 impl Config {
@@ -458,6 +474,10 @@ impl Config {
                     settings.database_timeout.unwrap_or(10).max(1),
                 ),
             },
+            blob_cache: settings
+                .blob_cache
+                .map_or(crate::blob::cache::DEFAULT_LIMIT, |b| b.0),
+            blob_grace: std::time::Duration::from_secs(settings.blob_grace.unwrap_or(3600)),
         })
     }
 

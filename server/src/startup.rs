@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::api::instances_sink;
 use crate::auth;
-use crate::blob::{BlobStore, ObjectBlobStore};
+use crate::blob::{BlobStore, ObjectBlobStore, ReadCache, orphans};
 use crate::config::{Config, RuntimeKind};
 use crate::state::{AppState, Metrics};
 use crate::store::{Accounts, Catalog, PostgresStore, Sessions, SqliteStore, Stores};
@@ -113,7 +113,7 @@ async fn first_admin(config: &Config, store: &dyn Accounts) -> anyhow::Result<Op
 }
 
 /// Removes what a crash can leave behind: partial uploads, and blobs that no app names (a
-/// crash between storing a blob and committing its app).
+/// crash between storing a blob and committing its app) once they are past the grace period.
 async fn clean_orphans(
     config: &Config,
     store: &dyn Catalog,
@@ -125,12 +125,7 @@ async fn clean_orphans(
             .map_err(|e| anyhow::anyhow!("cleaning {}: {e}", tmp.display()))?;
     }
     private_dir(&tmp)?;
-    for sha256 in blobs.list().await? {
-        if !store.bundle_in_use(&sha256).await? {
-            tracing::info!(%sha256, "removing a bundle no app refers to");
-            blobs.delete(&sha256).await?;
-        }
-    }
+    orphans::remove_orphans(store, blobs, config.blob_grace).await?;
     Ok(())
 }
 
@@ -139,10 +134,11 @@ async fn clean_orphans(
 pub async fn prepare(config: Config) -> anyhow::Result<(AppState, Option<FirstStart>)> {
     private_dir(&config.data_dir)?;
     let store = open_store(&config).await?;
-    let blobs: Arc<dyn BlobStore> = Arc::new(ObjectBlobStore::open(
-        &config.blob_store,
+    let cache = ReadCache::new(
         config.data_dir.join("cache").join("bundles"),
-    )?);
+        config.blob_cache,
+    );
+    let blobs: Arc<dyn BlobStore> = Arc::new(ObjectBlobStore::open(&config.blob_store, cache)?);
     clean_orphans(&config, store.catalog.as_ref(), blobs.as_ref()).await?;
     let first = first_admin(&config, store.accounts.as_ref()).await?;
     let sink = instances_sink(store.catalog.clone());

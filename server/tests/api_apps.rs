@@ -4,6 +4,7 @@
 mod common;
 
 use std::io::Write;
+use std::time::Duration;
 
 use common::{Method, TestServer, hello_bundle, hello_variant, json_of};
 use reqwest::StatusCode;
@@ -326,7 +327,8 @@ async fn list_scopes_filters_and_visibility_on(server: TestServer) {
         StatusCode::FORBIDDEN
     );
 
-    // The owner deletes it; its blob goes, the other version's stays.
+    // The owner deletes it; its blob, younger than `--blob-grace`, stays for now (see
+    // a_deleted_apps_bundle_stays_for_the_grace_period_then_goes).
     assert_eq!(
         server
             .status(Method::DELETE, &alice, &format!("/apps/{id1}"), None)
@@ -337,7 +339,7 @@ async fn list_scopes_filters_and_visibility_on(server: TestServer) {
         server.get(&alice, &format!("/apps/{id1}")).await.0,
         StatusCode::NOT_FOUND
     );
-    assert_eq!(server.blob_files().len(), 1);
+    assert_eq!(server.blob_files().len(), 2);
 }
 
 /// A zip with the given entries: (name, bytes, symlink).
@@ -607,18 +609,28 @@ async fn kill_9_during_an_upload_leaves_no_app_and_no_blob() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    // A blob without an app, as a crash between storing and committing would leave.
-    let orphan = server
-        .data_dir()
-        .join("blobs/bundles")
-        .join(format!("{}.qz", "ab".repeat(32)));
+    // A blob without an app, as a crash between storing and committing would leave, written
+    // past the grace period (`--blob-grace`, an hour by default)...
+    let bundles = server.data_dir().join("blobs/bundles");
+    let orphan = bundles.join(format!("{}.qz", "ab".repeat(32)));
     std::fs::write(&orphan, b"orphan").unwrap();
+    let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+    std::fs::File::options()
+        .write(true)
+        .open(&orphan)
+        .unwrap()
+        .set_modified(two_hours_ago)
+        .unwrap();
+    // ...and one just written, as another replica's import not committed yet would be.
+    let importing = bundles.join(format!("{}.qz", "cd".repeat(32)));
+    std::fs::write(&importing, b"being imported").unwrap();
     server.kill();
     drop(tx);
     let _ = upload.await; // failed or answered: either way nothing may remain
     let server = server.restart().await;
     assert!(server.tmp_files().is_empty(), "{:?}", server.tmp_files());
-    assert!(server.blob_files().is_empty(), "{:?}", server.blob_files());
+    assert_eq!(server.blob_files(), vec![importing.clone()]);
+    std::fs::remove_file(&importing).unwrap();
     let (_, list) = server.get(&server.admin_token, "/apps?scope=all").await;
     assert_eq!(list, json!([]));
     // Still works, and the admin was not created twice.
@@ -630,4 +642,48 @@ async fn kill_9_during_an_upload_leaves_no_app_and_no_blob() {
         StatusCode::CREATED
     );
     assert!(!server.log().contains("panicked"));
+}
+
+/// Another replica may be importing the same bytes while an app is deleted: a bundle younger
+/// than the grace period stays when its app goes, and a new import of it is whole; once past
+/// the grace period with no app, a sweep removes it.
+#[tokio::test]
+async fn a_deleted_apps_bundle_stays_for_the_grace_period_then_goes() {
+    let server = TestServer::start_with(&["--blob-grace", "10", "--gc-interval", "1"]).await;
+    let delete = |id: String| {
+        let server = &server;
+        async move {
+            let path = format!("/apps/{id}");
+            let status = server
+                .status(Method::DELETE, &server.admin_token, &path, None)
+                .await;
+            assert_eq!(status, StatusCode::NO_CONTENT);
+        }
+    };
+    let (status, app) = server
+        .import(&server.admin_token, &hello_bundle(), "PRIVATE")
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{app}");
+    delete(app["id"].as_str().unwrap().to_owned()).await;
+    assert_eq!(server.blob_files().len(), 1, "a young bundle was removed");
+    let (status, again) = server
+        .import(&server.admin_token, &hello_bundle(), "PRIVATE")
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{again}");
+    let id = again["id"].as_str().unwrap().to_owned();
+    let r = server
+        .client
+        .get(server.api(&format!("/apps/{id}/bundle")))
+        .bearer_auth(&server.admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let bytes = r.bytes().await.unwrap();
+    assert!(bytes == std::fs::read(hello_bundle()).unwrap());
+
+    delete(id).await;
+    q8s_testing::eventually(Duration::from_secs(60), "the orphaned bundle to go", || {
+        server.blob_files().is_empty().then_some(())
+    });
 }

@@ -1,62 +1,127 @@
 //! The `BlobStore` conformance suite: what the rest of the server relies on from a bundle
-//! store, run against every implementation — a local folder (`file://`, adoption by rename) and
-//! `object_store`'s in-memory store (the remote path: multipart upload, a local read cache),
-//! which stands in for S3 until a real S3 server joins the list.
+//! store, run against every implementation — a local folder (`file://`, adoption by rename),
+//! `object_store`'s in-memory store and a real S3 server (moto's, started by test support; the
+//! test fails when moto is not installed). The last two take the remote path: multipart
+//! upload, range reads of single files, a local read cache checked against sha256.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use futures::TryStreamExt;
-use q8s_server::blob::{BlobError, BlobStore, ObjectBlobStore, spool_upload};
+use object_store::ObjectStore;
+use q8s_server::blob::{BlobError, BlobStore, ObjectBlobStore, ReadCache, spool_upload};
+use q8s_testing::s3::{CREDENTIALS, MotoServer};
+
+/// Opens another store over the same blobs with its cache in the given folder and limit: what
+/// another replica sees.
+type Replica = Box<dyn Fn(PathBuf, u64) -> Arc<dyn BlobStore> + Send + Sync>;
 
 /// One implementation under test, with the folders it uses.
 struct Subject {
     name: &'static str,
     store: Arc<dyn BlobStore>,
+    /// Whether blobs live elsewhere (the local path is a cached copy).
+    remote: bool,
+    replica: Replica,
     /// Where uploads are spooled (the server's `tmp/`).
-    spool: std::path::PathBuf,
-    _dir: tempfile::TempDir,
+    spool: PathBuf,
+    /// The store's read cache.
+    cache: PathBuf,
+    dir: tempfile::TempDir,
+    _moto: Option<MotoServer>,
+}
+
+const CACHE_LIMIT: u64 = 1 << 30;
+
+fn s3_backend(moto: &MotoServer) -> Arc<dyn ObjectStore> {
+    let mut builder = object_store::aws::AmazonS3Builder::new()
+        .with_bucket_name(&moto.bucket)
+        .with_endpoint(moto.endpoint())
+        .with_allow_http(true);
+    for (name, value) in CREDENTIALS {
+        builder = builder.with_config(name.to_ascii_lowercase().parse().unwrap(), value);
+    }
+    Arc::new(builder.build().unwrap())
 }
 
 fn subjects() -> Vec<Subject> {
     let local = {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("file://{}", dir.path().join("blobs").display());
-        let store = ObjectBlobStore::open(&url, dir.path().join("cache")).unwrap();
-        subject("local folder", Arc::new(store), dir)
+        let open = move |cache: PathBuf, limit| -> Arc<dyn BlobStore> {
+            Arc::new(ObjectBlobStore::open(&url, ReadCache::new(cache, limit)).unwrap())
+        };
+        subject("local folder", false, Box::new(open), dir, None)
     };
     let memory = {
         let dir = tempfile::tempdir().unwrap();
-        let remote = Arc::new(object_store::memory::InMemory::new());
-        let store = ObjectBlobStore::remote(remote, dir.path().join("cache"));
-        subject("in-memory object store", Arc::new(store), dir)
+        let backend: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+        let open = move |cache: PathBuf, limit| -> Arc<dyn BlobStore> {
+            Arc::new(ObjectBlobStore::remote(
+                backend.clone(),
+                ReadCache::new(cache, limit),
+            ))
+        };
+        subject("in-memory object store", true, Box::new(open), dir, None)
     };
-    vec![local, memory]
+    let s3 = {
+        let dir = tempfile::tempdir().unwrap();
+        let moto = MotoServer::start();
+        let backend = s3_backend(&moto);
+        let open = move |cache: PathBuf, limit| -> Arc<dyn BlobStore> {
+            Arc::new(ObjectBlobStore::remote(
+                backend.clone(),
+                ReadCache::new(cache, limit),
+            ))
+        };
+        subject("S3 (moto)", true, Box::new(open), dir, Some(moto))
+    };
+    vec![local, memory, s3]
 }
 
-fn subject(name: &'static str, store: Arc<dyn BlobStore>, dir: tempfile::TempDir) -> Subject {
+fn subject(
+    name: &'static str,
+    remote: bool,
+    replica: Replica,
+    dir: tempfile::TempDir,
+    moto: Option<MotoServer>,
+) -> Subject {
     let spool = dir.path().join("tmp");
     std::fs::create_dir_all(&spool).unwrap();
+    let cache = dir.path().join("cache");
     Subject {
         name,
-        store,
+        store: replica(cache.clone(), CACHE_LIMIT),
+        remote,
+        replica,
         spool,
-        _dir: dir,
+        cache,
+        dir,
+        _moto: moto,
     }
+}
+
+fn keys(list: Vec<q8s_server::blob::BlobMeta>) -> Vec<String> {
+    list.into_iter().map(|m| m.sha256).collect()
 }
 
 /// Spools `bytes` as an upload and adopts it; returns its sha256.
 async fn put(s: &Subject, bytes: Vec<u8>) -> String {
+    put_into(s.store.as_ref(), &s.spool, bytes).await
+}
+
+async fn put_into(store: &dyn BlobStore, spool: &Path, bytes: Vec<u8>) -> String {
     let body = futures::stream::iter(
         bytes
             .chunks(1 << 20)
             .map(|c| Ok::<_, String>(Bytes::copy_from_slice(c)))
             .collect::<Vec<_>>(),
     );
-    let spooled = spool_upload(body, &s.spool, u64::MAX).await.unwrap();
+    let spooled = spool_upload(body, spool, u64::MAX).await.unwrap();
     let sha = spooled.sha256.clone();
-    s.store.adopt(&sha, spooled.file).await.unwrap();
+    store.adopt(&sha, spooled.file).await.unwrap();
     sha
 }
 
@@ -82,7 +147,7 @@ const UNKNOWN: &str = "000000000000000000000000000000000000000000000000000000000
 async fn an_empty_store_answers_not_found_and_deletes_nothing_quietly() {
     for s in subjects() {
         s.store.check().await.unwrap();
-        assert!(s.store.list().await.unwrap().is_empty(), "{}", s.name);
+        assert!(keys(s.store.list().await.unwrap()).is_empty(), "{}", s.name);
         assert!(
             matches!(s.store.read(UNKNOWN).await, Err(BlobError::NotFound(_))),
             "{}",
@@ -115,7 +180,7 @@ async fn an_adopted_blob_reads_back_byte_for_byte_and_its_upload_is_gone() {
             s.name
         );
         assert_eq!(
-            s.store.list().await.unwrap(),
+            keys(s.store.list().await.unwrap()),
             vec![sha.clone()],
             "{}",
             s.name
@@ -127,6 +192,10 @@ async fn an_adopted_blob_reads_back_byte_for_byte_and_its_upload_is_gone() {
             "{}: local path",
             s.name
         );
+        if s.remote {
+            // The importing replica keeps the verified upload as its cached copy.
+            assert!(path.starts_with(&s.cache), "{}: {}", s.name, path.display());
+        }
         // A second local_path is the same file (cached, not fetched again into a new one).
         assert_eq!(s.store.local_path(&sha).await.unwrap(), path, "{}", s.name);
     }
@@ -139,7 +208,7 @@ async fn adopting_the_same_content_twice_keeps_one_blob() {
         let second = put(&s, b"same bundle".to_vec()).await;
         assert_eq!(first, second);
         assert_eq!(
-            s.store.list().await.unwrap(),
+            keys(s.store.list().await.unwrap()),
             vec![first.clone()],
             "{}",
             s.name
@@ -156,7 +225,7 @@ async fn a_deleted_blob_is_gone_from_every_view_and_others_stay() {
         s.store.local_path(&gone).await.unwrap(); // cached where the store caches
         s.store.delete(&gone).await.unwrap();
         assert_eq!(
-            s.store.list().await.unwrap(),
+            keys(s.store.list().await.unwrap()),
             vec![kept.clone()],
             "{}",
             s.name
@@ -186,7 +255,7 @@ async fn concurrent_adoptions_all_land() {
         });
         let mut shas: Vec<String> = futures::future::try_join_all(puts).await.unwrap();
         shas.sort();
-        let mut listed = s.store.list().await.unwrap();
+        let mut listed = keys(s.store.list().await.unwrap());
         listed.sort();
         assert_eq!(listed, shas, "{}", s.name);
         for sha in &shas {
@@ -197,5 +266,151 @@ async fn concurrent_adoptions_all_land() {
                 s.name
             );
         }
+    }
+}
+
+fn cached_copies(dir: &Path) -> Vec<(String, u64)> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".qz"))
+        .map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            (name, e.metadata().unwrap().len())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_listing_says_each_blobs_size_and_when_it_was_written() {
+    for s in subjects() {
+        let before = SystemTime::now() - Duration::from_secs(5);
+        let sha = put(&s, vec![7; 4321]).await;
+        let listed = s.store.list().await.unwrap();
+        assert_eq!(listed.len(), 1, "{}", s.name);
+        assert_eq!(listed[0].sha256, sha, "{}", s.name);
+        assert_eq!(listed[0].size, 4321, "{}", s.name);
+        assert!(listed[0].modified > before, "{}: {:?}", s.name, listed[0]);
+        assert_eq!(s.store.meta(&sha).await.unwrap(), listed[0], "{}", s.name);
+        assert!(
+            matches!(s.store.meta(UNKNOWN).await, Err(BlobError::NotFound(_))),
+            "{}",
+            s.name
+        );
+    }
+}
+
+/// The icon of a real bundle, padded to several MiB by a file it does not use, read on another
+/// replica: the bytes are the icon's, and no copy of the bundle was fetched for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_file_is_read_without_fetching_the_bundle() {
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path().join("app");
+    q8s_testing::fs::copy_dir(&q8s_testing::apps::hello(), &dir);
+    // Pseudo-random, so compression does not shrink it.
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let noise: Vec<u8> = (0..(6 << 20))
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect();
+    std::fs::write(dir.join("noise.bin"), &noise).unwrap();
+    let (_out, bundle) = q8s_testing::apps::bundle_dir(&dir);
+    let bytes = std::fs::read(&bundle).unwrap();
+    assert!(bytes.len() > 5 << 20, "the bundle is not padded");
+    let icon = std::fs::read(dir.join("static/icon.png")).unwrap();
+    for s in subjects() {
+        let sha = put(&s, bytes.clone()).await;
+        let other_cache = s.dir.path().join("other-cache");
+        let other = (s.replica)(other_cache.clone(), CACHE_LIMIT);
+        let entry = other.read_entry(&sha, "static/icon.png").await.unwrap();
+        assert!(entry == icon, "{}: not the icon", s.name);
+        assert_eq!(
+            cached_copies(&other_cache),
+            vec![],
+            "{}: the whole bundle was fetched to read one file",
+            s.name
+        );
+        let missing = other.read_entry(&sha, "no-such-file.png").await;
+        assert!(
+            matches!(missing, Err(BlobError::Entry { .. })),
+            "{}: {missing:?}",
+            s.name
+        );
+        assert!(
+            matches!(
+                other.read_entry(UNKNOWN, "static/icon.png").await,
+                Err(BlobError::NotFound(_))
+            ),
+            "{}",
+            s.name
+        );
+    }
+}
+
+/// A replica's copy damaged on disk is not handed out: it is fetched again.
+#[tokio::test]
+async fn a_cached_copy_that_changed_is_fetched_again() {
+    for s in subjects().into_iter().filter(|s| s.remote) {
+        let bytes = vec![42u8; 300_000];
+        let sha = put(&s, bytes.clone()).await;
+        let other_cache = s.dir.path().join("other-cache");
+        let other = (s.replica)(other_cache.clone(), CACHE_LIMIT);
+        let path = other.local_path(&sha).await.unwrap();
+        assert!(path.starts_with(&other_cache), "{}", s.name);
+        let mut damaged = bytes.clone();
+        damaged[1234] ^= 1;
+        std::fs::write(&path, &damaged).unwrap();
+        let again = other.local_path(&sha).await.unwrap();
+        assert!(
+            std::fs::read(&again).unwrap() == bytes,
+            "{}: a damaged copy was handed out",
+            s.name
+        );
+    }
+}
+
+/// The read cache keeps at most its limit: the least recently used copies go first, the one
+/// handed out stays.
+#[tokio::test]
+async fn the_read_cache_stays_within_its_limit() {
+    for s in subjects().into_iter().filter(|s| s.remote) {
+        let limit = 2_500_000;
+        let other_cache = s.dir.path().join("other-cache");
+        let other = (s.replica)(other_cache.clone(), limit);
+        let mut shas = Vec::new();
+        for n in 0..4u8 {
+            shas.push(put(&s, vec![n; 1_000_000]).await);
+        }
+        for sha in &shas {
+            other.local_path(sha).await.unwrap();
+        }
+        // The first is used again: it is now the most recent and the second goes next.
+        other.local_path(&shas[0]).await.unwrap();
+        other.local_path(&shas[3]).await.unwrap();
+        let copies = cached_copies(&other_cache);
+        let total: u64 = copies.iter().map(|c| c.1).sum();
+        assert!(total <= limit, "{}: {copies:?}", s.name);
+        let names: Vec<_> = copies.iter().map(|c| c.0.clone()).collect();
+        assert!(
+            names.contains(&format!("{}.qz", shas[3])),
+            "{}: {names:?}",
+            s.name
+        );
+        // A copy larger than the whole cache is still handed out (the runtime needs it).
+        let big = put(&s, vec![9; 3_000_000]).await;
+        let path = other.local_path(&big).await.unwrap();
+        assert_eq!(
+            std::fs::metadata(path).unwrap().len(),
+            3_000_000,
+            "{}",
+            s.name
+        );
+        assert_eq!(cached_copies(&other_cache).len(), 1, "{}", s.name);
     }
 }

@@ -8,6 +8,7 @@
 //! - [`fs`]: files and mount points under a folder.
 //! - [`postgres`]: a throw-away PostgreSQL cluster shared by the test processes of a run, a
 //!   fresh database per test.
+//! - [`s3`]: moto's S3 server on a free loopback port, for the server on a bucket.
 //!
 //! Nothing here is a double: the server, the sandbox and the bundles are the real ones.
 
@@ -16,6 +17,7 @@ pub mod fs;
 pub mod postgres;
 pub mod probe;
 pub mod process;
+pub mod s3;
 mod server;
 
 use std::path::{Path, PathBuf};

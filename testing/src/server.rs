@@ -28,6 +28,8 @@ pub struct ServerProcess {
     binary: PathBuf,
     args: Vec<String>,
     disk: Option<u64>,
+    /// Environment variables set for the process, kept across respawns.
+    env: Vec<(String, String)>,
     child: Child,
 }
 
@@ -53,7 +55,19 @@ impl ServerProcess {
     pub fn start(binary: &Path, args: &[&str]) -> ServerProcess {
         let data = Arc::new(tempfile::tempdir().expect("creating a data dir"));
         let args = args.iter().map(|a| a.to_string()).collect();
-        Self::spawn(binary.to_owned(), data, args, None)
+        Self::spawn(binary.to_owned(), data, args, None, Vec::new())
+    }
+
+    /// [`ServerProcess::start`] with environment variables (e.g. the `AWS_*` credentials of a
+    /// bucket).
+    pub fn start_with_env(binary: &Path, args: &[&str], env: &[(&str, &str)]) -> ServerProcess {
+        let data = Arc::new(tempfile::tempdir().expect("creating a data dir"));
+        let args = args.iter().map(|a| a.to_string()).collect();
+        let env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Self::spawn(binary.to_owned(), data, args, None, env)
     }
 
     /// Starts `binary` on a data directory that is a disk of `bytes` of its own: a tmpfs of
@@ -61,7 +75,7 @@ impl ServerProcess {
     /// test cannot look inside; the admin token comes from the server's log).
     pub fn start_on_disk_of(binary: &Path, bytes: u64) -> ServerProcess {
         let data = Arc::new(tempfile::tempdir().expect("creating a data dir"));
-        Self::spawn(binary.to_owned(), data, Vec::new(), Some(bytes))
+        Self::spawn(binary.to_owned(), data, Vec::new(), Some(bytes), Vec::new())
     }
 
     /// Starts a new process on the same data directory, with `args` when given and the old
@@ -78,8 +92,9 @@ impl ServerProcess {
         };
         let binary = self.binary.clone();
         let data = self.data.clone();
+        let env = std::mem::take(&mut self.env);
         drop(self);
-        Self::spawn(binary, data, args, None)
+        Self::spawn(binary, data, args, None, env)
     }
 
     fn spawn(
@@ -87,6 +102,7 @@ impl ServerProcess {
         data: Arc<tempfile::TempDir>,
         args: Vec<String>,
         disk: Option<u64>,
+        env: Vec<(String, String)>,
     ) -> ServerProcess {
         let port = crate::free_port();
         let log = std::fs::OpenOptions::new()
@@ -120,6 +136,7 @@ impl ServerProcess {
             .arg(data.path())
             .args(&args)
             .env("Q8S_LOG", "info,q8s_server=debug")
+            .envs(env.iter().map(|(k, v)| (k, v)))
             // The first start's banner (with the admin token) goes to stdout.
             .stdout(match disk {
                 Some(_) => Stdio::from(log.try_clone().expect("sharing the server log")),
@@ -136,6 +153,7 @@ impl ServerProcess {
             binary,
             args,
             disk,
+            env,
             child,
         };
         server.wait_ready();

@@ -3,7 +3,6 @@
 //! downloads.
 
 use std::collections::HashSet;
-use std::io::BufReader;
 
 use axum::Json;
 use axum::body::Body;
@@ -11,7 +10,6 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use q8s_core::api::AppVersions;
-use q8s_core::archive::{Limits, QzReader};
 use serde_json::{Map, Value};
 
 use super::extract::{ApiJson, ApiQuery, invalid_visibility};
@@ -290,16 +288,7 @@ pub async fn download_bundle(
 
 /// One file of a verified bundle.
 async fn bundle_entry(state: &AppState, app: &AppRecord, entry: String) -> ApiResult<Response> {
-    let path = state.blobs.local_path(&app.bundle_sha256).await?;
-    let bytes = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, String> {
-        let file = std::fs::File::open(&path).map_err(|e| e.to_string())?;
-        let mut reader =
-            QzReader::open(BufReader::new(file), Limits::default()).map_err(|e| e.to_string())?;
-        reader.read(&entry).map_err(|e| e.to_string())
-    })
-    .await
-    .map_err(|e| ApiError::internal("reading the bundle", e))?
-    .map_err(|e| ApiError::internal("reading the bundle", e))?;
+    let bytes = state.blobs.read_entry(&app.bundle_sha256, &entry).await?;
     let kind = if bytes.starts_with(b"\x89PNG") {
         "image/png"
     } else {

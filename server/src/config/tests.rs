@@ -149,3 +149,19 @@ fn sandbox_paths_are_absolute_existing_and_away_from_the_data() {
     let c = Config::resolve(settings).unwrap();
     assert_eq!(c.sandbox_paths, [PathBuf::from("/usr/share")]);
 }
+
+#[test]
+fn the_blob_cache_and_grace_have_defaults_and_file_keys() {
+    let c = Config::resolve(Settings::default()).unwrap();
+    assert!(c.blob_store.starts_with("file://") && c.blob_store.ends_with("blobs"));
+    assert_eq!(c.blob_cache, 4 << 30);
+    assert_eq!(c.blob_grace.as_secs(), 3600);
+    let file: Settings = toml::from_str(
+        "blob-store = \"s3://bundles?region=eu-west-1\"\nblob-cache = \"10Gi\"\nblob-grace = 60",
+    )
+    .unwrap();
+    let c = Config::resolve(Settings::default().over(file)).unwrap();
+    assert_eq!(c.blob_store, "s3://bundles?region=eu-west-1");
+    assert_eq!(c.blob_cache, 10 << 30);
+    assert_eq!(c.blob_grace.as_secs(), 60);
+}

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::api::name_taken;
 use crate::auth::Caller;
-use crate::blob::Spooled;
+use crate::blob::{Spooled, orphans};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::state::AppState;
 use crate::store::{AppRecord, Conflict, NewApp, StoreError, Visibility};
@@ -143,9 +143,19 @@ pub async fn import(
     }
 }
 
+/// Removes a deleted app's bundle `sha256` when no app names it and it is past the grace
+/// period (another replica may be importing the same bytes again); a younger one goes with a
+/// later sweep.
+async fn remove_if_orphan(state: &AppState, sha256: &str) -> ApiResult<()> {
+    let (catalog, grace) = (state.store.catalog.as_ref(), state.config.blob_grace);
+    orphans::remove_if_orphan(catalog, state.blobs.as_ref(), sha256, grace).await?;
+    Ok(())
+}
+
 /// Deletes `app` (409 `app-has-instances` while an instance is neither `TERMINATED` nor
 /// `FAILED`), its failed instances' remains in the runtime, and its bundle when no other app
-/// uses it; a sweep then removes its extracted bundle and environment.
+/// uses it (now, or with a later sweep while it is younger than `--blob-grace`); a sweep then
+/// removes its extracted bundle and environment.
 pub async fn delete(state: &AppState, app: &AppRecord) -> ApiResult<()> {
     let failed = match state.store.catalog.delete_app(app.id).await {
         Ok(failed) => failed,
@@ -164,14 +174,7 @@ pub async fn delete(state: &AppState, app: &AppRecord) -> ApiResult<()> {
             tracing::warn!(%instance, error = %e, "cleaning up a failed instance of a deleted app");
         }
     }
-    if !state
-        .store
-        .catalog
-        .bundle_in_use(&app.bundle_sha256)
-        .await?
-    {
-        state.blobs.delete(&app.bundle_sha256).await?;
-    }
+    remove_if_orphan(state, &app.bundle_sha256).await?;
     // Its extracted bundle and environment go now rather than with the next periodic sweep.
     let sweeping = state.clone();
     tokio::spawn(async move { crate::sweep::sweep(&sweeping).await });

@@ -90,6 +90,16 @@ impl TestServer {
         Self::with(ServerProcess::start(binary(), args))
     }
 
+    /// Starts a server whose bundles are in `moto`'s bucket (`--blob-store s3://…`, the
+    /// credentials in its environment), with extra command-line arguments.
+    pub async fn start_on_s3(moto: &q8s_testing::s3::MotoServer, args: &[&str]) -> TestServer {
+        let url = moto.url();
+        let mut all = vec!["--blob-store", url.as_str()];
+        all.extend_from_slice(args);
+        let env = q8s_testing::s3::CREDENTIALS;
+        Self::with(ServerProcess::start_with_env(binary(), &all, &env))
+    }
+
     /// Starts a server whose data directory is a disk of `bytes` of its own (see
     /// [`ServerProcess::start_on_disk_of`]).
     pub async fn start_on_disk_of(bytes: u64) -> TestServer {
