@@ -41,7 +41,7 @@ export BENCH_DIR ?= /var/tmp/q8s-bench-$(shell id -u)
 # summary printed is the one covering every other test.
 NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 
-.PHONY: help setup build build-native build-web test test-rust test-python test-web \
+.PHONY: help setup setup-scale build build-native build-web test test-rust test-python test-web \
         lint fmt run bench fuzz fuzz-api clean
 
 help: ## Show this help
@@ -64,7 +64,11 @@ build-native:
 build-web: setup
 	@scripts/build-web.sh
 
-test: setup lint test-rust test-python test-web ## Check formatting and lints, run every test
+test: setup setup-scale lint test-rust test-python test-web ## Check formatting and lints, run every test
+
+# What the scale-out stores' tests run against (PostgreSQL, moto's S3); not needed by `make run`.
+setup-scale:
+	@scripts/setup.sh scale
 
 test-rust:
 ifeq ($(NEXTEST),yes)

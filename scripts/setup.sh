@@ -171,7 +171,6 @@ need_moto() {
 
 setup_server() {
   need_pip uv
-  need_moto
   need_apt bwrap bubblewrap
   need_apt slirp4netns
   need_tun_for_all
@@ -181,7 +180,13 @@ setup_server() {
   # on h2o-3) and fontconfig (matplotlib, Pillow).
   need_apt java default-jre-headless
   need_apt fc-list fontconfig
+}
+
+# setup_scale: what the tests of the scale-out stores run against (PostgreSQL, moto's S3).
+# `make test` installs it; `make run` does not need it (SQLite and a folder are its defaults).
+setup_scale() {
   need_postgres
+  need_moto
 }
 
 # need_postgres: Debian's PostgreSQL server programs, for the throw-away cluster of the tests

@@ -14,7 +14,7 @@
 //! databases of test processes that are gone are dropped when a process joins.
 //!
 //! Without PostgreSQL installed, a test that asks for it FAILS saying how to install it
-//! (`scripts/setup.sh server`): tests are never skipped in silence.
+//! (`scripts/setup.sh scale`): tests are never skipped in silence.
 
 use std::fs::File;
 use std::os::fd::AsRawFd;
@@ -90,7 +90,7 @@ fn bin_dir() -> PathBuf {
         None => panic!(
             "PostgreSQL is not installed (no initdb with postgres beside it in \
              /usr/lib/postgresql/*/bin or on PATH): this test needs it. Install it with \
-             `scripts/setup.sh server` (Debian's `postgresql`)."
+             `scripts/setup.sh scale` (Debian's `postgresql`)."
         ),
     }
 }
@@ -117,7 +117,7 @@ fn cluster_user() -> Option<(u32, u32)> {
     });
     Some(user.expect(
         "tests run as root need the user `postgres` (Debian's `postgresql` creates it: \
-         `scripts/setup.sh server`)",
+         `scripts/setup.sh scale`)",
     ))
 }
 

@@ -18,7 +18,7 @@ pub const CREDENTIALS: [(&str, &str); 3] = [
 ];
 
 /// Where `moto_server` is: `$Q8S_MOTO_VENV/bin` (default `~/.cache/q8s-moto`, the
-/// virtualenv of `scripts/setup.sh server`).
+/// virtualenv of `scripts/setup.sh scale`).
 pub fn moto_binary() -> PathBuf {
     let venv = std::env::var_os("Q8S_MOTO_VENV").map_or_else(
         || {
@@ -46,7 +46,7 @@ impl MotoServer {
         let binary = moto_binary();
         assert!(
             binary.exists(),
-            "moto's S3 server is not installed ({} is missing): run `scripts/setup.sh server` \
+            "moto's S3 server is not installed ({} is missing): run `scripts/setup.sh scale` \
              (or `make setup`), which creates that virtualenv",
             binary.display()
         );
