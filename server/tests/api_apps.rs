@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Method, TestServer, hello_bundle, hello_variant, json_of};
+use common::{Method, TestServer, hello_bundle, hello_variant, json_of, sha256_hex};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -90,14 +90,6 @@ async fn imports_lists_and_gets_hello() {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(err["error"]["code"], "not-found");
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 #[tokio::test]

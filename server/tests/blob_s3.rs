@@ -7,17 +7,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{TestServer, hello_bundle};
+use common::{TestServer, hello_bundle, sha256_hex};
 use q8s_testing::s3::MotoServer;
 use reqwest::StatusCode;
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
 
 #[tokio::test]
 async fn an_app_on_s3_is_imported_listed_launched_and_its_icon_read() {

@@ -363,6 +363,15 @@ pub fn hello_bundle() -> PathBuf {
     q8s_testing::apps::hello_bundle(Path::new(env!("CARGO_TARGET_TMPDIR")))
 }
 
+/// The sha256 of `bytes` in lowercase hex, as the API writes it.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// Status and JSON body (Null when the body is not JSON).
 pub async fn json_of(r: Response) -> (StatusCode, Value) {
     let status = r.status();
