@@ -277,6 +277,7 @@ export type Q8sErrorCode =
   | "internal-error"
   | "runtime-io"
   | "runtime-shutting-down"
+  | "replica-unavailable"
   | "insufficient-storage"
   | "unreachable"
   | "unexpected-response"

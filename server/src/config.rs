@@ -131,6 +131,18 @@ pub struct Settings {
     /// replica never removes a bundle another one is still importing [default: 3600].
     #[arg(long, env = "Q8S_SERVER_BLOB_GRACE")]
     pub blob_grace: Option<u64>,
+    /// This replica's name among the replicas sharing a PostgreSQL store: the instances it
+    /// runs are placed on it. Keep it across restarts [default: HOSTNAME:PORT].
+    #[arg(long, env = "Q8S_SERVER_NODE_NAME")]
+    pub node_name: Option<String>,
+    /// The URL the other replicas reach this one at, for the instances it runs (proxy and
+    /// logs) [default: http://LISTEN, with the host name when listening on every address].
+    #[arg(long, env = "Q8S_SERVER_ADVERTISE_URL")]
+    pub advertise_url: Option<String>,
+    /// Seconds after its last heartbeat a replica counts as gone: the leader then moves its
+    /// instances (those without a volume) to itself [default: 6].
+    #[arg(long, env = "Q8S_SERVER_NODE_TIMEOUT")]
+    pub node_timeout: Option<u64>,
 }
 
 impl Settings {
@@ -175,6 +187,9 @@ impl Settings {
             database_timeout: self.database_timeout.or(lower.database_timeout),
             blob_cache: self.blob_cache.or(lower.blob_cache),
             blob_grace: self.blob_grace.or(lower.blob_grace),
+            node_name: self.node_name.or(lower.node_name),
+            advertise_url: self.advertise_url.or(lower.advertise_url),
+            node_timeout: self.node_timeout.or(lower.node_timeout),
         }
     }
 }
@@ -387,6 +402,45 @@ pub struct Config {
     pub blob_cache: u64,
     /// How long a bundle no app names is kept.
     pub blob_grace: std::time::Duration,
+    /// This replica's name (where the instances it runs are placed).
+    pub node: String,
+    /// Where the other replicas reach this one.
+    pub advertise_url: String,
+    /// How long after its last heartbeat a replica counts as gone.
+    pub node_timeout: std::time::Duration,
+}
+
+/// This machine's host name (`localhost` when it has none).
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_owned())
+        .ok()
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
+}
+
+/// `--advertise-url` checked (an `http://` or `https://` URL without a path), or the listen
+/// address's.
+fn advertise_url(given: Option<String>, listen: SocketAddr) -> anyhow::Result<String> {
+    let Some(given) = given else {
+        return Ok(if listen.ip().is_unspecified() {
+            format!("http://{}:{}", host_name(), listen.port())
+        } else {
+            format!("http://{listen}")
+        });
+    };
+    let url = url::Url::parse(&given)
+        .map_err(|e| anyhow::anyhow!("--advertise-url `{given}` is not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https")
+        || url.host_str().is_none()
+        || url.path() != "/"
+        || url.query().is_some()
+    {
+        anyhow::bail!(
+            "--advertise-url must be a URL such as `http://10.0.0.2:8008`, without a path"
+        );
+    }
+    Ok(given.trim_end_matches('/').to_owned())
 }
 
 impl Config {
@@ -418,10 +472,11 @@ impl Config {
             .blob_store
             .unwrap_or_else(|| format!("file://{}", data_dir.join("blobs").display()));
         let sandbox_paths = sandbox_paths(settings.sandbox_paths.unwrap_or_default(), &data_dir)?;
+        let listen = settings
+            .listen
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8008)));
         Ok(Config {
-            listen: settings
-                .listen
-                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8008))),
+            listen,
             data_dir,
             domain,
             database,
@@ -478,6 +533,13 @@ impl Config {
                 .blob_cache
                 .map_or(crate::blob::cache::DEFAULT_LIMIT, |b| b.0),
             blob_grace: std::time::Duration::from_secs(settings.blob_grace.unwrap_or(3600)),
+            node: match settings.node_name {
+                Some(name) if name.trim().is_empty() => anyhow::bail!("--node-name is empty"),
+                Some(name) => name.trim().to_owned(),
+                None => format!("{}:{}", host_name(), listen.port()),
+            },
+            advertise_url: advertise_url(settings.advertise_url, listen)?,
+            node_timeout: std::time::Duration::from_secs(settings.node_timeout.unwrap_or(6).max(2)),
         })
     }
 

@@ -8,6 +8,7 @@
 pub mod api;
 pub mod auth;
 pub mod blob;
+pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod proxy;
@@ -118,6 +119,11 @@ pub fn app(state: AppState) -> Router {
             web::canonical_origin,
         ))
         .layer(middleware::from_fn(close_after_unread_body))
+        // Instance actions for another replica's instances go there before anything else.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            cluster::relay::instance_actions,
+        ))
         // The main site only: an instance's answers are the app's business (a 503 page for a
         // suspended instance is no server failure), and the proxy logs its own trouble.
         .layer(TraceLayer::new_for_http());
@@ -145,6 +151,8 @@ pub async fn run(
         .await?
         .started;
     tracing::info!(url = %state.config.base_url(), instances = started, "q8s-server listening on {}", state.config.listen);
+    let membership =
+        (!state.store.cluster.exclusive()).then(|| tokio::spawn(cluster::run(state.clone())));
     let reconciler = tokio::spawn(reconcile::reconcile_periodically(
         state.clone(),
         state.config.reconcile_interval,
@@ -161,6 +169,9 @@ pub async fn run(
     purge.abort();
     sweep.abort();
     reconciler.abort();
+    if let Some(membership) = membership {
+        membership.abort();
+    }
     tracing::info!("stopping instances");
     state.runtime.shutdown().await;
     result.map_err(|e| anyhow::anyhow!("serving: {e}"))

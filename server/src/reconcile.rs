@@ -69,7 +69,8 @@ pub(crate) struct Reconciled {
 /// One pass. An instance that cannot be started is marked `FAILED` with the reason.
 pub(crate) async fn reconcile(state: &AppState, pass: Pass) -> anyhow::Result<Reconciled> {
     let observed = state.runtime.list().await?;
-    let wanted = state.store.catalog.instances_to_run().await?;
+    let node = state.node.name.as_str();
+    let wanted = state.store.catalog.instances_to_run(node).await?;
     let plan = plan(pass, &wanted, &observed);
     let by_id: HashMap<Uuid, &InstanceRecord> = wanted.iter().map(|i| (i.id, i)).collect();
     let mut done = Reconciled::default();
@@ -88,6 +89,13 @@ pub(crate) async fn reconcile(state: &AppState, pass: Pass) -> anyhow::Result<Re
     }
     for id in plan.check {
         let mode = match state.store.catalog.instance(id).await?.map(|i| i.desired) {
+            // Placed on another replica since (this one was taken for gone): stop this copy,
+            // and keep its volume, whatever becomes of it.
+            Some(DesiredState::Running)
+                if state.store.cluster.placement(id).await?.as_deref() != Some(node) =>
+            {
+                StopMode::Suspend
+            }
             Some(DesiredState::Running) => continue,
             Some(DesiredState::Suspended) => StopMode::Suspend,
             Some(DesiredState::Terminated) | None => StopMode::Terminate,
@@ -109,6 +117,7 @@ async fn start(state: &AppState, instance: &InstanceRecord, pass: Pass) -> anyho
             .catalog
             .set_instance_status(
                 instance.id,
+                &state.node.name,
                 InstanceStatus::Pending,
                 Some("restarting with the server"),
                 instance.restarts,
@@ -138,6 +147,7 @@ async fn start(state: &AppState, instance: &InstanceRecord, pass: Pass) -> anyho
         .catalog
         .set_instance_status(
             instance.id,
+            &state.node.name,
             InstanceStatus::Failed,
             Some(&message),
             instance.restarts,
@@ -279,6 +289,7 @@ mod tests {
             app_id,
             owner_id,
             visibility: Visibility::Private,
+            node: state.node.name.clone(),
         };
         state.store.catalog.insert_instance(&new).await.unwrap().id
     }

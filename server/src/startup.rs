@@ -141,7 +141,17 @@ pub async fn prepare(config: Config) -> anyhow::Result<(AppState, Option<FirstSt
     let blobs: Arc<dyn BlobStore> = Arc::new(ObjectBlobStore::open(&config.blob_store, cache)?);
     clean_orphans(&config, store.catalog.as_ref(), blobs.as_ref()).await?;
     let first = first_admin(&config, store.accounts.as_ref()).await?;
-    let sink = instances_sink(store.catalog.clone());
+    let node = crate::cluster::Node::join(&store, &config.node, &config.advertise_url).await?;
+    if store.cluster.exclusive() {
+        // One server uses this store: whatever ran before, under any node name, is this one's.
+        store.cluster.place_all(&config.node).await?;
+    } else {
+        store
+            .cluster
+            .heartbeat(&config.node, &config.advertise_url)
+            .await?;
+    }
+    let sink = instances_sink(store.catalog.clone(), &config.node);
     let runtime: Arc<dyn Runtime> = match config.runtime {
         RuntimeKind::Local => {
             let mut runtime_config = LocalRuntimeConfig::new(&config.data_dir);
@@ -175,6 +185,7 @@ pub async fn prepare(config: Config) -> anyhow::Result<(AppState, Option<FirstSt
         runtime,
         metrics: Arc::new(Metrics::default()),
         throttles: Arc::new(throttles),
+        node: Arc::new(node),
     };
     Ok((state, first))
 }

@@ -24,6 +24,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Failed sign-ins, device codes and tokens, counted to throttle guessing.
     pub throttles: Arc<crate::auth::Throttles>,
+    /// This replica among those sharing the store.
+    pub node: Arc<crate::cluster::Node>,
 }
 
 /// Counters exposed at `/metrics`. Instances by status are read from the store when scraped.

@@ -232,3 +232,33 @@ async fn another_server_on_the_database_accepts_tokens_and_sessions() {
     .await;
     assert_eq!(status, reqwest::StatusCode::UNAUTHORIZED, "{body}");
 }
+
+/// One store handle at a time leads; when the leader's process dies (its connections close),
+/// another takes the lead at its next try.
+#[tokio::test]
+async fn one_replica_leads_and_another_takes_over_when_it_dies() {
+    use q8s_server::store::{Cluster as _, PoolSettings, PostgresStore};
+    let url = tokio::task::spawn_blocking(q8s_testing::postgres::fresh_database)
+        .await
+        .unwrap();
+    let pool = PoolSettings {
+        max_connections: 2,
+        acquire_timeout: Duration::from_secs(10),
+    };
+    let a = PostgresStore::open(&url, pool).await.unwrap();
+    let b = PostgresStore::open(&url, pool).await.unwrap();
+    assert!(a.lead().await.unwrap());
+    assert!(!b.lead().await.unwrap());
+    assert!(a.lead().await.unwrap(), "the leader stays the leader");
+    assert!(!b.lead().await.unwrap());
+    drop(a);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !b.lead().await.unwrap() {
+        assert!(
+            Instant::now() < deadline,
+            "nobody leads 5 s after the leader died"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(b.lead().await.unwrap());
+}

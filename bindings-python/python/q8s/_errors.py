@@ -47,6 +47,7 @@ ErrorCode = Literal[
     "internal-error",
     "runtime-io",
     "runtime-shutting-down",
+    "replica-unavailable",
     "insufficient-storage",
     # the clients' own (docs/api.md, "Client codes")
     "unreachable",

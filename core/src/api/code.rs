@@ -142,6 +142,9 @@ error_codes! {
     RuntimeIo = "runtime-io", Some(500), None;
     /// 503: the server is shutting down and starts nothing new.
     RuntimeShuttingDown = "runtime-shutting-down", Some(503), None;
+    /// 503: the replica that keeps the instance's volume is not running.
+    ReplicaUnavailable = "replica-unavailable", Some(503),
+        Some("start that q8s-server replica again, or terminate the instance and launch a new one");
     /// 507: the server's disk is full; nothing of the request was kept.
     InsufficientStorage = "insufficient-storage", Some(507),
         Some("the server's administrator must free space on its data disk; then try again");

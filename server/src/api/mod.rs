@@ -23,11 +23,15 @@ pub use accounts::valid_username;
 pub(crate) use names::name_taken;
 pub use secrets::Launcher;
 
-/// The status sink that records runtime reports in the store.
+/// The status sink that records the reports of `node`'s runtime in the store.
 pub fn instances_sink(
     catalog: std::sync::Arc<dyn crate::store::Catalog>,
+    node: &str,
 ) -> std::sync::Arc<dyn q8s_runtime::StatusSink> {
-    std::sync::Arc::new(crate::service::instances::StoreStatusSink(catalog))
+    std::sync::Arc::new(crate::service::instances::StoreStatusSink {
+        catalog,
+        node: node.to_owned(),
+    })
 }
 pub use ops::{healthz, metrics};
 

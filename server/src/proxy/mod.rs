@@ -21,6 +21,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use uuid::Uuid;
 
 use crate::auth::{self, Caller, ClientAddr, SESSION_COOKIE};
+use crate::cluster::{self, Relayed};
 use crate::state::{AppState, Metrics};
 use crate::store::InstanceRecord;
 use q8s_runtime::forward::{self, pages};
@@ -92,7 +93,16 @@ pub async fn handle(state: AppState, request: Request) -> Response {
 /// Answers a request for instance `id` (see [`instance_of`]) from a client at `peer`: forwards
 /// it when the caller may see the instance and it runs, else a status page, a sign-in or a
 /// 404. The server calls this before routing, for every request to an instance host.
-pub async fn serve(state: &AppState, id: Uuid, request: Request, peer: Option<IpAddr>) -> Response {
+pub async fn serve(
+    state: &AppState,
+    id: Uuid,
+    mut request: Request,
+    peer: Option<IpAddr>,
+) -> Response {
+    // Taken off every request, so that an instance never sees it; a wrong key is no relay.
+    if state.node.relayed(request.headers_mut()) == Relayed::ByReplica {
+        return relayed(state, id, request).await;
+    }
     if request.uri().path() == AUTH_PATH {
         let host = host_of(&request).unwrap_or_default().to_owned();
         let query = request.uri().query().unwrap_or("").to_owned();
@@ -100,10 +110,14 @@ pub async fn serve(state: &AppState, id: Uuid, request: Request, peer: Option<Ip
     }
     // The requests of a page that is already open skip the store (see `grants`).
     let key = grants::credential_key(request.headers(), id);
-    if let Some(grant) = key.as_ref().and_then(grants::lookup)
-        && let Some(upstream) = state.runtime.upstream(id)
-    {
-        return pass(state, id, upstream, request, &grant, peer).await;
+    if let Some(grant) = key.as_ref().and_then(grants::lookup) {
+        if let Some(upstream) = state.runtime.upstream(id) {
+            return pass(state, id, upstream, request, &grant, peer, None).await;
+        }
+        if let Some(Some(upstream)) = cluster::remembered_peer(state, id) {
+            let relay = Some(state.node.relay_key());
+            return pass(state, id, upstream, request, &grant, peer, relay).await;
+        }
     }
     let caller = match auth::caller_from_parts(state, request.headers(), ClientAddr(peer)).await {
         Ok(Some(caller)) => caller,
@@ -126,19 +140,52 @@ pub async fn serve(state: &AppState, id: Uuid, request: Request, peer: Option<Ip
         // As if it did not exist, like the API.
         return unknown();
     }
-    match state.runtime.upstream(id) {
-        Some(upstream) if record.status != InstanceStatus::Terminated => {
-            let grant = Arc::new(grants::Grant::new(caller));
-            if let Some(key) = key {
-                grants::remember(key, grant.clone());
-            }
-            pass(state, id, upstream, request, &grant, peer).await
+    if record.status == InstanceStatus::Terminated {
+        return status_page(&record);
+    }
+    // Here, or on the replica that runs it.
+    let (upstream, relay) = match state.runtime.upstream(id) {
+        Some(upstream) => (upstream, None),
+        None => match cluster::peer_upstream(state, id).await {
+            Some(upstream) => (upstream, Some(state.node.relay_key())),
+            None => return status_page(&record),
+        },
+    };
+    let grant = Arc::new(grants::Grant::new(caller));
+    if let Some(key) = key {
+        grants::remember(key, grant.clone());
+    }
+    pass(state, id, upstream, request, &grant, peer, relay).await
+}
+
+/// A request another replica let in and relayed here, where the instance runs: forwarded as
+/// that replica says (the user, the client's address), or 502 when it does not run here (any
+/// more).
+async fn relayed(state: &AppState, id: Uuid, request: Request) -> Response {
+    let Some(upstream) = state.runtime.upstream(id) else {
+        return pages::unanswered();
+    };
+    let headers = request.headers();
+    let origin = forward::Origin {
+        host: headers.get(header::HOST).cloned(),
+        user: headers.get("x-forwarded-user").cloned(),
+        peer: headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+            .and_then(|v| v.trim().parse().ok()),
+    };
+    match forward::forward(&upstream, request, origin).await {
+        Ok(response) => response,
+        Err(why) => {
+            tracing::debug!(instance = %id, "proxy (relayed): {why}");
+            pages::unanswered()
         }
-        _ => status_page(&record),
     }
 }
 
-/// Forwards a request the caller may make.
+/// Forwards a request the caller may make: to the instance, or, with `relay` (the relay key),
+/// to the proxy of the replica that runs it.
 async fn pass(
     state: &AppState,
     id: Uuid,
@@ -146,6 +193,7 @@ async fn pass(
     request: Request,
     grant: &grants::Grant,
     peer: Option<IpAddr>,
+    relay: Option<&HeaderValue>,
 ) -> Response {
     Metrics::bump(&state.metrics.proxy_requests);
     let origin = forward::Origin {
@@ -156,7 +204,12 @@ async fn pass(
         user: grant.user.clone(),
         peer,
     };
-    let request = without_q8s_credentials(request, &grant.caller);
+    let mut request = without_q8s_credentials(request, &grant.caller);
+    if let Some(relay) = relay {
+        request
+            .headers_mut()
+            .insert(cluster::RELAY_HEADER, relay.clone());
+    }
     let answer = cache::serve(
         state.config.proxy_cache,
         &state.metrics,

@@ -16,16 +16,28 @@ use crate::store::{
     AppRecord, Catalog, DesiredState, InstanceRecord, NewInstance, UserRecord, Visibility,
 };
 
-/// Writes the runtime's status reports to the instance rows.
-pub struct StoreStatusSink(pub Arc<dyn Catalog>);
+/// Writes the status reports of one node's runtime to the instance rows (those of the
+/// instances placed on that node: see [`Catalog::set_instance_status`]).
+pub struct StoreStatusSink {
+    /// Where the rows are.
+    pub catalog: Arc<dyn Catalog>,
+    /// The node whose runtime reports.
+    pub node: String,
+}
 
 #[async_trait::async_trait]
 impl StatusSink for StoreStatusSink {
     async fn update(&self, instance_id: Uuid, update: StatusUpdate) {
         let message = update.message.as_deref();
         if let Err(e) = self
-            .0
-            .set_instance_status(instance_id, update.status, message, update.restarts)
+            .catalog
+            .set_instance_status(
+                instance_id,
+                &self.node,
+                update.status,
+                message,
+                update.restarts,
+            )
             .await
         {
             tracing::error!(instance = %instance_id, error = %e, "recording an instance status");
@@ -98,6 +110,7 @@ pub async fn launch(
         app_id: app.id,
         owner_id: caller.user_id,
         visibility,
+        node: state.node.name.clone(),
     };
     state.store.catalog.insert_instance(&new).await?;
     if let Err(e) = state.runtime.start(spec).await {
@@ -105,7 +118,13 @@ pub async fn launch(
         state
             .store
             .catalog
-            .set_instance_status(id, InstanceStatus::Failed, Some(&message), 0)
+            .set_instance_status(
+                id,
+                &state.node.name,
+                InstanceStatus::Failed,
+                Some(&message),
+                0,
+            )
             .await?;
         return Err(e.into());
     }
@@ -116,6 +135,7 @@ pub async fn launch(
 /// terminated).
 pub async fn suspend(state: &AppState, instance: &InstanceRecord) -> ApiResult<()> {
     not_terminated(instance)?;
+    crate::cluster::take(state, instance.id).await?;
     state
         .store
         .catalog
@@ -131,6 +151,7 @@ pub async fn suspend(state: &AppState, instance: &InstanceRecord) -> ApiResult<(
         .catalog
         .set_instance_status(
             instance.id,
+            &state.node.name,
             InstanceStatus::Suspended,
             None,
             instance.restarts,
@@ -152,6 +173,7 @@ pub async fn resume(state: &AppState, instance: &InstanceRecord) -> ApiResult<()
     // The instance runs for its owner: their rights count, also when an admin resumes it.
     let owner = owner_of(state, instance).await?;
     let spec = instance_spec(state, &app, instance.id, Launcher::user(&owner)).await?;
+    claim_for_resume(state, instance, &app).await?;
     if instance.desired != DesiredState::Running || instance.status == InstanceStatus::Failed {
         state
             .store
@@ -165,6 +187,7 @@ pub async fn resume(state: &AppState, instance: &InstanceRecord) -> ApiResult<()
 
 /// Terminates `instance`: processes stopped, volume removed; the record stays, `TERMINATED`.
 pub async fn terminate(state: &AppState, instance: &InstanceRecord) -> ApiResult<()> {
+    crate::cluster::take(state, instance.id).await?;
     state
         .store
         .catalog
@@ -175,5 +198,29 @@ pub async fn terminate(state: &AppState, instance: &InstanceRecord) -> ApiResult
         )
         .await?;
     state.runtime.stop(instance.id, StopMode::Terminate).await?;
+    Ok(())
+}
+
+/// Places `instance` on this replica before it resumes here (a living replica that runs it got
+/// the request relayed instead: see `cluster`). An instance with a volume stays where its
+/// volume is: 503 `replica-unavailable` while that replica is gone.
+async fn claim_for_resume(
+    state: &AppState,
+    instance: &InstanceRecord,
+    app: &AppRecord,
+) -> ApiResult<()> {
+    if app.manifest.runtime.volume_mount.is_some()
+        && let Some(node) = state.store.cluster.placement(instance.id).await?
+        && node != state.node.name
+    {
+        return Err(ApiError::new(
+            ErrorCode::ReplicaUnavailable,
+            format!(
+                "its volume is on replica `{node}`, which is not running; start that replica \
+                 again, or terminate the instance and launch a new one"
+            ),
+        ));
+    }
+    crate::cluster::take(state, instance.id).await?;
     Ok(())
 }

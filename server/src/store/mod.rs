@@ -221,6 +221,9 @@ pub struct NewInstance {
     pub owner_id: Uuid,
     /// Who may see and open it.
     pub visibility: Visibility,
+    /// The node (server replica) that runs it: the only one that starts it, stops it and
+    /// writes its status.
+    pub node: String,
 }
 
 /// An instance as stored.
@@ -329,7 +332,7 @@ fn like_pattern(text: &str) -> String {
 /// Short alias for store results.
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// The four stores the server uses, one per concern. One database usually backs all four
+/// The stores the server uses, one per concern. One database usually backs them all
 /// ([`Stores::new`]); each part of the server takes only the one it needs.
 #[derive(Clone)]
 pub struct Stores {
@@ -341,18 +344,66 @@ pub struct Stores {
     pub catalog: Arc<dyn Catalog>,
     /// Secrets and their access rules.
     pub secrets: Arc<dyn Secrets>,
+    /// The replicas sharing the store, the leader, where instances run.
+    pub cluster: Arc<dyn Cluster>,
 }
 
 impl Stores {
-    /// All four concerns kept by one store.
-    pub fn new<S: Accounts + Sessions + Catalog + Secrets>(store: Arc<S>) -> Self {
+    /// Every concern kept by one store.
+    pub fn new<S: Accounts + Sessions + Catalog + Secrets + Cluster>(store: Arc<S>) -> Self {
         Stores {
             accounts: store.clone(),
             sessions: store.clone(),
             catalog: store.clone(),
-            secrets: store,
+            secrets: store.clone(),
+            cluster: store,
         }
     }
+}
+
+/// A server replica that shares the store (a node).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeRecord {
+    /// Its `--node-name`.
+    pub name: String,
+    /// The URL the other replicas reach it at (`--advertise-url`).
+    pub address: String,
+    /// When it last said it was alive.
+    pub seen_at: OffsetDateTime,
+}
+
+/// What server replicas sharing one store know of each other: who is alive and where, which
+/// of them leads, and on which of them each instance runs (its placement). Instances are
+/// placed when launched ([`NewInstance::node`]) and moved only by [`Cluster::place`], which
+/// compares and sets, so two replicas can never both take an instance.
+#[async_trait::async_trait]
+pub trait Cluster: Send + Sync + 'static {
+    /// Whether one server at a time can use this store (SQLite: its file is on one machine and
+    /// opened by one server); every placement is then that server's.
+    fn exclusive(&self) -> bool;
+    /// Records that `name`, reached at `address`, is alive now.
+    async fn heartbeat(&self, name: &str, address: &str) -> StoreResult<()>;
+    /// The nodes that said they were alive within `alive_within` (by the database's clock,
+    /// so the replicas' clocks need not agree), by name.
+    async fn nodes(&self, alive_within: std::time::Duration) -> StoreResult<Vec<NodeRecord>>;
+    /// Tries to become, or stay, the leader: true while this store handle holds the lead (on
+    /// PostgreSQL a session advisory lock, released by the database when the holder's
+    /// connection dies; an exclusive store always leads).
+    async fn lead(&self) -> StoreResult<bool>;
+    /// The key replicas authenticate relayed requests with: the stored one, or `candidate`
+    /// when none is stored yet (the first replica's wins).
+    async fn relay_key(&self, candidate: &str) -> StoreResult<String>;
+    /// The node instance `id` is placed on (`None`: unknown instance, or never placed).
+    async fn placement(&self, id: Uuid) -> StoreResult<Option<String>>;
+    /// Moves instance `id` to `to` if it is now placed on `from` (`None`: not placed); false
+    /// when it was not (another replica moved it first, or it is gone).
+    async fn place(&self, id: Uuid, from: Option<&str>, to: &str) -> StoreResult<bool>;
+    /// Places every instance on `node` (what an exclusive store's server does at start);
+    /// returns how many moved.
+    async fn place_all(&self, node: &str) -> StoreResult<u64>;
+    /// Every instance whose desired state is running, with its node (`None`: never placed):
+    /// what the leader checks for instances of nodes that died.
+    async fn placements_to_run(&self) -> StoreResult<Vec<(Uuid, Option<String>)>>;
 }
 
 /// Users and their API tokens.
@@ -489,8 +540,9 @@ pub trait Catalog: Send + Sync + 'static {
     async fn instance(&self, id: Uuid) -> StoreResult<Option<InstanceRecord>>;
     /// Instances matching the query (`name`/`text` are ignored), by launch time.
     async fn instances(&self, query: &ListQuery) -> StoreResult<Vec<InstanceRecord>>;
-    /// Every instance whose desired state is running (for reconciliation).
-    async fn instances_to_run(&self) -> StoreResult<Vec<InstanceRecord>>;
+    /// Every instance whose desired state is running and that is placed on `node` (what that
+    /// node's reconciliation keeps running).
+    async fn instances_to_run(&self, node: &str) -> StoreResult<Vec<InstanceRecord>>;
     /// Changes an instance's visibility.
     async fn set_instance_visibility(&self, id: Uuid, visibility: Visibility) -> StoreResult<()>;
     /// Sets what the owner wants, and the status that goes with asking for it.
@@ -500,11 +552,14 @@ pub trait Catalog: Send + Sync + 'static {
         desired: DesiredState,
         status: InstanceStatus,
     ) -> StoreResult<()>;
-    /// Records what the runtime reports. Ignored for a terminated instance unless the report
-    /// says terminated too, so a late report cannot bring it back.
+    /// Records what the runtime of `node` reports. Ignored unless the instance is placed on
+    /// `node` (a node it was moved away from cannot overwrite what its new node says), and
+    /// for a terminated instance unless the report says terminated too, so a late report
+    /// cannot bring it back.
     async fn set_instance_status(
         &self,
         id: Uuid,
+        node: &str,
         status: InstanceStatus,
         message: Option<&str>,
         restarts: u32,

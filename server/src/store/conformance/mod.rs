@@ -26,6 +26,7 @@ use super::{Conflict, StoreError, Stores, UserRecord};
 
 mod accounts;
 pub(crate) mod catalog;
+mod cluster;
 mod secrets;
 mod sessions;
 
@@ -57,6 +58,11 @@ pub async fn sessions<S: Subject, F: Future<Output = S>>(fresh: impl Fn() -> F) 
 /// Runs every check of [`Catalog`](super::Catalog), each on a fresh subject from `fresh`.
 pub async fn catalog<S: Subject, F: Future<Output = S>>(fresh: impl Fn() -> F) {
     run("catalog", &catalog::CHECKS, fresh).await;
+}
+
+/// Runs every check of [`Cluster`](super::Cluster), each on a fresh subject from `fresh`.
+pub async fn cluster<S: Subject, F: Future<Output = S>>(fresh: impl Fn() -> F) {
+    run("cluster", &cluster::CHECKS, fresh).await;
 }
 
 /// Runs every check of [`Secrets`](super::Secrets), each on a fresh subject from `fresh`.

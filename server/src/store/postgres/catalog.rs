@@ -282,6 +282,7 @@ impl Catalog for PostgresStore {
     }
 
     async fn insert_instance(&self, instance: &NewInstance) -> StoreResult<InstanceRecord> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
         // The foreign key decides against a concurrent delete of the app: NotFound.
         let done = sqlx::query(
             "INSERT INTO instances (id, app_id, owner_id, visibility, desired_state, status,
@@ -294,7 +295,7 @@ impl Catalog for PostgresStore {
         .bind(instance.owner_id)
         .bind(instance.visibility.as_str())
         .bind(now())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(|e| match &e {
             sqlx::Error::Database(d) if d.is_foreign_key_violation() => StoreError::NotFound,
@@ -303,6 +304,13 @@ impl Catalog for PostgresStore {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
+        sqlx::query("INSERT INTO placements (instance_id, node) VALUES ($1, $2)")
+            .bind(instance.id)
+            .bind(&instance.node)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
         self.instance(instance.id)
             .await?
             .ok_or(StoreError::NotFound)
@@ -335,13 +343,15 @@ impl Catalog for PostgresStore {
         rows.iter().map(instance_from_row).collect()
     }
 
-    async fn instances_to_run(&self) -> StoreResult<Vec<InstanceRecord>> {
+    async fn instances_to_run(&self, node: &str) -> StoreResult<Vec<InstanceRecord>> {
         let sql = concat!(
             "SELECT ",
             instance_columns!(),
-            " WHERE i.desired_state = 'RUNNING' ORDER BY i.created_at, i.id"
+            " JOIN placements p ON p.instance_id = i.id",
+            " WHERE i.desired_state = 'RUNNING' AND p.node = $1 ORDER BY i.created_at, i.id"
         );
         let rows = sqlx::query(sql)
+            .bind(node)
             .fetch_all(&self.pool)
             .await
             .map_err(db_err)?;
@@ -379,21 +389,27 @@ impl Catalog for PostgresStore {
     async fn set_instance_status(
         &self,
         id: Uuid,
+        node: &str,
         status: InstanceStatus,
         message: Option<&str>,
         restarts: u32,
     ) -> StoreResult<()> {
         // A concurrent terminate is re-read before this row is written: the condition holds
-        // against the latest version of the row.
+        // against the latest version of the row. The placement row is share-locked, so a
+        // concurrent move (`Cluster::place`) waits for this write or this write sees the move.
         sqlx::query(
-            "UPDATE instances SET status = $1, status_message = $2, restarts = $3, updated_at = $4
-             WHERE id = $5 AND (desired_state <> 'TERMINATED' OR $1 = 'TERMINATED')",
+            "WITH placed AS (
+                SELECT 1 FROM placements WHERE instance_id = $5 AND node = $6 FOR SHARE)
+             UPDATE instances SET status = $1, status_message = $2, restarts = $3, updated_at = $4
+             WHERE id = $5 AND (desired_state <> 'TERMINATED' OR $1 = 'TERMINATED')
+                AND EXISTS (SELECT 1 FROM placed)",
         )
         .bind(status.as_str())
         .bind(message)
         .bind(i32::try_from(restarts).unwrap_or(i32::MAX))
         .bind(now())
         .bind(id)
+        .bind(node)
         .execute(&self.pool)
         .await
         .map_err(db_err)?;

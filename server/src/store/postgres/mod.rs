@@ -11,6 +11,7 @@
 
 mod accounts;
 mod catalog;
+mod cluster;
 mod codec;
 mod secrets;
 mod sessions;
@@ -46,6 +47,10 @@ impl Default for PoolSettings {
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// Where the pool connects: the lead is held on a connection of its own.
+    options: PgConnectOptions,
+    /// The lead's connection ([`Cluster::lead`](super::Cluster::lead)).
+    lead: std::sync::Arc<tokio::sync::Mutex<cluster::Lead>>,
 }
 
 impl PostgresStore {
@@ -83,14 +88,18 @@ impl PostgresStore {
         let pool = PgPoolOptions::new()
             .max_connections(pool.max_connections.max(1))
             .acquire_timeout(pool.acquire_timeout)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .map_err(|e| StoreError::Database(format!("connecting to {target}: {e}")))?;
         migrator()
             .run(&pool)
             .await
             .map_err(|e| StoreError::Database(format!("migrating {target}: {e}")))?;
-        Ok(PostgresStore { pool })
+        Ok(PostgresStore {
+            pool,
+            options,
+            lead: Default::default(),
+        })
     }
 }
 

@@ -250,6 +250,7 @@ impl Catalog for SqliteStore {
 
     async fn insert_instance(&self, instance: &NewInstance) -> StoreResult<InstanceRecord> {
         let created = fmt_time(now());
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
         let done = sqlx::query(
             "INSERT INTO instances (id, app_id, owner_id, visibility, desired_state, status,
                 status_message, restarts, created_at, updated_at)
@@ -261,12 +262,19 @@ impl Catalog for SqliteStore {
         .bind(instance.owner_id.to_string())
         .bind(instance.visibility.as_str())
         .bind(&created)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(db_err)?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
+        sqlx::query("INSERT INTO placements (instance_id, node) VALUES (?, ?)")
+            .bind(instance.id.to_string())
+            .bind(&instance.node)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
         self.instance(instance.id)
             .await?
             .ok_or(StoreError::NotFound)
@@ -307,15 +315,17 @@ impl Catalog for SqliteStore {
         rows.iter().map(instance_from_row).collect()
     }
 
-    async fn instances_to_run(&self) -> StoreResult<Vec<InstanceRecord>> {
+    async fn instances_to_run(&self, node: &str) -> StoreResult<Vec<InstanceRecord>> {
         let rows = sqlx::query(
             "SELECT i.id, i.app_id, a.name AS app_name, a.version AS app_version,
                 a.title AS app_title, a.icon AS app_icon, i.owner_id,
                 u.username AS owner, i.visibility, i.desired_state, i.status, i.status_message,
                 i.restarts, i.created_at, i.updated_at
              FROM instances i JOIN apps a ON a.id = i.app_id JOIN users u ON u.id = i.owner_id
-             WHERE i.desired_state = 'RUNNING' ORDER BY i.created_at",
+                JOIN placements p ON p.instance_id = i.id
+             WHERE i.desired_state = 'RUNNING' AND p.node = ? ORDER BY i.created_at",
         )
+        .bind(node)
         .fetch_all(&self.pool)
         .await
         .map_err(db_err)?;
@@ -352,19 +362,22 @@ impl Catalog for SqliteStore {
     async fn set_instance_status(
         &self,
         id: Uuid,
+        node: &str,
         status: InstanceStatus,
         message: Option<&str>,
         restarts: u32,
     ) -> StoreResult<()> {
         sqlx::query(
             "UPDATE instances SET status = ?1, status_message = ?2, restarts = ?3, updated_at = ?4
-             WHERE id = ?5 AND (desired_state <> 'TERMINATED' OR ?1 = 'TERMINATED')",
+             WHERE id = ?5 AND (desired_state <> 'TERMINATED' OR ?1 = 'TERMINATED')
+                AND EXISTS (SELECT 1 FROM placements WHERE instance_id = ?5 AND node = ?6)",
         )
         .bind(status.as_str())
         .bind(message)
         .bind(i64::from(restarts))
         .bind(fmt_time(now()))
         .bind(id.to_string())
+        .bind(node)
         .execute(&self.pool)
         .await
         .map_err(db_err)?;

@@ -5,6 +5,7 @@
 
 mod accounts;
 mod catalog;
+mod cluster;
 mod codec;
 mod names;
 mod secrets;

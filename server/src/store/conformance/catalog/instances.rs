@@ -43,7 +43,13 @@ pub(super) fn instances_life_cycle(s: &dyn Subject) -> BoxFuture<'_, ()> {
         );
 
         catalog
-            .set_instance_status(instance.id, InstanceStatus::Running, Some("restarted"), 2)
+            .set_instance_status(
+                instance.id,
+                NODE,
+                InstanceStatus::Running,
+                Some("restarted"),
+                2,
+            )
             .await
             .unwrap();
         let got = catalog.instance(instance.id).await.unwrap().unwrap();
@@ -66,12 +72,12 @@ pub(super) fn instances_life_cycle(s: &dyn Subject) -> BoxFuture<'_, ()> {
             (got.desired, got.status, got.status_message),
             (DesiredState::Suspended, InstanceStatus::Suspended, None)
         );
-        assert!(catalog.instances_to_run().await.unwrap().is_empty());
+        assert!(catalog.instances_to_run(NODE).await.unwrap().is_empty());
         catalog
             .set_desired_state(instance.id, DesiredState::Running, InstanceStatus::Pending)
             .await
             .unwrap();
-        let to_run = catalog.instances_to_run().await.unwrap();
+        let to_run = catalog.instances_to_run(NODE).await.unwrap();
         assert_eq!(
             to_run.iter().map(|i| i.id).collect::<Vec<_>>(),
             [instance.id]
@@ -87,7 +93,7 @@ pub(super) fn instances_life_cycle(s: &dyn Subject) -> BoxFuture<'_, ()> {
             .await
             .unwrap();
         catalog
-            .set_instance_status(instance.id, InstanceStatus::Running, None, 0)
+            .set_instance_status(instance.id, NODE, InstanceStatus::Running, None, 0)
             .await
             .unwrap();
         let got = catalog.instance(instance.id).await.unwrap().unwrap();
@@ -95,6 +101,7 @@ pub(super) fn instances_life_cycle(s: &dyn Subject) -> BoxFuture<'_, ()> {
         catalog
             .set_instance_status(
                 instance.id,
+                NODE,
                 InstanceStatus::Terminated,
                 Some("volume gone"),
                 0,
@@ -107,7 +114,7 @@ pub(super) fn instances_life_cycle(s: &dyn Subject) -> BoxFuture<'_, ()> {
             catalog.app(app.id).await.unwrap().unwrap().instance_count,
             0
         );
-        assert!(catalog.instances_to_run().await.unwrap().is_empty());
+        assert!(catalog.instances_to_run(NODE).await.unwrap().is_empty());
         not_found(
             catalog
                 .set_desired_state(
@@ -154,7 +161,7 @@ pub(super) fn instance_lists_scope_and_order(s: &dyn Subject) -> BoxFuture<'_, (
         assert_eq!(listed(query(&root, true)).await, ids);
         assert_eq!(
             catalog
-                .instances_to_run()
+                .instances_to_run(NODE)
                 .await
                 .unwrap()
                 .into_iter()
@@ -164,15 +171,15 @@ pub(super) fn instance_lists_scope_and_order(s: &dyn Subject) -> BoxFuture<'_, (
         );
 
         catalog
-            .set_instance_status(ids[0], InstanceStatus::Running, None, 0)
+            .set_instance_status(ids[0], NODE, InstanceStatus::Running, None, 0)
             .await
             .unwrap();
         catalog
-            .set_instance_status(ids[1], InstanceStatus::Running, None, 0)
+            .set_instance_status(ids[1], NODE, InstanceStatus::Running, None, 0)
             .await
             .unwrap();
         catalog
-            .set_instance_status(ids[2], InstanceStatus::Failed, Some("no"), 0)
+            .set_instance_status(ids[2], NODE, InstanceStatus::Failed, Some("no"), 0)
             .await
             .unwrap();
         let mut counts = catalog.instance_status_counts().await.unwrap();

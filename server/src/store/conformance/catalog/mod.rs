@@ -59,7 +59,12 @@ pub(crate) fn manifest(name: &str, version: &str, title: &str, keywords: &[&str]
     }
 }
 
-fn new_app(owner: &UserRecord, name: &str, version: &str, visibility: Visibility) -> NewApp {
+pub(crate) fn new_app(
+    owner: &UserRecord,
+    name: &str,
+    version: &str,
+    visibility: Visibility,
+) -> NewApp {
     NewApp {
         id: Uuid::new_v4(),
         owner_id: owner.id,
@@ -78,8 +83,20 @@ fn new_instance(app_id: Uuid, owner: &UserRecord, visibility: Visibility) -> New
         app_id,
         owner_id: owner.id,
         visibility,
+        node: NODE.into(),
     }
 }
+
+/// A private instance of `app_id` placed on `node`.
+pub(crate) fn new_instance_on(app_id: Uuid, owner: &UserRecord, node: &str) -> NewInstance {
+    NewInstance {
+        node: node.into(),
+        ..new_instance(app_id, owner, Visibility::Private)
+    }
+}
+
+/// The node the suite's instances are placed on.
+const NODE: &str = "node-a";
 
 fn query(viewer: &UserRecord, include_shared: bool) -> ListQuery {
     ListQuery {
@@ -349,7 +366,7 @@ fn deleting_an_app(s: &dyn Subject) -> BoxFuture<'_, ()> {
         assert!(catalog.instance(done.id).await.unwrap().is_some());
         // A FAILED instance runs nothing: it goes with its app, and its id comes back.
         catalog
-            .set_instance_status(live.id, InstanceStatus::Failed, Some("crashed"), 3)
+            .set_instance_status(live.id, NODE, InstanceStatus::Failed, Some("crashed"), 3)
             .await
             .unwrap();
         assert_eq!(catalog.delete_app(first.id).await.unwrap(), [live.id]);
@@ -423,7 +440,7 @@ fn catalog_survives_a_reopen(s: &dyn Subject) -> BoxFuture<'_, ()> {
                 .unwrap();
             stores
                 .catalog
-                .set_instance_status(instance.id, InstanceStatus::Running, Some("up"), 1)
+                .set_instance_status(instance.id, NODE, InstanceStatus::Running, Some("up"), 1)
                 .await
                 .unwrap();
             (app, instance)
