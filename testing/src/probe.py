@@ -41,6 +41,8 @@ class Handler(BaseHTTPRequestHandler):
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
         if url.path == "/env":
             body = dict(os.environ)
+        elif url.path == "/headers":
+            body = {name.lower(): value for name, value in self.headers.items()}
         elif url.path == "/probe":
             body = probe()
         elif url.path == "/write":

@@ -55,7 +55,7 @@ impl ServerProcess {
     pub fn start(binary: &Path, args: &[&str]) -> ServerProcess {
         let data = Arc::new(tempfile::tempdir().expect("creating a data dir"));
         let args = args.iter().map(|a| a.to_string()).collect();
-        Self::spawn(binary.to_owned(), data, args, None, Vec::new())
+        Self::spawn(binary.to_owned(), data, args, None, Vec::new(), None)
     }
 
     /// [`ServerProcess::start`] with environment variables (e.g. the `AWS_*` credentials of a
@@ -67,7 +67,32 @@ impl ServerProcess {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        Self::spawn(binary.to_owned(), data, args, None, env)
+        Self::spawn(binary.to_owned(), data, args, None, env, None)
+    }
+
+    /// Starts another replica of a server whose store another process made (it makes no
+    /// admin, so it is given the first one's `admin_token`): `binary` with `args` and `env`
+    /// on a fresh data directory, waited for until ready.
+    pub fn start_joining(
+        binary: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        admin_token: &str,
+    ) -> ServerProcess {
+        let data = Arc::new(tempfile::tempdir().expect("creating a data dir"));
+        let args = args.iter().map(|a| a.to_string()).collect();
+        let env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Self::spawn(
+            binary.to_owned(),
+            data,
+            args,
+            None,
+            env,
+            Some(admin_token.to_owned()),
+        )
     }
 
     /// Starts `binary` on a data directory that is a disk of `bytes` of its own: a tmpfs of
@@ -75,7 +100,14 @@ impl ServerProcess {
     /// test cannot look inside; the admin token comes from the server's log).
     pub fn start_on_disk_of(binary: &Path, bytes: u64) -> ServerProcess {
         let data = Arc::new(tempfile::tempdir().expect("creating a data dir"));
-        Self::spawn(binary.to_owned(), data, Vec::new(), Some(bytes), Vec::new())
+        Self::spawn(
+            binary.to_owned(),
+            data,
+            Vec::new(),
+            Some(bytes),
+            Vec::new(),
+            None,
+        )
     }
 
     /// Starts a new process on the same data directory, with `args` when given and the old
@@ -93,8 +125,9 @@ impl ServerProcess {
         let binary = self.binary.clone();
         let data = self.data.clone();
         let env = std::mem::take(&mut self.env);
+        let token = std::mem::take(&mut self.admin_token);
         drop(self);
-        Self::spawn(binary, data, args, None, env)
+        Self::spawn(binary, data, args, None, env, Some(token))
     }
 
     fn spawn(
@@ -103,6 +136,7 @@ impl ServerProcess {
         args: Vec<String>,
         disk: Option<u64>,
         env: Vec<(String, String)>,
+        admin_token: Option<String>,
     ) -> ServerProcess {
         let port = crate::free_port();
         let log = std::fs::OpenOptions::new()
@@ -157,6 +191,10 @@ impl ServerProcess {
             child,
         };
         server.wait_ready();
+        if let Some(token) = admin_token.filter(|t| !t.is_empty()) {
+            server.admin_token = token;
+            return server;
+        }
         server.admin_token = match std::fs::read_to_string(server.data_dir().join("admin-token")) {
             Ok(token) => token.trim().to_owned(),
             Err(_) if disk.is_some() => server

@@ -271,8 +271,27 @@ async fn adopt_orphans(state: &AppState) -> anyhow::Result<usize> {
         let Some(app) = state.store.catalog.app(instance.app_id).await? else {
             continue;
         };
-        if app.manifest.runtime.volume_mount.is_some() && node.is_some() {
-            // Its volume is on the gone node's disk: it waits for that node to come back.
+        if let Some(gone) = node.as_deref()
+            && app.manifest.runtime.volume_mount.is_some()
+        {
+            // Its volume is on the gone node's disk: it waits for that node to come back, and
+            // the leader says so in its stead (the node writes again when it is back).
+            let message = format!("waiting for replica `{gone}`, which keeps its volume");
+            if instance.status != InstanceStatus::Pending
+                || instance.status_message.as_deref() != Some(message.as_str())
+            {
+                state
+                    .store
+                    .catalog
+                    .set_instance_status(
+                        id,
+                        gone,
+                        InstanceStatus::Pending,
+                        Some(&message),
+                        instance.restarts,
+                    )
+                    .await?;
+            }
             continue;
         }
         if !cluster.place(id, node.as_deref(), &state.node.name).await? {

@@ -46,6 +46,7 @@ pub(crate) async fn instance_actions(
         )
         .into_response();
     };
+    tracing::debug!(instance = %id, to = %node.name, "relaying an instance action to the replica that runs it");
     request
         .headers_mut()
         .insert(RELAY_HEADER, HeaderValue::from_static("api"));

@@ -159,11 +159,14 @@ pub async fn serve(
 }
 
 /// A request another replica let in and relayed here, where the instance runs: forwarded as
-/// that replica says (the user, the client's address), or 502 when it does not run here (any
-/// more).
+/// that replica says (the user, the client's address), or, when it does not run here (any
+/// more), the page of its status.
 async fn relayed(state: &AppState, id: Uuid, request: Request) -> Response {
     let Some(upstream) = state.runtime.upstream(id) else {
-        return pages::unanswered();
+        return match state.store.catalog.instance(id).await {
+            Ok(Some(record)) => status_page(&record),
+            _ => pages::unanswered(),
+        };
     };
     let headers = request.headers();
     let origin = forward::Origin {

@@ -100,6 +100,18 @@ impl TestServer {
         Self::with(ServerProcess::start_with_env(binary(), &all, &env))
     }
 
+    /// Starts another replica of `first`: the same store and blob store (`args` must name
+    /// them, as `first`'s did), the same bucket credentials, a data directory of its own.
+    pub async fn start_replica_of(first: &TestServer, args: &[&str]) -> TestServer {
+        let env = q8s_testing::s3::CREDENTIALS;
+        Self::with(ServerProcess::start_joining(
+            binary(),
+            args,
+            &env,
+            &first.admin_token,
+        ))
+    }
+
     /// Starts a server whose data directory is a disk of `bytes` of its own (see
     /// [`ServerProcess::start_on_disk_of`]).
     pub async fn start_on_disk_of(bytes: u64) -> TestServer {
