@@ -132,7 +132,8 @@ pub struct Settings {
     #[arg(long, env = "Q8S_SERVER_BLOB_GRACE")]
     pub blob_grace: Option<u64>,
     /// This replica's name among the replicas sharing a PostgreSQL store: the instances it
-    /// runs are placed on it. Keep it across restarts [default: HOSTNAME:PORT].
+    /// runs are placed on it [default: HOSTNAME-<random>, made at the first start and kept in
+    /// DATA_DIR/node-name].
     #[arg(long, env = "Q8S_SERVER_NODE_NAME")]
     pub node_name: Option<String>,
     /// The URL the other replicas reach this one at, for the instances it runs (proxy and
@@ -402,8 +403,9 @@ pub struct Config {
     pub blob_cache: u64,
     /// How long a bundle no app names is kept.
     pub blob_grace: std::time::Duration,
-    /// This replica's name (where the instances it runs are placed).
-    pub node: String,
+    /// This replica's name (where the instances it runs are placed), when given; else the
+    /// one kept in the data directory.
+    pub node: Option<String>,
     /// Where the other replicas reach this one.
     pub advertise_url: String,
     /// How long after its last heartbeat a replica counts as gone.
@@ -411,7 +413,7 @@ pub struct Config {
 }
 
 /// This machine's host name (`localhost` when it has none).
-fn host_name() -> String {
+pub(crate) fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|name| name.trim().to_owned())
         .ok()
@@ -535,8 +537,8 @@ impl Config {
             blob_grace: std::time::Duration::from_secs(settings.blob_grace.unwrap_or(3600)),
             node: match settings.node_name {
                 Some(name) if name.trim().is_empty() => anyhow::bail!("--node-name is empty"),
-                Some(name) => name.trim().to_owned(),
-                None => format!("{}:{}", host_name(), listen.port()),
+                Some(name) => Some(name.trim().to_owned()),
+                None => None,
             },
             advertise_url: advertise_url(settings.advertise_url, listen)?,
             node_timeout: std::time::Duration::from_secs(settings.node_timeout.unwrap_or(6).max(2)),

@@ -112,6 +112,28 @@ async fn first_admin(config: &Config, store: &dyn Accounts) -> anyhow::Result<Op
     Ok(Some(FirstStart { password, token }))
 }
 
+/// This replica's name: `--node-name`, else the one made at the first start and kept in the
+/// data directory (a replica is its data directory: its instances' volumes and logs are there).
+fn node_name(config: &Config) -> anyhow::Result<String> {
+    if let Some(name) = &config.node {
+        return Ok(name.clone());
+    }
+    let path = config.data_dir.join("node-name");
+    match std::fs::read_to_string(&path) {
+        Ok(name) if !name.trim().is_empty() => return Ok(name.trim().to_owned()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => anyhow::bail!("reading {}: {e}", path.display()),
+    }
+    let name = format!(
+        "{}-{}",
+        crate::config::host_name(),
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    write_private(&path, &name)?;
+    Ok(name)
+}
+
 /// Removes what a crash can leave behind: partial uploads, and blobs that no app names (a
 /// crash between storing a blob and committing its app) once they are past the grace period.
 async fn clean_orphans(
@@ -141,17 +163,18 @@ pub async fn prepare(config: Config) -> anyhow::Result<(AppState, Option<FirstSt
     let blobs: Arc<dyn BlobStore> = Arc::new(ObjectBlobStore::open(&config.blob_store, cache)?);
     clean_orphans(&config, store.catalog.as_ref(), blobs.as_ref()).await?;
     let first = first_admin(&config, store.accounts.as_ref()).await?;
-    let node = crate::cluster::Node::join(&store, &config.node, &config.advertise_url).await?;
+    let name = node_name(&config)?;
+    let node = crate::cluster::Node::join(&store, &name, &config.advertise_url).await?;
     if store.cluster.exclusive() {
         // One server uses this store: whatever ran before, under any node name, is this one's.
-        store.cluster.place_all(&config.node).await?;
+        store.cluster.place_all(&name).await?;
     } else {
         store
             .cluster
-            .heartbeat(&config.node, &config.advertise_url)
+            .heartbeat(&name, &config.advertise_url)
             .await?;
     }
-    let sink = instances_sink(store.catalog.clone(), &config.node);
+    let sink = instances_sink(store.catalog.clone(), &name);
     let runtime: Arc<dyn Runtime> = match config.runtime {
         RuntimeKind::Local => {
             let mut runtime_config = LocalRuntimeConfig::new(&config.data_dir);
