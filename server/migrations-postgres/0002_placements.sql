@@ -22,3 +22,13 @@ CREATE TABLE cluster_key (
     id  integer PRIMARY KEY CHECK (id = 1),
     key text NOT NULL
 );
+
+-- Failed sign-ins (wrong passwords, device codes that match nothing, unknown API tokens)
+-- counted per throttle and key across the replicas: each replica checks its own memory and
+-- adds what it sees here, so the replicas together allow a key about as many failures per
+-- window as one would. Rows go once their window has ended.
+CREATE TABLE sign_in_failures (
+    key      text PRIMARY KEY,
+    failures integer NOT NULL CHECK (failures > 0),
+    until    timestamptz NOT NULL
+);

@@ -22,3 +22,13 @@ CREATE TABLE cluster_key (
     id  INTEGER PRIMARY KEY NOT NULL CHECK (id = 1),
     key TEXT NOT NULL
 );
+
+-- Failed sign-ins (wrong passwords, device codes that match nothing, unknown API tokens)
+-- counted per throttle and key across the replicas: each replica checks its own memory and
+-- adds what it sees here, so the replicas together allow a key about as many failures per
+-- window as one would. Rows go once their window has ended.
+CREATE TABLE sign_in_failures (
+    key      TEXT PRIMARY KEY NOT NULL,
+    failures INTEGER NOT NULL CHECK (failures > 0),
+    until    TEXT NOT NULL
+);

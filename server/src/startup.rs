@@ -197,10 +197,13 @@ pub async fn prepare(config: Config) -> anyhow::Result<(AppState, Option<FirstSt
             "--runtime kubernetes is not available in this build; use --runtime local"
         ),
     };
-    let throttles = auth::Throttles::new(
+    let mut throttles = auth::Throttles::new(
         config.sign_in_attempts,
         std::time::Duration::from_secs(config.sign_in_window),
     );
+    if !store.cluster.exclusive() {
+        throttles = throttles.shared_in(store.sessions.clone());
+    }
     let state = AppState {
         config: Arc::new(config),
         store,

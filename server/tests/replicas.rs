@@ -317,3 +317,41 @@ async fn when_the_leading_replica_is_killed_the_other_takes_over_its_instances()
         processes_of(&moving)
     );
 }
+
+/// Wrong passwords count on every replica: once an account has used up its failures through
+/// one, the other allows it at most one more in that window (each replica checks its own
+/// memory and learns the shared count when it sees a failure).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_sign_ins_are_counted_across_replicas() {
+    let moto = MotoServer::start();
+    let (a, b) = pair(&moto, &["--runtime", "fake", "--sign-in-attempts", "3"]).await;
+    let (status, _) = a
+        .send(
+            Method::POST,
+            &a.admin_token,
+            "/users",
+            Some(serde_json::json!({ "username": "bob", "password": "right-password-1" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let sign_in = |server: &TestServer, password: &'static str| {
+        let request = server
+            .client
+            .post(format!("{}/login", server.url))
+            .header("origin", &server.url)
+            .form(&[("username", "bob"), ("password", password)]);
+        async move { request.send().await.unwrap().status() }
+    };
+    for _ in 0..3 {
+        assert_eq!(sign_in(&a, "wrong").await, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(sign_in(&a, "wrong").await, StatusCode::TOO_MANY_REQUESTS);
+    // B had seen nothing: one more failure, then B knows.
+    assert_eq!(sign_in(&b, "wrong").await, StatusCode::UNAUTHORIZED);
+    assert_eq!(sign_in(&b, "wrong").await, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        sign_in(&b, "right-password-1").await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the right password is not even checked while throttled"
+    );
+}

@@ -255,7 +255,7 @@ pub async fn caller_from_parts(
                     Some(Caller::from_user(user, Some(token.id)))
                 }
                 Ok(None) => {
-                    throttle.fail(keys);
+                    throttle.fail(keys).await;
                     None
                 }
                 Err(err) => {

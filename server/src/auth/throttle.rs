@@ -4,6 +4,11 @@
 //! that window ends — without checking the guess, so a right guess is not told apart from a
 //! wrong one. Only failures count, in memory (a restart forgets them).
 //!
+//! Replicas sharing a store count together: a failure is also added to the store's count of
+//! its key, and the replica takes the store's count when it is higher. Checks stay in memory
+//! (no query for the requests that fail nothing), so once a key has used up its failures
+//! anywhere, each other replica allows it at most one more failure in that window.
+//!
 //! Memory is bounded: each table holds at most [`CAPACITY`] keys. When it is full, keys whose
 //! window has passed go first, then the key with the fewest failures, so a flood of fresh keys
 //! (many addresses, made-up account names) cannot push out an account under attack. IPv6
@@ -12,10 +17,12 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use uuid::Uuid;
+
+use crate::store::Sessions;
 
 /// Keys one table keeps at most.
 pub const CAPACITY: usize = 10_000;
@@ -37,6 +44,15 @@ pub enum Key {
 }
 
 impl Key {
+    /// The key as the store counts it, beside `what` (the throttle's name).
+    fn stored(&self, what: &str) -> String {
+        match self {
+            Key::Account(name) => format!("{what}/account/{name}"),
+            Key::User(id) => format!("{what}/user/{id}"),
+            Key::Address(ip) => format!("{what}/address/{ip}"),
+        }
+    }
+
     /// The key of a username typed at sign-in.
     pub fn account(name: &str) -> Key {
         let name = name.trim();
@@ -78,12 +94,24 @@ struct Failures {
 }
 
 /// One kind of guess: its limit, its window and the failures seen.
-#[derive(Debug)]
 pub struct Throttle {
     what: &'static str,
     limit: u32,
     window: Duration,
     table: Mutex<HashMap<Key, Failures>>,
+    /// The store the replicas count failures in, when several share it.
+    shared: Option<Arc<dyn Sessions>>,
+}
+
+impl fmt::Debug for Throttle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Throttle")
+            .field("what", &self.what)
+            .field("limit", &self.limit)
+            .field("window", &self.window)
+            .field("shared", &self.shared.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Throttle {
@@ -94,7 +122,14 @@ impl Throttle {
             limit: limit.max(1),
             window,
             table: Mutex::new(HashMap::new()),
+            shared: None,
         }
+    }
+
+    /// Counts failures in `store` too, with the other replicas that share it.
+    pub fn shared_in(mut self, store: Arc<dyn Sessions>) -> Throttle {
+        self.shared = Some(store);
+        self
     }
 
     fn table(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Failures>> {
@@ -121,9 +156,42 @@ impl Throttle {
         }
     }
 
-    /// Counts a failure against each of `keys`; logs a warning for each key that reaches the
-    /// limit.
-    pub fn fail(&self, keys: &[Key]) {
+    /// Counts a failure against each of `keys` (in the shared store too, when there is one);
+    /// logs a warning for each key that reaches the limit.
+    pub async fn fail(&self, keys: &[Key]) {
+        let mut counted = Vec::new();
+        if let Some(store) = &self.shared {
+            let now = time::OffsetDateTime::now_utc();
+            for key in keys {
+                match store
+                    .count_failure(&key.stored(self.what), now, self.window)
+                    .await
+                {
+                    Ok((count, until)) => counted.push((key, count, until - now)),
+                    Err(e) => tracing::warn!(error = %e, "counting a failed sign-in in the store"),
+                }
+            }
+        }
+        self.fail_here(keys);
+        // What the other replicas counted: a higher count, with its window's end.
+        let now = Instant::now();
+        let mut table = self.table();
+        for (key, count, left) in counted {
+            let Some(failures) = table.get_mut(key) else {
+                continue;
+            };
+            let left = Duration::try_from(left)
+                .unwrap_or_default()
+                .min(self.window);
+            if count > failures.count && !left.is_zero() {
+                failures.count = count;
+                failures.since = now.checked_sub(self.window - left).unwrap_or(now);
+            }
+        }
+    }
+
+    /// [`Throttle::fail`] in this process's memory.
+    fn fail_here(&self, keys: &[Key]) {
         let now = Instant::now();
         let mut table = self.table();
         for key in keys {
@@ -153,9 +221,15 @@ impl Throttle {
         }
     }
 
-    /// Forgets the failures of `key` (its owner proved who they are).
-    pub fn forget(&self, key: &Key) {
+    /// Forgets the failures of `key` (its owner proved who they are), here and in the shared
+    /// store.
+    pub async fn forget(&self, key: &Key) {
         self.table().remove(key);
+        if let Some(store) = &self.shared
+            && let Err(e) = store.forget_failures(&key.stored(self.what)).await
+        {
+            tracing::warn!(error = %e, "forgetting failed sign-ins in the store");
+        }
     }
 
     fn make_room(&self, table: &mut HashMap<Key, Failures>, now: Instant) {
@@ -194,6 +268,15 @@ impl Throttles {
             tokens: Throttle::new("API tokens", attempts.saturating_mul(TOKEN_FACTOR), window),
         }
     }
+
+    /// Every throttle counting in `store` too, with the other replicas sharing it.
+    pub fn shared_in(self, store: Arc<dyn Sessions>) -> Throttles {
+        Throttles {
+            passwords: self.passwords.shared_in(store.clone()),
+            device_codes: self.device_codes.shared_in(store.clone()),
+            tokens: self.tokens.shared_in(store),
+        }
+    }
 }
 
 /// Seconds for `Retry-After`: `wait` rounded up, at least 1.
@@ -209,15 +292,15 @@ mod tests {
         Key::address(text.parse().unwrap())
     }
 
-    #[test]
-    fn a_key_is_refused_after_its_limit_until_the_window_ends() {
+    #[tokio::test]
+    async fn a_key_is_refused_after_its_limit_until_the_window_ends() {
         let throttle = Throttle::new("tests", 3, Duration::from_secs(60));
         let keys = [Key::account("bob"), ip("10.0.0.1")];
         for _ in 0..2 {
-            throttle.fail(&keys);
+            throttle.fail(&keys).await;
             assert!(throttle.check(&keys).is_ok());
         }
-        throttle.fail(&keys);
+        throttle.fail(&keys).await;
         let wait = throttle.check(&keys).unwrap_err();
         assert!(wait <= Duration::from_secs(60) && wait > Duration::from_secs(55));
         // Each key on its own is throttled: the account from elsewhere, the address for others.
@@ -234,11 +317,11 @@ mod tests {
             failures.since -= Duration::from_secs(61);
         }
         assert!(throttle.check(&keys).is_ok());
-        throttle.fail(&keys);
+        throttle.fail(&keys).await;
         assert!(throttle.check(&keys).is_ok());
         assert_eq!(throttle.table()[&keys[0]].count, 1);
 
-        throttle.forget(&keys[0]);
+        throttle.forget(&keys[0]).await;
         assert!(!throttle.table().contains_key(&keys[0]));
     }
 
@@ -258,19 +341,21 @@ mod tests {
         );
     }
 
-    #[test]
-    fn the_table_stays_bounded_and_keeps_the_keys_under_attack() {
+    #[tokio::test]
+    async fn the_table_stays_bounded_and_keeps_the_keys_under_attack() {
         let throttle = Throttle::new("tests", 5, Duration::from_secs(60));
         let target = [Key::account("admin")];
         for _ in 0..4 {
-            throttle.fail(&target);
+            throttle.fail(&target).await;
         }
         for i in 0..(CAPACITY as u32 + 500) {
-            throttle.fail(&[Key::address(IpAddr::from(i.to_be_bytes()))]);
+            throttle
+                .fail(&[Key::address(IpAddr::from(i.to_be_bytes()))])
+                .await;
         }
         assert_eq!(throttle.table().len(), CAPACITY);
         assert_eq!(throttle.table()[&target[0]].count, 4);
-        throttle.fail(&target);
+        throttle.fail(&target).await;
         assert!(throttle.check(&target).is_err());
     }
 

@@ -505,6 +505,18 @@ pub trait Sessions: Send + Sync + 'static {
     /// Removes expired sessions and codes (device authorizations an hour after their expiry,
     /// so a late poll still hears `expired_token`).
     async fn purge_expired(&self, now: OffsetDateTime) -> StoreResult<()>;
+
+    /// Counts one failed attempt against `key` (a throttle's key, e.g. `sign-ins/address/…`)
+    /// at `now`: a new window ending at `now + window` when the key has none running.
+    /// Returns the failures in the key's window and when that window ends.
+    async fn count_failure(
+        &self,
+        key: &str,
+        now: OffsetDateTime,
+        window: std::time::Duration,
+    ) -> StoreResult<(u32, OffsetDateTime)>;
+    /// Forgets the failures counted against `key`.
+    async fn forget_failures(&self, key: &str) -> StoreResult<()>;
 }
 
 /// Apps, the Names they are imported under, and the instances that run them.

@@ -152,7 +152,7 @@ pub async fn login(
         }
     };
     let Some(user) = user.filter(|_| valid) else {
-        throttle.fail(&keys);
+        throttle.fail(&keys).await;
         tracing::info!(username = %form.username, client = ?client.0, "sign-in failed");
         return Ok((
             StatusCode::UNAUTHORIZED,
@@ -160,7 +160,7 @@ pub async fn login(
         )
             .into_response());
     };
-    throttle.forget(&account);
+    throttle.forget(&account).await;
     let cookie = auth::start_session(&state, user.id, None).await?;
     tracing::info!(username = %user.username, "signed in");
     Ok(([(header::SET_COOKIE, cookie)], Redirect::to(&next)).into_response())
@@ -363,7 +363,7 @@ pub async fn device_decide(
         .decide_device_code(&code, grant, now)
         .await?
     {
-        throttle.fail(&keys);
+        throttle.fail(&keys).await;
         let page = pages::device(
             &caller.username,
             &form.user_code,

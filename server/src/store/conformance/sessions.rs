@@ -11,7 +11,7 @@ use super::{Check, Subject, conflict, now, user};
 use crate::store::{AuthCodeRecord, Conflict, DeviceCodeRecord, DeviceGrant, SessionRecord};
 
 /// The checks, in the order they run.
-pub(super) const CHECKS: [Check; 7] = [
+pub(super) const CHECKS: [Check; 8] = [
     (
         "sessions_by_hash_until_expiry",
         sessions_by_hash_until_expiry,
@@ -25,6 +25,10 @@ pub(super) const CHECKS: [Check; 7] = [
     ("purge_removes_what_expired", purge_removes_what_expired),
     ("concurrent_redemptions", concurrent_redemptions),
     ("sessions_survive_a_reopen", sessions_survive_a_reopen),
+    (
+        "failures_count_per_key_and_window",
+        failures_count_per_key_and_window,
+    ),
 ];
 
 fn pending_device(user_code: &str, expires_at: OffsetDateTime) -> DeviceCodeRecord {
@@ -359,5 +363,53 @@ fn sessions_survive_a_reopen(s: &dyn Subject) -> BoxFuture<'_, ()> {
             .unwrap()
             .unwrap();
         assert_eq!(device.user_code, "ABCD-EFGH");
+    })
+}
+
+fn failures_count_per_key_and_window(s: &dyn Subject) -> BoxFuture<'_, ()> {
+    Box::pin(async move {
+        let stores = s.open().await;
+        let other = s.open().await;
+        let window = Duration::from_secs(60);
+        let start = now();
+        let count = |stores: &crate::store::Stores, key: &'static str, at: OffsetDateTime| {
+            let sessions = stores.sessions.clone();
+            async move { sessions.count_failure(key, at, window).await.unwrap() }
+        };
+        let end = start + window;
+        assert_eq!(
+            count(&stores, "sign-ins/account/bob", start).await,
+            (1, end)
+        );
+        let later = start + Duration::from_secs(10);
+        assert_eq!(count(&other, "sign-ins/account/bob", later).await, (2, end));
+        assert_eq!(
+            count(&stores, "sign-ins/address/10.0.0.1", later).await.0,
+            1
+        );
+        // Two replicas counting at once lose no failure.
+        let (a, b) = tokio::join!(
+            count(&stores, "sign-ins/account/bob", later),
+            count(&other, "sign-ins/account/bob", later)
+        );
+        let mut both = [a.0, b.0];
+        both.sort_unstable();
+        assert_eq!(both, [3, 4]);
+        // Once its window ended, a key starts a new one.
+        let next = end + Duration::from_secs(1);
+        assert_eq!(
+            count(&stores, "sign-ins/account/bob", next).await,
+            (1, next + window)
+        );
+        stores
+            .sessions
+            .forget_failures("sign-ins/account/bob")
+            .await
+            .unwrap();
+        assert_eq!(count(&stores, "sign-ins/account/bob", next).await.0, 1);
+        // Purged once the window has ended.
+        stores.sessions.purge_expired(next + window).await.unwrap();
+        assert_eq!(count(&stores, "sign-ins/account/bob", next).await.0, 1);
+        assert_eq!(count(&stores, "sign-ins/address/10.0.0.1", next).await.0, 1);
     })
 }

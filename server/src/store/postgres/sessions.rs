@@ -245,6 +245,7 @@ impl Sessions for PostgresStore {
             "DELETE FROM host_codes WHERE expires_at <= $1",
             // Device codes stay a little past expiry so a late poll hears `expired_token`.
             "DELETE FROM device_codes WHERE expires_at + interval '1 hour' <= $1",
+            "DELETE FROM sign_in_failures WHERE until <= $1",
         ] {
             sqlx::query(sql)
                 .bind(now)
@@ -252,6 +253,39 @@ impl Sessions for PostgresStore {
                 .await
                 .map_err(db_err)?;
         }
+        Ok(())
+    }
+
+    async fn count_failure(
+        &self,
+        key: &str,
+        now: OffsetDateTime,
+        window: std::time::Duration,
+    ) -> StoreResult<(u32, OffsetDateTime)> {
+        let row = sqlx::query(
+            "INSERT INTO sign_in_failures AS f (key, failures, until) VALUES ($1, 1, $3)
+             ON CONFLICT (key) DO UPDATE SET
+                failures = CASE WHEN f.until <= $2 THEN 1 ELSE f.failures + 1 END,
+                until = CASE WHEN f.until <= $2 THEN $3 ELSE f.until END
+             RETURNING failures, until",
+        )
+        .bind(key)
+        .bind(Ts::new(now))
+        .bind(Ts::new(now + window))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_err)?;
+        let failures: i32 = row.try_get("failures").map_err(db_err)?;
+        let until: Ts = row.try_get("until").map_err(db_err)?;
+        Ok((u32::try_from(failures).unwrap_or(0), until.0))
+    }
+
+    async fn forget_failures(&self, key: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM sign_in_failures WHERE key = $1")
+            .bind(key)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
         Ok(())
     }
 }

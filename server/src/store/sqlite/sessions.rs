@@ -241,6 +241,7 @@ impl Sessions for SqliteStore {
                 "DELETE FROM device_codes WHERE expires_at <= ?",
                 &device_cutoff,
             ),
+            ("DELETE FROM sign_in_failures WHERE until <= ?", &now),
         ] {
             // RFC 3339 UTC text with fixed precision sorts as time does.
             sqlx::query(sql)
@@ -249,6 +250,39 @@ impl Sessions for SqliteStore {
                 .await
                 .map_err(db_err)?;
         }
+        Ok(())
+    }
+
+    async fn count_failure(
+        &self,
+        key: &str,
+        now: OffsetDateTime,
+        window: std::time::Duration,
+    ) -> StoreResult<(u32, OffsetDateTime)> {
+        let row = sqlx::query(
+            "INSERT INTO sign_in_failures AS f (key, failures, until) VALUES (?1, 1, ?3)
+             ON CONFLICT (key) DO UPDATE SET
+                failures = CASE WHEN f.until <= ?2 THEN 1 ELSE f.failures + 1 END,
+                until = CASE WHEN f.until <= ?2 THEN ?3 ELSE f.until END
+             RETURNING failures, until",
+        )
+        .bind(key)
+        .bind(fmt_time(now))
+        .bind(fmt_time(now + window))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_err)?;
+        let failures: i64 = row.try_get("failures").map_err(db_err)?;
+        let until: String = row.try_get("until").map_err(db_err)?;
+        Ok((u32::try_from(failures).unwrap_or(0), parse_time(until)?))
+    }
+
+    async fn forget_failures(&self, key: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM sign_in_failures WHERE key = ?")
+            .bind(key)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
         Ok(())
     }
 }
