@@ -52,16 +52,7 @@ verdict() { awk -v v="$1" -v l="$3" -v op="$2" 'BEGIN {
   ok = (op == ">=") ? v >= l : v <= l; print ok ? "ok" : "MISSED" }'; }
 
 # The bundle: examples/hello as a zip (the server verifies it like any other).
-python3 - "$APP" "$WORK/hello.qz" <<'EOF'
-import os, sys, zipfile
-root, out = sys.argv[1], sys.argv[2]
-with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if d not in ("__pycache__", ".venv"))
-        for name in sorted(files):
-            path = os.path.join(folder, name)
-            z.write(path, os.path.relpath(path, root))
-EOF
+python3 "$ROOT/bench/zip_app.py" "$APP" "$WORK/hello.qz"
 
 # start_server NAME [FLAG…]: a fresh server on a fresh data directory; sets BASE, PORT, TOKEN,
 # APP_ID.

@@ -17,7 +17,7 @@
 #           make build-web, the JS tests and the headless-Chromium tests
 #   python  the virtualenv PY_VENV (default ~/.cache/q8s-venv) with maturin,
 #           pytest, mypy, nbclient, ipykernel, tqdm (tests/python/requirements.txt)
-#   bench   zip, GNU time, wrk, hyperfine               (make bench)
+#   bench   zip, GNU time, wrk, hyperfine, haproxy      (make bench)
 #
 # A new surface adds a group here (e.g. `web`: chromium, wasm-bindgen-cli) and
 # names it in the Makefile's SETUP_GROUPS. Each check runs in milliseconds when
@@ -245,10 +245,12 @@ setup_python() {
 
 setup_bench() {
   need_moto
+  need_postgres
   need_apt zip
   need_apt_file /usr/bin/time time
   need_apt wrk
   need_apt hyperfine
+  need_apt haproxy
 }
 
 main() {

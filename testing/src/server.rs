@@ -61,13 +61,7 @@ impl ServerProcess {
     /// [`ServerProcess::start`] with environment variables (e.g. the `AWS_*` credentials of a
     /// bucket).
     pub fn start_with_env(binary: &Path, args: &[&str], env: &[(&str, &str)]) -> ServerProcess {
-        let data = Arc::new(tempfile::tempdir().expect("creating a data dir"));
-        let args = args.iter().map(|a| a.to_string()).collect();
-        let env = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Self::spawn(binary.to_owned(), data, args, None, env, None)
+        Self::start_fresh(binary, args, env, None)
     }
 
     /// Starts another replica of a server whose store another process made (it makes no
@@ -79,20 +73,22 @@ impl ServerProcess {
         env: &[(&str, &str)],
         admin_token: &str,
     ) -> ServerProcess {
+        Self::start_fresh(binary, args, env, Some(admin_token.to_owned()))
+    }
+
+    fn start_fresh(
+        binary: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        admin_token: Option<String>,
+    ) -> ServerProcess {
         let data = Arc::new(tempfile::tempdir().expect("creating a data dir"));
         let args = args.iter().map(|a| a.to_string()).collect();
         let env = env
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        Self::spawn(
-            binary.to_owned(),
-            data,
-            args,
-            None,
-            env,
-            Some(admin_token.to_owned()),
-        )
+        Self::spawn(binary.to_owned(), data, args, None, env, admin_token)
     }
 
     /// Starts `binary` on a data directory that is a disk of `bytes` of its own: a tmpfs of
