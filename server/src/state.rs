@@ -28,6 +28,17 @@ pub struct AppState {
     pub node: Arc<crate::cluster::Node>,
 }
 
+/// What `/metrics` says of the replica that answers.
+#[derive(Debug)]
+pub struct Replica<'a> {
+    /// Its `--node-name`.
+    pub node: &'a str,
+    /// Whether it leads now.
+    pub leads: bool,
+    /// Instances its runtime runs or supervises.
+    pub instances: usize,
+}
+
 /// Counters exposed at `/metrics`. Instances by status are read from the store when scraped.
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -49,9 +60,20 @@ impl Metrics {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// The Prometheus text exposition of the counters and `instances`.
-    pub fn render(&self, instances: &[(InstanceStatus, u64)]) -> String {
+    /// The Prometheus text exposition of the counters, `replica` and `instances`.
+    pub fn render(&self, replica: &Replica<'_>, instances: &[(InstanceStatus, u64)]) -> String {
         let mut out = String::new();
+        let node = replica.node.replace('\\', "\\\\").replace('"', "\\\"");
+        let _ = writeln!(
+            out,
+            "# HELP q8s_replica This replica (its --node-name) and whether it leads.\n\
+             # TYPE q8s_replica gauge\n\
+             q8s_replica{{node=\"{node}\",leader=\"{}\"}} 1\n\
+             # HELP q8s_replica_instances Instances this replica's runtime runs or supervises.\n\
+             # TYPE q8s_replica_instances gauge\n\
+             q8s_replica_instances {}",
+            replica.leads, replica.instances
+        );
         let counter = |out: &mut String, name: &str, help: &str, value: u64| {
             let _ = writeln!(
                 out,
@@ -111,7 +133,17 @@ mod tests {
     fn renders_prometheus_text() {
         let m = Metrics::default();
         Metrics::bump(&m.imports);
-        let text = m.render(&[(InstanceStatus::Running, 2)]);
+        let replica = Replica {
+            node: "a\"b",
+            leads: true,
+            instances: 3,
+        };
+        let text = m.render(&replica, &[(InstanceStatus::Running, 2)]);
+        assert!(
+            text.contains("q8s_replica{node=\"a\\\"b\",leader=\"true\"} 1\n"),
+            "{text}"
+        );
+        assert!(text.contains("q8s_replica_instances 3\n"));
         assert!(text.contains("q8s_imports_total 1\n"));
         assert!(text.contains("q8s_instances{status=\"RUNNING\"} 2\n"));
         assert!(text.contains("q8s_instances{status=\"FAILED\"} 0\n"));

@@ -26,15 +26,22 @@ pub async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Health>
     (status, Json(health))
 }
 
-/// `GET /metrics`: Prometheus text.
+/// `GET /metrics`: Prometheus text, this replica's (counters, the instances it runs) beside the
+/// store's instance counts, which every replica reports alike.
 pub async fn metrics(State(state): State<AppState>) -> Response {
+    let here = state.runtime.list().await.map_or(0, |list| list.len());
+    let replica = crate::state::Replica {
+        node: &state.node.name,
+        leads: state.node.leads(),
+        instances: here,
+    };
     match state.store.catalog.instance_status_counts().await {
         Ok(counts) => (
             [(
                 header::CONTENT_TYPE,
                 "text/plain; version=0.0.4; charset=utf-8",
             )],
-            state.metrics.render(&counts),
+            state.metrics.render(&replica, &counts),
         )
             .into_response(),
         Err(e) => crate::error::ApiError::internal("reading instance counts", e).into_response(),
