@@ -100,7 +100,7 @@ async fn twenty_concurrent_imports_of_one_version_across_two_replicas_make_one()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_instance_on_one_replica_is_used_through_the_other() {
     let moto = MotoServer::start();
-    let (a, b) = pair(&moto, &["--runtime", "fake"]).await;
+    let (a, b) = pair(&moto, &["--runtime", "fake", "--sign-in-attempts", "2"]).await;
     let admin = a.admin_token.clone();
 
     // Signed in on A, the session works on B.
@@ -129,6 +129,23 @@ async fn an_instance_on_one_replica_is_used_through_the_other() {
     b.wait_for_status(&admin, &other, "RUNNING", START).await;
     let body = open_when_up(&a, &other, "/", &admin).await;
     assert_eq!(body, format!("fake instance {other}: GET /"));
+
+    // Wrong tokens sent to B for it are refused by B, counted against their sender: A never
+    // sees them, so they cannot get B's own address throttled at A (20 per window here).
+    let guesser = b.client_from([127, 0, 0, 9], &[]);
+    for _ in 0..25 {
+        let r = guesser
+            .get(b.api(&format!("/instances/{id}/logs")))
+            .bearer_auth("q8s_not-a-token")
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            r.status() == StatusCode::UNAUTHORIZED || r.status() == StatusCode::TOO_MANY_REQUESTS,
+            "{}",
+            r.status()
+        );
+    }
 
     // Its log, suspend and resume through B reach A, which runs it.
     let r = b

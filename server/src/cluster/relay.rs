@@ -1,7 +1,9 @@
 //! The instance actions that need the instance's processes — its log, suspend, resume,
 //! terminate — asked of a replica that does not run it: relayed to the replica that does,
 //! with the caller's own credentials (that replica checks them against the shared store as
-//! for any request). A relayed request carries [`RELAY_HEADER`] and is never relayed again.
+//! for any request). Only callers this replica lets in are relayed, so that wrong tokens count
+//! against the client's address here, not against this replica's at the other one. A relayed
+//! request carries [`RELAY_HEADER`] and is never relayed again.
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, Method, header};
@@ -11,6 +13,7 @@ use q8s_runtime::forward;
 use uuid::Uuid;
 
 use super::{RELAY_HEADER, elsewhere, upstream_of};
+use crate::auth::{self, ClientAddr};
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
@@ -29,6 +32,20 @@ pub(crate) async fn instance_actions(
     };
     if request.headers_mut().remove(RELAY_HEADER).is_some() {
         // Relayed here already: answered here, whatever the store says now.
+        return next.run(request).await;
+    }
+    // Only a caller this replica lets in is relayed: anyone else is answered here (401, 429),
+    // counted against their own address, never against this replica's at the other one.
+    let client = ClientAddr(
+        request
+            .extensions()
+            .get::<ConnectInfo<std::net::SocketAddr>>()
+            .map(|info| info.0.ip()),
+    );
+    if !matches!(
+        auth::caller_from_parts(&state, request.headers(), client).await,
+        Ok(Some(_))
+    ) {
         return next.run(request).await;
     }
     let node = match elsewhere(&state, id).await {
@@ -53,10 +70,7 @@ pub(crate) async fn instance_actions(
     let origin = forward::Origin {
         host: request.headers().get(header::HOST).cloned(),
         user: None,
-        peer: request
-            .extensions()
-            .get::<ConnectInfo<std::net::SocketAddr>>()
-            .map(|info| info.0.ip()),
+        peer: client.0,
     };
     match forward::forward(&upstream, request, origin).await {
         Ok(response) => response,
