@@ -265,9 +265,18 @@ async fn health_metrics_openapi_and_unknown_routes() {
         .unwrap();
     let (status, health) = json_of(r).await;
     assert_eq!(status, StatusCode::OK);
+    assert_eq!(health, json!({"status": "ok"}));
+    let r = server
+        .client
+        .get(format!("{}/readyz", server.url))
+        .send()
+        .await
+        .unwrap();
+    let (status, ready) = json_of(r).await;
+    assert_eq!(status, StatusCode::OK);
     assert_eq!(
-        health,
-        json!({"status": "ok", "store": true, "blob_store": true})
+        ready,
+        json!({"status": "ok", "store": true, "blob_store": true, "failing": []})
     );
     let metrics = server
         .client

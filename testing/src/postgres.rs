@@ -55,6 +55,14 @@ pub fn fresh_database() -> String {
     format!("postgres://postgres@127.0.0.1:{}/{name}", cluster.port)
 }
 
+/// Drops the database of `url` (a URL from [`fresh_database`]), ending its connections: what
+/// a server sees when its database goes away.
+pub fn drop_database(url: &str) {
+    let cluster = CLUSTER.get_or_init(join);
+    let name = url.rsplit('/').next().expect("a database name");
+    cluster.psql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+}
+
 /// The folder of PostgreSQL's server programs: the newest `/usr/lib/postgresql/<version>/bin`
 /// (Debian keeps them off PATH), else the folder of an `initdb` on PATH.
 fn bin_dir() -> PathBuf {
