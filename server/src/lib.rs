@@ -10,6 +10,7 @@ pub mod auth;
 pub mod blob;
 pub mod config;
 pub mod error;
+pub mod operations;
 pub mod proxy;
 mod reconcile;
 mod serve;

@@ -28,6 +28,9 @@ struct Cli {
 enum Command {
     /// Run the service (the default).
     Serve,
+    /// Apply the database's migrations, say which, and exit (the server also applies them at
+    /// start, under the same lock).
+    Migrate,
     /// Manage users.
     User {
         #[command(subcommand)]
@@ -90,6 +93,12 @@ async fn main() -> anyhow::Result<()> {
     init_logging(config.log_format);
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => q8s_server::run(config, shutdown_signal()).await,
+        Command::Migrate => {
+            for line in q8s_server::operations::migrate(&config).await? {
+                println!("{line}");
+            }
+            Ok(())
+        }
         Command::User {
             command: UserCommand::Add { name, admin },
         } => {

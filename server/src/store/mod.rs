@@ -14,6 +14,7 @@
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 mod postgres;
+mod schema;
 mod sqlite;
 
 use std::sync::Arc;
