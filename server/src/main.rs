@@ -31,6 +31,9 @@ enum Command {
     /// Apply the database's migrations, say which, and exit (the server also applies them at
     /// start, under the same lock).
     Migrate,
+    /// Reach the database, the blob store and the runtime; say what is wrong and how to fix
+    /// it (exit status 1 when something is).
+    Check,
     /// Manage users.
     User {
         #[command(subcommand)]
@@ -96,6 +99,16 @@ async fn main() -> anyhow::Result<()> {
         Command::Migrate => {
             for line in q8s_server::operations::migrate(&config).await? {
                 println!("{line}");
+            }
+            Ok(())
+        }
+        Command::Check => {
+            let lines = q8s_server::operations::check(&config).await;
+            for line in &lines {
+                println!("{line}");
+            }
+            if lines.iter().any(|l| l.outcome.is_err()) {
+                std::process::exit(1);
             }
             Ok(())
         }

@@ -201,6 +201,28 @@ impl ObjectBlobStore {
         }
     }
 
+    /// Writes a small object beside the bundles (`probes/…`, never taken for a blob), reads it
+    /// back and deletes it: what `q8s-server check` asks of a store.
+    pub async fn probe(&self) -> Result<(), BlobError> {
+        let nonce = uuid::Uuid::new_v4();
+        let location = ObjectPath::from(format!("probes/{nonce}"));
+        let body = format!("q8s-server check {nonce}");
+        self.store
+            .put(&location, PutPayload::from(body.clone().into_bytes()))
+            .await?;
+        let read = self.store.get(&location).await;
+        let deleted = self.store.delete(&location).await;
+        let read = read?.bytes().await?;
+        deleted?;
+        if read != body.as_bytes() {
+            return Err(BlobError::Io {
+                context: "reading the probe object back".into(),
+                source: io::Error::other("it came back with other bytes"),
+            });
+        }
+        Ok(())
+    }
+
     /// Streams `file` to the bucket: one request when small, else a multipart upload that
     /// holds at most a few parts in memory.
     async fn upload(&self, location: &ObjectPath, file: &Path) -> Result<(), BlobError> {

@@ -1,8 +1,13 @@
 //! The operator's commands beside `serve`: `q8s-server migrate` (apply the database's
-//! migrations and say which).
+//! migrations and say which), `q8s-server check` (reach the database, the blob store and the
+//! runtime, and say what is wrong and how to fix it).
+
+mod check;
 
 use crate::config::Config;
 use crate::store::{PostgresStore, SqliteStore, StoreResult};
+
+pub use check::{CheckLine, check};
 
 /// The metadata database a configuration names, connected but not migrated.
 pub enum Database {
