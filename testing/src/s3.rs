@@ -95,6 +95,17 @@ impl MotoServer {
         )
     }
 
+    /// Deletes the object `key` from the bucket.
+    pub fn delete(&self, key: &str) {
+        let answer = request(self.port, "DELETE", &format!("/{}/{key}", self.bucket));
+        assert!(
+            answer
+                .as_deref()
+                .is_some_and(|a| a.starts_with("HTTP/1.1 204")),
+            "deleting {key}: {answer:?}"
+        );
+    }
+
     /// The keys of the bucket's objects under `prefix`, from S3's list call.
     pub fn keys(&self, prefix: &str) -> Vec<String> {
         let answer = request(

@@ -11,6 +11,7 @@
 //! ([`orphans`]), so a replica never deletes a blob another is still importing.
 
 pub mod cache;
+mod copy;
 pub mod orphans;
 mod range;
 mod spool;
@@ -29,6 +30,7 @@ use q8s_core::archive::{Limits, QzReader};
 use tempfile::TempPath;
 
 pub use cache::ReadCache;
+pub use copy::Copied;
 pub use spool::{SpoolError, Spooled, spool_upload};
 
 /// Why a blob operation failed.

@@ -1,8 +1,10 @@
 //! The operator's commands beside `serve`: `q8s-server migrate` (apply the database's
 //! migrations and say which), `q8s-server check` (reach the database, the blob store and the
-//! runtime, and say what is wrong and how to fix it).
+//! runtime, and say what is wrong and how to fix it) and `q8s-server migrate-data` (move a
+//! SQLite + folder installation to PostgreSQL + S3, [`transfer`]).
 
 mod check;
+pub mod transfer;
 
 use crate::config::Config;
 use crate::store::{PostgresStore, SqliteStore, StoreResult};

@@ -15,6 +15,7 @@
 pub mod conformance;
 mod postgres;
 mod schema;
+pub mod snapshot;
 mod sqlite;
 
 use std::sync::Arc;

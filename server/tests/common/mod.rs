@@ -90,6 +90,12 @@ impl TestServer {
         Self::with(ServerProcess::start(binary(), args))
     }
 
+    /// Starts a server with extra command-line arguments and environment variables (kept
+    /// across restarts).
+    pub async fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> TestServer {
+        Self::with(ServerProcess::start_with_env(binary(), args, env))
+    }
+
     /// Starts a server whose bundles are in `moto`'s bucket (`--blob-store s3://…`, the
     /// credentials in its environment), with extra command-line arguments.
     pub async fn start_on_s3(moto: &q8s_testing::s3::MotoServer, args: &[&str]) -> TestServer {

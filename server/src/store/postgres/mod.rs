@@ -12,6 +12,7 @@
 mod accounts;
 mod catalog;
 mod codec;
+mod import;
 mod secrets;
 mod sessions;
 

@@ -6,6 +6,7 @@
 mod accounts;
 mod catalog;
 mod codec;
+mod export;
 mod names;
 mod secrets;
 mod sessions;
