@@ -41,7 +41,7 @@ export BENCH_DIR ?= /var/tmp/q8s-bench-$(shell id -u)
 # summary printed is the one covering every other test.
 NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 
-.PHONY: help setup setup-scale build build-native build-web test test-rust test-python test-web \
+.PHONY: help setup setup-scale build build-native build-web test test-rust test-scale test-python test-web \
         lint fmt run bench fuzz fuzz-api clean
 
 help: ## Show this help
@@ -64,7 +64,7 @@ build-native:
 build-web: setup
 	@scripts/build-web.sh
 
-test: setup setup-scale lint test-rust test-python test-web ## Check formatting and lints, run every test
+test: setup setup-scale lint test-rust test-scale test-python test-web ## Check formatting and lints, run every test
 
 # What the scale-out stores' tests run against (PostgreSQL, moto's S3); not needed by `make run`.
 setup-scale:
@@ -76,6 +76,21 @@ ifeq ($(NEXTEST),yes)
 	$(CARGO) nextest run --workspace
 else
 	$(CARGO) test --workspace
+endif
+
+# The server's API tests that run on the fake runtime and are not about SQLite or the folder,
+# a second time with each test server on a fresh PostgreSQL database and a bucket of its own
+# on moto (Q8S_TEST_BACKEND=postgres+s3, server/tests/common/backend.rs). The `_on_postgres`
+# twins of the first pass are left out: here every test is on PostgreSQL.
+SCALE_TESTS := api_accounts api_apps api_errors api_imports api_instances api_lifecycle \
+               api_lists api_tokens auth_flows web_origin web_page
+
+test-scale: setup-scale ## Run the server's API tests on PostgreSQL + S3 (moto)
+ifeq ($(NEXTEST),yes)
+	Q8S_TEST_BACKEND=postgres+s3 $(CARGO) nextest run -p q8s-server \
+	  $(addprefix --test ,$(SCALE_TESTS)) -E 'not test(/_on_postgres$$/)'
+else
+	Q8S_TEST_BACKEND=postgres+s3 $(CARGO) test -p q8s-server $(addprefix --test ,$(SCALE_TESTS))
 endif
 
 # The Python package built into PY_VENV, its tests against a real q8s-server

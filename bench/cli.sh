@@ -47,7 +47,7 @@ PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0));
 "$Q8S_SERVER" --listen "127.0.0.1:$PORT" --data-dir "$WORK/data" >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 200); do
-  curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
+  curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break
   sleep 0.05
 done
 export Q8S_URL=http://127.0.0.1:$PORT

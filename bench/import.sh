@@ -109,7 +109,7 @@ PORT=$(free_port)
 BASE=http://127.0.0.1:$PORT
 "$Q8S_SERVER" --listen "127.0.0.1:$PORT" --data-dir "$DATA" >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
-wait_for "$BASE/healthz" "$WORK/server.log"
+wait_for "$BASE/readyz" "$WORK/server.log"
 TOKEN=$(cat "$DATA/admin-token")
 
 S3_PORT=$(free_port)
@@ -119,7 +119,7 @@ AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_REGION=us-east-1 \
   --blob-store "s3://q8s-bench?endpoint=http://127.0.0.1:$MOTO_PORT&region=us-east-1" \
   >"$WORK/server-s3.log" 2>&1 &
 S3_PID=$!
-wait_for "$S3_BASE/healthz" "$WORK/server-s3.log"
+wait_for "$S3_BASE/readyz" "$WORK/server-s3.log"
 S3_TOKEN=$(cat "$S3_DATA/admin-token")
 
 now_ns() { date +%s%N; }

@@ -69,7 +69,7 @@ start_server() {
   setsid "$Q8S_SERVER" --listen "127.0.0.1:$PORT" --data-dir "$data" "$@" >"$WORK/server-$name.log" 2>&1 </dev/null &
   SERVER_PID=$!
   for _ in $(seq 200); do
-    curl -sf "$BASE/healthz" >/dev/null 2>&1 && break
+    curl -sf "$BASE/readyz" >/dev/null 2>&1 && break
     sleep 0.05
   done
   TOKEN=$(cat "$data/admin-token")

@@ -34,7 +34,7 @@ cleanup() {
 trap cleanup EXIT
 
 for _ in $(seq 1 200); do
-    curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
+    curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
     sleep 0.1
 done
 token="$(cat "$data/admin-token")"

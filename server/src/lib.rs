@@ -11,6 +11,7 @@ pub mod blob;
 pub mod cluster;
 pub mod config;
 pub mod error;
+pub mod operations;
 pub mod proxy;
 mod reconcile;
 mod serve;
@@ -103,7 +104,6 @@ pub fn app(state: AppState) -> Router {
         .route("/oauth/token", post(oauth::token))
         .route("/oauth/device/code", post(oauth::device_code))
         .route("/_q8s/handoff", get(web::handoff))
-        .route("/healthz", get(api::healthz))
         .route("/metrics", get(api::metrics))
         .merge(api);
     // Any other path of the main site is a file of the upload page, when there is one.

@@ -28,6 +28,29 @@ struct Cli {
 enum Command {
     /// Run the service (the default).
     Serve,
+    /// Apply the database's migrations, say which, and exit (the server also applies them at
+    /// start, under the same lock).
+    Migrate,
+    /// Reach the database, the blob store and the runtime; say what is wrong and how to fix
+    /// it (exit status 1 when something is).
+    Check,
+    /// Move a SQLite + folder installation into an empty PostgreSQL database and an S3 bucket
+    /// (docs/scale-out.md). Stop the server first.
+    MigrateData {
+        /// The source database, e.g. `sqlite:///var/lib/q8s/q8s.db`.
+        #[arg(long)]
+        from: String,
+        /// The source blob store, e.g. `file:///var/lib/q8s/blobs`.
+        #[arg(long)]
+        from_blobs: String,
+        /// The target database, empty: `postgres://USER:PASSWORD@HOST:PORT/DATABASE`.
+        #[arg(long)]
+        to: String,
+        /// The target blob store, e.g. `s3://bucket?endpoint=…&region=…` (credentials from
+        /// the `AWS_*` variables).
+        #[arg(long)]
+        to_blobs: String,
+    },
     /// Manage users.
     User {
         #[command(subcommand)]
@@ -90,6 +113,43 @@ async fn main() -> anyhow::Result<()> {
     init_logging(config.log_format);
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => q8s_server::run(config, shutdown_signal()).await,
+        Command::Migrate => {
+            for line in q8s_server::operations::migrate(&config).await? {
+                println!("{line}");
+            }
+            Ok(())
+        }
+        Command::Check => {
+            let lines = q8s_server::operations::check(&config).await;
+            for line in &lines {
+                println!("{line}");
+            }
+            if lines.iter().any(|l| l.outcome.is_err()) {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Command::MigrateData {
+            from,
+            from_blobs,
+            to,
+            to_blobs,
+        } => {
+            let transfer = q8s_server::operations::transfer::Transfer {
+                from,
+                from_blobs,
+                to,
+                to_blobs,
+            };
+            q8s_server::operations::transfer::migrate_data(
+                &transfer,
+                config.database_pool,
+                &mut |line| println!("{line}"),
+            )
+            .await?;
+            println!("done: start q8s-server with --database and --blob-store naming the targets");
+            Ok(())
+        }
         Command::User {
             command: UserCommand::Add { name, admin },
         } => {

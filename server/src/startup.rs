@@ -40,7 +40,7 @@ impl FirstStart {
 }
 
 /// Creates `dir` (and parents) readable by the server's user only.
-fn private_dir(dir: &Path) -> anyhow::Result<()> {
+pub(crate) fn private_dir(dir: &Path) -> anyhow::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]

@@ -65,10 +65,10 @@ async fn an_app_on_s3_is_imported_listed_launched_and_its_icon_read() {
     assert_eq!(r.status(), StatusCode::OK);
     assert!(r.bytes().await.unwrap() == bytes);
 
-    // Health says the bucket answers.
+    // Readiness says the bucket answers.
     let r = server
         .client
-        .get(format!("{}/healthz", server.url))
+        .get(format!("{}/readyz", server.url))
         .send()
         .await
         .unwrap();

@@ -134,7 +134,7 @@ impl Replica {
         Replica { child, url, data }
     }
 
-    /// Waits (up to a minute) until `/healthz` answers 200; panics with the log if the
+    /// Waits (up to a minute) until `/readyz` answers 200; panics with the log if the
     /// process exits first.
     async fn ready(&mut self) {
         let client = reqwest::Client::new();
@@ -144,7 +144,7 @@ impl Replica {
                 let log = std::fs::read_to_string(self.data.path().with_extension("log"));
                 panic!("a server exited ({status}): {}", log.unwrap_or_default());
             }
-            let health = client.get(format!("{}/healthz", self.url)).send().await;
+            let health = client.get(format!("{}/readyz", self.url)).send().await;
             if health.is_ok_and(|r| r.status().is_success()) {
                 return;
             }

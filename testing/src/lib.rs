@@ -1,7 +1,7 @@
 //! Test support shared by the integration tests of `q8s-server` and `q8s-cli`.
 //!
 //! - [`ServerProcess`]: a REAL `q8s-server` process on a free loopback port with a temporary
-//!   data directory, waited for until `/healthz` answers, killed (and its volumes unmounted)
+//!   data directory, waited for until `/readyz` answers, killed (and its volumes unmounted)
 //!   when dropped. Each crate's `tests/common` wraps it with the client it tests with: async
 //!   `reqwest` calls for the server's API tests, `q8s-cli` runs for the CLI's.
 //! - [`apps`]: app folders and bundles built from `examples/hello`.

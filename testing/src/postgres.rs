@@ -55,6 +55,53 @@ pub fn fresh_database() -> String {
     format!("postgres://postgres@127.0.0.1:{}/{name}", cluster.port)
 }
 
+/// Drops the database of `url` (a URL from [`fresh_database`]), ending its connections: what
+/// a server sees when its database goes away.
+pub fn drop_database(url: &str) {
+    let cluster = CLUSTER.get_or_init(join);
+    let name = url.rsplit('/').next().expect("a database name");
+    cluster.psql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+}
+
+/// The role that must give its password (every other role of the test cluster is trusted).
+pub const PASSWORD_ROLE: &str = "q8s_password";
+/// [`PASSWORD_ROLE`]'s password.
+pub const PASSWORD: &str = "the-right-password";
+
+/// A fresh database owned by [`PASSWORD_ROLE`], a role the cluster asks for its password
+/// ([`PASSWORD`]), as a URL with that password: for tests of a refused login. The rule is
+/// added (once per cluster, under the start lock) at the top of `pg_hba.conf`, for that role
+/// only, so every other test still connects without one.
+pub fn fresh_database_with_password() -> String {
+    let url = fresh_database();
+    let cluster = CLUSTER.get().expect("joined by fresh_database");
+    let name = url.rsplit('/').next().expect("a database name");
+    let hba = cluster.psql("SHOW hba_file");
+    let hba = Path::new(hba.trim());
+    let rule = format!("host all {PASSWORD_ROLE} 127.0.0.1/32 scram-sha-256\n");
+    // <state>/cluster-…/data/pg_hba.conf
+    let state = hba.ancestors().nth(3).expect("the state folder");
+    let start = lock_file(&state.join("start.lock"));
+    flock(&start, true);
+    let text = std::fs::read_to_string(hba).expect("reading pg_hba.conf");
+    if !text.contains(&rule) {
+        std::fs::write(hba, format!("{rule}{text}")).expect("writing pg_hba.conf");
+        cluster.psql(&format!(
+            "DO $$ BEGIN CREATE ROLE {PASSWORD_ROLE} LOGIN PASSWORD '{PASSWORD}'; \
+             EXCEPTION WHEN duplicate_object THEN NULL; END $$"
+        ));
+        cluster.psql("SELECT pg_reload_conf()");
+        // The postmaster reloads on the signal, a moment later.
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    drop(start);
+    cluster.psql(&format!("ALTER DATABASE {name} OWNER TO {PASSWORD_ROLE}"));
+    format!(
+        "postgres://{PASSWORD_ROLE}:{PASSWORD}@127.0.0.1:{}/{name}",
+        cluster.port
+    )
+}
+
 /// The folder of PostgreSQL's server programs: the newest `/usr/lib/postgresql/<version>/bin`
 /// (Debian keeps them off PATH), else the folder of an `initdb` on PATH.
 fn bin_dir() -> PathBuf {

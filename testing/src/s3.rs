@@ -81,6 +81,29 @@ impl MotoServer {
         moto
     }
 
+    /// Makes another empty bucket and returns its name (servers sharing one moto keep their
+    /// bundles apart; [`MotoServer::url_of`] is its `--blob-store` URL).
+    pub fn new_bucket(&self) -> String {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+        let bucket = format!(
+            "q8s-test-{}",
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        let answer = request(self.port, "PUT", &format!("/{bucket}"));
+        assert!(
+            answer
+                .as_deref()
+                .is_some_and(|a| a.starts_with("HTTP/1.1 200")),
+            "creating the bucket {bucket}: {answer:?}"
+        );
+        bucket
+    }
+
+    /// The `--blob-store` URL of `bucket` on this server.
+    pub fn url_of(&self, bucket: &str) -> String {
+        format!("s3://{bucket}?endpoint={}&region={REGION}", self.endpoint())
+    }
+
     /// `http://127.0.0.1:<port>`.
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
@@ -88,19 +111,31 @@ impl MotoServer {
 
     /// The `--blob-store` URL of the bucket.
     pub fn url(&self) -> String {
-        format!(
-            "s3://{}?endpoint={}&region={REGION}",
-            self.bucket,
-            self.endpoint()
-        )
+        self.url_of(&self.bucket)
+    }
+
+    /// Deletes the object `key` from the bucket.
+    pub fn delete(&self, key: &str) {
+        let answer = request(self.port, "DELETE", &format!("/{}/{key}", self.bucket));
+        assert!(
+            answer
+                .as_deref()
+                .is_some_and(|a| a.starts_with("HTTP/1.1 204")),
+            "deleting {key}: {answer:?}"
+        );
     }
 
     /// The keys of the bucket's objects under `prefix`, from S3's list call.
     pub fn keys(&self, prefix: &str) -> Vec<String> {
+        self.keys_in(&self.bucket, prefix)
+    }
+
+    /// The keys of `bucket`'s objects under `prefix`.
+    pub fn keys_in(&self, bucket: &str, prefix: &str) -> Vec<String> {
         let answer = request(
             self.port,
             "GET",
-            &format!("/{}?list-type=2&prefix={prefix}", self.bucket),
+            &format!("/{bucket}?list-type=2&prefix={prefix}"),
         )
         .expect("listing the bucket");
         answer

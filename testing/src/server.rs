@@ -204,7 +204,7 @@ impl ServerProcess {
         server
     }
 
-    /// Waits (up to 60 s) until `GET /healthz` answers 200; panics with the log when the
+    /// Waits (up to 60 s) until `GET /readyz` answers 200; panics with the log when the
     /// process exits first.
     fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -212,7 +212,7 @@ impl ServerProcess {
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!("q8s-server exited early ({status}); log: {}", self.log());
             }
-            if healthz(self.port) {
+            if ready(self.port) {
                 return;
             }
             assert!(
@@ -295,15 +295,16 @@ fn log_path(data: &tempfile::TempDir) -> PathBuf {
     data.path().with_extension("log")
 }
 
-/// Whether `GET /healthz` on `127.0.0.1:port` answers 200. One HTTP/1.1 request on a plain
+/// Whether `GET /readyz` on `127.0.0.1:port` answers 200 (the server serves, and its store and
+/// blob store answer). One HTTP/1.1 request on a plain
 /// socket: the harness serves sync and async tests alike, and a blocking HTTP client cannot
 /// run inside an async test's runtime.
-fn healthz(port: u16) -> bool {
+fn ready(port: u16) -> bool {
     let ask = || -> std::io::Result<bool> {
         let mut stream = TcpStream::connect(("127.0.0.1", port))?;
         stream.set_read_timeout(Some(Duration::from_secs(5)))?;
         stream.write_all(
-            format!("GET /healthz HTTP/1.1\r\nHost: localhost:{port}\r\nConnection: close\r\n\r\n")
+            format!("GET /readyz HTTP/1.1\r\nHost: localhost:{port}\r\nConnection: close\r\n\r\n")
                 .as_bytes(),
         )?;
         let mut head = [0u8; 12];

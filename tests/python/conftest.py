@@ -121,7 +121,7 @@ def server() -> Iterator[Server]:
             if process.poll() is not None:
                 pytest.fail(f"q8s-server exited early: {log.read_text()}")
             try:
-                status, _ = Server(url, port, data, "", log).get(f"127.0.0.1:{port}", "/healthz")
+                status, _ = Server(url, port, data, "", log).get(f"127.0.0.1:{port}", "/readyz")
                 if status == 200:
                     break
             except OSError:

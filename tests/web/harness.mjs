@@ -61,7 +61,7 @@ function freePort() {
   });
 }
 
-/** Starts q8s-server serving `webDir`; resolves when `/healthz` answers. */
+/** Starts q8s-server serving `webDir`; resolves when `/readyz` answers. */
 export async function startServer({ exe, webDir, outputDir }) {
   const port = await freePort();
   const data = fs.mkdtempSync(path.join(os.tmpdir(), "q8s-web-e2e-"));
@@ -115,7 +115,7 @@ export async function startServer({ exe, webDir, outputDir }) {
   for (;;) {
     if (child.exitCode !== null) fail(`q8s-server exited early:\n${fs.readFileSync(logPath, "utf8")}`);
     try {
-      const response = await fetch(`http://127.0.0.1:${port}/healthz`);
+      const response = await fetch(`http://127.0.0.1:${port}/readyz`);
       if (response.ok) break;
     } catch {
       // not listening yet

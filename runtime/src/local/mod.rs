@@ -207,6 +207,42 @@ impl LocalRuntime {
         }
     }
 
+    /// What `q8s-server check` asks of this host besides [`LocalRuntime::check_host`]:
+    /// bubblewrap found and able to make a sandbox, `uv` found. Returns what was found, or
+    /// what is wrong and how to fix it.
+    pub fn check_tools(config: &LocalRuntimeConfig) -> Result<String, String> {
+        let bwrap = which(&config.bwrap).ok_or_else(|| {
+            format!(
+                "{} (bubblewrap) not found. Fix: install it (Debian: apt-get install                  bubblewrap; `scripts/setup.sh server`)",
+                config.bwrap.display()
+            )
+        })?;
+        let out = std::process::Command::new(&bwrap)
+            .args(["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"])
+            .args(["--unshare-pid", "--die-with-parent", "true"])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|e| format!("running {}: {e}", bwrap.display()))?;
+        if !out.status.success() {
+            return Err(format!(
+                "{} cannot make a sandbox here: {}. Fix: run q8s-server as root, or allow                  unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1);                  in a container, give it the privileges docs/security.md lists",
+                bwrap.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        let uv = which(&config.uv).ok_or_else(|| {
+            format!(
+                "{} not found. Fix: install uv (`pip install uv`; `scripts/setup.sh server`)                  on the PATH of q8s-server",
+                config.uv.display()
+            )
+        })?;
+        Ok(format!(
+            "bubblewrap usable ({}), uv found ({})",
+            bwrap.display(),
+            uv.display()
+        ))
+    }
+
     /// A runtime keeping its files under `config.data_dir`, reporting to `sink`. Processes an
     /// earlier run left behind (the server was killed) are ended here; the server then starts
     /// the instances that should run (reconciliation).

@@ -35,6 +35,9 @@ const BOUND: &[(&str, Option<&str>, Option<&str>)] = &[
     // Answers of admin calls the bindings do not make.
     ("AppName", None, None),
     ("CreatedUser", None, None),
+    // Probes of load balancers and supervisors (`/healthz`, `/readyz`).
+    ("Liveness", None, None),
+    ("Readiness", None, None),
     // Request bodies and queries: the bindings send them, built by core's client.
     ("AppNameBody", None, None),
     ("NewInstanceBody", None, None),

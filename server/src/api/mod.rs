@@ -33,7 +33,7 @@ pub fn instances_sink(
         node: node.to_owned(),
     })
 }
-pub use ops::{healthz, metrics};
+pub use ops::metrics;
 
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
@@ -89,6 +89,8 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(accounts::delete_token))
         .routes(routes!(accounts::list_users, accounts::create_user));
     let (api, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::readyz))
         .nest("/api/v1", api)
         .split_for_parts();
     let json = doc.clone();

@@ -236,13 +236,22 @@ pub struct AppNameBody {
     pub owner: String,
 }
 
-/// Answer of `/healthz`.
+/// Answer of `/healthz`: the process serves (nothing else is asked).
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct Health {
+pub struct Liveness {
+    /// Always `ok`.
+    pub status: String,
+}
+
+/// Answer of `/readyz`: whether this replica can serve requests now.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Readiness {
     /// `ok` or `unavailable`.
     pub status: String,
     /// The metadata store answers.
     pub store: bool,
     /// The blob store answers.
     pub blob_store: bool,
+    /// What does not answer (`store`, `blob_store`); empty when ready.
+    pub failing: Vec<String>,
 }

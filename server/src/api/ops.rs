@@ -1,29 +1,86 @@
-//! `/healthz` and `/metrics`.
+//! `/healthz` (liveness), `/readyz` (readiness) and `/metrics`.
+
+use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::models::Health;
+use super::models::{Liveness, Readiness};
 use crate::state::AppState;
 
-/// `GET /healthz`: 200 when the store and the blob store answer, 503 otherwise.
-pub async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
-    let store = state.store.accounts.ping().await.is_ok();
-    let blob_store = state.blobs.check().await.is_ok();
-    let ok = store && blob_store;
+/// The process is alive and serves HTTP: always 200, without asking the database or the blob
+/// store (a load balancer or supervisor that restarts on a failed liveness check must not
+/// restart every replica because the database is down).
+#[utoipa::path(
+    get, path = "/healthz", tag = "operations", security(()),
+    responses((status = 200, description = "The process serves", body = Liveness))
+)]
+pub async fn healthz() -> Json<Liveness> {
+    Json(Liveness {
+        status: "ok".into(),
+    })
+}
+
+/// Whether this replica can serve requests: 200 when the metadata store and the blob store
+/// answer, 503 naming what does not (send traffic only to a ready replica).
+#[utoipa::path(
+    get, path = "/readyz", tag = "operations", security(()),
+    responses(
+        (status = 200, description = "Ready", body = Readiness),
+        (status = 503, description = "Not ready: `failing` names what does not answer", body = Readiness)
+    )
+)]
+pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
+    let (store, blob_store) = futures::future::join(
+        answers("the metadata store", state.store.accounts.ping()),
+        answers("the blob store", state.blobs.check()),
+    )
+    .await;
+    let mut failing = Vec::new();
+    if !store {
+        failing.push("store".to_owned());
+    }
+    if !blob_store {
+        failing.push("blob_store".to_owned());
+    }
+    let ok = failing.is_empty();
+    let readiness = Readiness {
+        status: if ok { "ok" } else { "unavailable" }.into(),
+        store,
+        blob_store,
+        failing,
+    };
     let status = if ok {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let health = Health {
-        status: if ok { "ok" } else { "unavailable" }.into(),
-        store,
-        blob_store,
-    };
-    (status, Json(health))
+    (status, Json(readiness))
+}
+
+/// How long a readiness check waits for one answer: a client retrying an unreachable bucket
+/// with back-off would otherwise keep the probe waiting for minutes.
+const READY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Whether `check` succeeds within [`READY_TIMEOUT`]; logs why not (the answer only names
+/// what fails: it is public).
+async fn answers<E: std::fmt::Display>(
+    what: &str,
+    check: impl Future<Output = Result<(), E>>,
+) -> bool {
+    match tokio::time::timeout(READY_TIMEOUT, check).await {
+        Ok(Ok(())) => true,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "not ready: {what} does not answer");
+            false
+        }
+        Err(_) => {
+            tracing::warn!("not ready: {what} did not answer within {READY_TIMEOUT:?}");
+            false
+        }
+    }
 }
 
 /// `GET /metrics`: Prometheus text, this replica's (counters, the instances it runs) beside the

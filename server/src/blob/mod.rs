@@ -11,6 +11,7 @@
 //! ([`orphans`]), so a replica never deletes a blob another is still importing.
 
 pub mod cache;
+mod copy;
 pub mod orphans;
 mod range;
 mod spool;
@@ -29,6 +30,7 @@ use q8s_core::archive::{Limits, QzReader};
 use tempfile::TempPath;
 
 pub use cache::ReadCache;
+pub use copy::Copied;
 pub use spool::{SpoolError, Spooled, spool_upload};
 
 /// Why a blob operation failed.
@@ -199,6 +201,28 @@ impl ObjectBlobStore {
             local: None,
             cache,
         }
+    }
+
+    /// Writes a small object beside the bundles (`probes/…`, never taken for a blob), reads it
+    /// back and deletes it: what `q8s-server check` asks of a store.
+    pub async fn probe(&self) -> Result<(), BlobError> {
+        let nonce = uuid::Uuid::new_v4();
+        let location = ObjectPath::from(format!("probes/{nonce}"));
+        let body = format!("q8s-server check {nonce}");
+        self.store
+            .put(&location, PutPayload::from(body.clone().into_bytes()))
+            .await?;
+        let read = self.store.get(&location).await;
+        let deleted = self.store.delete(&location).await;
+        let read = read?.bytes().await?;
+        deleted?;
+        if read != body.as_bytes() {
+            return Err(BlobError::Io {
+                context: "reading the probe object back".into(),
+                source: io::Error::other("it came back with other bytes"),
+            });
+        }
+        Ok(())
     }
 
     /// Streams `file` to the bucket: one request when small, else a multipart upload that

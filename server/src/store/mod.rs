@@ -14,6 +14,8 @@
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 mod postgres;
+mod schema;
+pub mod snapshot;
 mod sqlite;
 
 use std::sync::Arc;

@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use crate::state::AppState;
 
 /// Paths that answer under every host name: programs call them, not browsers.
-const ANY_HOST: &[&str] = &["/api/", "/healthz", "/metrics"];
+const ANY_HOST: &[&str] = &["/api/", "/healthz", "/readyz", "/metrics"];
 
 /// Sends page loads of the site under another host name to the server's URL.
 pub async fn canonical_origin(

@@ -2,6 +2,8 @@
 //! free loopback port with a temporary data directory, and helpers to act as its users.
 #![allow(dead_code, unused_imports)] // each test file uses a different subset
 
+pub mod backend;
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -20,6 +22,8 @@ pub struct TestServer {
     process: ServerProcess,
     /// An HTTP client that does not follow redirects.
     pub client: Client,
+    /// The stores `Q8S_TEST_BACKEND` added (kept across restarts).
+    stores: backend::Stores,
 }
 
 /// The process's fields (`url`, `port`, `admin_token`, `data`) and methods (`log`, `kill`,
@@ -51,11 +55,25 @@ fn binary() -> &'static Path {
 }
 
 impl TestServer {
-    fn with(process: ServerProcess) -> TestServer {
+    fn with_stores(process: ServerProcess, stores: backend::Stores) -> TestServer {
         TestServer {
             process,
             client: client(),
+            stores,
         }
+    }
+
+    /// Starts `binary` with `args`, `env` and the stores `Q8S_TEST_BACKEND` asks for (those
+    /// `args` do not name).
+    fn spawn(args: &[&str], env: &[(&str, &str)]) -> TestServer {
+        let stores = backend::stores_for(args);
+        let mut all: Vec<&str> = stores.args.iter().map(String::as_str).collect();
+        all.extend_from_slice(args);
+        let mut env = env.to_vec();
+        if stores.bucket.is_some() {
+            env.extend(q8s_testing::s3::CREDENTIALS);
+        }
+        Self::with_stores(ServerProcess::start_with_env(binary(), &all, &env), stores)
     }
 
     /// Starts a server with default settings.
@@ -87,7 +105,13 @@ impl TestServer {
 
     /// Starts a server with extra command-line arguments (e.g. `--max-bundle-size 100000`).
     pub async fn start_with(args: &[&str]) -> TestServer {
-        Self::with(ServerProcess::start(binary(), args))
+        Self::spawn(args, &[])
+    }
+
+    /// Starts a server with extra command-line arguments and environment variables (kept
+    /// across restarts).
+    pub async fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> TestServer {
+        Self::spawn(args, env)
     }
 
     /// Starts a server whose bundles are in `moto`'s bucket (`--blob-store s3://…`, the
@@ -96,38 +120,67 @@ impl TestServer {
         let url = moto.url();
         let mut all = vec!["--blob-store", url.as_str()];
         all.extend_from_slice(args);
-        let env = q8s_testing::s3::CREDENTIALS;
-        Self::with(ServerProcess::start_with_env(binary(), &all, &env))
+        Self::spawn(&all, &q8s_testing::s3::CREDENTIALS)
     }
 
     /// Starts another replica of `first`: the same store and blob store (`args` must name
     /// them, as `first`'s did), the same bucket credentials, a data directory of its own.
     pub async fn start_replica_of(first: &TestServer, args: &[&str]) -> TestServer {
         let env = q8s_testing::s3::CREDENTIALS;
-        Self::with(ServerProcess::start_joining(
-            binary(),
-            args,
-            &env,
-            &first.admin_token,
-        ))
+        let process = ServerProcess::start_joining(binary(), args, &env, &first.admin_token);
+        Self::with_stores(process, backend::Stores::local())
     }
 
     /// Starts a server whose data directory is a disk of `bytes` of its own (see
     /// [`ServerProcess::start_on_disk_of`]).
     pub async fn start_on_disk_of(bytes: u64) -> TestServer {
-        Self::with(ServerProcess::start_on_disk_of(binary(), bytes))
+        Self::with_stores(
+            ServerProcess::start_on_disk_of(binary(), bytes),
+            backend::Stores::local(),
+        )
     }
 
     /// Starts a new server process on the same data directory (after [`kill`] or
     /// [`terminate`]; kills the old process if it still runs).
     pub async fn restart(self) -> TestServer {
-        Self::with(self.process.respawn(None))
+        Self::with_stores(self.process.respawn(None), self.stores)
     }
 
     /// Starts a new server process on the same data directory with other command-line
     /// arguments (kills the old process if it still runs).
+    /// The stores the first start was given by `Q8S_TEST_BACKEND` are kept, unless `args`
+    /// name their own.
     pub async fn restart_with(self, args: &[&str]) -> TestServer {
-        Self::with(self.process.respawn(Some(args)))
+        let mut all: Vec<&str> = Vec::new();
+        for pair in self.stores.args.chunks(2) {
+            if !args.contains(&pair[0].as_str()) {
+                all.extend(pair.iter().map(String::as_str));
+            }
+        }
+        all.extend_from_slice(args);
+        let stores = self.stores.clone();
+        Self::with_stores(self.process.respawn(Some(&all)), stores)
+    }
+
+    /// Whether this server keeps its bundles in a bucket (`Q8S_TEST_BACKEND=postgres+s3`),
+    /// not in its data directory.
+    pub fn on_s3(&self) -> bool {
+        self.stores.bucket.is_some()
+    }
+
+    /// The `--database` and `--blob-store` arguments `Q8S_TEST_BACKEND` gave this server (for
+    /// other `q8s-server` commands on its stores, e.g. `user add`).
+    pub fn store_args(&self) -> &[String] {
+        &self.stores.args
+    }
+
+    /// Starts a server on SQLite and the folder in its data directory whatever
+    /// `Q8S_TEST_BACKEND` says: for tests about those local files themselves.
+    pub async fn start_on_local_stores_with(args: &[&str]) -> TestServer {
+        Self::with_stores(
+            ServerProcess::start(binary(), args),
+            backend::Stores::local(),
+        )
     }
 
     /// `<url>/api/v1<path>`.
@@ -358,9 +411,17 @@ impl TestServer {
         }
     }
 
-    /// Files under `<data-dir>/blobs` (bundles stored).
+    /// Files under `<data-dir>/blobs` (bundles stored); on S3 (`Q8S_TEST_BACKEND`), the keys
+    /// of the bucket's bundles.
     pub fn blob_files(&self) -> Vec<PathBuf> {
-        files_under(&self.data_dir().join("blobs"))
+        match &self.stores.bucket {
+            Some((moto, bucket)) => moto
+                .keys_in(bucket, "bundles/")
+                .into_iter()
+                .map(PathBuf::from)
+                .collect(),
+            None => files_under(&self.data_dir().join("blobs")),
+        }
     }
 
     /// Files under `<data-dir>/tmp` (uploads in progress).

@@ -13,6 +13,7 @@ mod accounts;
 mod catalog;
 mod cluster;
 mod codec;
+mod import;
 mod secrets;
 mod sessions;
 
@@ -47,6 +48,8 @@ impl Default for PoolSettings {
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// Where it is, for messages (no password).
+    target: String,
     /// Where the pool connects: the lead is held on a connection of its own.
     options: PgConnectOptions,
     /// The lead's connection ([`Cluster::lead`](super::Cluster::lead)).
@@ -59,19 +62,23 @@ impl PostgresStore {
     /// with what went wrong and where (never the password) when the URL is not one, the
     /// server does not answer, or refuses the user.
     pub async fn open(url: &str, pool: PoolSettings) -> StoreResult<Self> {
+        let store = Self::connect(url, pool).await?;
+        let applied = store.migrate().await?;
+        if !applied.is_empty() {
+            tracing::info!(?applied, "applied the database's migrations");
+        }
+        Ok(store)
+    }
+
+    /// Connects without migrating (for `q8s-server migrate` and `check`).
+    pub async fn connect(url: &str, pool: PoolSettings) -> StoreResult<Self> {
         let options = PgConnectOptions::from_str(url).map_err(|e| {
             StoreError::Database(format!(
                 "--database `{}` is not a PostgreSQL URL: {e}",
                 redact(url)
             ))
         })?;
-        let target = format!(
-            "PostgreSQL at {}:{} (database `{}`, user `{}`)",
-            options.get_host(),
-            options.get_port(),
-            options.get_database().unwrap_or(options.get_username()),
-            options.get_username(),
-        );
+        let target = describe(&options);
         // One connection first, without the pool's retries: an unreachable server or a
         // refused login stops the start at once, saying which.
         let first =
@@ -91,16 +98,60 @@ impl PostgresStore {
             .connect_with(options.clone())
             .await
             .map_err(|e| StoreError::Database(format!("connecting to {target}: {e}")))?;
-        migrator()
-            .run(&pool)
-            .await
-            .map_err(|e| StoreError::Database(format!("migrating {target}: {e}")))?;
         Ok(PostgresStore {
             pool,
+            target,
             options,
             lead: Default::default(),
         })
     }
+
+    /// Where the store is, for messages: `PostgreSQL at host:port (database `d`, user `u`)`.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// Applies the migrations this database lacks, under PostgreSQL's advisory lock (replicas
+    /// and `migrate` runs started together wait for each other); returns those applied.
+    pub async fn migrate(&self) -> StoreResult<Vec<String>> {
+        let mut conn = self.pool.acquire().await.map_err(|e| self.failed(e))?;
+        super::schema::apply(&migrator(), &mut *conn)
+            .await
+            .map_err(|e| match e {
+                StoreError::Database(m) => StoreError::Database(format!("{m} ({})", self.target)),
+                other => other,
+            })
+    }
+
+    /// The migrations this database lacks, without applying them.
+    pub async fn pending_migrations(&self) -> StoreResult<Vec<String>> {
+        let mut conn = self.pool.acquire().await.map_err(|e| self.failed(e))?;
+        let has_table: bool =
+            sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(|e| self.failed(e))?;
+        if !has_table {
+            return Ok(super::schema::all(&migrator()));
+        }
+        super::schema::pending(&migrator(), &mut *conn).await
+    }
+
+    fn failed(&self, e: sqlx::Error) -> StoreError {
+        StoreError::Database(format!("{}: {e}", self.target))
+    }
+}
+
+/// `PostgreSQL at host:port (database `d`, user `u`)`: where a URL points, without its
+/// password.
+fn describe(options: &PgConnectOptions) -> String {
+    format!(
+        "PostgreSQL at {}:{} (database `{}`, user `{}`)",
+        options.get_host(),
+        options.get_port(),
+        options.get_database().unwrap_or(options.get_username()),
+        options.get_username(),
+    )
 }
 
 /// The migrations of `server/migrations-postgres/`, applied under an advisory lock.

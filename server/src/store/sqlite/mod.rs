@@ -7,6 +7,7 @@ mod accounts;
 mod catalog;
 mod cluster;
 mod codec;
+mod export;
 mod names;
 mod secrets;
 mod sessions;
@@ -32,25 +33,64 @@ impl SqliteStore {
     /// Opens (creating it, mode 0600, when missing) the database at `url` (`sqlite://<path>`)
     /// and applies the migrations.
     pub async fn open(url: &str) -> StoreResult<Self> {
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(db_err)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
+        let store = Self::connect(url).await?;
+        let applied = store.migrate().await?;
+        if !applied.is_empty() {
+            tracing::info!(?applied, "applied the database's migrations");
+        }
+        Ok(store)
+    }
+
+    /// Opens (creating it, mode 0600, when missing) the database at `url` without migrating.
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        let options = options(url)?.create_if_missing(true);
         create_private_file(options.get_filename())?;
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(options)
             .await
             .map_err(db_err)?;
-        sqlx::migrate!("./migrations")
-            .run(&pool)
-            .await
-            .map_err(|e| StoreError::Database(format!("migrating the database: {e}")))?;
         Ok(SqliteStore { pool })
     }
+
+    /// Applies the migrations the database lacks; returns those applied.
+    pub async fn migrate(&self) -> StoreResult<Vec<String>> {
+        let mut conn = self.pool.acquire().await.map_err(db_err)?;
+        super::schema::apply(&sqlx::migrate!("./migrations"), &mut *conn).await
+    }
+
+    /// The migrations the database at `url` lacks, without creating or changing it (a
+    /// database that does not exist yet lacks them all).
+    pub async fn pending_migrations(url: &str) -> StoreResult<Vec<String>> {
+        let options = options(url)?;
+        let migrator = sqlx::migrate!("./migrations");
+        if !options.get_filename().exists() {
+            return Ok(super::schema::all(&migrator));
+        }
+        let mut conn = sqlx::ConnectOptions::connect(&options.read_only(true))
+            .await
+            .map_err(db_err)?;
+        let has_table: bool = sqlx::query_scalar(
+            "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .map_err(db_err)?;
+        if !has_table {
+            return Ok(super::schema::all(&migrator));
+        }
+        super::schema::pending(&migrator, &mut conn).await
+    }
+}
+
+/// The options every connection of the store uses.
+fn options(url: &str) -> StoreResult<SqliteConnectOptions> {
+    Ok(SqliteConnectOptions::from_str(url)
+        .map_err(db_err)?
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(10)))
 }
 
 /// The database holds secret values: nobody but the server's user may read it. A new file is
