@@ -144,6 +144,12 @@ pub struct Settings {
     /// instances (those without a volume) to itself [default: 6].
     #[arg(long, env = "Q8S_SERVER_NODE_TIMEOUT")]
     pub node_timeout: Option<u64>,
+    /// Addresses of the load balancers or reverse proxies in front of q8s, as CIDRs or
+    /// addresses (e.g. `10.0.0.0/8,192.0.2.7`): a request from one of them is taken to come
+    /// from the address its `X-Forwarded-For` names (what sign-in throttling counts and apps
+    /// see) [default: none, every client is its TCP peer].
+    #[arg(long, env = "Q8S_SERVER_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Option<Vec<String>>,
 }
 
 impl Settings {
@@ -191,6 +197,7 @@ impl Settings {
             node_name: self.node_name.or(lower.node_name),
             advertise_url: self.advertise_url.or(lower.advertise_url),
             node_timeout: self.node_timeout.or(lower.node_timeout),
+            trusted_proxies: self.trusted_proxies.or(lower.trusted_proxies),
         }
     }
 }
@@ -410,6 +417,72 @@ pub struct Config {
     pub advertise_url: String,
     /// How long after its last heartbeat a replica counts as gone.
     pub node_timeout: std::time::Duration,
+    /// The proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: TrustedProxies,
+}
+
+/// The load balancers and reverse proxies in front of q8s (`--trusted-proxies`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustedProxies(Vec<ipnet::IpNet>);
+
+impl TrustedProxies {
+    /// Parses CIDRs and plain addresses.
+    pub fn parse(items: &[String]) -> anyhow::Result<TrustedProxies> {
+        let mut nets = Vec::new();
+        for item in items.iter().map(|i| i.trim()).filter(|i| !i.is_empty()) {
+            let net = match item.parse::<ipnet::IpNet>() {
+                Ok(net) => net,
+                Err(_) => match item.parse::<std::net::IpAddr>() {
+                    Ok(ip) => ipnet::IpNet::from(ip),
+                    Err(_) => anyhow::bail!(
+                        "--trusted-proxies: `{item}` is neither an address nor a CIDR such as \
+                         10.0.0.0/8"
+                    ),
+                },
+            };
+            nets.push(net);
+        }
+        Ok(TrustedProxies(nets))
+    }
+
+    fn trusts(&self, ip: std::net::IpAddr) -> bool {
+        let ip = match ip {
+            std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, std::net::IpAddr::V4),
+            v4 => v4,
+        };
+        self.0.iter().any(|net| net.contains(&ip))
+    }
+
+    /// The client of a request that came from `peer` with `headers`: `peer` itself, unless it
+    /// is a trusted proxy; then the rightmost address of `X-Forwarded-For` that is not one
+    /// (what a client writes there itself is never believed past the first untrusted hop).
+    pub fn client(
+        &self,
+        peer: std::net::IpAddr,
+        headers: &axum::http::HeaderMap,
+    ) -> std::net::IpAddr {
+        if !self.trusts(peer) {
+            return peer;
+        }
+        let hops = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .collect::<Vec<_>>();
+        let mut client = peer;
+        for hop in hops.iter().rev() {
+            let Ok(ip) = hop.parse::<std::net::IpAddr>() else {
+                break;
+            };
+            client = ip;
+            if !self.trusts(ip) {
+                break;
+            }
+        }
+        client
+    }
 }
 
 /// This machine's host name (`localhost` when it has none).
@@ -542,6 +615,9 @@ impl Config {
             },
             advertise_url: advertise_url(settings.advertise_url, listen)?,
             node_timeout: std::time::Duration::from_secs(settings.node_timeout.unwrap_or(6).max(2)),
+            trusted_proxies: TrustedProxies::parse(
+                settings.trusted_proxies.as_deref().unwrap_or_default(),
+            )?,
         })
     }
 

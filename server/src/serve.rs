@@ -243,7 +243,12 @@ impl hyper::service::Service<Request<Incoming>> for Dispatch {
     fn call(&self, request: Request<Incoming>) -> Self::Future {
         let mut request = request.map(Body::new);
         let shared = self.shared.clone();
-        let peer = self.peer;
+        // The client: the TCP peer, or whom a trusted load balancer says it forwards for.
+        let config = &shared.state.config;
+        let client = config
+            .trusted_proxies
+            .client(self.peer.ip(), request.headers());
+        let peer = SocketAddr::new(client, self.peer.port());
         match proxy::instance_of(&request, &shared.state.config.domain) {
             Some(id) => Box::pin(async move {
                 Ok(proxy::serve(&shared.state, id, request, Some(peer.ip())).await)

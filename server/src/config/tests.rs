@@ -165,3 +165,44 @@ fn the_blob_cache_and_grace_have_defaults_and_file_keys() {
     assert_eq!(c.blob_cache, 10 << 30);
     assert_eq!(c.blob_grace.as_secs(), 60);
 }
+
+#[test]
+fn trusted_proxies_name_the_client_only_for_their_own_requests() {
+    use axum::http::HeaderMap;
+    let proxies = TrustedProxies::parse(&["10.0.0.0/8".into(), " 192.0.2.7 ".into()]).unwrap();
+    let headers = |xff: &str| {
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", xff.parse().unwrap());
+        h
+    };
+    let ip = |text: &str| text.parse::<std::net::IpAddr>().unwrap();
+    // Not from a proxy: the header means nothing.
+    assert_eq!(
+        proxies.client(ip("198.51.100.1"), &headers("203.0.113.5")),
+        ip("198.51.100.1")
+    );
+    // From a proxy: the rightmost hop that is not a proxy.
+    assert_eq!(
+        proxies.client(ip("10.1.2.3"), &headers("203.0.113.5")),
+        ip("203.0.113.5")
+    );
+    assert_eq!(
+        proxies.client(ip("10.1.2.3"), &headers("1.1.1.1, 203.0.113.5, 192.0.2.7")),
+        ip("203.0.113.5")
+    );
+    // Garbage ends the walk; no header: the proxy itself.
+    assert_eq!(
+        proxies.client(ip("10.1.2.3"), &headers("nonsense")),
+        ip("10.1.2.3")
+    );
+    assert_eq!(
+        proxies.client(ip("10.1.2.3"), &HeaderMap::new()),
+        ip("10.1.2.3")
+    );
+    assert_eq!(
+        proxies.client(ip("::ffff:10.1.2.3"), &headers("203.0.113.5")),
+        ip("203.0.113.5")
+    );
+    assert!(TrustedProxies::parse(&["10.0.0.0/33".into()]).is_err());
+    assert!(TrustedProxies::parse(&["example.com".into()]).is_err());
+}

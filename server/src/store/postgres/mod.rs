@@ -51,7 +51,7 @@ pub struct PostgresStore {
     /// Where it is, for messages (no password).
     target: String,
     /// Where the pool connects: the lead is held on a connection of its own.
-    options: PgConnectOptions,
+    options: std::sync::Arc<PgConnectOptions>,
     /// The lead's connection ([`Cluster::lead`](super::Cluster::lead)).
     lead: std::sync::Arc<tokio::sync::Mutex<cluster::Lead>>,
 }
@@ -101,7 +101,7 @@ impl PostgresStore {
         Ok(PostgresStore {
             pool,
             target,
-            options,
+            options: std::sync::Arc::new(options),
             lead: Default::default(),
         })
     }
