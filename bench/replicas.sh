@@ -134,6 +134,9 @@ for ((round = 0; round < WRK_ROUNDS; round++)); do
   echo "round $((round + 1)): one replica $r1 r/s, two replicas $r2 r/s; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 done
 
+metric() { curl -sf "http://127.0.0.1:$1/metrics" | awk -v m="$2" '$1 == m {print $2}'; }
+echo "replica B: $(metric "$PORT_B" q8s_proxy_requests_total) proxied requests, $(metric "$PORT_B" q8s_proxy_cache_hits_total) from its cache"
+
 echo
 echo "proxy through HAProxy (round robin), wrk -t2 -c$WRK_CONNECTIONS, $WRK_ROUNDS rounds of ${WRK_SECONDS}s each (medians);"
 echo "asset $(basename "$script") of examples/hello, cached by each replica's proxy; the instance runs on A"
