@@ -150,6 +150,12 @@ pub struct Settings {
     /// see) [default: none, every client is its TCP peer].
     #[arg(long, env = "Q8S_SERVER_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Option<Vec<String>>,
+    /// The URL users reach q8s at when a load balancer or TLS proxy is in front, e.g.
+    /// `https://q8s.example.com`: the site's links and redirects use it, instances are at
+    /// `https://<id>.q8s.example.com`, and session cookies are `Secure` over https; its host
+    /// is the `--domain` [default: http://DOMAIN:LISTEN_PORT].
+    #[arg(long, env = "Q8S_SERVER_PUBLIC_URL")]
+    pub public_url: Option<String>,
 }
 
 impl Settings {
@@ -198,6 +204,7 @@ impl Settings {
             advertise_url: self.advertise_url.or(lower.advertise_url),
             node_timeout: self.node_timeout.or(lower.node_timeout),
             trusted_proxies: self.trusted_proxies.or(lower.trusted_proxies),
+            public_url: self.public_url.or(lower.public_url),
         }
     }
 }
@@ -419,6 +426,11 @@ pub struct Config {
     pub node_timeout: std::time::Duration,
     /// The proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: TrustedProxies,
+    /// The scheme of the URLs users reach the site and instances at (`http`, or `https` behind
+    /// a TLS proxy).
+    pub public_scheme: &'static str,
+    /// Their port: `None` for the scheme's default (left out of URLs).
+    pub public_port: Option<u16>,
 }
 
 /// The load balancers and reverse proxies in front of q8s (`--trusted-proxies`).
@@ -485,6 +497,27 @@ impl TrustedProxies {
     }
 }
 
+/// `--public-url` checked: its scheme, host (lower case) and port (`None`: the scheme's
+/// default).
+fn public_url(given: &str) -> anyhow::Result<(&'static str, String, Option<u16>)> {
+    let url = url::Url::parse(given)
+        .map_err(|e| anyhow::anyhow!("--public-url `{given}` is not a URL: {e}"))?;
+    let scheme = match url.scheme() {
+        "http" => "http",
+        "https" => "https",
+        other => anyhow::bail!("--public-url must be http:// or https://, not {other}://"),
+    };
+    let Some(url::Host::Domain(host)) = url.host() else {
+        anyhow::bail!(
+            "--public-url must name a host (instances are reached at <id>.<host>), not an address"
+        );
+    };
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        anyhow::bail!("--public-url must be a site's root, e.g. https://q8s.example.com");
+    }
+    Ok((scheme, host.to_ascii_lowercase(), url.port()))
+}
+
 /// This machine's host name (`localhost` when it has none).
 pub(crate) fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -527,11 +560,27 @@ impl Config {
             .unwrap_or_else(|| PathBuf::from("q8s-data"));
         let data_dir = std::path::absolute(&data_dir)
             .map_err(|e| anyhow::anyhow!("resolving {}: {e}", data_dir.display()))?;
-        let domain = settings
-            .domain
-            .unwrap_or_else(|| "localhost".into())
-            .trim_matches('.')
-            .to_ascii_lowercase();
+        let listen_port = settings.listen.map_or(8008, |l| l.port());
+        let public = settings.public_url.as_deref().map(public_url).transpose()?;
+        let domain = match (&settings.domain, &public) {
+            (Some(domain), Some((_, host, _)))
+                if !domain.trim_matches('.').eq_ignore_ascii_case(host) =>
+            {
+                anyhow::bail!(
+                    "--public-url names the host `{host}` but --domain is `{domain}`: they must \
+                     be the same (or leave --domain out)"
+                )
+            }
+            (Some(domain), _) => domain.clone(),
+            (None, Some((_, host, _))) => host.clone(),
+            (None, None) => "localhost".into(),
+        }
+        .trim_matches('.')
+        .to_ascii_lowercase();
+        let (public_scheme, public_port) = match public {
+            Some((scheme, _, port)) => (scheme, port),
+            None => ("http", Some(listen_port)),
+        };
         if domain.is_empty() || domain.contains([':', '/']) {
             anyhow::bail!("--domain must be a host name such as `localhost` or `apps.example.com`");
         }
@@ -618,17 +667,36 @@ impl Config {
             trusted_proxies: TrustedProxies::parse(
                 settings.trusted_proxies.as_deref().unwrap_or_default(),
             )?,
+            public_scheme,
+            public_port,
         })
     }
 
-    /// The main site's address, e.g. `http://localhost:8008`.
+    /// The main site's address, e.g. `http://localhost:8008` (`--public-url`).
     pub fn base_url(&self) -> String {
-        format!("http://{}:{}", self.domain, self.listen.port())
+        format!(
+            "{}://{}{}",
+            self.public_scheme,
+            self.domain,
+            self.port_suffix()
+        )
     }
 
     /// Where users reach an instance, e.g. `http://<id>.localhost:8008/`.
     pub fn instance_url(&self, id: Uuid) -> String {
-        format!("http://{id}.{}:{}/", self.domain, self.listen.port())
+        format!(
+            "{}://{id}.{}{}/",
+            self.public_scheme,
+            self.domain,
+            self.port_suffix()
+        )
+    }
+
+    /// `:<port>`, or nothing for the scheme's default port.
+    fn port_suffix(&self) -> String {
+        self.public_port
+            .map(|p| format!(":{p}"))
+            .unwrap_or_default()
     }
 
     /// Uploads being received (wiped at start).

@@ -102,3 +102,47 @@ async fn pages_under_another_name_go_to_the_servers_url_and_programs_work_anywhe
         "a form is not a page load"
     );
 }
+
+/// Behind a TLS front (`--public-url https://…`): the site's redirects, the instances' URLs
+/// and the device flow's link use it, and session cookies are `Secure`.
+#[tokio::test]
+async fn a_public_url_is_what_users_are_sent_to() {
+    let server = TestServer::start_with(&[
+        "--runtime",
+        "fake",
+        "--public-url",
+        "https://q8s.test",
+    ])
+    .await;
+    let admin = server.admin_token.clone();
+    let (_, instance) = server.launch_hello(&admin).await;
+    let (status, body) = server.get(&admin, &format!("/instances/{instance}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["url"], format!("https://{instance}.q8s.test/"), "{body}");
+    // A page load under another name goes to the public URL.
+    let r = server
+        .client
+        .get(format!("{}/login", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::TEMPORARY_REDIRECT);
+    assert_eq!(r.headers()[header::LOCATION], "https://q8s.test/login");
+    // Signed in through the front: the cookie only ever travels over https.
+    let r = server
+        .client
+        .post(format!("{}/login", server.url))
+        .header(header::HOST, "q8s.test")
+        .header(header::ORIGIN, "https://q8s.test")
+        .form(&[
+            ("username", "admin"),
+            ("password", server.admin_password().as_str()),
+            ("next", "/"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_redirection(), "{}", r.status());
+    let cookie = r.headers()[header::SET_COOKIE].to_str().unwrap().to_owned();
+    assert!(cookie.ends_with("; Secure"), "{cookie}");
+}

@@ -415,7 +415,7 @@ impl FromRequestParts<AppState> for Admin {
 }
 
 /// Starts a session for `user_id` (on `host` only, when given) and returns the `Set-Cookie`
-/// value: HttpOnly, SameSite=Lax, host-only.
+/// value: HttpOnly, SameSite=Lax, host-only (and Secure behind an https `--public-url`).
 pub async fn start_session(
     state: &AppState,
     user_id: Uuid,
@@ -432,8 +432,14 @@ pub async fn start_session(
         .sessions
         .create_session(&hash_secret(&secret), &record)
         .await?;
+    // Behind an https front (`--public-url https://…`) the browser never sends it in clear.
+    let secure = if state.config.public_scheme == "https" {
+        "; Secure"
+    } else {
+        ""
+    };
     let cookie = format!(
-        "{SESSION_COOKIE}={secret}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}",
+        "{SESSION_COOKIE}={secret}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
         SESSION_LIFETIME.whole_seconds()
     );
     HeaderValue::from_str(&cookie).map_err(|e| ApiError::internal("setting the session cookie", e))

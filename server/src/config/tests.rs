@@ -206,3 +206,56 @@ fn trusted_proxies_name_the_client_only_for_their_own_requests() {
     assert!(TrustedProxies::parse(&["10.0.0.0/33".into()]).is_err());
     assert!(TrustedProxies::parse(&["example.com".into()]).is_err());
 }
+
+#[test]
+fn a_public_url_names_the_site_and_the_instances() {
+    let resolve = |args: &[&str]| {
+        let mut settings = Settings::default();
+        for pair in args.chunks(2) {
+            match pair[0] {
+                "public-url" => settings.public_url = Some(pair[1].into()),
+                "domain" => settings.domain = Some(pair[1].into()),
+                _ => unreachable!(),
+            }
+        }
+        Config::resolve(settings)
+    };
+    let id = Uuid::nil();
+    let config = resolve(&["public-url", "https://Q8S.example.com/"]).unwrap();
+    assert_eq!(config.domain, "q8s.example.com");
+    assert_eq!(config.base_url(), "https://q8s.example.com");
+    assert_eq!(
+        config.instance_url(id),
+        format!("https://{id}.q8s.example.com/")
+    );
+    let config = resolve(&[
+        "public-url",
+        "http://apps.example.com:8080",
+        "domain",
+        "apps.example.com",
+    ])
+    .unwrap();
+    assert_eq!(config.base_url(), "http://apps.example.com:8080");
+    // Without it: the listen port, as before.
+    let config = resolve(&[]).unwrap();
+    assert_eq!(config.base_url(), "http://localhost:8008");
+    assert_eq!(
+        config.instance_url(id),
+        format!("http://{id}.localhost:8008/")
+    );
+    for bad in [
+        "ftp://q8s.example.com",
+        "https://10.0.0.1",
+        "https://q8s.example.com/q8s",
+        "not a url",
+    ] {
+        assert!(resolve(&["public-url", bad]).is_err(), "{bad}");
+    }
+    let err = resolve(&[
+        "public-url",
+        "https://a.example.com",
+        "domain",
+        "b.example.com",
+    ]);
+    assert!(err.unwrap_err().to_string().contains("must be the same"));
+}
