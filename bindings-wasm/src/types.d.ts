@@ -245,6 +245,7 @@ export interface InstanceList {
 export type Q8sErrorCode =
   | "upload-failed"
   | "conflicting-session-cookies"
+  | "invalid-cursor"
   | "unauthorized"
   | "forbidden"
   | "app-name-taken"

@@ -45,6 +45,11 @@ async fn secrets() {
     conformance::secrets(fresh).await;
 }
 
+#[tokio::test]
+async fn paging() {
+    conformance::paging(fresh).await;
+}
+
 /// A database of its own on the test process's throw-away PostgreSQL cluster.
 struct Postgres {
     url: String,
@@ -85,4 +90,9 @@ async fn postgres_catalog() {
 #[tokio::test]
 async fn postgres_secrets() {
     conformance::secrets(fresh_postgres).await;
+}
+
+#[tokio::test]
+async fn postgres_paging() {
+    conformance::paging(fresh_postgres).await;
 }

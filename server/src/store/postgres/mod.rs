@@ -12,6 +12,7 @@
 mod accounts;
 mod catalog;
 mod codec;
+mod lists;
 mod secrets;
 mod sessions;
 

@@ -6,6 +6,7 @@
 mod accounts;
 mod catalog;
 mod codec;
+mod lists;
 mod names;
 mod secrets;
 mod sessions;

@@ -59,7 +59,12 @@ pub(crate) fn manifest(name: &str, version: &str, title: &str, keywords: &[&str]
     }
 }
 
-fn new_app(owner: &UserRecord, name: &str, version: &str, visibility: Visibility) -> NewApp {
+pub(super) fn new_app(
+    owner: &UserRecord,
+    name: &str,
+    version: &str,
+    visibility: Visibility,
+) -> NewApp {
     NewApp {
         id: Uuid::new_v4(),
         owner_id: owner.id,
@@ -72,7 +77,11 @@ fn new_app(owner: &UserRecord, name: &str, version: &str, visibility: Visibility
     }
 }
 
-fn new_instance(app_id: Uuid, owner: &UserRecord, visibility: Visibility) -> NewInstance {
+pub(super) fn new_instance(
+    app_id: Uuid,
+    owner: &UserRecord,
+    visibility: Visibility,
+) -> NewInstance {
     NewInstance {
         id: Uuid::new_v4(),
         app_id,
@@ -86,8 +95,7 @@ fn query(viewer: &UserRecord, include_shared: bool) -> ListQuery {
         viewer_id: viewer.id,
         viewer_admin: viewer.admin,
         include_shared,
-        name: None,
-        text: None,
+        ..ListQuery::default()
     }
 }
 
