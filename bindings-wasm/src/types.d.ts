@@ -236,6 +236,8 @@ export interface Instance {
 export interface InstanceList {
   instances: Instance[];
   terminated_omitted: number;
+  /** Always false here: the browser module lists every instance (it follows the pages). */
+  more: boolean;
 }
 
 /**
