@@ -68,9 +68,7 @@ def main() -> None:
     # The same item on both: the seeds give every row the same id on each store.
     first_app = json.loads(base.get("/api/v1/apps?scope=all&versions=all&limit=1")[0])[0]["id"]
     app_id = first_app[:-12] + f"{5000:012x}"
-    instance_id = json.loads(base.get("/api/v1/instances?scope=all&status=all&limit=1")[0])[0][
-        "id"
-    ]
+    instance_id = json.loads(base.get("/api/v1/instances?scope=all&status=all&limit=1")[0])[0]["id"]
     instance_id = instance_id[:-12] + f"{5000:012x}"
     endpoints: list[tuple[str, dict[str, str]]] = []
     lists = [
