@@ -246,6 +246,7 @@ setup_python() {
 setup_bench() {
   need_moto
   need_postgres
+  need_apt sqlite3
   need_apt zip
   need_apt_file /usr/bin/time time
   need_apt wrk

@@ -166,13 +166,15 @@ impl NativeClient {
         self.call(py, self.client.me())
     }
 
-    #[pyo3(signature = (all, name=None, all_versions=false))]
+    /// `{items, more}`: every app, or the first `limit` and whether more follow.
+    #[pyo3(signature = (all, name=None, all_versions=false, limit=None))]
     fn apps<'py>(
         &self,
         py: Python<'py>,
         all: bool,
         name: Option<String>,
         all_versions: bool,
+        limit: Option<usize>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let versions = if all_versions {
             AppVersions::All
@@ -181,7 +183,9 @@ impl NativeClient {
         };
         let client = &self.client;
         self.call(py, async move {
-            client.apps(all, name.as_deref(), versions).await
+            client
+                .apps_first(all, name.as_deref(), versions, limit)
+                .await
         })
     }
 
@@ -298,16 +302,20 @@ impl NativeClient {
     }
 
     /// `status`: `live`, `all` or statuses separated by commas (core's `StatusFilter`).
-    #[pyo3(signature = (all, status=None))]
+    /// `limit`: only the newest `limit` (`more` says whether others follow).
+    #[pyo3(signature = (all, status=None, limit=None))]
     fn instances<'py>(
         &self,
         py: Python<'py>,
         all: bool,
         status: Option<&str>,
+        limit: Option<usize>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let status: StatusFilter = status.unwrap_or("live").parse().map_err(value_error)?;
         let client = &self.client;
-        self.call(py, async move { client.instances(all, &status).await })
+        self.call(py, async move {
+            client.instances_first(all, &status, limit).await
+        })
     }
 
     fn instance<'py>(&self, py: Python<'py>, id: &str) -> PyResult<Bound<'py, PyAny>> {

@@ -236,6 +236,8 @@ export interface Instance {
 export interface InstanceList {
   instances: Instance[];
   terminated_omitted: number;
+  /** Always false here: the browser module lists every instance (it follows the pages). */
+  more: boolean;
 }
 
 /**
@@ -245,6 +247,7 @@ export interface InstanceList {
 export type Q8sErrorCode =
   | "upload-failed"
   | "conflicting-session-cookies"
+  | "invalid-cursor"
   | "unauthorized"
   | "forbidden"
   | "app-name-taken"

@@ -16,7 +16,7 @@ use crate::session::{Connection, block_on, parse_visibility};
 pub enum AppCommand {
     /// List your apps, the latest version of each; with -a every app you can launch.
     #[command(
-        after_help = "Examples:\n  q8s-cli app list\n  q8s-cli app list -a -o json\n  q8s-cli app list --name ai.h2o.q8s.hello --all-versions"
+        after_help = "Examples:\n  q8s-cli app list\n  q8s-cli app list -a -o json\n  q8s-cli app list --name ai.h2o.q8s.hello --all-versions\n  q8s-cli app list -a --limit 20"
     )]
     List {
         /// Every app you can launch: yours and those shared with all users.
@@ -28,6 +28,9 @@ pub enum AppCommand {
         /// Every version, not only the latest of each Name.
         #[arg(long)]
         all_versions: bool,
+        /// Only the first N apps (by Name); without it, every app.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        limit: Option<u32>,
     },
     /// Show one app.
     #[command(after_help = "Example:\n  q8s-cli app get 0b5c8c3e-3f5e-4f0e-9a53-4c1f3f3b8a01")]
@@ -83,17 +86,22 @@ pub fn run(
                 all,
                 name,
                 all_versions,
+                limit,
             } => {
                 let versions = if all_versions {
                     AppVersions::All
                 } else {
                     AppVersions::Latest
                 };
-                let apps = client.apps(all, name.as_deref(), versions).await?;
+                let max = limit.map(|n| n as usize);
+                let apps = client
+                    .apps_first(all, name.as_deref(), versions, max)
+                    .await?;
                 if json {
-                    print_json(&apps)?;
+                    print_json(&apps.items)?;
                 } else {
-                    emit(&render::app_table(&apps, now()));
+                    emit(&render::app_table(&apps.items, now()));
+                    emit(&render::more_footer(apps.more, "apps"));
                 }
             }
             AppCommand::Get { id, .. } => {

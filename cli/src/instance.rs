@@ -21,7 +21,7 @@ use crate::session::{Connection, block_on, parse_status_filter, parse_visibility
 pub enum InstanceCommand {
     /// List your live instances, newest first; with -a also those shared with all users.
     #[command(
-        after_help = "Terminated instances are left out (a last line counts them) unless --status names them.\n\nExamples:\n  q8s-cli instance list\n  q8s-cli instance list --status running,failed\n  q8s-cli instance list --status all -a -o json"
+        after_help = "Terminated instances are left out (a last line counts them) unless --status names them.\n\nExamples:\n  q8s-cli instance list\n  q8s-cli instance list --status running,failed\n  q8s-cli instance list --status all -a -o json\n  q8s-cli instance list -a --limit 10"
     )]
     List {
         /// Also the instances other users share with everyone.
@@ -30,6 +30,9 @@ pub enum InstanceCommand {
         /// live (every status but TERMINATED), all, or statuses separated by commas.
         #[arg(long, value_name = "STATUS", default_value = "live", value_parser = parse_status_filter)]
         status: StatusFilter,
+        /// Only the N newest instances; without it, every instance.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        limit: Option<u32>,
     },
     /// Show one instance.
     #[command(after_help = "Example:\n  q8s-cli instance get 22222222-3333-4444-5555-666666666666")]
@@ -117,12 +120,16 @@ pub fn run(
             *id = ids::instance(&client, id).await?;
         }
         let shown = match command {
-            InstanceCommand::List { all, status, .. } => {
-                let list = client.instances(all, &status).await?;
+            InstanceCommand::List {
+                all, status, limit, ..
+            } => {
+                let max = limit.map(|n| n as usize);
+                let list = client.instances_first(all, &status, max).await?;
                 if json {
                     print_json(&list.instances)?;
                 } else {
                     emit(&render::instance_table(&list.instances, crate::app::now()));
+                    emit(&render::more_footer(list.more, "instances"));
                     emit(&render::terminated_footer(list.terminated_omitted));
                 }
                 return Ok(ExitCode::SUCCESS);

@@ -183,6 +183,14 @@ pub fn app_table(apps: &[App], now: OffsetDateTime) -> String {
     )
 }
 
+/// The line under a list cut at `--limit` when the server has more.
+pub fn more_footer(more: bool, what: &str) -> String {
+    match more {
+        true => format!("more {what} not shown (a larger --limit, or none, lists them)\n"),
+        false => String::new(),
+    }
+}
+
 /// The last line of `instance list` when terminated instances were left out.
 pub fn terminated_footer(omitted: u64) -> String {
     match omitted {

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{Server, User, normalize, stderr, stdout};
+use common::{Server, User, block_on, normalize, stderr, stdout};
 use q8s_testing::apps::app_variant;
 use serde_json::Value;
 
@@ -218,4 +218,57 @@ fn status_wait_fails_with_the_reason_and_the_end_of_the_log() {
         )),
         "{last}"
     );
+}
+
+#[test]
+fn lists_show_everything_or_the_first_n_with_a_line_saying_more() {
+    let server = fake_server();
+    let admin = server.admin();
+    let mut apps = Vec::new();
+    for name in ["ai.h2o.q8s.c", "ai.h2o.q8s.a", "ai.h2o.q8s.b"] {
+        let (_dir, bundle) = app_variant(name, "0.1.0", &[]);
+        let app = admin.json(&["bundle", "import", bundle.to_str().unwrap()]);
+        apps.push(app["id"].as_str().unwrap().to_owned());
+    }
+    let launched: Vec<String> = (0..3).map(|_| launch(&admin, &apps[0])).collect();
+
+    // --limit N: the first N (by Name; newest instances), and a last line when there are more.
+    let two = admin.json(&["app", "list", "--limit", "2"]);
+    assert_eq!(ids(&two), [apps[1].clone(), apps[2].clone()]);
+    let text = admin.ok(&["app", "list", "--limit", "2"]);
+    assert_eq!(
+        text.lines().last(),
+        Some("more apps not shown (a larger --limit, or none, lists them)"),
+        "{text}"
+    );
+    let text = admin.ok(&["app", "list", "--limit", "3"]);
+    assert!(!text.contains("more apps"), "exactly all: {text}");
+    assert_eq!(text.lines().count(), 4, "{text}");
+    let one = admin.json(&["instance", "list", "--limit", "1"]);
+    assert_eq!(ids(&one), [launched[2].clone()]);
+    let text = admin.ok(&["instance", "list", "--limit", "1"]);
+    assert!(text.contains("\nmore instances not shown"), "{text}");
+    let o = admin.run(&["app", "list", "--limit", "0"]);
+    assert_eq!(o.status.code(), Some(2), "a usage error: {}", stderr(&o));
+
+    // Without --limit, every item: past the largest page the API gives (1000), the CLI
+    // follows the cursors. Tokens are the cheapest items to make 1000 more of.
+    block_on(async {
+        let client = common::http();
+        for _ in 0..1000 {
+            let r = client
+                .post(format!("{}/api/v1/tokens", server.url))
+                .bearer_auth(&server.admin_token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 201);
+        }
+    });
+    let tokens = admin.json(&["token", "list"]);
+    let tokens = tokens.as_array().unwrap();
+    assert_eq!(tokens.len(), 1001);
+    let unique: std::collections::HashSet<&str> =
+        tokens.iter().map(|t| t["id"].as_str().unwrap()).collect();
+    assert_eq!(unique.len(), 1001, "no token twice");
 }

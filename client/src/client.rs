@@ -9,22 +9,12 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use q8s_core::api::{
-    ApiError, App, AppVersions, CreatedToken, CreatedUser, Instance, Me, SecretAccessChange,
-    SecretInfo, SecretWrite, StatusFilter, TERMINATED_OMITTED_HEADER, Token, User, Visibility,
+    ApiError, App, CreatedToken, CreatedUser, Instance, Me, SecretAccessChange, SecretInfo,
+    SecretWrite, Visibility,
 };
 
 /// The address of a q8s server started with its defaults.
 pub const DEFAULT_URL: &str = "http://127.0.0.1:8008";
-
-/// A page of `GET /instances`: the instances the filter lets through, newest first, and how
-/// many terminated ones it left out (for "3 terminated instances not shown").
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct InstanceList {
-    /// The instances listed.
-    pub instances: Vec<Instance>,
-    /// Terminated instances of the same scope that the filter left out.
-    pub terminated_omitted: u64,
-}
 
 /// How long a JSON call may take natively before it counts as unreachable.
 #[cfg(not(target_family = "wasm"))]
@@ -145,7 +135,7 @@ impl Client {
         request
     }
 
-    fn call(&self, method: Method, segments: &[&str]) -> RequestBuilder {
+    pub(crate) fn call(&self, method: Method, segments: &[&str]) -> RequestBuilder {
         let request = self.request(method, self.api(segments));
         #[cfg(not(target_family = "wasm"))]
         let request = request.timeout(CALL_TIMEOUT);
@@ -164,7 +154,10 @@ impl Client {
         }
     }
 
-    async fn json<T: DeserializeOwned>(&self, request: RequestBuilder) -> Result<T, ApiError> {
+    pub(crate) async fn json<T: DeserializeOwned>(
+        &self,
+        request: RequestBuilder,
+    ) -> Result<T, ApiError> {
         let response = self.send(request).await?;
         read_json(self, response).await
     }
@@ -177,21 +170,6 @@ impl Client {
     /// `GET /me`: who the token belongs to.
     pub async fn me(&self) -> Result<Me, ApiError> {
         self.json(self.call(Method::GET, &["me"])).await
-    }
-
-    /// `GET /apps`: the caller's apps, or with `all` every app the caller can launch; only
-    /// those named `name`; the latest version of each Name or every version.
-    pub async fn apps(
-        &self,
-        all: bool,
-        name: Option<&str>,
-        versions: AppVersions,
-    ) -> Result<Vec<App>, ApiError> {
-        let scope = if all { "all" } else { "mine" };
-        let mut query = vec![("scope", scope), ("versions", versions.as_str())];
-        query.extend(name.map(|name| ("name", name)));
-        self.json(self.call(Method::GET, &["apps"]).query(&query))
-            .await
     }
 
     /// `GET /apps/{id}`.
@@ -234,30 +212,6 @@ impl Client {
                 .json(&body),
         )
         .await
-    }
-
-    /// `GET /instances`: the caller's instances, or with `all` also every `ALL_USERS` one,
-    /// with the statuses `status` lets through, newest first.
-    pub async fn instances(
-        &self,
-        all: bool,
-        status: &StatusFilter,
-    ) -> Result<InstanceList, ApiError> {
-        let scope = if all { "all" } else { "mine" };
-        let request = self
-            .call(Method::GET, &["instances"])
-            .query(&[("scope", scope), ("status", &status.query_value())]);
-        let response = self.send(request).await?;
-        let terminated_omitted = response
-            .headers()
-            .get(TERMINATED_OMITTED_HEADER)
-            .and_then(|v| v.to_str().ok()?.parse().ok())
-            .unwrap_or(0);
-        let instances = read_json(self, response).await?;
-        Ok(InstanceList {
-            instances,
-            terminated_omitted,
-        })
     }
 
     /// `GET /instances/{id}`.
@@ -319,12 +273,6 @@ impl Client {
         })
     }
 
-    /// `GET /secrets`: the secrets the caller may use, with names and keys, never values (and
-    /// for admins every secret with its rule).
-    pub async fn secrets(&self) -> Result<Vec<SecretInfo>, ApiError> {
-        self.json(self.call(Method::GET, &["secrets"])).await
-    }
-
     /// `PUT /secrets/{name}` (admins): creates or replaces a secret with exactly these keys,
     /// and changes its rule as `access` says (an empty change keeps it; a new secret starts
     /// admins-only).
@@ -359,11 +307,6 @@ impl Client {
             .await
     }
 
-    /// `GET /users` (admins).
-    pub async fn users(&self) -> Result<Vec<User>, ApiError> {
-        self.json(self.call(Method::GET, &["users"])).await
-    }
-
     /// `POST /users` (admins): without `password` the server generates one and returns it once.
     pub async fn create_user(
         &self,
@@ -392,17 +335,6 @@ impl Client {
         let body = json!({ "name": name });
         self.json(self.call(Method::POST, &["tokens"]).json(&body))
             .await
-    }
-
-    /// `GET /tokens`: the caller's API tokens (`all`: every user's, for admins), never their
-    /// secrets.
-    pub async fn tokens(&self, all: bool) -> Result<Vec<Token>, ApiError> {
-        let scope = if all { "all" } else { "mine" };
-        self.json(
-            self.call(Method::GET, &["tokens"])
-                .query(&[("scope", scope)]),
-        )
-        .await
     }
 
     /// `DELETE /tokens/{id}`: revokes one of the caller's tokens (admins: anyone's).
@@ -570,5 +502,8 @@ impl LogStream {
     }
 }
 
+mod lists;
 #[cfg(test)]
 mod tests;
+
+pub use lists::{InstanceList, Listed};

@@ -37,7 +37,7 @@ mod oauth;
 mod publish;
 
 pub use assets::Image;
-pub use client::{Client, DEFAULT_URL, InstanceList, LogStream};
+pub use client::{Client, DEFAULT_URL, InstanceList, Listed, LogStream};
 pub use oauth::DevicePoll;
 #[cfg(not(target_family = "wasm"))]
 pub use publish::{DeployError, DeployStep, Deployment, Imported, LOG_TAIL};

@@ -47,7 +47,11 @@ fn two_migrate_runs_at_once_on_a_new_database_both_succeed_applying_each_migrati
                 .map(str::to_owned),
         );
     }
-    assert_eq!(applied, ["0001 init", "0002 placements"], "{outputs:?}");
+    assert_eq!(
+        applied,
+        ["0001 init", "0002 placements", "0003 list indexes"],
+        "{outputs:?}"
+    );
     assert!(
         outputs
             .iter()
@@ -84,7 +88,8 @@ fn migrate_on_sqlite_says_what_it_applied_then_that_it_is_up_to_date() {
             "0002 app names",
             "0003 secret access",
             "0004 token last used",
-            "0005 placements"
+            "0005 placements",
+            "0006 list indexes"
         ]
     );
     let (ok, stdout, _) = run(&["--database", &url, "migrate"]);
@@ -111,7 +116,8 @@ fn check_passes_a_good_configuration_and_says_what_it_reached() {
     assert_eq!(stdout.lines().count(), 3, "{stdout}");
     assert!(stdout.lines().all(|l| l.starts_with("ok ")), "{stdout}");
     assert!(
-        line(&stdout, "database").contains("2 migration(s) pending (0001 init, 0002 placements)"),
+        line(&stdout, "database")
+            .contains("3 migration(s) pending (0001 init, 0002 placements, 0003 list indexes)"),
         "{stdout}"
     );
     assert!(

@@ -50,6 +50,11 @@ async fn cluster() {
     conformance::cluster(fresh).await;
 }
 
+#[tokio::test]
+async fn paging() {
+    conformance::paging(fresh).await;
+}
+
 /// A database of its own on the test process's throw-away PostgreSQL cluster.
 struct Postgres {
     url: String,
@@ -95,4 +100,9 @@ async fn postgres_secrets() {
 #[tokio::test]
 async fn postgres_cluster() {
     conformance::cluster(fresh_postgres).await;
+}
+
+#[tokio::test]
+async fn postgres_paging() {
+    conformance::paging(fresh_postgres).await;
 }

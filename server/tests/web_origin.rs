@@ -107,18 +107,17 @@ async fn pages_under_another_name_go_to_the_servers_url_and_programs_work_anywhe
 /// and the device flow's link use it, and session cookies are `Secure`.
 #[tokio::test]
 async fn a_public_url_is_what_users_are_sent_to() {
-    let server = TestServer::start_with(&[
-        "--runtime",
-        "fake",
-        "--public-url",
-        "https://q8s.test",
-    ])
-    .await;
+    let server =
+        TestServer::start_with(&["--runtime", "fake", "--public-url", "https://q8s.test"]).await;
     let admin = server.admin_token.clone();
     let (_, instance) = server.launch_hello(&admin).await;
     let (status, body) = server.get(&admin, &format!("/instances/{instance}")).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(body["url"], format!("https://{instance}.q8s.test/"), "{body}");
+    assert_eq!(
+        body["url"],
+        format!("https://{instance}.q8s.test/"),
+        "{body}"
+    );
     // A page load under another name goes to the public URL.
     let r = server
         .client

@@ -361,6 +361,16 @@ def test_cards_tell_the_truth_and_lists_leave_terminated_instances_out(
     versions = [a.version for a in client.apps(name=app.name, all_versions=True)]
     assert app.version in versions and len(versions) >= 2, versions
     assert [a.id for a in client.apps(name=app.name)] == [app.id]
+    # limit: the first N, and `more` says whether others follow.
+    first = client.apps(name=app.name, all_versions=True, limit=1)
+    assert len(first) == 1 and first.more and first[0].version == versions[0]
+    assert not client.apps(name=app.name, all_versions=True, limit=len(versions)).more
+    assert not client.apps(name=app.name, all_versions=True).more
+    newest = client.instances(status="all", limit=1)
+    assert [i.id for i in newest] == [every[0].id] and newest.more == (len(every) > 1)
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="limit must be a positive whole number"):
+            client.apps(limit=bad)  # type: ignore[arg-type]
     client.delete_app(app)
 
     # The inspect card of a .qz with an icon shows that icon, not a placeholder.

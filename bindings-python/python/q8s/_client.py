@@ -130,13 +130,22 @@ class Client:
         return User(username=d["username"], admin=d["admin"], created_at=d["created_at"])
 
     def apps(
-        self, all: bool = False, *, name: str | None = None, all_versions: bool = False
+        self,
+        all: bool = False,
+        *,
+        name: str | None = None,
+        all_versions: bool = False,
+        limit: int | None = None,
     ) -> AppList:
         """The caller's apps, the latest version of each Name (every version with
         ``all_versions=True``); with ``all=True`` every app the caller can launch; with
-        ``name`` only the app of that Name."""
-        found = self._native.apps(all, name, all_versions)
-        return AppList(self._remember(App._from_dict(d)) for d in found)
+        ``name`` only the app of that Name. Every app (the server's pages are followed), or
+        with ``limit`` the first ``limit`` by Name; the list's ``more`` says whether others
+        follow."""
+        found = self._native.apps(all, name, all_versions, _limit(limit))
+        return AppList(
+            (self._remember(App._from_dict(d)) for d in found["items"]), more=found["more"]
+        )
 
     def app(self, app: AppRef) -> App:
         """One app."""
@@ -216,15 +225,20 @@ class Client:
 
     # Instances
 
-    def instances(self, all: bool = False, *, status: str | None = None) -> InstanceList:
+    def instances(
+        self, all: bool = False, *, status: str | None = None, limit: int | None = None
+    ) -> InstanceList:
         """The caller's live instances (all but ``TERMINATED``), newest first; with
         ``all=True`` also every ``ALL_USERS`` one. ``status`` is ``"live"`` (the default),
-        ``"all"`` or statuses separated by commas (``"RUNNING,FAILED"``). The list's
-        ``terminated_omitted`` counts the terminated instances it leaves out."""
-        found = self._native.instances(all, status)
+        ``"all"`` or statuses separated by commas (``"RUNNING,FAILED"``). Every instance (the
+        server's pages are followed), or with ``limit`` the newest ``limit``. The list's
+        ``terminated_omitted`` counts the terminated instances it leaves out, and ``more``
+        says whether ``limit`` left others out."""
+        found = self._native.instances(all, status, _limit(limit))
         return InstanceList(
             (self._instance(d) for d in found["instances"]),
             terminated_omitted=found["terminated_omitted"],
+            more=found["more"],
         )
 
     def instance(self, instance: InstanceRef) -> Instance:
@@ -347,3 +361,10 @@ class Client:
             except Exception:  # the log is a courtesy: the failure is what matters
                 tail = []
         return InstanceError(message, instance, tail or [])
+
+
+def _limit(limit: int | None) -> int | None:
+    """``limit`` as the native client takes it: a positive number, or ``None`` for all."""
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ValueError(f"limit must be a positive whole number or None, not {limit!r}")
+    return limit

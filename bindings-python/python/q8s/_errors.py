@@ -15,6 +15,7 @@ ErrorCode = Literal[
     # the server's (docs/api.md, "Server codes")
     "upload-failed",
     "conflicting-session-cookies",
+    "invalid-cursor",
     "unauthorized",
     "forbidden",
     "app-name-taken",

@@ -486,7 +486,12 @@ class Secret:
 
 
 class AppList(list[App]):
-    """A list of apps that Jupyter shows as a table."""
+    """A list of apps that Jupyter shows as a table; ``more`` is true when a ``limit`` left
+    apps out."""
+
+    def __init__(self, apps: Iterable[App] = (), more: bool = False) -> None:
+        super().__init__(apps)
+        self.more = more
 
     def _repr_html_(self) -> str:
         from ._html import app_table
@@ -496,11 +501,18 @@ class AppList(list[App]):
 
 class InstanceList(list[Instance]):
     """A list of instances that Jupyter shows as a table; ``terminated_omitted`` counts the
-    terminated instances the server left out of it."""
+    terminated instances the server left out of it, and ``more`` is true when a ``limit``
+    left instances out."""
 
-    def __init__(self, instances: Iterable[Instance] = (), terminated_omitted: int = 0) -> None:
+    def __init__(
+        self,
+        instances: Iterable[Instance] = (),
+        terminated_omitted: int = 0,
+        more: bool = False,
+    ) -> None:
         super().__init__(instances)
         self.terminated_omitted = terminated_omitted
+        self.more = more
 
     def _repr_html_(self) -> str:
         from ._html import instance_table

@@ -67,6 +67,9 @@ error_codes! {
     /// 400: two different `q8s_session` cookies came with the request.
     ConflictingSessionCookies = "conflicting-session-cookies", Some(400),
         Some("sign out in the browser (or clear this site's cookies), then sign in again");
+    /// 400: a list's `cursor` that this server did not give for this list.
+    InvalidCursor = "invalid-cursor", Some(400),
+        Some("start the list again without `cursor`, then pass on the `q8s-next-cursor` of each page");
     /// 401: no valid credentials.
     Unauthorized = "unauthorized", Some(401),
         Some("run `q8s-cli config setup` to sign in again (or set Q8S_TOKEN)");

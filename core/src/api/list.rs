@@ -21,6 +21,17 @@ use super::types::{InstanceStatus, UnknownValue};
 /// left out (the body stays a JSON list).
 pub const TERMINATED_OMITTED_HEADER: &str = "q8s-terminated-omitted";
 
+/// The response header of every paged list (`GET /apps`, `/instances`, `/tokens`, `/users`,
+/// `/secrets`) that carries the `cursor` of the next page; absent on the last page. The body
+/// stays a JSON list, as before lists had pages.
+pub const NEXT_CURSOR_HEADER: &str = "q8s-next-cursor";
+
+/// How many items a page holds when the request has no `limit`.
+pub const DEFAULT_PAGE_LIMIT: u32 = 100;
+
+/// The largest `limit` a list takes (more answers `invalid-request`).
+pub const MAX_PAGE_LIMIT: u32 = 1000;
+
 /// Which instances a list shows by status. The default is [`StatusFilter::Live`].
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum StatusFilter {

@@ -27,7 +27,10 @@ pub use code::{ErrorCode, Surface, UnknownCode};
 pub use deploy::build_deploy_bundle;
 pub use deploy::{DeployTree, deploy_manifest};
 pub use error::ApiError;
-pub use list::{AppVersions, StatusFilter, TERMINATED_OMITTED_HEADER};
+pub use list::{
+    AppVersions, DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, NEXT_CURSOR_HEADER, StatusFilter,
+    TERMINATED_OMITTED_HEADER,
+};
 pub use oauth::Pkce;
 pub use pkce::{CLIENT_ID, is_pkce_text, pkce_challenge};
 pub use secret::{SecretAccess, SecretAccessChange, SecretUsers, SecretWrite};

@@ -4,16 +4,23 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+
+use axum::response::Response;
+use uuid::Uuid;
+
 use super::extract::{ApiJson, ApiQuery, read_body};
 use super::models::{
-    CreatedToken, CreatedUser, NewTokenBody, NewUserBody, Scope, Token, TokenListParams, User,
-    rfc3339,
+    CreatedToken, CreatedUser, NewTokenBody, NewUserBody, PageParams, Scope, Token,
+    TokenListParams, User, rfc3339,
 };
+use super::page::{List, PageRequest};
 use super::parse_id;
 use crate::auth::{self, Admin, Caller};
 use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
 use crate::state::AppState;
-use crate::store::{TokenRecord, UserRecord};
+use crate::store::{ListKey, TokenRecord, UserRecord};
 
 fn user_json(u: UserRecord) -> User {
     User {
@@ -36,34 +43,45 @@ pub async fn me(State(state): State<AppState>, caller: Caller) -> ApiResult<Json
 }
 
 /// Your API tokens, oldest first: names and times, never the secrets. Admins see every
-/// user's with `scope=all`. `last_used_at` is recorded at most once a minute per token.
+/// user's with `scope=all`. `last_used_at` is recorded at most once a minute per token. A page
+/// of at most `limit`, the next page's `cursor` in the `q8s-next-cursor` header.
 #[utoipa::path(
     get, path = "/tokens", tag = "account",
     params(TokenListParams),
-    responses((status = 200, body = Vec<Token>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody))
+    responses(
+        (status = 200, body = Vec<Token>, headers(
+            ("q8s-next-cursor" = String, description = "The `cursor` of the next page; absent on the last")
+        )),
+        (status = 400, description = "`invalid-cursor`", body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+    )
 )]
 pub async fn list_tokens(
     State(state): State<AppState>,
     caller: Caller,
     ApiQuery(params): ApiQuery<TokenListParams>,
-) -> ApiResult<Json<Vec<Token>>> {
+) -> ApiResult<Response> {
     let everyone = params.scope.unwrap_or_default() == Scope::All;
     if everyone && !caller.admin {
         return Err(ApiError::forbidden(
             "only admins may list other users' tokens",
         ));
     }
+    let request = PageRequest::new(List::Tokens, params.limit, params.cursor.as_deref())?;
     let tokens = state
         .store
         .accounts
-        .tokens((!everyone).then_some(caller.user_id))
+        .tokens((!everyone).then_some(caller.user_id), &request.page)
         .await?;
-    let names: std::collections::HashMap<_, _> = if everyone {
-        let users = state.store.accounts.users().await?;
-        users.into_iter().map(|u| (u.id, u.username)).collect()
-    } else {
-        [(caller.user_id, caller.username.clone())].into()
-    };
+    let (tokens, next) = request.finish(tokens, |t| ListKey::time(t.created_at, t.id));
+    // The owners of this page only: at most `limit` lookups, whatever the number of users.
+    let mut names: HashMap<Uuid, String> = [(caller.user_id, caller.username.clone())].into();
+    for token in &tokens {
+        if let Entry::Vacant(slot) = names.entry(token.user_id) {
+            let user = state.store.accounts.user(token.user_id).await?;
+            slot.insert(user.map(|u| u.username).unwrap_or_default());
+        }
+    }
     let json = |t: TokenRecord| Token {
         id: t.id.to_string(),
         owner: names.get(&t.user_id).cloned().unwrap_or_default(),
@@ -72,7 +90,8 @@ pub async fn list_tokens(
         created_at: rfc3339(t.created_at),
         last_used_at: t.last_used_at.map(rfc3339),
     };
-    Ok(Json(tokens.into_iter().map(json).collect()))
+    let tokens: Vec<Token> = tokens.into_iter().map(json).collect();
+    Ok(next.answer(Json(tokens)))
 }
 
 /// Mint an API token (shown once). With a session cookie, only from the same origin.
@@ -151,14 +170,29 @@ pub fn valid_username(name: &str) -> bool {
         })
 }
 
-/// Every user (admins).
-#[utoipa::path(get, path = "/users", tag = "users", responses((status = 200, body = Vec<User>), (status = 403, body = ErrorBody)))]
+/// Every user (admins), by name: a page of at most `limit`, the next page's `cursor` in the
+/// `q8s-next-cursor` header.
+#[utoipa::path(
+    get, path = "/users", tag = "users",
+    params(PageParams),
+    responses(
+        (status = 200, body = Vec<User>, headers(
+            ("q8s-next-cursor" = String, description = "The `cursor` of the next page; absent on the last")
+        )),
+        (status = 400, description = "`invalid-cursor`", body = ErrorBody),
+        (status = 403, body = ErrorBody),
+    )
+)]
 pub async fn list_users(
     State(state): State<AppState>,
     _admin: Admin,
-) -> ApiResult<Json<Vec<User>>> {
-    let users = state.store.accounts.users().await?;
-    Ok(Json(users.into_iter().map(user_json).collect()))
+    ApiQuery(params): ApiQuery<PageParams>,
+) -> ApiResult<Response> {
+    let request = PageRequest::new(List::Users, params.limit, params.cursor.as_deref())?;
+    let users = state.store.accounts.users(&request.page).await?;
+    let (users, next) = request.finish(users, |u| ListKey::name(u.username.clone()));
+    let users: Vec<User> = users.into_iter().map(user_json).collect();
+    Ok(next.answer(Json(users)))
 }
 
 /// Create a user (admins). Without a password, one is generated and returned once.

@@ -2,8 +2,6 @@
 //! `service::apps`), list, get, visibility, delete and the bundle, icon and screenshot
 //! downloads.
 
-use std::collections::HashSet;
-
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -14,13 +12,14 @@ use serde_json::{Map, Value};
 
 use super::extract::{ApiJson, ApiQuery, invalid_visibility};
 use super::models::{self, App, AppListParams, ImportParams, Scope, VisibilityPatch};
+use super::page::{List, PageRequest};
 use super::parse_id;
 use crate::auth::Caller;
 use crate::blob::{BlobError, SpoolError, spool_upload};
 use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
 use crate::service;
 use crate::state::{AppState, Metrics};
-use crate::store::{AppRecord, ListQuery, Visibility};
+use crate::store::{AppRecord, ListKey, ListQuery, Visibility};
 
 impl From<BlobError> for ApiError {
     fn from(e: BlobError) -> Self {
@@ -133,34 +132,41 @@ async fn import(
     Ok((StatusCode::CREATED, Json(models::app(app))))
 }
 
-/// List apps by Name: the latest version of each unless `versions=all`.
+/// List apps by Name: the latest version of each unless `versions=all`; a page of at most
+/// `limit`, the next page's `cursor` in the `q8s-next-cursor` header.
 #[utoipa::path(
     get, path = "/apps", tag = "apps",
     params(AppListParams),
-    responses((status = 200, description = "The apps", body = Vec<App>), (status = 401, body = ErrorBody), (status = 422, description = "`invalid-request`: an unknown `versions`", body = ErrorBody))
+    responses(
+        (status = 200, description = "The apps", body = Vec<App>, headers(
+            ("q8s-next-cursor" = String, description = "The `cursor` of the next page; absent on the last")
+        )),
+        (status = 400, description = "`invalid-cursor`", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 422, description = "`invalid-request`: an unknown `versions`, a `limit` out of range", body = ErrorBody),
+    )
 )]
 pub async fn list_apps(
     State(state): State<AppState>,
     caller: Caller,
     ApiQuery(params): ApiQuery<AppListParams>,
-) -> ApiResult<Json<Vec<App>>> {
+) -> ApiResult<Response> {
     let versions = params.versions()?;
+    let request = PageRequest::new(List::Apps, params.limit, params.cursor.as_deref())?;
     let query = ListQuery {
         viewer_id: caller.user_id,
         viewer_admin: caller.admin,
         include_shared: params.scope.unwrap_or_default() == Scope::All,
         name: params.name.filter(|n| !n.is_empty()),
         text: params.q.filter(|q| !q.is_empty()),
+        latest_only: versions == AppVersions::Latest,
+        page: request.page.clone(),
+        ..ListQuery::default()
     };
-    let mut apps = state.store.catalog.apps(&query).await?;
-    if versions == AppVersions::Latest {
-        // The store lists by Name, then import time: the last of each Name is its latest.
-        let mut seen = HashSet::new();
-        apps.reverse();
-        apps.retain(|a| seen.insert(a.manifest.app.name.clone()));
-        apps.reverse();
-    }
-    Ok(Json(apps.into_iter().map(models::app).collect()))
+    let apps = state.store.catalog.apps(&query).await?;
+    let (apps, next) = request.finish(apps, ListKey::of_app);
+    let apps: Vec<App> = apps.into_iter().map(models::app).collect();
+    Ok(next.answer(Json(apps)))
 }
 
 /// Get an app.

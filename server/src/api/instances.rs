@@ -14,13 +14,14 @@ use super::extract::{ApiJson, ApiQuery, read_body};
 use super::models::{
     self, Instance, InstanceListParams, LogParams, NewInstanceBody, Scope, VisibilityPatch,
 };
+use super::page::{List, PageRequest};
 use super::parse_id;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
 use crate::service::instances as lifecycle;
 use crate::state::AppState;
-use crate::store::{InstanceRecord, ListQuery};
-use q8s_core::api::TERMINATED_OMITTED_HEADER;
+use crate::store::{InstanceRecord, ListKey, ListQuery};
+use q8s_core::api::{InstanceStatus, StatusFilter, TERMINATED_OMITTED_HEADER};
 use q8s_runtime::RuntimeError;
 
 impl From<RuntimeError> for ApiError {
@@ -103,15 +104,19 @@ pub async fn create_instance(
 }
 
 /// List instances: the live ones (not `TERMINATED`) newest first unless `status` says
-/// otherwise; the `q8s-terminated-omitted` header counts the terminated ones left out.
+/// otherwise; the `q8s-terminated-omitted` header counts the terminated ones left out. A page
+/// of at most `limit`, the next page's `cursor` in the `q8s-next-cursor` header.
 #[utoipa::path(
     get, path = "/instances", tag = "instances",
     params(InstanceListParams),
     responses(
         (status = 200, body = Vec<Instance>, headers(
-            ("q8s-terminated-omitted" = u64, description = "How many terminated instances the list leaves out")
+            ("q8s-terminated-omitted" = u64, description = "How many terminated instances the list leaves out"),
+            ("q8s-next-cursor" = String, description = "The `cursor` of the next page; absent on the last")
         )),
-        (status = 401, body = ErrorBody), (status = 422, description = "`invalid-request`: an unknown `status`", body = ErrorBody),
+        (status = 400, description = "`invalid-cursor`", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 422, description = "`invalid-request`: an unknown `status`, a `limit` out of range", body = ErrorBody),
     )
 )]
 pub async fn list_instances(
@@ -120,30 +125,39 @@ pub async fn list_instances(
     ApiQuery(params): ApiQuery<InstanceListParams>,
 ) -> ApiResult<Response> {
     let status = params.status()?;
+    let request = PageRequest::new(List::Instances, params.limit, params.cursor.as_deref())?;
+    let statuses = match &status {
+        StatusFilter::All => None,
+        filter => Some(
+            InstanceStatus::ALL
+                .into_iter()
+                .filter(|s| filter.admits(*s))
+                .collect(),
+        ),
+    };
     let query = ListQuery {
         viewer_id: caller.user_id,
         viewer_admin: caller.admin,
         include_shared: params.scope.unwrap_or_default() == Scope::All,
+        statuses,
+        page: request.page.clone(),
         ..ListQuery::default()
     };
+    let terminated_omitted = if status.admits(InstanceStatus::Terminated) {
+        0
+    } else {
+        state.store.catalog.terminated_count(&query).await?
+    };
     let records = state.store.catalog.instances(&query).await?;
-    let (listed, left_out): (Vec<_>, Vec<_>) = records
-        .into_iter()
-        .rev()
-        .partition(|r| status.admits(r.status));
-    let terminated_omitted = left_out
-        .iter()
-        .filter(|r| r.status == q8s_core::api::InstanceStatus::Terminated)
-        .count();
-    let list: Vec<Instance> = listed
+    let (records, next) = request.finish(records, |r| ListKey::time(r.created_at, r.id));
+    let list: Vec<Instance> = records
         .into_iter()
         .map(|r| models::instance(r, &state.config))
         .collect();
-    Ok((
+    Ok(next.answer((
         [(TERMINATED_OMITTED_HEADER, terminated_omitted.to_string())],
         Json(list),
-    )
-        .into_response())
+    )))
 }
 
 /// Get an instance.

@@ -8,6 +8,7 @@ mod instances;
 pub mod models;
 mod names;
 mod ops;
+mod page;
 pub(crate) mod secrets;
 
 use axum::Json;

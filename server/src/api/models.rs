@@ -119,6 +119,11 @@ pub struct AppListParams {
     /// `latest` (default): the most recently imported version of each Name; `all`: every
     /// version.
     pub versions: Option<String>,
+    /// How many items a page holds: 1 to 1000, 100 when left out.
+    pub limit: Option<u32>,
+    /// Where the page starts: the `q8s-next-cursor` header of the page before (left out: the
+    /// first page).
+    pub cursor: Option<String>,
 }
 
 /// Query of `GET /instances`.
@@ -131,6 +136,11 @@ pub struct InstanceListParams {
     /// commas (`RUNNING,FAILED`, any case). The `q8s-terminated-omitted` response header
     /// counts the terminated instances the list leaves out.
     pub status: Option<String>,
+    /// How many items a page holds: 1 to 1000, 100 when left out.
+    pub limit: Option<u32>,
+    /// Where the page starts: the `q8s-next-cursor` header of the page before (left out: the
+    /// first page).
+    pub cursor: Option<String>,
 }
 
 impl AppListParams {
@@ -226,6 +236,22 @@ pub struct NewTokenBody {
 pub struct TokenListParams {
     /// `mine` (default) or `all`: every user's tokens (admins only).
     pub scope: Option<Scope>,
+    /// How many items a page holds: 1 to 1000, 100 when left out.
+    pub limit: Option<u32>,
+    /// Where the page starts: the `q8s-next-cursor` header of the page before (left out: the
+    /// first page).
+    pub cursor: Option<String>,
+}
+
+/// Query of the lists without filters (`GET /users`, `GET /secrets`).
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    /// How many items a page holds: 1 to 1000, 100 when left out.
+    pub limit: Option<u32>,
+    /// Where the page starts: the `q8s-next-cursor` header of the page before (left out: the
+    /// first page).
+    pub cursor: Option<String>,
 }
 
 /// Body of `PUT /app-names/{name}`.

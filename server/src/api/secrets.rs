@@ -9,16 +9,18 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::Response;
 use q8s_core::manifest::{secret_key_problem, secret_name_problem};
 use serde_json::error::Category;
 use serde_json::json;
 
-use super::extract::ApiJson;
-use super::models::{Secret, SecretAccessChange, SecretWrite};
+use super::extract::{ApiJson, ApiQuery};
+use super::models::{PageParams, Secret, SecretAccessChange, SecretWrite};
+use super::page::{List, PageRequest};
 use crate::auth::{Admin, Caller};
 use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
 use crate::state::AppState;
-use crate::store::{AppRecord, SecretRecord, SecretUsers, UserRecord};
+use crate::store::{AppRecord, ListKey, SecretRecord, SecretUsers, UserRecord};
 
 /// The JSON form of a secret; the rule only for admins.
 fn secret_json(record: SecretRecord, admin: bool) -> Secret {
@@ -231,20 +233,35 @@ fn create_commands(
 }
 
 /// The secrets the caller may use: names and keys, never values. Admins get every secret
-/// with its access rule.
-#[utoipa::path(get, path = "/secrets", tag = "secrets", responses((status = 200, body = Vec<Secret>), (status = 401, body = ErrorBody)))]
+/// with its access rule. By name, a page of at most `limit` (fewer when secrets the caller may
+/// not use are left out), the next page's `cursor` in the `q8s-next-cursor` header.
+#[utoipa::path(
+    get, path = "/secrets", tag = "secrets",
+    params(PageParams),
+    responses(
+        (status = 200, body = Vec<Secret>, headers(
+            ("q8s-next-cursor" = String, description = "The `cursor` of the next page; absent on the last")
+        )),
+        (status = 400, description = "`invalid-cursor`", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+    )
+)]
 pub async fn list_secrets(
     State(state): State<AppState>,
     caller: Caller,
-) -> ApiResult<Json<Vec<Secret>>> {
-    let secrets = state.store.secrets.secrets().await?;
-    Ok(Json(
-        secrets
-            .into_iter()
-            .filter(|s| s.access.admits(&caller.username, caller.admin))
-            .map(|s| secret_json(s, caller.admin))
-            .collect(),
-    ))
+    ApiQuery(params): ApiQuery<PageParams>,
+) -> ApiResult<Response> {
+    let request = PageRequest::new(List::Secrets, params.limit, params.cursor.as_deref())?;
+    let secrets = state.store.secrets.secrets(&request.page).await?;
+    // The cursor follows what the store listed, so the next page starts after this one also
+    // when its last secrets are left out here.
+    let (secrets, next) = request.finish(secrets, |s| ListKey::name(s.name.clone()));
+    let secrets: Vec<Secret> = secrets
+        .into_iter()
+        .filter(|s| s.access.admits(&caller.username, caller.admin))
+        .map(|s| secret_json(s, caller.admin))
+        .collect();
+    Ok(next.answer(Json(secrets)))
 }
 
 /// Create or replace a secret (admins): exactly the keys of `data` (at least one), and the

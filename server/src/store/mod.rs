@@ -13,6 +13,7 @@
 
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
+mod list;
 mod postgres;
 mod schema;
 pub mod snapshot;
@@ -24,6 +25,7 @@ use q8s_core::manifest::Manifest;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+pub use list::{ListKey, ListQuery, Page};
 pub use postgres::{PoolSettings, PostgresStore};
 pub use sqlite::SqliteStore;
 
@@ -195,21 +197,6 @@ pub struct AppRecord {
     pub created_at: OffsetDateTime,
     /// Last change (visibility).
     pub updated_at: OffsetDateTime,
-}
-
-/// Which apps or instances to list.
-#[derive(Debug, Clone, Default)]
-pub struct ListQuery {
-    /// The caller.
-    pub viewer_id: Uuid,
-    /// Admins see everything with `include_shared`.
-    pub viewer_admin: bool,
-    /// `scope=all`: add what others share (`ALL_USERS`; everything for admins).
-    pub include_shared: bool,
-    /// Exact app name.
-    pub name: Option<String>,
-    /// Case-insensitive text in title, description or keywords.
-    pub text: Option<String>,
 }
 
 /// A new instance, about to be inserted.
@@ -425,8 +412,8 @@ pub trait Accounts: Send + Sync + 'static {
     async fn user(&self, id: Uuid) -> StoreResult<Option<UserRecord>>;
     /// The user with this name.
     async fn user_by_name(&self, username: &str) -> StoreResult<Option<UserRecord>>;
-    /// Every user, by name.
-    async fn users(&self) -> StoreResult<Vec<UserRecord>>;
+    /// Users by name (byte order), the part `page` asks for.
+    async fn users(&self, page: &Page) -> StoreResult<Vec<UserRecord>>;
     /// How many users exist (zero on first start).
     async fn user_count(&self) -> StoreResult<u64>;
 
@@ -443,8 +430,9 @@ pub trait Accounts: Send + Sync + 'static {
         &self,
         token_hash: &str,
     ) -> StoreResult<Option<(TokenRecord, UserRecord)>>;
-    /// The tokens of `user_id` (every user's when `None`), oldest first.
-    async fn tokens(&self, user_id: Option<Uuid>) -> StoreResult<Vec<TokenRecord>>;
+    /// The tokens of `user_id` (every user's when `None`), oldest first (creation time, then
+    /// id), the part `page` asks for.
+    async fn tokens(&self, user_id: Option<Uuid>, page: &Page) -> StoreResult<Vec<TokenRecord>>;
     /// Records that the token `id` was used at `at` (a later use already recorded stays).
     async fn record_token_use(&self, id: Uuid, at: OffsetDateTime) -> StoreResult<()>;
     /// Revokes a token of `user_id` (any user's when `user_id` is `None`); false if none.
@@ -531,7 +519,8 @@ pub trait Catalog: Send + Sync + 'static {
     async fn insert_app(&self, app: &NewApp) -> StoreResult<AppRecord>;
     /// The app with this id.
     async fn app(&self, id: Uuid) -> StoreResult<Option<AppRecord>>;
-    /// Apps matching the query, by name then import time.
+    /// Apps matching the query (`statuses` is ignored), by name (byte order), import time and
+    /// id; with `latest_only` the last of each name among those matching.
     async fn apps(&self, query: &ListQuery) -> StoreResult<Vec<AppRecord>>;
     /// Changes an app's visibility.
     async fn set_app_visibility(&self, id: Uuid, visibility: Visibility) -> StoreResult<()>;
@@ -552,8 +541,11 @@ pub trait Catalog: Send + Sync + 'static {
     async fn insert_instance(&self, instance: &NewInstance) -> StoreResult<InstanceRecord>;
     /// The instance with this id.
     async fn instance(&self, id: Uuid) -> StoreResult<Option<InstanceRecord>>;
-    /// Instances matching the query (`name`/`text` are ignored), by launch time.
+    /// Instances matching the query (`name`, `text` and `latest_only` are ignored), newest
+    /// first (launch time, then id, both descending).
     async fn instances(&self, query: &ListQuery) -> StoreResult<Vec<InstanceRecord>>;
+    /// How many terminated instances the query's scope holds (its other fields are ignored).
+    async fn terminated_count(&self, query: &ListQuery) -> StoreResult<u64>;
     /// Every instance whose desired state is running and that is placed on `node` (what that
     /// node's reconciliation keeps running).
     async fn instances_to_run(&self, node: &str) -> StoreResult<Vec<InstanceRecord>>;
@@ -602,8 +594,8 @@ pub trait Secrets: Send + Sync + 'static {
     ) -> StoreResult<SecretRecord>;
     /// Deletes a secret; false when it did not exist.
     async fn delete_secret(&self, name: &str) -> StoreResult<bool>;
-    /// Every secret with its keys and rule, by name.
-    async fn secrets(&self) -> StoreResult<Vec<SecretRecord>>;
+    /// Secrets with their keys and rules, by name (byte order), the part `page` asks for.
+    async fn secrets(&self, page: &Page) -> StoreResult<Vec<SecretRecord>>;
     /// One secret with its keys and rule.
     async fn secret(&self, name: &str) -> StoreResult<Option<SecretRecord>>;
     /// One value, for the runtime only.

@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::{
     Check, Subject, assert_between, assert_same_user, conflict, next_millisecond, now, user,
 };
-use crate::store::{Accounts, Conflict, StoreError, StoreResult, TokenRecord, UserRecord};
+use crate::store::{Accounts, Conflict, Page, StoreError, StoreResult, TokenRecord, UserRecord};
 
 /// The owner of the token with hash `hash`.
 async fn owner_of(accounts: &Arc<dyn Accounts>, hash: &str) -> StoreResult<Option<UserRecord>> {
@@ -53,7 +53,7 @@ fn users_by_id_and_name(s: &dyn Subject) -> BoxFuture<'_, ()> {
         assert!(accounts.user_by_name("dave").await.unwrap().is_none());
         assert_eq!(accounts.user_count().await.unwrap(), 3);
         let names: Vec<String> = accounts
-            .users()
+            .users(&Page::all())
             .await
             .unwrap()
             .into_iter()
@@ -148,7 +148,13 @@ fn tokens_listed_without_secrets(s: &dyn Subject) -> BoxFuture<'_, ()> {
         let accounts = &stores.accounts;
         let alice = user(&stores, "alice", false).await;
         let bob = user(&stores, "bob", false).await;
-        assert!(accounts.tokens(Some(alice.id)).await.unwrap().is_empty());
+        assert!(
+            accounts
+                .tokens(Some(alice.id), &Page::all())
+                .await
+                .unwrap()
+                .is_empty()
+        );
         let first = accounts
             .create_token(alice.id, "ci", "hash-1")
             .await
@@ -164,17 +170,20 @@ fn tokens_listed_without_secrets(s: &dyn Subject) -> BoxFuture<'_, ()> {
         assert_ne!(first.id, second.id);
         let ids = |tokens: Vec<TokenRecord>| tokens.into_iter().map(|t| t.id).collect::<Vec<_>>();
         assert_eq!(
-            ids(accounts.tokens(Some(alice.id)).await.unwrap()),
+            ids(accounts.tokens(Some(alice.id), &Page::all()).await.unwrap()),
             [first.id, second.id],
             "a user's tokens, oldest first, and only theirs"
         );
-        assert_eq!(ids(accounts.tokens(Some(bob.id)).await.unwrap()), [bobs.id]);
         assert_eq!(
-            ids(accounts.tokens(None).await.unwrap()),
+            ids(accounts.tokens(Some(bob.id), &Page::all()).await.unwrap()),
+            [bobs.id]
+        );
+        assert_eq!(
+            ids(accounts.tokens(None, &Page::all()).await.unwrap()),
             [first.id, bobs.id, second.id],
             "everyone's, oldest first"
         );
-        let listed = &accounts.tokens(Some(alice.id)).await.unwrap()[0];
+        let listed = &accounts.tokens(Some(alice.id), &Page::all()).await.unwrap()[0];
         assert_eq!(
             (listed.user_id, listed.name.as_str(), listed.created_at),
             (alice.id, "ci", first.created_at)
@@ -188,11 +197,11 @@ fn tokens_listed_without_secrets(s: &dyn Subject) -> BoxFuture<'_, ()> {
                 .unwrap()
         );
         assert_eq!(
-            ids(accounts.tokens(Some(alice.id)).await.unwrap()),
+            ids(accounts.tokens(Some(alice.id), &Page::all()).await.unwrap()),
             [second.id]
         );
         assert!(owner_of(accounts, "hash-3").await.unwrap().is_some());
-        assert_eq!(accounts.tokens(None).await.unwrap().len(), 2);
+        assert_eq!(accounts.tokens(None, &Page::all()).await.unwrap().len(), 2);
     })
 }
 
@@ -237,7 +246,7 @@ fn token_use_is_recorded(s: &dyn Subject) -> BoxFuture<'_, ()> {
             .unwrap();
         let later = used + Duration::from_secs(60);
         accounts.record_token_use(token.id, later).await.unwrap();
-        let listed = accounts.tokens(Some(alice.id)).await.unwrap();
+        let listed = accounts.tokens(Some(alice.id), &Page::all()).await.unwrap();
         assert_eq!(listed[0].last_used_at, Some(later));
         assert_eq!(listed[1].id, other.id);
         // The use of a revoked token records nothing and fails nothing.
@@ -275,7 +284,7 @@ fn concurrent_sign_ups(s: &dyn Subject) -> BoxFuture<'_, ()> {
         }
         assert_eq!(winners, 1);
         assert_eq!(one.accounts.user_count().await.unwrap(), 25);
-        assert_eq!(two.accounts.users().await.unwrap().len(), 25);
+        assert_eq!(two.accounts.users(&Page::all()).await.unwrap().len(), 25);
     })
 }
 
@@ -305,7 +314,11 @@ fn accounts_survive_a_reopen(s: &dyn Subject) -> BoxFuture<'_, ()> {
             .unwrap();
         drop(stores);
         let stores = s.open().await;
-        let listed = stores.accounts.tokens(Some(alice.id)).await.unwrap();
+        let listed = stores
+            .accounts
+            .tokens(Some(alice.id), &Page::all())
+            .await
+            .unwrap();
         assert!(
             listed[0].last_used_at.is_some(),
             "a token's last use survives"

@@ -10,7 +10,8 @@
 //! `server/tests/store_conformance.rs`; the crate's `conformance` feature makes this module
 //! public for an implementation in another crate.
 //!
-//! Covered: uniqueness and the [`Conflict`]s, not-found answers, the order of lists, what a
+//! Covered: uniqueness and the [`Conflict`]s, not-found answers, the order of lists and their
+//! pages (also while rows are written between pages), what a
 //! delete takes with it, time fields, lookups by hash, expiry of sessions and codes, concurrent
 //! writers on two handles of one database, and what survives a reopen.
 
@@ -27,6 +28,7 @@ use super::{Conflict, StoreError, Stores, UserRecord};
 mod accounts;
 pub(crate) mod catalog;
 mod cluster;
+mod paging;
 mod secrets;
 mod sessions;
 
@@ -63,6 +65,12 @@ pub async fn catalog<S: Subject, F: Future<Output = S>>(fresh: impl Fn() -> F) {
 /// Runs every check of [`Cluster`](super::Cluster), each on a fresh subject from `fresh`.
 pub async fn cluster<S: Subject, F: Future<Output = S>>(fresh: impl Fn() -> F) {
     run("cluster", &cluster::CHECKS, fresh).await;
+}
+
+/// Runs every check of the paged lists (apps, instances, users, tokens, secrets), each on a
+/// fresh subject from `fresh`.
+pub async fn paging<S: Subject, F: Future<Output = S>>(fresh: impl Fn() -> F) {
+    run("paging", &paging::CHECKS, fresh).await;
 }
 
 /// Runs every check of [`Secrets`](super::Secrets), each on a fresh subject from `fresh`.

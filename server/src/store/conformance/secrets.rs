@@ -3,7 +3,7 @@
 use futures::future::BoxFuture;
 
 use super::{Check, Subject, not_found, user};
-use crate::store::{SecretAccess, SecretAccessChange, SecretUsers};
+use crate::store::{Page, SecretAccess, SecretAccessChange, SecretUsers};
 
 /// The checks, in the order they run.
 pub(super) const CHECKS: [Check; 5] = [
@@ -91,7 +91,7 @@ fn secrets_put_and_read(s: &dyn Subject) -> BoxFuture<'_, ()> {
             .await
             .unwrap();
         let names: Vec<String> = secrets
-            .secrets()
+            .secrets(&Page::all())
             .await
             .unwrap()
             .into_iter()
@@ -171,7 +171,7 @@ fn deleting_a_secret(s: &dyn Subject) -> BoxFuture<'_, ()> {
         assert!(!secrets.delete_secret("db").await.unwrap());
         assert_eq!(secrets.secret("db").await.unwrap(), None);
         assert_eq!(secrets.secret_value("db", "k").await.unwrap(), None);
-        assert!(secrets.secrets().await.unwrap().is_empty());
+        assert!(secrets.secrets(&Page::all()).await.unwrap().is_empty());
         // Its rule went with it: a secret of that name starts over.
         let record = secrets
             .put_secret("db", &data(&[("k", "w")]), &SecretAccessChange::default())
@@ -201,7 +201,7 @@ fn concurrent_secret_writes(s: &dyn Subject) -> BoxFuture<'_, ()> {
         for put in puts {
             put.await.unwrap().unwrap();
         }
-        let all = one.secrets.secrets().await.unwrap();
+        let all = one.secrets.secrets(&Page::all()).await.unwrap();
         assert_eq!(all.len(), 17);
         let a = two.secrets.secret_value("shared", "a").await.unwrap();
         let b = two.secrets.secret_value("shared", "b").await.unwrap();

@@ -1,13 +1,13 @@
 //! [`Accounts`] on PostgreSQL: the `users` and `tokens` tables.
 
-use sqlx::Row;
-use sqlx::postgres::PgRow;
+use sqlx::postgres::{PgRow, Postgres};
+use sqlx::{QueryBuilder, Row};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::PostgresStore;
 use super::codec::{self, Ts, conflict_as, db_err};
-use crate::store::{Accounts, Conflict, StoreResult, TokenRecord, UserRecord};
+use crate::store::{Accounts, Conflict, Page, StoreResult, TokenRecord, UserRecord};
 
 /// The columns [`token_from_row`] reads, from `tokens t` (a literal, as sqlx wants its SQL).
 macro_rules! token_columns {
@@ -97,15 +97,18 @@ impl Accounts for PostgresStore {
         row.as_ref().map(user_from_row).transpose()
     }
 
-    async fn users(&self) -> StoreResult<Vec<UserRecord>> {
+    async fn users(&self, page: &Page) -> StoreResult<Vec<UserRecord>> {
         // Byte order (COLLATE "C"), as SQLite sorts: not the database's locale.
-        let rows = sqlx::query(
-            "SELECT id, username, password_hash, admin, created_at FROM users
-             ORDER BY username COLLATE \"C\"",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db_err)?;
+        let mut sql = QueryBuilder::<Postgres>::new(
+            "SELECT id, username, password_hash, admin, created_at FROM users WHERE true",
+        );
+        if let Some(after) = &page.after {
+            sql.push(" AND username COLLATE \"C\" > ")
+                .push_bind(after.name.clone());
+        }
+        sql.push(" ORDER BY username COLLATE \"C\" LIMIT ")
+            .push_bind(page.limit.map(i64::from));
+        let rows = sql.build().fetch_all(&self.pool).await.map_err(db_err)?;
         rows.iter().map(user_from_row).collect()
     }
 
@@ -165,17 +168,25 @@ impl Accounts for PostgresStore {
             .transpose()
     }
 
-    async fn tokens(&self, user_id: Option<Uuid>) -> StoreResult<Vec<TokenRecord>> {
-        let sql = concat!(
+    async fn tokens(&self, user_id: Option<Uuid>, page: &Page) -> StoreResult<Vec<TokenRecord>> {
+        let mut sql = QueryBuilder::<Postgres>::new(concat!(
             "SELECT ",
             token_columns!(),
-            " FROM tokens t WHERE $1::uuid IS NULL OR t.user_id = $1 ORDER BY t.created_at, t.id"
-        );
-        let rows = sqlx::query(sql)
-            .bind(user_id)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?;
+            " FROM tokens t WHERE true"
+        ));
+        if let Some(user_id) = user_id {
+            sql.push(" AND t.user_id = ").push_bind(user_id);
+        }
+        if let Some(after) = &page.after {
+            sql.push(" AND (t.created_at, t.id) > (")
+                .push_bind(Ts::new(after.created_at))
+                .push(", ")
+                .push_bind(after.id)
+                .push(")");
+        }
+        sql.push(" ORDER BY t.created_at, t.id LIMIT ")
+            .push_bind(page.limit.map(i64::from));
+        let rows = sql.build().fetch_all(&self.pool).await.map_err(db_err)?;
         rows.iter().map(token_from_row).collect()
     }
 

@@ -10,7 +10,7 @@ use super::PostgresStore;
 use super::codec::{Ts, conflict_as, db_err, from_json, now, to_json};
 use crate::store::{
     AppRecord, Catalog, Conflict, DesiredState, InstanceRecord, ListQuery, NewApp, NewInstance,
-    StoreError, StoreResult, Visibility, like_pattern,
+    StoreError, StoreResult, Visibility,
 };
 use q8s_runtime::InstanceStatus;
 
@@ -39,7 +39,7 @@ macro_rules! instance_columns {
     };
 }
 
-fn app_from_row(row: &PgRow) -> StoreResult<AppRecord> {
+pub(super) fn app_from_row(row: &PgRow) -> StoreResult<AppRecord> {
     let get = |name: &str| row.try_get::<String, _>(name).map_err(db_err);
     Ok(AppRecord {
         id: row.try_get("id").map_err(db_err)?,
@@ -57,7 +57,7 @@ fn app_from_row(row: &PgRow) -> StoreResult<AppRecord> {
     })
 }
 
-fn instance_from_row(row: &PgRow) -> StoreResult<InstanceRecord> {
+pub(super) fn instance_from_row(row: &PgRow) -> StoreResult<InstanceRecord> {
     let get = |name: &str| row.try_get::<String, _>(name).map_err(db_err);
     let status = get("status")?;
     let desired = get("desired_state")?;
@@ -179,30 +179,7 @@ impl Catalog for PostgresStore {
     }
 
     async fn apps(&self, q: &ListQuery) -> StoreResult<Vec<AppRecord>> {
-        // Text is looked for in the title, the description and each keyword (the elements of
-        // the `keywords` array, not its JSON text).
-        let sql = concat!(
-            "SELECT ",
-            app_columns!(),
-            " FROM apps a JOIN users u ON u.id = a.owner_id
-             WHERE (a.owner_id = $1 OR ($2 AND ($3 OR a.visibility = 'ALL_USERS')))
-               AND ($4::text IS NULL OR a.name = $4)
-               AND ($5::text IS NULL OR lower(coalesce(a.title, '')) LIKE $5 ESCAPE '\\'
-                    OR lower(coalesce(a.description, '')) LIKE $5 ESCAPE '\\'
-                    OR EXISTS (SELECT 1 FROM jsonb_array_elements_text(a.keywords) AS k (word)
-                               WHERE lower(k.word) LIKE $5 ESCAPE '\\'))
-             ORDER BY a.name COLLATE \"C\", a.created_at"
-        );
-        let rows = sqlx::query(sql)
-            .bind(q.viewer_id)
-            .bind(q.include_shared)
-            .bind(q.viewer_admin)
-            .bind(q.name.as_deref())
-            .bind(q.text.as_deref().map(like_pattern))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?;
-        rows.iter().map(app_from_row).collect()
+        self.list_apps(q).await
     }
 
     async fn set_app_visibility(&self, id: Uuid, visibility: Visibility) -> StoreResult<()> {
@@ -327,20 +304,11 @@ impl Catalog for PostgresStore {
     }
 
     async fn instances(&self, q: &ListQuery) -> StoreResult<Vec<InstanceRecord>> {
-        let sql = concat!(
-            "SELECT ",
-            instance_columns!(),
-            " WHERE (i.owner_id = $1 OR ($2 AND ($3 OR i.visibility = 'ALL_USERS')))
-             ORDER BY i.created_at, i.id"
-        );
-        let rows = sqlx::query(sql)
-            .bind(q.viewer_id)
-            .bind(q.include_shared)
-            .bind(q.viewer_admin)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?;
-        rows.iter().map(instance_from_row).collect()
+        self.list_instances(q).await
+    }
+
+    async fn terminated_count(&self, q: &ListQuery) -> StoreResult<u64> {
+        self.count_terminated(q).await
     }
 
     async fn instances_to_run(&self, node: &str) -> StoreResult<Vec<InstanceRecord>> {

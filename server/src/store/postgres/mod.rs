@@ -14,6 +14,7 @@ mod catalog;
 mod cluster;
 mod codec;
 mod import;
+mod lists;
 mod secrets;
 mod sessions;
 

@@ -11,18 +11,21 @@ use sqlx::postgres::PgConnection;
 use super::PostgresStore;
 use super::codec::db_err;
 use crate::store::{
-    SecretAccess, SecretAccessChange, SecretRecord, SecretUsers, Secrets, StoreError, StoreResult,
+    Page, SecretAccess, SecretAccessChange, SecretRecord, SecretUsers, Secrets, StoreError,
+    StoreResult,
 };
 
-/// `(name, value)` rows of `sql` (which filters on `$1`: a name, or NULL for all), grouped by
-/// name.
+/// `(name, value)` rows of `sql` (which keeps the names from `first` to `last`), grouped by
+/// name in the order the query gives.
 async fn grouped(
     conn: &mut PgConnection,
     sql: &'static str,
-    only: Option<&str>,
+    first: &str,
+    last: &str,
 ) -> StoreResult<HashMap<String, Vec<String>>> {
     let rows = sqlx::query(sql)
-        .bind(only)
+        .bind(first)
+        .bind(last)
         .fetch_all(conn)
         .await
         .map_err(db_err)?;
@@ -36,39 +39,57 @@ async fn grouped(
     Ok(out)
 }
 
-/// The secrets named `only` (every secret when `None`), by name, with keys and rule. Text is
-/// sorted by bytes (COLLATE "C"), as on SQLite.
-async fn load(conn: &mut PgConnection, only: Option<&str>) -> StoreResult<Vec<SecretRecord>> {
+/// The secrets named `only` (any name when `None`), by name (bytes, COLLATE "C", as on SQLite),
+/// with keys and rule: the part `page` asks for. The rules come first, then the keys, users and
+/// app Names of the names from the page's first to its last.
+async fn load(
+    conn: &mut PgConnection,
+    only: Option<&str>,
+    page: &Page,
+) -> StoreResult<Vec<SecretRecord>> {
+    let rules = sqlx::query(
+        "SELECT name, all_users, any_app FROM secret_access
+         WHERE ($1::text IS NULL OR name = $1) AND ($2::text IS NULL OR name COLLATE \"C\" > $2)
+         ORDER BY name COLLATE \"C\" LIMIT $3",
+    )
+    .bind(only)
+    .bind(page.after.as_ref().map(|k| k.name.as_str()))
+    .bind(page.limit.map(i64::from))
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    let (Some(first), Some(last)) = (rules.first(), rules.last()) else {
+        return Ok(Vec::new());
+    };
+    let first: String = first.try_get("name").map_err(db_err)?;
+    let last: String = last.try_get("name").map_err(db_err)?;
     let mut keys = grouped(
         conn,
-        "SELECT name, key FROM secrets WHERE $1::text IS NULL OR name = $1
+        "SELECT name, key FROM secrets
+         WHERE name COLLATE \"C\" >= $1 AND name COLLATE \"C\" <= $2
          ORDER BY name COLLATE \"C\", key COLLATE \"C\"",
-        only,
+        &first,
+        &last,
     )
     .await?;
     let mut users = grouped(
         conn,
         "SELECT su.name, u.username FROM secret_access_users su JOIN users u ON u.id = su.user_id
-         WHERE $1::text IS NULL OR su.name = $1
+         WHERE su.name COLLATE \"C\" >= $1 AND su.name COLLATE \"C\" <= $2
          ORDER BY su.name COLLATE \"C\", u.username COLLATE \"C\"",
-        only,
+        &first,
+        &last,
     )
     .await?;
     let mut apps = grouped(
         conn,
-        "SELECT name, app_name FROM secret_access_apps WHERE $1::text IS NULL OR name = $1
+        "SELECT name, app_name FROM secret_access_apps
+         WHERE name COLLATE \"C\" >= $1 AND name COLLATE \"C\" <= $2
          ORDER BY name COLLATE \"C\", app_name COLLATE \"C\"",
-        only,
+        &first,
+        &last,
     )
     .await?;
-    let rules = sqlx::query(
-        "SELECT name, all_users, any_app FROM secret_access
-         WHERE $1::text IS NULL OR name = $1 ORDER BY name COLLATE \"C\"",
-    )
-    .bind(only)
-    .fetch_all(conn)
-    .await
-    .map_err(db_err)?;
     rules
         .iter()
         .map(|row| {
@@ -162,7 +183,7 @@ async fn change_access(
 
 /// The one record of `name`, read on `conn`.
 async fn one(conn: &mut PgConnection, name: &str) -> StoreResult<SecretRecord> {
-    load(conn, Some(name))
+    load(conn, Some(name), &Page::all())
         .await?
         .pop()
         .ok_or(StoreError::NotFound)
@@ -236,14 +257,14 @@ impl Secrets for PostgresStore {
         Ok(done.rows_affected() > 0)
     }
 
-    async fn secrets(&self) -> StoreResult<Vec<SecretRecord>> {
+    async fn secrets(&self, page: &Page) -> StoreResult<Vec<SecretRecord>> {
         let mut conn = self.pool.acquire().await.map_err(db_err)?;
-        load(&mut conn, None).await
+        load(&mut conn, None, page).await
     }
 
     async fn secret(&self, name: &str) -> StoreResult<Option<SecretRecord>> {
         let mut conn = self.pool.acquire().await.map_err(db_err)?;
-        Ok(load(&mut conn, Some(name)).await?.pop())
+        Ok(load(&mut conn, Some(name), &Page::all()).await?.pop())
     }
 
     async fn secret_value(&self, name: &str, key: &str) -> StoreResult<Option<String>> {

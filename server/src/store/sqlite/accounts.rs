@@ -1,13 +1,14 @@
 //! [`Accounts`] on SQLite: the `users` and `tokens` tables.
 
-use sqlx::Row;
+use sqlx::sqlite::Sqlite;
 use sqlx::sqlite::SqliteRow;
+use sqlx::{QueryBuilder, Row};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::SqliteStore;
 use super::codec::{self, db_err, fmt_time, parse_time, parse_uuid};
-use crate::store::{Accounts, Conflict, StoreResult, TokenRecord, UserRecord};
+use crate::store::{Accounts, Conflict, Page, StoreResult, TokenRecord, UserRecord};
 
 /// The columns [`token_from_row`] reads, from `tokens t` (a literal, as sqlx wants its SQL).
 macro_rules! token_columns {
@@ -96,13 +97,16 @@ impl Accounts for SqliteStore {
         row.as_ref().map(user_from_row).transpose()
     }
 
-    async fn users(&self) -> StoreResult<Vec<UserRecord>> {
-        let rows = sqlx::query(
-            "SELECT id, username, password_hash, admin, created_at FROM users ORDER BY username",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db_err)?;
+    async fn users(&self, page: &Page) -> StoreResult<Vec<UserRecord>> {
+        let mut sql = QueryBuilder::<Sqlite>::new(
+            "SELECT id, username, password_hash, admin, created_at FROM users WHERE 1",
+        );
+        if let Some(after) = &page.after {
+            sql.push(" AND username > ").push_bind(after.name.clone());
+        }
+        sql.push(" ORDER BY username LIMIT ")
+            .push_bind(page.sql_limit());
+        let rows = sql.build().fetch_all(&self.pool).await.map_err(db_err)?;
         rows.iter().map(user_from_row).collect()
     }
 
@@ -161,17 +165,25 @@ impl Accounts for SqliteStore {
             .transpose()
     }
 
-    async fn tokens(&self, user_id: Option<Uuid>) -> StoreResult<Vec<TokenRecord>> {
-        let sql = concat!(
+    async fn tokens(&self, user_id: Option<Uuid>, page: &Page) -> StoreResult<Vec<TokenRecord>> {
+        let mut sql = QueryBuilder::<Sqlite>::new(concat!(
             "SELECT ",
             token_columns!(),
-            " FROM tokens t WHERE ?1 IS NULL OR t.user_id = ?1 ORDER BY t.created_at, t.id"
-        );
-        let rows = sqlx::query(sql)
-            .bind(user_id.map(|u| u.to_string()))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?;
+            " FROM tokens t WHERE 1"
+        ));
+        if let Some(user_id) = user_id {
+            sql.push(" AND t.user_id = ").push_bind(user_id.to_string());
+        }
+        if let Some(after) = &page.after {
+            sql.push(" AND (t.created_at, t.id) > (")
+                .push_bind(fmt_time(after.created_at))
+                .push(", ")
+                .push_bind(after.id.to_string())
+                .push(")");
+        }
+        sql.push(" ORDER BY t.created_at, t.id LIMIT ")
+            .push_bind(page.sql_limit());
+        let rows = sql.build().fetch_all(&self.pool).await.map_err(db_err)?;
         rows.iter().map(token_from_row).collect()
     }
 

@@ -9,7 +9,7 @@ use super::codec::{conflict_as, db_err, fmt_time, now, parse_time, parse_uuid, t
 use super::{SqliteStore, names};
 use crate::store::{
     AppRecord, Catalog, Conflict, DesiredState, InstanceRecord, ListQuery, NewApp, NewInstance,
-    StoreError, StoreResult, Visibility, like_pattern,
+    StoreError, StoreResult, Visibility,
 };
 use q8s_runtime::InstanceStatus;
 fn visibility(text: String) -> StoreResult<Visibility> {
@@ -20,7 +20,7 @@ fn json<T: serde::de::DeserializeOwned>(text: String) -> StoreResult<T> {
     serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("json: {e}")))
 }
 
-fn app_from_row(row: &SqliteRow) -> StoreResult<AppRecord> {
+pub(super) fn app_from_row(row: &SqliteRow) -> StoreResult<AppRecord> {
     let get = |name: &str| row.try_get::<String, _>(name).map_err(db_err);
     Ok(AppRecord {
         id: parse_uuid(get("id")?)?,
@@ -62,7 +62,7 @@ async fn set_visibility(
     Ok(())
 }
 
-fn instance_from_row(row: &SqliteRow) -> StoreResult<InstanceRecord> {
+pub(super) fn instance_from_row(row: &SqliteRow) -> StoreResult<InstanceRecord> {
     let get = |name: &str| row.try_get::<String, _>(name).map_err(db_err);
     let status = get("status")?;
     let desired = get("desired_state")?;
@@ -148,31 +148,7 @@ impl Catalog for SqliteStore {
     }
 
     async fn apps(&self, q: &ListQuery) -> StoreResult<Vec<AppRecord>> {
-        // Text is looked for in the title, the description and each keyword (the elements of
-        // the `keywords` JSON array, not its text).
-        let rows = sqlx::query(
-            "SELECT a.id, a.owner_id, u.username AS owner, a.visibility, a.manifest,
-                a.bundle_sha256, a.bundle_size, a.icon, a.screenshots, a.created_at, a.updated_at,
-                (SELECT COUNT(*) FROM instances i
-                  WHERE i.app_id = a.id AND i.desired_state <> 'TERMINATED') AS instance_count
-             FROM apps a JOIN users u ON u.id = a.owner_id
-             WHERE (a.owner_id = ?1 OR (?2 AND (?3 OR a.visibility = 'ALL_USERS')))
-               AND (?4 IS NULL OR a.name = ?4)
-               AND (?5 IS NULL OR lower(coalesce(a.title, '')) LIKE ?5 ESCAPE '\\'
-                    OR lower(coalesce(a.description, '')) LIKE ?5 ESCAPE '\\'
-                    OR EXISTS (SELECT 1 FROM json_each(a.keywords) AS k
-                               WHERE lower(k.value) LIKE ?5 ESCAPE '\\'))
-             ORDER BY a.name, a.created_at",
-        )
-        .bind(q.viewer_id.to_string())
-        .bind(q.include_shared)
-        .bind(q.viewer_admin)
-        .bind(q.name.as_deref())
-        .bind(q.text.as_deref().map(like_pattern))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db_err)?;
-        rows.iter().map(app_from_row).collect()
+        self.list_apps(q).await
     }
 
     async fn set_app_visibility(&self, id: Uuid, visibility: Visibility) -> StoreResult<()> {
@@ -297,22 +273,11 @@ impl Catalog for SqliteStore {
     }
 
     async fn instances(&self, q: &ListQuery) -> StoreResult<Vec<InstanceRecord>> {
-        let rows = sqlx::query(
-            "SELECT i.id, i.app_id, a.name AS app_name, a.version AS app_version,
-                a.title AS app_title, a.icon AS app_icon, i.owner_id,
-                u.username AS owner, i.visibility, i.desired_state, i.status, i.status_message,
-                i.restarts, i.created_at, i.updated_at
-             FROM instances i JOIN apps a ON a.id = i.app_id JOIN users u ON u.id = i.owner_id
-             WHERE (i.owner_id = ?1 OR (?2 AND (?3 OR i.visibility = 'ALL_USERS')))
-             ORDER BY i.created_at",
-        )
-        .bind(q.viewer_id.to_string())
-        .bind(q.include_shared)
-        .bind(q.viewer_admin)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db_err)?;
-        rows.iter().map(instance_from_row).collect()
+        self.list_instances(q).await
+    }
+
+    async fn terminated_count(&self, q: &ListQuery) -> StoreResult<u64> {
+        self.count_terminated(q).await
     }
 
     async fn instances_to_run(&self, node: &str) -> StoreResult<Vec<InstanceRecord>> {

@@ -8,6 +8,7 @@ mod catalog;
 mod cluster;
 mod codec;
 mod export;
+mod lists;
 mod names;
 mod secrets;
 mod sessions;

@@ -10,17 +10,20 @@ use sqlx::{Connection as _, Row};
 use super::SqliteStore;
 use super::codec::db_err;
 use crate::store::{
-    SecretAccess, SecretAccessChange, SecretRecord, SecretUsers, Secrets, StoreError, StoreResult,
+    Page, SecretAccess, SecretAccessChange, SecretRecord, SecretUsers, Secrets, StoreError,
+    StoreResult,
 };
-/// `(name, value)` rows of `sql` (which filters on `?1`: a name, or NULL for all), grouped by
+/// `(name, value)` rows of `sql` (which keeps the names from `first` to `last`), grouped by
 /// name in the order the query gives.
 async fn grouped(
     conn: &mut SqliteConnection,
     sql: &'static str,
-    only: Option<&str>,
+    first: &str,
+    last: &str,
 ) -> StoreResult<HashMap<String, Vec<String>>> {
     let rows = sqlx::query(sql)
-        .bind(only)
+        .bind(first)
+        .bind(last)
         .fetch_all(conn)
         .await
         .map_err(db_err)?;
@@ -34,36 +37,52 @@ async fn grouped(
     Ok(out)
 }
 
-/// The secrets named `only` (every secret when `None`), by name, with keys and rule.
-async fn load(conn: &mut SqliteConnection, only: Option<&str>) -> StoreResult<Vec<SecretRecord>> {
+/// The secrets named `only` (any name when `None`), by name, with keys and rule: the part
+/// `page` asks for. The rules come first, then the keys, users and app Names of the names from
+/// the page's first to its last.
+async fn load(
+    conn: &mut SqliteConnection,
+    only: Option<&str>,
+    page: &Page,
+) -> StoreResult<Vec<SecretRecord>> {
+    let rules = sqlx::query(
+        "SELECT name, all_users, any_app FROM secret_access
+         WHERE (?1 IS NULL OR name = ?1) AND (?2 IS NULL OR name > ?2) ORDER BY name LIMIT ?3",
+    )
+    .bind(only)
+    .bind(page.after.as_ref().map(|k| k.name.as_str()))
+    .bind(page.sql_limit())
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    let (Some(first), Some(last)) = (rules.first(), rules.last()) else {
+        return Ok(Vec::new());
+    };
+    let first: String = first.try_get("name").map_err(db_err)?;
+    let last: String = last.try_get("name").map_err(db_err)?;
     let mut keys = grouped(
         conn,
-        "SELECT name, key FROM secrets WHERE ?1 IS NULL OR name = ?1 ORDER BY name, key",
-        only,
+        "SELECT name, key FROM secrets WHERE name >= ?1 AND name <= ?2 ORDER BY name, key",
+        &first,
+        &last,
     )
     .await?;
     let mut users = grouped(
         conn,
         "SELECT su.name, u.username FROM secret_access_users su JOIN users u ON u.id = su.user_id
-         WHERE ?1 IS NULL OR su.name = ?1 ORDER BY su.name, u.username",
-        only,
+         WHERE su.name >= ?1 AND su.name <= ?2 ORDER BY su.name, u.username",
+        &first,
+        &last,
     )
     .await?;
     let mut apps = grouped(
         conn,
         "SELECT name, app_name FROM secret_access_apps
-         WHERE ?1 IS NULL OR name = ?1 ORDER BY name, app_name",
-        only,
+         WHERE name >= ?1 AND name <= ?2 ORDER BY name, app_name",
+        &first,
+        &last,
     )
     .await?;
-    let rules = sqlx::query(
-        "SELECT name, all_users, any_app FROM secret_access
-         WHERE ?1 IS NULL OR name = ?1 ORDER BY name",
-    )
-    .bind(only)
-    .fetch_all(conn)
-    .await
-    .map_err(db_err)?;
     rules
         .iter()
         .map(|row| {
@@ -144,7 +163,7 @@ async fn change_access(
 
 /// The one record of `name`, read on `conn`.
 async fn one(conn: &mut SqliteConnection, name: &str) -> StoreResult<SecretRecord> {
-    load(conn, Some(name))
+    load(conn, Some(name), &Page::all())
         .await?
         .pop()
         .ok_or(StoreError::NotFound)
@@ -219,14 +238,14 @@ impl Secrets for SqliteStore {
         Ok(values.rows_affected() + rule.rows_affected() > 0)
     }
 
-    async fn secrets(&self) -> StoreResult<Vec<SecretRecord>> {
+    async fn secrets(&self, page: &Page) -> StoreResult<Vec<SecretRecord>> {
         let mut conn = self.pool.acquire().await.map_err(db_err)?;
-        load(&mut conn, None).await
+        load(&mut conn, None, page).await
     }
 
     async fn secret(&self, name: &str) -> StoreResult<Option<SecretRecord>> {
         let mut conn = self.pool.acquire().await.map_err(db_err)?;
-        Ok(load(&mut conn, Some(name)).await?.pop())
+        Ok(load(&mut conn, Some(name), &Page::all()).await?.pop())
     }
 
     async fn secret_value(&self, name: &str, key: &str) -> StoreResult<Option<String>> {

@@ -153,12 +153,13 @@ pub(super) fn instance_lists_scope_and_order(s: &dyn Subject) -> BoxFuture<'_, (
             let list = catalog.instances(&q).await.unwrap();
             list.into_iter().map(|i| i.id).collect()
         };
-        // By launch time.
-        assert_eq!(listed(query(&alice, false)).await, [ids[1], ids[3]]);
-        assert_eq!(listed(query(&alice, true)).await, [ids[1], ids[2], ids[3]]);
-        assert_eq!(listed(query(&bob, false)).await, [ids[0], ids[2]]);
+        // Newest first.
+        assert_eq!(listed(query(&alice, false)).await, [ids[3], ids[1]]);
+        assert_eq!(listed(query(&alice, true)).await, [ids[3], ids[2], ids[1]]);
+        assert_eq!(listed(query(&bob, false)).await, [ids[2], ids[0]]);
         assert!(listed(query(&root, false)).await.is_empty());
-        assert_eq!(listed(query(&root, true)).await, ids);
+        let newest_first: Vec<Uuid> = ids.iter().rev().copied().collect();
+        assert_eq!(listed(query(&root, true)).await, newest_first);
         assert_eq!(
             catalog
                 .instances_to_run(NODE)

@@ -77,7 +77,11 @@ pub(crate) fn new_app(
     }
 }
 
-fn new_instance(app_id: Uuid, owner: &UserRecord, visibility: Visibility) -> NewInstance {
+pub(super) fn new_instance(
+    app_id: Uuid,
+    owner: &UserRecord,
+    visibility: Visibility,
+) -> NewInstance {
     NewInstance {
         id: Uuid::new_v4(),
         app_id,
@@ -96,15 +100,14 @@ pub(crate) fn new_instance_on(app_id: Uuid, owner: &UserRecord, node: &str) -> N
 }
 
 /// The node the suite's instances are placed on.
-const NODE: &str = "node-a";
+pub(super) const NODE: &str = "node-a";
 
 fn query(viewer: &UserRecord, include_shared: bool) -> ListQuery {
     ListQuery {
         viewer_id: viewer.id,
         viewer_admin: viewer.admin,
         include_shared,
-        name: None,
-        text: None,
+        ..ListQuery::default()
     }
 }
 
