@@ -2,10 +2,14 @@
 //! in that order of precedence, over the defaults of the service design (`127.0.0.1:8008`,
 //! `./q8s-data`, domain `localhost`).
 
-use std::fmt;
+mod addresses;
+mod bytes;
+pub use addresses::TrustedProxies;
+pub(crate) use addresses::host_name;
+use addresses::{advertise_url, public_url};
+pub use bytes::ByteSize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 use serde::Deserialize;
 use uuid::Uuid;
@@ -272,68 +276,6 @@ pub enum LogFormat {
     Json,
 }
 
-/// A byte count written as a number or with a unit (`K`, `M`, `G`, `T`, or `Ki`, `Mi`, `Gi`,
-/// `Ti`; an optional trailing `B` is allowed).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ByteSize(pub u64);
-
-impl FromStr for ByteSize {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let text = s.trim();
-        let digits = text
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(text.len());
-        let (number, unit) = text.split_at(digits);
-        let number: u64 = number
-            .parse()
-            .map_err(|_| format!("`{s}` is not a size (use e.g. 1Gi, 500M or 1048576)"))?;
-        let unit = unit.trim().trim_end_matches(['B', 'b']);
-        let factor: u64 = match unit {
-            "" => 1,
-            "K" | "k" => 1_000,
-            "M" => 1_000_000,
-            "G" => 1_000_000_000,
-            "T" => 1_000_000_000_000,
-            "Ki" => 1 << 10,
-            "Mi" => 1 << 20,
-            "Gi" => 1 << 30,
-            "Ti" => 1 << 40,
-            _ => {
-                return Err(format!(
-                    "`{s}` has an unknown unit (use K, M, G, Ki, Mi, Gi)"
-                ));
-            }
-        };
-        number
-            .checked_mul(factor)
-            .map(ByteSize)
-            .ok_or_else(|| format!("`{s}` is too large"))
-    }
-}
-
-impl<'de> Deserialize<'de> for ByteSize {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Number(u64),
-            Text(String),
-        }
-        match Raw::deserialize(d)? {
-            Raw::Number(n) => Ok(ByteSize(n)),
-            Raw::Text(t) => t.parse().map_err(serde::de::Error::custom),
-        }
-    }
-}
-
-impl fmt::Display for ByteSize {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
-
 /// The largest unpacked bundle unless configured otherwise (2 GiB).
 pub const DEFAULT_MAX_UNPACKED: u64 = 2 << 30;
 
@@ -431,124 +373,6 @@ pub struct Config {
     pub public_scheme: &'static str,
     /// Their port: `None` for the scheme's default (left out of URLs).
     pub public_port: Option<u16>,
-}
-
-/// The load balancers and reverse proxies in front of q8s (`--trusted-proxies`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TrustedProxies(Vec<ipnet::IpNet>);
-
-impl TrustedProxies {
-    /// Parses CIDRs and plain addresses.
-    pub fn parse(items: &[String]) -> anyhow::Result<TrustedProxies> {
-        let mut nets = Vec::new();
-        for item in items.iter().map(|i| i.trim()).filter(|i| !i.is_empty()) {
-            let net = match item.parse::<ipnet::IpNet>() {
-                Ok(net) => net,
-                Err(_) => match item.parse::<std::net::IpAddr>() {
-                    Ok(ip) => ipnet::IpNet::from(ip),
-                    Err(_) => anyhow::bail!(
-                        "--trusted-proxies: `{item}` is neither an address nor a CIDR such as \
-                         10.0.0.0/8"
-                    ),
-                },
-            };
-            nets.push(net);
-        }
-        Ok(TrustedProxies(nets))
-    }
-
-    fn trusts(&self, ip: std::net::IpAddr) -> bool {
-        let ip = match ip {
-            std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, std::net::IpAddr::V4),
-            v4 => v4,
-        };
-        self.0.iter().any(|net| net.contains(&ip))
-    }
-
-    /// The client of a request that came from `peer` with `headers`: `peer` itself, unless it
-    /// is a trusted proxy; then the rightmost address of `X-Forwarded-For` that is not one
-    /// (what a client writes there itself is never believed past the first untrusted hop).
-    pub fn client(
-        &self,
-        peer: std::net::IpAddr,
-        headers: &axum::http::HeaderMap,
-    ) -> std::net::IpAddr {
-        if !self.trusts(peer) {
-            return peer;
-        }
-        let hops = headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(str::trim)
-            .collect::<Vec<_>>();
-        let mut client = peer;
-        for hop in hops.iter().rev() {
-            let Ok(ip) = hop.parse::<std::net::IpAddr>() else {
-                break;
-            };
-            client = ip;
-            if !self.trusts(ip) {
-                break;
-            }
-        }
-        client
-    }
-}
-
-/// `--public-url` checked: its scheme, host (lower case) and port (`None`: the scheme's
-/// default).
-fn public_url(given: &str) -> anyhow::Result<(&'static str, String, Option<u16>)> {
-    let url = url::Url::parse(given)
-        .map_err(|e| anyhow::anyhow!("--public-url `{given}` is not a URL: {e}"))?;
-    let scheme = match url.scheme() {
-        "http" => "http",
-        "https" => "https",
-        other => anyhow::bail!("--public-url must be http:// or https://, not {other}://"),
-    };
-    let Some(url::Host::Domain(host)) = url.host() else {
-        anyhow::bail!(
-            "--public-url must name a host (instances are reached at <id>.<host>), not an address"
-        );
-    };
-    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
-        anyhow::bail!("--public-url must be a site's root, e.g. https://q8s.example.com");
-    }
-    Ok((scheme, host.to_ascii_lowercase(), url.port()))
-}
-
-/// This machine's host name (`localhost` when it has none).
-pub(crate) fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|name| name.trim().to_owned())
-        .ok()
-        .filter(|name| !name.is_empty())
-        .unwrap_or_else(|| "localhost".to_owned())
-}
-
-/// `--advertise-url` checked (an `http://` or `https://` URL without a path), or the listen
-/// address's.
-fn advertise_url(given: Option<String>, listen: SocketAddr) -> anyhow::Result<String> {
-    let Some(given) = given else {
-        return Ok(if listen.ip().is_unspecified() {
-            format!("http://{}:{}", host_name(), listen.port())
-        } else {
-            format!("http://{listen}")
-        });
-    };
-    let url = url::Url::parse(&given)
-        .map_err(|e| anyhow::anyhow!("--advertise-url `{given}` is not a URL: {e}"))?;
-    if !matches!(url.scheme(), "http" | "https")
-        || url.host_str().is_none()
-        || url.path() != "/"
-        || url.query().is_some()
-    {
-        anyhow::bail!(
-            "--advertise-url must be a URL such as `http://10.0.0.2:8008`, without a path"
-        );
-    }
-    Ok(given.trim_end_matches('/').to_owned())
 }
 
 impl Config {
