@@ -254,17 +254,8 @@ pub(crate) async fn run(state: AppState) {
 /// except those with a volume (their data is on that node's disk); how many moved.
 async fn adopt_orphans(state: &AppState) -> anyhow::Result<usize> {
     let cluster = &state.store.cluster;
-    let alive: Vec<String> = cluster
-        .nodes(state.config.node_timeout)
-        .await?
-        .into_iter()
-        .map(|n| n.name)
-        .collect();
     let mut adopted = 0;
-    for (id, node) in cluster.placements_to_run().await? {
-        if node.as_ref().is_some_and(|n| alive.contains(n)) {
-            continue;
-        }
+    for (id, node) in cluster.orphans(state.config.node_timeout).await? {
         let Some(instance) = state.store.catalog.instance(id).await? else {
             continue;
         };

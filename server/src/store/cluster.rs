@@ -45,7 +45,12 @@ pub trait Cluster: Send + Sync + 'static {
     /// Places every instance on `node` (what an exclusive store's server does at start);
     /// returns how many moved.
     async fn place_all(&self, node: &str) -> StoreResult<u64>;
-    /// Every instance whose desired state is running, with its node (`None`: never placed):
-    /// what the leader checks for instances of nodes that died.
-    async fn placements_to_run(&self) -> StoreResult<Vec<(Uuid, Option<String>)>>;
+    /// The instances whose desired state is running but whose node has not said it was alive
+    /// within `alive_within` (or that were never placed: `None`), with that node, by launch
+    /// time: what the leader takes over. Answered in the database, so the leader's check
+    /// every second does not read every running instance.
+    async fn orphans(
+        &self,
+        alive_within: std::time::Duration,
+    ) -> StoreResult<Vec<(Uuid, Option<String>)>>;
 }

@@ -216,11 +216,26 @@ fn placements_of_instances_to_run(s: &dyn Subject) -> BoxFuture<'_, ()> {
                 .unwrap()
                 .is_empty()
         );
-        let mut all = stores.cluster.placements_to_run().await.unwrap();
+        // Orphans: what should run on a node that is not alive (neither said so yet).
+        let window = Duration::from_secs(60);
+        let mut all = stores.cluster.orphans(window).await.unwrap();
         all.sort();
         let mut want = vec![(on_a, Some("a".to_owned())), (on_b, Some("b".to_owned()))];
         want.sort();
         assert_eq!(all, want);
+        stores.cluster.heartbeat("a", "http://a").await.unwrap();
+        let orphans = stores.cluster.orphans(window).await.unwrap();
+        assert_eq!(orphans, [(on_b, Some("b".to_owned()))], "a is alive");
+        stores.cluster.heartbeat("b", "http://b").await.unwrap();
+        assert!(stores.cluster.orphans(window).await.unwrap().is_empty());
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        stores.cluster.heartbeat("a", "http://a").await.unwrap();
+        let orphans = stores
+            .cluster
+            .orphans(Duration::from_secs(1))
+            .await
+            .unwrap();
+        assert_eq!(orphans, [(on_b, Some("b".to_owned()))], "b went silent");
     })
 }
 

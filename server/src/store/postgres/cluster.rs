@@ -170,11 +170,15 @@ impl Cluster for PostgresStore {
         Ok(done.rows_affected())
     }
 
-    async fn placements_to_run(&self) -> StoreResult<Vec<(Uuid, Option<String>)>> {
+    async fn orphans(&self, alive_within: Duration) -> StoreResult<Vec<(Uuid, Option<String>)>> {
         let rows = sqlx::query(
             "SELECT i.id, p.node FROM instances i LEFT JOIN placements p ON p.instance_id = i.id
-             WHERE i.desired_state = 'RUNNING' ORDER BY i.created_at, i.id",
+             WHERE i.desired_state = 'RUNNING' AND NOT EXISTS (
+                SELECT 1 FROM nodes n
+                WHERE n.name = p.node AND n.seen_at >= now() - make_interval(secs => $1))
+             ORDER BY i.created_at, i.id",
         )
+        .bind(alive_within.as_secs_f64())
         .fetch_all(&self.pool)
         .await
         .map_err(db_err)?;

@@ -113,11 +113,14 @@ impl Cluster for SqliteStore {
         Ok(done.rows_affected())
     }
 
-    async fn placements_to_run(&self) -> StoreResult<Vec<(Uuid, Option<String>)>> {
+    async fn orphans(&self, alive_within: Duration) -> StoreResult<Vec<(Uuid, Option<String>)>> {
         let rows = sqlx::query(
             "SELECT i.id, p.node FROM instances i LEFT JOIN placements p ON p.instance_id = i.id
-             WHERE i.desired_state = 'RUNNING' ORDER BY i.created_at",
+             WHERE i.desired_state = 'RUNNING' AND NOT EXISTS (
+                SELECT 1 FROM nodes n WHERE n.name = p.node AND n.seen_at >= ?)
+             ORDER BY i.created_at",
         )
+        .bind(fmt_time(now() - alive_within))
         .fetch_all(&self.pool)
         .await
         .map_err(db_err)?;
