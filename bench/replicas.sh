@@ -56,7 +56,8 @@ verdict() { awk -v v="$1" -v l="$2" 'BEGIN { print (v >= l) ? "ok" : "MISSED" }'
 # The bundle: examples/hello as a zip.
 python3 "$ROOT/bench/zip_app.py" "$ROOT/examples/hello" "$WORK/hello.qz"
 
-# start_replica NAME: a release q8s-server on the shared database and bundle folder.
+# start_replica NAME: a release q8s-server on the shared database and bundle folder; sets PORT
+# (not run in a subshell: the trap must know its pid).
 start_replica() {
   local name=$1 port
   port=$(free_port)
@@ -65,16 +66,18 @@ start_replica() {
     >"$WORK/server-$name.log" 2>&1 </dev/null &
   PIDS+=($!)
   for _ in $(seq 600); do
-    curl -sf "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
+    curl -sf "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
     sleep 0.05
   done
-  curl -sf "http://127.0.0.1:$port/healthz" >/dev/null || { cat "$WORK/server-$name.log" >&2; die "replica $name did not start"; }
-  echo "$port"
+  curl -sf "http://127.0.0.1:$port/readyz" >/dev/null || { cat "$WORK/server-$name.log" >&2; die "replica $name did not start"; }
+  PORT=$port
 }
 
-PORT_A=$(start_replica a)
+start_replica a
+PORT_A=$PORT
 TOKEN=$(cat "$WORK/data-a/admin-token")
-PORT_B=$(start_replica b)
+start_replica b
+PORT_B=$PORT
 A=http://127.0.0.1:$PORT_A
 AUTH=(-H "Authorization: Bearer $TOKEN")
 APP_ID=$(curl -sf -X POST "${AUTH[@]}" --data-binary @"$WORK/hello.qz" \
@@ -111,7 +114,7 @@ start_lb() {
   haproxy -q -db -f "$WORK/$name.cfg" >"$WORK/$name.log" 2>&1 &
   PIDS+=($!)
   for _ in $(seq 100); do
-    curl -s -o /dev/null "http://127.0.0.1:$port/healthz" && return
+    curl -s -o /dev/null "http://127.0.0.1:$port/readyz" && return
     sleep 0.05
   done
   die "haproxy $name did not start: $(cat "$WORK/$name.log")"
