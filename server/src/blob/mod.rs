@@ -159,7 +159,15 @@ fn s3_store(url: &str) -> Result<Arc<dyn ObjectStore>, BlobError> {
     if bucket.is_empty() || bucket.contains('/') {
         return Err(unsupported());
     }
-    let mut builder = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
+    // A request may take up to five minutes (object_store's default is 30 s): a part upload
+    // to a busy store that is slow but progressing is not cut off and sent again, which
+    // some stores answer with errors for the rest of the upload.
+    let mut builder = object_store::aws::AmazonS3Builder::from_env()
+        .with_bucket_name(bucket)
+        .with_config(
+            object_store::aws::AmazonS3ConfigKey::Client(object_store::ClientConfigKey::Timeout),
+            "300s",
+        );
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (name, value) = pair.split_once('=').ok_or_else(unsupported)?;
         builder = match name {
