@@ -3,6 +3,7 @@
 // sha256, download) and its upload with progress, cancel and a visibility choice.
 
 import { uploadBundle } from "./pkg/http.js";
+import { reprDigest } from "./pkg/q8s_wasm.js";
 import { announce, errorBox, formatBytes, h, plural, replace } from "./dom.js";
 import { imageType } from "./files.js";
 import { focusLineOnLinkClick, renderDiagnostics, renderManifest } from "./manifest.js";
@@ -219,6 +220,7 @@ export class UploadView {
       const app = await uploadBundle({
         url: location.origin,
         bytes: this.bundle.blob,
+        digest: reprDigest(this.bundle.sha256),
         visibility,
         signal: controller.signal,
         onProgress: (sent, total) => {

@@ -31,9 +31,11 @@ function cancelled() {
  * @param {"PRIVATE"|"ALL_USERS"} [o.visibility] default PRIVATE
  * @param {(sent: number, total: number) => void} [o.onProgress]
  * @param {AbortSignal} [o.signal] aborts the upload (rejects with code `cancelled`)
+ * @param {string} [o.digest] the bundle's `Repr-Digest` (`reprDigest(sha256)` of the module):
+ *   the server refuses a body that is not the declared one, and stores it as it arrives
  * @returns {Promise<import("./q8s_wasm.js").App>}
  */
-export function uploadBundle({ url, bytes, token, visibility, onProgress, signal }) {
+export function uploadBundle({ url, bytes, token, visibility, onProgress, signal, digest }) {
   const query = visibility ? `?visibility=${encodeURIComponent(visibility)}` : "";
   const target = join(url, `api/v1/apps${query}`);
   return new Promise((resolve, reject) => {
@@ -42,6 +44,7 @@ export function uploadBundle({ url, bytes, token, visibility, onProgress, signal
     xhr.open("POST", target);
     xhr.setRequestHeader("Content-Type", "application/zip");
     if (token) xhr.setRequestHeader("Authorization", `Bearer ${token}`);
+    if (digest) xhr.setRequestHeader("Repr-Digest", digest);
     xhr.responseType = "text";
     const total = bytes.size ?? bytes.byteLength;
     xhr.upload.onprogress = (e) => onProgress?.(e.loaded, e.lengthComputable ? e.total : total);

@@ -67,3 +67,10 @@ fn manifest_report(report: q8s_core::manifest::ManifestReport) -> Result<JsValue
 pub fn bundle_file_name(name: &str, version: &str) -> String {
     q8s_core::bundle::bundle_file_name(name, version)
 }
+
+/// The `Repr-Digest` header value declaring a bundle's sha256 (64 lowercase hex digits) on
+/// its upload, as every client sends it; `undefined` for anything else.
+#[wasm_bindgen(js_name = reprDigest)]
+pub fn repr_digest(sha256: &str) -> Option<String> {
+    q8s_core::api::repr_digest(sha256)
+}

@@ -199,7 +199,13 @@ impl Client {
         let request = self
             .request(Method::POST, self.api(&["apps"]))
             .query(&[("visibility", visibility.as_str())])
-            .header(reqwest::header::CONTENT_TYPE, "application/zip")
+            .header(reqwest::header::CONTENT_TYPE, "application/zip");
+        let sha256 = q8s_core::archive::ArchiveDigest::of(&bytes).hex();
+        let request = request
+            .header(
+                q8s_core::api::REPR_DIGEST_HEADER,
+                q8s_core::api::repr_digest(&sha256).unwrap_or_default(),
+            )
             .body(bytes);
         self.json(request).await
     }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt as _;
 use reqwest::Method;
 
-use q8s_core::api::{ApiError, App, Instance, Visibility};
+use q8s_core::api::{ApiError, App, Instance, REPR_DIGEST_HEADER, Visibility, repr_digest};
 
 use crate::client::{Client, read_json};
 
@@ -27,6 +27,16 @@ impl Client {
             context: format!("reading {}", path.display()),
             source,
         };
+        // The bundle's sha256 goes ahead of it: the server checks the body against it, and a
+        // server storing bundles in a bucket sends the bytes on while they arrive.
+        let hashed = path.to_owned();
+        let sha256 = tokio::task::spawn_blocking(move || {
+            let file = std::io::BufReader::new(std::fs::File::open(hashed)?);
+            Ok::<_, std::io::Error>(q8s_core::archive::ArchiveDigest::of_reader(file)?.hex())
+        })
+        .await
+        .map_err(|e| io(std::io::Error::other(e)))?
+        .map_err(io)?;
         let file = tokio::fs::File::open(path).await.map_err(io)?;
         let total = file.metadata().await.map_err(io)?.len();
         let mut sent = 0u64;
@@ -44,6 +54,7 @@ impl Client {
             .query(&[("visibility", visibility.as_str())])
             .header(reqwest::header::CONTENT_TYPE, "application/zip")
             .header(reqwest::header::CONTENT_LENGTH, total)
+            .header(REPR_DIGEST_HEADER, repr_digest(&sha256).unwrap_or_default())
             .body(reqwest::Body::wrap_stream(chunks));
         let response = self.send(request).await?;
         read_json(self, response).await

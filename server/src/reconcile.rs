@@ -261,7 +261,7 @@ mod tests {
         let blob = tempfile::NamedTempFile::new_in(data.path()).unwrap();
         state
             .blobs
-            .adopt(&sha256, blob.into_temp_path())
+            .adopt(&sha256, blob.into_temp_path(), None)
             .await
             .unwrap();
         let text = "[App]\nName = \"a.b\"\nVersion = \"1.0.0\"\nTitle = \"A\"\n\n[Runtime]\nModule = \"app\"\nVolumeMount = \"/data\"\nVolumeSize = \"1Gi\"\n";
@@ -397,7 +397,7 @@ mod tests {
         let blob = tempfile::NamedTempFile::new_in(data.path()).unwrap();
         state
             .blobs
-            .adopt(&sha256, blob.into_temp_path())
+            .adopt(&sha256, blob.into_temp_path(), None)
             .await
             .unwrap();
         let done = reconcile(&state, Pass::Periodic).await.unwrap();

@@ -177,6 +177,107 @@ async fn hostile_bundles_are_422_and_leave_nothing() {
     );
 }
 
+/// A bundle's declared sha256 (`Repr-Digest`, what the CLI sends) is checked against its body:
+/// a body that is not the declared one is refused with nothing kept, and on a bucket (where the
+/// upload starts while the body arrives) no upload is left pending by any refusal.
+#[tokio::test]
+async fn declared_digests_are_checked_and_refusals_leave_no_upload() {
+    let server = TestServer::start().await;
+    let token = server.admin_token.clone();
+    let good = std::fs::read(hello_bundle()).unwrap();
+    let digest_of = |bytes: &[u8]| q8s_core::api::repr_digest(&common::sha256_hex(bytes)).unwrap();
+    let leaves_nothing = |what: &str, blobs: usize| {
+        assert_eq!(
+            server.blob_files().len(),
+            blobs,
+            "{what}: {:?}",
+            server.blob_files()
+        );
+        assert!(
+            server.tmp_files().is_empty(),
+            "{what}: {:?}",
+            server.tmp_files()
+        );
+    };
+
+    // A body that is not the declared one: damaged or cut short on the way.
+    let mut damaged = good.clone();
+    let middle = damaged.len() / 2;
+    damaged[middle] ^= 0x55;
+    let (status, body) = server
+        .import_declared(&token, damaged, &digest_of(&good))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["code"], "upload-failed", "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains(&common::sha256_hex(&good)), "{message}");
+    leaves_nothing("damaged", 0);
+    assert_eq!(server.pending_uploads().await, Vec::<String>::new());
+    let (status, body) = server
+        .import_declared(&token, good[..good.len() - 10].to_vec(), &digest_of(&good))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "cut short: {body}");
+    leaves_nothing("cut short", 0);
+
+    // A malformed declaration is refused before the body is read.
+    for bad in ["sha-256=:AAAA:", "sha-256=deadbeef", "sha-256=:!!:"] {
+        let (status, body) = server.import_declared(&token, good.clone(), bad).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {body}");
+        assert_eq!(body["error"]["code"], "invalid-request", "{bad}: {body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("repr-digest"),
+            "{body}"
+        );
+    }
+    let hostile = {
+        let mut entries = hello_entries();
+        entries.push(("../../evil.py", b"print('x')".to_vec(), false));
+        zip_of(&entries)
+    };
+    // A hostile bundle declared truly is still refused, and nothing of it stays.
+    let (status, body) = server
+        .import_declared(&token, hostile.clone(), &digest_of(&hostile))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["code"], "invalid-bundle", "{body}");
+    leaves_nothing("hostile", 0);
+    assert_eq!(server.pending_uploads().await, Vec::<String>::new());
+
+    // The true declaration imports, stored under its sha256.
+    let (status, app) = server
+        .import_declared(
+            &token,
+            good.clone(),
+            &format!("sha-512=:AAAA:, {}", digest_of(&good)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{app}");
+    assert_eq!(app["bundle"]["sha256"], common::sha256_hex(&good));
+    leaves_nothing("imported", 1);
+    assert_eq!(server.pending_uploads().await, Vec::<String>::new());
+    // The same bytes again: 409, and the stored blob (the winner's) stays.
+    let (status, body) = server
+        .import_declared(&token, good.clone(), &digest_of(&good))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    leaves_nothing("again", 1);
+    assert_eq!(server.pending_uploads().await, Vec::<String>::new());
+    let r = server
+        .client
+        .get(server.api(&format!("/apps/{}/bundle", app["id"].as_str().unwrap())))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.bytes().await.unwrap() == good,
+        "the stored bundle is not the upload"
+    );
+}
+
 #[tokio::test]
 async fn oversized_bundles_are_413_streamed_or_declared() {
     let server = TestServer::start_with(&["--max-bundle-size", "100000"]).await;

@@ -119,9 +119,9 @@ async fn put_into(store: &dyn BlobStore, spool: &Path, bytes: Vec<u8>) -> String
             .map(|c| Ok::<_, String>(Bytes::copy_from_slice(c)))
             .collect::<Vec<_>>(),
     );
-    let spooled = spool_upload(body, spool, u64::MAX).await.unwrap();
+    let spooled = spool_upload(body, spool, u64::MAX, None).await.unwrap();
     let sha = spooled.sha256.clone();
-    store.adopt(&sha, spooled.file).await.unwrap();
+    store.adopt(&sha, spooled.file, None).await.unwrap();
     sha
 }
 

@@ -146,6 +146,24 @@ impl MotoServer {
     }
 }
 
+impl MotoServer {
+    /// The keys of `bucket`'s multipart uploads begun and neither completed nor aborted.
+    pub fn pending_uploads_in(&self, bucket: &str) -> Vec<String> {
+        let answer =
+            request(self.port, "GET", &format!("/{bucket}?uploads")).expect("listing uploads");
+        answer
+            .split("<Key>")
+            .skip(1)
+            .filter_map(|rest| rest.split_once("</Key>").map(|(key, _)| key.to_owned()))
+            .collect()
+    }
+
+    /// The bucket's pending multipart uploads.
+    pub fn pending_uploads(&self) -> Vec<String> {
+        self.pending_uploads_in(&self.bucket)
+    }
+}
+
 impl Drop for MotoServer {
     fn drop(&mut self) {
         let _ = self.child.kill();

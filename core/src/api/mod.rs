@@ -15,6 +15,7 @@
 
 mod code;
 mod deploy;
+mod digest;
 mod error;
 mod list;
 mod oauth;
@@ -26,6 +27,7 @@ pub use code::{ErrorCode, Surface, UnknownCode};
 #[cfg(not(target_family = "wasm"))]
 pub use deploy::build_deploy_bundle;
 pub use deploy::{DeployTree, deploy_manifest};
+pub use digest::{CONTENT_DIGEST_HEADER, REPR_DIGEST_HEADER, declared_sha256, repr_digest};
 pub use error::ApiError;
 pub use list::{
     AppVersions, DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, NEXT_CURSOR_HEADER, StatusFilter,

@@ -33,6 +33,13 @@ impl ArchiveDigest {
             len: bytes.len() as u64,
         }
     }
+
+    /// The digest of everything `reader` yields (a bundle file a client is about to send).
+    pub fn of_reader(mut reader: impl io::Read) -> io::Result<Self> {
+        let mut hashing = HashingWriter::new(io::sink());
+        io::copy(&mut reader, &mut hashing)?;
+        Ok(hashing.finish().1)
+    }
 }
 
 impl fmt::Display for ArchiveDigest {
@@ -130,6 +137,13 @@ mod tests {
         assert_eq!(w.len(), 1000);
         let (inner, digest) = w.finish();
         assert_eq!(inner.0, data);
+        assert_eq!(digest, ArchiveDigest::of(&data));
+    }
+
+    #[test]
+    fn a_reader_hashes_as_its_bytes_do() {
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i * 13) as u8).collect();
+        let digest = ArchiveDigest::of_reader(&data[..]).unwrap();
         assert_eq!(digest, ArchiveDigest::of(&data));
     }
 

@@ -7,7 +7,7 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use q8s_core::api::AppVersions;
+use q8s_core::api::{AppVersions, CONTENT_DIGEST_HEADER, REPR_DIGEST_HEADER};
 use serde_json::{Map, Value};
 
 use super::extract::{ApiJson, ApiQuery, invalid_visibility};
@@ -61,6 +61,32 @@ fn too_large(limit: u64) -> ApiError {
     )
 }
 
+/// The sha256 the request's `Repr-Digest` (or `Content-Digest`) declares for its body;
+/// 422 `invalid-request` when that header's sha-256 is malformed.
+fn declared_sha256(headers: &HeaderMap) -> ApiResult<Option<String>> {
+    for name in [REPR_DIGEST_HEADER, CONTENT_DIGEST_HEADER] {
+        for value in headers.get_all(name) {
+            let text = value.to_str().map_err(|_| {
+                ApiError::new(
+                    ErrorCode::InvalidRequest,
+                    format!("the {name} header is not text"),
+                )
+            })?;
+            match q8s_core::api::declared_sha256(text) {
+                Ok(Some(sha256)) => return Ok(Some(sha256)),
+                Ok(None) => {}
+                Err(e) => {
+                    return Err(ApiError::new(
+                        ErrorCode::InvalidRequest,
+                        format!("the {name} header is malformed: {e}"),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(None)
+}
+
 /// Import a bundle.
 ///
 /// The body is the `.qz` file. It is streamed to disk while hashed (never held in memory),
@@ -111,8 +137,12 @@ async fn import(
     if declared.is_some_and(|n| n > limit) {
         return Err(too_large(limit));
     }
-    let spooled = match spool_upload(body.into_data_stream(), &state.config.tmp_dir(), limit).await
-    {
+    let declared_sha256 = declared_sha256(headers)?;
+    let early = declared_sha256
+        .as_deref()
+        .and_then(|sha| state.blobs.begin(sha));
+    let body = body.into_data_stream();
+    let spooled = match spool_upload(body, &state.config.tmp_dir(), limit, early).await {
         Ok(s) => s,
         Err(SpoolError::TooLarge { limit }) => return Err(too_large(limit)),
         Err(SpoolError::Body(e)) => {
@@ -123,6 +153,17 @@ async fn import(
         }
         Err(SpoolError::Io(e)) => return Err(ApiError::storage("receiving the upload", &e)),
     };
+    if let Some(declared) = declared_sha256
+        && declared != spooled.sha256
+    {
+        return Err(ApiError::new(
+            ErrorCode::UploadFailed,
+            format!(
+                "the body's sha256 is {}, not the {declared} its digest header declares: the upload was damaged or cut short",
+                spooled.sha256
+            ),
+        ));
+    }
     state
         .metrics
         .bytes_received

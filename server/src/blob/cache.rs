@@ -69,7 +69,7 @@ impl ReadCache {
             .await
             .map_err(io_err("creating the blob cache"))?;
         let stream = fetch().await?;
-        let spooled = spool_upload(stream, &self.dir, u64::MAX)
+        let spooled = spool_upload(stream, &self.dir, u64::MAX, None)
             .await
             .map_err(|e| BlobError::Io {
                 context: "caching a bundle".into(),

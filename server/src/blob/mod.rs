@@ -12,6 +12,7 @@
 
 pub mod cache;
 mod copy;
+mod early;
 pub mod orphans;
 mod range;
 mod spool;
@@ -31,6 +32,7 @@ use tempfile::TempPath;
 
 pub use cache::ReadCache;
 pub use copy::Copied;
+pub use early::EarlyUpload;
 pub use spool::{SpoolError, Spooled, spool_upload};
 
 /// Why a blob operation failed.
@@ -95,9 +97,19 @@ pub struct BlobMeta {
 /// Where verified bundles live.
 #[async_trait::async_trait]
 pub trait BlobStore: Send + Sync + 'static {
-    /// Moves the verified file into the store under `sha256` (replacing an identical blob).
-    /// When this returns, the blob is durable.
-    async fn adopt(&self, sha256: &str, file: TempPath) -> Result<(), BlobError>;
+    /// Starts storing the upload that declares `sha256` while its body still arrives (see
+    /// [`EarlyUpload`]), where that saves time: a bucket does, a folder (adoption is a rename)
+    /// does not.
+    fn begin(&self, sha256: &str) -> Option<EarlyUpload>;
+    /// Moves the verified file into the store under `sha256` (replacing an identical blob),
+    /// completing `early` when it was begun for this sha256 (and uploading the file otherwise,
+    /// or when the early upload failed). When this returns, the blob is durable.
+    async fn adopt(
+        &self,
+        sha256: &str,
+        file: TempPath,
+        early: Option<EarlyUpload>,
+    ) -> Result<(), BlobError>;
     /// The blob's bytes, streamed.
     async fn read(&self, sha256: &str) -> Result<BoxStream<'static, io::Result<Bytes>>, BlobError>;
     /// One file of the bundle stored under `sha256`, read through core's strict reader; a
@@ -283,7 +295,19 @@ impl ObjectBlobStore {
 
 #[async_trait::async_trait]
 impl BlobStore for ObjectBlobStore {
-    async fn adopt(&self, sha256: &str, file: TempPath) -> Result<(), BlobError> {
+    fn begin(&self, sha256: &str) -> Option<EarlyUpload> {
+        if self.local.is_some() || !is_sha256(sha256) {
+            return None;
+        }
+        Some(EarlyUpload::start(self.store.clone(), key(sha256), sha256))
+    }
+
+    async fn adopt(
+        &self,
+        sha256: &str,
+        file: TempPath,
+        early: Option<EarlyUpload>,
+    ) -> Result<(), BlobError> {
         let location = key(sha256);
         if let Some(local) = &self.local {
             let target = local.path_to_filesystem(&location)?;
@@ -303,7 +327,19 @@ impl BlobStore for ObjectBlobStore {
             }
             return Ok(());
         }
-        self.upload(&location, &file).await?;
+        let early = early.filter(|e| e.sha256() == sha256);
+        let uploaded = match early {
+            Some(early) => early.complete().await.inspect_err(|e| {
+                tracing::warn!(
+                    sha256,
+                    "the upload begun early failed ({e}); uploading again"
+                );
+            }),
+            None => Err(BlobError::NotFound(sha256.into())),
+        };
+        if uploaded.is_err() {
+            self.upload(&location, &file).await?;
+        }
         // The verified bytes are already here: this replica will not fetch them again.
         self.cache.seed(sha256, file).await;
         Ok(())
@@ -421,9 +457,12 @@ mod tests {
         let url = format!("file://{}", dir.path().join("blobs").display());
         let cache = ReadCache::new(dir.path().join("cache"), 1 << 20);
         let blobs = ObjectBlobStore::open(&url, cache).unwrap();
-        let spooled = spool_upload(chunks(&[b"bundle"]), &tmp, 100).await.unwrap();
+        let spooled = spool_upload(chunks(&[b"bundle"]), &tmp, 100, None)
+            .await
+            .unwrap();
         let sha = spooled.sha256.clone();
-        blobs.adopt(&sha, spooled.file).await.unwrap();
+        assert!(blobs.begin(&sha).is_none(), "a folder adopts by rename");
+        blobs.adopt(&sha, spooled.file, None).await.unwrap();
         assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0);
         let listed: Vec<_> = blobs
             .list()

@@ -9,6 +9,8 @@ use futures::stream::{Stream, StreamExt};
 use sha2::{Digest, Sha256};
 use tempfile::TempPath;
 
+use super::EarlyUpload;
+
 /// An upload spooled to a temporary file: removed when dropped unless adopted.
 #[derive(Debug)]
 pub struct Spooled {
@@ -18,6 +20,9 @@ pub struct Spooled {
     pub sha256: String,
     /// Its size.
     pub size: u64,
+    /// The upload to the store begun while the body arrived, if any: completed on adoption,
+    /// aborted when dropped.
+    pub early: Option<EarlyUpload>,
 }
 
 /// Why spooling stopped.
@@ -40,8 +45,14 @@ pub enum SpoolError {
 /// Streams `body` into a new temporary file in `dir`, hashing and counting on the way, and
 /// stopping as soon as more than `limit` bytes arrived. Network reads, hashing and disk
 /// writes overlap: a blocking task hashes and writes while the caller's task receives. Memory
-/// stays bounded by a few chunks; the file is fsynced before this returns.
-pub async fn spool_upload<S, E>(body: S, dir: &Path, limit: u64) -> Result<Spooled, SpoolError>
+/// stays bounded by a few chunks; the file is fsynced before this returns. Each chunk also goes
+/// to `early`, when given (an upload to the store begun for a declared sha256).
+pub async fn spool_upload<S, E>(
+    body: S,
+    dir: &Path,
+    limit: u64,
+    mut early: Option<EarlyUpload>,
+) -> Result<Spooled, SpoolError>
 where
     S: Stream<Item = Result<Bytes, E>> + Send,
     E: std::fmt::Display,
@@ -83,6 +94,9 @@ where
             failure = Some(SpoolError::TooLarge { limit });
             break;
         }
+        if let Some(early) = &mut early {
+            early.feed(chunk.clone()).await;
+        }
         if tx.send(chunk).await.is_err() {
             break; // the writer failed; its error is reported below
         }
@@ -95,7 +109,12 @@ where
         return Err(failure); // the temporary file is removed with `written`
     }
     let (file, sha256, size) = written?;
-    Ok(Spooled { file, sha256, size })
+    Ok(Spooled {
+        file,
+        sha256,
+        size,
+        early,
+    })
 }
 
 #[cfg(test)]
@@ -114,7 +133,7 @@ mod tests {
     #[tokio::test]
     async fn spooling_hashes_counts_and_keeps_the_bytes() {
         let dir = tempfile::tempdir().unwrap();
-        let spooled = spool_upload(chunks(&[b"hello ", b"world"]), dir.path(), 100)
+        let spooled = spool_upload(chunks(&[b"hello ", b"world"]), dir.path(), 100, None)
             .await
             .unwrap();
         assert_eq!(spooled.size, 11);
@@ -128,7 +147,7 @@ mod tests {
     #[tokio::test]
     async fn spooling_stops_at_the_cap_and_leaves_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let err = spool_upload(chunks(&[b"12345", b"67890", b"x"]), dir.path(), 8)
+        let err = spool_upload(chunks(&[b"12345", b"67890", b"x"]), dir.path(), 8, None)
             .await
             .unwrap_err();
         assert!(matches!(err, SpoolError::TooLarge { limit: 8 }));

@@ -95,7 +95,10 @@ pub async fn import(
     }
     let sha256 = spooled.sha256.clone();
     let size = spooled.size;
-    state.blobs.adopt(&sha256, spooled.file).await?;
+    state
+        .blobs
+        .adopt(&sha256, spooled.file, spooled.early)
+        .await?;
     let new = NewApp {
         id: Uuid::new_v4(),
         owner_id: caller.user_id,

@@ -424,6 +424,43 @@ impl TestServer {
         }
     }
 
+    /// On S3, the keys of the bucket's multipart uploads neither completed nor aborted,
+    /// once none are left or after 10 s (an abandoned upload is aborted in the background);
+    /// empty for a folder.
+    pub async fn pending_uploads(&self) -> Vec<String> {
+        let Some((moto, bucket)) = &self.stores.bucket else {
+            return Vec::new();
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let pending = moto.pending_uploads_in(bucket);
+            if pending.is_empty() || std::time::Instant::now() > deadline {
+                return pending;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Imports bundle bytes with `token`, declaring `digest` as their `Repr-Digest`.
+    pub async fn import_declared(
+        &self,
+        token: &str,
+        bytes: Vec<u8>,
+        digest: &str,
+    ) -> (StatusCode, Value) {
+        let r = self
+            .client
+            .post(self.api("/apps?visibility=PRIVATE"))
+            .bearer_auth(token)
+            .header("content-type", "application/octet-stream")
+            .header("repr-digest", digest)
+            .body(bytes)
+            .send()
+            .await
+            .unwrap();
+        json_of(r).await
+    }
+
     /// Files under `<data-dir>/tmp` (uploads in progress).
     pub fn tmp_files(&self) -> Vec<PathBuf> {
         files_under(&self.data_dir().join("tmp"))

@@ -1,0 +1,110 @@
+//! Uploads to a bucket that start while the body still arrives.
+//!
+//! When an import declares its sha256 (`Repr-Digest`), a remote store knows the blob's key
+//! before the first byte, so the bytes go up as a multipart upload while the same bytes are
+//! spooled, hashed and verified locally: the bucket's time hides behind the receive instead of
+//! following it. Nothing becomes visible in the bucket until [`EarlyUpload::complete`], which
+//! the store calls only for a verified upload whose sha256 is the declared one; an early
+//! upload dropped without completing (a refused bundle, a digest that lied, a client gone) is
+//! aborted, so its parts are discarded.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt, WriteMultipart};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::BlobError;
+
+/// The size of each part of an early upload. Larger parts mean fewer requests (each costs a
+/// round trip and, on some stores, a fixed overhead); with [`IN_FLIGHT`] parts being sent and
+/// one filling, a replica holds at most about 3 × this per import.
+pub(super) const EARLY_PART_SIZE: usize = 8 << 20;
+
+/// Parts sent at once.
+const IN_FLIGHT: usize = 2;
+
+/// Chunks of the body queued for the upload before the receive waits for it (a chunk is at
+/// most hyper's read buffer, about 400 KiB).
+const QUEUED_CHUNKS: usize = 4;
+
+/// A multipart upload of a declared blob, fed as the body arrives.
+#[derive(Debug)]
+pub struct EarlyUpload {
+    sha256: String,
+    tx: Option<mpsc::Sender<Bytes>>,
+    task: Option<JoinHandle<Result<WriteMultipart, BlobError>>>,
+}
+
+impl EarlyUpload {
+    /// Starts uploading to `location` (the key of `sha256`) in the background.
+    pub(super) fn start(store: Arc<dyn ObjectStore>, location: ObjectPath, sha256: &str) -> Self {
+        let (tx, mut rx) = mpsc::channel::<Bytes>(QUEUED_CHUNKS);
+        let task = tokio::spawn(async move {
+            let mut upload = WriteMultipart::new_with_chunk_size(
+                store.put_multipart(&location).await?,
+                EARLY_PART_SIZE,
+            );
+            while let Some(chunk) = rx.recv().await {
+                if let Err(e) = upload.wait_for_capacity(IN_FLIGHT).await {
+                    let _ = upload.abort().await;
+                    return Err(e.into());
+                }
+                upload.put(chunk); // kept, not copied: the spool holds the same bytes
+            }
+            Ok(upload)
+        });
+        EarlyUpload {
+            sha256: sha256.to_owned(),
+            tx: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    /// The sha256 the upload was declared with: the only one it may be completed as.
+    pub fn sha256(&self) -> &str {
+        &self.sha256
+    }
+
+    /// Hands the next chunk of the body to the upload, waiting while it is behind. A failed
+    /// upload takes no more chunks (its error comes out of [`EarlyUpload::complete`]).
+    pub async fn feed(&mut self, chunk: Bytes) {
+        if let Some(tx) = &self.tx
+            && tx.send(chunk).await.is_err()
+        {
+            self.tx = None;
+        }
+    }
+
+    /// Sends what is left and completes the upload: the blob is then durable under its key.
+    /// Only for an upload whose bytes were verified to be the declared blob.
+    pub(super) async fn complete(mut self) -> Result<(), BlobError> {
+        self.tx = None;
+        let task = self.task.take().expect("an early upload completes once");
+        let upload = task.await.map_err(|e| BlobError::Io {
+            context: "uploading the bundle".into(),
+            source: std::io::Error::other(e),
+        })??;
+        upload.finish().await?;
+        Ok(())
+    }
+}
+
+impl Drop for EarlyUpload {
+    /// An upload that is not completed is aborted: the bucket discards its parts.
+    fn drop(&mut self) {
+        self.tx = None;
+        if let Some(task) = self.task.take() {
+            let abort = async move {
+                if let Ok(Ok(upload)) = task.await {
+                    let _ = upload.abort().await;
+                }
+            };
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(abort);
+            }
+        }
+    }
+}
