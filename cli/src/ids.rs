@@ -1,14 +1,19 @@
 //! Ids as people type them: a whole id, or a prefix of at least [`MIN_PREFIX`] characters
-//! that one id starts with (like git's short hashes), found by listing what the user may see.
+//! that one id starts with (like git's short hashes), found by asking the server for the ids
+//! with that prefix that the user may see (`id_prefix`: one small query, whatever the size of
+//! the catalog).
 //! An id no app or instance has gets an error that points to the list.
 
 use q8s_client::Client;
-use q8s_core::api::{ApiError, AppVersions, ErrorCode, StatusFilter};
+use q8s_core::api::{ApiError, ErrorCode};
 
 use crate::output::Advised;
 
 /// The shortest prefix taken for an id.
 pub const MIN_PREFIX: usize = 8;
+
+/// How many ids an ambiguous prefix lists.
+const MAX_CANDIDATES: usize = 10;
 
 /// What an id names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,12 +38,11 @@ pub async fn app(client: &Client, given: &str) -> anyhow::Result<String> {
     if is_whole(given) {
         return Ok(given.to_owned());
     }
-    let ids = client
-        .apps(true, None, AppVersions::All)
-        .await?
-        .into_iter()
-        .map(|a| a.id);
-    Ok(pick(Kind::App, given, ids)?)
+    Ok(pick(
+        Kind::App,
+        given,
+        candidates(client, Kind::App, given).await?,
+    )?)
 }
 
 /// The whole id of the instance `given` names (a whole id is taken as it is).
@@ -46,13 +50,27 @@ pub async fn instance(client: &Client, given: &str) -> anyhow::Result<String> {
     if is_whole(given) {
         return Ok(given.to_owned());
     }
+    Ok(pick(
+        Kind::Instance,
+        given,
+        candidates(client, Kind::Instance, given).await?,
+    )?)
+}
+
+/// The ids the server has that start with `given` (none asked for when it is too short or
+/// starts no id: [`pick`] says why).
+async fn candidates(
+    client: &Client,
+    kind: Kind,
+    given: &str,
+) -> anyhow::Result<std::vec::IntoIter<String>> {
+    if given.chars().count() < MIN_PREFIX || q8s_core::api::id_prefix_range(given).is_none() {
+        return Ok(Vec::new().into_iter());
+    }
     let ids = client
-        .instances(true, &StatusFilter::All)
-        .await?
-        .instances
-        .into_iter()
-        .map(|i| i.id);
-    Ok(pick(Kind::Instance, given, ids)?)
+        .ids_starting(kind == Kind::Instance, given, MAX_CANDIDATES)
+        .await?;
+    Ok(ids.into_iter())
 }
 
 /// `err` with the tip to look at the list, when it is the server's `not-found`.

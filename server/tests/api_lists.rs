@@ -178,3 +178,88 @@ async fn app_lists_show_the_latest_version_of_each_name_on(server: TestServer) {
         "{message}"
     );
 }
+
+#[tokio::test]
+async fn short_ids_are_found_by_prefix() {
+    short_ids_are_found_by_prefix_on(TestServer::start_fake().await).await;
+}
+
+#[tokio::test]
+async fn short_ids_are_found_by_prefix_on_postgres() {
+    short_ids_are_found_by_prefix_on(TestServer::start_fake_on_postgres().await).await;
+}
+
+/// `id_prefix` (how `q8s-cli` resolves a short id) lists exactly the ids that start with it,
+/// in any case, among what the caller may see; anything that starts no id is a 422.
+async fn short_ids_are_found_by_prefix_on(server: TestServer) {
+    let token = server.admin_token.clone();
+    let mut apps = Vec::new();
+    for version in ["0.1.0", "0.2.0", "0.3.0", "0.4.0"] {
+        let (_dir, bundle) = app_variant("ai.h2o.q8s.short", version, &[]);
+        let (status, app) = server.import(&token, &bundle, "PRIVATE").await;
+        assert_eq!(status, StatusCode::CREATED, "{app}");
+        apps.push(app["id"].as_str().unwrap().to_owned());
+    }
+    let mut instances = Vec::new();
+    for _ in 0..3 {
+        let (status, instance) = server.launch(&token, &apps[0], "PRIVATE").await;
+        assert_eq!(status, StatusCode::CREATED, "{instance}");
+        instances.push(instance["id"].as_str().unwrap().to_owned());
+    }
+    // Every id by its first 8 characters, its first 10 in capitals, and whole.
+    for (kind, known, extra) in [
+        ("apps", &apps, "versions=all"),
+        ("instances", &instances, "status=all"),
+    ] {
+        for id in known.iter() {
+            for prefix in [id[..8].to_owned(), id[..10].to_uppercase(), id.clone()] {
+                let path = format!("/{kind}?scope=all&{extra}&id_prefix={prefix}");
+                let (found, _) = list(&server, &path).await;
+                assert_eq!(ids(&found), [id.as_str()], "{path}");
+            }
+        }
+        // One character: every id that starts with it, none that does not.
+        let first = &known[0][..1];
+        let (found, _) = list(&server, &format!("/{kind}?{extra}&id_prefix={first}")).await;
+        let mut expected: Vec<&str> = known
+            .iter()
+            .filter(|id| id.starts_with(first))
+            .map(String::as_str)
+            .collect();
+        let mut got = ids(&found);
+        expected.sort();
+        got.sort();
+        assert_eq!(got, expected);
+        // A prefix no id has.
+        let other = if known.iter().any(|id| id.starts_with("ffffffff")) {
+            "eeeeeeee"
+        } else {
+            "ffffffff"
+        };
+        let (found, _) = list(&server, &format!("/{kind}?{extra}&id_prefix={other}")).await;
+        assert_eq!(found, Value::Array(Vec::new()));
+        // What starts no id at all.
+        for bad in ["0b5c8c3e3", "xyz", "0b5c8c3e-3f5e-4f0e-9a53-4c1f3f3b8a01-0"] {
+            let (status, err) = server
+                .get(&token, &format!("/{kind}?id_prefix={bad}"))
+                .await;
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {err}");
+            assert_eq!(err["error"]["code"], "invalid-request");
+            assert!(
+                err["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("id_prefix"),
+                "{err}"
+            );
+        }
+    }
+    // Another user does not find the admin's private app or instance by its prefix.
+    let bob = server.user_token("bob", false).await;
+    for (kind, id) in [("apps", &apps[0]), ("instances", &instances[0])] {
+        let path = format!("/{kind}?scope=all&id_prefix={}", &id[..8]);
+        let (status, found) = server.get(&bob, &path).await;
+        assert_eq!(status, StatusCode::OK, "{found}");
+        assert_eq!(found, Value::Array(Vec::new()), "{path}");
+    }
+}

@@ -163,6 +163,29 @@ impl Client {
         })
     }
 
+    /// The ids of the apps (every version, scope `all`) and of the instances (every status,
+    /// scope `all`) that start with `prefix`, at most `max` of each kind looked for: how a
+    /// short id typed by a person is resolved, one small query however large the catalog.
+    pub async fn ids_starting(
+        &self,
+        instances: bool,
+        prefix: &str,
+        max: usize,
+    ) -> Result<Vec<String>, ApiError> {
+        #[derive(serde::Deserialize)]
+        struct Id {
+            id: String,
+        }
+        let (segment, filter) = if instances {
+            ("instances", ("status", "all"))
+        } else {
+            ("apps", ("versions", "all"))
+        };
+        let query = [("scope", "all"), filter, ("id_prefix", prefix)];
+        let walk: Walk<Id> = self.walk(&[segment], &query, Some(max)).await?;
+        Ok(walk.items.into_iter().map(|item| item.id).collect())
+    }
+
     /// `GET /secrets`: the secrets the caller may use, with names and keys, never values (and
     /// for admins every secret with its rule). Every page.
     pub async fn secrets(&self) -> Result<Vec<SecretInfo>, ApiError> {

@@ -32,6 +32,42 @@ pub const DEFAULT_PAGE_LIMIT: u32 = 100;
 /// The largest `limit` a list takes (more answers `invalid-request`).
 pub const MAX_PAGE_LIMIT: u32 = 1000;
 
+/// The ids a prefix names, as the inclusive range `(first, last)` of the 36-character
+/// lowercase ids that start with it (what `GET /apps?id_prefix=…` and
+/// `GET /instances?id_prefix=…` list, served from the primary key's order). `None` when
+/// `prefix` starts no id: more than 36 characters, a character that is not a hex digit, or a
+/// dash anywhere but 8, 13, 18 and 23. An empty prefix names every id.
+///
+/// ```
+/// use q8s_core::api::id_prefix_range;
+/// let (first, last) = id_prefix_range("0B5C8C3E-3").unwrap();
+/// assert_eq!(first, "0b5c8c3e-3000-0000-0000-000000000000");
+/// assert_eq!(last, "0b5c8c3e-3fff-ffff-ffff-ffffffffffff");
+/// assert!(id_prefix_range("0b5c8c3e3").is_none() && id_prefix_range("xyz").is_none());
+/// ```
+pub fn id_prefix_range(prefix: &str) -> Option<(String, String)> {
+    const SHAPE: &str = "00000000-0000-0000-0000-000000000000";
+    if prefix.len() > SHAPE.len() {
+        return None;
+    }
+    let fits = prefix
+        .chars()
+        .zip(SHAPE.chars())
+        .all(|(c, shape)| match shape {
+            '-' => c == '-',
+            _ => c.is_ascii_hexdigit(),
+        });
+    if !fits {
+        return None;
+    }
+    let prefix = prefix.to_ascii_lowercase();
+    let rest = &SHAPE[prefix.len()..];
+    Some((
+        format!("{prefix}{rest}"),
+        format!("{prefix}{}", rest.replace('0', "f")),
+    ))
+}
+
 /// Which instances a list shows by status. The default is [`StatusFilter::Live`].
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum StatusFilter {

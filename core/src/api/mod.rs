@@ -31,7 +31,7 @@ pub use digest::{CONTENT_DIGEST_HEADER, REPR_DIGEST_HEADER, declared_sha256, rep
 pub use error::ApiError;
 pub use list::{
     AppVersions, DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, NEXT_CURSOR_HEADER, StatusFilter,
-    TERMINATED_OMITTED_HEADER,
+    TERMINATED_OMITTED_HEADER, id_prefix_range,
 };
 pub use oauth::Pkce;
 pub use pkce::{CLIENT_ID, is_pkce_text, pkce_challenge};

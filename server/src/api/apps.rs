@@ -193,6 +193,7 @@ pub async fn list_apps(
     ApiQuery(params): ApiQuery<AppListParams>,
 ) -> ApiResult<Response> {
     let versions = params.versions()?;
+    let id_range = params.id_range()?;
     let request = PageRequest::new(List::Apps, params.limit, params.cursor.as_deref())?;
     let query = ListQuery {
         viewer_id: caller.user_id,
@@ -201,6 +202,7 @@ pub async fn list_apps(
         name: params.name.filter(|n| !n.is_empty()),
         text: params.q.filter(|q| !q.is_empty()),
         latest_only: versions == AppVersions::Latest,
+        id_range,
         page: request.page.clone(),
         ..ListQuery::default()
     };

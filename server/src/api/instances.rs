@@ -140,6 +140,7 @@ pub async fn list_instances(
         viewer_admin: caller.admin,
         include_shared: params.scope.unwrap_or_default() == Scope::All,
         statuses,
+        id_range: params.id_range()?,
         page: request.page.clone(),
         ..ListQuery::default()
     };

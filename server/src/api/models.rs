@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
 
 pub use q8s_core::api::AppName;
 pub use q8s_core::api::{
@@ -116,6 +117,8 @@ pub struct AppListParams {
     pub name: Option<String>,
     /// Only apps whose title, description or keywords contain this text (any case).
     pub q: Option<String>,
+    /// Only apps whose id starts with this (any case): how a short id is looked up.
+    pub id_prefix: Option<String>,
     /// `latest` (default): the most recently imported version of each Name; `all`: every
     /// version.
     pub versions: Option<String>,
@@ -136,6 +139,8 @@ pub struct InstanceListParams {
     /// commas (`RUNNING,FAILED`, any case). The `q8s-terminated-omitted` response header
     /// counts the terminated instances the list leaves out.
     pub status: Option<String>,
+    /// Only instances whose id starts with this (any case): how a short id is looked up.
+    pub id_prefix: Option<String>,
     /// How many items a page holds: 1 to 1000, 100 when left out.
     pub limit: Option<u32>,
     /// Where the page starts: the `q8s-next-cursor` header of the page before (left out: the
@@ -148,12 +153,42 @@ impl AppListParams {
     pub fn versions(&self) -> ApiResult<AppVersions> {
         query_value("versions", self.versions.as_deref())
     }
+
+    /// The ids `id_prefix` names; 422 when it starts no id.
+    pub fn id_range(&self) -> ApiResult<Option<(Uuid, Uuid)>> {
+        id_range(self.id_prefix.as_deref())
+    }
 }
 
 impl InstanceListParams {
     /// The `status` parameter; an unknown value is a 422 naming it.
     pub fn status(&self) -> ApiResult<StatusFilter> {
         query_value("status", self.status.as_deref())
+    }
+
+    /// The ids `id_prefix` names; 422 when it starts no id.
+    pub fn id_range(&self) -> ApiResult<Option<(Uuid, Uuid)>> {
+        id_range(self.id_prefix.as_deref())
+    }
+}
+
+/// The first and last id starting with `prefix` (core's rule); 422 when no id can.
+fn id_range(prefix: Option<&str>) -> ApiResult<Option<(Uuid, Uuid)>> {
+    let Some(prefix) = prefix.filter(|p| !p.is_empty()) else {
+        return Ok(None);
+    };
+    let range = q8s_core::api::id_prefix_range(prefix).and_then(|(first, last)| {
+        Some((Uuid::parse_str(&first).ok()?, Uuid::parse_str(&last).ok()?))
+    });
+    match range {
+        Some(range) => Ok(Some(range)),
+        None => Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            format!(
+                "id_prefix `{prefix}` starts no id: ids are UUIDs such as \
+                 0b5c8c3e-3f5e-4f0e-9a53-4c1f3f3b8a01 (hex digits, dashes at 9, 14, 19 and 24)"
+            ),
+        )),
     }
 }
 

@@ -91,6 +91,8 @@ pub struct ListQuery {
     pub latest_only: bool,
     /// Instances: only these statuses (`None`: every status).
     pub statuses: Option<Vec<InstanceStatus>>,
+    /// Only ids from the first to the last of this range (both included): a short id's.
+    pub id_range: Option<(Uuid, Uuid)>,
     /// Which part of the list.
     pub page: Page,
 }

@@ -25,8 +25,15 @@ const INSTANCE_COLUMNS: &str = "SELECT i.id, i.app_id, a.name AS app_name,
     i.restarts, i.created_at, i.updated_at
     FROM instances i JOIN apps a ON a.id = i.app_id JOIN users u ON u.id = i.owner_id WHERE 1";
 
-/// ` AND` what the viewer may list of the rows of `alias` (`a` apps, `i` instances).
+/// ` AND` what the viewer may list of the rows of `alias` (`a` apps, `i` instances), and
+/// the ids asked for (a range of the primary key).
 fn push_scope(sql: &mut QueryBuilder<Sqlite>, q: &ListQuery, alias: &str) {
+    if let Some((first, last)) = &q.id_range {
+        sql.push(format_args!(" AND {alias}.id BETWEEN "))
+            .push_bind(first.to_string())
+            .push(" AND ")
+            .push_bind(last.to_string());
+    }
     match (q.include_shared, q.viewer_admin) {
         (true, true) => {}
         (true, false) => {
