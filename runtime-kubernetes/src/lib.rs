@@ -6,13 +6,16 @@
 //! - [`status`]: the one function that derives an instance's status from its Deployment and
 //!   Pods;
 //! - [`apply`]: server-side apply of those objects under the field manager `q8s`, scaling to
-//!   zero, and deletion by label, over any [`kube::Client`].
+//!   zero, and deletion by label, over any [`kube::Client`];
+//! - [`fake_api`]: a stateful fake of the API server for tests (a tower service under a
+//!   `kube::Client`).
 //!
 //! A crate of its own so that building the rest of the workspace does not compile `kube` and
 //! `k8s-openapi` (the largest crates q8s would depend on). It picks no Kubernetes minor: the
 //! binary does (`k8s-openapi`'s `v1_*` feature); its tests use `v1_33`.
 
 pub mod apply;
+pub mod fake_api;
 pub mod labels;
 pub mod manifest;
 mod settings;
