@@ -79,6 +79,11 @@ impl ClusterError {
         }
     }
 
+    /// The error of `action` that failed with `source`.
+    pub fn from_kube(action: String, source: kube::Error) -> ClusterError {
+        ClusterError::new(action, source)
+    }
+
     fn new(action: String, source: kube::Error) -> ClusterError {
         match source {
             kube::Error::Api(status) => ClusterError::Refused {
@@ -250,6 +255,21 @@ impl Cluster {
     /// Every Deployment q8s manages in the namespace.
     pub async fn deployments(&self) -> Result<Vec<Deployment>, ClusterError> {
         self.list_all(&labels::managed_selector()).await
+    }
+
+    /// Every pod of every instance q8s manages in the namespace.
+    pub async fn all_pods(&self) -> Result<Vec<Pod>, ClusterError> {
+        self.list_all(&labels::managed_selector()).await
+    }
+
+    /// The namespace.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// A client of the same API server.
+    pub fn client(&self) -> &Client {
+        &self.client
     }
 
     /// The pods of one instance.

@@ -7,6 +7,7 @@
 //!   Pods;
 //! - [`apply`]: server-side apply of those objects under the field manager `q8s`, scaling to
 //!   zero, and deletion by label, over any [`kube::Client`];
+//! - [`runtime`]: [`KubernetesRuntime`], the `Runtime` trait over those parts;
 //! - [`fake_api`]: a stateful fake of the API server for tests (a tower service under a
 //!   `kube::Client`).
 //!
@@ -18,7 +19,9 @@ pub mod apply;
 pub mod fake_api;
 pub mod labels;
 pub mod manifest;
+pub mod runtime;
 mod settings;
 pub mod status;
 
+pub use runtime::KubernetesRuntime;
 pub use settings::KubernetesSettings;

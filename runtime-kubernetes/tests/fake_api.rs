@@ -253,7 +253,9 @@ async fn the_runtime_lists_its_deployments_and_only_them() {
     ];
     expected.sort();
     assert_eq!(names, expected);
-    assert!(cluster.pods(a.instance_id).await.unwrap().is_empty());
+    // The fake kubelet made the running one's pod, and none for the suspended one.
+    assert_eq!(cluster.pods(a.instance_id).await.unwrap().len(), 1);
+    assert!(cluster.pods(b.instance_id).await.unwrap().is_empty());
 }
 
 #[tokio::test]

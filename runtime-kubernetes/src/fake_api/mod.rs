@@ -7,8 +7,9 @@
 //! `application/apply-patch+yaml`, a `fieldManager` required) as create-or-merge, where an
 //! apply that changes nothing keeps the `resourceVersion`; a merge patch of a Deployment's
 //! `scale` subresource; `uid`, `resourceVersion`, `generation` and `creationTimestamp` set by
-//! the server; `404`, `409` and `422` answers as `Status` objects. Not yet: watches,
-//! `pods/log`, owner-reference deletion, a kubelet that makes pods (issue 14).
+//! the server; `404`, `409` and `422` answers as `Status` objects; a fake kubelet
+//! ([`Kubelet`]) that gives each Deployment its pod, in the state the test chose. Not yet:
+//! watches; `pods/log` gives three fixed lines a pod (issue 14).
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -21,9 +22,11 @@ use http::{Method, Request, Response, StatusCode};
 use kube::client::Body;
 use serde_json::{Value, json};
 
+mod kubelet;
 mod merge;
 mod route;
 
+pub use kubelet::Kubelet;
 use route::Route;
 
 /// The fake API server; clones share one store.
@@ -40,6 +43,8 @@ struct State {
     version: u64,
     /// Every request so far: method and path with query.
     requests: Vec<String>,
+    /// What the pods the fake makes do.
+    kubelet: Kubelet,
 }
 
 type Key = (String, String, String, String);
@@ -75,14 +80,21 @@ impl FakeApi {
         );
     }
 
-    /// How many objects it stores.
+    /// How many objects it stores, pods left out.
     pub fn len(&self) -> usize {
-        self.lock().objects.len()
+        let mut state = self.lock();
+        state.sync_pods();
+        state.objects.keys().filter(|k| k.2 != "pods").count()
     }
 
     /// Whether it stores nothing.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Makes the pods behave as `kubelet` says from now on (pods already made change too).
+    pub fn set_kubelet(&self, kubelet: Kubelet) {
+        self.lock().kubelet = kubelet;
     }
 
     /// Every request so far, as `METHOD /path?query`.
@@ -97,6 +109,7 @@ impl FakeApi {
     fn handle(&self, method: &Method, uri: &http::Uri, content_type: &str, body: &[u8]) -> Reply {
         let mut state = self.lock();
         state.requests.push(format!("{method} {uri}"));
+        state.sync_pods();
         let Some(route) = Route::parse(uri) else {
             return failure(404, "NotFound", &format!("the server could not find {uri}"));
         };
@@ -147,6 +160,16 @@ impl State {
                 None => not_found(route),
             },
             ("GET", None, None) => (200, self.list(route)),
+            ("GET", Some(name), Some("log")) if route.plural == "pods" => {
+                if !self.objects.contains_key(&key) {
+                    return not_found(route);
+                }
+                // Three lines a pod; the text is the answer (a string body is sent as is).
+                let lines: Vec<String> = (1..=3).map(|n| format!("{name}: line {n}\n")).collect();
+                let tail = route.query.get("tailLines").and_then(|t| t.parse().ok());
+                let skip = tail.map_or(0, |t: usize| lines.len().saturating_sub(t));
+                (200, Value::String(lines[skip..].concat()))
+            }
             ("DELETE", Some(_), None) => match self.objects.remove(&key) {
                 Some(_) => (
                     200,
@@ -294,13 +317,19 @@ impl tower_service::Service<Request<Body>> for FakeApi {
                 .unwrap_or_default()
                 .to_owned();
             let (code, body) = api.handle(&parts.method, &parts.uri, &content_type, &bytes);
-            let mut response =
-                Response::new(Body::from(serde_json::to_vec(&body).unwrap_or_default()));
+            let (bytes, kind) = match body {
+                Value::String(text) => (text.into_bytes(), "text/plain"),
+                body => (
+                    serde_json::to_vec(&body).unwrap_or_default(),
+                    "application/json",
+                ),
+            };
+            let mut response = Response::new(Body::from(bytes));
             *response.status_mut() =
                 StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             response.headers_mut().insert(
                 http::header::CONTENT_TYPE,
-                http::HeaderValue::from_static("application/json"),
+                http::HeaderValue::from_static(kind),
             );
             Ok(response)
         })

@@ -1,0 +1,300 @@
+//! `KubernetesRuntime` driven like the runtime conformance suite drives a runtime (start,
+//! repeated start, suspend, resume, terminate, unknown stops, invalid specs, a restart of the
+//! server), against the stateful fake API server and its fake kubelet. What the suite also
+//! checks and this cannot yet: that the upstream answers HTTP (a Service's DNS name does not
+//! resolve here).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt as _;
+use q8s_runtime::conformance::Recorder;
+use q8s_runtime::{BundleSource, InstanceSpec, InstanceStatus, Runtime, RuntimeError, StopMode};
+use q8s_runtime_kubernetes::fake_api::{FakeApi, Kubelet};
+use q8s_runtime_kubernetes::{KubernetesRuntime, KubernetesSettings};
+use uuid::Uuid;
+
+const NS: &str = "q8s-instances";
+const WAIT: Duration = Duration::from_secs(10);
+
+fn spec() -> InstanceSpec {
+    InstanceSpec {
+        instance_id: Uuid::new_v4(),
+        app_id: Uuid::new_v4(),
+        owner_id: Uuid::new_v4(),
+        app_name: "hello".into(),
+        app_version: "1.0.0".into(),
+        bundle_sha256: "ef".repeat(32),
+        bundle: BundleSource::Url {
+            url: "https://q8s.example.com/v1/bundles/efef".into(),
+            token: Some("t".into()),
+        },
+        module: "hello.app".into(),
+        env: Vec::new(),
+        volume_mount: Some("/data".into()),
+        volume_size: Some(1 << 30),
+        memory_limit: Some(256 << 20),
+        memory_reservation: None,
+        instance_url: "https://x.q8s.example.com/".into(),
+    }
+}
+
+async fn runtime(api: &FakeApi, sink: &Arc<Recorder>) -> KubernetesRuntime {
+    let settings = KubernetesSettings::new(NS, "ghcr.io/q8s/runtime:0.1.0");
+    KubernetesRuntime::new(
+        api.client(NS),
+        settings,
+        sink.clone(),
+        Duration::from_millis(20),
+    )
+    .await
+    .unwrap()
+}
+
+fn has_volume(api: &FakeApi, id: Uuid) -> bool {
+    api.get("api/v1", NS, "persistentvolumeclaims", &format!("q8s-{id}"))
+        .is_some()
+}
+
+#[tokio::test]
+async fn the_life_of_an_instance() {
+    let api = FakeApi::new();
+    let sink = Arc::new(Recorder::default());
+    let runtime = runtime(&api, &sink).await;
+    let spec = spec();
+    let id = spec.instance_id;
+
+    runtime.start(spec.clone()).await.unwrap();
+    assert_eq!(sink.history(id)[0].status, InstanceStatus::Starting);
+    sink.wait_status(id, InstanceStatus::Running, WAIT).await;
+    let upstream = runtime
+        .upstream(id)
+        .expect("a RUNNING instance has an upstream");
+    assert_eq!(
+        upstream.authority(),
+        format!("q8s-{id}.{NS}.svc:10101"),
+        "the Service's cluster DNS name"
+    );
+    let observed = runtime.observe(id).await.unwrap().unwrap();
+    assert_eq!(observed.status, InstanceStatus::Running);
+
+    // A second start is a no-op.
+    let seen = sink.history(id).len();
+    runtime.start(spec.clone()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(sink.history(id).len(), seen, "{:?}", sink.history(id));
+
+    // Suspend keeps the volume; nothing is listed or reachable.
+    runtime.stop(id, StopMode::Suspend).await.unwrap();
+    assert_eq!(sink.last(id).unwrap().status, InstanceStatus::Suspended);
+    assert!(has_volume(&api, id));
+    assert!(runtime.upstream(id).is_none());
+    assert_eq!(runtime.observe(id).await.unwrap(), None);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        sink.last(id).unwrap().status,
+        InstanceStatus::Suspended,
+        "a poll reported something else after the suspend"
+    );
+
+    // Resume, then terminate: the volume goes.
+    runtime.start(spec.clone()).await.unwrap();
+    let seen = sink.history(id).len();
+    sink.wait_after(id, seen - 1, WAIT, |u| u.status == InstanceStatus::Running)
+        .await;
+    runtime.stop(id, StopMode::Terminate).await.unwrap();
+    assert_eq!(sink.last(id).unwrap().status, InstanceStatus::Terminated);
+    assert!(!has_volume(&api, id));
+    assert!(runtime.upstream(id).is_none());
+    assert!(api.is_empty(), "terminate left objects");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(sink.last(id).unwrap().status, InstanceStatus::Terminated);
+
+    // Stopping an unknown instance is no error and reports what was asked.
+    let unknown = Uuid::new_v4();
+    runtime.stop(unknown, StopMode::Suspend).await.unwrap();
+    assert_eq!(
+        sink.last(unknown).unwrap().status,
+        InstanceStatus::Suspended
+    );
+    runtime.stop(unknown, StopMode::Terminate).await.unwrap();
+    assert_eq!(
+        sink.last(unknown).unwrap().status,
+        InstanceStatus::Terminated
+    );
+    runtime.shutdown().await;
+}
+
+#[tokio::test]
+async fn invalid_specs_are_refused_before_the_cluster_is_asked() {
+    let api = FakeApi::new();
+    let sink = Arc::new(Recorder::default());
+    let runtime = runtime(&api, &sink).await;
+    type Spoiler = Box<dyn Fn(&mut InstanceSpec)>;
+    let spoilers: Vec<(&str, Spoiler)> = vec![
+        ("an empty module", Box::new(|s| s.module = String::new())),
+        (
+            "a relative VolumeMount",
+            Box::new(|s| s.volume_mount = Some("data".into())),
+        ),
+        (
+            "a sha256 that is none",
+            Box::new(|s| s.bundle_sha256 = "x".into()),
+        ),
+        (
+            "a bundle on the server's disk",
+            Box::new(|s| s.bundle = BundleSource::LocalFile("/srv/b.qz".into())),
+        ),
+    ];
+    let before = api.requests().len();
+    for (what, spoil) in spoilers {
+        let mut bad = spec();
+        spoil(&mut bad);
+        let result = runtime.start(bad.clone()).await;
+        assert!(
+            matches!(result, Err(RuntimeError::InvalidSpec(_))),
+            "{what}: {result:?}"
+        );
+        assert!(sink.history(bad.instance_id).is_empty(), "{what}");
+    }
+    let writes = api.requests()[before..]
+        .iter()
+        .filter(|r| !r.starts_with("GET"))
+        .count();
+    assert_eq!(writes, 0, "an invalid spec reached the cluster");
+    assert!(api.is_empty());
+}
+
+#[tokio::test]
+async fn a_restarted_server_finds_what_runs_and_starts_nothing_twice() {
+    let api = FakeApi::new();
+    let sink = Arc::new(Recorder::default());
+    let first = runtime(&api, &sink).await;
+    let spec = spec();
+    let id = spec.instance_id;
+    first.start(spec.clone()).await.unwrap();
+    sink.wait_status(id, InstanceStatus::Running, WAIT).await;
+    first.shutdown().await;
+    assert!(matches!(
+        first.start(self::spec()).await,
+        Err(RuntimeError::ShuttingDown)
+    ));
+    let patches = |api: &FakeApi| {
+        api.requests()
+            .iter()
+            .filter(|r| r.starts_with("PATCH"))
+            .count()
+    };
+    let applied = patches(&api);
+
+    let seen = sink.history(id).len();
+    let restarted = runtime(&api, &sink).await;
+    let observed = restarted.observe(id).await.unwrap().map(|o| o.status);
+    assert_eq!(observed, Some(InstanceStatus::Running));
+    assert!(
+        restarted.upstream(id).is_some(),
+        "the upstream after a restart"
+    );
+    restarted.start(spec.clone()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        sink.history(id).len(),
+        seen,
+        "a restart reported or restarted"
+    );
+    assert_eq!(patches(&api), applied, "a restart applied again");
+    assert!(has_volume(&api, id));
+    restarted.stop(id, StopMode::Terminate).await.unwrap();
+    assert!(restarted.list().await.unwrap().is_empty());
+    restarted.shutdown().await;
+}
+
+#[tokio::test]
+async fn what_the_kubelet_sees_becomes_the_status() {
+    let api = FakeApi::new();
+    let sink = Arc::new(Recorder::default());
+    let runtime = runtime(&api, &sink).await;
+
+    api.set_kubelet(Kubelet::Unschedulable(
+        "0/3 nodes are available: 3 Insufficient memory.".into(),
+    ));
+    let spec_a = spec();
+    runtime.start(spec_a.clone()).await.unwrap();
+    let pending = sink
+        .wait_status(spec_a.instance_id, InstanceStatus::Pending, WAIT)
+        .await;
+    assert_eq!(
+        pending.message.as_deref(),
+        Some("0/3 nodes are available: 3 Insufficient memory.")
+    );
+    assert!(runtime.upstream(spec_a.instance_id).is_none());
+
+    api.set_kubelet(Kubelet::OomKilled(1));
+    let oom = sink
+        .wait_for(spec_a.instance_id, WAIT, |u| {
+            u.status == InstanceStatus::Starting && u.restarts == 1
+        })
+        .await;
+    assert!(
+        oom.message
+            .unwrap()
+            .starts_with("OOMKilled: the instance exceeded its MemoryLimit 256Mi"),
+    );
+
+    api.set_kubelet(Kubelet::CrashLoop(5));
+    let failed = sink
+        .wait_status(spec_a.instance_id, InstanceStatus::Failed, WAIT)
+        .await;
+    assert_eq!(failed.restarts, 5);
+    let listed = runtime.list().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        listed[0].status,
+        InstanceStatus::Failed,
+        "FAILED instances are listed"
+    );
+
+    api.set_kubelet(Kubelet::Ready);
+    sink.wait_status(spec_a.instance_id, InstanceStatus::Running, WAIT)
+        .await;
+    runtime.shutdown().await;
+}
+
+#[tokio::test]
+async fn logs_come_from_the_pod() {
+    let api = FakeApi::new();
+    let sink = Arc::new(Recorder::default());
+    let runtime = runtime(&api, &sink).await;
+    let spec = spec();
+    let id = spec.instance_id;
+    // No pod: no lines, no error.
+    let none: Vec<_> = runtime.logs(id, None, false).await.unwrap().collect().await;
+    assert!(none.is_empty());
+    runtime.start(spec).await.unwrap();
+    sink.wait_status(id, InstanceStatus::Running, WAIT).await;
+    let lines: Vec<String> = runtime
+        .logs(id, Some(2), false)
+        .await
+        .unwrap()
+        .map(|l| String::from_utf8(l.unwrap().to_vec()).unwrap())
+        .collect()
+        .await;
+    assert_eq!(
+        lines,
+        [
+            format!("q8s-{id}-fake: line 2\n"),
+            format!("q8s-{id}-fake: line 3\n")
+        ]
+    );
+    let log_requests: Vec<String> = api
+        .requests()
+        .into_iter()
+        .filter(|r| r.contains("/log"))
+        .collect();
+    assert!(
+        log_requests[0].contains("container=instance"),
+        "{log_requests:?}"
+    );
+    assert!(log_requests[0].contains("tailLines=2"), "{log_requests:?}");
+    runtime.shutdown().await;
+}
