@@ -298,3 +298,32 @@ async fn logs_come_from_the_pod() {
     assert!(log_requests[0].contains("tailLines=2"), "{log_requests:?}");
     runtime.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_poll_that_read_the_cluster_before_a_stop_never_reports_after_it() {
+    let api = FakeApi::new();
+    let sink = Arc::new(Recorder::default());
+    let runtime = runtime(&api, &sink).await;
+    let spec = spec();
+    let id = spec.instance_id;
+    runtime.start(spec).await.unwrap();
+    sink.wait_status(id, InstanceStatus::Running, WAIT).await;
+    // Polls now read RUNNING and answer 300 ms later; suspend while one is on its way.
+    api.set_list_delay(Duration::from_millis(300));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    runtime.stop(id, StopMode::Suspend).await.unwrap();
+    api.set_list_delay(Duration::ZERO);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let history = sink.history(id);
+    let suspended = history
+        .iter()
+        .position(|u| u.status == InstanceStatus::Suspended)
+        .expect("SUSPENDED reported");
+    assert!(
+        history[suspended..]
+            .iter()
+            .all(|u| u.status == InstanceStatus::Suspended),
+        "reported after the suspend: {history:#?}"
+    );
+    runtime.shutdown().await;
+}

@@ -45,6 +45,9 @@ struct State {
     requests: Vec<String>,
     /// What the pods the fake makes do.
     kubelet: Kubelet,
+    /// How long a list's answer takes to arrive (read at once, sent after the delay: a
+    /// client acting on it acts on the past).
+    list_delay: std::time::Duration,
 }
 
 type Key = (String, String, String, String);
@@ -95,6 +98,11 @@ impl FakeApi {
     /// Makes the pods behave as `kubelet` says from now on (pods already made change too).
     pub fn set_kubelet(&self, kubelet: Kubelet) {
         self.lock().kubelet = kubelet;
+    }
+
+    /// Delays every list's answer by `delay` from now on (its content is read at once).
+    pub fn set_list_delay(&self, delay: std::time::Duration) {
+        self.lock().list_delay = delay;
     }
 
     /// Every request so far, as `METHOD /path?query`.
@@ -317,6 +325,12 @@ impl tower_service::Service<Request<Body>> for FakeApi {
                 .unwrap_or_default()
                 .to_owned();
             let (code, body) = api.handle(&parts.method, &parts.uri, &content_type, &bytes);
+            let is_list = parts.method == Method::GET
+                && Route::parse(&parts.uri).is_some_and(|r| r.name.is_none());
+            let delay = api.lock().list_delay;
+            if is_list && !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
             let (bytes, kind) = match body {
                 Value::String(text) => (text.into_bytes(), "text/plain"),
                 body => (
