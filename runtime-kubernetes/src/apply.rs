@@ -257,6 +257,11 @@ impl Cluster {
         self.list_all(&labels::managed_selector()).await
     }
 
+    /// Every Service q8s manages in the namespace.
+    pub async fn services(&self) -> Result<Vec<Service>, ClusterError> {
+        self.list_all(&labels::managed_selector()).await
+    }
+
     /// Every pod of every instance q8s manages in the namespace.
     pub async fn all_pods(&self) -> Result<Vec<Pod>, ClusterError> {
         self.list_all(&labels::managed_selector()).await

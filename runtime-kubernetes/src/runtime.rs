@@ -8,6 +8,7 @@
 //! cluster before a stop can never report after it.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -39,6 +40,8 @@ struct Inner {
     sink: Arc<dyn StatusSink>,
     /// The last status of each instance this runtime reported or found.
     known: Mutex<HashMap<Uuid, StatusUpdate>>,
+    /// Each instance's Service address (its ClusterIP and port), as last listed.
+    addresses: Mutex<HashMap<Uuid, SocketAddr>>,
     /// Held while reading the cluster and reporting, and while changing an instance.
     turn: tokio::sync::Mutex<()>,
     shutting_down: AtomicBool,
@@ -59,6 +62,7 @@ impl KubernetesRuntime {
             settings,
             sink,
             known: Mutex::new(HashMap::new()),
+            addresses: Mutex::new(HashMap::new()),
             turn: tokio::sync::Mutex::new(()),
             shutting_down: AtomicBool::new(false),
         });
@@ -82,8 +86,18 @@ impl KubernetesRuntime {
 }
 
 impl Inner {
-    /// The status of every instance q8s has on the cluster, suspended ones included.
+    /// The status of every instance q8s has on the cluster, suspended ones included; notes
+    /// the Services' addresses on the way.
     async fn observe_all(&self) -> Result<HashMap<Uuid, StatusUpdate>, ClusterError> {
+        let services = self.cluster.services().await?;
+        *lock(&self.addresses) = services
+            .iter()
+            .filter_map(|s| {
+                let id = label_id(&s.metadata.labels)?;
+                let ip = s.spec.as_ref()?.cluster_ip.as_deref()?.parse().ok()?;
+                Some((id, SocketAddr::new(ip, INSTANCE_PORT)))
+            })
+            .collect();
         let deployments = self.cluster.deployments().await?;
         let mut pods: HashMap<Uuid, Vec<Pod>> = HashMap::new();
         for pod in self.cluster.all_pods().await? {
@@ -190,15 +204,20 @@ impl Runtime for KubernetesRuntime {
     }
 
     fn upstream(&self, instance_id: Uuid) -> Option<Upstream> {
-        let known = lock(&self.inner.known);
-        (known.get(&instance_id)?.status == InstanceStatus::Running).then(|| {
-            let host = format!(
-                "{}.{}.svc",
-                object_name(instance_id),
-                self.inner.settings.namespace
-            );
-            Upstream::named(&host, INSTANCE_PORT)
-        })
+        if lock(&self.inner.known).get(&instance_id)?.status != InstanceStatus::Running {
+            return None;
+        }
+        // The ClusterIP: stable for the Service's life (suspend keeps it), no DNS lookup per
+        // connection. The DNS name when it is not known (yet).
+        if let Some(addr) = lock(&self.inner.addresses).get(&instance_id) {
+            return Some(Upstream::host(*addr));
+        }
+        let host = format!(
+            "{}.{}.svc",
+            object_name(instance_id),
+            self.inner.settings.namespace
+        );
+        Some(Upstream::named(&host, INSTANCE_PORT))
     }
 
     async fn list(&self) -> Result<Vec<Observed>, RuntimeError> {

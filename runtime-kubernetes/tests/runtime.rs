@@ -70,10 +70,14 @@ async fn the_life_of_an_instance() {
     let upstream = runtime
         .upstream(id)
         .expect("a RUNNING instance has an upstream");
+    let service = api
+        .get("api/v1", NS, "services", &format!("q8s-{id}"))
+        .unwrap();
+    let cluster_ip = service["spec"]["clusterIP"].as_str().unwrap();
     assert_eq!(
         upstream.authority(),
-        format!("q8s-{id}.{NS}.svc:10101"),
-        "the Service's cluster DNS name"
+        format!("{cluster_ip}:10101"),
+        "the Service's ClusterIP"
     );
     let observed = runtime.observe(id).await.unwrap().unwrap();
     assert_eq!(observed.status, InstanceStatus::Running);

@@ -3,9 +3,12 @@
 //! zero, none once the Deployment is gone (as owner-reference deletion would) — with the status
 //! the test chose ([`Kubelet`]): ready, unschedulable, crash looping or OOMKilled.
 
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
 use serde_json::{Value, json};
 
-use super::State;
+use super::{State, network};
 
 const PODS: &str = "pods";
 const CORE: &str = "api/v1";
@@ -46,7 +49,7 @@ impl State {
                     && d["spec"]["replicas"].as_i64() != Some(0)
             })
         });
-        for (namespace, name, deployment) in deployments {
+        for (namespace, name, deployment) in &deployments {
             if deployment["spec"]["replicas"].as_i64() == Some(0) {
                 continue;
             }
@@ -57,15 +60,48 @@ impl State {
                 PODS.to_owned(),
                 pod_name.clone(),
             );
-            let pod = self.pod(&deployment, &pod_name);
+            let pod = self.pod(deployment, &pod_name);
             match self.objects.get(&key) {
                 Some(old) if old["status"] == pod["status"] && old["spec"] == pod["spec"] => {}
                 _ => {
-                    let pod = self.created(pod, &namespace);
+                    let pod = self.created(pod, namespace);
                     self.objects.insert(key, pod);
                 }
             }
         }
+        self.sync_listeners();
+    }
+
+    /// Something answers on each Service's ClusterIP while a ready pod matches its selector.
+    fn sync_listeners(&mut self) {
+        let mut wanted = HashMap::new();
+        for (key, service) in &self.objects {
+            if key.0 != CORE || key.2 != "services" {
+                continue;
+            }
+            let Some(ip) = service["spec"]["clusterIP"]
+                .as_str()
+                .and_then(|ip| ip.parse().ok())
+            else {
+                continue;
+            };
+            let ready_pod = self.objects.iter().find(|(k, pod)| {
+                k.0 == CORE
+                    && k.1 == key.1
+                    && k.2 == PODS
+                    && is_ready(pod)
+                    && network::selects(&service["spec"]["selector"], &pod["metadata"]["labels"])
+            });
+            let Some((pod_key, _)) = ready_pod else {
+                continue;
+            };
+            for port in service["spec"]["ports"].as_array().into_iter().flatten() {
+                if let Some(port) = port["port"].as_u64().and_then(|p| u16::try_from(p).ok()) {
+                    wanted.insert(SocketAddr::new(ip, port), pod_key.3.clone());
+                }
+            }
+        }
+        self.network.serve(wanted);
     }
 
     fn pod(&self, deployment: &Value, name: &str) -> Value {
@@ -84,6 +120,13 @@ impl State {
             "status": status(&self.kubelet),
         })
     }
+}
+
+fn is_ready(pod: &Value) -> bool {
+    pod["status"]["conditions"].as_array().is_some_and(|c| {
+        c.iter()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True")
+    })
 }
 
 fn status(kubelet: &Kubelet) -> Value {

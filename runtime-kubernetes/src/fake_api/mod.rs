@@ -8,7 +8,8 @@
 //! apply that changes nothing keeps the `resourceVersion`; a merge patch of a Deployment's
 //! `scale` subresource; `uid`, `resourceVersion`, `generation` and `creationTimestamp` set by
 //! the server; `404`, `409` and `422` answers as `Status` objects; a fake kubelet
-//! ([`Kubelet`]) that gives each Deployment its pod, in the state the test chose. Not yet:
+//! ([`Kubelet`]) that gives each Deployment its pod, in the state the test chose; a ClusterIP
+//! on the loopback range for every Service, where a ready pod answers HTTP. Not yet:
 //! watches; `pods/log` gives three fixed lines a pod (issue 14).
 
 use std::collections::BTreeMap;
@@ -24,6 +25,7 @@ use serde_json::{Value, json};
 
 mod kubelet;
 mod merge;
+mod network;
 mod route;
 
 pub use kubelet::Kubelet;
@@ -48,6 +50,8 @@ struct State {
     /// How long a list's answer takes to arrive (read at once, sent after the delay: a
     /// client acting on it acts on the past).
     list_delay: std::time::Duration,
+    /// ClusterIPs and what answers on them.
+    network: network::Network,
 }
 
 type Key = (String, String, String, String);
@@ -238,7 +242,10 @@ impl State {
         }
         let key = route.key();
         let Some(stored) = self.objects.get(&key).cloned() else {
-            let object = self.created(applied, &route.namespace);
+            let mut object = self.created(applied, &route.namespace);
+            if route.plural == "services" {
+                self.network.assign(&mut object);
+            }
             self.objects.insert(key, object.clone());
             return (201, object);
         };
