@@ -232,6 +232,13 @@ impl Cluster {
         Ok(())
     }
 
+    /// Deletes the instance's pods; its Deployment makes a new one (a restart from scratch,
+    /// with restart counts at zero).
+    pub async fn delete_pods(&self, instance_id: Uuid) -> Result<(), ClusterError> {
+        self.delete_labelled::<Pod>(&labels::instance_selector(instance_id))
+            .await
+    }
+
     async fn delete_labelled<K>(&self, selector: &str) -> Result<(), ClusterError>
     where
         K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>,

@@ -174,6 +174,10 @@ impl Runtime for KubernetesRuntime {
             return Ok(());
         }
         self.inner.cluster.apply(&objects).await?;
+        if current == Some(InstanceStatus::Failed) {
+            // The same objects change nothing on the cluster: a new pod is the restart.
+            self.inner.cluster.delete_pods(id).await?;
+        }
         let starting = StatusUpdate {
             status: InstanceStatus::Starting,
             message: None,

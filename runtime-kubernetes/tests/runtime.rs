@@ -331,3 +331,39 @@ async fn a_poll_that_read_the_cluster_before_a_stop_never_reports_after_it() {
     );
     runtime.shutdown().await;
 }
+
+#[tokio::test]
+async fn starting_a_failed_instance_again_makes_a_new_pod() {
+    let api = FakeApi::new();
+    let sink = Arc::new(Recorder::default());
+    let runtime = runtime(&api, &sink).await;
+    let spec = spec();
+    let id = spec.instance_id;
+    api.set_kubelet(Kubelet::CrashLoop(5));
+    runtime.start(spec.clone()).await.unwrap();
+    sink.wait_status(id, InstanceStatus::Failed, WAIT).await;
+    let pod = api
+        .get("api/v1", NS, "pods", &format!("q8s-{id}-fake"))
+        .unwrap();
+
+    api.set_kubelet(Kubelet::Ready);
+    runtime.start(spec).await.unwrap();
+    let deleted = api
+        .requests()
+        .iter()
+        .any(|r| r.starts_with("DELETE") && r.contains("/pods?") && r.contains(&id.to_string()));
+    assert!(deleted, "{:#?}", api.requests());
+    let seen = sink.history(id).len();
+    let running = sink
+        .wait_after(id, seen - 1, WAIT, |u| u.status == InstanceStatus::Running)
+        .await;
+    assert_eq!(running.restarts, 0);
+    let new_pod = api
+        .get("api/v1", NS, "pods", &format!("q8s-{id}-fake"))
+        .unwrap();
+    assert_ne!(
+        pod["metadata"]["uid"], new_pod["metadata"]["uid"],
+        "the same pod"
+    );
+    runtime.shutdown().await;
+}

@@ -61,9 +61,16 @@ impl State {
                 pod_name.clone(),
             );
             let pod = self.pod(deployment, &pod_name);
-            match self.objects.get(&key) {
+            match self.objects.get(&key).cloned() {
                 Some(old) if old["status"] == pod["status"] && old["spec"] == pod["spec"] => {}
-                _ => {
+                // The same pod, changed (a status update keeps its uid).
+                Some(mut old) => {
+                    old["spec"] = pod["spec"].clone();
+                    old["status"] = pod["status"].clone();
+                    old["metadata"]["resourceVersion"] = json!(self.next_version());
+                    self.objects.insert(key, old);
+                }
+                None => {
                     let pod = self.created(pod, namespace);
                     self.objects.insert(key, pod);
                 }
