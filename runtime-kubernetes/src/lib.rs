@@ -16,6 +16,7 @@
 //! binary does (`k8s-openapi`'s `v1_*` feature); its tests use `v1_33`.
 
 pub mod apply;
+pub mod connect;
 pub mod fake_api;
 pub mod labels;
 pub mod manifest;

@@ -27,9 +27,11 @@ mod kubelet;
 mod merge;
 mod network;
 mod route;
+mod tcp;
 
 pub use kubelet::Kubelet;
 use route::Route;
+pub use tcp::FakeApiServer;
 
 /// The fake API server; clones share one store.
 #[derive(Clone, Default)]
@@ -325,34 +327,46 @@ impl tower_service::Service<Request<Body>> for FakeApi {
         Box::pin(async move {
             let (parts, body) = request.into_parts();
             let bytes = body.collect_bytes().await.unwrap_or_default();
-            let content_type = parts
-                .headers
-                .get(http::header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_owned();
-            let (code, body) = api.handle(&parts.method, &parts.uri, &content_type, &bytes);
-            let is_list = parts.method == Method::GET
-                && Route::parse(&parts.uri).is_some_and(|r| r.name.is_none());
-            let delay = api.lock().list_delay;
-            if is_list && !delay.is_zero() {
-                tokio::time::sleep(delay).await;
-            }
-            let (bytes, kind) = match body {
-                Value::String(text) => (text.into_bytes(), "text/plain"),
-                body => (
-                    serde_json::to_vec(&body).unwrap_or_default(),
-                    "application/json",
-                ),
-            };
+            let (status, kind, bytes) = api.answer(&parts, &bytes).await;
             let mut response = Response::new(Body::from(bytes));
-            *response.status_mut() =
-                StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            *response.status_mut() = status;
             response.headers_mut().insert(
                 http::header::CONTENT_TYPE,
                 http::HeaderValue::from_static(kind),
             );
             Ok(response)
         })
+    }
+}
+
+impl FakeApi {
+    /// The answer to a request: status, content type and body, after the list delay.
+    async fn answer(
+        &self,
+        parts: &http::request::Parts,
+        bytes: &[u8],
+    ) -> (StatusCode, &'static str, Vec<u8>) {
+        let content_type = parts
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let (code, body) = self.handle(&parts.method, &parts.uri, &content_type, bytes);
+        let is_list = parts.method == Method::GET
+            && Route::parse(&parts.uri).is_some_and(|r| r.name.is_none());
+        let delay = self.lock().list_delay;
+        if is_list && !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        let (bytes, kind) = match body {
+            Value::String(text) => (text.into_bytes(), "text/plain"),
+            body => (
+                serde_json::to_vec(&body).unwrap_or_default(),
+                "application/json",
+            ),
+        };
+        let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (status, kind, bytes)
     }
 }
