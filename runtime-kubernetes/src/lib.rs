@@ -19,6 +19,7 @@ pub mod apply;
 pub mod connect;
 pub mod fake_api;
 pub mod labels;
+mod logs;
 pub mod manifest;
 pub mod runtime;
 mod settings;

@@ -13,9 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::{AsyncBufReadExt as _, StreamExt as _, TryStreamExt as _};
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, LogParams};
 use q8s_runtime::{
     Collected, InstanceSpec, InstanceStatus, LogStream, Observed, Runtime, RuntimeError,
     StatusSink, StatusUpdate, StopMode, Upstream,
@@ -26,6 +24,7 @@ use uuid::Uuid;
 use crate::KubernetesSettings;
 use crate::apply::{Cluster, ClusterError};
 use crate::labels::{self, object_name};
+use crate::logs::KeptTails;
 use crate::manifest::{INSTANCE_PORT, InstanceObjects, Replicas};
 
 /// Runs instances as Deployments of a cluster.
@@ -42,6 +41,8 @@ struct Inner {
     known: Mutex<HashMap<Uuid, StatusUpdate>>,
     /// Each instance's Service address (its ClusterIP and port), as last listed.
     addresses: Mutex<HashMap<Uuid, SocketAddr>>,
+    /// The last lines of stopped instances' logs.
+    kept: KeptTails,
     /// Held while reading the cluster and reporting, and while changing an instance.
     turn: tokio::sync::Mutex<()>,
     shutting_down: AtomicBool,
@@ -63,6 +64,7 @@ impl KubernetesRuntime {
             sink,
             known: Mutex::new(HashMap::new()),
             addresses: Mutex::new(HashMap::new()),
+            kept: KeptTails::default(),
             turn: tokio::sync::Mutex::new(()),
             shutting_down: AtomicBool::new(false),
         });
@@ -189,6 +191,7 @@ impl Runtime for KubernetesRuntime {
 
     async fn stop(&self, instance_id: Uuid, mode: StopMode) -> Result<(), RuntimeError> {
         let _turn = self.inner.turn.lock().await;
+        self.inner.kept.keep(&self.inner.cluster, instance_id).await;
         match mode {
             StopMode::Suspend => {
                 self.inner.cluster.suspend(instance_id).await?;
@@ -245,33 +248,8 @@ impl Runtime for KubernetesRuntime {
         tail: Option<usize>,
         follow: bool,
     ) -> Result<LogStream, RuntimeError> {
-        let pods = self.inner.cluster.pods(instance_id).await?;
-        let Some(pod) = pods
-            .iter()
-            .filter(|p| p.metadata.deletion_timestamp.is_none())
-            .max_by_key(|p| p.metadata.creation_timestamp.clone())
-        else {
-            return Ok(futures::stream::empty().boxed());
-        };
-        let name = pod.metadata.name.clone().unwrap_or_default();
-        let api: Api<Pod> = Api::namespaced(
-            self.inner.cluster.client().clone(),
-            self.inner.cluster.namespace(),
-        );
-        let params = LogParams {
-            container: Some("instance".into()),
-            follow,
-            tail_lines: tail.map(|n| i64::try_from(n).unwrap_or(i64::MAX)),
-            ..LogParams::default()
-        };
-        let reader = api
-            .log_stream(&name, &params)
-            .await
-            .map_err(|err| ClusterError::from_kube(format!("read the log of pod {name}"), err))?;
-        let lines = reader
-            .lines()
-            .map_ok(|line| bytes::Bytes::from(format!("{line}\n")));
-        Ok(lines.boxed())
+        let inner = &self.inner;
+        crate::logs::instance_log(&inner.cluster, &inner.kept, instance_id, tail, follow).await
     }
 
     async fn shutdown(&self) {

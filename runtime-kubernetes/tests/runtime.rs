@@ -367,3 +367,51 @@ async fn starting_a_failed_instance_again_makes_a_new_pod() {
     );
     runtime.shutdown().await;
 }
+
+async fn read_log(runtime: &KubernetesRuntime, id: Uuid, tail: Option<usize>) -> Vec<String> {
+    let stream = runtime.logs(id, tail, true).await.unwrap();
+    let lines = stream
+        .map(|l| String::from_utf8(l.unwrap().to_vec()).unwrap())
+        .collect::<Vec<String>>();
+    tokio::time::timeout(WAIT, lines)
+        .await
+        .expect("a kept log ends")
+}
+
+#[tokio::test]
+async fn the_last_lines_are_kept_when_a_stop_takes_the_pod_away() {
+    let api = FakeApi::new();
+    let sink = Arc::new(Recorder::default());
+    let runtime = runtime(&api, &sink).await;
+    let (suspended, terminated) = (spec(), spec());
+    for spec in [&suspended, &terminated] {
+        runtime.start(spec.clone()).await.unwrap();
+        sink.wait_status(spec.instance_id, InstanceStatus::Running, WAIT)
+            .await;
+    }
+    runtime
+        .stop(suspended.instance_id, StopMode::Suspend)
+        .await
+        .unwrap();
+    runtime
+        .stop(terminated.instance_id, StopMode::Terminate)
+        .await
+        .unwrap();
+    for spec in [&suspended, &terminated] {
+        let id = spec.instance_id;
+        assert!(
+            api.get("api/v1", NS, "pods", &format!("q8s-{id}-fake"))
+                .is_none()
+        );
+        let all = read_log(&runtime, id, None).await;
+        assert_eq!(all.len(), 3, "{all:?}");
+        assert_eq!(all[2], format!("q8s-{id}-fake: line 3\n"));
+        assert_eq!(
+            read_log(&runtime, id, Some(1)).await,
+            [format!("q8s-{id}-fake: line 3\n")]
+        );
+    }
+    // An instance never seen has no log, and that is no error.
+    assert!(read_log(&runtime, Uuid::new_v4(), None).await.is_empty());
+    runtime.shutdown().await;
+}

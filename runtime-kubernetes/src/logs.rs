@@ -1,0 +1,113 @@
+//! Instance logs on a cluster: `pods/log` of the newest pod's `instance` container while there
+//! is a pod, and the last lines kept in memory when a stop takes the pod away, so `instance
+//! logs` still shows why a suspended or terminated instance ended. Kept for the most recently
+//! stopped instances only, and lost with the server process.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+
+use futures::{AsyncBufReadExt as _, StreamExt as _, TryStreamExt as _};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, LogParams};
+use q8s_runtime::{LogStream, RuntimeError};
+use uuid::Uuid;
+
+use crate::apply::{Cluster, ClusterError};
+
+/// Lines kept of a stopped instance's log.
+const KEPT_LINES: usize = 200;
+/// Stopped instances whose lines are kept (the oldest are forgotten first).
+const KEPT_INSTANCES: usize = 256;
+
+/// The kept tails.
+#[derive(Default)]
+pub(crate) struct KeptTails {
+    tails: Mutex<(HashMap<Uuid, Vec<String>>, VecDeque<Uuid>)>,
+}
+
+impl KeptTails {
+    /// Reads and keeps the last lines of the instance's pod before a stop takes it away
+    /// (nothing when it has no pod or the log cannot be read: a stop never fails for it).
+    pub(crate) async fn keep(&self, cluster: &Cluster, instance_id: Uuid) {
+        let Ok(Some(pod)) = newest_pod(cluster, instance_id).await else {
+            return;
+        };
+        let Ok(stream) = pod_log(cluster, &pod, Some(KEPT_LINES), false).await else {
+            return;
+        };
+        let lines: Vec<String> = stream
+            .filter_map(|line| async move { line.ok() })
+            .map(|line| String::from_utf8_lossy(&line).into_owned())
+            .collect()
+            .await;
+        let mut guard = self.tails.lock().unwrap_or_else(|p| p.into_inner());
+        let (tails, order) = &mut *guard;
+        if tails.insert(instance_id, lines).is_none() {
+            order.push_back(instance_id);
+        }
+        while order.len() > KEPT_INSTANCES {
+            if let Some(oldest) = order.pop_front() {
+                tails.remove(&oldest);
+            }
+        }
+    }
+
+    /// The kept lines of the instance (the last `tail`), empty when none are kept.
+    fn get(&self, instance_id: Uuid, tail: Option<usize>) -> Vec<String> {
+        let guard = self.tails.lock().unwrap_or_else(|p| p.into_inner());
+        let lines = guard.0.get(&instance_id).cloned().unwrap_or_default();
+        let skip = tail.map_or(0, |t| lines.len().saturating_sub(t));
+        lines[skip..].to_vec()
+    }
+}
+
+/// The instance's log: its pod's when it has one, else the kept tail (which ends at once,
+/// even when following: nothing will be added to it).
+pub(crate) async fn instance_log(
+    cluster: &Cluster,
+    kept: &KeptTails,
+    instance_id: Uuid,
+    tail: Option<usize>,
+    follow: bool,
+) -> Result<LogStream, RuntimeError> {
+    match newest_pod(cluster, instance_id).await? {
+        Some(pod) => Ok(pod_log(cluster, &pod, tail, follow).await?),
+        None => {
+            let lines = kept.get(instance_id, tail);
+            Ok(futures::stream::iter(lines.into_iter().map(|l| Ok(bytes::Bytes::from(l)))).boxed())
+        }
+    }
+}
+
+/// The name of the instance's newest pod that is not being deleted.
+async fn newest_pod(cluster: &Cluster, instance_id: Uuid) -> Result<Option<String>, ClusterError> {
+    let pods = cluster.pods(instance_id).await?;
+    Ok(pods
+        .iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .max_by_key(|p| p.metadata.creation_timestamp.clone())
+        .and_then(|p| p.metadata.name.clone()))
+}
+
+async fn pod_log(
+    cluster: &Cluster,
+    pod: &str,
+    tail: Option<usize>,
+    follow: bool,
+) -> Result<LogStream, ClusterError> {
+    let api: Api<Pod> = Api::namespaced(cluster.client().clone(), cluster.namespace());
+    let params = LogParams {
+        container: Some("instance".into()),
+        follow,
+        tail_lines: tail.map(|n| i64::try_from(n).unwrap_or(i64::MAX)),
+        ..LogParams::default()
+    };
+    let reader = api
+        .log_stream(pod, &params)
+        .await
+        .map_err(|err| ClusterError::from_kube(format!("read the log of pod {pod}"), err))?;
+    let lines = reader
+        .lines()
+        .map_ok(|line| bytes::Bytes::from(format!("{line}\n")));
+    Ok(lines.boxed())
+}
