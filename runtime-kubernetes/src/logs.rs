@@ -22,7 +22,14 @@ const KEPT_INSTANCES: usize = 256;
 /// The kept tails.
 #[derive(Default)]
 pub(crate) struct KeptTails {
-    tails: Mutex<(HashMap<Uuid, Vec<String>>, VecDeque<Uuid>)>,
+    tails: Mutex<Tails>,
+}
+
+#[derive(Default)]
+struct Tails {
+    lines: HashMap<Uuid, Vec<String>>,
+    /// Instances in the order their lines were first kept.
+    order: VecDeque<Uuid>,
 }
 
 impl KeptTails {
@@ -40,22 +47,21 @@ impl KeptTails {
             .map(|line| String::from_utf8_lossy(&line).into_owned())
             .collect()
             .await;
-        let mut guard = self.tails.lock().unwrap_or_else(|p| p.into_inner());
-        let (tails, order) = &mut *guard;
-        if tails.insert(instance_id, lines).is_none() {
-            order.push_back(instance_id);
+        let mut tails = self.tails.lock().unwrap_or_else(|p| p.into_inner());
+        if tails.lines.insert(instance_id, lines).is_none() {
+            tails.order.push_back(instance_id);
         }
-        while order.len() > KEPT_INSTANCES {
-            if let Some(oldest) = order.pop_front() {
-                tails.remove(&oldest);
+        while tails.order.len() > KEPT_INSTANCES {
+            if let Some(oldest) = tails.order.pop_front() {
+                tails.lines.remove(&oldest);
             }
         }
     }
 
     /// The kept lines of the instance (the last `tail`), empty when none are kept.
     fn get(&self, instance_id: Uuid, tail: Option<usize>) -> Vec<String> {
-        let guard = self.tails.lock().unwrap_or_else(|p| p.into_inner());
-        let lines = guard.0.get(&instance_id).cloned().unwrap_or_default();
+        let tails = self.tails.lock().unwrap_or_else(|p| p.into_inner());
+        let lines = tails.lines.get(&instance_id).cloned().unwrap_or_default();
         let skip = tail.map_or(0, |t| lines.len().saturating_sub(t));
         lines[skip..].to_vec()
     }
