@@ -97,13 +97,16 @@ endif
 
 # The Kubernetes minor the runtime's objects are made for: k8s-openapi's `v1_*` feature (the
 # dev-dependency of runtime-kubernetes, .cargo/config.toml) and the schemas the golden objects
-# are validated against; runtime-kubernetes/tests/golden.rs checks that they agree.
+# and deploy/kubernetes/ are validated against; runtime-kubernetes/tests/golden.rs checks that
+# they agree.
 KUBERNETES_MINOR := 1.33
 KUBERNETES_VALIDATE := $(or $(Q8S_KUBE_VALIDATE_VENV),$(HOME)/.cache/q8s-kubernetes-validate)/bin/kubernetes-validate
 
-test-kubernetes: setup-scale ## Validate the Kubernetes runtime's golden objects against the official schemas
-	$(KUBERNETES_VALIDATE) --strict --quiet -k $(KUBERNETES_MINOR) tests/vectors/kubernetes/manifests/*.yaml
-	@echo "kubernetes-validate: $$(ls tests/vectors/kubernetes/manifests/*.yaml | wc -l) files valid for Kubernetes $(KUBERNETES_MINOR)"
+KUBERNETES_YAML := tests/vectors/kubernetes/manifests/*.yaml deploy/kubernetes/*.yaml
+
+test-kubernetes: setup-scale ## Validate the Kubernetes objects (golden, deploy/) against the official schemas
+	$(KUBERNETES_VALIDATE) --strict --quiet -k $(KUBERNETES_MINOR) $(KUBERNETES_YAML)
+	@echo "kubernetes-validate: $$(ls $(KUBERNETES_YAML) | wc -l) files valid for Kubernetes $(KUBERNETES_MINOR)"
 
 # The Python package built into PY_VENV, its tests against a real q8s-server
 # (and the example notebook), stubs checked by mypy --strict.
