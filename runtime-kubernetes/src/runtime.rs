@@ -49,15 +49,19 @@ struct Inner {
 }
 
 impl KubernetesRuntime {
-    /// A runtime over `client`'s cluster, polling statuses every `poll`. It first learns what
-    /// runs (without reporting it: the store has it), so a restarted server starts nothing
-    /// twice.
+    /// A runtime over `client`'s cluster, polling statuses every `poll`. Refuses settings
+    /// that [`KubernetesSettings::check`] refuses, before any call. It first learns what runs
+    /// (without reporting it: the store has it), so a restarted server starts nothing twice.
     pub async fn new(
         client: kube::Client,
         settings: KubernetesSettings,
         sink: Arc<dyn StatusSink>,
         poll: Duration,
     ) -> Result<KubernetesRuntime, RuntimeError> {
+        settings.check().map_err(|problem| RuntimeError::Io {
+            context: "the Kubernetes runtime's settings".into(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, problem),
+        })?;
         let inner = Arc::new(Inner {
             cluster: Cluster::new(client, settings.namespace.clone()),
             settings,

@@ -52,3 +52,88 @@ impl KubernetesSettings {
         }
     }
 }
+
+impl KubernetesSettings {
+    /// What makes settings unusable, said once at start rather than at every instance. An
+    /// empty set of server pod labels is refused above all: a NetworkPolicy peer that selects
+    /// by no label admits every pod of the namespace, other tenants' instances included.
+    pub fn check(&self) -> Result<(), String> {
+        if !is_dns_label(&self.namespace) {
+            return Err(format!(
+                "the namespace `{}` is no DNS label (lower-case letters, digits and `-`, at most \
+                 63)",
+                self.namespace
+            ));
+        }
+        if let Some(ns) = &self.server_namespace {
+            if !is_dns_label(ns) {
+                return Err(format!("the server's namespace `{ns}` is no DNS label"));
+            }
+        }
+        if self.image.trim().is_empty() || self.image.chars().any(char::is_whitespace) {
+            return Err(format!(
+                "the runtime image `{}` is no image name",
+                self.image
+            ));
+        }
+        if self.server_pod_labels.is_empty() {
+            return Err(
+                "the server's pod labels are empty: the instances' NetworkPolicy would \
+                        admit every pod of the namespace"
+                    .into(),
+            );
+        }
+        if self
+            .server_pod_labels
+            .iter()
+            .any(|(k, v)| k.is_empty() || v.is_empty())
+        {
+            return Err("a server pod label with an empty key or value".into());
+        }
+        if self.max_restarts == 0 {
+            return Err("max_restarts must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// An RFC 1123 label, as namespace names are.
+fn is_dns_label(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_are_usable_and_bad_settings_are_refused_with_a_reason() {
+        let good = KubernetesSettings::new("q8s-instances", "ghcr.io/q8s/runtime:0.1.0");
+        assert_eq!(good.check(), Ok(()));
+        let spoilers: [(&str, fn(&mut KubernetesSettings)); 7] = [
+            ("namespace", |s| s.namespace = String::new()),
+            ("namespace", |s| s.namespace = "Q8S".into()),
+            ("server's namespace", |s| {
+                s.server_namespace = Some("-x".into())
+            }),
+            ("image", |s| s.image = " ".into()),
+            ("admit every pod", |s| s.server_pod_labels.clear()),
+            ("empty key or value", |s| {
+                s.server_pod_labels.insert("app".into(), String::new());
+            }),
+            ("max_restarts", |s| s.max_restarts = 0),
+        ];
+        for (what, spoil) in spoilers {
+            let mut bad = good.clone();
+            spoil(&mut bad);
+            let err = bad.check().unwrap_err();
+            assert!(err.contains(what), "{what}: {err}");
+        }
+    }
+}

@@ -415,3 +415,19 @@ async fn the_last_lines_are_kept_when_a_stop_takes_the_pod_away() {
     assert!(read_log(&runtime, Uuid::new_v4(), None).await.is_empty());
     runtime.shutdown().await;
 }
+
+#[tokio::test]
+async fn settings_that_would_open_instances_to_every_pod_are_refused_before_any_call() {
+    let api = FakeApi::new();
+    let sink = Arc::new(Recorder::default());
+    let mut settings = KubernetesSettings::new(NS, "ghcr.io/q8s/runtime:0.1.0");
+    settings.server_pod_labels.clear();
+    let result =
+        KubernetesRuntime::new(api.client(NS), settings, sink, Duration::from_millis(20)).await;
+    let Err(RuntimeError::Io { source, .. }) = result.map(|_| ()) else {
+        panic!("accepted");
+    };
+    assert_eq!(source.kind(), std::io::ErrorKind::InvalidInput);
+    assert!(source.to_string().contains("admit every pod"), "{source}");
+    assert!(api.requests().is_empty(), "asked the cluster first");
+}
