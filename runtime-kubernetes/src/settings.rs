@@ -65,10 +65,12 @@ impl KubernetesSettings {
                 self.namespace
             ));
         }
-        if let Some(ns) = &self.server_namespace {
-            if !is_dns_label(ns) {
-                return Err(format!("the server's namespace `{ns}` is no DNS label"));
-            }
+        if let Some(ns) = self
+            .server_namespace
+            .as_ref()
+            .filter(|ns| !is_dns_label(ns))
+        {
+            return Err(format!("the server's namespace `{ns}` is no DNS label"));
         }
         if self.image.trim().is_empty() || self.image.chars().any(char::is_whitespace) {
             return Err(format!(
@@ -116,7 +118,8 @@ mod tests {
     fn the_defaults_are_usable_and_bad_settings_are_refused_with_a_reason() {
         let good = KubernetesSettings::new("q8s-instances", "ghcr.io/q8s/runtime:0.1.0");
         assert_eq!(good.check(), Ok(()));
-        let spoilers: [(&str, fn(&mut KubernetesSettings)); 7] = [
+        type Spoiler = fn(&mut KubernetesSettings);
+        let spoilers: [(&str, Spoiler); 7] = [
             ("namespace", |s| s.namespace = String::new()),
             ("namespace", |s| s.namespace = "Q8S".into()),
             ("server's namespace", |s| {
