@@ -39,14 +39,10 @@ impl KeptTails {
         let Ok(Some(pod)) = newest_pod(cluster, instance_id).await else {
             return;
         };
-        let Ok(stream) = pod_log(cluster, &pod, Some(KEPT_LINES), false).await else {
+        let Ok(stream) = pod_log(cluster, &pod, INSTANCE, Some(KEPT_LINES), false).await else {
             return;
         };
-        let lines: Vec<String> = stream
-            .filter_map(|line| async move { line.ok() })
-            .map(|line| String::from_utf8_lossy(&line).into_owned())
-            .collect()
-            .await;
+        let lines = collect(stream).await;
         let mut tails = self.tails.lock().unwrap_or_else(|p| p.into_inner());
         if tails.lines.insert(instance_id, lines).is_none() {
             tails.order.push_back(instance_id);
@@ -67,8 +63,10 @@ impl KeptTails {
     }
 }
 
-/// The instance's log: its pod's when it has one, else the kept tail (which ends at once,
-/// even when following: nothing will be added to it).
+/// The instance's log: its pod's when it has one — the install's output (the `prepare` init
+/// container) first, then the instance's — else the kept tail (which ends at once, even when
+/// following: nothing will be added to it). With a `tail`, the last lines of the two together;
+/// following with a `tail`, the instance's only.
 pub(crate) async fn instance_log(
     cluster: &Cluster,
     kept: &KeptTails,
@@ -76,13 +74,43 @@ pub(crate) async fn instance_log(
     tail: Option<usize>,
     follow: bool,
 ) -> Result<LogStream, RuntimeError> {
-    match newest_pod(cluster, instance_id).await? {
-        Some(pod) => Ok(pod_log(cluster, &pod, tail, follow).await?),
-        None => {
-            let lines = kept.get(instance_id, tail);
-            Ok(futures::stream::iter(lines.into_iter().map(|l| Ok(bytes::Bytes::from(l)))).boxed())
-        }
+    let Some(pod) = newest_pod(cluster, instance_id).await? else {
+        let lines = kept.get(instance_id, tail);
+        return Ok(lines_stream(lines));
+    };
+    // The install's output is short and finished (or finishing): read it whole. A pod whose
+    // init container cannot be read (gone, not started) just has none.
+    let install = match pod_log(cluster, &pod, INSTALL, None, false).await {
+        Ok(stream) => collect(stream).await,
+        Err(_) => Vec::new(),
+    };
+    if follow {
+        let prefix = if tail.is_none() { install } else { Vec::new() };
+        let rest = pod_log(cluster, &pod, INSTANCE, tail, true).await?;
+        return Ok(lines_stream(prefix).chain(rest).boxed());
     }
+    let own = collect(pod_log(cluster, &pod, INSTANCE, tail, false).await?).await;
+    let room = tail.map_or(install.len(), |t| t.saturating_sub(own.len()));
+    let mut lines = install[install.len().saturating_sub(room)..].to_vec();
+    lines.extend(own);
+    Ok(lines_stream(lines))
+}
+
+/// The init container that fetches the bundle and builds the environment.
+const INSTALL: &str = "prepare";
+/// The container that runs Qd and the app.
+const INSTANCE: &str = "instance";
+
+fn lines_stream(lines: Vec<String>) -> LogStream {
+    futures::stream::iter(lines.into_iter().map(|l| Ok(bytes::Bytes::from(l)))).boxed()
+}
+
+async fn collect(stream: LogStream) -> Vec<String> {
+    stream
+        .filter_map(|line| async move { line.ok() })
+        .map(|line| String::from_utf8_lossy(&line).into_owned())
+        .collect()
+        .await
 }
 
 /// The name of the instance's newest pod that is not being deleted.
@@ -98,12 +126,13 @@ async fn newest_pod(cluster: &Cluster, instance_id: Uuid) -> Result<Option<Strin
 async fn pod_log(
     cluster: &Cluster,
     pod: &str,
+    container: &str,
     tail: Option<usize>,
     follow: bool,
 ) -> Result<LogStream, ClusterError> {
     let api: Api<Pod> = Api::namespaced(cluster.client().clone(), cluster.namespace());
     let params = LogParams {
-        container: Some("instance".into()),
+        container: Some(container.into()),
         follow,
         tail_lines: tail.map(|n| i64::try_from(n).unwrap_or(i64::MAX)),
         ..LogParams::default()

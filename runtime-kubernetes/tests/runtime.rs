@@ -265,41 +265,62 @@ async fn what_the_kubelet_sees_becomes_the_status() {
 }
 
 #[tokio::test]
-async fn logs_come_from_the_pod() {
+async fn logs_come_from_the_pod_install_output_first() {
     let api = FakeApi::new();
     let sink = Arc::new(Recorder::default());
     let runtime = runtime(&api, &sink).await;
     let spec = spec();
     let id = spec.instance_id;
     // No pod: no lines, no error.
-    let none: Vec<_> = runtime.logs(id, None, false).await.unwrap().collect().await;
-    assert!(none.is_empty());
+    assert!(read_log(&runtime, id, None).await.is_empty());
     runtime.start(spec).await.unwrap();
     sink.wait_status(id, InstanceStatus::Running, WAIT).await;
-    let lines: Vec<String> = runtime
-        .logs(id, Some(2), false)
-        .await
-        .unwrap()
-        .map(|l| String::from_utf8(l.unwrap().to_vec()).unwrap())
-        .collect()
-        .await;
+    let pod = format!("q8s-{id}-fake");
+    let install = |n| format!("{pod} prepare: line {n}\n");
+    let own = |n| format!("{pod}: line {n}\n");
+    // A tail within the instance's own lines.
+    let logs = |tail| {
+        let runtime = &runtime;
+        async move {
+            runtime
+                .logs(id, tail, false)
+                .await
+                .unwrap()
+                .map(|l| String::from_utf8(l.unwrap().to_vec()).unwrap())
+                .collect::<Vec<String>>()
+                .await
+        }
+    };
+    assert_eq!(logs(Some(2)).await, [own(2), own(3)]);
+    // A tail reaching into the install's output, and the whole log.
+    assert_eq!(logs(Some(4)).await, [install(2), own(1), own(2), own(3)]);
     assert_eq!(
-        lines,
-        [
-            format!("q8s-{id}-fake: line 2\n"),
-            format!("q8s-{id}-fake: line 3\n")
-        ]
+        logs(None).await,
+        [install(1), install(2), own(1), own(2), own(3)]
     );
+    // Following: the install's output, then the instance's (the fake's log ends at once).
+    assert_eq!(read_log(&runtime, id, None).await.len(), 5);
     let log_requests: Vec<String> = api
         .requests()
         .into_iter()
         .filter(|r| r.contains("/log"))
         .collect();
     assert!(
-        log_requests[0].contains("container=instance"),
-        "{log_requests:?}"
+        log_requests
+            .iter()
+            .any(|r| r.contains("container=instance") && r.contains("tailLines=2")),
+        "{log_requests:#?}"
     );
-    assert!(log_requests[0].contains("tailLines=2"), "{log_requests:?}");
+    assert!(
+        log_requests
+            .iter()
+            .any(|r| r.contains("container=instance") && r.contains("follow=true")),
+        "{log_requests:#?}"
+    );
+    assert!(
+        log_requests.iter().all(|r| r.contains("container=")),
+        "{log_requests:#?}"
+    );
     runtime.shutdown().await;
 }
 

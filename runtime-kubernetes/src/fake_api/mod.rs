@@ -10,7 +10,8 @@
 //! the server; `404`, `409` and `422` answers as `Status` objects; a fake kubelet
 //! ([`Kubelet`]) that gives each Deployment its pod, in the state the test chose; a ClusterIP
 //! on the loopback range for every Service, where a ready pod answers HTTP. Not yet:
-//! watches; `pods/log` gives three fixed lines a pod (issue 14).
+//! watches; `pods/log` gives fixed lines (three for the `instance` container, two for any
+//! other) (issue 14).
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -179,7 +180,16 @@ impl State {
                     return not_found(route);
                 }
                 // Three lines a pod; the text is the answer (a string body is sent as is).
-                let lines: Vec<String> = (1..=3).map(|n| format!("{name}: line {n}\n")).collect();
+                let container = route
+                    .query
+                    .get("container")
+                    .map_or("instance", String::as_str);
+                let lines: Vec<String> = match container {
+                    "instance" => (1..=3).map(|n| format!("{name}: line {n}\n")).collect(),
+                    other => (1..=2)
+                        .map(|n| format!("{name} {other}: line {n}\n"))
+                        .collect(),
+                };
                 let tail = route.query.get("tailLines").and_then(|t| t.parse().ok());
                 let skip = tail.map_or(0, |t: usize| lines.len().saturating_sub(t));
                 (200, Value::String(lines[skip..].concat()))
