@@ -13,6 +13,7 @@ use q8s_runtime::{LogStream, RuntimeError};
 use uuid::Uuid;
 
 use crate::apply::{Cluster, ClusterError};
+use crate::manifest::{INSTALL_CONTAINER as INSTALL, INSTANCE_CONTAINER as INSTANCE};
 
 /// Lines kept of a stopped instance's log.
 const KEPT_LINES: usize = 200;
@@ -95,11 +96,6 @@ pub(crate) async fn instance_log(
     lines.extend(own);
     Ok(lines_stream(lines))
 }
-
-/// The init container that fetches the bundle and builds the environment.
-const INSTALL: &str = "prepare";
-/// The container that runs Qd and the app.
-const INSTANCE: &str = "instance";
 
 fn lines_stream(lines: Vec<String>) -> LogStream {
     futures::stream::iter(lines.into_iter().map(|l| Ok(bytes::Bytes::from(l)))).boxed()

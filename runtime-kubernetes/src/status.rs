@@ -14,6 +14,8 @@ use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
 use q8s_core::quantity::{Quantity, binary_size};
 use q8s_runtime::{InstanceStatus, StatusUpdate};
 
+use crate::manifest::{INSTALL_CONTAINER, INSTANCE_CONTAINER};
+
 /// Waiting reasons that no waiting cures: the image or the pod's configuration is wrong.
 const HOPELESS: &[&str] = &[
     "ErrImagePull",
@@ -156,8 +158,8 @@ fn last_crash(pod: &Pod, c: &ContainerStatus) -> Option<String> {
 /// What the container is, in the words of the local runtime's messages.
 fn role(container: &str) -> &str {
     match container {
-        "prepare" => "the install",
-        "instance" => "the instance",
+        INSTALL_CONTAINER => "the install",
+        INSTANCE_CONTAINER => "the instance",
         other => other,
     }
 }

@@ -27,7 +27,9 @@ use crate::labels::{self, object_name};
 
 mod pod;
 
-pub use pod::{BUNDLE_TOKEN_KEY, BUNDLE_URL_KEY, INSTANCE_PORT};
+pub use pod::{
+    BUNDLE_TOKEN_KEY, BUNDLE_URL_KEY, INSTALL_CONTAINER, INSTANCE_CONTAINER, INSTANCE_PORT,
+};
 
 /// Every object of one instance, in the order they are applied (what the pod needs first).
 #[derive(Debug, Clone, PartialEq)]

@@ -28,6 +28,10 @@ use crate::labels::{self, object_name};
 
 /// The port an instance serves on (Qd's default), in its pod and on its Service.
 pub const INSTANCE_PORT: u16 = 10101;
+/// The init container that fetches the bundle and builds the environment.
+pub const INSTALL_CONTAINER: &str = "prepare";
+/// The container that runs Qd and the app.
+pub const INSTANCE_CONTAINER: &str = "instance";
 /// The Secret's key holding the bundle's URL (not an env name: those have no `.` or `-`).
 pub const BUNDLE_URL_KEY: &str = "q8s.bundle-url";
 /// The Secret's key holding the bundle's download token, when it has one.
@@ -55,7 +59,7 @@ pub(super) fn template(spec: &InstanceSpec, settings: &KubernetesSettings) -> Po
         run_mounts.push(mount("data", path, false));
     }
     let prepare = Container {
-        name: "prepare".into(),
+        name: INSTALL_CONTAINER.into(),
         image: Some(settings.image.clone()),
         command: Some(vec![LAUNCHER.into(), "prepare".into()]),
         env: Some(prepare_env(spec)),
@@ -69,7 +73,7 @@ pub(super) fn template(spec: &InstanceSpec, settings: &KubernetesSettings) -> Po
         ..Container::default()
     };
     let run = Container {
-        name: "instance".into(),
+        name: INSTANCE_CONTAINER.into(),
         image: Some(settings.image.clone()),
         command: Some(vec![LAUNCHER.into(), "run".into()]),
         env: Some(run_env(spec)),
