@@ -26,4 +26,4 @@ mod settings;
 pub mod status;
 
 pub use runtime::KubernetesRuntime;
-pub use settings::KubernetesSettings;
+pub use settings::{DEFAULT_EGRESS_DENIED, DnsPods, KubernetesSettings};

@@ -28,12 +28,42 @@ pub struct KubernetesSettings {
     /// Restarts after which a crash-looping instance counts as `FAILED` (the local runtime's
     /// `max_crashes`).
     pub max_restarts: u32,
+    /// Address ranges instances may not open connections to (the rest of the internet they
+    /// may): the cluster's own, private ranges and link-local ones, IPv4 and IPv6 CIDRs.
+    pub egress_denied: Vec<String>,
+    /// The cluster's DNS, which instances may always ask.
+    pub dns: DnsPods,
 }
+
+/// Where the cluster's DNS server pods are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsPods {
+    /// Their namespace.
+    pub namespace: String,
+    /// Their labels.
+    pub pod_labels: BTreeMap<String, String>,
+}
+
+/// The ranges instances may not reach by default: private (RFC 1918, carrier-grade NAT,
+/// unique local), loopback and link-local (where clouds answer metadata requests with node
+/// credentials).
+pub const DEFAULT_EGRESS_DENIED: &[&str] = &[
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "100.64.0.0/10",
+    "127.0.0.0/8",
+    "169.254.0.0/16",
+    "fc00::/7",
+    "fe80::/10",
+    "::1/128",
+];
 
 impl KubernetesSettings {
     /// The defaults for `namespace` and `image`: no storage class or node selector, server
     /// pods labelled `app.kubernetes.io/name=q8s-server` in the same namespace, 50m CPU,
-    /// 4 GiB of ephemeral storage, 5 s to stop, 5 restarts.
+    /// 4 GiB of ephemeral storage, 5 s to stop, 5 restarts, [`DEFAULT_EGRESS_DENIED`], the DNS
+    /// pods labelled `k8s-app=kube-dns` in `kube-system` (CoreDNS as most clusters run it).
     pub fn new(namespace: impl Into<String>, image: impl Into<String>) -> Self {
         KubernetesSettings {
             namespace: namespace.into(),
@@ -49,6 +79,14 @@ impl KubernetesSettings {
             ephemeral_storage_limit: 4 << 30,
             stop_grace_seconds: 5,
             max_restarts: 5,
+            egress_denied: DEFAULT_EGRESS_DENIED
+                .iter()
+                .map(|c| c.to_string())
+                .collect(),
+            dns: DnsPods {
+                namespace: "kube-system".into(),
+                pod_labels: BTreeMap::from([("k8s-app".to_owned(), "kube-dns".to_owned())]),
+            },
         }
     }
 }
@@ -92,10 +130,31 @@ impl KubernetesSettings {
         {
             return Err("a server pod label with an empty key or value".into());
         }
+        if let Some(cidr) = self.egress_denied.iter().find(|c| !is_cidr(c)) {
+            return Err(format!("`{cidr}` in the denied egress ranges is no CIDR"));
+        }
+        if !is_dns_label(&self.dns.namespace) || self.dns.pod_labels.is_empty() {
+            return Err("the DNS pods need a namespace and labels".into());
+        }
         if self.max_restarts == 0 {
             return Err("max_restarts must be at least 1".into());
         }
         Ok(())
+    }
+}
+
+/// `address/prefix`, IPv4 or IPv6, with a prefix the address family allows.
+fn is_cidr(text: &str) -> bool {
+    let Some((addr, prefix)) = text.split_once('/') else {
+        return false;
+    };
+    let Ok(prefix) = prefix.parse::<u8>() else {
+        return false;
+    };
+    match addr.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(_)) => prefix <= 32,
+        Ok(std::net::IpAddr::V6(_)) => prefix <= 128,
+        Err(_) => false,
     }
 }
 
@@ -119,7 +178,7 @@ mod tests {
         let good = KubernetesSettings::new("q8s-instances", "ghcr.io/q8s/runtime:0.1.0");
         assert_eq!(good.check(), Ok(()));
         type Spoiler = fn(&mut KubernetesSettings);
-        let spoilers: [(&str, Spoiler); 7] = [
+        let spoilers: [(&str, Spoiler); 10] = [
             ("namespace", |s| s.namespace = String::new()),
             ("namespace", |s| s.namespace = "Q8S".into()),
             ("server's namespace", |s| {
@@ -131,6 +190,9 @@ mod tests {
                 s.server_pod_labels.insert("app".into(), String::new());
             }),
             ("max_restarts", |s| s.max_restarts = 0),
+            ("no CIDR", |s| s.egress_denied.push("10.0.0.0".into())),
+            ("no CIDR", |s| s.egress_denied.push("10.0.0.0/33".into())),
+            ("DNS pods", |s| s.dns.pod_labels.clear()),
         ];
         for (what, spoil) in spoilers {
             let mut bad = good.clone();

@@ -238,3 +238,54 @@ fn the_files_are_validated_for_the_minor_they_are_built_for() {
         ".cargo/config.toml names another minor"
     );
 }
+
+#[test]
+fn no_egress_rule_reaches_private_or_link_local_addresses() {
+    // Every peer an instance may reach: the DNS pods, q8s-server's pods, or an address block
+    // that leaves out the cluster's ranges and the metadata service.
+    for (name, settings, spec, replicas) in cases() {
+        let objects = InstanceObjects::build(&spec, &settings, replicas).unwrap();
+        let policy = objects.network_policy.spec.unwrap();
+        assert_eq!(
+            policy.policy_types.unwrap(),
+            ["Ingress", "Egress"],
+            "{name}"
+        );
+        for rule in policy.egress.unwrap() {
+            let peers = rule.to.expect("a rule with no peer admits everything");
+            assert!(
+                !peers.is_empty(),
+                "{name}: an empty peer list admits everything"
+            );
+            for peer in peers {
+                if let Some(block) = peer.ip_block {
+                    let except = block.except.unwrap();
+                    let needed: &[&str] = if block.cidr.contains(':') {
+                        &["fc00::/7", "fe80::/10"]
+                    } else {
+                        &[
+                            "10.0.0.0/8",
+                            "169.254.0.0/16",
+                            "172.16.0.0/12",
+                            "192.168.0.0/16",
+                        ]
+                    };
+                    for range in needed {
+                        assert!(
+                            except.iter().any(|e| e == range),
+                            "{name}: {range} reachable"
+                        );
+                    }
+                } else {
+                    let pods = peer.pod_selector.unwrap().match_labels.unwrap();
+                    assert!(!pods.is_empty(), "{name}: a peer of every pod");
+                    assert!(
+                        peer.namespace_selector.is_some()
+                            || pods.contains_key("app.kubernetes.io/name"),
+                        "{name}"
+                    );
+                }
+            }
+        }
+    }
+}

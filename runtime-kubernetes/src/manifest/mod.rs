@@ -13,10 +13,7 @@ use k8s_openapi::api::core::v1::{
     PersistentVolumeClaim, PersistentVolumeClaimSpec, Secret, Service, ServicePort, ServiceSpec,
     VolumeResourceRequirements,
 };
-use k8s_openapi::api::networking::v1::{
-    NetworkPolicy, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicyPort,
-    NetworkPolicySpec,
-};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -25,7 +22,10 @@ use q8s_runtime::{BundleSource, InstanceSpec, RuntimeError};
 use crate::KubernetesSettings;
 use crate::labels::{self, object_name};
 
+mod network;
 mod pod;
+
+use network::network_policy;
 
 pub use pod::{
     BUNDLE_TOKEN_KEY, BUNDLE_URL_KEY, INSTALL_CONTAINER, INSTANCE_CONTAINER, INSTANCE_PORT,
@@ -181,42 +181,6 @@ fn service(spec: &InstanceSpec, settings: &KubernetesSettings) -> Service {
             ..ServiceSpec::default()
         }),
         ..Service::default()
-    }
-}
-
-fn network_policy(spec: &InstanceSpec, settings: &KubernetesSettings) -> NetworkPolicy {
-    let namespace_selector = settings.server_namespace.as_ref().map(|ns| LabelSelector {
-        match_labels: Some(BTreeMap::from([(
-            "kubernetes.io/metadata.name".into(),
-            ns.clone(),
-        )])),
-        ..LabelSelector::default()
-    });
-    NetworkPolicy {
-        metadata: metadata(spec, settings),
-        spec: Some(NetworkPolicySpec {
-            pod_selector: Some(LabelSelector {
-                match_labels: Some(labels::selector(spec.instance_id)),
-                ..LabelSelector::default()
-            }),
-            policy_types: Some(vec!["Ingress".into()]),
-            ingress: Some(vec![NetworkPolicyIngressRule {
-                from: Some(vec![NetworkPolicyPeer {
-                    pod_selector: Some(LabelSelector {
-                        match_labels: Some(settings.server_pod_labels.clone()),
-                        ..LabelSelector::default()
-                    }),
-                    namespace_selector,
-                    ..NetworkPolicyPeer::default()
-                }]),
-                ports: Some(vec![NetworkPolicyPort {
-                    protocol: Some("TCP".into()),
-                    port: Some(IntOrString::Int(i32::from(INSTANCE_PORT))),
-                    ..NetworkPolicyPort::default()
-                }]),
-            }]),
-            ..NetworkPolicySpec::default()
-        }),
     }
 }
 
