@@ -42,7 +42,8 @@ export BENCH_DIR ?= /var/tmp/q8s-bench-$(shell id -u)
 # summary printed is the one covering every other test.
 NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 
-.PHONY: help setup setup-scale build build-native build-web test test-rust test-scale test-python test-web \
+.PHONY: help setup setup-scale build build-native build-web test test-rust test-scale test-kubernetes \
+        test-python test-web \
         lint fmt run bench fuzz fuzz-api clean
 
 help: ## Show this help
@@ -65,7 +66,7 @@ build-native:
 build-web: setup
 	@scripts/build-web.sh
 
-test: setup setup-scale lint test-rust test-scale test-python test-web ## Check formatting and lints, run every test
+test: setup setup-scale lint test-rust test-scale test-kubernetes test-python test-web ## Check formatting and lints, run every test
 
 # What the scale-out stores' tests run against (PostgreSQL, moto's S3); not needed by `make run`.
 setup-scale:
@@ -93,6 +94,19 @@ ifeq ($(NEXTEST),yes)
 else
 	Q8S_TEST_BACKEND=postgres+s3 $(CARGO) test -p q8s-server $(addprefix --test ,$(SCALE_TESTS))
 endif
+
+# The Kubernetes minor the runtime's objects are made for: k8s-openapi's `v1_*` feature (the
+# dev-dependency of runtime-kubernetes, .cargo/config.toml) and the schemas the golden objects
+# and deploy/kubernetes/ are validated against; runtime-kubernetes/tests/golden.rs checks that
+# they agree.
+KUBERNETES_MINOR := 1.33
+KUBERNETES_VALIDATE := $(or $(Q8S_KUBE_VALIDATE_VENV),$(HOME)/.cache/q8s-kubernetes-validate)/bin/kubernetes-validate
+
+KUBERNETES_YAML := tests/vectors/kubernetes/manifests/*.yaml deploy/kubernetes/*.yaml
+
+test-kubernetes: setup-scale ## Validate the Kubernetes objects (golden, deploy/) against the official schemas
+	$(KUBERNETES_VALIDATE) --strict --quiet -k $(KUBERNETES_MINOR) $(KUBERNETES_YAML)
+	@echo "kubernetes-validate: $$(ls $(KUBERNETES_YAML) | wc -l) files valid for Kubernetes $(KUBERNETES_MINOR)"
 
 # The Python package built into PY_VENV, its tests against a real q8s-server
 # (and the example notebook), stubs checked by mypy --strict.

@@ -169,6 +169,24 @@ need_moto() {
   fi
 }
 
+# need_kubernetes_validate: `kubernetes-validate`, which checks the Kubernetes runtime's golden
+# objects (tests/vectors/kubernetes/) against the official schemas offline, in the virtualenv
+# Q8S_KUBE_VALIDATE_VENV (default ~/.cache/q8s-kubernetes-validate); reinstalled when the pin
+# changes. The Kubernetes minor it validates against is the Makefile's KUBERNETES_MINOR.
+KUBERNETES_VALIDATE_PACKAGES="kubernetes-validate==1.37.0"
+need_kubernetes_validate() {
+  local venv=${Q8S_KUBE_VALIDATE_VENV:-$HOME/.cache/q8s-kubernetes-validate}
+  python3 -c 'import ensurepip' 2>/dev/null || apt_install python3-venv
+  [ -x "$venv/bin/python" ] || { log "creating $venv"; python3 -m venv "$venv"; }
+  if [ ! -x "$venv/bin/kubernetes-validate" ] ||
+     [ "$(cat "$venv/.packages" 2>/dev/null)" != "$KUBERNETES_VALIDATE_PACKAGES" ]; then
+    log "installing $KUBERNETES_VALIDATE_PACKAGES in $venv (pip)"
+    # shellcheck disable=SC2086 # one argument per package
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check $KUBERNETES_VALIDATE_PACKAGES
+    printf '%s' "$KUBERNETES_VALIDATE_PACKAGES" >"$venv/.packages"
+  fi
+}
+
 setup_server() {
   need_pip uv
   need_apt bwrap bubblewrap
@@ -182,11 +200,13 @@ setup_server() {
   need_apt fc-list fontconfig
 }
 
-# setup_scale: what the tests of the scale-out stores run against (PostgreSQL, moto's S3).
-# `make test` installs it; `make run` does not need it (SQLite and a folder are its defaults).
+# setup_scale: what the tests of the scale-out parts run against (PostgreSQL, moto's S3, the
+# Kubernetes schema validator). `make test` installs it; `make run` does not need it (SQLite, a
+# folder and local sandboxes are its defaults).
 setup_scale() {
   need_postgres
   need_moto
+  need_kubernetes_validate
 }
 
 # need_postgres: Debian's PostgreSQL server programs, for the throw-away cluster of the tests

@@ -8,7 +8,7 @@
 //! [`BundleSource`], an [`Upstream`] may be a DNS name, and [`Runtime::list`] tells a restarted
 //! server what runs. [`LocalRuntime`] runs instances as sandboxed processes on this machine
 //! (bubblewrap + cgroups + `uv` + `waved`); [`fake::FakeRuntime`] keeps them in memory, for
-//! tests; a Kubernetes runtime would be a third implementation of the same trait, and
+//! tests; `KubernetesRuntime` (crate `q8s-runtime-kubernetes`) runs them on a cluster, and
 //! [`conformance`] is what every implementation must pass. [`forward`] sends a request to an instance's [`Upstream`] the way the proxy
 //! does, and has the pages shown when it cannot.
 

@@ -1,0 +1,478 @@
+//! The call sequence of the Kubernetes runtime: kube's `Client` over a tower service double
+//! (`tower-test`) that checks every request — method, path, query (`fieldManager=q8s`,
+//! `force=true`), content type, body — and answers it as an API server would, errors
+//! included (`404`, `409`, `410`, `403`, `422`).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use http::{Request, Response};
+use kube::client::Body;
+use q8s_runtime::{BundleSource, InstanceSpec, RuntimeError};
+use q8s_runtime_kubernetes::KubernetesSettings;
+use q8s_runtime_kubernetes::apply::Cluster;
+use q8s_runtime_kubernetes::manifest::{InstanceObjects, Replicas};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
+
+const NS: &str = "q8s-instances";
+
+/// One request as the double saw it.
+#[derive(Debug)]
+struct Seen {
+    method: String,
+    path: String,
+    query: BTreeMap<String, String>,
+    content_type: Option<String>,
+    body: Value,
+}
+
+fn cluster() -> (Cluster, Handle) {
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let client = kube::Client::new(service, NS);
+    let cluster = Cluster::new(client, NS).with_conflict_delay(Duration::from_millis(1));
+    (cluster, handle)
+}
+
+/// Takes the next request and answers it with `status` and `body`.
+async fn answer(handle: &mut Handle, status: u16, body: Value) -> Seen {
+    let (request, respond) = tokio::time::timeout(Duration::from_secs(10), handle.next_request())
+        .await
+        .expect("a request within 10 s")
+        .expect("a request, not the end");
+    let (parts, body_in) = request.into_parts();
+    let bytes = body_in.collect_bytes().await.unwrap();
+    let query = parts
+        .uri
+        .query()
+        .unwrap_or_default()
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (k.to_owned(), v.to_owned())
+        })
+        .collect();
+    let seen = Seen {
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_owned(),
+        query,
+        content_type: parts
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap().to_owned()),
+        body: if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).expect("a JSON body")
+        },
+    };
+    let response = Response::builder()
+        .status(status)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(Body::from(serde_json::to_vec(&body).unwrap()))
+        .unwrap();
+    respond.send_response(response);
+    seen
+}
+
+/// What the API server answers for an error.
+fn failure(code: u16, reason: &str, message: &str) -> Value {
+    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+           "message": message, "reason": reason, "code": code})
+}
+
+/// The object as the API server would store it (a uid and resourceVersion added).
+fn stored(object: &Value) -> Value {
+    let mut object = object.clone();
+    object["metadata"]["uid"] = json!(Uuid::new_v4().to_string());
+    object["metadata"]["resourceVersion"] = json!("1");
+    object
+}
+
+/// The empty list answer.
+fn list_of(kind: &str, items: Vec<Value>, token: Option<&str>) -> Value {
+    let mut metadata = json!({"resourceVersion": "9"});
+    if let Some(token) = token {
+        metadata["continue"] = json!(token);
+    }
+    json!({"kind": kind, "apiVersion": "v1", "metadata": metadata, "items": items})
+}
+
+fn spec() -> InstanceSpec {
+    InstanceSpec {
+        instance_id: Uuid::new_v4(),
+        app_id: Uuid::new_v4(),
+        owner_id: Uuid::new_v4(),
+        app_name: "hello".into(),
+        app_version: "1.0.0".into(),
+        bundle_sha256: "cd".repeat(32),
+        bundle: BundleSource::Url {
+            url: "https://q8s.example.com/v1/bundles/cdcd".into(),
+            token: Some("t0k3n".into()),
+        },
+        module: "hello.app".into(),
+        env: vec![("API_KEY".into(), "s3cr3t".into())],
+        volume_mount: Some("/data".into()),
+        volume_size: Some(1 << 30),
+        memory_limit: Some(256 << 20),
+        memory_reservation: None,
+        instance_url: "https://x.q8s.example.com/".into(),
+    }
+}
+
+fn objects(spec: &InstanceSpec) -> InstanceObjects {
+    let settings = KubernetesSettings::new(NS, "ghcr.io/q8s/runtime:0.1.0");
+    InstanceObjects::build(spec, &settings, Replicas::Running).unwrap()
+}
+
+/// The paths of the five applies, in order.
+fn apply_paths(id: Uuid) -> [String; 5] {
+    let name = format!("q8s-{id}");
+    [
+        format!("/api/v1/namespaces/{NS}/secrets/{name}"),
+        format!("/api/v1/namespaces/{NS}/persistentvolumeclaims/{name}"),
+        format!("/api/v1/namespaces/{NS}/services/{name}"),
+        format!("/apis/networking.k8s.io/v1/namespaces/{NS}/networkpolicies/{name}"),
+        format!("/apis/apps/v1/namespaces/{NS}/deployments/{name}"),
+    ]
+}
+
+fn assert_server_side_apply(seen: &Seen, path: &str) {
+    assert_eq!(seen.method, "PATCH", "{seen:?}");
+    assert_eq!(seen.path, path);
+    assert_eq!(
+        seen.query,
+        BTreeMap::from([
+            ("fieldManager".to_owned(), "q8s".to_owned()),
+            ("force".to_owned(), "true".to_owned()),
+        ]),
+        "{path}"
+    );
+    assert_eq!(
+        seen.content_type.as_deref(),
+        Some("application/apply-patch+yaml")
+    );
+}
+
+/// Answers the five applies of `objects` with success; returns what was sent.
+async fn answer_applies(handle: &mut Handle, objects: &InstanceObjects) -> Vec<Seen> {
+    let bodies = [
+        serde_json::to_value(&objects.secret).unwrap(),
+        serde_json::to_value(objects.volume.as_ref().unwrap()).unwrap(),
+        serde_json::to_value(&objects.service).unwrap(),
+        serde_json::to_value(&objects.network_policy).unwrap(),
+        serde_json::to_value(&objects.deployment).unwrap(),
+    ];
+    let mut seen = Vec::new();
+    for body in &bodies {
+        seen.push(answer(handle, 200, stored(body)).await);
+    }
+    seen
+}
+
+#[tokio::test]
+async fn apply_sends_every_object_by_server_side_apply_in_order() {
+    let (cluster, mut handle) = cluster();
+    let spec = spec();
+    let objects = objects(&spec);
+    let call = tokio::spawn({
+        let (cluster, objects) = (cluster.clone(), objects.clone());
+        async move { cluster.apply(&objects).await }
+    });
+    let seen = answer_applies(&mut handle, &objects).await;
+    let deployment = call.await.unwrap().unwrap();
+    assert!(
+        deployment.metadata.uid.is_some(),
+        "the stored Deployment comes back"
+    );
+    for (seen, path) in seen.iter().zip(apply_paths(spec.instance_id)) {
+        assert_server_side_apply(seen, &path);
+    }
+    // The bodies are the objects, kind and apiVersion included (what apply needs).
+    assert_eq!(seen[0].body, serde_json::to_value(&objects.secret).unwrap());
+    assert_eq!(seen[4].body["kind"], "Deployment");
+    assert_eq!(seen[4].body["apiVersion"], "apps/v1");
+    assert_eq!(seen[4].body["spec"]["replicas"], 1);
+    // The secret's value goes to the Secret only.
+    for other in &seen[1..] {
+        assert!(!other.body.to_string().contains("czNjcjN0")); // base64 of s3cr3t
+        assert!(!other.body.to_string().contains("s3cr3t"));
+    }
+}
+
+#[tokio::test]
+async fn applying_twice_sends_the_same_requests() {
+    let (cluster, mut handle) = cluster();
+    let spec = spec();
+    let objects = objects(&spec);
+    let call = tokio::spawn({
+        let (cluster, objects) = (cluster.clone(), objects.clone());
+        async move {
+            cluster.apply(&objects).await.unwrap();
+            cluster.apply(&objects).await.unwrap();
+        }
+    });
+    let first = answer_applies(&mut handle, &objects).await;
+    let second = answer_applies(&mut handle, &objects).await;
+    call.await.unwrap();
+    for (a, b) in first.iter().zip(&second) {
+        assert_eq!((&a.path, &a.query, &a.body), (&b.path, &b.query, &b.body));
+    }
+}
+
+#[tokio::test]
+async fn a_conflict_is_applied_again_and_the_sequence_goes_on() {
+    let (cluster, mut handle) = cluster();
+    let spec = spec();
+    let objects = objects(&spec);
+    let call = tokio::spawn({
+        let (cluster, objects) = (cluster.clone(), objects.clone());
+        async move { cluster.apply(&objects).await }
+    });
+    let paths = apply_paths(spec.instance_id);
+    // The Secret: two conflicts (an old one still being deleted), then stored.
+    let conflict = failure(409, "Conflict", "object is being deleted");
+    for _ in 0..2 {
+        let seen = answer(&mut handle, 409, conflict.clone()).await;
+        assert_server_side_apply(&seen, &paths[0]);
+    }
+    let secret = serde_json::to_value(&objects.secret).unwrap();
+    assert_server_side_apply(&answer(&mut handle, 200, stored(&secret)).await, &paths[0]);
+    let rest = [
+        serde_json::to_value(objects.volume.as_ref().unwrap()).unwrap(),
+        serde_json::to_value(&objects.service).unwrap(),
+        serde_json::to_value(&objects.network_policy).unwrap(),
+        serde_json::to_value(&objects.deployment).unwrap(),
+    ];
+    for (body, path) in rest.iter().zip(&paths[1..]) {
+        assert_server_side_apply(&answer(&mut handle, 200, stored(body)).await, path);
+    }
+    call.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_conflict_that_stays_is_an_error_and_nothing_after_it_is_applied() {
+    let (cluster, mut handle) = cluster();
+    let spec = spec();
+    let objects = objects(&spec);
+    let call = tokio::spawn({
+        let (cluster, objects) = (cluster.clone(), objects.clone());
+        async move { cluster.apply(&objects).await }
+    });
+    let conflict = failure(409, "Conflict", "object is being deleted");
+    for _ in 0..5 {
+        answer(&mut handle, 409, conflict.clone()).await;
+    }
+    let err = call.await.unwrap().unwrap_err();
+    assert_eq!(err.code(), "cluster-conflict");
+    assert!(err.to_string().contains("object is being deleted"), "{err}");
+    drop(cluster);
+    assert!(
+        handle.next_request().await.is_none(),
+        "applied after the error"
+    );
+}
+
+#[tokio::test]
+async fn an_invalid_object_is_not_tried_again() {
+    let (cluster, mut handle) = cluster();
+    let spec = spec();
+    let objects = objects(&spec);
+    let call = tokio::spawn({
+        let (cluster, objects) = (cluster.clone(), objects.clone());
+        async move { cluster.apply(&objects).await }
+    });
+    let invalid = failure(
+        422,
+        "Invalid",
+        "Secret \"x\" is invalid: data[a b]: Invalid value",
+    );
+    answer(&mut handle, 422, invalid).await;
+    let err = call.await.unwrap().unwrap_err();
+    assert_eq!(err.code(), "cluster-invalid");
+    let runtime: RuntimeError = err.into();
+    assert!(runtime.to_string().contains("Invalid value"), "{runtime}");
+    drop(cluster);
+    assert!(handle.next_request().await.is_none());
+}
+
+#[tokio::test]
+async fn suspend_scales_the_deployment_to_zero_and_a_missing_one_is_no_error() {
+    let (cluster, mut handle) = cluster();
+    let id = Uuid::new_v4();
+    let call = tokio::spawn({
+        let cluster = cluster.clone();
+        async move { (cluster.suspend(id).await, cluster.suspend(id).await) }
+    });
+    let scale = json!({"kind": "Scale", "apiVersion": "autoscaling/v1",
+                       "metadata": {"name": format!("q8s-{id}"), "namespace": NS},
+                       "spec": {"replicas": 0}, "status": {"replicas": 1}});
+    let seen = answer(&mut handle, 200, scale).await;
+    assert_eq!(seen.method, "PATCH");
+    assert_eq!(
+        seen.path,
+        format!("/apis/apps/v1/namespaces/{NS}/deployments/q8s-{id}/scale")
+    );
+    assert_eq!(
+        seen.query.get("fieldManager").map(String::as_str),
+        Some("q8s")
+    );
+    assert_eq!(
+        seen.content_type.as_deref(),
+        Some("application/merge-patch+json")
+    );
+    assert_eq!(seen.body, json!({"spec": {"replicas": 0}}));
+    answer(&mut handle, 404, failure(404, "NotFound", "not found")).await;
+    let (first, second) = call.await.unwrap();
+    assert!(first.unwrap());
+    assert!(!second.unwrap());
+}
+
+#[tokio::test]
+async fn terminate_deletes_by_label_and_what_is_gone_is_no_error() {
+    let (cluster, mut handle) = cluster();
+    let id = Uuid::new_v4();
+    let call = tokio::spawn({
+        let cluster = cluster.clone();
+        async move { cluster.terminate(id).await }
+    });
+    // The Deployment is gone already (a second terminate): 404, and the rest still goes.
+    let seen = answer(&mut handle, 404, failure(404, "NotFound", "gone")).await;
+    assert_eq!(seen.method, "DELETE");
+    assert_eq!(
+        seen.path,
+        format!("/apis/apps/v1/namespaces/{NS}/deployments/q8s-{id}")
+    );
+    assert_eq!(seen.body["propagationPolicy"], "Background");
+    let selector = format!("app.kubernetes.io%2Fmanaged-by%3Dq8s%2Cq8s.dev%2Finstance%3D{id}");
+    for (path, kind) in [
+        (format!("/api/v1/namespaces/{NS}/services"), "ServiceList"),
+        (
+            format!("/apis/networking.k8s.io/v1/namespaces/{NS}/networkpolicies"),
+            "NetworkPolicyList",
+        ),
+        (format!("/api/v1/namespaces/{NS}/secrets"), "SecretList"),
+        (
+            format!("/api/v1/namespaces/{NS}/persistentvolumeclaims"),
+            "PersistentVolumeClaimList",
+        ),
+    ] {
+        let seen = answer(&mut handle, 200, list_of(kind, vec![], None)).await;
+        assert_eq!(
+            (seen.method.as_str(), seen.path.as_str()),
+            ("DELETE", path.as_str())
+        );
+        assert_eq!(seen.query.get("labelSelector"), Some(&selector), "{seen:?}");
+    }
+    call.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn terminate_stops_at_a_refusal_and_says_so() {
+    let (cluster, mut handle) = cluster();
+    let id = Uuid::new_v4();
+    let call = tokio::spawn({
+        let cluster = cluster.clone();
+        async move { cluster.terminate(id).await }
+    });
+    let deleted = json!({"kind": "Status", "apiVersion": "v1", "status": "Success"});
+    answer(&mut handle, 200, deleted).await;
+    answer(&mut handle, 200, list_of("ServiceList", vec![], None)).await;
+    answer(&mut handle, 200, list_of("NetworkPolicyList", vec![], None)).await;
+    let forbidden = failure(
+        403,
+        "Forbidden",
+        "secrets is forbidden: User \"system:serviceaccount:q8s:q8s-server\" cannot deletecollection",
+    );
+    answer(&mut handle, 403, forbidden).await;
+    let err = call.await.unwrap().unwrap_err();
+    assert_eq!(err.code(), "cluster-forbidden");
+    let runtime: RuntimeError = err.into();
+    let RuntimeError::Io { source, .. } = &runtime else {
+        panic!("{runtime:?}")
+    };
+    assert_eq!(source.kind(), std::io::ErrorKind::PermissionDenied);
+    drop(cluster);
+    assert!(
+        handle.next_request().await.is_none(),
+        "went on after a refusal"
+    );
+}
+
+fn deployment_item(id: Uuid) -> Value {
+    json!({"metadata": {"name": format!("q8s-{id}"), "namespace": NS,
+                        "labels": {"app.kubernetes.io/managed-by": "q8s"}},
+           "spec": {"selector": {}, "template": {}}})
+}
+
+#[tokio::test]
+async fn a_list_whose_continue_token_expired_starts_again() {
+    let (cluster, mut handle) = cluster();
+    let call = tokio::spawn({
+        let cluster = cluster.clone();
+        async move { cluster.deployments().await }
+    });
+    let (a, b, c) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    let first = answer(
+        &mut handle,
+        200,
+        list_of("DeploymentList", vec![deployment_item(a)], Some("t1")),
+    )
+    .await;
+    assert_eq!(
+        first.path,
+        format!("/apis/apps/v1/namespaces/{NS}/deployments")
+    );
+    assert_eq!(
+        first.query.get("labelSelector").map(String::as_str),
+        Some("app.kubernetes.io%2Fmanaged-by%3Dq8s")
+    );
+    assert_eq!(first.query.get("limit").map(String::as_str), Some("500"));
+    assert!(!first.query.contains_key("continue"));
+    let expired = failure(410, "Expired", "The provided continue parameter is too old");
+    let second = answer(&mut handle, 410, expired).await;
+    assert_eq!(second.query.get("continue").map(String::as_str), Some("t1"));
+    // Again from the start: a fresh snapshot, where `a` is gone.
+    let again = answer(
+        &mut handle,
+        200,
+        list_of("DeploymentList", vec![deployment_item(b)], Some("t2")),
+    )
+    .await;
+    assert!(!again.query.contains_key("continue"));
+    let last = answer(
+        &mut handle,
+        200,
+        list_of("DeploymentList", vec![deployment_item(c)], None),
+    )
+    .await;
+    assert_eq!(last.query.get("continue").map(String::as_str), Some("t2"));
+    let names: Vec<String> = call
+        .await
+        .unwrap()
+        .unwrap()
+        .into_iter()
+        .map(|d| d.metadata.name.unwrap())
+        .collect();
+    assert_eq!(names, [format!("q8s-{b}"), format!("q8s-{c}")]);
+}
+
+#[tokio::test]
+async fn a_gone_first_page_is_an_error_not_a_loop() {
+    let (cluster, mut handle) = cluster();
+    let id = Uuid::new_v4();
+    let call = tokio::spawn({
+        let cluster = cluster.clone();
+        async move { cluster.pods(id).await }
+    });
+    let gone = failure(410, "Gone", "too old resource version");
+    let seen = answer(&mut handle, 410, gone).await;
+    assert_eq!(seen.path, format!("/api/v1/namespaces/{NS}/pods"));
+    let err = call.await.unwrap().unwrap_err();
+    assert_eq!(err.code(), "cluster-refused");
+    drop(cluster);
+    assert!(handle.next_request().await.is_none());
+}
