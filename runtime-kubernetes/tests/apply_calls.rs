@@ -3,12 +3,14 @@
 //! `force=true`), content type, body — and answers it as an API server would, errors
 //! included (`404`, `409`, `410`, `403`, `422`).
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use http::{Request, Response};
 use kube::client::Body;
-use q8s_runtime::{BundleSource, InstanceSpec, RuntimeError};
+use q8s_runtime::{InstanceSpec, RuntimeError};
 use q8s_runtime_kubernetes::KubernetesSettings;
 use q8s_runtime_kubernetes::apply::Cluster;
 use q8s_runtime_kubernetes::manifest::{InstanceObjects, Replicas};
@@ -102,25 +104,7 @@ fn list_of(kind: &str, items: Vec<Value>, token: Option<&str>) -> Value {
 }
 
 fn spec() -> InstanceSpec {
-    InstanceSpec {
-        instance_id: Uuid::new_v4(),
-        app_id: Uuid::new_v4(),
-        owner_id: Uuid::new_v4(),
-        app_name: "hello".into(),
-        app_version: "1.0.0".into(),
-        bundle_sha256: "cd".repeat(32),
-        bundle: BundleSource::Url {
-            url: "https://q8s.example.com/v1/bundles/cdcd".into(),
-            token: Some("t0k3n".into()),
-        },
-        module: "hello.app".into(),
-        env: vec![("API_KEY".into(), "s3cr3t".into())],
-        volume_mount: Some("/data".into()),
-        volume_size: Some(1 << 30),
-        memory_limit: Some(256 << 20),
-        memory_reservation: None,
-        instance_url: "https://x.q8s.example.com/".into(),
-    }
+    common::spec_with("cd", "t0k3n", "s3cr3t")
 }
 
 fn objects(spec: &InstanceSpec) -> InstanceObjects {

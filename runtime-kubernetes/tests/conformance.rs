@@ -2,38 +2,17 @@
 //! and the fake pass too) against `KubernetesRuntime` over the stateful fake API server, whose
 //! kubelet makes ready pods that answer HTTP on their Service's ClusterIP.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
+use q8s_runtime::Runtime;
 use q8s_runtime::conformance::{self, Subject};
-use q8s_runtime::{BundleSource, InstanceSpec, Runtime};
 use q8s_runtime_kubernetes::fake_api::FakeApi;
 use q8s_runtime_kubernetes::{KubernetesRuntime, KubernetesSettings};
-use uuid::Uuid;
 
 const NS: &str = "q8s-instances";
-
-fn spec() -> InstanceSpec {
-    InstanceSpec {
-        instance_id: Uuid::new_v4(),
-        app_id: Uuid::new_v4(),
-        owner_id: Uuid::new_v4(),
-        app_name: "hello".into(),
-        app_version: "1.0.0".into(),
-        bundle_sha256: "ef".repeat(32),
-        bundle: BundleSource::Url {
-            url: "https://q8s.example.com/v1/bundles/efef".into(),
-            token: Some("t".into()),
-        },
-        module: "hello.app".into(),
-        env: vec![("API_KEY".into(), "v".into())],
-        volume_mount: Some("/data".into()),
-        volume_size: Some(1 << 30),
-        memory_limit: Some(256 << 20),
-        memory_reservation: None,
-        instance_url: "https://x.q8s.example.com/".into(),
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_kubernetes_runtime_passes_the_conformance_suite() {
@@ -57,7 +36,7 @@ async fn the_kubernetes_runtime_passes_the_conformance_suite() {
             .unwrap();
             Arc::new(runtime) as Arc<dyn Runtime>
         }),
-        spec: Box::new(spec),
+        spec: Box::new(common::spec),
         has_volume: Box::new(move |id| {
             volume_api
                 .get("api/v1", NS, "persistentvolumeclaims", &format!("q8s-{id}"))

@@ -3,8 +3,10 @@
 //! terminate removes one instance's objects and nobody else's, and that the status function
 //! reads what the fake stores.
 
+mod common;
+
 use k8s_openapi::api::apps::v1::Deployment;
-use q8s_runtime::{BundleSource, InstanceSpec, InstanceStatus};
+use q8s_runtime::{InstanceSpec, InstanceStatus};
 use q8s_runtime_kubernetes::KubernetesSettings;
 use q8s_runtime_kubernetes::apply::Cluster;
 use q8s_runtime_kubernetes::fake_api::FakeApi;
@@ -23,28 +25,6 @@ const KINDS: [(&str, &str); 5] = [
     ("apis/networking.k8s.io/v1", "networkpolicies"),
     ("apis/apps/v1", "deployments"),
 ];
-
-fn spec() -> InstanceSpec {
-    InstanceSpec {
-        instance_id: Uuid::new_v4(),
-        app_id: Uuid::new_v4(),
-        owner_id: Uuid::new_v4(),
-        app_name: "hello".into(),
-        app_version: "1.0.0".into(),
-        bundle_sha256: "ef".repeat(32),
-        bundle: BundleSource::Url {
-            url: "https://q8s.example.com/v1/bundles/efef".into(),
-            token: Some("t".into()),
-        },
-        module: "hello.app".into(),
-        env: vec![("API_KEY".into(), "v".into())],
-        volume_mount: Some("/data".into()),
-        volume_size: Some(1 << 30),
-        memory_limit: Some(256 << 20),
-        memory_reservation: None,
-        instance_url: "https://x.q8s.example.com/".into(),
-    }
-}
 
 fn objects(spec: &InstanceSpec, replicas: Replicas) -> InstanceObjects {
     let settings = KubernetesSettings::new(NS, "ghcr.io/q8s/runtime:0.1.0");
@@ -76,7 +56,7 @@ fn versions(objects: &[Option<Value>]) -> Vec<String> {
 #[tokio::test]
 async fn apply_creates_every_object_and_a_second_apply_changes_nothing() {
     let (api, cluster) = setup();
-    let spec = spec();
+    let spec = common::spec();
     let deployment = cluster
         .apply(&objects(&spec, Replicas::Running))
         .await
@@ -113,7 +93,7 @@ async fn apply_creates_every_object_and_a_second_apply_changes_nothing() {
 #[tokio::test]
 async fn a_changed_spec_changes_the_deployment_and_its_generation() {
     let (api, cluster) = setup();
-    let mut spec = spec();
+    let mut spec = common::spec();
     cluster
         .apply(&objects(&spec, Replicas::Running))
         .await
@@ -138,7 +118,7 @@ async fn a_changed_spec_changes_the_deployment_and_its_generation() {
 #[tokio::test]
 async fn suspend_keeps_every_object_at_zero_replicas_and_resume_brings_one_back() {
     let (api, cluster) = setup();
-    let spec = spec();
+    let spec = common::spec();
     let id = spec.instance_id;
     cluster
         .apply(&objects(&spec, Replicas::Running))
@@ -174,7 +154,7 @@ async fn suspend_keeps_every_object_at_zero_replicas_and_resume_brings_one_back(
 #[tokio::test]
 async fn terminate_removes_the_instance_and_nothing_of_its_neighbours() {
     let (api, cluster) = setup();
-    let (doomed, neighbour) = (spec(), spec());
+    let (doomed, neighbour) = (common::spec(), common::spec());
     cluster
         .apply(&objects(&doomed, Replicas::Running))
         .await
@@ -222,7 +202,7 @@ async fn terminate_removes_the_instance_and_nothing_of_its_neighbours() {
 #[tokio::test]
 async fn the_runtime_lists_its_deployments_and_only_them() {
     let (api, cluster) = setup();
-    let (a, b) = (spec(), spec());
+    let (a, b) = (common::spec(), common::spec());
     cluster
         .apply(&objects(&a, Replicas::Running))
         .await
@@ -261,7 +241,7 @@ async fn the_runtime_lists_its_deployments_and_only_them() {
 #[tokio::test]
 async fn changing_a_deployment_selector_is_refused_as_the_api_server_does() {
     let (api, cluster) = setup();
-    let spec = spec();
+    let spec = common::spec();
     let name = format!("q8s-{}", spec.instance_id);
     api.put(
         "apis/apps/v1",

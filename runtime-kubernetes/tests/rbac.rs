@@ -3,6 +3,8 @@
 //! resume, a failed instance restarted, terminate, list) is allowed by the Role, and every
 //! rule of the Role is used by some request.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -10,39 +12,16 @@ use std::time::Duration;
 
 use futures::StreamExt as _;
 use q8s_runtime::conformance::Recorder;
-use q8s_runtime::{BundleSource, InstanceSpec, InstanceStatus, Runtime, StopMode};
+use q8s_runtime::{InstanceStatus, Runtime, StopMode};
 use q8s_runtime_kubernetes::fake_api::{FakeApi, Kubelet};
 use q8s_runtime_kubernetes::{KubernetesRuntime, KubernetesSettings};
 use serde_json::Value;
-use uuid::Uuid;
 
 const NS: &str = "q8s-instances";
 const WAIT: Duration = Duration::from_secs(10);
 
 /// (API group, resource, verb).
 type Permission = (String, String, String);
-
-fn spec() -> InstanceSpec {
-    InstanceSpec {
-        instance_id: Uuid::new_v4(),
-        app_id: Uuid::new_v4(),
-        owner_id: Uuid::new_v4(),
-        app_name: "hello".into(),
-        app_version: "1.0.0".into(),
-        bundle_sha256: "ef".repeat(32),
-        bundle: BundleSource::Url {
-            url: "https://q8s.example.com/v1/bundles/efef".into(),
-            token: Some("t".into()),
-        },
-        module: "hello.app".into(),
-        env: vec![("API_KEY".into(), "v".into())],
-        volume_mount: Some("/data".into()),
-        volume_size: Some(1 << 30),
-        memory_limit: Some(256 << 20),
-        memory_reservation: None,
-        instance_url: "https://x.q8s.example.com/".into(),
-    }
-}
 
 /// What the Role allows.
 fn role() -> BTreeSet<Permission> {
@@ -128,7 +107,7 @@ async fn the_role_allows_what_the_runtime_does_and_no_more() {
     )
     .await
     .unwrap();
-    let spec = spec();
+    let spec = common::spec();
     let id = spec.instance_id;
     runtime.start(spec.clone()).await.unwrap();
     sink.wait_status(id, InstanceStatus::Running, WAIT).await;
