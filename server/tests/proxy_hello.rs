@@ -51,6 +51,26 @@ async fn hello_through_the_proxy_with_its_websocket_and_visibility() {
     assert_eq!(instance["url"], instance_url(&server, &id, "/"));
     let http = server.instance_client(&id);
 
+    // Qd holds the hash of its access key (a keychain, cheap to check on each app request),
+    // never the secret itself.
+    let qd_env = process_environments()
+        .into_iter()
+        .find(|env| {
+            env.contains(&format!("Q8S_INSTANCE_ID={id}"))
+                && env.iter().any(|v| v.starts_with("H2O_WAVE_WEB_DIR="))
+        })
+        .expect("Qd's process");
+    assert!(
+        qd_env.contains(&"H2O_WAVE_ACCESS_KEYCHAIN=/etc/wave-keychain".to_owned()),
+        "{qd_env:?}"
+    );
+    assert!(
+        !qd_env
+            .iter()
+            .any(|v| v.starts_with("H2O_WAVE_ACCESS_KEY_SECRET")),
+        "{qd_env:?}"
+    );
+
     // The Wave page from Qd, through the proxy.
     let r = open(&http, &server, &id, "/", &admin).await;
     assert_eq!(r.status(), StatusCode::OK);
@@ -328,4 +348,18 @@ async fn a_browser_signs_in_once_and_gets_a_host_only_cookie() {
         .await
         .unwrap();
     assert_ne!(r.status(), StatusCode::OK);
+}
+
+/// The environment of every process this test can read (`/proc/<pid>/environ`).
+fn process_environments() -> Vec<Vec<String>> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|entry| std::fs::read(entry.ok()?.path().join("environ")).ok())
+        .map(|bytes| {
+            bytes
+                .split(|b| *b == 0)
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+                .collect()
+        })
+        .collect()
 }

@@ -89,6 +89,8 @@ pub(crate) struct Sandbox {
     /// it, so the paths compiled into its bytecode (and tracebacks) are the right ones.
     build: Option<PathBuf>,
     tools: Vec<(PathBuf, String)>,
+    /// Files made for this sandbox: their bytes and where they show, read-only.
+    files: Vec<(Vec<u8>, String)>,
     slirp_dns: bool,
     seccomp: bool,
 }
@@ -112,6 +114,7 @@ impl Sandbox {
             owner: None,
             build: None,
             tools: Vec::new(),
+            files: Vec::new(),
             slirp_dns: false,
             seccomp: true,
         }
@@ -144,9 +147,17 @@ impl Sandbox {
             owner: Some((owner_dir.to_owned(), format!("{OWNER_DIR}/{workdir}"))),
             build: Some(build.to_owned()),
             tools: vec![(uv.to_owned(), format!("{TOOLS_DIR}/uv"))],
+            files: Vec::new(),
             slirp_dns: false,
             seccomp: true,
         }
+    }
+
+    /// Shows a file holding `bytes` at `path`, read-only (from memory: nothing on the host's
+    /// disk holds it).
+    pub(crate) fn with_file(mut self, bytes: Vec<u8>, path: &str) -> Self {
+        self.files.push((bytes, path.to_owned()));
+        self
     }
 
     /// Shows `host` read-write at `mount`.
@@ -228,6 +239,15 @@ impl Sandbox {
         }
         for (host, inside) in &self.tools {
             a.push_os(["--ro-bind".into(), host.into(), inside.into()]);
+        }
+        for (bytes, path) in &self.files {
+            let fd = memfd_with(bytes)?;
+            a.push_os([
+                "--ro-bind-data".into(),
+                fd.as_raw_fd().to_string().into(),
+                path.into(),
+            ]);
+            fds.push(fd);
         }
         if let Some(volume) = &self.volume {
             a.push_os(["--bind".into(), (&volume.0).into(), (&volume.1).into()]);

@@ -6,6 +6,7 @@ use std::net::{Ipv4Addr, TcpListener};
 use std::path::Path;
 
 use super::Supervisor;
+use super::keys::{AccessKey, KEYCHAIN_PATH};
 use crate::local::cgroup::{Cgroup, Limits};
 use crate::local::prepare::{AppKind, Prepared};
 use crate::local::process::Launch;
@@ -23,10 +24,13 @@ impl Supervisor {
         waved: &str,
         www: &str,
         port: u16,
-        keys: &(String, String),
+        key: &AccessKey,
     ) -> std::io::Result<Launch> {
-        // Qd sees the environment only: no app files, no volume, no secrets.
-        let mut sandbox = Sandbox::new(&self.shared.config.bwrap, &prepared.env_dir, Vec::new());
+        // Qd sees the environment only: no app files, no volume, no secrets, and of its access
+        // key only the hash, in its keychain.
+        let keychain = key.keychain().map_err(std::io::Error::other)?;
+        let mut sandbox = Sandbox::new(&self.shared.config.bwrap, &prepared.env_dir, Vec::new())
+            .with_file(keychain.into_bytes(), KEYCHAIN_PATH);
         if !self.shared.isolation.seccomp {
             sandbox = sandbox.without_seccomp();
         }
@@ -40,8 +44,10 @@ impl Supervisor {
                     "Q8S_INSTANCE_ID".to_owned(),
                     self.spec.instance_id.to_string(),
                 ),
-                ("H2O_WAVE_ACCESS_KEY_ID".to_owned(), keys.0.clone()),
-                ("H2O_WAVE_ACCESS_KEY_SECRET".to_owned(), keys.1.clone()),
+                (
+                    "H2O_WAVE_ACCESS_KEYCHAIN".to_owned(),
+                    KEYCHAIN_PATH.to_owned(),
+                ),
             ])
             .collect();
         Ok(Launch::new("Qd", command, env))
@@ -53,7 +59,7 @@ impl Supervisor {
         sandbox: &Sandbox,
         qd_port: u16,
         app_port: u16,
-        keys: &(String, String),
+        key: &AccessKey,
     ) -> std::io::Result<Launch> {
         let module = self.spec.module.clone();
         let python = format!("{ENV_DIR}/bin/python");
@@ -93,8 +99,8 @@ impl Supervisor {
                     "H2O_WAVE_APP_ADDRESS".to_owned(),
                     format!("http://127.0.0.1:{app_port}"),
                 ),
-                ("H2O_WAVE_ACCESS_KEY_ID".to_owned(), keys.0.clone()),
-                ("H2O_WAVE_ACCESS_KEY_SECRET".to_owned(), keys.1.clone()),
+                ("H2O_WAVE_ACCESS_KEY_ID".to_owned(), key.id.clone()),
+                ("H2O_WAVE_ACCESS_KEY_SECRET".to_owned(), key.secret.clone()),
                 // Some `wave run` versions ignore `--no-autostart` and start a Qd of their own.
                 ("H2O_WAVE_NO_AUTOSTART".to_owned(), "true".to_owned()),
             ]);

@@ -3,6 +3,7 @@
 //! backoff until too many come in a row. Every crash says why: how the process ended and the
 //! decisive line of what it printed ([`super::diagnose`]).
 
+mod keys;
 mod launch;
 mod pair;
 
@@ -24,6 +25,7 @@ use super::prepare::{AppKind, InstallContext, Prepared};
 use super::process::{Confinement, Sandboxed, describe_exit};
 use super::sandbox::Sandbox;
 use crate::{BundleSource, InstanceSpec, InstanceStatus, StatusUpdate, Upstream};
+use keys::AccessKey;
 use launch::{APP_PORT, QD_PORT, free_port};
 use pair::{Silent, answers, silence, stop_all, wait_either};
 
@@ -396,10 +398,7 @@ impl Supervisor {
         };
         let (qd_upstream, app_upstream) = (at(qd_port), at(app_port));
         let wave = prepared.kind != AppKind::Plain;
-        let keys = (
-            uuid::Uuid::new_v4().simple().to_string(),
-            uuid::Uuid::new_v4().simple().to_string(),
-        );
+        let keys = AccessKey::new();
         let qd_output = Arc::new(RunOutput::new("Qd", None));
         let app_output = Arc::new(RunOutput::new("app", previous_output));
         let mut qd = None;
