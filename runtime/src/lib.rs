@@ -268,6 +268,12 @@ pub trait Runtime: Send + Sync + 'static {
     /// volumes are kept.
     async fn shutdown(&self);
 
+    /// What this runtime holds of its machine's memory: capacity, reserved, used, admitted
+    /// and waiting instances. Cheap (memory and a few small files), for `/metrics`.
+    fn capacity(&self) -> Capacity {
+        Capacity::default()
+    }
+
     /// The bundles (sha256) this runtime keeps extracted, for the server to say which of them
     /// no app uses any more.
     fn extracted_bundles(&self) -> Vec<String>;
@@ -275,6 +281,23 @@ pub trait Runtime: Send + Sync + 'static {
     /// Removes the extracted bundles in `unused` that no instance of this runtime uses, and the
     /// environments that no remaining bundle uses; never what a start is preparing.
     async fn collect_garbage(&self, unused: &[String]) -> Collected;
+}
+
+/// What a runtime holds of its machine's memory ([`Runtime::capacity`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Capacity {
+    /// The memory instances may reserve in all (admission's limit); `None`: not admitted by
+    /// memory here (a cluster's scheduler admits instead).
+    pub capacity: Option<u64>,
+    /// What the admitted instances reserve (`MemoryReservation`, else `MemoryLimit`).
+    pub reserved: u64,
+    /// What the instances use now (their cgroups' working set: memory less what the kernel
+    /// can drop at once); `None` when it cannot be read.
+    pub used: Option<u64>,
+    /// Instances admitted (starting or running).
+    pub admitted: u32,
+    /// Instances waiting for memory to start.
+    pub waiting: u32,
 }
 
 /// What [`Runtime::collect_garbage`] removed.

@@ -49,7 +49,8 @@ pub struct Settings {
     /// Largest bundle accepted, e.g. `1Gi`, `500M` or bytes [default: 1Gi].
     #[arg(long, env = "Q8S_SERVER_MAX_BUNDLE_SIZE")]
     pub max_bundle_size: Option<ByteSize>,
-    /// Memory the instances may reserve in all (`MemoryReservation` admission) [default: none].
+    /// Memory the instances may reserve in all (`MemoryReservation` admission) [default: the
+    /// machine's memory less room for the host: 1Gi or a sixteenth, whichever is more].
     #[arg(long, env = "Q8S_SERVER_MEMORY_CAPACITY")]
     pub memory_capacity: Option<ByteSize>,
     /// Log format: `text` or `json` [default: text].
@@ -433,7 +434,10 @@ impl Config {
             max_bundle_size: settings
                 .max_bundle_size
                 .map_or(DEFAULT_MAX_BUNDLE_SIZE, |b| b.0),
-            memory_capacity: settings.memory_capacity.map(|b| b.0),
+            memory_capacity: settings
+                .memory_capacity
+                .map(|b| b.0)
+                .or_else(|| machine_memory().map(default_memory_capacity)),
             log_format: settings.log_format.unwrap_or_default(),
             device_code_lifetime: settings.device_code_lifetime.unwrap_or(600).max(1),
             web_dir: match settings.web_dir {
@@ -536,14 +540,24 @@ impl Config {
         }
     }
 
-    /// The most memory one instance can have: `--memory-capacity`, or else the machine's
-    /// memory (`None` where it cannot be read).
+    /// The most memory one instance can have: `--memory-capacity` (by default the machine's
+    /// memory less room for the host), or else the machine's memory (`None` where it cannot
+    /// be read).
     pub fn instance_memory_ceiling(&self) -> Option<u64> {
         self.memory_capacity.or_else(machine_memory)
     }
 }
 
 /// `MemTotal` of `/proc/meminfo`, in bytes.
+/// What instances may reserve of a machine with `total` bytes of memory when no
+/// `--memory-capacity` is given: all but room for the host (its own processes, the server,
+/// the page cache that keeps environments and bundles warm), 1 GiB or a sixteenth of the
+/// memory, whichever is more.
+pub fn default_memory_capacity(total: u64) -> u64 {
+    let room = (1u64 << 30).max(total / 16);
+    total.saturating_sub(room).max(total / 2)
+}
+
 fn machine_memory() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/meminfo").ok()?;
     let line = text.lines().find_map(|l| l.strip_prefix("MemTotal:"))?;

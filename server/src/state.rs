@@ -37,6 +37,8 @@ pub struct Replica<'a> {
     pub leads: bool,
     /// Instances its runtime runs or supervises.
     pub instances: usize,
+    /// What its runtime holds of the machine's memory.
+    pub capacity: q8s_runtime::Capacity,
 }
 
 /// Counters exposed at `/metrics`. Instances by status are read from the store when scraped.
@@ -73,6 +75,45 @@ impl Metrics {
              # TYPE q8s_replica_instances gauge\n\
              q8s_replica_instances {}",
             replica.leads, replica.instances
+        );
+        let gauge = |out: &mut String, name: &str, help: &str, value: Option<u64>| {
+            if let Some(value) = value {
+                let _ = writeln!(
+                    out,
+                    "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+                );
+            }
+        };
+        let memory = &replica.capacity;
+        gauge(
+            &mut out,
+            "q8s_memory_capacity_bytes",
+            "Memory this replica's instances may reserve in all (absent: not admitted by memory).",
+            memory.capacity,
+        );
+        gauge(
+            &mut out,
+            "q8s_memory_reserved_bytes",
+            "Memory the admitted instances of this replica reserve.",
+            Some(memory.reserved),
+        );
+        gauge(
+            &mut out,
+            "q8s_memory_used_bytes",
+            "Memory this replica's instances use now (their working set).",
+            memory.used,
+        );
+        gauge(
+            &mut out,
+            "q8s_instances_admitted",
+            "Instances of this replica holding their reservation (starting or running).",
+            Some(u64::from(memory.admitted)),
+        );
+        gauge(
+            &mut out,
+            "q8s_instances_waiting_for_memory",
+            "Instances of this replica waiting for memory to start.",
+            Some(u64::from(memory.waiting)),
         );
         let counter = |out: &mut String, name: &str, help: &str, value: u64| {
             let _ = writeln!(
@@ -137,6 +178,13 @@ mod tests {
             node: "a\"b",
             leads: true,
             instances: 3,
+            capacity: q8s_runtime::Capacity {
+                capacity: Some(1 << 30),
+                reserved: 256 << 20,
+                used: None,
+                admitted: 2,
+                waiting: 1,
+            },
         };
         let text = m.render(&replica, &[(InstanceStatus::Running, 2)]);
         assert!(
@@ -144,6 +192,17 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("q8s_replica_instances 3\n"));
+        assert!(
+            text.contains("q8s_memory_capacity_bytes 1073741824\n"),
+            "{text}"
+        );
+        assert!(text.contains("q8s_memory_reserved_bytes 268435456\n"));
+        assert!(
+            !text.contains("q8s_memory_used_bytes"),
+            "unknown, so absent"
+        );
+        assert!(text.contains("q8s_instances_admitted 2\n"));
+        assert!(text.contains("q8s_instances_waiting_for_memory 1\n"));
         assert!(text.contains("q8s_imports_total 1\n"));
         assert!(text.contains("q8s_instances{status=\"RUNNING\"} 2\n"));
         assert!(text.contains("q8s_instances{status=\"FAILED\"} 0\n"));

@@ -13,6 +13,7 @@
 //! assert_eq!(err.code(), "app-version-exists");
 //! ```
 
+mod capacity;
 mod code;
 mod deploy;
 mod digest;
@@ -23,6 +24,7 @@ mod pkce;
 mod secret;
 mod types;
 
+pub use capacity::CapacityReport;
 pub use code::{ErrorCode, Surface, UnknownCode};
 #[cfg(not(target_family = "wasm"))]
 pub use deploy::build_deploy_bundle;

@@ -291,6 +291,37 @@ impl CgroupRoot {
     }
 }
 
+impl CgroupRoot {
+    /// The working set of every instance together: the parent cgroup's memory less its
+    /// inactive file pages, which the kernel drops first (what kubelet and cAdvisor call the
+    /// working set). `None` without the memory controller.
+    pub(crate) fn working_set(&self) -> Option<u64> {
+        let part = self
+            .parts
+            .iter()
+            .find(|p| p.controllers.contains(&Controller::Memory))?;
+        let (usage, inactive) = match part.version {
+            Version::V2 => ("memory.current", "inactive_file"),
+            Version::V1 => ("memory.usage_in_bytes", "total_inactive_file"),
+        };
+        let usage: u64 = fs::read_to_string(part.dir.join(usage))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
+        let inactive = fs::read_to_string(part.dir.join("memory.stat"))
+            .ok()
+            .and_then(|text| {
+                text.lines().find_map(|line| {
+                    let (name, value) = line.split_once(' ')?;
+                    (name == inactive).then(|| value.trim().parse::<u64>().ok())?
+                })
+            })
+            .unwrap_or(0);
+        Some(usage.saturating_sub(inactive))
+    }
+}
+
 impl Cgroup {
     fn part(&self, controller: Controller) -> Option<&Part> {
         self.parts

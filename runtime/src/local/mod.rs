@@ -384,6 +384,17 @@ impl Runtime for LocalRuntime {
         self.shared.cgroups.remove();
     }
 
+    fn capacity(&self) -> crate::Capacity {
+        let admitted = self.shared.admission.snapshot();
+        crate::Capacity {
+            capacity: admitted.capacity,
+            reserved: admitted.reserved,
+            used: self.shared.cgroups.working_set(),
+            admitted: admitted.admitted,
+            waiting: admitted.waiting,
+        }
+    }
+
     fn extracted_bundles(&self) -> Vec<String> {
         gc::extracted(self.shared.preparer.apps_dir())
     }

@@ -34,6 +34,7 @@ const BOUND: &[(&str, Option<&str>, Option<&str>)] = &[
     ("ErrorDetail", None, None),
     // Answers of admin calls the bindings do not make.
     ("AppName", None, None),
+    ("CapacityReport", None, None),
     ("CreatedUser", None, None),
     // Probes of load balancers and supervisors (`/healthz`, `/readyz`).
     ("Liveness", None, None),

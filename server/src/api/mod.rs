@@ -88,7 +88,8 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(accounts::me))
         .routes(routes!(accounts::list_tokens, accounts::create_token))
         .routes(routes!(accounts::delete_token))
-        .routes(routes!(accounts::list_users, accounts::create_user));
+        .routes(routes!(accounts::list_users, accounts::create_user))
+        .routes(routes!(ops::capacity));
     let (api, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))

@@ -1,4 +1,5 @@
-//! `/healthz` (liveness), `/readyz` (readiness) and `/metrics`.
+//! `/healthz` (liveness), `/readyz` (readiness), `/metrics` and the admins' view of this
+//! replica's capacity (`/api/v1/admin/capacity`).
 
 use std::time::Duration;
 
@@ -7,7 +8,11 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use q8s_core::api::CapacityReport;
+
 use super::models::{Liveness, Readiness};
+use crate::auth::Admin;
+use crate::error::{ApiResult, ErrorBody};
 use crate::state::AppState;
 
 /// The process is alive and serves HTTP: always 200, without asking the database or the blob
@@ -91,6 +96,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         node: &state.node.name,
         leads: state.node.leads(),
         instances: here,
+        capacity: state.runtime.capacity(),
     };
     match state.store.catalog.instance_status_counts().await {
         Ok(counts) => (
@@ -103,4 +109,38 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
             .into_response(),
         Err(e) => crate::error::ApiError::internal("reading instance counts", e).into_response(),
     }
+}
+
+/// This replica's memory admission (capacity, reserved, used; admitted and waiting instances)
+/// and every instance by status (admins).
+#[utoipa::path(
+    get, path = "/admin/capacity", tag = "operations",
+    responses(
+        (status = 200, body = CapacityReport),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+    )
+)]
+pub async fn capacity(
+    State(state): State<AppState>,
+    _admin: Admin,
+) -> ApiResult<Json<CapacityReport>> {
+    let memory = state.runtime.capacity();
+    let instances = state
+        .store
+        .catalog
+        .instance_status_counts()
+        .await?
+        .into_iter()
+        .map(|(status, n)| (status.as_str().to_owned(), n))
+        .collect();
+    Ok(Json(CapacityReport {
+        node: state.node.name.clone(),
+        capacity_bytes: memory.capacity,
+        reserved_bytes: memory.reserved,
+        used_bytes: memory.used,
+        admitted: memory.admitted,
+        waiting: memory.waiting,
+        instances,
+    }))
 }

@@ -259,3 +259,12 @@ fn a_public_url_names_the_site_and_the_instances() {
     ]);
     assert!(err.unwrap_err().to_string().contains("must be the same"));
 }
+
+#[test]
+fn instances_may_reserve_all_but_room_for_the_host() {
+    const GI: u64 = 1 << 30;
+    // A sixteenth on a large machine, 1 GiB on a small one, never more than half.
+    assert_eq!(default_memory_capacity(24 * GI), 24 * GI - 24 * GI / 16);
+    assert_eq!(default_memory_capacity(8 * GI), 7 * GI);
+    assert_eq!(default_memory_capacity(GI + GI / 2), (GI + GI / 2) / 2);
+}
