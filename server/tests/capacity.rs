@@ -40,7 +40,7 @@ async fn admins_see_what_instances_reserve_use_and_wait_for() {
         "ai.h2o.q8s.hello",
         "0.1.0",
         &[(
-            "MemoryReservation = \"128Mi\"",
+            "MemoryReservation = \"64Mi\"",
             "MemoryReservation = \"192Mi\"",
         )],
     );

@@ -359,7 +359,7 @@ async fn memory_above_the_servers_capacity_is_refused_at_import() {
             vec![
                 limit(""),
                 (
-                    "MemoryReservation = \"128Mi\"",
+                    "MemoryReservation = \"64Mi\"",
                     "MemoryReservation = \"1025Mi\"",
                 ),
             ],
@@ -448,7 +448,7 @@ async fn a_failed_instance_does_not_block_deleting_its_app() {
     let app_id = app["id"].as_str().unwrap().to_owned();
 
     // Less memory than the app reserves after a restart: its launch can never start.
-    let server = server.restart_with(&["--memory-capacity", "64Mi"]).await;
+    let server = server.restart_with(&["--memory-capacity", "32Mi"]).await;
     let (status, instance) = server.launch(&alice, &app_id, "PRIVATE").await;
     assert_eq!(status, StatusCode::CREATED, "{instance}");
     let instance_id = instance["id"].as_str().unwrap().to_owned();
