@@ -22,9 +22,9 @@ use crate::state::{AppState, Metrics};
 
 pub(crate) mod wake;
 
-/// The sweep's longest pause between passes (with `--idle-suspend` off, for the apps that ask
-/// for sleep themselves).
-const LONGEST_PAUSE: Duration = Duration::from_secs(30);
+/// The sweep's longest pause between passes: an app that asks for sleep itself may be launched
+/// at any time (a pass reads what the runtime runs from memory, and each instance's limit once).
+const LONGEST_PAUSE: Duration = Duration::from_secs(5);
 /// Its shortest pause, whatever the limits.
 const SHORTEST_PAUSE: Duration = Duration::from_millis(200);
 
@@ -185,7 +185,7 @@ async fn put_to_sleep(state: &AppState, id: Uuid, track: &Track, limit: Duration
     let message = format!("asleep: idle for {idle}");
     let node = &state.node.name;
     match state.store.catalog.put_to_sleep(id, node, &message).await {
-        Ok(true) => {}
+        Ok(true) => Metrics::bump(&state.metrics.instance_sleeps),
         Ok(false) => return,
         Err(e) => {
             tracing::warn!(instance = %id, error = %e, "cannot put an idle instance to sleep");
@@ -219,7 +219,6 @@ async fn put_to_sleep(state: &AppState, id: Uuid, track: &Track, limit: Duration
     if let Err(e) = written {
         tracing::warn!(instance = %id, error = %e, "recording an instance's sleep");
     }
-    Metrics::bump(&state.metrics.instance_sleeps);
     tracing::info!(instance = %id, "asleep after {idle} idle");
 }
 
@@ -253,6 +252,7 @@ mod tests {
         assert_eq!(pause(None, None), LONGEST_PAUSE);
         assert_eq!(pause(None, Some(s(2))), Duration::from_millis(500));
         assert_eq!(pause(Some(s(8)), Some(s(1800))), s(2));
+        assert_eq!(pause(Some(s(12)), None), s(3));
         assert_eq!(pause(Some(s(3600)), None), LONGEST_PAUSE);
         assert_eq!(pause(Some(Duration::ZERO), None), SHORTEST_PAUSE);
     }

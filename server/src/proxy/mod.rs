@@ -414,6 +414,8 @@ fn is_session_cookie(pair: &[u8]) -> bool {
 mod tests {
     use super::*;
 
+    const ID: &str = "22222222-3333-4444-5555-666666666666";
+
     #[test]
     fn instance_hosts_are_a_uuid_label_under_the_domain() {
         let id = Uuid::parse_str(ID).unwrap();

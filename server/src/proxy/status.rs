@@ -81,8 +81,6 @@ pub(crate) mod tests {
         }
     }
 
-    const ID: &str = "22222222-3333-4444-5555-666666666666";
-
     #[test]
     fn each_status_has_its_page() {
         let expect = [
