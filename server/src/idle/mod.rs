@@ -82,6 +82,14 @@ impl Activity {
     /// A request for instance `id` is being forwarded to it; with a websocket upgrade, what
     /// the connection keeps until it closes ([`q8s_runtime::forward::HeldWhileOpen`]).
     pub(crate) fn request(&self, id: Uuid, upgrade: bool) -> Option<OpenSocket> {
+        if !upgrade {
+            // The common case: one shared lock, one map lookup, one relaxed store.
+            let tracks = self.tracks.read().unwrap_or_else(|e| e.into_inner());
+            if let Some(track) = tracks.get(&id) {
+                track.touch();
+                return None;
+            }
+        }
         let track = self.track(id);
         track.touch();
         upgrade.then(|| {
