@@ -305,3 +305,58 @@ async fn an_app_asks_for_sleep_itself_and_a_wake_that_fails_says_why() {
     assert_eq!(status, StatusCode::BAD_GATEWAY);
     assert!(page.contains("The instance has failed"), "{page}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_two_replicas_the_one_that_runs_an_instance_puts_it_to_sleep_and_wakes_it() {
+    let moto = q8s_testing::s3::MotoServer::start();
+    let database = q8s_testing::postgres::fresh_database();
+    let blobs = moto.url();
+    let args = |node: &'static str| {
+        vec![
+            "--database",
+            database.as_str(),
+            "--node-name",
+            node,
+            "--runtime",
+            "fake",
+            "--idle-suspend",
+            IDLE,
+        ]
+    };
+    let a = TestServer::start_on_s3(&moto, &args("a")).await;
+    let mut b_args = vec!["--blob-store", blobs.as_str()];
+    b_args.extend(args("b"));
+    let b = TestServer::start_replica_of(&a, &b_args).await;
+    let admin = a.admin_token.clone();
+    let (_app, id) = a.launch_hello(&admin).await;
+    a.wait_for_status(&admin, &id, "RUNNING", START).await;
+
+    // Used through B only: A, which runs it, sees the requests B relays.
+    let through_b = b.instance_client(&id);
+    let fake_answer = format!("fake instance {id}: GET /");
+    for _ in 0..5 {
+        let (status, body) = get(&through_b, &b, &id, "/").await;
+        assert_eq!(
+            (status, body.as_str()),
+            (StatusCode::OK, fake_answer.as_str())
+        );
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    }
+    let (_, instance) = a.get(&admin, &format!("/instances/{id}")).await;
+    assert_eq!(instance["status"], "RUNNING", "asleep while used through B");
+
+    // Asleep by A's sweep; the next request through B wakes it on A.
+    asleep(&a, &id).await;
+    assert_eq!(metric(&a, "q8s_instance_sleeps_total").await, 1);
+    assert_eq!(metric(&b, "q8s_instance_sleeps_total").await, 0);
+    assert_eq!(metric(&b, "q8s_instances_sleeping").await, 1);
+    let (status, body) = get(&through_b, &b, &id, "/").await;
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::OK, fake_answer.as_str())
+    );
+    assert_eq!(metric(&a, "q8s_instance_wakes_total").await, 1);
+    assert_eq!(metric(&b, "q8s_instance_wakes_total").await, 0);
+    let instance = a.wait_for_status(&admin, &id, "RUNNING", START).await;
+    assert_eq!(instance["status_message"], Value::Null);
+}
