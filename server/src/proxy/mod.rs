@@ -165,8 +165,8 @@ pub async fn serve(
 }
 
 /// A request another replica let in and relayed here, where the instance runs: forwarded as
-/// that replica says (the user, the client's address), or, when it does not run here (any
-/// more), the page of its status.
+/// that replica says (the user, the client's address) — after waking the instance when it is
+/// asleep here — or, when it does not run here (any more), the page of its status.
 async fn relayed(state: &AppState, id: Uuid, mut request: Request) -> Response {
     let upstream = match state.runtime.upstream(id) {
         Some(upstream) => upstream,
