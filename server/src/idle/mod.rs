@@ -204,28 +204,10 @@ async fn put_to_sleep(state: &AppState, id: Uuid, track: &Track, limit: Duration
         .runtime
         .note(id, &format!("suspended after {idle} idle"))
         .await;
-    let restarts = match state.runtime.observe(id).await {
-        Ok(Some(o)) => o.restarts,
-        _ => 0,
-    };
+    // The stop reports SUSPENDED; the store keeps the sleep's reason with it.
     if let Err(e) = state.runtime.stop(id, StopMode::Suspend).await {
         // The store says asleep: the reconciler stops what still runs.
         tracing::warn!(instance = %id, error = %e, "stopping an idle instance");
-    }
-    // The stop reported SUSPENDED without a reason: the reason is the sleep.
-    let written = state
-        .store
-        .catalog
-        .set_instance_status(
-            id,
-            node,
-            InstanceStatus::Suspended,
-            Some(&message),
-            restarts,
-        )
-        .await;
-    if let Err(e) = written {
-        tracing::warn!(instance = %id, error = %e, "recording an instance's sleep");
     }
     tracing::info!(instance = %id, "asleep after {idle} idle");
 }

@@ -522,7 +522,8 @@ pub trait Catalog: Send + Sync + 'static {
     /// Records what the runtime of `node` reports. Ignored unless the instance is placed on
     /// `node` (a node it was moved away from cannot overwrite what its new node says), and
     /// for a terminated instance unless the report says terminated too, so a late report
-    /// cannot bring it back.
+    /// cannot bring it back. A sleeping instance reported `SUSPENDED` without a message keeps
+    /// the reason it sleeps.
     async fn set_instance_status(
         &self,
         id: Uuid,

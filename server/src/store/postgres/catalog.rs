@@ -369,7 +369,9 @@ impl Catalog for PostgresStore {
         sqlx::query(
             "WITH placed AS (
                 SELECT 1 FROM placements WHERE instance_id = $5 AND node = $6 FOR SHARE)
-             UPDATE instances SET status = $1, status_message = $2, restarts = $3, updated_at = $4
+             UPDATE instances SET status = $1, restarts = $3, updated_at = $4,
+                status_message = CASE WHEN asleep AND $1 = 'SUSPENDED' AND $2::text IS NULL
+                    THEN status_message ELSE $2 END
              WHERE id = $5 AND (desired_state <> 'TERMINATED' OR $1 = 'TERMINATED')
                 AND EXISTS (SELECT 1 FROM placed)",
         )

@@ -335,7 +335,9 @@ impl Catalog for SqliteStore {
         restarts: u32,
     ) -> StoreResult<()> {
         sqlx::query(
-            "UPDATE instances SET status = ?1, status_message = ?2, restarts = ?3, updated_at = ?4
+            "UPDATE instances SET status = ?1, restarts = ?3, updated_at = ?4,
+                status_message = CASE WHEN asleep = 1 AND ?1 = 'SUSPENDED' AND ?2 IS NULL
+                    THEN status_message ELSE ?2 END
              WHERE id = ?5 AND (desired_state <> 'TERMINATED' OR ?1 = 'TERMINATED')
                 AND EXISTS (SELECT 1 FROM placements WHERE instance_id = ?5 AND node = ?6)",
         )

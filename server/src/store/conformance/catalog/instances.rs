@@ -249,12 +249,16 @@ pub(super) fn sleep_and_wake(s: &dyn Subject) -> BoxFuture<'_, ()> {
         assert_eq!(catalog.sleeping_count().await.unwrap(), 1);
         // Asleep already: not again.
         assert!(!catalog.put_to_sleep(id, NODE, "asleep").await.unwrap());
-        // A status report while asleep keeps it asleep.
+        // The runtime's report of the stop keeps it asleep, with its reason.
         catalog
-            .set_instance_status(id, NODE, InstanceStatus::Suspended, None, 0)
+            .set_instance_status(id, NODE, InstanceStatus::Suspended, None, 3)
             .await
             .unwrap();
-        assert!(catalog.instance(id).await.unwrap().unwrap().asleep);
+        let got = catalog.instance(id).await.unwrap().unwrap();
+        assert_eq!(
+            (got.asleep, got.status_message.as_deref(), got.restarts),
+            (true, Some("asleep: idle for 2s"), 3)
+        );
 
         // Two wakes at once: one does it.
         let (a, b) = futures::join!(catalog.wake(id, "woken"), catalog.wake(id, "woken"));
