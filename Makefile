@@ -32,7 +32,7 @@ export PY_VENV ?= $(HOME)/.cache/q8s-venv
 # Benchmarks, run in this order by `make bench`; their generated inputs are
 # cached in BENCH_DIR.
 BENCHES := bench/bundle.sh bench/python.sh bench/web.sh bench/import.sh bench/lists.sh bench/service.sh \
-           bench/replicas.sh bench/cli.sh bench/density.sh
+           bench/wake.sh bench/replicas.sh bench/cli.sh bench/density.sh
 # Not under $HOME: the import and service benchmarks run q8s-server, whose sandbox user must
 # pass through every folder above its data directory (root's home is 0700).
 export BENCH_DIR ?= /var/tmp/q8s-bench-$(shell id -u)

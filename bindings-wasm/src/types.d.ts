@@ -24,6 +24,8 @@ export interface RuntimeSettings {
   volume_size: string | null;
   memory_limit: string | null;
   memory_reservation: string | null;
+  /** `Runtime.IdleSuspend`: a duration such as `30m`, or `never`. */
+  idle_suspend: string | null;
 }
 
 /** One `[[Env]]` entry: a variable filled from a secret's key. */

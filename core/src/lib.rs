@@ -8,6 +8,7 @@
 //!   [`Diagnostic`]s;
 //! - [`requirements`]: check `requirements.txt` the way uv will read it;
 //! - [`quantity`]: Kubernetes resource quantities (`500Mi`, `1G`, `1e3`);
+//! - [`duration`]: durations in settings and manifests (`30m`, `1h30m`);
 //! - [`select`]: which files of an app folder go into a bundle, and why
 //!   (`.gitignore`, `.appignore`, `.q8signore`);
 //! - [`archive`]: the deterministic zip writer and the strict reader for
@@ -27,6 +28,7 @@ pub mod archive;
 pub mod bundle;
 pub mod constraints;
 pub mod diagnostic;
+pub mod duration;
 pub mod manifest;
 pub mod quantity;
 pub mod requirements;

@@ -26,6 +26,7 @@ const SCHEMA_CODES: &[&str] = &[
     codes::VOLUME_INCOMPLETE,
     codes::INVALID_QUANTITY,
     codes::QUANTITY_NOT_POSITIVE,
+    codes::INVALID_DURATION,
     codes::INVALID_ENV_NAME,
     codes::RESERVED_ENV_NAME,
     codes::INVALID_SECRET_NAME,

@@ -263,6 +263,13 @@ pub trait Runtime: Send + Sync + 'static {
         follow: bool,
     ) -> Result<LogStream, RuntimeError>;
 
+    /// Writes a line of q8s's own (`q8s: <text>`) to the instance's log, as [`Runtime::logs`]
+    /// shows it: why the server stopped or started it (an idle instance put to sleep, woken by
+    /// a request). A runtime whose logs are the processes' own may leave it out.
+    async fn note(&self, instance_id: Uuid, text: &str) {
+        let _ = (instance_id, text);
+    }
+
     /// Server shutdown: accept no new work, and leave the instances as this runtime's kind
     /// does (see the trait's "Shutdown and restarts"); desired state stays in the store and
     /// volumes are kept.

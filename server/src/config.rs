@@ -4,10 +4,12 @@
 
 mod addresses;
 mod bytes;
+mod idle;
 pub use addresses::TrustedProxies;
 pub(crate) use addresses::host_name;
 use addresses::{advertise_url, public_url};
 pub use bytes::ByteSize;
+pub use idle::IdleSuspend;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -161,6 +163,11 @@ pub struct Settings {
     /// is the `--domain` [default: http://DOMAIN:LISTEN_PORT].
     #[arg(long, env = "Q8S_SERVER_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// Suspend an instance that had no request through the proxy and no open websocket for
+    /// this long, e.g. `30m`; the next request wakes it. `0` or `off`: never (an app's
+    /// `Runtime.IdleSuspend` decides for its instances) [default: off].
+    #[arg(long, env = "Q8S_SERVER_IDLE_SUSPEND")]
+    pub idle_suspend: Option<IdleSuspend>,
 }
 
 impl Settings {
@@ -210,6 +217,7 @@ impl Settings {
             node_timeout: self.node_timeout.or(lower.node_timeout),
             trusted_proxies: self.trusted_proxies.or(lower.trusted_proxies),
             public_url: self.public_url.or(lower.public_url),
+            idle_suspend: self.idle_suspend.or(lower.idle_suspend),
         }
     }
 }
@@ -374,6 +382,9 @@ pub struct Config {
     pub public_scheme: &'static str,
     /// Their port: `None` for the scheme's default (left out of URLs).
     pub public_port: Option<u16>,
+    /// How long an instance may go without a request before it is put to sleep; `None`: never
+    /// (unless its app says otherwise).
+    pub idle_suspend: Option<std::time::Duration>,
 }
 
 impl Config {
@@ -497,6 +508,7 @@ impl Config {
             )?,
             public_scheme,
             public_port,
+            idle_suspend: settings.idle_suspend.and_then(|i| i.0),
         })
     }
 

@@ -11,6 +11,7 @@ pub mod blob;
 pub mod cluster;
 pub mod config;
 pub mod error;
+pub mod idle;
 pub mod operations;
 pub mod proxy;
 mod reconcile;
@@ -164,9 +165,11 @@ pub async fn run(
         state.clone(),
         state.config.gc_interval,
     ));
+    let idle = tokio::spawn(idle::sweep_periodically(state.clone()));
     // Instance hosts reach the proxy before the router, on threads of their own (see `serve`).
     let result = serve::serve(listener, state.clone(), app(state.clone()), shutdown).await;
     purge.abort();
+    idle.abort();
     sweep.abort();
     reconciler.abort();
     if let Some(membership) = membership {

@@ -194,6 +194,7 @@ mod tests {
             desired,
             status,
             status_message: None,
+            asleep: false,
             restarts: 0,
             created_at: now,
             updated_at: now,

@@ -212,6 +212,7 @@ pub async fn prepare(config: Config) -> anyhow::Result<(AppState, Option<FirstSt
         metrics: Arc::new(Metrics::default()),
         throttles: Arc::new(throttles),
         node: Arc::new(node),
+        idle: Arc::default(),
     };
     Ok((state, first))
 }

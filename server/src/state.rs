@@ -26,6 +26,8 @@ pub struct AppState {
     pub throttles: Arc<crate::auth::Throttles>,
     /// This replica among those sharing the store.
     pub node: Arc<crate::cluster::Node>,
+    /// What the proxy saw of each instance lately, for putting idle ones to sleep.
+    pub idle: Arc<crate::idle::Activity>,
 }
 
 /// What `/metrics` says of the replica that answers.
@@ -54,6 +56,10 @@ pub struct Metrics {
     pub proxy_requests: AtomicU64,
     /// Of those, the ones answered from the proxy's cache.
     pub proxy_cache_hits: AtomicU64,
+    /// Idle instances this replica put to sleep.
+    pub instance_sleeps: AtomicU64,
+    /// Sleeping instances this replica woke for a request.
+    pub instance_wakes: AtomicU64,
 }
 
 impl Metrics {
@@ -62,8 +68,14 @@ impl Metrics {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// The Prometheus text exposition of the counters, `replica` and `instances`.
-    pub fn render(&self, replica: &Replica<'_>, instances: &[(InstanceStatus, u64)]) -> String {
+    /// The Prometheus text exposition of the counters, `replica`, `instances` (by status) and
+    /// the `sleeping` ones among them.
+    pub fn render(
+        &self,
+        replica: &Replica<'_>,
+        instances: &[(InstanceStatus, u64)],
+        sleeping: u64,
+    ) -> String {
         let mut out = String::new();
         let node = replica.node.replace('\\', "\\\\").replace('"', "\\\"");
         let _ = writeln!(
@@ -151,6 +163,23 @@ impl Metrics {
             "Requests to instances answered from the proxy's cache.",
             self.proxy_cache_hits.load(Ordering::Relaxed),
         );
+        counter(
+            &mut out,
+            "q8s_instance_sleeps_total",
+            "Idle instances this replica put to sleep (--idle-suspend).",
+            self.instance_sleeps.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "q8s_instance_wakes_total",
+            "Sleeping instances this replica woke for a request.",
+            self.instance_wakes.load(Ordering::Relaxed),
+        );
+        let _ = writeln!(
+            out,
+            "# HELP q8s_instances_sleeping Instances asleep after being idle (they wake on \
+             request).\n# TYPE q8s_instances_sleeping gauge\nq8s_instances_sleeping {sleeping}"
+        );
         let _ = writeln!(
             out,
             "# HELP q8s_instances Instances by status.\n# TYPE q8s_instances gauge"
@@ -186,7 +215,7 @@ mod tests {
                 waiting: 1,
             },
         };
-        let text = m.render(&replica, &[(InstanceStatus::Running, 2)]);
+        let text = m.render(&replica, &[(InstanceStatus::Running, 2)], 4);
         assert!(
             text.contains("q8s_replica{node=\"a\\\"b\",leader=\"true\"} 1\n"),
             "{text}"
@@ -206,5 +235,7 @@ mod tests {
         assert!(text.contains("q8s_imports_total 1\n"));
         assert!(text.contains("q8s_instances{status=\"RUNNING\"} 2\n"));
         assert!(text.contains("q8s_instances{status=\"FAILED\"} 0\n"));
+        assert!(text.contains("q8s_instances_sleeping 4\n"), "{text}");
+        assert!(text.contains("q8s_instance_wakes_total 0\n"));
     }
 }

@@ -49,7 +49,12 @@ fn two_migrate_runs_at_once_on_a_new_database_both_succeed_applying_each_migrati
     }
     assert_eq!(
         applied,
-        ["0001 init", "0002 placements", "0003 list indexes"],
+        [
+            "0001 init",
+            "0002 placements",
+            "0003 list indexes",
+            "0004 asleep"
+        ],
         "{outputs:?}"
     );
     assert!(
@@ -89,7 +94,8 @@ fn migrate_on_sqlite_says_what_it_applied_then_that_it_is_up_to_date() {
             "0003 secret access",
             "0004 token last used",
             "0005 placements",
-            "0006 list indexes"
+            "0006 list indexes",
+            "0007 asleep"
         ]
     );
     let (ok, stdout, _) = run(&["--database", &url, "migrate"]);
@@ -116,8 +122,10 @@ fn check_passes_a_good_configuration_and_says_what_it_reached() {
     assert_eq!(stdout.lines().count(), 3, "{stdout}");
     assert!(stdout.lines().all(|l| l.starts_with("ok ")), "{stdout}");
     assert!(
-        line(&stdout, "database")
-            .contains("3 migration(s) pending (0001 init, 0002 placements, 0003 list indexes)"),
+        line(&stdout, "database").contains(
+            "4 migration(s) pending (0001 init, 0002 placements, 0003 list indexes, 0004 \
+                 asleep)"
+        ),
         "{stdout}"
     );
     assert!(

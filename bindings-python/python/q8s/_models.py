@@ -137,6 +137,7 @@ class Runtime:
     volume_size: str | None
     memory_limit: str | None
     memory_reservation: str | None
+    idle_suspend: str | None = None
 
     @classmethod
     def _from_dict(cls, d: dict[str, Any]) -> Runtime:
@@ -146,6 +147,7 @@ class Runtime:
             volume_size=_opt(d.get("volume_size")),
             memory_limit=_opt(d.get("memory_limit")),
             memory_reservation=_opt(d.get("memory_reservation")),
+            idle_suspend=_opt(d.get("idle_suspend")),
         )
 
 

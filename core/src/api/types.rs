@@ -224,6 +224,9 @@ pub struct RuntimeSettings {
     pub memory_limit: Option<String>,
     /// `Runtime.MemoryReservation`.
     pub memory_reservation: Option<String>,
+    /// `Runtime.IdleSuspend` (a duration such as `30m`, or `never`).
+    #[serde(default)]
+    pub idle_suspend: Option<String>,
 }
 
 /// One `[[Env]]` entry: a variable filled from a secret's key.
@@ -445,7 +448,8 @@ mod tests {
             "icon_location": "ai.h2o.q8s.hello.0.1.0/icon.png",
             "screenshots": ["ai.h2o.q8s.hello.0.1.0/screenshot-1.png"],
             "runtime": {"module": "hello.app", "volume_mount": null, "volume_size": null,
-                        "memory_limit": "256Mi", "memory_reservation": "128Mi"},
+                        "memory_limit": "256Mi", "memory_reservation": "128Mi",
+                        "idle_suspend": null},
             "env": [{"name": "TOKEN", "secret": "s", "secret_key": "k"}],
             "instance_count": 0
         });

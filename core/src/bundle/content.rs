@@ -200,6 +200,7 @@ mod tests {
             volume_size: None,
             memory_limit: None,
             memory_reservation: None,
+            idle_suspend: None,
         };
         assert!(check_module(&runtime("a.b"), &f).is_none());
         assert!(check_module(&runtime("c"), &f).is_none());

@@ -64,6 +64,7 @@ mod tests {
             volume_size: None,
             memory_limit: limit.map(Into::into),
             memory_reservation: reservation.map(Into::into),
+            idle_suspend: None,
         }
     }
 

@@ -59,6 +59,9 @@ pub const MEMORY_RESERVATION_EXCEEDS_LIMIT: &str = "memory-reservation-exceeds-l
 /// [`validate_manifest`](super::validate_manifest) cannot, so it is not in
 /// [`ALL`].
 pub const MEMORY_ABOVE_CAPACITY: &str = "memory-above-capacity";
+/// Error: `Runtime.IdleSuspend` is neither a duration of a second or more nor
+/// `never`.
+pub const INVALID_DURATION: &str = "invalid-duration";
 /// Error: an `Env` `Name` is not an environment variable name.
 pub const INVALID_ENV_NAME: &str = "invalid-env-name";
 /// Error: an `Env` `Name` starts with `Q8S` or is set by the platform.
@@ -107,6 +110,7 @@ pub const ALL: &[(&str, Severity)] = &[
     (QUANTITY_OUT_OF_RANGE, Severity::Error),
     (MEMORY_LIMIT_LOW, Severity::Warning),
     (MEMORY_RESERVATION_EXCEEDS_LIMIT, Severity::Error),
+    (INVALID_DURATION, Severity::Error),
     (INVALID_ENV_NAME, Severity::Error),
     (RESERVED_ENV_NAME, Severity::Error),
     (DUPLICATE_ENV_NAME, Severity::Error),

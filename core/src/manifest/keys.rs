@@ -61,6 +61,7 @@ pub(super) const RUNTIME: TableKeys = TableKeys {
         "VolumeSize",
         "MemoryLimit",
         "MemoryReservation",
+        "IdleSuspend",
     ],
     unsupported: &[
         (

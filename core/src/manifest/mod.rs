@@ -104,7 +104,15 @@ pub struct Runtime {
     /// Memory needed to schedule an instance, as written; when only a limit
     /// is set, [`Runtime::memory_reservation_bytes`] returns the limit.
     pub memory_reservation: Option<String>,
+    /// How long an instance may go without a request before the service puts
+    /// it to sleep, as written (a [duration](crate::duration) or `never`); see
+    /// [`Runtime::idle_suspend`].
+    #[serde(default)]
+    pub idle_suspend: Option<String>,
 }
+
+/// `Runtime.IdleSuspend`'s word for "this app never sleeps".
+pub const IDLE_SUSPEND_NEVER: &str = "never";
 
 /// One `[[Env]]` entry: an environment variable filled from a secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -161,6 +169,26 @@ impl Runtime {
     /// `MemoryLimit` (as Kubernetes does), or else `None`.
     pub fn memory_reservation_bytes(&self) -> Option<u64> {
         quantity_bytes(self.memory_reservation.as_deref()).or_else(|| self.memory_limit_bytes())
+    }
+
+    /// What the app says about sleeping when idle: `None` when it says nothing
+    /// (the service's setting applies), `Some(None)` for `never`, else how
+    /// long an instance may go without a request.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use q8s_core::manifest::validate_manifest;
+    /// let text = "[App]\nName = \"a\"\nVersion = \"1.0.0\"\n[Runtime]\nModule = \"app\"\n\
+    ///             IdleSuspend = \"1h30m\"\n";
+    /// let runtime = validate_manifest(text).manifest.unwrap().runtime;
+    /// assert_eq!(runtime.idle_suspend(), Some(Some(Duration::from_secs(5400))));
+    /// ```
+    pub fn idle_suspend(&self) -> Option<Option<std::time::Duration>> {
+        let text = self.idle_suspend.as_deref()?;
+        if text == IDLE_SUSPEND_NEVER {
+            return Some(None);
+        }
+        crate::duration::parse(text).ok().map(Some)
     }
 
     /// The files that can hold the module in a bundle, in the order Python

@@ -31,6 +31,10 @@ pub(super) fn check(cx: &mut Checker<'_>, table: Node<'_>) -> Option<Runtime> {
     }
 
     let (memory_limit, memory_reservation) = check_memory(cx, table);
+    let idle_suspend = cx.string(table, "Runtime", "IdleSuspend");
+    if let Some(f) = &idle_suspend {
+        check_idle_suspend(cx, f);
+    }
 
     let owned = |f: Option<Field<'_>>| f.map(|f| f.value.to_string());
     Some(Runtime {
@@ -39,7 +43,34 @@ pub(super) fn check(cx: &mut Checker<'_>, table: Node<'_>) -> Option<Runtime> {
         volume_size: owned(volume_size),
         memory_limit: owned(memory_limit),
         memory_reservation: owned(memory_reservation),
+        idle_suspend: owned(idle_suspend),
     })
+}
+
+/// `IdleSuspend`: `never`, or a duration of at least a second.
+fn check_idle_suspend(cx: &mut Checker<'_>, f: &Field<'_>) {
+    if f.value == super::IDLE_SUSPEND_NEVER {
+        return;
+    }
+    let help = "write how long an instance may go without a request, e.g. \"30m\" or \"1h30m\" \
+                (units d, h, m, s), or \"never\"";
+    match crate::duration::parse(f.value) {
+        Ok(duration) if duration.as_secs() >= 1 => {}
+        Ok(_) => cx.error(
+            codes::INVALID_DURATION,
+            &f.path,
+            &f.span,
+            format!("{} {:?} is zero", f.path, f.value),
+            Some(format!("{help}; to keep instances awake, write \"never\"")),
+        ),
+        Err(why) => cx.error(
+            codes::INVALID_DURATION,
+            &f.path,
+            &f.span,
+            format!("{} {:?} {why}", f.path, f.value),
+            Some(help.into()),
+        ),
+    }
 }
 
 /// `MemoryLimit` and `MemoryReservation`, each a size, the reservation at

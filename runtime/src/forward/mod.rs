@@ -44,6 +44,13 @@ pub struct Origin {
     pub peer: Option<IpAddr>,
 }
 
+/// Kept by a websocket forwarded through [`forward`] until either side closes it: put one in a
+/// request's extensions and its `Drop` says when the websocket closed (the server counts open
+/// websockets per instance this way). Dropped at once when the request is no upgrade or the
+/// upgrade fails.
+#[derive(Clone)]
+pub struct HeldWhileOpen(pub std::sync::Arc<dyn Send + Sync>);
+
 /// Sends `request` to `upstream` and returns its answer; `Err` when the upstream cannot be
 /// reached (the caller answers 502).
 pub async fn forward(
@@ -85,6 +92,7 @@ async fn forward_upgrade(
     mut request: Request,
     protocol: HeaderValue,
 ) -> Result<Response, String> {
+    let held = request.extensions_mut().remove::<HeldWhileOpen>();
     let client_side = hyper::upgrade::on(&mut request);
     let headers = request.headers_mut();
     headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
@@ -120,6 +128,7 @@ async fn forward_upgrade(
             let mut upstream = TokioIo::new(upstream);
             // Ends when either side closes; errors are ordinary disconnects.
             let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+            drop(held);
         });
     }
     let (mut parts, body) = response.into_parts();

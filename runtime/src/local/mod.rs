@@ -377,6 +377,19 @@ impl Runtime for LocalRuntime {
         }
     }
 
+    async fn note(&self, instance_id: Uuid, text: &str) {
+        match self.handle(instance_id) {
+            Some(handle) => handle.log.note(text),
+            None => {
+                let log = log::InstanceLog::new(
+                    self.log_path(instance_id),
+                    self.shared.config.log_max_bytes,
+                );
+                log.note(text);
+            }
+        }
+    }
+
     async fn shutdown(&self) {
         self.shutting_down.store(true, Ordering::SeqCst);
         let handles: Vec<_> = self.lock().drain().map(|(_, handle)| handle).collect();

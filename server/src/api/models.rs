@@ -59,6 +59,7 @@ pub fn app(r: AppRecord) -> App {
             volume_size: m.runtime.volume_size,
             memory_limit: m.runtime.memory_limit,
             memory_reservation: m.runtime.memory_reservation,
+            idle_suspend: m.runtime.idle_suspend,
         },
         env: m
             .env

@@ -98,13 +98,22 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         instances: here,
         capacity: state.runtime.capacity(),
     };
-    match state.store.catalog.instance_status_counts().await {
-        Ok(counts) => (
+    let counts = match state.store.catalog.instance_status_counts().await {
+        Ok(counts) => state
+            .store
+            .catalog
+            .sleeping_count()
+            .await
+            .map(|sleeping| (counts, sleeping)),
+        Err(e) => Err(e),
+    };
+    match counts {
+        Ok((counts, sleeping)) => (
             [(
                 header::CONTENT_TYPE,
                 "text/plain; version=0.0.4; charset=utf-8",
             )],
-            state.metrics.render(&replica, &counts),
+            state.metrics.render(&replica, &counts, sleeping),
         )
             .into_response(),
         Err(e) => crate::error::ApiError::internal("reading instance counts", e).into_response(),

@@ -22,13 +22,16 @@ use uuid::Uuid;
 
 use crate::auth::{self, Caller, ClientAddr, SESSION_COOKIE};
 use crate::cluster::{self, Relayed};
+use crate::idle::wake;
 use crate::state::{AppState, Metrics};
-use crate::store::InstanceRecord;
 use q8s_runtime::forward::{self, pages};
 use q8s_runtime::{InstanceStatus, Upstream};
 
 mod cache;
 mod grants;
+pub(crate) mod status;
+
+pub(crate) use status::status_page;
 
 /// How many threads serve instance hosts: one per core (`serve.rs`); each has its own upstream
 /// connections and cache.
@@ -143,12 +146,15 @@ pub async fn serve(
     if record.status == InstanceStatus::Terminated {
         return status_page(&record);
     }
-    // Here, or on the replica that runs it.
+    // Here, or on the replica that runs it; asleep here (or on a replica that is gone): woken.
     let (upstream, relay) = match state.runtime.upstream(id) {
         Some(upstream) => (upstream, None),
         None => match cluster::peer_upstream(state, id).await {
             Some(upstream) => (upstream, Some(state.node.relay_key())),
-            None => return status_page(&record),
+            None => match wake::upstream_after_wake(state, &record, is_page_load(&request)).await {
+                Ok(upstream) => (upstream, None),
+                Err(page) => return page,
+            },
         },
     };
     let grant = Arc::new(grants::Grant::new(caller));
@@ -159,15 +165,22 @@ pub async fn serve(
 }
 
 /// A request another replica let in and relayed here, where the instance runs: forwarded as
-/// that replica says (the user, the client's address), or, when it does not run here (any
-/// more), the page of its status.
-async fn relayed(state: &AppState, id: Uuid, request: Request) -> Response {
-    let Some(upstream) = state.runtime.upstream(id) else {
-        return match state.store.catalog.instance(id).await {
-            Ok(Some(record)) => status_page(&record),
-            _ => pages::unanswered(),
-        };
+/// that replica says (the user, the client's address) — after waking the instance when it is
+/// asleep here — or, when it does not run here (any more), the page of its status.
+async fn relayed(state: &AppState, id: Uuid, mut request: Request) -> Response {
+    let upstream = match state.runtime.upstream(id) {
+        Some(upstream) => upstream,
+        None => match state.store.catalog.instance(id).await {
+            Ok(Some(record)) => {
+                match wake::upstream_after_wake(state, &record, is_page_load(&request)).await {
+                    Ok(upstream) => upstream,
+                    Err(page) => return page,
+                }
+            }
+            _ => return pages::unanswered(),
+        },
     };
+    note_activity(state, id, &mut request);
     let headers = request.headers();
     let origin = forward::Origin {
         host: headers.get(header::HOST).cloned(),
@@ -199,6 +212,10 @@ async fn pass(
     relay: Option<&HeaderValue>,
 ) -> Response {
     Metrics::bump(&state.metrics.proxy_requests);
+    let mut request = request;
+    if relay.is_none() {
+        note_activity(state, id, &mut request);
+    }
     let origin = forward::Origin {
         host: request.headers().get(header::HOST).cloned().or_else(|| {
             let authority = request.uri().authority()?;
@@ -230,6 +247,27 @@ async fn pass(
             pages::unanswered()
         }
     }
+}
+
+/// Counts a request forwarded to an instance this replica runs as activity; a websocket stays
+/// counted while it is open (see `idle`).
+fn note_activity(state: &AppState, id: Uuid, request: &mut Request) {
+    if let Some(socket) = state.idle.request(id, is_upgrade(request.headers())) {
+        request
+            .extensions_mut()
+            .insert(forward::HeldWhileOpen(Arc::new(socket)));
+    }
+}
+
+/// Whether a browser loads a page (it may be shown a page of q8s's own instead of the app's).
+fn is_page_load(request: &Request) -> bool {
+    let wants_html = request
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    let navigates = matches!(*request.method(), Method::GET | Method::HEAD);
+    wants_html && navigates && !is_upgrade(request.headers())
 }
 
 /// `GET /_q8s/auth?code=…&next=…`: the end of the hand-off from the main site.
@@ -273,13 +311,7 @@ async fn redeem(state: &AppState, id: Uuid, host: &str, query: &str) -> Response
 
 /// No valid credentials: browsers go through the main site's sign-in, scripts get 401.
 fn sign_in(state: &AppState, id: Uuid, request: &Request) -> Response {
-    let wants_html = request
-        .headers()
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|accept| accept.contains("text/html"));
-    let navigates = matches!(*request.method(), Method::GET | Method::HEAD);
-    if wants_html && navigates && !is_upgrade(request.headers()) {
+    if is_page_load(request) {
         let next = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
         let query = form_urlencoded::Serializer::new(String::new())
             .append_pair("instance", &id.to_string())
@@ -326,45 +358,6 @@ fn refused(refusal: auth::Refusal) -> Response {
             .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
     }
     response
-}
-
-/// Why there is nothing to forward to, as a page with the fitting status code.
-fn status_page(record: &InstanceRecord) -> Response {
-    let message = record.status_message.as_deref();
-    match record.status {
-        InstanceStatus::Pending => pages::retry_page(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "The instance is waiting to start",
-            message.unwrap_or("It starts as soon as the server has room for it."),
-        ),
-        InstanceStatus::Starting | InstanceStatus::Running => pages::retry_page(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "The instance is starting",
-            &match message {
-                // A quoted error may end its own sentence.
-                Some(message) => format!(
-                    "{}. This page reloads by itself.",
-                    message.trim_end_matches('.')
-                ),
-                None => "This page reloads by itself as soon as it is ready.".to_owned(),
-            },
-        ),
-        InstanceStatus::Suspended => pages::page(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "The instance is suspended",
-            "Its owner has suspended it. It answers again once it is resumed.",
-        ),
-        InstanceStatus::Failed => pages::page(
-            StatusCode::BAD_GATEWAY,
-            "The instance has failed",
-            message.unwrap_or("It could not be started."),
-        ),
-        InstanceStatus::Terminated => pages::page(
-            StatusCode::GONE,
-            "The instance is terminated",
-            "It has been stopped for good.",
-        ),
-    }
 }
 
 fn unknown() -> Response {
@@ -503,59 +496,5 @@ mod tests {
         let request = without_q8s_credentials(request, &by_session);
         let cookies: Vec<_> = request.headers().get_all(header::COOKIE).iter().collect();
         assert_eq!(cookies, [&HeaderValue::from_bytes(b"app=caf\xe9").unwrap()]);
-    }
-
-    #[test]
-    fn each_status_has_its_page() {
-        let record = |status| InstanceRecord {
-            id: Uuid::nil(),
-            app_id: Uuid::nil(),
-            app_name: "a".into(),
-            app_version: "1".into(),
-            app_title: None,
-            app_icon: None,
-            owner_id: Uuid::nil(),
-            owner: "alice".into(),
-            visibility: crate::store::Visibility::Private,
-            desired: crate::store::DesiredState::Running,
-            status,
-            status_message: Some("OOMKilled".into()),
-            restarts: 1,
-            created_at: time::OffsetDateTime::UNIX_EPOCH,
-            updated_at: time::OffsetDateTime::UNIX_EPOCH,
-        };
-        let expect = [
-            (
-                InstanceStatus::Pending,
-                StatusCode::SERVICE_UNAVAILABLE,
-                true,
-            ),
-            (
-                InstanceStatus::Starting,
-                StatusCode::SERVICE_UNAVAILABLE,
-                true,
-            ),
-            (
-                InstanceStatus::Running,
-                StatusCode::SERVICE_UNAVAILABLE,
-                true,
-            ),
-            (
-                InstanceStatus::Suspended,
-                StatusCode::SERVICE_UNAVAILABLE,
-                false,
-            ),
-            (InstanceStatus::Failed, StatusCode::BAD_GATEWAY, false),
-            (InstanceStatus::Terminated, StatusCode::GONE, false),
-        ];
-        for (status, code, retry) in expect {
-            let response = status_page(&record(status));
-            assert_eq!(response.status(), code, "{status}");
-            assert_eq!(
-                response.headers().contains_key(header::RETRY_AFTER),
-                retry,
-                "{status}"
-            );
-        }
     }
 }

@@ -185,6 +185,46 @@ pub async fn resume(state: &AppState, instance: &InstanceRecord) -> ApiResult<()
     Ok(())
 }
 
+/// What a sleeping instance's status says while it wakes.
+pub const WAKING: &str = "waking up: a request came";
+
+/// Wakes `instance`, asleep after being idle, for a request through the proxy: started as on a
+/// resume (for its owner, placed here), but only while it is still asleep, so that of
+/// concurrent wakes on any replica one starts it. Whether this one did. An error says why it
+/// cannot wake: before anything changed (a secret it cannot have, its volume's replica gone),
+/// or the runtime refused the start (then it is `FAILED` with the reason).
+pub async fn wake(state: &AppState, instance: &InstanceRecord) -> ApiResult<bool> {
+    let app = state
+        .store
+        .catalog
+        .app(instance.app_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("app"))?;
+    let owner = owner_of(state, instance).await?;
+    let spec = instance_spec(state, &app, instance.id, Launcher::user(&owner)).await?;
+    claim_for_resume(state, instance, &app).await?;
+    if !state.store.catalog.wake(instance.id, WAKING).await? {
+        return Ok(false);
+    }
+    state.runtime.note(instance.id, "woken by a request").await;
+    if let Err(e) = state.runtime.start(spec).await {
+        let message = format!("could not wake: {e}");
+        state
+            .store
+            .catalog
+            .set_instance_status(
+                instance.id,
+                &state.node.name,
+                InstanceStatus::Failed,
+                Some(&message),
+                instance.restarts,
+            )
+            .await?;
+        return Err(e.into());
+    }
+    Ok(true)
+}
+
 /// Terminates `instance`: processes stopped, volume removed; the record stays, `TERMINATED`.
 pub async fn terminate(state: &AppState, instance: &InstanceRecord) -> ApiResult<()> {
     crate::cluster::take(state, instance.id).await?;

@@ -244,6 +244,9 @@ pub struct InstanceRecord {
     pub status: InstanceStatus,
     /// Why (pending reason, failure, last crash).
     pub status_message: Option<String>,
+    /// Suspended by the server for being idle (`--idle-suspend`): the next request through the
+    /// proxy wakes it. False for an instance suspended by hand, which does not wake by itself.
+    pub asleep: bool,
     /// Restarts after crashes.
     pub restarts: u32,
     /// Launch time.
@@ -508,7 +511,8 @@ pub trait Catalog: Send + Sync + 'static {
     async fn instances_to_run(&self, node: &str) -> StoreResult<Vec<InstanceRecord>>;
     /// Changes an instance's visibility.
     async fn set_instance_visibility(&self, id: Uuid, visibility: Visibility) -> StoreResult<()>;
-    /// Sets what the owner wants, and the status that goes with asking for it.
+    /// Sets what the owner wants, and the status that goes with asking for it; the instance is
+    /// no longer asleep (a suspend by hand is not a sleep).
     async fn set_desired_state(
         &self,
         id: Uuid,
@@ -518,7 +522,8 @@ pub trait Catalog: Send + Sync + 'static {
     /// Records what the runtime of `node` reports. Ignored unless the instance is placed on
     /// `node` (a node it was moved away from cannot overwrite what its new node says), and
     /// for a terminated instance unless the report says terminated too, so a late report
-    /// cannot bring it back.
+    /// cannot bring it back. A sleeping instance reported `SUSPENDED` without a message keeps
+    /// the reason it sleeps.
     async fn set_instance_status(
         &self,
         id: Uuid,
@@ -529,6 +534,16 @@ pub trait Catalog: Send + Sync + 'static {
     ) -> StoreResult<()>;
     /// How many instances have each status.
     async fn instance_status_counts(&self) -> StoreResult<Vec<(InstanceStatus, u64)>>;
+    /// Puts an instance to sleep: desired `SUSPENDED`, asleep, status `SUSPENDED` with
+    /// `message` — only while it should run and is placed on `node` (a suspend by hand, a
+    /// terminate or a move that came first wins). Whether it did.
+    async fn put_to_sleep(&self, id: Uuid, node: &str, message: &str) -> StoreResult<bool>;
+    /// Wakes a sleeping instance: desired `RUNNING`, no longer asleep, status `PENDING` with
+    /// `message` — only while it is asleep, so that of concurrent wakes (on any replica) one
+    /// does it. Whether this one did.
+    async fn wake(&self, id: Uuid, message: &str) -> StoreResult<bool>;
+    /// How many instances are asleep.
+    async fn sleeping_count(&self) -> StoreResult<u64>;
 }
 
 /// Secrets: their values, and who may use them.

@@ -116,6 +116,7 @@ pub struct InstanceRow {
     pub desired_state: String,
     pub status: String,
     pub status_message: Option<String>,
+    pub asleep: bool,
     pub restarts: i64,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,

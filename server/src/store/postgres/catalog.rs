@@ -34,7 +34,7 @@ macro_rules! instance_columns {
     () => {
         "i.id, i.app_id, a.name AS app_name, a.version AS app_version, a.title AS app_title,
          a.icon AS app_icon, i.owner_id, u.username AS owner, i.visibility, i.desired_state,
-         i.status, i.status_message, i.restarts, i.created_at, i.updated_at
+         i.status, i.status_message, i.asleep, i.restarts, i.created_at, i.updated_at
          FROM instances i JOIN apps a ON a.id = i.app_id JOIN users u ON u.id = i.owner_id"
     };
 }
@@ -77,6 +77,7 @@ pub(super) fn instance_from_row(row: &PgRow) -> StoreResult<InstanceRecord> {
             .parse()
             .map_err(|_| StoreError::Corrupt(format!("status {status}")))?,
         status_message: row.try_get("status_message").map_err(db_err)?,
+        asleep: row.try_get("asleep").map_err(db_err)?,
         restarts: row.try_get::<i32, _>("restarts").map_err(db_err)? as u32,
         created_at: row.try_get::<Ts, _>("created_at").map_err(db_err)?.0,
         updated_at: row.try_get::<Ts, _>("updated_at").map_err(db_err)?.0,
@@ -338,7 +339,7 @@ impl Catalog for PostgresStore {
     ) -> StoreResult<()> {
         let done = sqlx::query(
             "UPDATE instances SET desired_state = $1, status = $2, status_message = NULL,
-                updated_at = $3
+                asleep = false, updated_at = $3
              WHERE id = $4",
         )
         .bind(desired.as_str())
@@ -368,7 +369,9 @@ impl Catalog for PostgresStore {
         sqlx::query(
             "WITH placed AS (
                 SELECT 1 FROM placements WHERE instance_id = $5 AND node = $6 FOR SHARE)
-             UPDATE instances SET status = $1, status_message = $2, restarts = $3, updated_at = $4
+             UPDATE instances SET status = $1, restarts = $3, updated_at = $4,
+                status_message = CASE WHEN asleep AND $1 = 'SUSPENDED' AND $2::text IS NULL
+                    THEN status_message ELSE $2 END
              WHERE id = $5 AND (desired_state <> 'TERMINATED' OR $1 = 'TERMINATED')
                 AND EXISTS (SELECT 1 FROM placed)",
         )
@@ -399,5 +402,47 @@ impl Catalog for PostgresStore {
                 Ok((status, n as u64))
             })
             .collect()
+    }
+
+    async fn put_to_sleep(&self, id: Uuid, node: &str, message: &str) -> StoreResult<bool> {
+        // As for status writes: the placement row is share-locked, so a concurrent move waits.
+        let done = sqlx::query(
+            "WITH placed AS (
+                SELECT 1 FROM placements WHERE instance_id = $3 AND node = $4 FOR SHARE)
+             UPDATE instances SET desired_state = 'SUSPENDED', status = 'SUSPENDED',
+                status_message = $1, asleep = true, updated_at = $2
+             WHERE id = $3 AND desired_state = 'RUNNING' AND EXISTS (SELECT 1 FROM placed)",
+        )
+        .bind(message)
+        .bind(now())
+        .bind(id)
+        .bind(node)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn wake(&self, id: Uuid, message: &str) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE instances SET desired_state = 'RUNNING', status = 'PENDING',
+                status_message = $1, asleep = false, updated_at = $2
+             WHERE id = $3 AND asleep AND desired_state = 'SUSPENDED'",
+        )
+        .bind(message)
+        .bind(now())
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn sleeping_count(&self) -> StoreResult<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM instances WHERE asleep")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(n as u64)
     }
 }

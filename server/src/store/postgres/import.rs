@@ -190,8 +190,8 @@ async fn write(tx: &mut Transaction<'_, Postgres>, s: &Snapshot) -> Result<(), s
     for i in &s.instances {
         sqlx::query(
             "INSERT INTO instances (id, app_id, owner_id, visibility, desired_state, status,
-                status_message, restarts, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                status_message, asleep, restarts, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(i.id)
         .bind(i.app_id)
@@ -200,6 +200,7 @@ async fn write(tx: &mut Transaction<'_, Postgres>, s: &Snapshot) -> Result<(), s
         .bind(&i.desired_state)
         .bind(&i.status)
         .bind(i.status_message.as_deref())
+        .bind(i.asleep)
         .bind(i32::try_from(i.restarts).unwrap_or(i32::MAX))
         .bind(Ts::new(i.created_at))
         .bind(Ts::new(i.updated_at))

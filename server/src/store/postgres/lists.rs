@@ -24,7 +24,7 @@ const APP_COLUMNS: &str = "SELECT a.id, a.owner_id, u.username AS owner, a.visib
 const INSTANCE_COLUMNS: &str = "SELECT i.id, i.app_id, a.name AS app_name,
     a.version AS app_version, a.title AS app_title, a.icon AS app_icon, i.owner_id,
     u.username AS owner, i.visibility, i.desired_state, i.status, i.status_message,
-    i.restarts, i.created_at, i.updated_at
+    i.asleep, i.restarts, i.created_at, i.updated_at
     FROM instances i JOIN apps a ON a.id = i.app_id JOIN users u ON u.id = i.owner_id WHERE true";
 
 /// ` AND` what the viewer may list of the rows of `alias` (`a` apps, `i` instances), and

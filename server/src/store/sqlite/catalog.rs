@@ -82,6 +82,7 @@ pub(super) fn instance_from_row(row: &SqliteRow) -> StoreResult<InstanceRecord> 
             .parse()
             .map_err(|_| StoreError::Corrupt(format!("status {status}")))?,
         status_message: row.try_get("status_message").map_err(db_err)?,
+        asleep: row.try_get::<i64, _>("asleep").map_err(db_err)? != 0,
         restarts: row.try_get::<i64, _>("restarts").map_err(db_err)? as u32,
         created_at: parse_time(get("created_at")?)?,
         updated_at: parse_time(get("updated_at")?)?,
@@ -261,7 +262,7 @@ impl Catalog for SqliteStore {
             "SELECT i.id, i.app_id, a.name AS app_name, a.version AS app_version,
                 a.title AS app_title, a.icon AS app_icon, i.owner_id,
                 u.username AS owner, i.visibility, i.desired_state, i.status, i.status_message,
-                i.restarts, i.created_at, i.updated_at
+                i.asleep, i.restarts, i.created_at, i.updated_at
              FROM instances i JOIN apps a ON a.id = i.app_id JOIN users u ON u.id = i.owner_id
              WHERE i.id = ?",
         )
@@ -285,7 +286,7 @@ impl Catalog for SqliteStore {
             "SELECT i.id, i.app_id, a.name AS app_name, a.version AS app_version,
                 a.title AS app_title, a.icon AS app_icon, i.owner_id,
                 u.username AS owner, i.visibility, i.desired_state, i.status, i.status_message,
-                i.restarts, i.created_at, i.updated_at
+                i.asleep, i.restarts, i.created_at, i.updated_at
              FROM instances i JOIN apps a ON a.id = i.app_id JOIN users u ON u.id = i.owner_id
                 JOIN placements p ON p.instance_id = i.id
              WHERE i.desired_state = 'RUNNING' AND p.node = ? ORDER BY i.created_at",
@@ -308,7 +309,8 @@ impl Catalog for SqliteStore {
         status: InstanceStatus,
     ) -> StoreResult<()> {
         let done = sqlx::query(
-            "UPDATE instances SET desired_state = ?, status = ?, status_message = NULL, updated_at = ?
+            "UPDATE instances SET desired_state = ?, status = ?, status_message = NULL, asleep = 0,
+                updated_at = ?
              WHERE id = ?",
         )
         .bind(desired.as_str())
@@ -333,7 +335,9 @@ impl Catalog for SqliteStore {
         restarts: u32,
     ) -> StoreResult<()> {
         sqlx::query(
-            "UPDATE instances SET status = ?1, status_message = ?2, restarts = ?3, updated_at = ?4
+            "UPDATE instances SET status = ?1, restarts = ?3, updated_at = ?4,
+                status_message = CASE WHEN asleep = 1 AND ?1 = 'SUSPENDED' AND ?2 IS NULL
+                    THEN status_message ELSE ?2 END
              WHERE id = ?5 AND (desired_state <> 'TERMINATED' OR ?1 = 'TERMINATED')
                 AND EXISTS (SELECT 1 FROM placements WHERE instance_id = ?5 AND node = ?6)",
         )
@@ -364,5 +368,45 @@ impl Catalog for SqliteStore {
                 Ok((status, n as u64))
             })
             .collect()
+    }
+
+    async fn put_to_sleep(&self, id: Uuid, node: &str, message: &str) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE instances SET desired_state = 'SUSPENDED', status = 'SUSPENDED',
+                status_message = ?1, asleep = 1, updated_at = ?2
+             WHERE id = ?3 AND desired_state = 'RUNNING'
+                AND EXISTS (SELECT 1 FROM placements WHERE instance_id = ?3 AND node = ?4)",
+        )
+        .bind(message)
+        .bind(fmt_time(now()))
+        .bind(id.to_string())
+        .bind(node)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn wake(&self, id: Uuid, message: &str) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE instances SET desired_state = 'RUNNING', status = 'PENDING',
+                status_message = ?1, asleep = 0, updated_at = ?2
+             WHERE id = ?3 AND asleep = 1 AND desired_state = 'SUSPENDED'",
+        )
+        .bind(message)
+        .bind(fmt_time(now()))
+        .bind(id.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn sleeping_count(&self) -> StoreResult<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM instances WHERE asleep = 1")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(n as u64)
     }
 }

@@ -159,6 +159,7 @@ impl SqliteStore {
             String,
             String,
             Option<String>,
+            bool,
             i64,
             String,
             String,
@@ -166,15 +167,27 @@ impl SqliteStore {
         );
         let rows: Vec<Instance> = sqlx::query_as(
             "SELECT i.id, i.app_id, i.owner_id, i.visibility, i.desired_state, i.status,
-                i.status_message, i.restarts, i.created_at, i.updated_at, p.node
+                i.status_message, i.asleep, i.restarts, i.created_at, i.updated_at, p.node
              FROM instances i LEFT JOIN placements p ON p.instance_id = i.id
              ORDER BY i.created_at",
         )
         .fetch_all(&mut *tx)
         .await
         .map_err(db_err)?;
-        for (id, app_id, owner_id, visibility, desired, status, message, restarts, c, u, node) in
-            rows
+        for (
+            id,
+            app_id,
+            owner_id,
+            visibility,
+            desired,
+            status,
+            message,
+            asleep,
+            restarts,
+            c,
+            u,
+            node,
+        ) in rows
         {
             out.instances.push(InstanceRow {
                 id: parse_uuid(id)?,
@@ -184,6 +197,7 @@ impl SqliteStore {
                 desired_state: desired,
                 status,
                 status_message: message,
+                asleep,
                 restarts,
                 created_at: parse_time(c)?,
                 updated_at: parse_time(u)?,

@@ -195,3 +195,114 @@ pub(super) fn instance_lists_scope_and_order(s: &dyn Subject) -> BoxFuture<'_, (
         );
     })
 }
+
+/// Idle instances are put to sleep and woken by compare-and-set: a suspend by hand is not a
+/// sleep, and of two wakes one does it.
+pub(super) fn sleep_and_wake(s: &dyn Subject) -> BoxFuture<'_, ()> {
+    Box::pin(async move {
+        let stores = s.open().await;
+        let catalog = &stores.catalog;
+        let alice = user(&stores, "alice", false).await;
+        let app = catalog
+            .insert_app(&new_app(&alice, "x", "1.0.0", Visibility::Private))
+            .await
+            .unwrap();
+        let id = catalog
+            .insert_instance(&new_instance(app.id, &alice, Visibility::Private))
+            .await
+            .unwrap()
+            .id;
+        assert!(!catalog.instance(id).await.unwrap().unwrap().asleep);
+        assert_eq!(catalog.sleeping_count().await.unwrap(), 0);
+
+        // Only the node it is placed on puts it to sleep.
+        assert!(!catalog.put_to_sleep(id, "node-b", "asleep").await.unwrap());
+        assert!(
+            !catalog
+                .put_to_sleep(Uuid::new_v4(), NODE, "asleep")
+                .await
+                .unwrap()
+        );
+        assert!(!catalog.wake(id, "waking").await.unwrap(), "woke one awake");
+        assert!(
+            catalog
+                .put_to_sleep(id, NODE, "asleep: idle for 2s")
+                .await
+                .unwrap()
+        );
+        let got = catalog.instance(id).await.unwrap().unwrap();
+        assert_eq!(
+            (
+                got.desired,
+                got.status,
+                got.status_message.as_deref(),
+                got.asleep
+            ),
+            (
+                DesiredState::Suspended,
+                InstanceStatus::Suspended,
+                Some("asleep: idle for 2s"),
+                true
+            )
+        );
+        assert!(catalog.instances_to_run(NODE).await.unwrap().is_empty());
+        assert_eq!(catalog.sleeping_count().await.unwrap(), 1);
+        // Asleep already: not again.
+        assert!(!catalog.put_to_sleep(id, NODE, "asleep").await.unwrap());
+        // The runtime's report of the stop keeps it asleep, with its reason.
+        catalog
+            .set_instance_status(id, NODE, InstanceStatus::Suspended, None, 3)
+            .await
+            .unwrap();
+        let got = catalog.instance(id).await.unwrap().unwrap();
+        assert_eq!(
+            (got.asleep, got.status_message.as_deref(), got.restarts),
+            (true, Some("asleep: idle for 2s"), 3)
+        );
+
+        // Two wakes at once: one does it.
+        let (a, b) = futures::join!(catalog.wake(id, "woken"), catalog.wake(id, "woken"));
+        assert!(a.unwrap() ^ b.unwrap(), "both or neither woke it");
+        let got = catalog.instance(id).await.unwrap().unwrap();
+        assert_eq!(
+            (
+                got.desired,
+                got.status,
+                got.status_message.as_deref(),
+                got.asleep
+            ),
+            (
+                DesiredState::Running,
+                InstanceStatus::Pending,
+                Some("woken"),
+                false
+            )
+        );
+        assert_eq!(catalog.instances_to_run(NODE).await.unwrap().len(), 1);
+
+        // A suspend by hand is not a sleep, also of a sleeping instance: nothing wakes it.
+        assert!(catalog.put_to_sleep(id, NODE, "asleep").await.unwrap());
+        catalog
+            .set_desired_state(id, DesiredState::Suspended, InstanceStatus::Suspended)
+            .await
+            .unwrap();
+        let got = catalog.instance(id).await.unwrap().unwrap();
+        assert_eq!((got.desired, got.asleep), (DesiredState::Suspended, false));
+        assert!(!catalog.wake(id, "woken").await.unwrap());
+        assert!(!catalog.put_to_sleep(id, NODE, "asleep").await.unwrap());
+        assert_eq!(catalog.sleeping_count().await.unwrap(), 0);
+
+        // Resumed by hand, then asleep, then terminated: no wake brings it back.
+        catalog
+            .set_desired_state(id, DesiredState::Running, InstanceStatus::Pending)
+            .await
+            .unwrap();
+        assert!(catalog.put_to_sleep(id, NODE, "asleep").await.unwrap());
+        catalog
+            .set_desired_state(id, DesiredState::Terminated, InstanceStatus::Terminated)
+            .await
+            .unwrap();
+        assert!(!catalog.wake(id, "woken").await.unwrap());
+        assert!(!catalog.instance(id).await.unwrap().unwrap().asleep);
+    })
+}

@@ -13,7 +13,7 @@ use crate::store::{
 };
 
 /// The checks, in the order they run.
-pub(super) const CHECKS: [Check; 9] = [
+pub(super) const CHECKS: [Check; 10] = [
     ("apps_as_inserted", apps_as_inserted),
     (
         "app_versions_and_names_conflict",
@@ -30,6 +30,7 @@ pub(super) const CHECKS: [Check; 9] = [
         "instance_lists_scope_and_order",
         instances::instance_lists_scope_and_order,
     ),
+    ("sleep_and_wake", instances::sleep_and_wake),
     (
         "concurrent_imports_of_one_name",
         concurrent_imports_of_one_name,
@@ -54,6 +55,7 @@ pub(crate) fn manifest(name: &str, version: &str, title: &str, keywords: &[&str]
             volume_size: None,
             memory_limit: None,
             memory_reservation: None,
+            idle_suspend: None,
         },
         env: Vec::new(),
     }
