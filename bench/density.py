@@ -62,7 +62,8 @@ class Bench:
 
     def launch(self, _):
         started = time.monotonic()
-        status, body = self.api("POST", f"/apps/{self.args.app}/instances", {"visibility": "PRIVATE"})
+        path = f"/apps/{self.args.app}/instances"
+        status, body = self.api("POST", path, {"visibility": "PRIVATE"})
         if status != 201:
             raise RuntimeError(f"launch answered {status}: {body}")
         return body["id"], started
@@ -103,8 +104,12 @@ class Bench:
     def answers(self, ids):
         def get(iid):
             status, _ = request(
-                f"http://127.0.0.1:{self.args.port}", self.args.token, "GET", "/",
-                host=f"{iid}.localhost:{self.args.port}")
+                f"http://127.0.0.1:{self.args.port}",
+                self.args.token,
+                "GET",
+                "/",
+                host=f"{iid}.localhost:{self.args.port}",
+            )
             return status
 
         with concurrent.futures.ThreadPoolExecutor(16) as pool:
@@ -121,9 +126,11 @@ class Bench:
         times = list(burst.values())
         ids = list(burst)
         answering = self.answers(ids)
-        print(f"burst: {a.burst} launches, all RUNNING after {burst_wall:.1f} s; "
-              f"start p50 {percentile(times, 50):.1f} s, p90 {percentile(times, 90):.1f} s, "
-              f"p99 {percentile(times, 99):.1f} s; {answering}/{a.burst} answer through the proxy")
+        print(
+            f"burst: {a.burst} launches, all RUNNING after {burst_wall:.1f} s; "
+            f"start p50 {percentile(times, 50):.1f} s, p90 {percentile(times, 90):.1f} s, "
+            f"p99 {percentile(times, 99):.1f} s; {answering}/{a.burst} answer through the proxy"
+        )
         # --- capacity ------------------------------------------------------------------------
         room_kib = a.host_room_mib * 1024
         stopped_by = f"the {a.capacity} asked for"
@@ -139,26 +146,36 @@ class Bench:
         answering = self.answers(ids)
         statuses = self.statuses()
         running = sum(1 for iid in ids if statuses.get(iid, ("",))[0] == "RUNNING")
-        print(f"capacity: {running} RUNNING at once ({answering} answer through the proxy), "
-              f"stopped by {stopped_by}; {used_kib / 1024:.0f} MiB used in all, "
-              f"{used_kib / 1024 / len(ids):.1f} MiB per instance; "
-              f"{mem_available_kib() / 1024 / 1024:.1f} GiB still available")
+        print(
+            f"capacity: {running} RUNNING at once ({answering} answer through the proxy), "
+            f"stopped by {stopped_by}; {used_kib / 1024:.0f} MiB used in all, "
+            f"{used_kib / 1024 / len(ids):.1f} MiB per instance; "
+            f"{mem_available_kib() / 1024 / 1024:.1f} GiB still available"
+        )
         # --- idle ----------------------------------------------------------------------------
         hz = 100
         before, t0 = cpu_ticks(a.server_pid), time.monotonic()
         time.sleep(a.idle_seconds)
         ticks, elapsed = cpu_ticks(a.server_pid) - before, time.monotonic() - t0
         idle_cpu = 100 * ticks / hz / elapsed
-        print(f"idle: the server used {idle_cpu:.2f} % of one core over {elapsed:.0f} s "
-              f"with {running} instances and no traffic")
-        print(json.dumps({
-            "burst_count": a.burst, "burst_wall_s": round(burst_wall, 2),
-            "start_p50_s": round(percentile(times, 50), 2),
-            "start_p99_s": round(percentile(times, 99), 2),
-            "capacity": running, "capacity_answering": answering,
-            "mib_per_instance": round(used_kib / 1024 / len(ids), 1),
-            "idle_cpu_percent": round(idle_cpu, 2),
-        }))
+        print(
+            f"idle: the server used {idle_cpu:.2f} % of one core over {elapsed:.0f} s "
+            f"with {running} instances and no traffic"
+        )
+        print(
+            json.dumps(
+                {
+                    "burst_count": a.burst,
+                    "burst_wall_s": round(burst_wall, 2),
+                    "start_p50_s": round(percentile(times, 50), 2),
+                    "start_p99_s": round(percentile(times, 99), 2),
+                    "capacity": running,
+                    "capacity_answering": answering,
+                    "mib_per_instance": round(used_kib / 1024 / len(ids), 1),
+                    "idle_cpu_percent": round(idle_cpu, 2),
+                }
+            )
+        )
 
 
 def main():
