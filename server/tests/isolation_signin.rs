@@ -17,6 +17,11 @@ use serde_json::{Value, json};
 /// checks on a busy machine, short enough to wait out.
 const WINDOW: &str = "20";
 
+/// The window of the test that makes 30 guesses in a row and expects the last 20 refused: 30
+/// argon2 checks must fit in it, also on a machine busy with other tests (at 2 s a check, seen
+/// under load, 20 s let the first failures expire before the tenth).
+const LONG_WINDOW: &str = "60";
+
 fn location(r: &reqwest::Response) -> String {
     r.headers()["location"].to_str().unwrap().to_owned()
 }
@@ -79,7 +84,7 @@ fn retry_after(r: &reqwest::Response) -> u64 {
 
 #[tokio::test]
 async fn wrong_passwords_are_throttled_per_account_and_address_then_the_right_one_works() {
-    let server = TestServer::start_with(&["--sign-in-window", WINDOW]).await;
+    let server = TestServer::start_with(&["--sign-in-window", LONG_WINDOW]).await;
     add_user(&server, "bob", "bob-right-password").await;
     let attacker = server.client_from([127, 0, 0, 2], &[]);
 
@@ -89,7 +94,7 @@ async fn wrong_passwords_are_throttled_per_account_and_address_then_the_right_on
         let r = login(&attacker, &server, "bob", &format!("guess-{i}"), "/").await;
         if r.status() == StatusCode::TOO_MANY_REQUESTS {
             let wait = retry_after(&r);
-            assert!((1..=20).contains(&wait), "Retry-After {wait}");
+            assert!((1..=60).contains(&wait), "Retry-After {wait}");
             assert!(r.headers().get("set-cookie").is_none());
         }
         statuses.push(r.status());
@@ -145,7 +150,7 @@ async fn wrong_passwords_are_throttled_per_account_and_address_then_the_right_on
     );
 
     // Once the window has passed, the right password works again.
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_secs(90);
     loop {
         let r = login(&elsewhere, &server, "bob", "bob-right-password", "/").await;
         if r.status() == StatusCode::SEE_OTHER {
