@@ -26,6 +26,8 @@ pub struct AppState {
     pub throttles: Arc<crate::auth::Throttles>,
     /// This replica among those sharing the store.
     pub node: Arc<crate::cluster::Node>,
+    /// Makes and checks the download tokens of bundles for pods (`--runtime kubernetes`).
+    pub bundle_tokens: Arc<crate::bundle_token::BundleTokens>,
 }
 
 /// What `/metrics` says of the replica that answers.
