@@ -21,9 +21,11 @@ use futures::stream::BoxStream;
 use tokio::net::TcpStream;
 use uuid::Uuid;
 
+pub mod app_process;
 pub mod conformance;
 pub mod fake;
 pub mod forward;
+pub mod launcher;
 mod local;
 
 pub use local::{DEFAULT_MAX_PIDS, HostUser, InstanceNetwork, LocalRuntime, LocalRuntimeConfig};
