@@ -10,51 +10,11 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
+use common::kubernetes::*;
 use common::*;
 use q8s_runtime_kubernetes::fake_api::FakeApi;
 use reqwest::StatusCode;
 use serde_json::Value;
-
-const NAMESPACE: &str = "q8s-instances";
-const CORE: &str = "api/v1";
-const APPS: &str = "apis/apps/v1";
-
-/// The server's flags for the fake cluster whose kubeconfig is `kubeconfig`.
-fn kubernetes_args(kubeconfig: &str) -> Vec<String> {
-    [
-        "--runtime",
-        "kubernetes",
-        "--kubeconfig",
-        kubeconfig,
-        "--kubernetes-namespace",
-        NAMESPACE,
-        "--kubernetes-image",
-        "q8s-runtime:test",
-        "--kubernetes-server-url",
-        "http://q8s-server.q8s-system.svc:8008",
-        "--kubernetes-storage-class",
-        "fast",
-        "--reconcile-interval",
-        "1",
-    ]
-    .map(str::to_owned)
-    .to_vec()
-}
-
-fn object(api: &FakeApi, prefix: &str, plural: &str, id: &str) -> Option<Value> {
-    api.get(prefix, NAMESPACE, plural, &format!("q8s-{id}"))
-}
-
-/// The download token the instance's Secret holds (what the pod's init container sends).
-fn secret_token(api: &FakeApi, id: &str) -> String {
-    let secret = object(api, CORE, "secrets", id).expect("the instance's Secret");
-    let encoded = secret["data"]["q8s.bundle-token"].as_str().unwrap();
-    let raw = base64::engine::general_purpose::STANDARD
-        .decode(encoded)
-        .unwrap();
-    String::from_utf8(raw).unwrap()
-}
 
 /// `GET /api/v1/instances/{id}/bundle` with `token` (none when `None`).
 async fn fetch_bundle(server: &TestServer, id: &str, token: Option<&str>) -> (StatusCode, Vec<u8>) {

@@ -184,6 +184,12 @@ fn unpack(bundle: &Path, app_dir: &Path) -> Result<u64, String> {
 /// `uv venv`, then `uv pip install -r requirements.txt` in constraint rounds, as the local
 /// runtime's installs do.
 async fn build_environment(folders: &Folders) -> Result<(), String> {
+    // uv and Python by the launcher's own PATH (the image's): the install's is a fixed one.
+    let folders = &Folders {
+        uv: which(&folders.uv)?,
+        python: which(&folders.python)?,
+        ..folders.clone()
+    };
     let venv = folders.venv_dir.to_string_lossy().into_owned();
     let cache = folders
         .tmp_dir
@@ -221,6 +227,20 @@ async fn build_environment(folders: &Folders) -> Result<(), String> {
             return Ok(());
         }
     }
+}
+
+/// `program` as an absolute path: itself when it names a path, else found on `PATH`.
+fn which(program: &str) -> Result<String, String> {
+    if program.contains('/') {
+        return Ok(program.to_owned());
+    }
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join(program))
+        .find(|path| path.is_file())
+        .map(|path| path.to_string_lossy().into_owned())
+        .ok_or_else(|| format!("{program} is not on PATH"))
 }
 
 /// Runs uv in the app's folder with `env` only; its output goes to the launcher's.
