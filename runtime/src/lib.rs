@@ -9,7 +9,9 @@
 //! server what runs. [`LocalRuntime`] runs instances as sandboxed processes on this machine
 //! (bubblewrap + cgroups + `uv` + `waved`); [`fake::FakeRuntime`] keeps them in memory, for
 //! tests; `KubernetesRuntime` (crate `q8s-runtime-kubernetes`) runs them on a cluster, and
-//! [`conformance`] is what every implementation must pass. [`forward`] sends a request to an instance's [`Upstream`] the way the proxy
+//! [`conformance`] is what every implementation must pass. [`app_process`] is what an instance's
+//! install and processes are, shared by the local runtime and [`launcher`] (`q8s-launcher`,
+//! what the Kubernetes runtime's pods run). [`forward`] sends a request to an instance's [`Upstream`] the way the proxy
 //! does, and has the pages shown when it cannot.
 
 use std::fmt;
