@@ -272,6 +272,13 @@ pub trait Runtime: Send + Sync + 'static {
     /// volumes are kept.
     async fn shutdown(&self);
 
+    /// Whether every replica's runtime sees and reaches the same instances (a cluster): then
+    /// an instance another replica launched is no stray to stop, and its volume is no
+    /// replica's own. `false` (the default): instances run where their runtime is.
+    fn shared(&self) -> bool {
+        false
+    }
+
     /// The bundles (sha256) this runtime keeps extracted, for the server to say which of them
     /// no app uses any more.
     fn extracted_bundles(&self) -> Vec<String>;
