@@ -17,7 +17,9 @@ use common::*;
 use reqwest::StatusCode;
 use serde_json::json;
 
-/// The launcher beside the test's binaries, built (or brought up to date) by cargo.
+/// The launcher beside the test's binaries. Under nextest (whose build is over when tests
+/// run) cargo brings it up to date; under `cargo test`, which holds the build directory while
+/// tests run, it is built only when missing (`cargo test --workspace` builds it anyway).
 fn launcher() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().unwrap();
@@ -26,13 +28,17 @@ fn launcher() -> PathBuf {
     } else {
         dir
     };
+    let launcher = dir.join("q8s-launcher");
+    if std::env::var_os("NEXTEST_RUN_ID").is_none() && launcher.exists() {
+        return launcher;
+    }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
         .args(["build", "-p", "q8s-runtime", "--bin", "q8s-launcher"])
         .status()
         .expect("running cargo build");
     assert!(status.success(), "building q8s-launcher failed");
-    dir.join("q8s-launcher")
+    launcher
 }
 
 /// What the pod's image and the kubelet give every container besides the pod spec: a PATH (uv
