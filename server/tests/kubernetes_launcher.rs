@@ -72,8 +72,8 @@ fn launch(launcher: &Path, args: &[&str], env: &[(String, String)], log: &Path) 
 }
 
 /// The names of the variables of the process whose command line contains `needle`, among the
-/// descendants of `root`.
-fn environment_of(root: u32, needle: &str) -> Vec<String> {
+/// children of `root`; `None` while there is none.
+fn environment_of(root: u32, needle: &str) -> Option<Vec<String>> {
     let children =
         std::fs::read_to_string(format!("/proc/{root}/task/{root}/children")).unwrap_or_default();
     for pid in children.split_whitespace() {
@@ -92,10 +92,10 @@ fn environment_of(root: u32, needle: &str) -> Vec<String> {
                 })
                 .collect();
             names.sort();
-            return names;
+            return Some(names);
         }
     }
-    panic!("no process of {root} runs {needle}")
+    None
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -206,7 +206,18 @@ async fn the_launcher_fetches_builds_and_runs_hello_as_the_pod_spec_says() {
     };
     assert!(page.contains("wave-static"), "{page}");
     // Exactly the local runtime's variables: its own, the app's [[Env]], nothing of the pod's.
-    let names = environment_of(run.id(), "h2o_wave");
+    // The launcher starts the app once Qd answers: it may not be running yet.
+    let names = loop {
+        if let Some(names) = environment_of(run.id(), "h2o_wave") {
+            break names;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no process of the launcher runs h2o_wave: {}",
+            std::fs::read_to_string(&run_log).unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     let expected = [
         "GREETING",
         "H2O_WAVE_ACCESS_KEY_ID",
