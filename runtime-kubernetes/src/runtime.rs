@@ -256,6 +256,11 @@ impl Runtime for KubernetesRuntime {
         crate::logs::instance_log(&inner.cluster, &inner.kept, instance_id, tail, follow).await
     }
 
+    fn shared(&self) -> bool {
+        // Every replica lists and reaches the same pods.
+        true
+    }
+
     async fn shutdown(&self) {
         self.inner.shutting_down.store(true, Ordering::SeqCst);
         if let Some(poller) = lock(&self.poller).take() {

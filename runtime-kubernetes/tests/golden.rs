@@ -237,6 +237,15 @@ fn the_files_are_validated_for_the_minor_they_are_built_for() {
         )),
         ".cargo/config.toml names another minor"
     );
+    // The binary that picks the minor: q8s-server enables exactly that feature.
+    let server = std::fs::read_to_string(root.join("server/Cargo.toml")).unwrap();
+    let feature = format!("\"v1_{}\"", &built_minor()[2..]);
+    let line = server
+        .lines()
+        .find(|l| l.starts_with("k8s-openapi = "))
+        .expect("q8s-server depends on k8s-openapi");
+    assert!(line.contains(&feature), "server/Cargo.toml: {line}");
+    assert_eq!(line.matches("\"v1_").count(), 1, "{line}");
 }
 
 #[test]

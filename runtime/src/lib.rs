@@ -9,7 +9,9 @@
 //! server what runs. [`LocalRuntime`] runs instances as sandboxed processes on this machine
 //! (bubblewrap + cgroups + `uv` + `waved`); [`fake::FakeRuntime`] keeps them in memory, for
 //! tests; `KubernetesRuntime` (crate `q8s-runtime-kubernetes`) runs them on a cluster, and
-//! [`conformance`] is what every implementation must pass. [`forward`] sends a request to an instance's [`Upstream`] the way the proxy
+//! [`conformance`] is what every implementation must pass. [`app_process`] is what an instance's
+//! install and processes are, shared by the local runtime and [`launcher`] (`q8s-launcher`,
+//! what the Kubernetes runtime's pods run). [`forward`] sends a request to an instance's [`Upstream`] the way the proxy
 //! does, and has the pages shown when it cannot.
 
 use std::fmt;
@@ -21,9 +23,11 @@ use futures::stream::BoxStream;
 use tokio::net::TcpStream;
 use uuid::Uuid;
 
+pub mod app_process;
 pub mod conformance;
 pub mod fake;
 pub mod forward;
+pub mod launcher;
 mod local;
 
 pub use local::{DEFAULT_MAX_PIDS, HostUser, InstanceNetwork, LocalRuntime, LocalRuntimeConfig};
@@ -279,6 +283,13 @@ pub trait Runtime: Send + Sync + 'static {
     /// and waiting instances. Cheap (memory and a few small files), for `/metrics`.
     fn capacity(&self) -> Capacity {
         Capacity::default()
+    }
+
+    /// Whether every replica's runtime sees and reaches the same instances (a cluster): then
+    /// an instance another replica launched is no stray to stop, and its volume is no
+    /// replica's own. `false` (the default): instances run where their runtime is.
+    fn shared(&self) -> bool {
+        false
     }
 
     /// The bundles (sha256) this runtime keeps extracted, for the server to say which of them

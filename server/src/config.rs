@@ -4,12 +4,16 @@
 
 mod addresses;
 mod bytes;
+mod files;
 mod idle;
+mod kubernetes;
 pub use addresses::TrustedProxies;
 pub(crate) use addresses::host_name;
 use addresses::{advertise_url, public_url};
 pub use bytes::ByteSize;
+use files::{constraints, sandbox_paths};
 pub use idle::IdleSuspend;
+pub use kubernetes::KubernetesConfig;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -45,7 +49,7 @@ pub struct Settings {
     /// [default: file://DATA_DIR/blobs].
     #[arg(long, env = "Q8S_SERVER_BLOB_STORE")]
     pub blob_store: Option<String>,
-    /// Where instances run: `local` [default: local].
+    /// Where instances run: `local` or `kubernetes` (docs/kubernetes.md) [default: local].
     #[arg(long, env = "Q8S_SERVER_RUNTIME")]
     pub runtime: Option<RuntimeKind>,
     /// Largest bundle accepted, e.g. `1Gi`, `500M` or bytes [default: 1Gi].
@@ -168,6 +172,46 @@ pub struct Settings {
     /// `Runtime.IdleSuspend` decides for its instances) [default: off].
     #[arg(long, env = "Q8S_SERVER_IDLE_SUSPEND")]
     pub idle_suspend: Option<IdleSuspend>,
+    /// `--runtime kubernetes`: the kubeconfig whose current context is the cluster [default:
+    /// the pod's service account inside a cluster, else $KUBECONFIG or ~/.kube/config].
+    #[arg(long, env = "Q8S_SERVER_KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+    /// `--runtime kubernetes`: the namespace of the instances' objects (required).
+    #[arg(long, env = "Q8S_SERVER_KUBERNETES_NAMESPACE")]
+    pub kubernetes_namespace: Option<String>,
+    /// `--runtime kubernetes`: the runtime image pods run (required; deploy/runtime/).
+    #[arg(long, env = "Q8S_SERVER_KUBERNETES_IMAGE")]
+    pub kubernetes_image: Option<String>,
+    /// `--runtime kubernetes`: where pods reach q8s-server for their bundles, e.g.
+    /// `http://q8s-server.q8s-system.svc:8008` (required).
+    #[arg(long, env = "Q8S_SERVER_KUBERNETES_SERVER_URL")]
+    pub kubernetes_server_url: Option<String>,
+    /// `--runtime kubernetes`: the storage class of volumes [default: the cluster's default].
+    #[arg(long, env = "Q8S_SERVER_KUBERNETES_STORAGE_CLASS")]
+    pub kubernetes_storage_class: Option<String>,
+    /// `--runtime kubernetes`: labels of the nodes instances run on, `KEY=VALUE,…` [default:
+    /// any node].
+    #[arg(
+        long,
+        env = "Q8S_SERVER_KUBERNETES_NODE_SELECTOR",
+        value_delimiter = ','
+    )]
+    pub kubernetes_node_selector: Option<Vec<String>>,
+    /// `--runtime kubernetes`: labels of q8s-server's pods, the only pods instances accept
+    /// connections from, `KEY=VALUE,…` [default: app.kubernetes.io/name=q8s-server].
+    #[arg(
+        long,
+        env = "Q8S_SERVER_KUBERNETES_SERVER_LABELS",
+        value_delimiter = ','
+    )]
+    pub kubernetes_server_labels: Option<Vec<String>>,
+    /// `--runtime kubernetes`: the namespace of q8s-server's pods [default: the instances'].
+    #[arg(long, env = "Q8S_SERVER_KUBERNETES_SERVER_NAMESPACE")]
+    pub kubernetes_server_namespace: Option<String>,
+    /// `--runtime kubernetes`: seconds a pod's bundle download token stays valid after each
+    /// start or resume [default: 86400].
+    #[arg(long, env = "Q8S_SERVER_BUNDLE_TOKEN_LIFETIME")]
+    pub bundle_token_lifetime: Option<u64>,
 }
 
 impl Settings {
@@ -218,46 +262,25 @@ impl Settings {
             trusted_proxies: self.trusted_proxies.or(lower.trusted_proxies),
             public_url: self.public_url.or(lower.public_url),
             idle_suspend: self.idle_suspend.or(lower.idle_suspend),
+            kubeconfig: self.kubeconfig.or(lower.kubeconfig),
+            kubernetes_namespace: self.kubernetes_namespace.or(lower.kubernetes_namespace),
+            kubernetes_image: self.kubernetes_image.or(lower.kubernetes_image),
+            kubernetes_server_url: self.kubernetes_server_url.or(lower.kubernetes_server_url),
+            kubernetes_storage_class: self
+                .kubernetes_storage_class
+                .or(lower.kubernetes_storage_class),
+            kubernetes_node_selector: self
+                .kubernetes_node_selector
+                .or(lower.kubernetes_node_selector),
+            kubernetes_server_labels: self
+                .kubernetes_server_labels
+                .or(lower.kubernetes_server_labels),
+            kubernetes_server_namespace: self
+                .kubernetes_server_namespace
+                .or(lower.kubernetes_server_namespace),
+            bundle_token_lifetime: self.bundle_token_lifetime.or(lower.bundle_token_lifetime),
         }
     }
-}
-
-/// The built-in constraint rules, followed by those of `file`.
-fn constraints(file: Option<&Path>) -> anyhow::Result<q8s_core::constraints::Constraints> {
-    use q8s_core::constraints::Constraints;
-    let mut rules = Constraints::builtin().clone();
-    if let Some(file) = file {
-        let text = std::fs::read_to_string(file)
-            .map_err(|e| anyhow::anyhow!("--constraints: reading {}: {e}", file.display()))?;
-        let added = Constraints::parse(&text, &file.display().to_string())
-            .map_err(|e| anyhow::anyhow!("--constraints: {e}"))?;
-        rules.extend(added);
-    }
-    Ok(rules)
-}
-
-/// `--sandbox-paths` checked: absolute, existing, and neither the data directory nor inside
-/// it or holding it (sandboxes never see the server's data).
-fn sandbox_paths(paths: Vec<PathBuf>, data_dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    for path in &paths {
-        if !path.is_absolute() {
-            anyhow::bail!(
-                "--sandbox-paths: {} is not an absolute path",
-                path.display()
-            );
-        }
-        let real = std::fs::canonicalize(path)
-            .map_err(|e| anyhow::anyhow!("--sandbox-paths: {}: {e}", path.display()))?;
-        let data = std::fs::canonicalize(data_dir).unwrap_or_else(|_| data_dir.to_owned());
-        if real.starts_with(&data) || data.starts_with(&real) {
-            anyhow::bail!(
-                "--sandbox-paths: {} would show the data directory {} to sandboxes",
-                path.display(),
-                data_dir.display()
-            );
-        }
-    }
-    Ok(paths)
 }
 
 /// Which runtime runs instances.
@@ -266,7 +289,7 @@ fn sandbox_paths(paths: Vec<PathBuf>, data_dir: &Path) -> anyhow::Result<Vec<Pat
 pub enum RuntimeKind {
     /// Sandboxed processes on this machine.
     Local,
-    /// A Kubernetes cluster (not part of this build).
+    /// Pods of a Kubernetes cluster (`q8s-runtime-kubernetes`; docs/kubernetes.md).
     Kubernetes,
     /// In memory, for tests only: instances answer every request with a line naming them
     /// (`q8s_runtime::fake`); nothing is installed or sandboxed.
@@ -385,12 +408,16 @@ pub struct Config {
     /// How long an instance may go without a request before it is put to sleep; `None`: never
     /// (unless its app says otherwise).
     pub idle_suspend: Option<std::time::Duration>,
+    /// The Kubernetes runtime's settings, with `--runtime kubernetes` only.
+    pub kubernetes: Option<KubernetesConfig>,
 }
 
 impl Config {
     /// Resolves settings against the defaults. The data directory is made absolute (it is not
     /// created here).
     pub fn resolve(settings: Settings) -> anyhow::Result<Config> {
+        let runtime = settings.runtime.unwrap_or(RuntimeKind::Local);
+        let kubernetes = KubernetesConfig::resolve(&settings, runtime)?;
         let data_dir = settings
             .data_dir
             .unwrap_or_else(|| PathBuf::from("q8s-data"));
@@ -441,7 +468,7 @@ impl Config {
             domain,
             database,
             blob_store,
-            runtime: settings.runtime.unwrap_or(RuntimeKind::Local),
+            runtime,
             max_bundle_size: settings
                 .max_bundle_size
                 .map_or(DEFAULT_MAX_BUNDLE_SIZE, |b| b.0),
@@ -509,6 +536,7 @@ impl Config {
             public_scheme,
             public_port,
             idle_suspend: settings.idle_suspend.and_then(|i| i.0),
+            kubernetes,
         })
     }
 

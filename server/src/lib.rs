@@ -8,6 +8,7 @@
 pub mod api;
 pub mod auth;
 pub mod blob;
+pub mod bundle_token;
 pub mod cluster;
 pub mod config;
 pub mod error;

@@ -91,6 +91,9 @@ pub(crate) async fn reconcile(state: &AppState, pass: Pass) -> anyhow::Result<Re
         let mode = match state.store.catalog.instance(id).await?.map(|i| i.desired) {
             // Placed on another replica since (this one was taken for gone): stop this copy,
             // and keep its volume, whatever becomes of it.
+            // A cluster's instances are every replica's to see: one placed elsewhere is that
+            // replica's, no stray copy.
+            Some(DesiredState::Running) if state.runtime.shared() => continue,
             Some(DesiredState::Running)
                 if state.store.cluster.placement(id).await?.as_deref() != Some(node) =>
             {

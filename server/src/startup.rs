@@ -193,10 +193,17 @@ pub async fn prepare(config: Config) -> anyhow::Result<(AppState, Option<FirstSt
             tracing::warn!("--runtime fake: instances are simulated in memory (for tests only)");
             Arc::new(FakeRuntime::new(sink))
         }
-        RuntimeKind::Kubernetes => anyhow::bail!(
-            "--runtime kubernetes is not available in this build; use --runtime local"
-        ),
+        RuntimeKind::Kubernetes => kubernetes_runtime(&config, sink).await?,
     };
+    let bundle_tokens = crate::bundle_token::BundleTokens::new(
+        node.relay_key().as_bytes(),
+        config
+            .kubernetes
+            .as_ref()
+            .map_or(crate::bundle_token::DEFAULT_LIFETIME, |k| {
+                k.bundle_token_lifetime
+            }),
+    );
     let mut throttles = auth::Throttles::new(
         config.sign_in_attempts,
         std::time::Duration::from_secs(config.sign_in_window),
@@ -213,9 +220,35 @@ pub async fn prepare(config: Config) -> anyhow::Result<(AppState, Option<FirstSt
         throttles: Arc::new(throttles),
         node: Arc::new(node),
         idle: Arc::default(),
+        bundle_tokens: Arc::new(bundle_tokens),
     };
     Ok((state, first))
 }
+
+/// The Kubernetes runtime over the cluster `--kubeconfig` (or the pod's service account)
+/// names; a cluster that does not answer stops the start with why.
+async fn kubernetes_runtime(
+    config: &Config,
+    sink: Arc<dyn q8s_runtime::StatusSink>,
+) -> anyhow::Result<Arc<dyn Runtime>> {
+    let Some(kubernetes) = &config.kubernetes else {
+        anyhow::bail!("--runtime kubernetes without its settings");
+    };
+    let client = q8s_runtime_kubernetes::connect::client(kubernetes.kubeconfig.as_deref()).await?;
+    let runtime = q8s_runtime_kubernetes::KubernetesRuntime::new(
+        client,
+        kubernetes.settings.clone(),
+        sink,
+        KUBERNETES_POLL,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("--runtime kubernetes: {e}"))?;
+    tracing::info!(namespace = %kubernetes.settings.namespace, "instances run on Kubernetes");
+    Ok(Arc::new(runtime))
+}
+
+/// How often the Kubernetes runtime reads its instances' state from the cluster.
+const KUBERNETES_POLL: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// `q8s-server user add`: creates a user with a random password, returned for printing.
 pub async fn add_user(config: &Config, username: &str, admin: bool) -> anyhow::Result<String> {

@@ -28,6 +28,8 @@ pub struct AppState {
     pub node: Arc<crate::cluster::Node>,
     /// What the proxy saw of each instance lately, for putting idle ones to sleep.
     pub idle: Arc<crate::idle::Activity>,
+    /// Makes and checks the download tokens of bundles for pods (`--runtime kubernetes`).
+    pub bundle_tokens: Arc<crate::bundle_token::BundleTokens>,
 }
 
 /// What `/metrics` says of the replica that answers.

@@ -12,7 +12,7 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
-use q8s_core::constraints::{Constraints, Rule};
+use q8s_core::constraints::Constraints;
 use tokio::process::Command;
 use uuid::Uuid;
 
@@ -20,10 +20,11 @@ use super::LocalRuntimeConfig;
 use super::confine::{self, HostUser};
 use super::index_proxy::{Allowed, IndexProxy};
 use super::log::InstanceLog;
-use super::pins::{describe_match, installed_distributions, write_constraints};
+use super::pins::write_constraints;
 use super::prepare::{Interpreter, remove_entries};
 use super::process::{self, Confinement, Launch};
-use super::sandbox::{ENV_DIR, Sandbox, TOOLS_DIR};
+use super::sandbox::{ENV_DIR, OWNER_DIR, Sandbox, TOOLS_DIR};
+use crate::app_process;
 
 /// Where and how an instance's environment is installed: as the app's owner, in the
 /// instance's confinement and cgroup.
@@ -208,7 +209,7 @@ impl Installer {
             ),
             None => None,
         };
-        let mut env = install_env();
+        let mut env = app_process::install_env(&format!("{OWNER_DIR}/cache"));
         if let Some(proxy) = &proxy {
             for name in [
                 "HTTPS_PROXY",
@@ -228,15 +229,7 @@ impl Installer {
             interpreter.version.split_whitespace().next().unwrap_or("")
         ));
         let python = interpreter.executable.to_string_lossy().into_owned();
-        let args = [
-            "venv",
-            "--relocatable",
-            "--quiet",
-            "--allow-existing",
-            "--python",
-            &python,
-            venv,
-        ];
+        let args = app_process::venv_args(&python, venv);
         self.run_uv(&sandbox, &env, &args, "uv venv", install, log, false)
             .await?;
         if !app_dir.join("requirements.txt").is_file() {
@@ -254,38 +247,18 @@ impl Installer {
         // Rules for every environment, then those for what the environment resolved to, until
         // no new rule applies (a pin may change what resolves; each rule is added once).
         let constraints_file = format!("constraints-{run}.txt");
-        let mut applied: Vec<&Rule> = self.constraints.unconditional();
-        for rule in &applied {
-            log.note(&format!(
-                "constraint for every environment: {rule} ({})",
-                rule.why
-            ));
-        }
+        let env_dir = owner_dir.join(&build);
+        let mut rounds = app_process::ConstraintRounds::start(&self.constraints, |l| log.note(l));
         loop {
-            let file = (!applied.is_empty())
-                .then(|| write_constraints(owner_dir, &constraints_file, &applied, self.user))
+            let file = (!rounds.applied().is_empty())
+                .then(|| {
+                    write_constraints(owner_dir, &constraints_file, rounds.applied(), self.user)
+                })
                 .transpose()?;
             self.install_requirements(&uv, file.as_deref()).await?;
-            let installed = installed_distributions(&owner_dir.join(&build));
-            let matching = self
-                .constraints
-                .for_installed(installed.iter().map(|(n, v)| (n.as_str(), v.as_str())));
-            let new: Vec<&Rule> = matching
-                .into_iter()
-                .filter(|rule| !applied.iter().any(|a| std::ptr::eq(*a, *rule)))
-                .collect();
-            if new.is_empty() {
+            if !rounds.again(&env_dir, |l| log.note(l)) {
                 return Ok(());
             }
-            for rule in &new {
-                log.note(&format!(
-                    "the environment has {}: installing again with {} ({}; see docs/runtime.md)",
-                    describe_match(rule, &installed),
-                    rule.pins.join(", "),
-                    rule.why
-                ));
-            }
-            applied.extend(new);
         }
     }
 
@@ -297,22 +270,9 @@ impl Installer {
         uv: &Uv<'_>,
         constraints: Option<&str>,
     ) -> Result<(), String> {
-        let mut args = vec![
-            "pip",
-            "install",
-            "--requirement",
-            "requirements.txt",
-            "--python",
-            &uv.python,
-            // Bytecode now, once: the environment is read-only in the sandbox, so without it
-            // every start compiles every module it imports from source.
-            "--compile-bytecode",
-        ];
-        if let Some(file) = constraints {
-            args.extend(["--constraint", file]);
-        }
+        let args = app_process::pip_install_args(&uv.python, constraints);
         let mut offline = args.clone();
-        offline.push("--offline");
+        offline.push("--offline".to_owned());
         let quiet = self
             .run_uv(
                 uv.sandbox,
@@ -348,15 +308,14 @@ impl Installer {
         &self,
         sandbox: &Sandbox,
         env: &[(String, String)],
-        args: &[&str],
+        args: &[String],
         what: &str,
         install: &InstallContext<'_>,
         log: &InstanceLog,
         quiet: bool,
     ) -> Result<(), String> {
-        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
         let command = sandbox
-            .command(&format!("{TOOLS_DIR}/uv"), &args)
+            .command(&format!("{TOOLS_DIR}/uv"), args)
             .map_err(|err| format!("cannot prepare the install sandbox: {err}"))?;
         let launch = Launch::new("uv", command, env.to_vec());
         let mut child = process::command(&launch, install.confinement, install.cgroup)
@@ -436,33 +395,6 @@ struct Uv<'a> {
     log: &'a InstanceLog,
 }
 
-/// Settings of the server's environment that say how packages are fetched (an index mirror,
-/// a proxy, the CA bundle of a TLS-inspecting network): passed on to installs, the rest of the
-/// server's environment is not.
-const PASSED_TO_INSTALLS: &[&str] = &[
-    "SSL_CERT_FILE",
-    "SSL_CERT_DIR",
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "ALL_PROXY",
-    "NO_PROXY",
-    "http_proxy",
-    "https_proxy",
-    "all_proxy",
-    "no_proxy",
-    "UV_INDEX",
-    "UV_DEFAULT_INDEX",
-    "UV_INDEX_URL",
-    "UV_EXTRA_INDEX_URL",
-    "UV_INDEX_STRATEGY",
-    "UV_KEYRING_PROVIDER",
-    "UV_NATIVE_TLS",
-    "UV_SYSTEM_CERTS",
-    "UV_INSECURE_HOST",
-    "UV_HTTP_TIMEOUT",
-    "UV_CONCURRENT_DOWNLOADS",
-];
-
 /// Files the passed settings name (CA bundles), shown read-only in the install sandbox at
 /// their own path when they are not in a folder it sees anyway.
 fn install_files() -> Vec<PathBuf> {
@@ -477,30 +409,6 @@ fn install_files() -> Vec<PathBuf> {
                 && confine::reachable_by_others(path, false)
         })
         .collect()
-}
-
-/// The install's environment: what uv needs, and of the server's only [`PASSED_TO_INSTALLS`].
-fn install_env() -> Vec<(String, String)> {
-    let passed = PASSED_TO_INSTALLS
-        .iter()
-        .filter_map(|name| Some(((*name).to_owned(), std::env::var(name).ok()?)));
-    [
-        ("PATH", "/usr/local/bin:/usr/bin:/bin"),
-        ("HOME", "/tmp"),
-        ("TMPDIR", "/tmp"),
-        ("LANG", "C.UTF-8"),
-        ("UV_CACHE_DIR", "/owner/cache"),
-        ("UV_NO_PROGRESS", "1"),
-        ("UV_PYTHON_DOWNLOADS", "never"),
-        // Makes `py_compile` write checked-hash `.pyc` files (the source's hash, not its
-        // mtime): identical inputs give identical environments. 1980-01-01, as in bundles.
-        ("SOURCE_DATE_EPOCH", "315532800"),
-        ("NO_COLOR", "1"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .chain(passed)
-    .collect()
 }
 
 /// Copies the app's files to `to` (new), owned by `user`: regular files and folders only, modes

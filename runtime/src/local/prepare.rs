@@ -22,16 +22,7 @@ use super::install::Installer;
 use super::log::InstanceLog;
 use super::sandbox::ENV_DIR;
 
-/// How the app runs, decided from its environment and module.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum AppKind {
-    /// An `@app` Wave module: Qd plus `python -m h2o_wave run <module>`; upstream Qd.
-    WaveApp,
-    /// A Wave script without `@app`: Qd plus `python -m <module>`; upstream Qd.
-    WaveScript,
-    /// No Wave: `python -m <module>` serving HTTP on `$PORT`; upstream the app.
-    Plain,
-}
+pub(crate) use crate::app_process::AppKind;
 
 /// Everything an instance start needs on disk.
 #[derive(Debug, Clone)]
@@ -118,12 +109,8 @@ impl Preparer {
         let env_dir = self
             .environment(&app_dir, interpreter, log, install)
             .await?;
-        let waved = find_waved(&env_dir);
-        let kind = match &waved {
-            None => AppKind::Plain,
-            Some(_) if module_uses_app_decorator(&app_dir, module) => AppKind::WaveApp,
-            Some(_) => AppKind::WaveScript,
-        };
+        let (kind, qd) = crate::app_process::app_kind(&env_dir, &app_dir, module, ENV_DIR);
+        let waved = qd.map(|qd| (qd.waved, qd.www));
         Ok(Prepared {
             app_dir,
             env_dir,
@@ -282,49 +269,5 @@ async fn find_interpreter(python: &Path) -> Result<Interpreter, String> {
             "{} does not work as a Python interpreter",
             python.display()
         )),
-    }
-}
-
-/// Qd and its web folder as seen inside the sandbox, if the environment has Wave.
-fn find_waved(env_dir: &Path) -> Option<(String, String)> {
-    let waved = ["waved", "bin/waved"]
-        .into_iter()
-        .find(|p| env_dir.join(p).is_file())?;
-    let www = ["www", "share/wave/www"]
-        .into_iter()
-        .find(|p| env_dir.join(p).is_dir())?;
-    Some((format!("{ENV_DIR}/{waved}"), format!("{ENV_DIR}/{www}")))
-}
-
-/// Whether the module's source declares an `@app` handler (else it is run as a script).
-fn module_uses_app_decorator(app_dir: &Path, module: &str) -> bool {
-    let relative: PathBuf = module.split('.').collect();
-    let candidates = [
-        app_dir.join(&relative).with_extension("py"),
-        app_dir.join(&relative).join("__init__.py"),
-    ];
-    match candidates.iter().find_map(|p| fs::read_to_string(p).ok()) {
-        Some(source) => source.lines().any(|l| l.trim_start().starts_with("@app(")),
-        // Compiled or generated: Wave's own runner is the better guess.
-        None => true,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn detects_app_modules() {
-        let dir = tempfile::tempdir().unwrap();
-        fs::create_dir(dir.path().join("pkg")).unwrap();
-        fs::write(
-            dir.path().join("pkg/app.py"),
-            "from h2o_wave import app\n@app('/')\nasync def serve(q): pass\n",
-        )
-        .unwrap();
-        fs::write(dir.path().join("script.py"), "from h2o_wave import site\n").unwrap();
-        assert!(module_uses_app_decorator(dir.path(), "pkg.app"));
-        assert!(!module_uses_app_decorator(dir.path(), "script"));
     }
 }

@@ -23,7 +23,7 @@ use super::seccomp;
 /// Where the app's files appear.
 pub(crate) const APP_DIR: &str = "/app";
 /// Where the Python environment appears.
-pub(crate) const ENV_DIR: &str = "/venv";
+pub(crate) const ENV_DIR: &str = crate::app_process::ENV_DIR;
 /// Where the install sees its owner's folder: the package cache, the environment being built
 /// and a scratch copy of the app's files, on one mount so that uv can hard-link from its cache.
 pub(crate) const OWNER_DIR: &str = "/owner";

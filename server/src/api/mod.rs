@@ -4,6 +4,7 @@
 mod accounts;
 mod apps;
 mod extract;
+mod instance_bundle;
 mod instances;
 pub mod models;
 mod names;
@@ -97,6 +98,11 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .split_for_parts();
     let json = doc.clone();
     let api = api
+        // For pods, with an instance's download token: not in the OpenAPI document.
+        .route(
+            "/api/v1/instances/{id}/bundle",
+            get(instance_bundle::instance_bundle),
+        )
         .route(
             "/api/v1/openapi.json",
             get(move || {

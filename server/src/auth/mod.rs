@@ -278,10 +278,10 @@ pub async fn caller_from_parts(
     else {
         return Ok(None);
     };
-    if let Some(host) = &record.host {
-        if request_host(headers).as_deref() != Some(host.as_str()) {
-            return Ok(None);
-        }
+    if let Some(host) = &record.host
+        && request_host(headers).as_deref() != Some(host.as_str())
+    {
+        return Ok(None);
     }
     let user = state
         .store

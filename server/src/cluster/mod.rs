@@ -251,7 +251,8 @@ pub(crate) async fn run(state: AppState) {
 }
 
 /// Moves to this node the instances that should run on a node that is gone (or on none),
-/// except those with a volume (their data is on that node's disk); how many moved.
+/// except those with a volume (their data is on that node's disk) unless the runtime is
+/// shared (a cluster's volumes are no node's); how many moved.
 async fn adopt_orphans(state: &AppState) -> anyhow::Result<usize> {
     let cluster = &state.store.cluster;
     let mut adopted = 0;
@@ -262,8 +263,10 @@ async fn adopt_orphans(state: &AppState) -> anyhow::Result<usize> {
         let Some(app) = state.store.catalog.app(instance.app_id).await? else {
             continue;
         };
+        let shared = state.runtime.shared();
         if let Some(gone) = node.as_deref()
             && app.manifest.runtime.volume_mount.is_some()
+            && !shared
         {
             // Its volume is on the gone node's disk: it waits for that node to come back, and
             // the leader says so in its stead (the node writes again when it is back).
@@ -286,6 +289,19 @@ async fn adopt_orphans(state: &AppState) -> anyhow::Result<usize> {
             continue;
         }
         if !cluster.place(id, node.as_deref(), &state.node.name).await? {
+            continue;
+        }
+        if shared {
+            // The cluster runs it whichever replica writes its status: nothing moves but the
+            // writer, which says what its runtime sees.
+            if let Some(seen) = state.runtime.observe(id).await? {
+                state
+                    .store
+                    .catalog
+                    .set_instance_status(id, &state.node.name, seen.status, None, seen.restarts)
+                    .await?;
+            }
+            adopted += 1;
             continue;
         }
         let from = node.as_deref().unwrap_or("no replica");

@@ -67,7 +67,7 @@ pub(crate) async fn upstream_after_wake(
             return Ok(upstream);
         }
         polls += 1;
-        if polls % STATUS_EVERY == 0 {
+        if polls.is_multiple_of(STATUS_EVERY) {
             match state.store.catalog.instance(id).await {
                 Ok(Some(now)) => {
                     if let Some(cause) = failure(&now) {

@@ -46,7 +46,7 @@ pub async fn check(config: &Config) -> Vec<CheckLine> {
         },
         CheckLine {
             part: "runtime",
-            outcome: runtime(config),
+            outcome: runtime(config).await,
         },
     ]
 }
@@ -199,12 +199,10 @@ fn store_name(url: &str) -> String {
     }
 }
 
-fn runtime(config: &Config) -> Result<String, String> {
+async fn runtime(config: &Config) -> Result<String, String> {
     match config.runtime {
         RuntimeKind::Fake => Ok("fake: instances simulated in memory (for tests only)".into()),
-        RuntimeKind::Kubernetes => Err(
-            "--runtime kubernetes is not available in this build. Fix: use --runtime local".into(),
-        ),
+        RuntimeKind::Kubernetes => kubernetes(config).await,
         RuntimeKind::Local => {
             let mut runtime_config = LocalRuntimeConfig::new(&config.data_dir);
             runtime_config.sandbox_user = config.sandbox_user;
@@ -217,6 +215,32 @@ fn runtime(config: &Config) -> Result<String, String> {
             ))
         }
     }
+}
+
+/// Whether the cluster answers a list of q8s's Deployments in the instances' namespace (what
+/// the runtime does first at start).
+async fn kubernetes(config: &Config) -> Result<String, String> {
+    use q8s_runtime_kubernetes::{apply::Cluster, connect};
+    let Some(kubernetes) = &config.kubernetes else {
+        return Err("--runtime kubernetes without its settings".into());
+    };
+    let namespace = &kubernetes.settings.namespace;
+    let client = connect::client(kubernetes.kubeconfig.as_deref())
+        .await
+        .map_err(|e| format!("{e}. Fix: name a kubeconfig with --kubeconfig"))?;
+    let deployments = Cluster::new(client, namespace.clone())
+        .deployments()
+        .await
+        .map_err(|e| {
+            format!(
+                "listing Deployments in `{namespace}`: {e}. Fix: check the cluster's address \
+                 and that deploy/kubernetes/rbac.yaml is applied"
+            )
+        })?;
+    Ok(format!(
+        "kubernetes: namespace `{namespace}` answers, {} instance Deployment(s)",
+        deployments.len()
+    ))
 }
 
 /// Whether the server can create the data directory and write in it.

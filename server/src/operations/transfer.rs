@@ -52,10 +52,10 @@ pub async fn migrate_data(
     if !Path::new(path).is_file() {
         anyhow::bail!("--from: there is no SQLite database at {path}");
     }
-    if let Some(folder) = transfer.from_blobs.strip_prefix("file://") {
-        if !Path::new(folder).is_dir() {
-            anyhow::bail!("--from-blobs: there is no folder {folder}");
-        }
+    if let Some(folder) = transfer.from_blobs.strip_prefix("file://")
+        && !Path::new(folder).is_dir()
+    {
+        anyhow::bail!("--from-blobs: there is no folder {folder}");
     }
     let no_cache = || ReadCache::new(std::env::temp_dir().join("q8s-migrate-data"), 0);
     let from_blobs = ObjectBlobStore::open(&transfer.from_blobs, no_cache())

@@ -73,7 +73,7 @@ pub async fn instance_spec(
         app_name: app.manifest.app.name.clone(),
         app_version: app.manifest.app.version.clone(),
         bundle_sha256: app.bundle_sha256.clone(),
-        bundle: BundleSource::LocalFile(state.blobs.local_path(&app.bundle_sha256).await?),
+        bundle: bundle_source(state, app, instance_id).await?,
         module: runtime.module.clone(),
         env,
         volume_mount: runtime.volume_mount.clone(),
@@ -81,6 +81,29 @@ pub async fn instance_spec(
         memory_limit: runtime.memory_limit_bytes(),
         memory_reservation: runtime.memory_reservation_bytes(),
         instance_url: state.config.instance_url(instance_id),
+    })
+}
+
+/// Where the runtime gets the bundle: a file of this host for the local runtime; the server's
+/// URL with a new download token for pods (`--runtime kubernetes`).
+async fn bundle_source(
+    state: &AppState,
+    app: &AppRecord,
+    instance_id: Uuid,
+) -> ApiResult<BundleSource> {
+    let Some(kubernetes) = &state.config.kubernetes else {
+        return Ok(BundleSource::LocalFile(
+            state.blobs.local_path(&app.bundle_sha256).await?,
+        ));
+    };
+    let now = time::OffsetDateTime::now_utc();
+    let token = state
+        .bundle_tokens
+        .mint(instance_id, &app.bundle_sha256, now)
+        .ok_or_else(|| ApiError::internal("a bundle token", &app.bundle_sha256))?;
+    Ok(BundleSource::Url {
+        url: kubernetes.bundle_url(instance_id),
+        token: Some(token),
     })
 }
 

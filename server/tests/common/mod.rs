@@ -3,6 +3,7 @@
 #![allow(dead_code, unused_imports)] // each test file uses a different subset
 
 pub mod backend;
+pub mod kubernetes;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

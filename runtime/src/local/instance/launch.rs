@@ -6,16 +6,18 @@ use std::net::{Ipv4Addr, TcpListener};
 use std::path::Path;
 
 use super::Supervisor;
-use super::keys::{AccessKey, KEYCHAIN_PATH};
+use crate::app_process::{self, AccessKey};
 use crate::local::cgroup::{Cgroup, Limits};
-use crate::local::prepare::{AppKind, Prepared};
+use crate::local::prepare::Prepared;
 use crate::local::process::Launch;
 use crate::local::sandbox::{ENV_DIR, Sandbox};
 
 /// Qd's port inside an instance's own network namespace (Wave's default).
-pub(super) const QD_PORT: u16 = 10101;
+pub(super) const QD_PORT: u16 = app_process::QD_PORT;
 /// The app's port there (Wave's default for apps).
-pub(super) const APP_PORT: u16 = 8000;
+pub(super) const APP_PORT: u16 = app_process::APP_PORT;
+/// Where Qd reads its keychain inside its sandbox (a file made in memory for it).
+const KEYCHAIN_PATH: &str = "/etc/wave-keychain";
 
 impl Supervisor {
     pub(super) fn qd_launch(
@@ -35,21 +37,17 @@ impl Supervisor {
             sandbox = sandbox.without_seccomp();
         }
         let command = sandbox.command(waved, &[])?;
-        let env = base_env()
-            .chain([
-                ("H2O_WAVE_LISTEN".to_owned(), format!("127.0.0.1:{port}")),
-                ("H2O_WAVE_WEB_DIR".to_owned(), www.to_owned()),
-                ("H2O_WAVE_DATA_DIR".to_owned(), "/tmp/qd".to_owned()),
-                (
-                    "Q8S_INSTANCE_ID".to_owned(),
-                    self.spec.instance_id.to_string(),
-                ),
-                (
-                    "H2O_WAVE_ACCESS_KEYCHAIN".to_owned(),
-                    KEYCHAIN_PATH.to_owned(),
-                ),
-            ])
-            .collect();
+        let qd = app_process::Qd {
+            waved: waved.to_owned(),
+            www: www.to_owned(),
+        };
+        let env = app_process::qd_env(
+            ENV_DIR,
+            &self.spec.instance_id.to_string(),
+            &format!("127.0.0.1:{port}"),
+            &qd,
+            KEYCHAIN_PATH,
+        );
         Ok(Launch::new("Qd", command, env))
     }
 
@@ -61,50 +59,16 @@ impl Supervisor {
         app_port: u16,
         key: &AccessKey,
     ) -> std::io::Result<Launch> {
-        let module = self.spec.module.clone();
-        let python = format!("{ENV_DIR}/bin/python");
-        let args: Vec<String> = match prepared.kind {
-            AppKind::WaveApp => [
-                "-m",
-                "h2o_wave",
-                "run",
-                "--no-reload",
-                "--no-autostart",
-                &module,
-            ]
-            .map(str::to_owned)
-            .to_vec(),
-            AppKind::WaveScript | AppKind::Plain => vec!["-m".into(), module],
-        };
+        let (python, args) = app_process::app_command(ENV_DIR, prepared.kind, &self.spec.module);
         let command = sandbox.command(&python, &args)?;
-        let spec = &self.spec;
-        let mut env: Vec<(String, String)> = base_env().collect();
-        env.extend(spec.env.iter().cloned());
-        env.extend([
-            ("VIRTUAL_ENV".to_owned(), ENV_DIR.to_owned()),
-            ("Q8S_INSTANCE_ID".to_owned(), spec.instance_id.to_string()),
-            ("Q8S_APP_ID".to_owned(), spec.app_id.to_string()),
-            ("Q8S_APP_NAME".to_owned(), spec.app_name.clone()),
-            ("Q8S_APP_VERSION".to_owned(), spec.app_version.clone()),
-            ("Q8S_INSTANCE_URL".to_owned(), spec.instance_url.clone()),
-            ("PORT".to_owned(), app_port.to_string()),
-        ]);
-        if prepared.kind != AppKind::Plain {
-            env.extend([
-                (
-                    "H2O_WAVE_ADDRESS".to_owned(),
-                    format!("http://127.0.0.1:{qd_port}"),
-                ),
-                (
-                    "H2O_WAVE_APP_ADDRESS".to_owned(),
-                    format!("http://127.0.0.1:{app_port}"),
-                ),
-                ("H2O_WAVE_ACCESS_KEY_ID".to_owned(), key.id.clone()),
-                ("H2O_WAVE_ACCESS_KEY_SECRET".to_owned(), key.secret.clone()),
-                // Some `wave run` versions ignore `--no-autostart` and start a Qd of their own.
-                ("H2O_WAVE_NO_AUTOSTART".to_owned(), "true".to_owned()),
-            ]);
-        }
+        let env = app_process::app_env(
+            ENV_DIR,
+            &app_process::Identity::of(&self.spec),
+            &self.spec.env,
+            prepared.kind,
+            (qd_port, app_port),
+            key,
+        );
         Ok(Launch::new("app", command, env))
     }
 
@@ -140,21 +104,6 @@ impl Supervisor {
         let cgroups = &self.shared.cgroups;
         cgroups.instance(self.spec.instance_id, &limits, &self.handle.log)
     }
-}
-
-/// What every sandboxed process gets; nothing of the server's own environment.
-fn base_env() -> impl Iterator<Item = (String, String)> {
-    [
-        ("PATH", "/venv/bin:/usr/local/bin:/usr/bin:/bin"),
-        ("HOME", "/tmp"),
-        ("TMPDIR", "/tmp"),
-        ("LANG", "C.UTF-8"),
-        ("TZ", "UTC"),
-        ("PYTHONUNBUFFERED", "1"),
-        ("PYTHONDONTWRITEBYTECODE", "1"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
 }
 
 /// A free loopback port (for Qd and the app when they share the host's network).

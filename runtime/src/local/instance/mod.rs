@@ -3,7 +3,6 @@
 //! backoff until too many come in a row. Every crash says why: how the process ended and the
 //! decisive line of what it printed ([`super::diagnose`]).
 
-mod keys;
 mod launch;
 mod pair;
 
@@ -24,8 +23,8 @@ use super::network::Pod;
 use super::prepare::{AppKind, InstallContext, Prepared};
 use super::process::{Confinement, Sandboxed, describe_exit};
 use super::sandbox::Sandbox;
+use crate::app_process::AccessKey;
 use crate::{BundleSource, InstanceSpec, InstanceStatus, StatusUpdate, Upstream};
-use keys::AccessKey;
 use launch::{APP_PORT, QD_PORT, free_port};
 use pair::{Silent, answers, silence, stop_all, wait_either};
 
