@@ -26,6 +26,7 @@ use uuid::Uuid;
 
 use crate::labels::{self, MANAGER, object_name};
 use crate::manifest::InstanceObjects;
+use crate::manifest::{BUNDLE_TOKEN_KEY, BUNDLE_URL_KEY};
 
 /// How many times an apply answered `409` is tried in all.
 const CONFLICT_ATTEMPTS: u32 = 5;
@@ -181,6 +182,41 @@ impl Cluster {
                     tokio::time::sleep(self.conflict_delay).await;
                 }
             }
+        }
+    }
+
+    /// Puts a new bundle URL and download token into the instance's Secret (a merge patch of
+    /// those two keys only), for the next pod the cluster makes; the running pod is not
+    /// touched. `false` when the instance has no Secret.
+    pub async fn refresh_bundle(
+        &self,
+        instance_id: Uuid,
+        url: &str,
+        token: Option<&str>,
+    ) -> Result<bool, ClusterError> {
+        use k8s_openapi::ByteString;
+        let mut data = std::collections::BTreeMap::new();
+        data.insert(BUNDLE_URL_KEY, ByteString(url.as_bytes().to_vec()));
+        if let Some(token) = token {
+            data.insert(BUNDLE_TOKEN_KEY, ByteString(token.as_bytes().to_vec()));
+        }
+        let patch = serde_json::json!({ "data": data });
+        let name = object_name(instance_id);
+        let params = PatchParams {
+            field_manager: Some(MANAGER.into()),
+            ..PatchParams::default()
+        };
+        match self
+            .api::<Secret>()
+            .patch(&name, &params, &Patch::Merge(&patch))
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(kube::Error::Api(status)) if status.code == 404 => Ok(false),
+            Err(err) => Err(ClusterError::new(
+                format!("refresh the bundle token of {name}"),
+                err,
+            )),
         }
     }
 

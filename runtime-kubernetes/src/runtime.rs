@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Pod;
 use q8s_runtime::{
-    Collected, InstanceSpec, InstanceStatus, LogStream, Observed, Runtime, RuntimeError,
-    StatusSink, StatusUpdate, StopMode, Upstream,
+    BundleSource, Collected, InstanceSpec, InstanceStatus, LogStream, Observed, Runtime,
+    RuntimeError, StatusSink, StatusUpdate, StopMode, Upstream,
 };
 use tokio::task::JoinHandle;
 use uuid::Uuid;
@@ -254,6 +254,23 @@ impl Runtime for KubernetesRuntime {
     ) -> Result<LogStream, RuntimeError> {
         let inner = &self.inner;
         crate::logs::instance_log(&inner.cluster, &inner.kept, instance_id, tail, follow).await
+    }
+
+    async fn refresh_bundle(
+        &self,
+        instance_id: Uuid,
+        bundle: &BundleSource,
+    ) -> Result<(), RuntimeError> {
+        let BundleSource::Url { url, token } = bundle else {
+            return Err(RuntimeError::InvalidSpec(
+                "pods fetch their bundle from a URL".into(),
+            ));
+        };
+        self.inner
+            .cluster
+            .refresh_bundle(instance_id, url, token.as_deref())
+            .await?;
+        Ok(())
     }
 
     fn shared(&self) -> bool {

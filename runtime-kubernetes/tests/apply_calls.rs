@@ -316,6 +316,48 @@ async fn suspend_scales_the_deployment_to_zero_and_a_missing_one_is_no_error() {
 }
 
 #[tokio::test]
+async fn a_token_refresh_patches_the_secret_s_two_keys_and_a_missing_secret_is_no_error() {
+    let (cluster, mut handle) = cluster();
+    let id = Uuid::new_v4();
+    let call = tokio::spawn({
+        let cluster = cluster.clone();
+        async move {
+            (
+                cluster
+                    .refresh_bundle(id, "http://s/b", Some("q8si_t"))
+                    .await,
+                cluster.refresh_bundle(id, "http://s/b", None).await,
+            )
+        }
+    });
+    let secret = json!({"kind": "Secret", "apiVersion": "v1",
+                        "metadata": {"name": format!("q8s-{id}"), "namespace": NS}});
+    let seen = answer(&mut handle, 200, secret).await;
+    assert_eq!(seen.method, "PATCH");
+    assert_eq!(
+        seen.path,
+        format!("/api/v1/namespaces/{NS}/secrets/q8s-{id}")
+    );
+    assert_eq!(
+        seen.content_type.as_deref(),
+        Some("application/merge-patch+json")
+    );
+    // base64 of `http://s/b` and `q8si_t`: nothing else of the Secret is sent.
+    assert_eq!(
+        seen.body,
+        json!({"data": {"q8s.bundle-url": "aHR0cDovL3MvYg==", "q8s.bundle-token": "cThzaV90"}})
+    );
+    let seen = answer(&mut handle, 404, failure(404, "NotFound", "not found")).await;
+    assert_eq!(
+        seen.body,
+        json!({"data": {"q8s.bundle-url": "aHR0cDovL3MvYg=="}})
+    );
+    let (first, second) = call.await.unwrap();
+    assert!(first.unwrap());
+    assert!(!second.unwrap());
+}
+
+#[tokio::test]
 async fn terminate_deletes_by_label_and_what_is_gone_is_no_error() {
     let (cluster, mut handle) = cluster();
     let id = Uuid::new_v4();

@@ -285,6 +285,18 @@ pub trait Runtime: Send + Sync + 'static {
         Capacity::default()
     }
 
+    /// Gives instance `instance_id` a new way to fetch its bundle (a new download token) for
+    /// when its runtime starts it again on its own (a cluster making a new pod); nothing is
+    /// restarted. Runtimes that never fetch again ignore it.
+    async fn refresh_bundle(
+        &self,
+        instance_id: Uuid,
+        bundle: &BundleSource,
+    ) -> Result<(), RuntimeError> {
+        let _ = (instance_id, bundle);
+        Ok(())
+    }
+
     /// Whether every replica's runtime sees and reaches the same instances (a cluster): then
     /// an instance another replica launched is no stray to stop, and its volume is no
     /// replica's own. `false` (the default): instances run where their runtime is.

@@ -130,6 +130,43 @@ impl BundleTokens {
     }
 }
 
+/// Gives the running instances placed on this replica a new download token every quarter of
+/// the lifetime (at least every 15 s), so that a pod the cluster makes again on its own can
+/// always fetch its bundle; until aborted. Only with `--runtime kubernetes`.
+pub(crate) async fn refresh_periodically(state: crate::state::AppState, lifetime: Duration) {
+    let period = (lifetime / 4).max(Duration::from_secs(15));
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    loop {
+        tick.tick().await;
+        if let Err(e) = refresh(&state).await {
+            tracing::warn!(error = %e, "refreshing instances' bundle tokens");
+        }
+    }
+}
+
+async fn refresh(state: &crate::state::AppState) -> anyhow::Result<()> {
+    let catalog = &state.store.catalog;
+    for instance in catalog.instances_to_run(&state.node.name).await? {
+        let Some(app) = catalog.app(instance.app_id).await? else {
+            continue;
+        };
+        // One instance's trouble (its Secret being replaced, a refusal) leaves the others'.
+        let refreshed =
+            match crate::service::instances::bundle_source(state, &app, instance.id).await {
+                Ok(source) => state
+                    .runtime
+                    .refresh_bundle(instance.id, &source)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.message),
+            };
+        if let Err(why) = refreshed {
+            tracing::warn!(instance = %instance.id, %why, "refreshing a bundle token");
+        }
+    }
+    Ok(())
+}
+
 /// 32 bytes from 64 hex digits.
 fn hex_32(text: &str) -> Option<[u8; 32]> {
     if text.len() != 64 || !text.is_ascii() {

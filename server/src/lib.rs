@@ -167,12 +167,21 @@ pub async fn run(
         state.config.gc_interval,
     ));
     let idle = tokio::spawn(idle::sweep_periodically(state.clone()));
+    let tokens = state.config.kubernetes.as_ref().map(|k| {
+        tokio::spawn(bundle_token::refresh_periodically(
+            state.clone(),
+            k.bundle_token_lifetime,
+        ))
+    });
     // Instance hosts reach the proxy before the router, on threads of their own (see `serve`).
     let result = serve::serve(listener, state.clone(), app(state.clone()), shutdown).await;
     purge.abort();
     idle.abort();
     sweep.abort();
     reconciler.abort();
+    if let Some(tokens) = tokens {
+        tokens.abort();
+    }
     if let Some(membership) = membership {
         membership.abort();
     }

@@ -5,8 +5,8 @@
 //! What it does, as the API server does: namespaced get, list (with equality label selectors),
 //! delete and delete-collection; server-side apply (`PATCH` with
 //! `application/apply-patch+yaml`, a `fieldManager` required) as create-or-merge, where an
-//! apply that changes nothing keeps the `resourceVersion`; a merge patch of a Deployment's
-//! `scale` subresource; `uid`, `resourceVersion`, `generation` and `creationTimestamp` set by
+//! apply that changes nothing keeps the `resourceVersion`; a merge patch of an object or of a
+//! Deployment's `scale` subresource; `uid`, `resourceVersion`, `generation` and `creationTimestamp` set by
 //! the server; `404`, `409` and `422` answers as `Status` objects; a fake kubelet
 //! ([`Kubelet`]) that gives each Deployment its pod, in the state the test chose; a ClusterIP
 //! on the loopback range for every Service, where a ready pod answers HTTP. Not yet:
@@ -213,6 +213,9 @@ impl State {
             ("PATCH", Some(_), Some("scale")) if content_type == "application/merge-patch+json" => {
                 self.scale(route, &body)
             }
+            ("PATCH", Some(_), None) if content_type == "application/merge-patch+json" => {
+                self.merge_patch(route, &body)
+            }
             _ => failure(
                 405,
                 "MethodNotAllowed",
@@ -272,6 +275,21 @@ impl State {
                 let generation = stored["metadata"]["generation"].as_i64().unwrap_or(1);
                 merged["metadata"]["generation"] = json!(generation + 1);
             }
+            self.objects.insert(key, merged.clone());
+        }
+        (200, merged)
+    }
+
+    /// A JSON merge patch of an existing object (maps merged, the rest replaced).
+    fn merge_patch(&mut self, route: &Route, patch: &Value) -> Reply {
+        let key = route.key();
+        let Some(stored) = self.objects.get(&key).cloned() else {
+            return not_found(route);
+        };
+        let mut merged = stored.clone();
+        merge::merge(&mut merged, patch);
+        if merged != stored {
+            merged["metadata"]["resourceVersion"] = json!(self.next_version());
             self.objects.insert(key, merged.clone());
         }
         (200, merged)

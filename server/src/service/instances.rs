@@ -86,7 +86,7 @@ pub async fn instance_spec(
 
 /// Where the runtime gets the bundle: a file of this host for the local runtime; the server's
 /// URL with a new download token for pods (`--runtime kubernetes`).
-async fn bundle_source(
+pub(crate) async fn bundle_source(
     state: &AppState,
     app: &AppRecord,
     instance_id: Uuid,
