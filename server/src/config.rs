@@ -7,6 +7,7 @@ mod bytes;
 mod files;
 mod idle;
 mod kubernetes;
+mod memory;
 pub use addresses::TrustedProxies;
 pub(crate) use addresses::host_name;
 use addresses::{advertise_url, public_url};
@@ -14,6 +15,8 @@ pub use bytes::ByteSize;
 use files::{constraints, sandbox_paths};
 pub use idle::IdleSuspend;
 pub use kubernetes::KubernetesConfig;
+pub use memory::default_memory_capacity;
+use memory::machine_memory;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -586,23 +589,6 @@ impl Config {
     pub fn instance_memory_ceiling(&self) -> Option<u64> {
         self.memory_capacity.or_else(machine_memory)
     }
-}
-
-/// `MemTotal` of `/proc/meminfo`, in bytes.
-/// What instances may reserve of a machine with `total` bytes of memory when no
-/// `--memory-capacity` is given: all but room for the host (its own processes, the server,
-/// the page cache that keeps environments and bundles warm), 1 GiB or a sixteenth of the
-/// memory, whichever is more.
-pub fn default_memory_capacity(total: u64) -> u64 {
-    let room = (1u64 << 30).max(total / 16);
-    total.saturating_sub(room).max(total / 2)
-}
-
-fn machine_memory() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = text.lines().find_map(|l| l.strip_prefix("MemTotal:"))?;
-    let kib: u64 = line.trim().strip_suffix("kB")?.trim().parse().ok()?;
-    kib.checked_mul(1024)
 }
 
 #[cfg(test)]
