@@ -4,6 +4,7 @@
 
 import init, { Client, version } from "./pkg/q8s_wasm.js";
 import { Bundler } from "./bundler.js";
+import { Capacity } from "./capacity.js";
 import { Catalog } from "./catalog.js";
 import { announce, errorBox, formatBytes, h, plural, replace } from "./dom.js";
 import { fromDirectoryHandle, fromDrop, fromFileList, hasDirectoryPicker } from "./files.js";
@@ -216,11 +217,19 @@ async function main() {
     },
   });
   const tokens = new Tokens({ client, me: () => me });
-  const showUploadTab = setupTabs({ "tab-catalog": catalog, "tab-tokens": tokens });
+  const capacity = new Capacity({ client, me: () => me });
+  const catalogView = {
+    setVisible: (visible) => {
+      catalog.setVisible(visible);
+      capacity.setVisible(visible);
+    },
+  };
+  const showUploadTab = setupTabs({ "tab-catalog": catalogView, "tab-tokens": tokens });
   setupChoosing(view, showUploadTab);
   me = await loadSession(client);
   view.refreshUploadButton();
   catalog.markStale();
+  if (capacity.visible) capacity.refresh();
   if (tokens.visible) tokens.refresh();
   document.body.dataset.ready = "true";
 }

@@ -63,6 +63,13 @@ impl Client {
         promise(&self.inner, |c| async move { c.me().await })
     }
 
+    /// `GET /admin/capacity` (admins): this server's memory admission (capacity, reserved,
+    /// used, admitted and waiting instances) and the instances by status.
+    #[wasm_bindgen(unchecked_return_type = "Promise<CapacityReport>")]
+    pub fn capacity(&self) -> Promise {
+        promise(&self.inner, |c| async move { c.capacity().await })
+    }
+
     /// `GET /apps`: my apps, or with `all` every app I may see; the latest version of each
     /// Name unless `allVersions`.
     #[wasm_bindgen(unchecked_return_type = "Promise<App[]>")]

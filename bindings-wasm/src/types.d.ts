@@ -181,6 +181,29 @@ export interface CreatedToken {
   created_at: string;
 }
 
+/** The answer of `GET /admin/capacity` (`Client.capacity`, admins): what the answering
+ * server holds of its machine's memory, and every server's instances by status. */
+export interface CapacityReport {
+  /** The server that answered (its `--node-name`). */
+  node: string;
+  /** Memory its instances may reserve in all; `null` where the runtime does not admit by
+   * memory (a cluster's scheduler does). */
+  capacity_bytes: number | null;
+  /** What its admitted instances reserve (`MemoryReservation`, else `MemoryLimit`). */
+  reserved_bytes: number;
+  /** What they use now (their working set); `null` when it cannot be read. */
+  used_bytes: number | null;
+  /** Instances admitted on this server (starting or running). */
+  admitted: number;
+  /** Instances waiting for memory to start. */
+  waiting: number;
+  /** Every server's instances by status (`RUNNING`, `SUSPENDED`, …). */
+  instances: Record<string, number>;
+  /** Of the `SUSPENDED` ones, those asleep for being idle (`--idle-suspend`): they hold no
+   * memory and wake on their next request. */
+  sleeping: number;
+}
+
 /** Where an app's bundle is stored. */
 export interface BundleRef {
   /** The file name, `<name>.<version>.qz`. */

@@ -9,8 +9,8 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use q8s_core::api::{
-    ApiError, App, CreatedToken, CreatedUser, Instance, Me, SecretAccessChange, SecretInfo,
-    SecretWrite, Visibility,
+    ApiError, App, CapacityReport, CreatedToken, CreatedUser, Instance, Me, SecretAccessChange,
+    SecretInfo, SecretWrite, Visibility,
 };
 
 /// The address of a q8s server started with its defaults.
@@ -170,6 +170,13 @@ impl Client {
     /// `GET /me`: who the token belongs to.
     pub async fn me(&self) -> Result<Me, ApiError> {
         self.json(self.call(Method::GET, &["me"])).await
+    }
+
+    /// `GET /admin/capacity` (admins): the answering replica's memory admission and every
+    /// replica's instances by status.
+    pub async fn capacity(&self) -> Result<CapacityReport, ApiError> {
+        self.json(self.call(Method::GET, &["admin", "capacity"]))
+            .await
     }
 
     /// `GET /apps/{id}`.

@@ -126,6 +126,18 @@ async fn hello_sleeps_when_idle_and_wakes_for_requests_and_websockets() {
     );
     assert_eq!(metric(&server, "q8s_instances_sleeping").await, 1);
     assert_eq!(metric(&server, "q8s_instance_sleeps_total").await, 1);
+    let (status, capacity) = server.get(&admin, "/admin/capacity").await;
+    assert_eq!(status, StatusCode::OK, "{capacity}");
+    // Asleep, it holds no reservation: only the instance that never sleeps is admitted.
+    assert_eq!(
+        (
+            &capacity["sleeping"],
+            &capacity["admitted"],
+            &capacity["reserved_bytes"]
+        ),
+        (&Value::from(1), &Value::from(1), &Value::from(64u64 << 20)),
+        "{capacity}"
+    );
 
     // An HTTP request wakes it, is held until Qd answers, and gets the app's page.
     let asked = Instant::now();

@@ -2,7 +2,7 @@
 // q8s-server: sign in; a broken manifest's diagnostics at their lines; examples/hello
 // bundled in the page with the CLI's sha256; upload with progress; run; the instance
 // RUNNING and its Wave page open; its log; the catalog's visibility changes (checked through
-// the API); terminate; a launch refused with secret-forbidden; a CLI-built .qz inspected; keyboard access; phone width; no console
+// the API); the capacity panel (admins only); terminate; a launch refused with secret-forbidden; a CLI-built .qz inspected; keyboard access; phone width; no console
 // errors anywhere. Screenshots of each state go to $Q8S_TEST_OUTPUT.
 //
 //   node tests/web/e2e.mjs          (after `make build-web` and `cargo build -p q8s-server -p q8s-cli`)
@@ -12,16 +12,15 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import {
-  REPO, TARGET_DIR, TestFailure, binary, check, cliJson, fail, launchBrowser, sha256, startServer,
-  step as checkedStep, watchConsole,
+  REPO, TARGET_DIR, TestFailure, binary, byTestId, check, cliJson, fail, launchBrowser, sha256, startServer,
+  step as checkedStep, waitForApi, watchConsole,
 } from "./harness.mjs";
+import { capacityStep, signedOutStep, tokensStep } from "./views.mjs";
 
 const WEB_DIR = path.join(REPO, "web-demo", "dist");
 const HELLO = path.join(REPO, "examples", "hello");
 const OUTPUT = path.resolve(process.env.Q8S_TEST_OUTPUT || path.join(TARGET_DIR, "web-e2e"));
 const RUNNING_TIMEOUT = 120_000;
-
-const byTestId = (id) => `[data-testid="${id}"]`;
 
 /** A folder whose manifest breaks known rules on known lines, plus files the rules exclude. */
 function brokenApp(root) {
@@ -359,6 +358,8 @@ async function run({ server, browser, cli, scratch }) {
       await shot("07-catalog");
     });
 
+    await capacityStep({ page, browser, server, step, shot });
+
     await step("catalog: terminate the instance; it is gone from the server and the page", async () => {
       const row = `${byTestId("catalog-instance")}[data-instance-id="${instanceId}"]`;
       await page.click(`${row} ${byTestId("terminate-button")}`);
@@ -561,77 +562,8 @@ async function run({ server, browser, cli, scratch }) {
     await page.screenshot({ path: path.join(OUTPUT, "failure.png"), fullPage: true }).catch(() => {});
     throw err;
   }
-  await step("signed out: the page still checks and bundles, and offers to sign in", async () => {
-    const guest = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-    try {
-      const p = await guest.newPage();
-      const guestConsole = watchConsole(p, "signed-out page");
-      // `/` sends a signed-out browser to /login; the page's file itself is public. Its /me
-      // answers 401 (what the page asks to know), and Chromium logs that failed load.
-      guestConsole.expect(/status of 401 .*\/api\/v1\/me$/);
-      await p.goto(`${server.url}/index.html`);
-      await p.waitForSelector("body[data-ready=true]");
-      const href = await p.getAttribute(byTestId("sign-in"), "href");
-      check(href === "/login?next=/", `the sign-in link goes to ${href}`);
-      await p.setInputFiles(byTestId("folder-input"), HELLO);
-      await p.waitForSelector(byTestId("bundle-sha256"));
-      check((await p.textContent(byTestId("bundle-sha256"))).trim() === cliBundle.sha256, "another sha256 when signed out");
-      check(await p.isDisabled(byTestId("upload-button")), "Upload is enabled while signed out");
-      check((await p.textContent("#upload-note")).includes("Sign in"), "no sign-in prompt beside Upload");
-      await p.click(byTestId("tab-catalog"));
-      await p.waitForSelector(`${byTestId("catalog")} a[href="/login?next=/"]`);
-      await p.screenshot({ path: path.join(OUTPUT, "12-signed-out.png"), fullPage: true });
-      guestConsole.assertClean("on the signed-out page");
-    } finally {
-      await guest.close();
-    }
-  });
-
-  await step("The Tokens view lists, creates (shown once) and revokes API tokens", async () => {
-    await page.emulateMedia({ colorScheme: "light" });
-    await page.setViewportSize({ width: 1280, height: 900 });
-    await page.click(byTestId("tab-tokens"));
-    check(new URL(page.url()).hash === "#tokens", `the Tokens tab opened ${page.url()}`);
-    await page.waitForSelector(byTestId("token-list"));
-    const row = (name) => page.locator(byTestId("token"), { has: page.locator(`${byTestId("token-name")}:text-is("${name}")`) });
-    // The admin's first token has been used by this test's API calls.
-    const firstUse = await row("admin (first start)").locator(byTestId("token-last-used")).textContent();
-    check(firstUse !== "never", "the admin's token shows no last use");
-
-    await page.fill(byTestId("token-name-input"), "e2e script");
-    await page.click(byTestId("token-create"));
-    const secret = (await page.textContent(`${byTestId("token-created")} ${byTestId("token-value")}`)).trim();
-    check(secret.startsWith("q8s_"), `the new token is shown as ${secret}`);
-    await row("e2e script").waitFor();
-    check(await row("e2e script").locator(byTestId("token-last-used")).textContent() === "never", "a new token shows a last use");
-    check(!(await page.textContent(byTestId("token-list"))).includes(secret), "the list shows a secret");
-    await shot("13-tokens");
-
-    // The token works, and its use shows once the list is loaded again.
-    const me = (token) => fetch(`${server.url}/api/v1/me`, { headers: { Authorization: `Bearer ${token}` } });
-    check((await me(secret)).status === 200, "the new token does not sign in");
-    await page.click(byTestId("tab-catalog"));
-    await page.click(byTestId("tab-tokens"));
-    await waitForApi(async () => (await row("e2e script").locator(byTestId("token-last-used")).textContent()) !== "never",
-      "the token's use does not show");
-
-    // Shown once: a reload lists the token without its secret.
-    await page.reload();
-    await page.waitForSelector("body[data-ready=true]");
-    await row("e2e script").waitFor();
-    check(!(await page.content()).includes(secret), "the secret is still in the page after a reload");
-
-    // Revoking asks once, then signs the token out.
-    const revoke = row("e2e script").locator(byTestId("token-revoke"));
-    await revoke.click();
-    check((await revoke.textContent()) === "Really revoke?", "Revoke did not ask first");
-    await revoke.click();
-    await row("e2e script").waitFor({ state: "detached" });
-    const refused = await me(secret);
-    const body = await refused.json();
-    check(refused.status === 401 && body.error.message.includes("was refused"), `a revoked token answers ${refused.status} ${JSON.stringify(body)}`);
-    await page.click(byTestId("tab-upload"));
-  });
+  await signedOutStep({ browser, server, step, cliBundle });
+  await tokensStep({ page, server, step, shot });
 
   await step("Sign out ends the session", async () => {
     await page.emulateMedia({ colorScheme: "light" });
@@ -645,15 +577,6 @@ async function run({ server, browser, cli, scratch }) {
 
   console_.assertClean("during the run");
   await context.close();
-}
-
-async function waitForApi(predicate, message, timeout = 10_000) {
-  const deadline = Date.now() + timeout;
-  while (Date.now() < deadline) {
-    if (await predicate()) return;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  fail(message);
 }
 
 const started = performance.now();

@@ -28,6 +28,19 @@ export function binary(name, envVar) {
 
 export class TestFailure extends Error {}
 
+/** The selector of the element with `data-testid="${id}"`. */
+export const byTestId = (id) => `[data-testid="${id}"]`;
+
+/** Polls `predicate` every 200 ms until it holds, else fails with `message`. */
+export async function waitForApi(predicate, message, timeout = 10_000) {
+  const deadline = Date.now() + timeout;
+  while (Date.now() < deadline) {
+    if (await predicate()) return;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  fail(message);
+}
+
 export function fail(message) {
   throw new TestFailure(message);
 }

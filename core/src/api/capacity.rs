@@ -25,4 +25,7 @@ pub struct CapacityReport {
     pub waiting: u32,
     /// Every replica's instances by status (`RUNNING`, `SUSPENDED`, …), from the store.
     pub instances: BTreeMap<String, u64>,
+    /// Of the `SUSPENDED` ones, those asleep for being idle (`--idle-suspend`): they hold no
+    /// memory and wake on their next request.
+    pub sleeping: u64,
 }

@@ -14,6 +14,8 @@ use serde_json::Value;
 const BOUND: &[(&str, Option<&str>, Option<&str>)] = &[
     ("App", Some("App"), Some("App")),
     ("BundleRef", Some("BundleRef"), Some("BundleRef")),
+    // The page shows it to admins; the Python package does not ask for it.
+    ("CapacityReport", None, Some("CapacityReport")),
     ("EnvVar", Some("EnvVar"), Some("EnvVar")),
     ("Instance", Some("Instance"), Some("Instance")),
     (
@@ -34,7 +36,6 @@ const BOUND: &[(&str, Option<&str>, Option<&str>)] = &[
     ("ErrorDetail", None, None),
     // Answers of admin calls the bindings do not make.
     ("AppName", None, None),
-    ("CapacityReport", None, None),
     ("CreatedUser", None, None),
     // Probes of load balancers and supervisors (`/healthz`, `/readyz`).
     ("Liveness", None, None),

@@ -143,6 +143,7 @@ pub async fn capacity(
         .into_iter()
         .map(|(status, n)| (status.as_str().to_owned(), n))
         .collect();
+    let sleeping = state.store.catalog.sleeping_count().await?;
     Ok(Json(CapacityReport {
         node: state.node.name.clone(),
         capacity_bytes: memory.capacity,
@@ -151,5 +152,6 @@ pub async fn capacity(
         admitted: memory.admitted,
         waiting: memory.waiting,
         instances,
+        sleeping,
     }))
 }
