@@ -5,13 +5,16 @@ Against a running q8s-server with the hello app imported, it measures:
             percentiles, each answering through the proxy);
   capacity  more launches, in batches, until CAPACITY run at once or the host has less than
             HOST_ROOM of available memory left; memory per instance from MemAvailable;
-  idle      the server's CPU over IDLE_SECONDS with every instance running and no traffic.
+  idle      the server's CPU over IDLE_SECONDS with every instance running and no traffic;
+  costs     what each instance costs: its processes (the server's descendants, by name) and
+            their resident memory, and the server's own memory, threads and open files.
 Standard library only: it runs with any python3.
 """
 
 import argparse
 import concurrent.futures
 import json
+import os
 import time
 import urllib.error
 import urllib.request
@@ -44,6 +47,67 @@ def cpu_ticks(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return int(fields[11]) + int(fields[12])  # utime + stime (fields 14 and 15)
+
+
+def proc_status(pid):
+    """Fields of /proc/PID/status (VmRSS, Threads, ...), as text; {} once it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
+    except OSError:
+        return {}
+
+
+def kib(field):
+    return int(field.split()[0]) if field else 0
+
+
+def open_files(pid):
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return 0
+
+
+def descendants(root):
+    """Every process under `root` (sandboxes, Qd, the apps), as {pid: name}."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            status = proc_status(entry)
+            if status:
+                children.setdefault(int(status.get("PPid", "0")), []).append(
+                    (int(entry), status.get("Name", "?"))
+                )
+    found, todo = {}, [root]
+    while todo:
+        for pid, name in children.get(todo.pop(), []):
+            found[pid] = name
+            todo.append(pid)
+    return found
+
+
+def server_costs(pid):
+    status = proc_status(pid)
+    return {
+        "rss_kib": kib(status.get("VmRSS")),
+        "threads": int(status.get("Threads", "0")),
+        "fds": open_files(pid),
+    }
+
+
+def instance_costs(server_pid, count):
+    """Processes and resident memory per instance, by process name (RSS counts shared pages
+    in each process, so the sum exceeds what MemAvailable loses)."""
+    by_name = {}
+    for pid, name in descendants(server_pid).items():
+        entry = by_name.setdefault(name, [0, 0])
+        entry[0] += 1
+        entry[1] += kib(proc_status(pid).get("VmRSS"))
+    return {
+        name: (n / count, rss / 1024 / count)
+        for name, (n, rss) in sorted(by_name.items(), key=lambda kv: -kv[1][1])
+    }
 
 
 def percentile(values, p):
@@ -119,6 +183,7 @@ class Bench:
     def run(self):
         a = self.args
         idle_mem = mem_available_kib()
+        server_before = server_costs(a.server_pid)
         # --- burst ---------------------------------------------------------------------------
         started = time.monotonic()
         burst = self.launch_and_wait(a.burst, a.timeout)
@@ -152,6 +217,20 @@ class Bench:
             f"{used_kib / 1024 / len(ids):.1f} MiB per instance; "
             f"{mem_available_kib() / 1024 / 1024:.1f} GiB still available"
         )
+        # --- costs ---------------------------------------------------------------------------
+        server_after = server_costs(a.server_pid)
+        per = instance_costs(a.server_pid, len(ids))
+        processes = sum(n for n, _ in per.values())
+        print(
+            f"costs: {processes:.2f} processes per instance ("
+            + ", ".join(f"{name} {n:.2f} x, {rss:.1f} MiB RSS" for name, (n, rss) in per.items())
+            + "); the server: "
+            f"{(server_after['rss_kib'] - server_before['rss_kib']) / len(ids):.1f} KiB RSS, "
+            f"{(server_after['fds'] - server_before['fds']) / len(ids):.2f} open files, "
+            f"{(server_after['threads'] - server_before['threads']) / len(ids):.2f} threads "
+            f"per instance ({server_after['rss_kib'] / 1024:.0f} MiB RSS, "
+            f"{server_after['fds']} files, {server_after['threads']} threads in all)"
+        )
         # --- idle ----------------------------------------------------------------------------
         hz = 100
         before, t0 = cpu_ticks(a.server_pid), time.monotonic()
@@ -173,6 +252,13 @@ class Bench:
                     "capacity_answering": answering,
                     "mib_per_instance": round(used_kib / 1024 / len(ids), 1),
                     "idle_cpu_percent": round(idle_cpu, 2),
+                    "processes_per_instance": round(processes, 2),
+                    "server_kib_per_instance": round(
+                        (server_after["rss_kib"] - server_before["rss_kib"]) / len(ids), 1
+                    ),
+                    "server_fds_per_instance": round(
+                        (server_after["fds"] - server_before["fds"]) / len(ids), 2
+                    ),
                 }
             )
         )

@@ -30,7 +30,10 @@ pub mod forward;
 pub mod launcher;
 mod local;
 
-pub use local::{DEFAULT_MAX_PIDS, HostUser, InstanceNetwork, LocalRuntime, LocalRuntimeConfig};
+pub use local::{
+    DEFAULT_MAX_PIDS, HostUser, InstanceNetwork, LocalRuntime, LocalRuntimeConfig, OpenFileLimit,
+    raise_open_file_limit,
+};
 
 pub use q8s_core::api::InstanceStatus;
 

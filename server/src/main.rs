@@ -104,6 +104,8 @@ async fn shutdown_signal() {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // First: the connection limit's default is read from it.
+    let open_files = q8s_runtime::raise_open_file_limit();
     let cli = Cli::parse();
     let file = match &cli.config {
         Some(path) => Settings::from_file(path)?,
@@ -111,6 +113,17 @@ async fn main() -> anyhow::Result<()> {
     };
     let config = Config::resolve(cli.settings.over(file))?;
     init_logging(config.log_format);
+    match open_files {
+        Ok(limit) if limit.now > limit.was => {
+            tracing::info!(
+                was = limit.was,
+                now = limit.now,
+                "raised the open-file limit"
+            );
+        }
+        Ok(_) => {}
+        Err(err) => tracing::warn!(%err, "cannot raise the open-file limit"),
+    }
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => q8s_server::run(config, shutdown_signal()).await,
         Command::Migrate => {

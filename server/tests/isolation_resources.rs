@@ -1,6 +1,7 @@
 //! Resource exhaustion, tried by a hostile app against a real server with real sandboxes: a
 //! `dd` past `VolumeSize`, a bounded fork loop, a CPU hog next to a quiet neighbour, and the disk
-//! an app keeps after it is deleted (extracted bundle and environment).
+//! an app keeps after it is deleted (extracted bundle and environment); and the open-file limit
+//! the server raises for itself but not for apps.
 
 mod common;
 
@@ -17,7 +18,7 @@ const MI: u64 = 1 << 20;
 
 /// A plain HTTP app (standard library only) that attacks its own limits on request.
 const HOG: &str = r#"
-import json, os, subprocess, time
+import json, os, resource, subprocess, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlparse, parse_qs
 
@@ -78,6 +79,8 @@ class Handler(BaseHTTPRequestHandler):
             with open("/data/note.txt", "w") as f:
                 f.write(q["text"])
             body = {"written": q["text"]}
+        elif url.path == "/limits":
+            body = {"open_files": list(resource.getrlimit(resource.RLIMIT_NOFILE))}
         elif url.path == "/read":
             path = "/data/note.txt"
             body = {"text": open(path).read() if os.path.exists(path) else None}
@@ -306,6 +309,51 @@ async fn a_busy_instance_does_not_starve_its_neighbour() {
 }
 
 /// Entries of `<data>/<folder>` that are not temporary (`.`-prefixed).
+/// The soft and hard limits of open files of process `pid`.
+fn open_file_limits(pid: u32) -> (u64, u64) {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    let numbers: Vec<u64> = line
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    (numbers[0], numbers[1])
+}
+
+/// The server raises its soft limit of open files to the hard one (each instance holds a dozen
+/// of its descriptors: 1024 would stop it near 70 instances), and an app, its Qd and its
+/// install get back the limit the server started with: the raise is not theirs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_raises_its_open_file_limit_and_apps_keep_the_one_it_started_with() {
+    let (_, hard) = open_file_limits(std::process::id());
+    let started_with = 1000.min(hard);
+    // Lowered in this test process (inherited by the server it starts): a distinct value.
+    let lowered = libc::rlimit {
+        rlim_cur: started_with,
+        rlim_max: hard,
+    };
+    // SAFETY: setrlimit reads `lowered` only.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lowered) }, 0);
+    let server = TestServer::start().await;
+    assert_eq!(
+        open_file_limits(server.pid()),
+        (hard, hard),
+        "the server's soft limit"
+    );
+    let (_dir, bundle) = hog_bundle("limits", None);
+    let (app, _) = import(&server, &bundle).await;
+    let id = launch(&server, &app).await;
+    let limits = get(&server, &id, "/limits").await;
+    assert_eq!(
+        limits["open_files"],
+        serde_json::json!([started_with, hard]),
+        "the app's limits"
+    );
+}
+
 fn entries(data: &Path, folder: &str) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(data.join(folder))
         .map(|dir| {

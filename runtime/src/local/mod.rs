@@ -36,6 +36,7 @@ mod instance;
 mod log;
 mod mounts;
 mod network;
+mod open_files;
 mod pins;
 mod prepare;
 mod process;
@@ -49,6 +50,7 @@ pub use confine::HostUser;
 use instance::InstanceHandle;
 pub(crate) use log::prefix_now;
 pub(crate) use network::NetNs;
+pub use open_files::{OpenFileLimit, raise_open_file_limit};
 use prepare::Preparer;
 use volume::Volumes;
 

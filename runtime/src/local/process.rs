@@ -91,6 +91,7 @@ pub(crate) fn command(
     // allocated before the fork.
     unsafe {
         command.pre_exec(move || {
+            super::open_files::restore_in_child()?;
             if let Some(procs) = &procs {
                 cgroup::join_in_child(procs)?;
             }

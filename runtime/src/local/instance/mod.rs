@@ -431,6 +431,8 @@ impl Supervisor {
                 return crashed(format!("cannot start the app: {err}"), Duration::ZERO);
             }
         };
+        // Both have joined the cgroup: its files need not stay open while they run.
+        drop(procs);
         let upstream = if wave {
             qd_upstream.clone()
         } else {
