@@ -269,13 +269,20 @@ impl Cluster {
     }
 
     /// Deletes the instance's pods; its Deployment makes a new one (a restart from scratch,
-    /// with restart counts at zero).
-    pub async fn delete_pods(&self, instance_id: Uuid) -> Result<(), ClusterError> {
-        self.delete_labelled::<Pod>(&labels::instance_selector(instance_id))
-            .await
+    /// with restart counts at zero). Returns the uids of the pods deleted.
+    pub async fn delete_pods(&self, instance_id: Uuid) -> Result<Vec<String>, ClusterError> {
+        let deleted = self
+            .delete_labelled::<Pod>(&labels::instance_selector(instance_id))
+            .await?;
+        Ok(deleted
+            .iter()
+            .filter_map(|p| p.metadata.uid.clone())
+            .collect())
     }
 
-    async fn delete_labelled<K>(&self, selector: &str) -> Result<(), ClusterError>
+    /// Deletes the objects of kind `K` that `selector` picks; returns them when the API server
+    /// says which (it does when it deleted them at once).
+    async fn delete_labelled<K>(&self, selector: &str) -> Result<Vec<K>, ClusterError>
     where
         K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>,
         K: Clone + Debug + DeserializeOwned,
@@ -286,8 +293,8 @@ impl Cluster {
             .delete_collection(&DeleteParams::background(), &lp)
             .await
         {
-            Ok(_) => Ok(()),
-            Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+            Ok(either) => Ok(either.left().map(|list| list.items).unwrap_or_default()),
+            Err(kube::Error::Api(status)) if status.code == 404 => Ok(Vec::new()),
             Err(err) => Err(ClusterError::new(
                 format!("delete {} labelled {selector}", K::kind(&())),
                 err,
