@@ -176,7 +176,7 @@ impl Runtime for KubernetesRuntime {
         ) {
             return Ok(());
         }
-        let applied = self.inner.cluster.apply(&objects).await?;
+        let applied = self.inner.cluster.apply_owned(&objects).await?;
         let deleted_pods = if current == Some(InstanceStatus::Failed) {
             // The same objects change nothing on the cluster: a new pod is the restart.
             self.inner.cluster.delete_pods(id).await?

@@ -3,7 +3,8 @@
 //! objects in memory.
 //!
 //! What it does, as the API server does: namespaced get, list (with equality label selectors),
-//! delete and delete-collection; server-side apply (`PATCH` with
+//! delete and delete-collection, the objects a deleted one owns deleted (or orphaned) after the
+//! delete's `propagationPolicy` (`gc.rs`); server-side apply (`PATCH` with
 //! `application/apply-patch+yaml`, a `fieldManager` required) as create-or-merge, where an
 //! apply that changes nothing keeps the `resourceVersion`; a merge patch of an object or of a
 //! Deployment's `scale` subresource; `uid`, `resourceVersion`, `generation` and `creationTimestamp` set by
@@ -29,6 +30,7 @@ use hyper::body::Frame;
 use kube::client::Body;
 use serde_json::{Value, json};
 
+mod gc;
 mod kubelet;
 mod merge;
 mod network;
@@ -223,7 +225,7 @@ impl State {
                 let skip = tail.map_or(0, |t: usize| lines.len().saturating_sub(t));
                 (200, Value::String(lines[skip..].concat()))
             }
-            ("DELETE", Some(_), None) => match self.unstore(&key) {
+            ("DELETE", Some(_), None) => match self.delete(&key, &body) {
                 Some(_) => (
                     200,
                     json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}),
@@ -239,7 +241,7 @@ impl State {
                     .map(|(k, _)| k.clone())
                     .collect();
                 for key in &keys {
-                    self.unstore(key);
+                    self.delete(key, &body);
                 }
                 (200, list)
             }

@@ -15,7 +15,7 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use q8s_runtime::{BundleSource, InstanceSpec, RuntimeError};
 
@@ -83,6 +83,34 @@ impl InstanceObjects {
             network_policy: network_policy(spec, settings),
             deployment: deployment(spec, settings, replicas),
         })
+    }
+
+    /// The same objects with the Service, Secret, PVC and NetworkPolicy owned by the
+    /// Deployment whose uid is `deployment_uid`: when the cluster deletes that Deployment
+    /// (terminate, or `kubectl delete`), its garbage collector deletes them too. Suspend keeps
+    /// the Deployment (at zero replicas), so it keeps them, the volume included. Not the
+    /// controller (the Deployment does not manage them), and `blockOwnerDeletion: false`: it
+    /// only matters to a foreground deletion, which q8s does not use, and setting it needs
+    /// `update` on `deployments/finalizers` where the `OwnerReferencesPermissionEnforcement`
+    /// admission plugin runs.
+    pub fn owned_by(&self, deployment_uid: &str) -> InstanceObjects {
+        let owner = OwnerReference {
+            api_version: "apps/v1".into(),
+            kind: "Deployment".into(),
+            name: self.deployment.metadata.name.clone().unwrap_or_default(),
+            uid: deployment_uid.into(),
+            controller: Some(false),
+            block_owner_deletion: Some(false),
+        };
+        let mut owned = self.clone();
+        let owners = Some(vec![owner]);
+        owned.secret.metadata.owner_references = owners.clone();
+        if let Some(volume) = &mut owned.volume {
+            volume.metadata.owner_references = owners.clone();
+        }
+        owned.service.metadata.owner_references = owners.clone();
+        owned.network_policy.metadata.owner_references = owners;
+        owned
     }
 
     /// Every object as YAML documents, in apply order (the golden files' form).
