@@ -70,6 +70,9 @@ fn cases() -> Vec<Case> {
     ];
     let mut secrets_settings = settings();
     secrets_settings.server_namespace = Some("q8s-system".into());
+    secrets_settings.constraints = Some(
+        "version = \"site-1\"\n\n[[rule]]\npins = [\"numpy<2\"]\nwhy = \"old wheels\"\n".into(),
+    );
 
     let mut limits = base();
     limits.memory_limit = Some(512 * MIB);

@@ -28,7 +28,8 @@ mod pod;
 use network::network_policy;
 
 pub use pod::{
-    BUNDLE_TOKEN_KEY, BUNDLE_URL_KEY, INSTALL_CONTAINER, INSTANCE_CONTAINER, INSTANCE_PORT,
+    BUNDLE_TOKEN_KEY, BUNDLE_URL_KEY, CONSTRAINTS_KEY, INSTALL_CONTAINER, INSTANCE_CONTAINER,
+    INSTANCE_PORT,
 };
 
 /// Every object of one instance, in the order they are applied (what the pod needs first).
@@ -161,6 +162,12 @@ fn secret(
         data.insert(
             BUNDLE_TOKEN_KEY.into(),
             ByteString(token.as_bytes().to_vec()),
+        );
+    }
+    if let Some(constraints) = &settings.constraints {
+        data.insert(
+            CONSTRAINTS_KEY.into(),
+            ByteString(constraints.as_bytes().to_vec()),
         );
     }
     Secret {
