@@ -5,8 +5,9 @@
 //! What it does, as the API server does: namespaced get, list (with equality label selectors),
 //! delete and delete-collection, the objects a deleted one owns deleted (or orphaned) after the
 //! delete's `propagationPolicy` (`gc.rs`); server-side apply (`PATCH` with
-//! `application/apply-patch+yaml`, a `fieldManager` required) as create-or-merge, where an
-//! apply that changes nothing keeps the `resourceVersion`; a merge patch of an object or of a
+//! `application/apply-patch+yaml`, a `fieldManager` required) as create-or-merge, where a
+//! field the manager applied before and no longer sends is removed (`merge.rs`) and an apply
+//! that changes nothing keeps the `resourceVersion`; a merge patch of an object or of a
 //! Deployment's `scale` subresource; `uid`, `resourceVersion`, `generation` and `creationTimestamp` set by
 //! the server; `404`, `409` and `422` answers as `Status` objects; a fake kubelet
 //! ([`Kubelet`]) that gives each Deployment its pod, in the state the test chose; a ClusterIP
@@ -76,6 +77,8 @@ struct State {
     network: network::Network,
     /// The history of changes the watches read.
     watches: watch::Watches,
+    /// What each field manager last applied to each object (its "applied configuration").
+    applied: BTreeMap<(Key, String), Value>,
 }
 
 type Key = (String, String, String, String);
@@ -294,6 +297,10 @@ impl State {
             return failure(400, "BadRequest", "apply needs kind and apiVersion");
         }
         let key = route.key();
+        let manager = route.query.get("fieldManager").cloned().unwrap_or_default();
+        let before = self
+            .applied
+            .insert((key.clone(), manager.clone()), applied.clone());
         let Some(stored) = self.objects.get(&key).cloned() else {
             let mut object = self.created(applied, &route.namespace);
             if route.plural == "services" {
@@ -303,9 +310,17 @@ impl State {
             return (201, object);
         };
         if let Err(reply) = immutable_unchanged(&stored, &applied) {
+            // Refused: the manager's last applied configuration is what it was.
+            match before {
+                Some(before) => self.applied.insert((key, manager), before),
+                None => self.applied.remove(&(key, manager)),
+            };
             return reply;
         }
         let mut merged = stored.clone();
+        if let Some(before) = &before {
+            merge::prune(&mut merged, before, &applied);
+        }
         merge::merge(&mut merged, &applied);
         if merged != stored {
             merged["metadata"]["resourceVersion"] = json!(self.next_version());

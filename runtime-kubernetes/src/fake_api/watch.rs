@@ -59,6 +59,8 @@ impl State {
     /// Removes the object under `key`, recording its deletion at a new `resourceVersion`.
     pub(super) fn unstore(&mut self, key: &Key) -> Option<Value> {
         let mut object = self.objects.remove(key)?;
+        // What was applied to it goes with it: an object made again starts afresh.
+        self.applied.retain(|(k, _), _| k != key);
         object["metadata"]["resourceVersion"] = json!(self.next_version());
         self.record("DELETED", key.clone(), object.clone());
         Some(object)
