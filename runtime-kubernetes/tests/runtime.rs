@@ -98,7 +98,7 @@ async fn the_life_of_an_instance() {
     assert_eq!(
         sink.last(id).unwrap().status,
         InstanceStatus::Suspended,
-        "a poll reported something else after the suspend"
+        "a status from the caches reported something else after the suspend"
     );
 
     // Resume, then terminate: the volume goes.

@@ -205,7 +205,7 @@ async fn a_server_runs_instances_as_pods_and_adopts_them_after_a_restart() {
     server
         .wait_for_status(&admin, &id, "RUNNING", Duration::from_secs(10))
         .await;
-    // A few reconcile passes (`--reconcile-interval 1`) and polls.
+    // A few reconcile passes (`--reconcile-interval 1`) and watch events.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let after: Vec<_> = [
         (APPS, "deployments"),
