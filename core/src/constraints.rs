@@ -133,6 +133,14 @@ impl Constraints {
         })
     }
 
+    /// The built-in rules followed by those of an admin's file (`text`, named `source`), as
+    /// every install applies them — the local runtime's and a pod's alike.
+    pub fn with_admin(text: &str, source: &str) -> Result<Constraints, ConstraintsError> {
+        let mut rules = Constraints::builtin().clone();
+        rules.extend(Constraints::parse(text, source)?);
+        Ok(rules)
+    }
+
     /// Adds the rules of `other` after these.
     pub fn extend(&mut self, other: Constraints) {
         self.sources.extend(other.sources);

@@ -147,13 +147,47 @@ impl Cluster {
     /// Deployment last), and returns the Deployment as the API server has it. Applying the
     /// same objects again changes nothing.
     pub async fn apply(&self, objects: &InstanceObjects) -> Result<Deployment, ClusterError> {
+        self.apply_dependents(objects).await?;
+        self.apply_one(&objects.deployment).await
+    }
+
+    /// Applies every object of an instance as [`Cluster::apply`] does, the Service, Secret,
+    /// PVC and NetworkPolicy owned by the Deployment ([`InstanceObjects::owned_by`]). The
+    /// Deployment's uid comes from a `get` first: when it exists, one apply each; when it does
+    /// not (a new instance), the four are applied without an owner (an owner reference to a uid
+    /// that does not exist would have the garbage collector delete them), then the Deployment,
+    /// then the four again with its uid. Each apply sends the owner it should have, so
+    /// applying again changes nothing.
+    pub async fn apply_owned(&self, objects: &InstanceObjects) -> Result<Deployment, ClusterError> {
+        let name = objects.deployment.metadata.name.clone().unwrap_or_default();
+        let existing = self
+            .api::<Deployment>()
+            .get_opt(&name)
+            .await
+            .map_err(|e| ClusterError::new(format!("get Deployment {name}"), e))?;
+        let owner = existing.and_then(|d| d.metadata.uid);
+        let first = match &owner {
+            Some(uid) => objects.owned_by(uid),
+            None => objects.clone(),
+        };
+        let applied = self.apply(&first).await?;
+        if let Some(uid) = applied.metadata.uid.as_deref()
+            && owner.as_deref() != Some(uid)
+        {
+            self.apply_dependents(&objects.owned_by(uid)).await?;
+        }
+        Ok(applied)
+    }
+
+    /// Applies the objects the Deployment's pod needs, the Deployment left out.
+    async fn apply_dependents(&self, objects: &InstanceObjects) -> Result<(), ClusterError> {
         self.apply_one(&objects.secret).await?;
         if let Some(volume) = &objects.volume {
             self.apply_one(volume).await?;
         }
         self.apply_one(&objects.service).await?;
         self.apply_one(&objects.network_policy).await?;
-        self.apply_one(&objects.deployment).await
+        Ok(())
     }
 
     async fn apply_one<K>(&self, object: &K) -> Result<K, ClusterError>
@@ -243,9 +277,11 @@ impl Cluster {
         }
     }
 
-    /// Deletes every object of the instance, found by its label: the Deployment first (its
-    /// pods go with it), then the Service, NetworkPolicy, Secret and volume. What is already
-    /// gone is no error.
+    /// Deletes every object of the instance: the Deployment first (in the background: the
+    /// cluster's garbage collector deletes its pods and the objects it owns), then, found by
+    /// their label, the Service, NetworkPolicy, Secret and volume — at once rather than when
+    /// the collector gets to them, and those of an instance applied before they had an owner.
+    /// What is already gone is no error.
     pub async fn terminate(&self, instance_id: Uuid) -> Result<(), ClusterError> {
         let name = object_name(instance_id);
         match self
@@ -269,13 +305,20 @@ impl Cluster {
     }
 
     /// Deletes the instance's pods; its Deployment makes a new one (a restart from scratch,
-    /// with restart counts at zero).
-    pub async fn delete_pods(&self, instance_id: Uuid) -> Result<(), ClusterError> {
-        self.delete_labelled::<Pod>(&labels::instance_selector(instance_id))
-            .await
+    /// with restart counts at zero). Returns the uids of the pods deleted.
+    pub async fn delete_pods(&self, instance_id: Uuid) -> Result<Vec<String>, ClusterError> {
+        let deleted = self
+            .delete_labelled::<Pod>(&labels::instance_selector(instance_id))
+            .await?;
+        Ok(deleted
+            .iter()
+            .filter_map(|p| p.metadata.uid.clone())
+            .collect())
     }
 
-    async fn delete_labelled<K>(&self, selector: &str) -> Result<(), ClusterError>
+    /// Deletes the objects of kind `K` that `selector` picks; returns them when the API server
+    /// says which (it does when it deleted them at once).
+    async fn delete_labelled<K>(&self, selector: &str) -> Result<Vec<K>, ClusterError>
     where
         K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>,
         K: Clone + Debug + DeserializeOwned,
@@ -286,8 +329,8 @@ impl Cluster {
             .delete_collection(&DeleteParams::background(), &lp)
             .await
         {
-            Ok(_) => Ok(()),
-            Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+            Ok(either) => Ok(either.left().map(|list| list.items).unwrap_or_default()),
+            Err(kube::Error::Api(status)) if status.code == 404 => Ok(Vec::new()),
             Err(err) => Err(ClusterError::new(
                 format!("delete {} labelled {selector}", K::kind(&())),
                 err,

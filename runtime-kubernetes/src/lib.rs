@@ -7,7 +7,9 @@
 //!   Pods;
 //! - [`apply`]: server-side apply of those objects under the field manager `q8s`, scaling to
 //!   zero, and deletion by label, over any [`kube::Client`];
-//! - [`runtime`]: [`KubernetesRuntime`], the `Runtime` trait over those parts;
+//! - [`runtime`]: [`KubernetesRuntime`], the `Runtime` trait over those parts, its statuses and
+//!   upstreams read from watch caches (`caches.rs`), fenced after its own changes
+//!   (`fence.rs`);
 //! - [`fake_api`]: a stateful fake of the API server for tests (a tower service under a
 //!   `kube::Client`).
 //!
@@ -16,8 +18,10 @@
 //! binary does (`k8s-openapi`'s `v1_*` feature); its tests use `v1_33`.
 
 pub mod apply;
+mod caches;
 pub mod connect;
 pub mod fake_api;
+mod fence;
 pub mod labels;
 mod logs;
 pub mod manifest;

@@ -1,19 +1,21 @@
 //! [`KubernetesRuntime`]: the [`Runtime`] over a cluster, from the parts of this crate — specs
 //! become objects ([`crate::manifest`]) applied by [`Cluster`], statuses come from
-//! [`crate::status::derive`] over what the API server lists, polled every few seconds (watches
-//! come later: issue 14), and reported to the [`StatusSink`] when they change.
+//! [`crate::status::derive`] over the watch caches of [`crate::caches`], derived again when a
+//! watch event arrives (events within a short debounce together), and reported to the
+//! [`StatusSink`] when they change. Upstreams come from the Services' cache: no request costs
+//! an API call.
 //!
 //! Pods outlive the server: [`Runtime::shutdown`] leaves them, and a new runtime object lists
-//! them. Status reports and calls that change instances take one lock, so a poll that read the
-//! cluster before a stop can never report after it.
+//! them. Status reports and calls that change instances take one lock, and a start or stop puts
+//! a [`Fence`] on the instance until the caches show what it did, so a status read from the
+//! cluster before a stop can never be reported after it.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Pod;
+use futures::StreamExt as _;
 use q8s_runtime::{
     BundleSource, Collected, InstanceSpec, InstanceStatus, LogStream, Observed, Runtime,
     RuntimeError, StatusSink, StatusUpdate, StopMode, Upstream,
@@ -22,124 +24,111 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use crate::KubernetesSettings;
-use crate::apply::{Cluster, ClusterError};
-use crate::labels::{self, object_name};
+use crate::apply::Cluster;
+use crate::caches::{Caches, Changes};
+use crate::fence::Fence;
+use crate::labels::object_name;
 use crate::logs::KeptTails;
 use crate::manifest::{INSTANCE_PORT, InstanceObjects, Replicas};
 
 /// Runs instances as Deployments of a cluster.
 pub struct KubernetesRuntime {
     inner: Arc<Inner>,
-    poller: Mutex<Option<JoinHandle<()>>>,
+    watching: Mutex<Option<JoinHandle<()>>>,
 }
 
 struct Inner {
     cluster: Cluster,
     settings: KubernetesSettings,
     sink: Arc<dyn StatusSink>,
+    /// What the watches have seen of q8s's Deployments, Pods and Services.
+    caches: Caches,
     /// The last status of each instance this runtime reported or found.
     known: Mutex<HashMap<Uuid, StatusUpdate>>,
-    /// Each instance's Service address (its ClusterIP and port), as last listed.
-    addresses: Mutex<HashMap<Uuid, SocketAddr>>,
+    /// Instances whose statuses are held back until the caches show a start or stop.
+    fences: Mutex<HashMap<Uuid, Fence>>,
     /// The last lines of stopped instances' logs.
     kept: KeptTails,
-    /// Held while reading the cluster and reporting, and while changing an instance.
+    /// Held while deriving and reporting statuses, and while changing an instance.
     turn: tokio::sync::Mutex<()>,
     shutting_down: AtomicBool,
 }
 
 impl KubernetesRuntime {
-    /// A runtime over `client`'s cluster, polling statuses every `poll`. Refuses settings
-    /// that [`KubernetesSettings::check`] refuses, before any call. It first learns what runs
-    /// (without reporting it: the store has it), so a restarted server starts nothing twice.
+    /// A runtime over `client`'s cluster, deriving statuses `debounce` after a watch event
+    /// (later events within it are taken together). Refuses settings that
+    /// [`KubernetesSettings::check`] refuses, before any call. It first fills its caches
+    /// (a cluster that does not answer or does not allow the lists and watches fails it) and
+    /// learns what runs without reporting it (the store has it), so a restarted server starts
+    /// nothing twice.
     pub async fn new(
         client: kube::Client,
         settings: KubernetesSettings,
         sink: Arc<dyn StatusSink>,
-        poll: Duration,
+        debounce: Duration,
     ) -> Result<KubernetesRuntime, RuntimeError> {
         settings.check().map_err(|problem| RuntimeError::Io {
             context: "the Kubernetes runtime's settings".into(),
             source: std::io::Error::new(std::io::ErrorKind::InvalidInput, problem),
         })?;
+        let (caches, mut changes) = Caches::watch(&client, &settings.namespace);
+        caches.fill(&mut changes).await?;
         let inner = Arc::new(Inner {
             cluster: Cluster::new(client, settings.namespace.clone()),
+            known: Mutex::new(caches.statuses(settings.max_restarts)),
             settings,
             sink,
-            known: Mutex::new(HashMap::new()),
-            addresses: Mutex::new(HashMap::new()),
+            caches,
+            fences: Mutex::new(HashMap::new()),
             kept: KeptTails::default(),
             turn: tokio::sync::Mutex::new(()),
             shutting_down: AtomicBool::new(false),
         });
-        *lock(&inner.known) = inner.observe_all().await?;
-        let poller = tokio::spawn({
-            let inner = Arc::clone(&inner);
-            async move {
-                loop {
-                    tokio::time::sleep(poll).await;
-                    if let Err(err) = inner.poll().await {
-                        tracing::warn!(%err, "polling the cluster");
-                    }
-                }
-            }
-        });
+        let watching = tokio::spawn(Arc::clone(&inner).follow(changes, debounce));
         Ok(KubernetesRuntime {
             inner,
-            poller: Mutex::new(Some(poller)),
+            watching: Mutex::new(Some(watching)),
         })
     }
 }
 
 impl Inner {
-    /// The status of every instance q8s has on the cluster, suspended ones included; notes
-    /// the Services' addresses on the way.
-    async fn observe_all(&self) -> Result<HashMap<Uuid, StatusUpdate>, ClusterError> {
-        let services = self.cluster.services().await?;
-        *lock(&self.addresses) = services
-            .iter()
-            .filter_map(|s| {
-                let id = label_id(&s.metadata.labels)?;
-                let ip = s.spec.as_ref()?.cluster_ip.as_deref()?.parse().ok()?;
-                Some((id, SocketAddr::new(ip, INSTANCE_PORT)))
-            })
-            .collect();
-        let deployments = self.cluster.deployments().await?;
-        let mut pods: HashMap<Uuid, Vec<Pod>> = HashMap::new();
-        for pod in self.cluster.all_pods().await? {
-            if let Some(id) = label_id(&pod.metadata.labels) {
-                pods.entry(id).or_default().push(pod);
+    /// Keeps the caches filled, and reports what changed after each burst of events.
+    async fn follow(self: Arc<Self>, mut changes: Changes, debounce: Duration) {
+        let noted = |change: Result<bool, kube::runtime::watcher::Error>| match change {
+            Ok(_) => true,
+            Err(err) => {
+                tracing::warn!(%err, "watching the cluster; the watch starts again");
+                false
+            }
+        };
+        while let Some(change) = changes.next().await {
+            let mut changed = noted(change);
+            let until = tokio::time::Instant::now() + debounce;
+            while let Ok(Some(change)) = tokio::time::timeout_at(until, changes.next()).await {
+                changed |= noted(change);
+            }
+            if changed {
+                self.report_changes().await;
             }
         }
-        let mut statuses = HashMap::new();
-        for deployment in &deployments {
-            let Some(id) = deployment
-                .metadata
-                .name
-                .as_deref()
-                .and_then(labels::instance_of)
-            else {
-                continue;
-            };
-            let its_pods = pods.remove(&id).unwrap_or_default();
-            let max = self.settings.max_restarts;
-            if let Some(update) = crate::status::derive(Some(deployment), &its_pods, max) {
-                statuses.insert(id, update);
-            }
-        }
-        Ok(statuses)
     }
 
-    /// Reports every status that changed since the last report.
-    async fn poll(&self) -> Result<(), ClusterError> {
+    /// Reports every status that changed since the last report, fenced instances left out.
+    async fn report_changes(&self) {
         let _turn = self.turn.lock().await;
-        let now = self.observe_all().await?;
+        let now = self.caches.statuses(self.settings.max_restarts);
         let changed: Vec<(Uuid, StatusUpdate)> = {
+            let mut fences = lock(&self.fences);
+            fences.retain(|id, fence| {
+                let deployment = self.caches.deployment(*id);
+                !fence.passed(deployment.as_deref(), &self.caches.pods(*id))
+            });
             let mut known = lock(&self.known);
-            known.retain(|id, _| now.contains_key(id));
+            known.retain(|id, _| now.contains_key(id) || fences.contains_key(id));
             let changed: Vec<(Uuid, StatusUpdate)> = now
                 .into_iter()
-                .filter(|(id, update)| known.get(id) != Some(update))
+                .filter(|(id, update)| !fences.contains_key(id) && known.get(id) != Some(update))
                 .collect();
             for (id, update) in &changed {
                 known.insert(*id, update.clone());
@@ -149,18 +138,26 @@ impl Inner {
         for (id, update) in changed {
             self.sink.update(id, update).await;
         }
-        Ok(())
+    }
+
+    /// Every instance's status: the caches', or the last reported one while fenced.
+    fn statuses(&self) -> HashMap<Uuid, StatusUpdate> {
+        let mut all = self.caches.statuses(self.settings.max_restarts);
+        let fences = lock(&self.fences);
+        let known = lock(&self.known);
+        for id in fences.keys() {
+            match known.get(id) {
+                Some(update) => all.insert(*id, update.clone()),
+                None => all.remove(id),
+            };
+        }
+        all
     }
 
     async fn report(&self, id: Uuid, update: StatusUpdate) {
         lock(&self.known).insert(id, update.clone());
         self.sink.update(id, update).await;
     }
-}
-
-/// The instance a pod or Deployment belongs to, by its label.
-fn label_id(labels: &Option<std::collections::BTreeMap<String, String>>) -> Option<Uuid> {
-    labels.as_ref()?.get(labels::INSTANCE)?.parse().ok()
 }
 
 #[async_trait::async_trait]
@@ -179,11 +176,14 @@ impl Runtime for KubernetesRuntime {
         ) {
             return Ok(());
         }
-        self.inner.cluster.apply(&objects).await?;
-        if current == Some(InstanceStatus::Failed) {
+        let applied = self.inner.cluster.apply_owned(&objects).await?;
+        let deleted_pods = if current == Some(InstanceStatus::Failed) {
             // The same objects change nothing on the cluster: a new pod is the restart.
-            self.inner.cluster.delete_pods(id).await?;
-        }
+            self.inner.cluster.delete_pods(id).await?
+        } else {
+            Vec::new()
+        };
+        lock(&self.inner.fences).insert(id, Fence::applied(&applied, deleted_pods));
         let starting = StatusUpdate {
             status: InstanceStatus::Starting,
             message: None,
@@ -202,6 +202,7 @@ impl Runtime for KubernetesRuntime {
             }
             StopMode::Terminate => self.inner.cluster.terminate(instance_id).await?,
         }
+        lock(&self.inner.fences).insert(instance_id, Fence::stopped(mode));
         let update = StatusUpdate {
             status: mode.status(),
             message: None,
@@ -220,8 +221,8 @@ impl Runtime for KubernetesRuntime {
         }
         // The ClusterIP: stable for the Service's life (suspend keeps it), no DNS lookup per
         // connection. The DNS name when it is not known (yet).
-        if let Some(addr) = lock(&self.inner.addresses).get(&instance_id) {
-            return Some(Upstream::host(*addr));
+        if let Some(addr) = self.inner.caches.address(instance_id) {
+            return Some(Upstream::host(addr));
         }
         let host = format!(
             "{}.{}.svc",
@@ -232,7 +233,7 @@ impl Runtime for KubernetesRuntime {
     }
 
     async fn list(&self) -> Result<Vec<Observed>, RuntimeError> {
-        let all = self.inner.observe_all().await?;
+        let all = self.inner.statuses();
         let mut listed: Vec<Observed> = all
             .into_iter()
             .filter(|(_, u)| u.status != InstanceStatus::Suspended)
@@ -280,8 +281,8 @@ impl Runtime for KubernetesRuntime {
 
     async fn shutdown(&self) {
         self.inner.shutting_down.store(true, Ordering::SeqCst);
-        if let Some(poller) = lock(&self.poller).take() {
-            poller.abort();
+        if let Some(watching) = lock(&self.watching).take() {
+            watching.abort();
         }
     }
 
@@ -297,8 +298,8 @@ impl Runtime for KubernetesRuntime {
 
 impl Drop for KubernetesRuntime {
     fn drop(&mut self) {
-        if let Some(poller) = lock(&self.poller).take() {
-            poller.abort();
+        if let Some(watching) = lock(&self.watching).take() {
+            watching.abort();
         }
     }
 }

@@ -33,6 +33,9 @@ pub struct KubernetesSettings {
     pub egress_denied: Vec<String>,
     /// The cluster's DNS, which instances may always ask.
     pub dns: DnsPods,
+    /// The admin's constraint rules (the text of q8s-server's `--constraints` file), applied
+    /// by every pod's install after the built-in ones; `None` without.
+    pub constraints: Option<String>,
 }
 
 /// Where the cluster's DNS server pods are.
@@ -63,7 +66,8 @@ impl KubernetesSettings {
     /// The defaults for `namespace` and `image`: no storage class or node selector, server
     /// pods labelled `app.kubernetes.io/name=q8s-server` in the same namespace, 50m CPU,
     /// 4 GiB of ephemeral storage, 5 s to stop, 5 restarts, [`DEFAULT_EGRESS_DENIED`], the DNS
-    /// pods labelled `k8s-app=kube-dns` in `kube-system` (CoreDNS as most clusters run it).
+    /// pods labelled `k8s-app=kube-dns` in `kube-system` (CoreDNS as most clusters run it), no
+    /// admin constraints.
     pub fn new(namespace: impl Into<String>, image: impl Into<String>) -> Self {
         KubernetesSettings {
             namespace: namespace.into(),
@@ -87,6 +91,7 @@ impl KubernetesSettings {
                 namespace: "kube-system".into(),
                 pod_labels: BTreeMap::from([("k8s-app".to_owned(), "kube-dns".to_owned())]),
             },
+            constraints: None,
         }
     }
 }

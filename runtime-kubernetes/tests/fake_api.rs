@@ -258,3 +258,54 @@ async fn changing_a_deployment_selector_is_refused_as_the_api_server_does() {
     assert_eq!(err.code(), "cluster-invalid");
     assert!(err.to_string().contains("immutable"), "{err}");
 }
+
+#[tokio::test]
+async fn a_field_q8s_no_longer_applies_is_removed_and_what_others_set_stays() {
+    let (api, cluster) = setup();
+    let spec = common::spec();
+    let id = spec.instance_id;
+    let mut settings = KubernetesSettings::new(NS, "ghcr.io/q8s/runtime:0.1.0");
+    settings.constraints = Some("version = \"site-1\"\n".into());
+    let with = InstanceObjects::build(&spec, &settings, Replicas::Running).unwrap();
+    cluster.apply(&with).await.unwrap();
+    // Someone labels the Service by hand (another writer's field).
+    let services: kube::Api<k8s_openapi::api::core::v1::Service> =
+        kube::Api::namespaced(api.client(NS), NS);
+    let label = json!({"metadata": {"labels": {"team": "data"}}});
+    services
+        .patch(
+            &format!("q8s-{id}"),
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&label),
+        )
+        .await
+        .unwrap();
+    let secret = |api: &FakeApi| {
+        api.get("api/v1", NS, "secrets", &format!("q8s-{id}"))
+            .unwrap()
+    };
+    assert!(secret(&api)["data"]["q8s.constraints"].is_string());
+
+    // The admin drops the constraints file: the next apply no longer sends the key.
+    settings.constraints = None;
+    let without = InstanceObjects::build(&spec, &settings, Replicas::Running).unwrap();
+    cluster.apply(&without).await.unwrap();
+    let data = &secret(&api)["data"];
+    assert!(data["q8s.constraints"].is_null(), "{data}");
+    assert!(data["q8s.bundle-url"].is_string(), "{data}");
+    let service = api
+        .get("api/v1", NS, "services", &format!("q8s-{id}"))
+        .unwrap();
+    assert_eq!(service["metadata"]["labels"]["team"], "data", "{service}");
+    assert!(
+        service["spec"]["clusterIP"].is_string(),
+        "the server's field stays"
+    );
+    let init = &api
+        .get("apis/apps/v1", NS, "deployments", &format!("q8s-{id}"))
+        .unwrap()["spec"]["template"]["spec"]["initContainers"][0]["env"];
+    assert!(
+        !init.to_string().contains("Q8S_CONSTRAINTS"),
+        "the init container's variable goes too: {init}"
+    );
+}

@@ -40,7 +40,17 @@ fn base() -> InstanceSpec {
     }
 }
 
-type Case = (&'static str, KubernetesSettings, InstanceSpec, Replicas);
+/// Name, settings, spec, replicas, and the uid of the Deployment that owns the other objects.
+type Case = (
+    &'static str,
+    KubernetesSettings,
+    InstanceSpec,
+    Replicas,
+    Option<&'static str>,
+);
+
+/// The owner's uid in the case `owned`.
+const OWNER_UID: &str = "0d0d0d0d-0000-4000-8000-00000000000d";
 
 fn cases() -> Vec<Case> {
     let mut volume = base();
@@ -60,6 +70,9 @@ fn cases() -> Vec<Case> {
     ];
     let mut secrets_settings = settings();
     secrets_settings.server_namespace = Some("q8s-system".into());
+    secrets_settings.constraints = Some(
+        "version = \"site-1\"\n\n[[rule]]\npins = [\"numpy<2\"]\nwhy = \"old wheels\"\n".into(),
+    );
 
     let mut limits = base();
     limits.memory_limit = Some(512 * MIB);
@@ -73,13 +86,45 @@ fn cases() -> Vec<Case> {
 
     let mut suspended = volume.clone();
     suspended.memory_limit = Some(512 * MIB);
+    let owned = volume.clone();
     vec![
-        ("no-volume", settings(), base(), Replicas::Running),
-        ("volume", volume_settings.clone(), volume, Replicas::Running),
-        ("secrets", secrets_settings, secrets, Replicas::Running),
-        ("limits", settings(), limits, Replicas::Running),
-        ("limit-only", settings(), limit_only, Replicas::Running),
-        ("suspended", volume_settings, suspended, Replicas::Suspended),
+        ("no-volume", settings(), base(), Replicas::Running, None),
+        (
+            "volume",
+            volume_settings.clone(),
+            volume,
+            Replicas::Running,
+            None,
+        ),
+        (
+            "secrets",
+            secrets_settings,
+            secrets,
+            Replicas::Running,
+            None,
+        ),
+        ("limits", settings(), limits, Replicas::Running, None),
+        (
+            "limit-only",
+            settings(),
+            limit_only,
+            Replicas::Running,
+            None,
+        ),
+        (
+            "suspended",
+            volume_settings.clone(),
+            suspended,
+            Replicas::Suspended,
+            None,
+        ),
+        (
+            "owned",
+            volume_settings,
+            owned,
+            Replicas::Running,
+            Some(OWNER_UID),
+        ),
     ]
 }
 
@@ -91,8 +136,11 @@ fn vectors() -> PathBuf {
 fn manifests_match_the_golden_files() {
     let bless = std::env::var_os("Q8S_BLESS").is_some_and(|v| v == "1");
     let mut differ = Vec::new();
-    for (name, settings, spec, replicas) in cases() {
-        let objects = InstanceObjects::build(&spec, &settings, replicas).unwrap();
+    for (name, settings, spec, replicas, owner) in cases() {
+        let mut objects = InstanceObjects::build(&spec, &settings, replicas).unwrap();
+        if let Some(owner) = owner {
+            objects = objects.owned_by(owner);
+        }
         let yaml = objects.to_yaml().unwrap();
         let path = vectors().join(format!("{name}.yaml"));
         if bless {
@@ -124,7 +172,7 @@ fn manifests_match_the_golden_files() {
 
 #[test]
 fn building_twice_gives_the_same_objects() {
-    for (name, settings, spec, replicas) in cases() {
+    for (name, settings, spec, replicas, _) in cases() {
         let once = InstanceObjects::build(&spec, &settings, replicas).unwrap();
         let twice = InstanceObjects::build(&spec, &settings, replicas).unwrap();
         assert_eq!(once, twice, "{name}");
@@ -133,7 +181,7 @@ fn building_twice_gives_the_same_objects() {
 
 #[test]
 fn secret_values_stay_in_the_secret() {
-    let (_, settings, spec, replicas) = cases().remove(2);
+    let (_, settings, spec, replicas, _) = cases().remove(2);
     let objects = InstanceObjects::build(&spec, &settings, replicas).unwrap();
     let elsewhere = [
         serde_json::to_string(&objects.deployment).unwrap(),
@@ -252,7 +300,7 @@ fn the_files_are_validated_for_the_minor_they_are_built_for() {
 fn no_egress_rule_reaches_private_or_link_local_addresses() {
     // Every peer an instance may reach: the DNS pods, q8s-server's pods, or an address block
     // that leaves out the cluster's ranges and the metadata service.
-    for (name, settings, spec, replicas) in cases() {
+    for (name, settings, spec, replicas, _) in cases() {
         let objects = InstanceObjects::build(&spec, &settings, replicas).unwrap();
         let policy = objects.network_policy.spec.unwrap();
         assert_eq!(

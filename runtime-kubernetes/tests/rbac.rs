@@ -1,5 +1,5 @@
 //! The runtime's RBAC (`deploy/kubernetes/rbac.yaml`) is exactly what it uses: every request
-//! `KubernetesRuntime` sends through a whole life of instances (start, poll, logs, suspend,
+//! `KubernetesRuntime` sends through a whole life of instances (start, watch, logs, suspend,
 //! resume, a failed instance restarted, terminate, list) is allowed by the Role, and every
 //! rule of the Role is used by some request.
 

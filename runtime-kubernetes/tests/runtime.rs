@@ -98,7 +98,7 @@ async fn the_life_of_an_instance() {
     assert_eq!(
         sink.last(id).unwrap().status,
         InstanceStatus::Suspended,
-        "a poll reported something else after the suspend"
+        "a status from the caches reported something else after the suspend"
     );
 
     // Resume, then terminate: the volume goes.
@@ -325,30 +325,52 @@ async fn logs_come_from_the_pod_install_output_first() {
 }
 
 #[tokio::test]
-async fn a_poll_that_read_the_cluster_before_a_stop_never_reports_after_it() {
+async fn a_status_read_before_a_stop_is_never_reported_after_it() {
     let api = FakeApi::new();
     let sink = Arc::new(Recorder::default());
     let runtime = runtime(&api, &sink).await;
-    let spec = spec();
-    let id = spec.instance_id;
-    runtime.start(spec).await.unwrap();
-    sink.wait_status(id, InstanceStatus::Running, WAIT).await;
-    // Polls now read RUNNING and answer 300 ms later; suspend while one is on its way.
-    api.set_list_delay(Duration::from_millis(300));
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    runtime.stop(id, StopMode::Suspend).await.unwrap();
-    api.set_list_delay(Duration::ZERO);
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    let history = sink.history(id);
-    let suspended = history
-        .iter()
-        .position(|u| u.status == InstanceStatus::Suspended)
-        .expect("SUSPENDED reported");
-    assert!(
-        history[suspended..]
+    let (suspended, terminated) = (spec(), spec());
+    for spec in [&suspended, &terminated] {
+        runtime.start(spec.clone()).await.unwrap();
+        sink.wait_status(spec.instance_id, InstanceStatus::Running, WAIT)
+            .await;
+    }
+    // The Deployments' watch lags: the cache keeps both at one replica while their pods'
+    // deletions arrive (read alone, "a Deployment without its pod": PENDING).
+    api.hold_watch_events("deployments", true);
+    let (a, b) = (suspended.instance_id, terminated.instance_id);
+    runtime.stop(a, StopMode::Suspend).await.unwrap();
+    runtime.stop(b, StopMode::Terminate).await.unwrap();
+    let other = spec();
+    runtime.start(other.clone()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let only = |id: Uuid, status: InstanceStatus| {
+        let history = sink.history(id);
+        let at = history
             .iter()
-            .all(|u| u.status == InstanceStatus::Suspended),
-        "reported after the suspend: {history:#?}"
+            .position(|u| u.status == status)
+            .expect("the stop reported");
+        assert!(
+            history[at..].iter().all(|u| u.status == status),
+            "reported after the stop: {history:#?}"
+        );
+    };
+    only(a, InstanceStatus::Suspended);
+    only(b, InstanceStatus::Terminated);
+    // The watch catches up: still nothing but the stops' statuses.
+    api.hold_watch_events("deployments", false);
+    sink.wait_status(other.instance_id, InstanceStatus::Running, WAIT)
+        .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    only(a, InstanceStatus::Suspended);
+    only(b, InstanceStatus::Terminated);
+    assert!(
+        runtime
+            .list()
+            .await
+            .unwrap()
+            .iter()
+            .all(|o| o.instance_id == other.instance_id)
     );
     runtime.shutdown().await;
 }

@@ -239,7 +239,7 @@ async fn kubernetes_runtime(
         client,
         kubernetes.settings.clone(),
         sink,
-        KUBERNETES_POLL,
+        KUBERNETES_DEBOUNCE,
     )
     .await
     .map_err(|e| anyhow::anyhow!("--runtime kubernetes: {e}"))?;
@@ -247,8 +247,9 @@ async fn kubernetes_runtime(
     Ok(Arc::new(runtime))
 }
 
-/// How often the Kubernetes runtime reads its instances' state from the cluster.
-const KUBERNETES_POLL: std::time::Duration = std::time::Duration::from_secs(2);
+/// How long the Kubernetes runtime gathers watch events before it derives statuses again (a
+/// pod's status changes several times in a burst).
+const KUBERNETES_DEBOUNCE: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// `q8s-server user add`: creates a user with a random password, returned for printing.
 pub async fn add_user(config: &Config, username: &str, admin: bool) -> anyhow::Result<String> {

@@ -17,18 +17,6 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 /// `GET /api/v1/instances/{id}/bundle` with `token` (none when `None`).
-async fn fetch_bundle(server: &TestServer, id: &str, token: Option<&str>) -> (StatusCode, Vec<u8>) {
-    let mut request = server
-        .client
-        .get(server.api(&format!("/instances/{id}/bundle")));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status();
-    (status, response.bytes().await.unwrap().to_vec())
-}
-
 fn uid_and_version(object: &Value) -> (String, String) {
     (
         object["metadata"]["uid"].as_str().unwrap().to_owned(),
@@ -217,7 +205,7 @@ async fn a_server_runs_instances_as_pods_and_adopts_them_after_a_restart() {
     server
         .wait_for_status(&admin, &id, "RUNNING", Duration::from_secs(10))
         .await;
-    // A few reconcile passes (`--reconcile-interval 1`) and polls.
+    // A few reconcile passes (`--reconcile-interval 1`) and watch events.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let after: Vec<_> = [
         (APPS, "deployments"),
@@ -329,37 +317,4 @@ async fn incomplete_settings_and_an_unreachable_cluster_stop_the_start_with_why(
         line.contains("kubernetes: namespace `q8s-instances` answers, 0 instance Deployment(s)"),
         "{line}"
     );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn running_instances_get_a_new_token_before_the_old_one_expires() {
-    // Tokens live 60 s: the server gives running instances a new one every 15 s.
-    let (api, _cluster, _dir, server) =
-        server_on_fake_cluster(&["--bundle-token-lifetime", "60"]).await;
-    let admin = server.admin_token.clone();
-    let (_, id) = server.launch_hello(&admin).await;
-    server
-        .wait_for_status(&admin, &id, "RUNNING", Duration::from_secs(30))
-        .await;
-    let first = secret_token(&api, &id);
-    let deployment = object(&api, APPS, "deployments", &id).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let second = loop {
-        let now = secret_token(&api, &id);
-        if now != first {
-            break now;
-        }
-        assert!(Instant::now() < deadline, "no new token in the Secret");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
-    // Both are good until they expire; the pod was not touched.
-    for token in [&first, &second] {
-        let (status, _) = fetch_bundle(&server, &id, Some(token)).await;
-        assert_eq!(status, StatusCode::OK);
-    }
-    let after = object(&api, APPS, "deployments", &id).unwrap();
-    assert_eq!(uid_and_version(&after), uid_and_version(&deployment));
-    // The Secret keeps the app's other keys.
-    let secret = object(&api, CORE, "secrets", &id).unwrap();
-    assert!(secret["data"]["q8s.bundle-url"].is_string(), "{secret}");
 }

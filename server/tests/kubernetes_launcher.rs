@@ -101,7 +101,16 @@ fn environment_of(root: u32, needle: &str) -> Option<Vec<String>> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_launcher_fetches_builds_and_runs_hello_as_the_pod_spec_says() {
     let launcher = launcher();
-    let (api, _cluster, _kubeconfig, server) = server_on_fake_cluster(&[]).await;
+    // An admin's constraint rule (harmless: hello installs no numpy) reaches the pod's install.
+    let rules = tempfile::tempdir().unwrap();
+    let rules_file = rules.path().join("site.toml");
+    std::fs::write(
+        &rules_file,
+        "version = \"site-7\"\n[[rule]]\npins = [\"numpy<3\"]\nwhy = \"the admin's own rule\"\n",
+    )
+    .unwrap();
+    let constraints = ["--constraints", rules_file.to_str().unwrap()];
+    let (api, _cluster, _kubeconfig, server) = server_on_fake_cluster(&constraints).await;
     let admin = server.admin_token.clone();
     server
         .put_secret("hello-secrets", json!({"greeting": "s3cr3t-value"}))
@@ -169,6 +178,10 @@ async fn the_launcher_fetches_builds_and_runs_hello_as_the_pod_spec_says() {
     assert!(status.success(), "{said}");
     eprintln!("prepare took {:?}", began.elapsed());
     assert!(said.contains("sha256 checked"), "{said}");
+    assert!(
+        said.contains("numpy<3 (the admin's own rule)"),
+        "the server's --constraints in the pod's install: {said}"
+    );
     assert!(app_dir.join("q-app.toml").is_file());
     assert!(venv_dir.join("bin/python").exists());
     let bytecode = walk_count(&venv_dir, "pyc");

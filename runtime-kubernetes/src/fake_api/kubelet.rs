@@ -38,17 +38,24 @@ impl State {
             .map(|(k, v)| (k.1.clone(), k.3.clone(), v.clone()))
             .collect();
         // Pods whose Deployment is gone or scaled to zero go.
-        self.objects.retain(|k, pod| {
-            if k.0 != CORE || k.2 != PODS {
-                return true;
-            }
-            let owner = pod["metadata"]["annotations"]["fake.q8s.dev/deployment"].as_str();
-            deployments.iter().any(|(ns, name, d)| {
-                *ns == k.1
-                    && Some(name.as_str()) == owner
-                    && d["spec"]["replicas"].as_i64() != Some(0)
+        let gone: Vec<_> = self
+            .objects
+            .iter()
+            .filter(|(k, pod)| {
+                let owner = pod["metadata"]["annotations"]["fake.q8s.dev/deployment"].as_str();
+                k.0 == CORE
+                    && k.2 == PODS
+                    && !deployments.iter().any(|(ns, name, d)| {
+                        *ns == k.1
+                            && Some(name.as_str()) == owner
+                            && d["spec"]["replicas"].as_i64() != Some(0)
+                    })
             })
-        });
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in &gone {
+            self.unstore(key);
+        }
         for (namespace, name, deployment) in &deployments {
             if deployment["spec"]["replicas"].as_i64() == Some(0) {
                 continue;
@@ -68,11 +75,11 @@ impl State {
                     old["spec"] = pod["spec"].clone();
                     old["status"] = pod["status"].clone();
                     old["metadata"]["resourceVersion"] = json!(self.next_version());
-                    self.objects.insert(key, old);
+                    self.store(key, old);
                 }
                 None => {
                     let pod = self.created(pod, namespace);
-                    self.objects.insert(key, pod);
+                    self.store(key, pod);
                 }
             }
         }

@@ -3,15 +3,17 @@
 //! objects in memory.
 //!
 //! What it does, as the API server does: namespaced get, list (with equality label selectors),
-//! delete and delete-collection; server-side apply (`PATCH` with
-//! `application/apply-patch+yaml`, a `fieldManager` required) as create-or-merge, where an
-//! apply that changes nothing keeps the `resourceVersion`; a merge patch of an object or of a
+//! delete and delete-collection, the objects a deleted one owns deleted (or orphaned) after the
+//! delete's `propagationPolicy` (`gc.rs`); server-side apply (`PATCH` with
+//! `application/apply-patch+yaml`, a `fieldManager` required) as create-or-merge, where a
+//! field the manager applied before and no longer sends is removed (`merge.rs`) and an apply
+//! that changes nothing keeps the `resourceVersion`; a merge patch of an object or of a
 //! Deployment's `scale` subresource; `uid`, `resourceVersion`, `generation` and `creationTimestamp` set by
 //! the server; `404`, `409` and `422` answers as `Status` objects; a fake kubelet
 //! ([`Kubelet`]) that gives each Deployment its pod, in the state the test chose; a ClusterIP
-//! on the loopback range for every Service, where a ready pod answers HTTP. Not yet:
-//! watches; `pods/log` gives fixed lines (three for the `instance` container, two for any
-//! other) (issue 14).
+//! on the loopback range for every Service, where a ready pod answers HTTP; watches with
+//! bookmarks and `410 Expired` for compacted versions (`watch.rs`). `pods/log` gives fixed lines
+//! (three for the `instance` container, two for any other).
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -20,24 +22,42 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
+use bytes::Bytes;
+use futures::StreamExt as _;
 use http::{Method, Request, Response, StatusCode};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt as _, Full, StreamBody};
+use hyper::body::Frame;
 use kube::client::Body;
 use serde_json::{Value, json};
 
+mod gc;
 mod kubelet;
 mod merge;
 mod network;
 mod route;
 mod tcp;
+mod watch;
 
 pub use kubelet::Kubelet;
 use route::Route;
 pub use tcp::FakeApiServer;
 
 /// The fake API server; clones share one store.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct FakeApi {
     state: Arc<Mutex<State>>,
+    /// Bumped after every change, to wake the open watches.
+    changed: Arc<tokio::sync::watch::Sender<u64>>,
+}
+
+impl Default for FakeApi {
+    fn default() -> FakeApi {
+        FakeApi {
+            state: Arc::default(),
+            changed: Arc::new(tokio::sync::watch::channel(0).0),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -55,6 +75,10 @@ struct State {
     list_delay: std::time::Duration,
     /// ClusterIPs and what answers on them.
     network: network::Network,
+    /// The history of changes the watches read.
+    watches: watch::Watches,
+    /// What each field manager last applied to each object (its "applied configuration").
+    applied: BTreeMap<(Key, String), Value>,
 }
 
 type Key = (String, String, String, String);
@@ -84,10 +108,13 @@ impl FakeApi {
             .to_owned();
         let mut state = self.lock();
         let stored = state.created(object, namespace);
-        state.objects.insert(
+        state.store(
             (prefix.into(), namespace.into(), plural.into(), name),
             stored,
         );
+        state.sync_pods();
+        drop(state);
+        self.notify();
     }
 
     /// How many objects it stores, pods left out.
@@ -104,7 +131,11 @@ impl FakeApi {
 
     /// Makes the pods behave as `kubelet` says from now on (pods already made change too).
     pub fn set_kubelet(&self, kubelet: Kubelet) {
-        self.lock().kubelet = kubelet;
+        let mut state = self.lock();
+        state.kubelet = kubelet;
+        state.sync_pods();
+        drop(state);
+        self.notify();
     }
 
     /// Delays every list's answer by `delay` from now on (its content is read at once).
@@ -136,7 +167,10 @@ impl FakeApi {
                 Err(err) => return failure(400, "BadRequest", &format!("body: {err}")),
             }
         };
-        state.serve(method, &route, content_type, body)
+        let reply = state.serve(method, &route, content_type, body);
+        // What the controllers do at once: the Deployments' pods.
+        state.sync_pods();
+        reply
     }
 }
 
@@ -194,7 +228,7 @@ impl State {
                 let skip = tail.map_or(0, |t: usize| lines.len().saturating_sub(t));
                 (200, Value::String(lines[skip..].concat()))
             }
-            ("DELETE", Some(_), None) => match self.objects.remove(&key) {
+            ("DELETE", Some(_), None) => match self.delete(&key, &body) {
                 Some(_) => (
                     200,
                     json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}),
@@ -203,8 +237,15 @@ impl State {
             },
             ("DELETE", None, None) => {
                 let list = self.list(route);
-                self.objects
-                    .retain(|k, v| !(route.holds(k) && route.selects(v)));
+                let keys: Vec<Key> = self
+                    .objects
+                    .iter()
+                    .filter(|(k, v)| route.holds(k) && route.selects(v))
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                for key in &keys {
+                    self.delete(key, &body);
+                }
                 (200, list)
             }
             ("PATCH", Some(_), None) if content_type == "application/apply-patch+yaml" => {
@@ -256,18 +297,30 @@ impl State {
             return failure(400, "BadRequest", "apply needs kind and apiVersion");
         }
         let key = route.key();
+        let manager = route.query.get("fieldManager").cloned().unwrap_or_default();
+        let before = self
+            .applied
+            .insert((key.clone(), manager.clone()), applied.clone());
         let Some(stored) = self.objects.get(&key).cloned() else {
             let mut object = self.created(applied, &route.namespace);
             if route.plural == "services" {
                 self.network.assign(&mut object);
             }
-            self.objects.insert(key, object.clone());
+            self.store(key, object.clone());
             return (201, object);
         };
         if let Err(reply) = immutable_unchanged(&stored, &applied) {
+            // Refused: the manager's last applied configuration is what it was.
+            match before {
+                Some(before) => self.applied.insert((key, manager), before),
+                None => self.applied.remove(&(key, manager)),
+            };
             return reply;
         }
         let mut merged = stored.clone();
+        if let Some(before) = &before {
+            merge::prune(&mut merged, before, &applied);
+        }
         merge::merge(&mut merged, &applied);
         if merged != stored {
             merged["metadata"]["resourceVersion"] = json!(self.next_version());
@@ -275,7 +328,7 @@ impl State {
                 let generation = stored["metadata"]["generation"].as_i64().unwrap_or(1);
                 merged["metadata"]["generation"] = json!(generation + 1);
             }
-            self.objects.insert(key, merged.clone());
+            self.store(key, merged.clone());
         }
         (200, merged)
     }
@@ -290,7 +343,7 @@ impl State {
         merge::merge(&mut merged, patch);
         if merged != stored {
             merged["metadata"]["resourceVersion"] = json!(self.next_version());
-            self.objects.insert(key, merged.clone());
+            self.store(key, merged.clone());
         }
         (200, merged)
     }
@@ -310,7 +363,7 @@ impl State {
         object["spec"]["replicas"] = json!(replicas);
         if object != stored {
             object["metadata"]["resourceVersion"] = json!(self.next_version());
-            self.objects.insert(key, object.clone());
+            self.store(key, object.clone());
         }
         let scale = json!({"kind": "Scale", "apiVersion": "autoscaling/v1",
                            "metadata": {"name": route.name, "namespace": route.namespace},
@@ -341,10 +394,13 @@ fn not_found(route: &Route) -> Reply {
     )
 }
 
+/// A response body: whole, or a watch's stream of lines.
+pub type FakeBody = UnsyncBoxBody<Bytes, Infallible>;
+
 impl tower_service::Service<Request<Body>> for FakeApi {
-    type Response = Response<Body>;
+    type Response = Response<FakeBody>;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<FakeBody>, Infallible>> + Send>>;
 
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
@@ -355,25 +411,30 @@ impl tower_service::Service<Request<Body>> for FakeApi {
         Box::pin(async move {
             let (parts, body) = request.into_parts();
             let bytes = body.collect_bytes().await.unwrap_or_default();
-            let (status, kind, bytes) = api.answer(&parts, &bytes).await;
-            let mut response = Response::new(Body::from(bytes));
-            *response.status_mut() = status;
-            response.headers_mut().insert(
-                http::header::CONTENT_TYPE,
-                http::HeaderValue::from_static(kind),
-            );
-            Ok(response)
+            Ok(api.answer(&parts, &bytes).await)
         })
     }
 }
 
 impl FakeApi {
-    /// The answer to a request: status, content type and body, after the list delay.
-    async fn answer(
-        &self,
-        parts: &http::request::Parts,
-        bytes: &[u8],
-    ) -> (StatusCode, &'static str, Vec<u8>) {
+    /// The answer to a request, after the list delay; a watch's body streams.
+    async fn answer(&self, parts: &http::request::Parts, bytes: &[u8]) -> Response<FakeBody> {
+        let route = Route::parse(&parts.uri);
+        if parts.method == Method::GET
+            && let Some(route) = route.as_ref().filter(|r| r.is_watch())
+        {
+            let mut state = self.lock();
+            state
+                .requests
+                .push(format!("{} {}", parts.method, parts.uri));
+            drop(state);
+            let lines = self.watch(route.clone()).map(|b| Ok(Frame::data(b)));
+            return respond(
+                StatusCode::OK,
+                "application/json",
+                StreamBody::new(lines).boxed_unsync(),
+            );
+        }
         let content_type = parts
             .headers
             .get(http::header::CONTENT_TYPE)
@@ -381,8 +442,8 @@ impl FakeApi {
             .unwrap_or_default()
             .to_owned();
         let (code, body) = self.handle(&parts.method, &parts.uri, &content_type, bytes);
-        let is_list = parts.method == Method::GET
-            && Route::parse(&parts.uri).is_some_and(|r| r.name.is_none());
+        self.notify();
+        let is_list = parts.method == Method::GET && route.is_some_and(|r| r.name.is_none());
         let delay = self.lock().list_delay;
         if is_list && !delay.is_zero() {
             tokio::time::sleep(delay).await;
@@ -395,6 +456,16 @@ impl FakeApi {
             ),
         };
         let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        (status, kind, bytes)
+        respond(status, kind, Full::new(Bytes::from(bytes)).boxed_unsync())
     }
+}
+
+fn respond(status: StatusCode, kind: &'static str, body: FakeBody) -> Response<FakeBody> {
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static(kind),
+    );
+    response
 }

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use super::Key;
 
+#[derive(Clone)]
 pub(super) struct Route {
     /// `api/v1` or `apis/<group>/<version>`.
     pub(super) prefix: String,
@@ -45,6 +46,15 @@ impl Route {
             subresource,
             query,
         })
+    }
+
+    /// Whether it asks to watch (`?watch=true` on a list path).
+    pub(super) fn is_watch(&self) -> bool {
+        self.name.is_none()
+            && matches!(
+                self.query.get("watch").map(String::as_str),
+                Some("true" | "1")
+            )
     }
 
     pub(super) fn key(&self) -> Key {

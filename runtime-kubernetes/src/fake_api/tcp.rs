@@ -3,13 +3,12 @@
 
 use std::net::SocketAddr;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full};
+use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::task::JoinHandle;
 
-use super::FakeApi;
+use super::{FakeApi, FakeBody};
 
 /// The fake, listening; dropping it stops the listener (open connections finish).
 pub struct FakeApiServer {
@@ -65,20 +64,13 @@ impl FakeApi {
         Ok(FakeApiServer { addr, task })
     }
 
-    async fn over_tcp(&self, request: hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>> {
+    async fn over_tcp(&self, request: hyper::Request<Incoming>) -> hyper::Response<FakeBody> {
         let (parts, body) = request.into_parts();
         let bytes = body
             .collect()
             .await
             .map(|b| b.to_bytes())
             .unwrap_or_default();
-        let (status, kind, bytes) = self.answer(&parts, &bytes).await;
-        let mut response = hyper::Response::new(Full::new(Bytes::from(bytes)));
-        *response.status_mut() = status;
-        response.headers_mut().insert(
-            http::header::CONTENT_TYPE,
-            http::HeaderValue::from_static(kind),
-        );
-        response
+        self.answer(&parts, &bytes).await
     }
 }

@@ -15,7 +15,7 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use q8s_runtime::{BundleSource, InstanceSpec, RuntimeError};
 
@@ -28,7 +28,8 @@ mod pod;
 use network::network_policy;
 
 pub use pod::{
-    BUNDLE_TOKEN_KEY, BUNDLE_URL_KEY, INSTALL_CONTAINER, INSTANCE_CONTAINER, INSTANCE_PORT,
+    BUNDLE_TOKEN_KEY, BUNDLE_URL_KEY, CONSTRAINTS_KEY, INSTALL_CONTAINER, INSTANCE_CONTAINER,
+    INSTANCE_PORT,
 };
 
 /// Every object of one instance, in the order they are applied (what the pod needs first).
@@ -85,6 +86,34 @@ impl InstanceObjects {
         })
     }
 
+    /// The same objects with the Service, Secret, PVC and NetworkPolicy owned by the
+    /// Deployment whose uid is `deployment_uid`: when the cluster deletes that Deployment
+    /// (terminate, or `kubectl delete`), its garbage collector deletes them too. Suspend keeps
+    /// the Deployment (at zero replicas), so it keeps them, the volume included. Not the
+    /// controller (the Deployment does not manage them), and `blockOwnerDeletion: false`: it
+    /// only matters to a foreground deletion, which q8s does not use, and setting it needs
+    /// `update` on `deployments/finalizers` where the `OwnerReferencesPermissionEnforcement`
+    /// admission plugin runs.
+    pub fn owned_by(&self, deployment_uid: &str) -> InstanceObjects {
+        let owner = OwnerReference {
+            api_version: "apps/v1".into(),
+            kind: "Deployment".into(),
+            name: self.deployment.metadata.name.clone().unwrap_or_default(),
+            uid: deployment_uid.into(),
+            controller: Some(false),
+            block_owner_deletion: Some(false),
+        };
+        let mut owned = self.clone();
+        let owners = Some(vec![owner]);
+        owned.secret.metadata.owner_references = owners.clone();
+        if let Some(volume) = &mut owned.volume {
+            volume.metadata.owner_references = owners.clone();
+        }
+        owned.service.metadata.owner_references = owners.clone();
+        owned.network_policy.metadata.owner_references = owners;
+        owned
+    }
+
     /// Every object as YAML documents, in apply order (the golden files' form).
     pub fn to_yaml(&self) -> Result<String, serde_saphyr::ser::Error> {
         let mut docs = vec![serde_saphyr::to_string(&self.secret)?];
@@ -133,6 +162,12 @@ fn secret(
         data.insert(
             BUNDLE_TOKEN_KEY.into(),
             ByteString(token.as_bytes().to_vec()),
+        );
+    }
+    if let Some(constraints) = &settings.constraints {
+        data.insert(
+            CONSTRAINTS_KEY.into(),
+            ByteString(constraints.as_bytes().to_vec()),
         );
     }
     Secret {

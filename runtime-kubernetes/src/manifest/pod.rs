@@ -36,6 +36,8 @@ pub const INSTANCE_CONTAINER: &str = "instance";
 pub const BUNDLE_URL_KEY: &str = "q8s.bundle-url";
 /// The Secret's key holding the bundle's download token, when it has one.
 pub const BUNDLE_TOKEN_KEY: &str = "q8s.bundle-token";
+/// The Secret's key holding the admin's constraint rules, when the server has them.
+pub const CONSTRAINTS_KEY: &str = "q8s.constraints";
 
 /// The uid and gid instance processes run as (never 0; the image has no user of this id, so
 /// nothing in the image belongs to it).
@@ -62,7 +64,7 @@ pub(super) fn template(spec: &InstanceSpec, settings: &KubernetesSettings) -> Po
         name: INSTALL_CONTAINER.into(),
         image: Some(settings.image.clone()),
         command: Some(vec![LAUNCHER.into(), "prepare".into()]),
-        env: Some(prepare_env(spec)),
+        env: Some(prepare_env(spec, settings)),
         resources: Some(resources(spec, settings)),
         security_context: Some(container_security()),
         volume_mounts: Some(vec![
@@ -173,7 +175,7 @@ fn resources(spec: &InstanceSpec, settings: &KubernetesSettings) -> ResourceRequ
     }
 }
 
-fn prepare_env(spec: &InstanceSpec) -> Vec<EnvVar> {
+fn prepare_env(spec: &InstanceSpec, settings: &KubernetesSettings) -> Vec<EnvVar> {
     let mut env = vec![
         secret_env("Q8S_BUNDLE_URL", spec, BUNDLE_URL_KEY),
         plain("Q8S_BUNDLE_SHA256", &spec.bundle_sha256),
@@ -183,6 +185,9 @@ fn prepare_env(spec: &InstanceSpec) -> Vec<EnvVar> {
         q8s_runtime::BundleSource::Url { token: Some(_), .. }
     ) {
         env.push(secret_env("Q8S_BUNDLE_TOKEN", spec, BUNDLE_TOKEN_KEY));
+    }
+    if settings.constraints.is_some() {
+        env.push(secret_env("Q8S_CONSTRAINTS", spec, CONSTRAINTS_KEY));
     }
     env.extend([plain("HOME", "/tmp"), plain("TMPDIR", "/tmp")]);
     env

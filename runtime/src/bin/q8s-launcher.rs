@@ -30,7 +30,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Step {
     /// Fetch the bundle (Q8S_BUNDLE_URL, Q8S_BUNDLE_TOKEN, Q8S_BUNDLE_SHA256), check and unpack
-    /// it, and build the environment.
+    /// it, and build the environment (the built-in constraint rules, then Q8S_CONSTRAINTS: the
+    /// server's --constraints file, when it has one).
     Prepare {
         /// Scratch space: the download and uv's cache.
         #[arg(long, default_value = "/tmp")]
@@ -74,7 +75,11 @@ async fn main() -> std::process::ExitCode {
                 python,
                 uv,
             };
-            launcher::prepare(&fetch, &folders).await
+            let admin = std::env::var("Q8S_CONSTRAINTS").ok();
+            match launcher::install_constraints(admin.as_deref()) {
+                Ok(constraints) => launcher::prepare(&fetch, &folders, &constraints).await,
+                Err(why) => Err(why),
+            }
         }
         Step::Run { port, app_port } => {
             match RunSpec::from_env(cli.app_dir, cli.venv_dir, port, app_port) {

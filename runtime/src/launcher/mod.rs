@@ -9,5 +9,5 @@
 mod prepare;
 mod run;
 
-pub use prepare::{BundleFetch, Folders, prepare};
+pub use prepare::{BundleFetch, Folders, install_constraints, prepare};
 pub use run::{RunSpec, run};

@@ -45,10 +45,25 @@ pub struct Folders {
     pub uv: String,
 }
 
+/// The rules an install applies: the built-in ones, then the admin's — `admin` is
+/// `Q8S_CONSTRAINTS`, the text of the server's `--constraints` file, when the pod has it.
+pub fn install_constraints(admin: Option<&str>) -> Result<Constraints, String> {
+    match admin.filter(|text| !text.trim().is_empty()) {
+        None => Ok(Constraints::builtin().clone()),
+        Some(text) => Constraints::with_admin(text, "the server's --constraints")
+            .map_err(|e| format!("Q8S_CONSTRAINTS: {e}")),
+    }
+}
+
 /// Fetches, checks and unpacks the bundle into `folders.app_dir` and builds the environment in
 /// `folders.venv_dir` (both emptied first: a pod that starts again prepares again). `Err` says
 /// what failed.
-pub async fn prepare(fetch: &BundleFetch, folders: &Folders) -> Result<(), String> {
+/// `constraints`: [`install_constraints`].
+pub async fn prepare(
+    fetch: &BundleFetch,
+    folders: &Folders,
+    constraints: &Constraints,
+) -> Result<(), String> {
     for dir in [&folders.app_dir, &folders.venv_dir, &folders.tmp_dir] {
         fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
@@ -61,7 +76,7 @@ pub async fn prepare(fetch: &BundleFetch, folders: &Folders) -> Result<(), Strin
     let unpacked = unpack(&bundle, &folders.app_dir)?;
     let _ = fs::remove_file(&bundle);
     say(&format!("extracted {unpacked} bytes"));
-    build_environment(folders).await
+    build_environment(folders, constraints).await
 }
 
 fn say(line: &str) {
@@ -183,7 +198,7 @@ fn unpack(bundle: &Path, app_dir: &Path) -> Result<u64, String> {
 
 /// `uv venv`, then `uv pip install -r requirements.txt` in constraint rounds, as the local
 /// runtime's installs do.
-async fn build_environment(folders: &Folders) -> Result<(), String> {
+async fn build_environment(folders: &Folders, constraints: &Constraints) -> Result<(), String> {
     // uv and Python by the launcher's own PATH (the image's): the install's is a fixed one.
     let folders = &Folders {
         uv: which(&folders.uv)?,
@@ -210,7 +225,6 @@ async fn build_environment(folders: &Folders) -> Result<(), String> {
     }
     say("installing requirements.txt with uv");
     let python = format!("{venv}/bin/python");
-    let constraints = Constraints::builtin();
     let mut rounds = ConstraintRounds::start(constraints, say);
     let file = folders.tmp_dir.join("constraints.txt");
     loop {
@@ -265,4 +279,34 @@ async fn run_uv(
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::install_constraints;
+    use q8s_core::constraints::Constraints;
+
+    #[test]
+    fn the_admin_s_rules_come_after_the_built_in_ones_and_bad_ones_are_refused() {
+        let builtin = Constraints::builtin();
+        for none in [None, Some(""), Some("  \n")] {
+            assert_eq!(
+                install_constraints(none).unwrap().rules.len(),
+                builtin.rules.len()
+            );
+        }
+        let admin = "version = \"site-1\"\n[[rule]]\npins = [\"numpy<2\"]\nwhy = \"old\"\n";
+        let rules = install_constraints(Some(admin)).unwrap();
+        assert_eq!(rules.rules.len(), builtin.rules.len() + 1);
+        assert_eq!(rules.unconditional().last().unwrap().pins, ["numpy<2"]);
+        assert!(
+            rules
+                .sources
+                .last()
+                .unwrap()
+                .ends_with("--constraints site-1")
+        );
+        let err = install_constraints(Some("[[rule]]\npins = []\n")).unwrap_err();
+        assert!(err.starts_with("Q8S_CONSTRAINTS: "), "{err}");
+    }
 }

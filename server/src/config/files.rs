@@ -7,15 +7,18 @@ pub(super) fn constraints(
     file: Option<&Path>,
 ) -> anyhow::Result<q8s_core::constraints::Constraints> {
     use q8s_core::constraints::Constraints;
-    let mut rules = Constraints::builtin().clone();
-    if let Some(file) = file {
-        let text = std::fs::read_to_string(file)
-            .map_err(|e| anyhow::anyhow!("--constraints: reading {}: {e}", file.display()))?;
-        let added = Constraints::parse(&text, &file.display().to_string())
-            .map_err(|e| anyhow::anyhow!("--constraints: {e}"))?;
-        rules.extend(added);
-    }
-    Ok(rules)
+    let Some(file) = file else {
+        return Ok(Constraints::builtin().clone());
+    };
+    let text = constraints_text(file)?;
+    Constraints::with_admin(&text, &file.display().to_string())
+        .map_err(|e| anyhow::anyhow!("--constraints: {e}"))
+}
+
+/// The text of the admin's constraints file (pods get it as it is: the Kubernetes runtime).
+pub(super) fn constraints_text(file: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(file)
+        .map_err(|e| anyhow::anyhow!("--constraints: reading {}: {e}", file.display()))
 }
 
 /// `--sandbox-paths` checked: absolute, existing, and neither the data directory nor inside

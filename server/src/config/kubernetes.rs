@@ -111,6 +111,12 @@ impl KubernetesConfig {
             .kubernetes_server_namespace
             .clone()
             .filter(|ns| !ns.trim().is_empty());
+        // Pods install with the admin's rules too (the text goes into each instance's Secret).
+        runtime.constraints = settings
+            .constraints
+            .as_deref()
+            .map(super::files::constraints_text)
+            .transpose()?;
         runtime
             .check()
             .map_err(|why| anyhow::anyhow!("--runtime kubernetes: {why}"))?;
@@ -217,7 +223,24 @@ mod tests {
         assert_eq!(config.settings.node_selector.len(), 2);
         assert_eq!(config.settings.node_selector["zone"], "a");
         assert_eq!(config.settings.storage_class.as_deref(), Some("fast"));
+        assert_eq!(config.settings.constraints, None);
         assert!(resolve(Settings::default()).unwrap().is_none());
+    }
+
+    #[test]
+    fn the_admin_s_constraints_reach_the_pods_as_written_and_a_missing_file_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("site.toml");
+        let text = "version = \"site-1\"\n[[rule]]\npins = [\"numpy<2\"]\nwhy = \"old\"\n";
+        std::fs::write(&file, text).unwrap();
+        let mut settings = kubernetes();
+        settings.constraints = Some(file.clone());
+        let config = resolve(settings.clone()).unwrap().unwrap();
+        assert_eq!(config.settings.constraints.as_deref(), Some(text));
+        settings.constraints = Some(dir.path().join("gone.toml"));
+        let err = resolve(settings).unwrap_err().to_string();
+        assert!(err.starts_with("--constraints: reading "), "{err}");
+        assert!(err.contains("gone.toml"), "{err}");
     }
 
     #[test]

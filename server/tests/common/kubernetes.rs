@@ -3,7 +3,10 @@
 
 use base64::Engine as _;
 use q8s_runtime_kubernetes::fake_api::FakeApi;
+use reqwest::StatusCode;
 use serde_json::Value;
+
+use super::TestServer;
 
 pub const NAMESPACE: &str = "q8s-instances";
 pub const CORE: &str = "api/v1";
@@ -102,4 +105,21 @@ pub fn container_env(api: &FakeApi, id: &str, container: &str) -> Vec<(String, S
             (name, value)
         })
         .collect()
+}
+
+/// The pod's bundle download: `GET /instances/{id}/bundle` with `token` as its bearer.
+pub async fn fetch_bundle(
+    server: &TestServer,
+    id: &str,
+    token: Option<&str>,
+) -> (StatusCode, Vec<u8>) {
+    let mut request = server
+        .client
+        .get(server.api(&format!("/instances/{id}/bundle")));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    (status, response.bytes().await.unwrap().to_vec())
 }
