@@ -30,4 +30,7 @@ mod settings;
 pub mod status;
 
 pub use runtime::KubernetesRuntime;
-pub use settings::{DEFAULT_EGRESS_DENIED, DnsPods, KubernetesSettings};
+pub use settings::{
+    DEFAULT_EGRESS_DENIED, DnsPods, KubernetesSettings, MIN_EPHEMERAL_STORAGE, check_cidr,
+    check_cpu_request, check_egress_denied, check_ephemeral_storage, check_namespace,
+};

@@ -247,6 +247,82 @@ async fn a_server_runs_instances_as_pods_and_adopts_them_after_a_restart() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cpu_storage_egress_and_dns_settings_reach_the_pod_and_its_network_policy() {
+    let api = FakeApi::new();
+    let cluster = api.serve_tcp().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, cluster.kubeconfig(NAMESPACE)).unwrap();
+    let mut args = kubernetes_args(kubeconfig.to_str().unwrap());
+    args.extend(
+        [
+            "--kubernetes-cpu-request",
+            "250m",
+            "--kubernetes-ephemeral-storage",
+            "8Gi",
+        ]
+        .map(str::to_owned),
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    // Two as flags, two as variables: both ways reach the runtime.
+    let server = TestServer::start_with_env(
+        &args,
+        &[
+            // A cluster whose package index sits in 10.0.0.0/8 leaves that range out.
+            (
+                "Q8S_SERVER_KUBERNETES_EGRESS_DENIED",
+                "172.16.0.0/12,169.254.0.0/16,fe80::/10",
+            ),
+            (
+                "Q8S_SERVER_KUBERNETES_DNS_PODS",
+                "dns-system/app.kubernetes.io/name=coredns",
+            ),
+        ],
+    )
+    .await;
+    let admin = server.admin_token.clone();
+    let (_, id) = server.launch_hello(&admin).await;
+    server
+        .wait_for_status(&admin, &id, "RUNNING", Duration::from_secs(30))
+        .await;
+
+    let deployment = object(&api, APPS, "deployments", &id).expect("a Deployment");
+    let pod = &deployment["spec"]["template"]["spec"];
+    for container in [&pod["initContainers"][0], &pod["containers"][0]] {
+        let resources = &container["resources"];
+        assert_eq!(resources["requests"]["cpu"], "250m", "{container}");
+        assert_eq!(resources["requests"]["ephemeral-storage"], "8Gi");
+        assert_eq!(resources["limits"]["ephemeral-storage"], "8Gi");
+        assert!(resources["limits"]["cpu"].is_null(), "no CPU limit");
+    }
+    let policy = object(&api, NETWORKING, "networkpolicies", &id).expect("a NetworkPolicy");
+    let egress = policy["spec"]["egress"].as_array().unwrap();
+    let dns = &egress[0]["to"][0];
+    assert_eq!(
+        dns["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"],
+        "dns-system"
+    );
+    assert_eq!(
+        dns["podSelector"]["matchLabels"],
+        serde_json::json!({"app.kubernetes.io/name": "coredns"})
+    );
+    let blocks: Vec<&Value> = egress
+        .iter()
+        .flat_map(|rule| rule["to"].as_array().unwrap())
+        .filter_map(|peer| peer.get("ipBlock"))
+        .collect();
+    assert_eq!(
+        blocks,
+        [
+            &serde_json::json!({"cidr": "0.0.0.0/0", "except": ["172.16.0.0/12", "169.254.0.0/16"]}),
+            &serde_json::json!({"cidr": "::/0", "except": ["fe80::/10"]}),
+        ],
+        "{policy}"
+    );
+    drop(cluster);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn incomplete_settings_and_an_unreachable_cluster_stop_the_start_with_why() {
     let binary = std::path::Path::new(env!("CARGO_BIN_EXE_q8s-server"));
     let data = tempfile::tempdir().unwrap();

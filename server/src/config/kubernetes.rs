@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use q8s_runtime_kubernetes::KubernetesSettings;
+use q8s_runtime_kubernetes::{DnsPods, KubernetesSettings};
 
 use super::{RuntimeKind, Settings};
 
@@ -64,6 +64,22 @@ impl KubernetesConfig {
                     "--bundle-token-lifetime",
                     settings.bundle_token_lifetime.is_some(),
                 ),
+                (
+                    "--kubernetes-cpu-request",
+                    settings.kubernetes_cpu_request.is_some(),
+                ),
+                (
+                    "--kubernetes-ephemeral-storage",
+                    settings.kubernetes_ephemeral_storage.is_some(),
+                ),
+                (
+                    "--kubernetes-egress-denied",
+                    settings.kubernetes_egress_denied.is_some(),
+                ),
+                (
+                    "--kubernetes-dns-pods",
+                    settings.kubernetes_dns_pods.is_some(),
+                ),
             ];
             if let Some((flag, _)) = given.iter().find(|(_, set)| *set) {
                 anyhow::bail!("{flag} is a setting of --runtime kubernetes, not of this runtime");
@@ -111,6 +127,30 @@ impl KubernetesConfig {
             .kubernetes_server_namespace
             .clone()
             .filter(|ns| !ns.trim().is_empty());
+        if let Some(cpu) = &settings.kubernetes_cpu_request {
+            let cpu = cpu.trim();
+            q8s_runtime_kubernetes::check_cpu_request(cpu)
+                .map_err(|why| anyhow::anyhow!("--kubernetes-cpu-request: {why}"))?;
+            runtime.cpu_request = cpu.to_owned();
+        }
+        if let Some(size) = settings.kubernetes_ephemeral_storage {
+            q8s_runtime_kubernetes::check_ephemeral_storage(size.0)
+                .map_err(|why| anyhow::anyhow!("--kubernetes-ephemeral-storage: {why}"))?;
+            runtime.ephemeral_storage_limit = size.0;
+        }
+        if let Some(ranges) = &settings.kubernetes_egress_denied {
+            let ranges: Vec<String> = ranges
+                .iter()
+                .map(|r| r.trim().to_owned())
+                .filter(|r| !r.is_empty())
+                .collect();
+            q8s_runtime_kubernetes::check_egress_denied(&ranges)
+                .map_err(|why| anyhow::anyhow!("--kubernetes-egress-denied: {why}"))?;
+            runtime.egress_denied = ranges;
+        }
+        if let Some(text) = &settings.kubernetes_dns_pods {
+            runtime.dns = dns_pods(text)?;
+        }
         // Pods install with the admin's rules too (the text goes into each instance's Secret).
         runtime.constraints = settings
             .constraints
@@ -163,6 +203,30 @@ fn pod_url(text: &str) -> anyhow::Result<String> {
     Ok(url.as_str().trim_end_matches('/').to_owned())
 }
 
+/// `--kubernetes-dns-pods`: `NAMESPACE/KEY=VALUE[,KEY=VALUE]` (a namespace holds no `/`, so
+/// the first one ends it and label keys keep theirs, as in `app.kubernetes.io/name=coredns`).
+fn dns_pods(text: &str) -> anyhow::Result<DnsPods> {
+    const FLAG: &str = "--kubernetes-dns-pods";
+    let Some((namespace, pairs)) = text.trim().split_once('/') else {
+        anyhow::bail!(
+            "{FLAG}: `{text}` is not NAMESPACE/KEY=VALUE[,KEY=VALUE] (e.g. \
+             `kube-system/k8s-app=kube-dns`)"
+        );
+    };
+    let namespace = namespace.trim();
+    q8s_runtime_kubernetes::check_namespace(namespace)
+        .map_err(|why| anyhow::anyhow!("{FLAG}: the namespace {why}"))?;
+    let pairs: Vec<String> = pairs.split(',').map(str::to_owned).collect();
+    let pod_labels = labels(&pairs, FLAG)?;
+    if pod_labels.is_empty() {
+        anyhow::bail!("{FLAG}: `{text}` names no label (every pod of `{namespace}` would do)");
+    }
+    Ok(DnsPods {
+        namespace: namespace.to_owned(),
+        pod_labels,
+    })
+}
+
 /// `KEY=VALUE` pairs as labels; a pair without `=`, an empty key or value, or a key given twice
 /// is refused.
 fn labels(pairs: &[String], flag: &str) -> anyhow::Result<BTreeMap<String, String>> {
@@ -185,6 +249,7 @@ fn labels(pairs: &[String], flag: &str) -> anyhow::Result<BTreeMap<String, Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::ByteSize;
 
     fn kubernetes() -> Settings {
         Settings {
@@ -293,5 +358,167 @@ mod tests {
         };
         let err = resolve(local).unwrap_err().to_string();
         assert!(err.contains("--kubernetes-namespace is a setting of --runtime kubernetes"));
+    }
+
+    #[test]
+    fn cpu_storage_egress_and_dns_come_from_flags_variables_and_file_keys() {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            settings: Settings,
+        }
+        use clap::{CommandFactory, Parser};
+        let flags = Cli::try_parse_from([
+            "q8s-server",
+            "--kubernetes-cpu-request",
+            "250m",
+            "--kubernetes-ephemeral-storage",
+            "8Gi",
+            "--kubernetes-egress-denied",
+            "10.0.0.0/8, 169.254.0.0/16,fe80::/10",
+            "--kubernetes-dns-pods",
+            "dns-system/app.kubernetes.io/name=coredns,tier=dns",
+        ])
+        .unwrap()
+        .settings;
+        let config = resolve(flags.over(kubernetes())).unwrap().unwrap();
+        let runtime = &config.settings;
+        assert_eq!(runtime.cpu_request, "250m");
+        assert_eq!(runtime.ephemeral_storage_limit, 8 << 30);
+        assert_eq!(
+            runtime.egress_denied,
+            ["10.0.0.0/8", "169.254.0.0/16", "fe80::/10"]
+        );
+        assert_eq!(runtime.dns.namespace, "dns-system");
+        assert_eq!(
+            runtime.dns.pod_labels,
+            BTreeMap::from([
+                ("app.kubernetes.io/name".into(), "coredns".into()),
+                ("tier".into(), "dns".into()),
+            ])
+        );
+        let file: Settings = toml::from_str(
+            "kubernetes-cpu-request = \"1\"\nkubernetes-ephemeral-storage = \"512Mi\"\n\
+             kubernetes-egress-denied = [\"169.254.169.254/32\"]\n\
+             kubernetes-dns-pods = \"kube-system/k8s-app=coredns\"\n",
+        )
+        .unwrap();
+        let config = resolve(kubernetes().over(file)).unwrap().unwrap();
+        assert_eq!(config.settings.cpu_request, "1");
+        assert_eq!(config.settings.ephemeral_storage_limit, 512 << 20);
+        assert_eq!(config.settings.egress_denied, ["169.254.169.254/32"]);
+        assert_eq!(config.settings.dns.pod_labels["k8s-app"], "coredns");
+        // Without them, the defaults.
+        let config = resolve(kubernetes()).unwrap().unwrap();
+        let defaults = KubernetesSettings::new("q8s-instances", "ghcr.io/q8s/runtime:0.1.0");
+        assert_eq!(config.settings.cpu_request, "50m");
+        assert_eq!(config.settings.egress_denied, defaults.egress_denied);
+        assert_eq!(config.settings.dns, defaults.dns);
+        let help = Cli::command().render_long_help().to_string();
+        for variable in [
+            "Q8S_SERVER_KUBERNETES_CPU_REQUEST",
+            "Q8S_SERVER_KUBERNETES_EPHEMERAL_STORAGE",
+            "Q8S_SERVER_KUBERNETES_EGRESS_DENIED",
+            "Q8S_SERVER_KUBERNETES_DNS_PODS",
+        ] {
+            assert!(help.contains(variable), "{variable}");
+        }
+    }
+
+    #[test]
+    fn malformed_cpu_storage_egress_and_dns_are_refused_naming_the_flag() {
+        type Spoiler = fn(&mut Settings);
+        let cases: [(&str, Spoiler); 14] = [
+            (
+                "--kubernetes-cpu-request: `-1` is no Kubernetes quantity",
+                |s| s.kubernetes_cpu_request = Some("-1".into()),
+            ),
+            ("--kubernetes-cpu-request: `half` is no", |s| {
+                s.kubernetes_cpu_request = Some("half".into())
+            }),
+            ("--kubernetes-cpu-request: `` is no", |s| {
+                s.kubernetes_cpu_request = Some(" ".into())
+            }),
+            // A size without its unit is bytes: far too little, and said so.
+            (
+                "--kubernetes-ephemeral-storage: 4 bytes is less than 64Mi",
+                |s| s.kubernetes_ephemeral_storage = Some(ByteSize(4)),
+            ),
+            ("--kubernetes-egress-denied: `10.0.0.0` is no CIDR", |s| {
+                s.kubernetes_egress_denied = Some(vec!["10.0.0.0".into()])
+            }),
+            (
+                "--kubernetes-egress-denied: `10.1.0.0/8` has address bits",
+                |s| s.kubernetes_egress_denied = Some(vec!["fc00::/7".into(), "10.1.0.0/8".into()]),
+            ),
+            (
+                "--kubernetes-egress-denied: `0.0.0.0/0` would deny every",
+                |s| s.kubernetes_egress_denied = Some(vec!["0.0.0.0/0".into()]),
+            ),
+            ("--kubernetes-egress-denied: none given", |s| {
+                s.kubernetes_egress_denied = Some(vec![" ".into()])
+            }),
+            (
+                "--kubernetes-dns-pods: `k8s-app=kube-dns` is not NAMESPACE/",
+                |s| s.kubernetes_dns_pods = Some("k8s-app=kube-dns".into()),
+            ),
+            (
+                "--kubernetes-dns-pods: the namespace `Kube-System` is no DNS label",
+                |s| s.kubernetes_dns_pods = Some("Kube-System/k8s-app=kube-dns".into()),
+            ),
+            ("--kubernetes-dns-pods: `k8s-app` is not KEY=VALUE", |s| {
+                s.kubernetes_dns_pods = Some("kube-system/k8s-app".into())
+            }),
+            (
+                "--kubernetes-dns-pods: `kube-system/` names no label",
+                |s| s.kubernetes_dns_pods = Some("kube-system/".into()),
+            ),
+            ("--kubernetes-dns-pods: `a` is given twice", |s| {
+                s.kubernetes_dns_pods = Some("kube-system/a=1,a=2".into())
+            }),
+            (
+                "--kubernetes-dns-pods: the namespace `` is no DNS label",
+                |s| s.kubernetes_dns_pods = Some("/k8s-app=kube-dns".into()),
+            ),
+        ];
+        for (what, spoil) in cases {
+            let mut settings = kubernetes();
+            spoil(&mut settings);
+            let err = resolve(settings).unwrap_err().to_string();
+            assert!(err.contains(what), "{what}: {err}");
+        }
+    }
+
+    #[test]
+    fn cpu_storage_egress_and_dns_given_to_another_runtime_are_refused() {
+        type Setter = fn(&mut Settings);
+        let cases: [(&str, Setter); 4] = [
+            ("--kubernetes-cpu-request", |s| {
+                s.kubernetes_cpu_request = Some("50m".into())
+            }),
+            ("--kubernetes-ephemeral-storage", |s| {
+                s.kubernetes_ephemeral_storage = Some(ByteSize(4 << 30))
+            }),
+            ("--kubernetes-egress-denied", |s| {
+                s.kubernetes_egress_denied = Some(vec!["10.0.0.0/8".into()])
+            }),
+            ("--kubernetes-dns-pods", |s| {
+                s.kubernetes_dns_pods = Some("kube-system/k8s-app=kube-dns".into())
+            }),
+        ];
+        for runtime in [None, Some(RuntimeKind::Local), Some(RuntimeKind::Fake)] {
+            for (flag, set) in cases {
+                let mut settings = Settings {
+                    runtime,
+                    ..Settings::default()
+                };
+                set(&mut settings);
+                let err = resolve(settings).unwrap_err().to_string();
+                assert_eq!(
+                    err,
+                    format!("{flag} is a setting of --runtime kubernetes, not of this runtime")
+                );
+            }
+        }
     }
 }

@@ -11,6 +11,7 @@ use super::TestServer;
 pub const NAMESPACE: &str = "q8s-instances";
 pub const CORE: &str = "api/v1";
 pub const APPS: &str = "apis/apps/v1";
+pub const NETWORKING: &str = "apis/networking.k8s.io/v1";
 
 /// The server's flags for the fake cluster whose kubeconfig is `kubeconfig`.
 pub fn kubernetes_args(kubeconfig: &str) -> Vec<String> {
