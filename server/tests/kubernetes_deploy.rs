@@ -2,11 +2,23 @@
 //! the instances' NetworkPolicy admits, the ServiceAccount is the one `rbac.yaml` binds, the
 //! Role is in the instances' namespace, the URL pods fetch bundles from is the Service's, and
 //! q8s-server accepts the settings the Deployment gives it (schemas: `make test-kubernetes`).
+//! And the server image (`deploy/server/Dockerfile`, which nothing builds here) builds the
+//! upload page with the tools the repository pins and points q8s-server at it.
+
+mod common;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde_json::Value;
+
+/// A file of the repository, as text.
+fn repository_file(path: &str) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(path);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
 
 fn documents(file: &str) -> Vec<Value> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -137,4 +149,81 @@ fn the_server_s_manifests_agree_with_rbac_and_the_runtime_settings() {
         runtime.contains("no in-cluster configuration or kubeconfig"),
         "{runtime}"
     );
+}
+
+#[tokio::test]
+async fn the_server_image_builds_the_upload_page_with_the_pinned_tools_and_serves_it() {
+    let dockerfile = repository_file("deploy/server/Dockerfile");
+    let instructions: Vec<&str> = dockerfile
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .collect();
+    let has = |line: &str| instructions.iter().any(|l| l.trim() == line);
+    // The wasm-bindgen CLI must be exactly the library's version in Cargo.lock (what
+    // scripts/setup.sh installs for `make build-web`): the CLI refuses other versions' modules.
+    let lock = repository_file("Cargo.lock");
+    let locked = lock
+        .split("[[package]]")
+        .find(|p| p.contains("\nname = \"wasm-bindgen\"\n"))
+        .and_then(|p| p.lines().find_map(|l| l.strip_prefix("version = ")))
+        .expect("wasm-bindgen in Cargo.lock")
+        .trim_matches('"');
+    assert!(
+        has(&format!("ARG WASM_BINDGEN_VERSION={locked}")),
+        "the Dockerfile's wasm-bindgen is not Cargo.lock's {locked}"
+    );
+    let setup = repository_file("scripts/setup.sh");
+    assert!(setup.contains("/^name = \"wasm-bindgen\"$/") && setup.contains("Cargo.lock"));
+    // The web stage: the target, that CLI, node and the locked npm packages (wasm-opt), then
+    // the same script as `make build-web`, whose output the server image copies.
+    for line in [
+        "FROM rust:1.95-slim-bookworm AS web",
+        "RUN rustup target add wasm32-unknown-unknown \\",
+        "&& cargo install --locked wasm-bindgen-cli --version \"=${WASM_BINDGEN_VERSION}\"",
+        "COPY package.json package-lock.json ./",
+        "RUN npm ci --no-audit --no-fund --loglevel=error",
+        "COPY --from=node /usr/local/bin/node /usr/local/bin/node",
+        "COPY --from=node /src/node_modules ./node_modules",
+        "RUN scripts/build-web.sh",
+    ] {
+        assert!(has(line), "the Dockerfile lacks `{line}`");
+    }
+    let build_web = repository_file("scripts/build-web.sh");
+    assert!(build_web.contains("\nDIST=web-demo/dist\n"));
+    assert!(build_web.contains("node_modules/.bin/wasm-opt"));
+    assert!(build_web.contains("--target wasm32-unknown-unknown"));
+    // The page is the one built in the image, not a copy from the developer's tree.
+    let ignored = repository_file(".dockerignore");
+    assert!(ignored.lines().any(|l| l == "/web-demo/dist"), "{ignored}");
+    // The server image copies the page where its Q8S_SERVER_WEB_DIR says.
+    let web_dir = instructions
+        .iter()
+        .find_map(|l| l.strip_prefix("ENV Q8S_SERVER_WEB_DIR="))
+        .expect("ENV Q8S_SERVER_WEB_DIR");
+    assert!(has(&format!(
+        "COPY --from=web /src/web-demo/dist {web_dir}"
+    )));
+    let last_stage = dockerfile.rsplit("\nFROM ").next().unwrap();
+    assert!(
+        last_stage.contains("Q8S_SERVER_WEB_DIR"),
+        "not in the final image"
+    );
+
+    // And q8s-server reads that variable: the page's files come from the folder it names.
+    let page = tempfile::tempdir().unwrap();
+    std::fs::write(page.path().join("index.html"), "<!doctype html>").unwrap();
+    std::fs::write(page.path().join("app.js"), "// the page of the image\n").unwrap();
+    let server = common::TestServer::start_with_env(
+        &[],
+        &[("Q8S_SERVER_WEB_DIR", page.path().to_str().unwrap())],
+    )
+    .await;
+    let script = server
+        .client
+        .get(format!("{}/app.js", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(script.status(), reqwest::StatusCode::OK);
+    assert_eq!(script.text().await.unwrap(), "// the page of the image\n");
 }
