@@ -115,6 +115,19 @@ def percentile(values, p):
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
+class NotConverged(Exception):
+    """A batch of launches did not all reach RUNNING in time (e.g. starts timing out and
+    restarting, over and over, on an overloaded machine)."""
+
+    def __init__(self, running, count, timeout, restarts):
+        total, message = restarts
+        super().__init__(
+            f"only {running} of {count} RUNNING after {timeout} s, {total} restarts so far "
+            f"(most say: {message!r})"
+        )
+        self.running = running
+
+
 class Bench:
     def __init__(self, args):
         self.args = args
@@ -153,7 +166,7 @@ class Bench:
         deadline = time.monotonic() + timeout
         while len(running) < count:
             if time.monotonic() > deadline:
-                raise RuntimeError(f"only {len(running)} of {count} RUNNING after {timeout} s")
+                raise NotConverged(len(running), count, timeout, self.restarts(launched))
             now = time.monotonic()
             for iid, (status, message) in self.statuses().items():
                 if iid not in launched or iid in running:
@@ -164,6 +177,18 @@ class Bench:
                     raise RuntimeError(f"instance {iid} is {status}: {message}")
             time.sleep(0.1)
         return running
+
+    def restarts(self, ids):
+        """The restarts of instances `ids` so far, and the most common status message."""
+        total, messages = 0, {}
+        for iid in ids:
+            status, body = self.api("GET", f"/instances/{iid}")
+            if status == 200:
+                total += body.get("restarts", 0)
+                message = (body.get("status_message") or "")[:70]
+                messages[message] = messages.get(message, 0) + 1
+        common = max(messages, key=messages.get) if messages else ""
+        return total, common
 
     def answers(self, ids):
         def get(iid):
@@ -186,7 +211,13 @@ class Bench:
         server_before = server_costs(a.server_pid)
         # --- burst ---------------------------------------------------------------------------
         started = time.monotonic()
-        burst = self.launch_and_wait(a.burst, a.timeout)
+        try:
+            burst = self.launch_and_wait(a.burst, a.timeout)
+        except NotConverged as failed:
+            # Said, and recorded as such: the other measurements need a burst that converged.
+            print(f"burst: {a.burst} launches: {failed}")
+            print(json.dumps({"burst_count": a.burst, "burst_failed": str(failed)}))
+            return
         burst_wall = time.monotonic() - started
         times = list(burst.values())
         ids = list(burst)
@@ -275,7 +306,7 @@ def main():
     p.add_argument("--batch", type=int, default=50)
     p.add_argument("--host-room-mib", type=int, default=2048)
     p.add_argument("--idle-seconds", type=int, default=30)
-    p.add_argument("--timeout", type=int, default=900)
+    p.add_argument("--timeout", type=int, default=600)
     Bench(p.parse_args()).run()
 
 

@@ -102,13 +102,16 @@ if [ "${BENCH_BASELINE:-1}" != 0 ]; then
 fi
 measure now "$Q8S_SERVER" "$APP"
 
-field() { python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$WORK/$1.json" "$2"; }
+field() { python3 -c 'import json, sys; print(json.load(open(sys.argv[1])).get(sys.argv[2], "-"))' "$WORK/$1.json" "$2"; }
 verdict() { awk -v v="$1" -v l="$3" -v op="$2" 'BEGIN {
   ok = (op == ">=") ? v >= l : (op == "<") ? v < l : v <= l; print ok ? "ok" : "MISSED" }'; }
 before() { if [ -f "$WORK/before.json" ]; then field before "$1"; else echo -; fi; }
 ratio() { # before / now, or now / before with "up"
   [ -f "$WORK/before.json" ] || { echo -; return; }
-  awk -v b="$(field before "$1")" -v n="$(field now "$1")" -v up="${2:-}" 'BEGIN {
+  local b n
+  b=$(field before "$1") n=$(field now "$1")
+  if [ "$b" = - ] || [ "$n" = - ]; then echo -; return; fi
+  awk -v b="$b" -v n="$n" -v up="${2:-}" 'BEGIN {
     r = (up == "up") ? (b > 0 ? n / b : 0) : (n > 0 ? b / n : 0); printf "%.2fx", r }'
 }
 
@@ -133,3 +136,7 @@ printf '%-40s %12s %12s %8s   %-8s %s\n' "  server open files per instance" \
   "$(before server_fds_per_instance)" "$(field now server_fds_per_instance)" "-" "-" "-"
 printf '%-40s %10s %% %10s %% %8s   %-8s %s\n' "server idle CPU, one core" "$(before idle_cpu_percent)" \
   "$(field now idle_cpu_percent)" "-" "< 2 %" "$(verdict "$(field now idle_cpu_percent)" "<" 2)"
+for label in before now; do
+  failed=$( [ -f "$WORK/$label.json" ] && field "$label" burst_failed || echo -)
+  [ "$failed" = - ] || echo "$label: the burst did not converge: $failed"
+done
