@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Import benchmark: how long does `POST /api/v1/apps` of a 200 MB bundle take against
 # `sha256sum` of the same file (the read + hash the server cannot avoid) and against the same
-# import into an S3 bucket (moto's server), and how much memory does the server use while it
-# imports a 1 GB bundle, into its folder and into the bucket? See bench/README.md.
+# import into an S3 bucket (moto's server, a Python process, and s3s-fs, a Rust one on a
+# folder), and how much memory does the server use while it imports a 1 GB bundle, into its
+# folder and into each bucket? See bench/README.md.
 #
 #   bash bench/import.sh            (make bench builds q8s-server and q8s-cli first)
 #
 # Environment: Q8S_SERVER, Q8S_CLI (the release binaries; default: under
 # ${CARGO_TARGET_DIR:-~/.cache/q8s-target}/release), BENCH_DIR (cache, default
 # /var/tmp/q8s-bench-<uid>), BENCH_RUNS (timed imports and sha256sum runs, default 5),
-# Q8S_MOTO_VENV (moto's virtualenv, default ~/.cache/q8s-moto: `scripts/setup.sh bench`).
+# Q8S_MOTO_VENV (moto's virtualenv, default ~/.cache/q8s-moto) and Q8S_S3S_ROOT (s3s-fs's
+# install root, default ~/.cache/q8s-s3s): both from `scripts/setup.sh bench`.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -33,6 +35,8 @@ done
 [ -x "$Q8S_CLI" ] || die "q8s-cli not found at $Q8S_CLI (cargo build --release -p q8s-cli)"
 MOTO=${Q8S_MOTO_VENV:-$HOME/.cache/q8s-moto}/bin/moto_server
 [ -x "$MOTO" ] || die "moto's S3 server not found at $MOTO (scripts/setup.sh bench)"
+S3S=${Q8S_S3S_ROOT:-$HOME/.cache/q8s-s3s}/bin/s3s-fs
+[ -x "$S3S" ] || die "s3s-fs not found at $S3S (scripts/setup.sh bench)"
 
 # --- the bundles: a valid app whose payload is incompressible (stored, not deflated) ---------
 # bundle NAME BYTES: writes $WORK/NAME.qz once (kept while this script's generator is the same).
@@ -75,35 +79,49 @@ bundle medium "$MEDIUM_BYTES"
 bundle large "$LARGE_BYTES"
 
 # --- the servers: defaults, fresh data directories on the same disk as the bundles; the second
-# keeps its bundles in a bucket of moto's S3 server ------------------------------------------
-SERVER_PID= S3_PID= MOTO_PID=
+# keeps its bundles in a bucket of moto's S3 server, the third in one of s3s-fs (its objects in
+# a folder on the same disk) ------------------------------------------------------------------
+SERVER_PID= S3_PID= MOTO_PID= S3S_PID= FS3_PID=
 DATA=$WORK/data
 S3_DATA=$WORK/data-s3
+FS3_DATA=$WORK/data-s3s
+S3S_ROOT=$WORK/s3s-objects
 stop_servers() {
   local pid
-  for pid in $SERVER_PID $S3_PID $MOTO_PID; do
+  for pid in $SERVER_PID $S3_PID $FS3_PID $MOTO_PID $S3S_PID; do
     kill -TERM "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
   done
-  SERVER_PID= S3_PID= MOTO_PID=
-  rm -rf "$DATA" "$S3_DATA"
+  SERVER_PID= S3_PID= MOTO_PID= S3S_PID= FS3_PID=
+  rm -rf "$DATA" "$S3_DATA" "$FS3_DATA" "$S3S_ROOT"
 }
 trap stop_servers EXIT
-rm -rf "$DATA" "$S3_DATA"
+rm -rf "$DATA" "$S3_DATA" "$FS3_DATA" "$S3S_ROOT"
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-# wait_for URL LOG: until URL answers 2xx, or dies showing LOG.
+# wait_for URL LOG [ANY]: until URL answers 2xx (any HTTP answer when ANY is given), or dies
+# showing LOG.
 wait_for() {
+  local fail=-f
+  [ -n "${3:-}" ] && fail=
   for _ in $(seq 400); do
-    curl -sf "$1" >/dev/null 2>&1 && return
+    curl -s $fail -o /dev/null "$1" 2>/dev/null && return
     sleep 0.05
   done
-  curl -sf "$1" >/dev/null || { cat "$2" >&2; die "$1 did not answer"; }
+  curl -s $fail -o /dev/null "$1" || { cat "$2" >&2; die "$1 did not answer"; }
 }
 MOTO_PORT=$(free_port)
 "$MOTO" -H 127.0.0.1 -p "$MOTO_PORT" >"$WORK/moto.log" 2>&1 &
 MOTO_PID=$!
 wait_for "http://127.0.0.1:$MOTO_PORT/" "$WORK/moto.log"
 curl -sf -X PUT "http://127.0.0.1:$MOTO_PORT/q8s-bench" >/dev/null || die "creating the bucket failed"
+# s3s-fs checks each request's signature (SigV4) against these keys, as S3 does; a bucket is a
+# folder under its root.
+S3S_PORT=$(free_port)
+mkdir -p "$S3S_ROOT/q8s-bench"
+"$S3S" --host 127.0.0.1 --port "$S3S_PORT" --access-key bench --secret-key bench "$S3S_ROOT" \
+  >"$WORK/s3s.log" 2>&1 &
+S3S_PID=$!
+wait_for "http://127.0.0.1:$S3S_PORT/" "$WORK/s3s.log" any
 
 PORT=$(free_port)
 BASE=http://127.0.0.1:$PORT
@@ -122,32 +140,66 @@ S3_PID=$!
 wait_for "$S3_BASE/readyz" "$WORK/server-s3.log"
 S3_TOKEN=$(cat "$S3_DATA/admin-token")
 
+FS3_PORT=$(free_port)
+FS3_BASE=http://127.0.0.1:$FS3_PORT
+AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_REGION=us-east-1 \
+  "$Q8S_SERVER" --listen "127.0.0.1:$FS3_PORT" --data-dir "$FS3_DATA" \
+  --blob-store "s3://q8s-bench?endpoint=http://127.0.0.1:$S3S_PORT&region=us-east-1" \
+  >"$WORK/server-s3s.log" 2>&1 &
+FS3_PID=$!
+wait_for "$FS3_BASE/readyz" "$WORK/server-s3s.log"
+FS3_TOKEN=$(cat "$FS3_DATA/admin-token")
+
 now_ns() { date +%s%N; }
 median() { sort -n | awk '{a[NR] = $1} END {printf "%.3f", a[int((NR + 1) / 2)] / 1e9}'; }
+secs() { awk -v n="$1" 'BEGIN {printf "%.3f", n / 1e9}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 verdict() { awk -v v="$1" -v l="$3" -v op="$2" 'BEGIN {
   ok = (op == "<=") ? v <= l : v < l; print ok ? "ok" : "MISSED" }'; }
 mib() { awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}'; }
 hwm_kib() { awk '/^VmHWM:/ {print $2}' "/proc/${1:-$SERVER_PID}/status"; }
 
-# import FILE [BASE TOKEN [DIGEST]]: imports FILE (streamed by curl, not read into its memory
-# first) into the server at BASE (default: the one on the folder), declaring DIGEST as its
-# Repr-Digest when given (as q8s-cli does: it hashes the bundle before sending it), checks the
-# 201, deletes the app again (so the next run imports the same name and version anew) and
-# prints the import's wall time in ns.
+# The three servers by name: base URL, admin token, log.
+declare -A BASES=([folder]=$BASE [moto]=$S3_BASE [s3s]=$FS3_BASE)
+declare -A TOKENS=([folder]=$TOKEN [moto]=$S3_TOKEN [s3s]=$FS3_TOKEN)
+declare -A LOGS=([folder]=$WORK/server.log [moto]=$WORK/server-s3.log [s3s]=$WORK/server-s3s.log)
+rm -f "$WORK"/phases-*.txt
+
+# import FILE SERVER [DIGEST [LABEL]]: imports FILE (streamed by curl, not read into its memory
+# first) into SERVER (folder, moto or s3s), declaring DIGEST as its Repr-Digest when given (as
+# q8s-cli does: it hashes the bundle before sending it), checks the 201, deletes the app again
+# (so the next run imports the same name and version anew) and prints the import's wall time
+# in ns. With LABEL, the server's own times of the import's phases (its log's `imported` line:
+# receive and hash, verify, store, insert, in ms) are appended to $WORK/phases-LABEL.txt.
 import() {
-  local start end code id base=${2:-$BASE} token=${3:-$TOKEN} declared=()
-  [ -n "${4:-}" ] && declared=(-H "Repr-Digest: $4")
+  local start end code id server=$2 declared=()
+  local base=${BASES[$2]} token=${TOKENS[$2]}
+  [ -n "${3:-}" ] && declared=(-H "Repr-Digest: $3")
   start=$(now_ns)
   code=$(curl -s -o "$WORK/answer.json" -w '%{http_code}' -X POST -H 'Expect:' "${declared[@]}" \
     -H "Authorization: Bearer $token" -H 'Content-Type: application/octet-stream' \
     -T "$1" "$base/api/v1/apps?visibility=PRIVATE")
   end=$(now_ns)
-  [ "$code" = 201 ] || die "import of $1 answered $code: $(head -c 600 "$WORK/answer.json")"
+  [ "$code" = 201 ] || die "import of $1 into $server answered $code: $(head -c 600 "$WORK/answer.json")"
   id=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["id"])' "$WORK/answer.json")
+  if [ -n "${4:-}" ]; then
+    grep "imported app=$id " "${LOGS[$server]}" |
+      sed -E 's/.*received_ms=([0-9]+) verified_ms=([0-9]+) stored_ms=([0-9]+) inserted_ms=([0-9]+).*/\1 \2 \3 \4/' \
+        >>"$WORK/phases-$4.txt" || true
+  fi
   curl -sf -X DELETE -H "Authorization: Bearer $token" "$base/api/v1/apps/$id" >/dev/null ||
     die "deleting app $id failed"
   echo $((end - start))
+}
+
+# phases LABEL: the median of each phase of the imports labelled LABEL, in ms.
+phases() {
+  python3 - "$WORK/phases-$1.txt" <<'PY'
+import statistics, sys
+rows = [[int(x) for x in line.split()] for line in open(sys.argv[1]) if line.strip()]
+cols = [statistics.median_low(c) for c in zip(*rows)] if rows else ["?"] * 4
+print("receive+hash {} · verify {} · store {} · insert {}".format(*cols))
+PY
 }
 
 # sha_run FILE: one sha256sum of FILE, in ns.
@@ -174,62 +226,87 @@ LARGE_DIGEST=$(repr_digest "$LARGE")
 echo "host:    $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) (before)"
 echo "bundles: $(stat -c %s "$MEDIUM") and $(stat -c %s "$LARGE") bytes (incompressible, stored)"
 
-# Warm page cache for both sides; one untimed import warms the server (first write of the
-# SQLite file, the blob folder).
+# Warm page cache for both sides; one untimed import warms each server (first write of the
+# SQLite file, the blob folder, the bucket).
 cat "$MEDIUM" >/dev/null
-import "$MEDIUM" >/dev/null
-import "$MEDIUM" "$S3_BASE" "$S3_TOKEN" "$MEDIUM_DIGEST" >/dev/null
-import_times=() sha_times=() s3_times=() s3_plain_times=()
+for server in folder moto s3s; do
+  import "$MEDIUM" "$server" "$MEDIUM_DIGEST" >/dev/null
+done
+declare -A TIMES=()
 for ((i = 0; i < RUNS; i++)); do
   # Interleaved, so that load from elsewhere hits every column alike. The folder and the
-  # bucket compared are both sent the digest; curl's plain import to the bucket (nothing
+  # buckets compared are all sent the digest; curl's plain import to each bucket (nothing
   # declared: the server uploads after verifying) is shown beside them.
-  sha_times+=("$(sha_run "$MEDIUM")")
-  import_times+=("$(import "$MEDIUM" "$BASE" "$TOKEN" "$MEDIUM_DIGEST")")
-  s3_times+=("$(import "$MEDIUM" "$S3_BASE" "$S3_TOKEN" "$MEDIUM_DIGEST")")
-  s3_plain_times+=("$(import "$MEDIUM" "$S3_BASE" "$S3_TOKEN")")
+  TIMES[sha]+="$(sha_run "$MEDIUM") "
+  TIMES[folder]+="$(import "$MEDIUM" folder "$MEDIUM_DIGEST" folder) "
+  for store in moto s3s; do
+    TIMES[$store]+="$(import "$MEDIUM" "$store" "$MEDIUM_DIGEST" "$store") "
+    TIMES[$store-plain]+="$(import "$MEDIUM" "$store" "" "$store-plain") "
+  done
 done
-import_s=$(printf '%s\n' "${import_times[@]}" | median)
-sha_s=$(printf '%s\n' "${sha_times[@]}" | median)
-s3_s=$(printf '%s\n' "${s3_times[@]}" | median)
-s3_plain_s=$(printf '%s\n' "${s3_plain_times[@]}" | median)
+declare -A MEDIAN=()
+for column in "${!TIMES[@]}"; do
+  # shellcheck disable=SC2086 # one word per run
+  MEDIAN[$column]=$(printf '%s\n' ${TIMES[$column]} | median)
+done
 medium_hwm=$(hwm_kib)
 
 cat "$LARGE" >/dev/null
 large_sha=$(sha_run "$LARGE")
-large_import=$(import "$LARGE")
+declare -A LARGE_TIMES=()
+LARGE_TIMES[folder]=$(import "$LARGE" folder)
 large_hwm=$(hwm_kib)
-large_s3_import=$(import "$LARGE" "$S3_BASE" "$S3_TOKEN" "$LARGE_DIGEST")
-large_s3_plain_import=$(import "$LARGE" "$S3_BASE" "$S3_TOKEN")
+for store in moto s3s; do
+  LARGE_TIMES[$store]=$(import "$LARGE" "$store" "$LARGE_DIGEST")
+  LARGE_TIMES[$store-plain]=$(import "$LARGE" "$store")
+done
 large_s3_hwm=$(hwm_kib "$S3_PID")
+large_s3s_hwm=$(hwm_kib "$FS3_PID")
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
+row() { printf '%-50s %10s\n' "$@"; }
 echo
-printf '%-46s %10s\n' "200 MB bundle ($RUNS runs each, median)" seconds
-printf '%-46s %10s\n' "  curl POST /api/v1/apps (201, then DELETE)" "$import_s"
-printf '%-46s %10s\n' "  the same into S3 (moto), both with Repr-Digest" "$s3_s"
-printf '%-46s %10s\n' "  into S3 without Repr-Digest" "$s3_plain_s"
-printf '%-46s %10s\n' "  sha256sum" "$sha_s"
-printf '%-46s %10s\n' "1 GB bundle (one run)" seconds
-printf '%-46s %10s\n' "  curl POST /api/v1/apps" "$(awk -v n="$large_import" 'BEGIN {printf "%.3f", n / 1e9}')"
-printf '%-46s %10s\n' "  the same into S3 (moto), with Repr-Digest" "$(awk -v n="$large_s3_import" 'BEGIN {printf "%.3f", n / 1e9}')"
-printf '%-46s %10s\n' "  into S3 without Repr-Digest" "$(awk -v n="$large_s3_plain_import" 'BEGIN {printf "%.3f", n / 1e9}')"
-printf '%-46s %10s\n' "  sha256sum" "$(awk -v n="$large_sha" 'BEGIN {printf "%.3f", n / 1e9}')"
-printf '%-46s %10s\n' "server peak RSS (VmHWM) after the 200 MB runs" "$(mib "$medium_hwm") MiB"
-printf '%-46s %10s\n' "server peak RSS (VmHWM) after the 1 GB import" "$(mib "$large_hwm") MiB"
-printf '%-46s %10s\n' "the same, server on S3 (both 1 GB imports)" "$(mib "$large_s3_hwm") MiB"
+row "200 MB bundle ($RUNS runs each, median)" seconds
+row "  curl POST /api/v1/apps (201, then DELETE)" "${MEDIAN[folder]}"
+row "  the same into S3 (moto), both with Repr-Digest" "${MEDIAN[moto]}"
+row "  into S3 (moto) without Repr-Digest" "${MEDIAN[moto-plain]}"
+row "  the same into S3 (s3s-fs), with Repr-Digest" "${MEDIAN[s3s]}"
+row "  into S3 (s3s-fs) without Repr-Digest" "${MEDIAN[s3s-plain]}"
+row "  sha256sum" "${MEDIAN[sha]}"
+row "1 GB bundle (one run)" seconds
+row "  curl POST /api/v1/apps" "$(secs "${LARGE_TIMES[folder]}")"
+row "  the same into S3 (moto), with Repr-Digest" "$(secs "${LARGE_TIMES[moto]}")"
+row "  into S3 (moto) without Repr-Digest" "$(secs "${LARGE_TIMES[moto-plain]}")"
+row "  the same into S3 (s3s-fs), with Repr-Digest" "$(secs "${LARGE_TIMES[s3s]}")"
+row "  into S3 (s3s-fs) without Repr-Digest" "$(secs "${LARGE_TIMES[s3s-plain]}")"
+row "  sha256sum" "$(secs "$large_sha")"
+row "server peak RSS (VmHWM) after the 200 MB runs" "$(mib "$medium_hwm") MiB"
+row "server peak RSS (VmHWM) after the 1 GB import" "$(mib "$large_hwm") MiB"
+row "the same, server on moto (both 1 GB imports)" "$(mib "$large_s3_hwm") MiB"
+row "the same, server on s3s-fs (both 1 GB imports)" "$(mib "$large_s3s_hwm") MiB"
 echo "load average after: $load_after"
+echo
+echo "where the server's time goes, 200 MB (its log, median ms):"
+for label in folder moto moto-plain s3s s3s-plain; do
+  printf '  %-11s %s\n' "$label" "$(phases "$label")"
+done
 
-import_ratio=$(ratio "$import_s" "$sha_s")
-s3_ratio=$(ratio "$s3_s" "$import_s")
+import_ratio=$(ratio "${MEDIAN[folder]}" "${MEDIAN[sha]}")
 echo
 printf '%-44s %9s   %-9s %s\n' measure value target verdict
 printf '%-44s %8sx   %-9s %s\n' "import time / sha256sum time, 200 MB" "$import_ratio" "<= 3x" \
   "$(verdict "$import_ratio" "<=" 3)"
 printf '%-44s %5s MiB   %-9s %s\n' "server peak RSS, 1 GB import" "$(mib "$large_hwm")" "< 100 MiB" \
   "$(verdict "$large_hwm" "<" 102400)"
-printf '%-44s %8sx   %-9s %s\n' "import to S3 / import to the folder, 200 MB" "$s3_ratio" "<= 1.5x" \
-  "$(verdict "$s3_ratio" "<=" 1.5)"
-printf '%-44s %8sx   %-9s %s\n' "  (the same without Repr-Digest)" "$(ratio "$s3_plain_s" "$import_s")" "-" "-"
-printf '%-44s %5s MiB   %-9s %s\n' "server on S3 peak RSS, 1 GB import" "$(mib "$large_s3_hwm")" "< 100 MiB" \
-  "$(verdict "$large_s3_hwm" "<" 102400)"
+for store in moto s3s; do
+  name=$([ "$store" = moto ] && echo "S3 (moto)" || echo "S3 (s3s-fs)")
+  s3_ratio=$(ratio "${MEDIAN[$store]}" "${MEDIAN[folder]}")
+  printf '%-44s %8sx   %-9s %s\n' "import to $name / to the folder, 200 MB" "$s3_ratio" "<= 1.5x" \
+    "$(verdict "$s3_ratio" "<=" 1.5)"
+  printf '%-44s %8sx   %-9s %s\n' "  (the same without Repr-Digest)" \
+    "$(ratio "${MEDIAN[$store-plain]}" "${MEDIAN[folder]}")" "-" "-"
+done
+printf '%-44s %5s MiB   %-9s %s\n' "server on moto peak RSS, 1 GB imports" "$(mib "$large_s3_hwm")" \
+  "< 100 MiB" "$(verdict "$large_s3_hwm" "<" 102400)"
+printf '%-44s %5s MiB   %-9s %s\n' "server on s3s-fs peak RSS, 1 GB imports" "$(mib "$large_s3s_hwm")" \
+  "< 100 MiB" "$(verdict "$large_s3s_hwm" "<" 102400)"

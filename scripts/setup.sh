@@ -17,7 +17,7 @@
 #           make build-web, the JS tests and the headless-Chromium tests
 #   python  the virtualenv PY_VENV (default ~/.cache/q8s-venv) with maturin,
 #           pytest, mypy, nbclient, ipykernel, tqdm (tests/python/requirements.txt)
-#   bench   zip, GNU time, wrk, hyperfine, haproxy      (make bench)
+#   bench   zip, GNU time, wrk, hyperfine, haproxy, moto's and s3s-fs's S3 servers (make bench)
 #
 # A new surface adds a group here (e.g. `web`: chromium, wasm-bindgen-cli) and
 # names it in the Makefile's SETUP_GROUPS. Each check runs in milliseconds when
@@ -169,6 +169,22 @@ need_moto() {
   fi
 }
 
+# need_s3s_fs: s3s-fs (crates.io, Rust), the import benchmark's second S3 server: one that is
+# not a CPU-bound Python process like moto. `cargo install --locked` into Q8S_S3S_ROOT (default
+# ~/.cache/q8s-s3s; bench/import.sh looks there), built in a target dir of its own (a few
+# minutes, once); reinstalled when the pin changes. 0.14 is the newest that builds with the
+# toolchain here (0.15 and later ask for Rust 1.96).
+S3S_FS_VERSION=0.14.0
+need_s3s_fs() {
+  local root=${Q8S_S3S_ROOT:-$HOME/.cache/q8s-s3s}
+  if [ ! -x "$root/bin/s3s-fs" ] || [ "$(cat "$root/.version" 2>/dev/null)" != "$S3S_FS_VERSION" ]; then
+    log "installing s3s-fs $S3S_FS_VERSION in $root (cargo install, a few minutes)"
+    env -u CARGO_TARGET_DIR cargo install --quiet --locked --force s3s-fs \
+      --version "=$S3S_FS_VERSION" --features binary --root "$root"
+    printf '%s' "$S3S_FS_VERSION" >"$root/.version"
+  fi
+}
+
 # need_kubernetes_validate: `kubernetes-validate`, which checks the Kubernetes runtime's golden
 # objects (tests/vectors/kubernetes/) against the official schemas offline, in the virtualenv
 # Q8S_KUBE_VALIDATE_VENV (default ~/.cache/q8s-kubernetes-validate); reinstalled when the pin
@@ -265,6 +281,7 @@ setup_python() {
 
 setup_bench() {
   need_moto
+  need_s3s_fs
   need_postgres
   need_apt sqlite3
   need_apt zip

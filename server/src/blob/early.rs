@@ -9,6 +9,7 @@
 //! aborted, so its parts are discarded.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
 use object_store::path::Path as ObjectPath;
@@ -83,11 +84,23 @@ impl EarlyUpload {
     pub(super) async fn complete(mut self) -> Result<(), BlobError> {
         self.tx = None;
         let task = self.task.take().expect("an early upload completes once");
-        let upload = task.await.map_err(|e| BlobError::Io {
+        let start = Instant::now();
+        let mut upload = task.await.map_err(|e| BlobError::Io {
             context: "uploading the bundle".into(),
             source: std::io::Error::other(e),
         })??;
+        if let Err(e) = upload.wait_for_capacity(0).await {
+            let _ = upload.abort().await;
+            return Err(e.into());
+        }
+        let parts = start.elapsed();
         upload.finish().await?;
+        tracing::debug!(
+            sha256 = %self.sha256,
+            parts_ms = parts.as_millis() as u64,
+            finished_ms = (start.elapsed() - parts).as_millis() as u64,
+            "early upload completed (waited for the parts in flight, then sent the last one and completed)"
+        );
         Ok(())
     }
 }

@@ -311,6 +311,13 @@ impl BlobStore for ObjectBlobStore {
         let location = key(sha256);
         if let Some(local) = &self.local {
             let target = local.path_to_filesystem(&location)?;
+            // The rename makes this file the blob: its bytes reach the disk first (the spool
+            // leaves that to the store, as a bucket does not need it).
+            let path = file.to_path_buf();
+            tokio::task::spawn_blocking(move || std::fs::File::open(path)?.sync_all())
+                .await
+                .map_err(|e| io_err("syncing the upload")(io::Error::other(e)))?
+                .map_err(io_err("syncing the upload"))?;
             let source = file.keep().map_err(|e| BlobError::Io {
                 context: "keeping the upload".into(),
                 source: e.error,

@@ -3,6 +3,7 @@
 //! instances). The caller has received the upload or checked that the app may be managed.
 
 use std::io::BufReader;
+use std::time::{Duration, Instant};
 
 use q8s_core::bundle::BundleError;
 use q8s_runtime::StopMode;
@@ -25,8 +26,10 @@ fn invalid_bundle(message: String, diagnostics: &[q8s_core::Diagnostic]) -> ApiE
 }
 
 /// Imports the bundle in `spooled` for `caller` with `visibility`: 422 `invalid-bundle` when it
-/// does not verify or asks for more memory than the server has, 409 when the Name is another
-/// user's or the version exists. Nothing of a refused import is kept.
+/// does not verify or asks for more memory than the server has, 403 `app-name-taken` when the
+/// Name is another user's, 409 `app-version-exists` when the version exists. A refused import
+/// keeps no app; a bundle it already stored (refused by the insert, after a race) is an orphan
+/// like a deleted app's, removed once past `--blob-grace`.
 pub async fn import(
     state: &AppState,
     caller: &Caller,
@@ -39,6 +42,7 @@ pub async fn import(
             "the body is empty: send the .qz file",
         ));
     }
+    let verifying = Instant::now();
     let (path, limits) = (spooled.file.to_path_buf(), state.config.archive_limits());
     let inspected = tokio::task::spawn_blocking(move || {
         let file = std::fs::File::open(&path).map_err(|source| BundleError::Io {
@@ -93,12 +97,17 @@ pub async fn import(
     if name_owner.is_some_and(|owner| owner != caller.user_id) {
         return Err(name_taken(&manifest.app.name));
     }
-    let sha256 = spooled.sha256.clone();
-    let size = spooled.size;
+    let (sha256, size, received) = (spooled.sha256.clone(), spooled.size, spooled.took);
+    let storing = Instant::now();
+    let verified = storing - verifying;
     state
         .blobs
         .adopt(&sha256, spooled.file, spooled.early)
         .await?;
+    let stored = storing.elapsed();
+    #[cfg(debug_assertions)]
+    pause_before_insert().await;
+    let inserting = Instant::now();
     let new = NewApp {
         id: Uuid::new_v4(),
         owner_id: caller.user_id,
@@ -109,46 +118,40 @@ pub async fn import(
         icon: report.content.icon.clone(),
         screenshots: report.content.screenshots.clone(),
     };
-    match state.store.catalog.insert_app(&new).await {
+    let refused = match state.store.catalog.insert_app(&new).await {
         Ok(app) => {
-            tracing::info!(app = %app.id, name = %new.manifest.app.name, version = %new.manifest.app.version, owner = %caller.username, "imported");
-            Ok(app)
+            // The phases' times (receive and hash, verify, store, insert): where an import's
+            // time goes, per store (bench/README.md).
+            let ms = |d: Duration| d.as_millis() as u64;
+            tracing::info!(
+                app = %app.id, name = %new.manifest.app.name, version = %new.manifest.app.version,
+                owner = %caller.username, size, received_ms = ms(received),
+                verified_ms = ms(verified), stored_ms = ms(stored),
+                inserted_ms = ms(inserting.elapsed()), "imported"
+            );
+            return Ok(app);
         }
-        Err(StoreError::Conflict(conflict)) => {
-            // A different bundle of the same version may have won; identical bytes are the
-            // winner's blob and stay.
-            if !state.store.catalog.bundle_in_use(&sha256).await? {
-                state.blobs.delete(&sha256).await?;
-            }
-            if conflict == Conflict::AppOwner {
-                return Err(name_taken(&new.manifest.app.name));
-            }
-            Err(ApiError::new(
-                ErrorCode::AppVersionExists,
-                format!(
-                    "app {} {} already exists; bump App.Version to import a new version",
-                    new.manifest.app.name, new.manifest.app.version
-                ),
-            ))
-        }
-        Err(e) => {
-            if !state
-                .store
-                .catalog
-                .bundle_in_use(&sha256)
-                .await
-                .unwrap_or(true)
-            {
-                let _ = state.blobs.delete(&sha256).await;
-            }
-            Err(e.into())
-        }
+        Err(StoreError::Conflict(Conflict::AppOwner)) => name_taken(&new.manifest.app.name),
+        Err(StoreError::Conflict(_)) => ApiError::new(
+            ErrorCode::AppVersionExists,
+            format!(
+                "app {} {} already exists; bump App.Version to import a new version",
+                new.manifest.app.name, new.manifest.app.version
+            ),
+        ),
+        Err(e) => e.into(),
+    };
+    // The refusal is the answer: a bundle that cannot be removed now goes with a later sweep.
+    if let Err(e) = remove_if_orphan(state, &sha256).await {
+        tracing::warn!(%sha256, error = %e.message, "leaving a refused import's bundle to the sweep");
     }
+    Err(refused)
 }
 
-/// Removes a deleted app's bundle `sha256` when no app names it and it is past the grace
-/// period (another replica may be importing the same bytes again); a younger one goes with a
-/// later sweep.
+/// Removes the bundle `sha256` of a deleted app or a refused import when no app names it and it
+/// is past the grace period; a younger one goes with a later sweep. Another import of the same
+/// bytes (on this replica or another) may have stored it again and not yet inserted its app:
+/// "no app names it" alone would remove the bundle under that app.
 async fn remove_if_orphan(state: &AppState, sha256: &str) -> ApiResult<()> {
     let (catalog, grace) = (state.store.catalog.as_ref(), state.config.blob_grace);
     orphans::remove_if_orphan(catalog, state.blobs.as_ref(), sha256, grace).await?;
@@ -182,4 +185,15 @@ pub async fn delete(state: &AppState, app: &AppRecord) -> ApiResult<()> {
     let sweeping = state.clone();
     tokio::spawn(async move { crate::sweep::sweep(&sweeping).await });
     Ok(())
+}
+
+/// Debug builds only (never compiled into a release): waits `Q8S_TEST_PAUSE_BEFORE_INSERT_MS`
+/// milliseconds between storing an import's bundle and inserting its app, so that a test can
+/// interleave two imports at that point (`server/tests/import_race.rs`).
+#[cfg(debug_assertions)]
+async fn pause_before_insert() {
+    let pause = std::env::var("Q8S_TEST_PAUSE_BEFORE_INSERT_MS").ok();
+    if let Some(ms) = pause.and_then(|ms| ms.parse().ok()) {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
 }
