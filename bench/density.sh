@@ -44,15 +44,23 @@ trap stop_server EXIT
 json() { python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
 mem_available_mib() { awk '/MemAvailable/ {print int($2 / 1024)}' /proc/meminfo; }
 
-# Waits (at most 5 minutes) until the memory a measurement's instances held is given back, so
+# Waits (at most 5 minutes each) until the memory a measurement's instances held is given back
+# and the load of tearing them down is gone (1-minute load average below the core count), so
 # the next measurement starts on the same machine as the first.
 settle() {
-  local want=$1
+  local want=$1 cores
+  cores=$(nproc)
   for _ in $(seq 300); do
-    [ "$(mem_available_mib)" -ge "$want" ] && return 0
+    [ "$(mem_available_mib)" -ge "$want" ] && break
     sleep 1
   done
-  echo "bench: only $(mem_available_mib) MiB available after 5 minutes (${want} before)" >&2
+  [ "$(mem_available_mib)" -ge "$want" ] \
+    || echo "bench: only $(mem_available_mib) MiB available after 5 minutes (${want} before)" >&2
+  for _ in $(seq 60); do
+    awk -v c="$cores" '{ exit !($1 < c) }' /proc/loadavg && return 0
+    sleep 5
+  done
+  echo "bench: load average still $(cut -d' ' -f1 /proc/loadavg) after 5 minutes" >&2
 }
 
 # measure LABEL SERVER APP: one server on a fresh data directory, the app imported and its
