@@ -126,9 +126,17 @@ async fn hello_sleeps_when_idle_and_wakes_for_requests_and_websockets() {
     );
     assert_eq!(metric(&server, "q8s_instances_sleeping").await, 1);
     assert_eq!(metric(&server, "q8s_instance_sleeps_total").await, 1);
-    let (status, capacity) = server.get(&admin, "/admin/capacity").await;
-    assert_eq!(status, StatusCode::OK, "{capacity}");
-    // Asleep, it holds no reservation: only the instance that never sleeps is admitted.
+    // Asleep, it holds no reservation once its processes are gone (the store says SUSPENDED a
+    // moment before): only the instance that never sleeps stays admitted.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let capacity = loop {
+        let (status, capacity) = server.get(&admin, "/admin/capacity").await;
+        assert_eq!(status, StatusCode::OK, "{capacity}");
+        if capacity["admitted"] == 1 || Instant::now() > deadline {
+            break capacity;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     assert_eq!(
         (
             &capacity["sleeping"],
