@@ -15,33 +15,17 @@
 # (measure only the current build).
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BENCH_DIR=${BENCH_DIR:-/var/tmp/q8s-bench-$(id -u)}
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 BURST=${BENCH_BURST:-100}
 CAPACITY=${BENCH_CAPACITY:-300}
 HOST_ROOM=${BENCH_HOST_ROOM_MIB:-2048}
 IDLE_SECONDS=${BENCH_IDLE_SECONDS:-30}
-Q8S_SERVER=${Q8S_SERVER:-${CARGO_TARGET_DIR:-$HOME/.cache/q8s-target}/release/q8s-server}
 APP=$ROOT/examples/hello
-
-die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
-for tool in curl python3 uv bwrap setsid; do
-  command -v "$tool" >/dev/null 2>&1 || die "$tool is missing; run scripts/setup-runtime.sh"
-done
-[ -x "$Q8S_SERVER" ] || die "q8s-server not found at $Q8S_SERVER (cargo build --release -p q8s-server)"
+need_sandbox_tools
 
 WORK=$BENCH_DIR/density
 rm -rf "$WORK" && mkdir -p "$WORK"
-SERVER_PID=
-stop_server() {
-  if [ -n "$SERVER_PID" ]; then
-    kill -TERM "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-    SERVER_PID=
-  fi
-}
-trap stop_server EXIT
-json() { python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
 mem_available_mib() { awk '/MemAvailable/ {print int($2 / 1024)}' /proc/meminfo; }
 
 # Waits (at most 5 minutes each) until the memory a measurement's instances held is given back
@@ -69,16 +53,8 @@ measure() {
   local label=$1 server=$2 app=$3 dir=$WORK/$1
   mkdir -p "$dir"
   python3 "$ROOT/bench/zip_app.py" "$app" "$dir/hello.qz"
-  PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-  local base=http://127.0.0.1:$PORT
-  # A session of its own, as under a service manager (see bench/service.sh).
-  setsid "$server" --listen "127.0.0.1:$PORT" --data-dir "$dir/data" >"$dir/server.log" 2>&1 </dev/null &
-  SERVER_PID=$!
-  for _ in $(seq 200); do
-    curl -sf "$base/readyz" >/dev/null 2>&1 && break
-    sleep 0.05
-  done
-  curl -sf "$base/readyz" >/dev/null || { tail -20 "$dir/server.log" >&2; die "the $label server did not start"; }
+  start_server "$server" "$dir/data" "$dir/server.log"
+  local base=$BASE
   local token app_id id status
   token=$(cat "$dir/data/admin-token")
   app_id=$(curl -sf -X POST -H "Authorization: Bearer $token" --data-binary @"$dir/hello.qz" \

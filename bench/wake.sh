@@ -10,49 +10,22 @@
 # BENCH_WAKE_RUNS (wakes timed, default 20), BENCH_WAKE_IDLE (the --idle-suspend, default 2s).
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BENCH_DIR=${BENCH_DIR:-/var/tmp/q8s-bench-$(id -u)}
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 RUNS=${BENCH_WAKE_RUNS:-20}
 IDLE=${BENCH_WAKE_IDLE:-2s}
-Q8S_SERVER=${Q8S_SERVER:-${CARGO_TARGET_DIR:-$HOME/.cache/q8s-target}/release/q8s-server}
 APP=$ROOT/examples/hello
-
-die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
-
-for tool in curl python3 uv bwrap setsid; do
-  command -v "$tool" >/dev/null 2>&1 || die "$tool is missing; run scripts/setup-runtime.sh"
-done
-[ -x "$Q8S_SERVER" ] || die "q8s-server not found at $Q8S_SERVER (cargo build --release -p q8s-server)"
+need_sandbox_tools
 
 WORK=$BENCH_DIR/wake
 rm -rf "$WORK" && mkdir -p "$WORK"
-SERVER_PID=
-stop_server() {
-  if [ -n "$SERVER_PID" ]; then
-    kill -TERM "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-    SERVER_PID=
-  fi
-}
-trap stop_server EXIT
-
-json() { python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
 # percentile P: the P-th percentile (nearest rank) of the numbers on stdin.
 percentile() { sort -n | awk -v p="$1" '{a[NR] = $1} END {r = int((p * NR + 99) / 100); if (r < 1) r = 1; print a[r]}'; }
 verdict() { awk -v v="$1" -v l="$2" 'BEGIN { print (v <= l) ? "ok" : "MISSED" }'; }
 
 python3 "$ROOT/bench/zip_app.py" "$APP" "$WORK/hello.qz"
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-BASE=http://127.0.0.1:$PORT
 DATA=$WORK/data
-# In a session of its own, as under a service manager (see service.sh).
-setsid "$Q8S_SERVER" --listen "127.0.0.1:$PORT" --data-dir "$DATA" --idle-suspend "$IDLE" \
-  >"$WORK/server.log" 2>&1 </dev/null &
-SERVER_PID=$!
-for _ in $(seq 200); do
-  curl -sf "$BASE/readyz" >/dev/null 2>&1 && break
-  sleep 0.05
-done
+start_server "$Q8S_SERVER" "$DATA" "$WORK/server.log" --idle-suspend "$IDLE"
 TOKEN=$(cat "$DATA/admin-token")
 AUTH="Authorization: Bearer $TOKEN"
 APP_ID=$(curl -sf -X POST -H "$AUTH" --data-binary @"$WORK/hello.qz" \
