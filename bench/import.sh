@@ -202,6 +202,24 @@ print("receive+hash {} · verify {} · store {} · insert {}".format(*cols))
 PY
 }
 
+# store_put FILE STORE: one PUT of FILE straight into STORE's bucket by curl (one request,
+# signed by curl, no q8s-server in between), then its DELETE; prints the PUT's wall time in ns.
+# No import into that store can take less: the store itself must receive the same bytes.
+declare -A STORE_PORTS=([moto]=$MOTO_PORT [s3s]=$S3S_PORT)
+store_put() {
+  local start end code url=http://127.0.0.1:${STORE_PORTS[$2]}/q8s-bench/floor.qz
+  # (Both stores answer `Expect: 100-continue` at once; curl signs every header it sends, so the
+  # header stays.)
+  local sign=(--aws-sigv4 "aws:amz:us-east-1:s3" --user bench:bench
+    -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD')
+  start=$(now_ns)
+  code=$(curl -s -o "$WORK/answer.json" -w '%{http_code}' "${sign[@]}" -T "$1" "$url")
+  end=$(now_ns)
+  [ "$code" = 200 ] || die "PUT of $1 into $2 answered $code: $(head -c 600 "$WORK/answer.json")"
+  curl -sf -o /dev/null "${sign[@]}" -X DELETE "$url" || die "DELETE from $2 failed"
+  echo $((end - start))
+}
+
 # sha_run FILE: one sha256sum of FILE, in ns.
 sha_run() {
   local start
@@ -242,6 +260,7 @@ for ((i = 0; i < RUNS; i++)); do
   for store in moto s3s; do
     TIMES[$store]+="$(import "$MEDIUM" "$store" "$MEDIUM_DIGEST" "$store") "
     TIMES[$store-plain]+="$(import "$MEDIUM" "$store" "" "$store-plain") "
+    TIMES[$store-put]+="$(store_put "$MEDIUM" "$store") "
   done
 done
 declare -A MEDIAN=()
@@ -270,8 +289,10 @@ row "200 MB bundle ($RUNS runs each, median)" seconds
 row "  curl POST /api/v1/apps (201, then DELETE)" "${MEDIAN[folder]}"
 row "  the same into S3 (moto), both with Repr-Digest" "${MEDIAN[moto]}"
 row "  into S3 (moto) without Repr-Digest" "${MEDIAN[moto-plain]}"
+row "  moto's own PUT of the file (curl, no q8s)" "${MEDIAN[moto-put]}"
 row "  the same into S3 (s3s-fs), with Repr-Digest" "${MEDIAN[s3s]}"
 row "  into S3 (s3s-fs) without Repr-Digest" "${MEDIAN[s3s-plain]}"
+row "  s3s-fs's own PUT of the file (curl, no q8s)" "${MEDIAN[s3s-put]}"
 row "  sha256sum" "${MEDIAN[sha]}"
 row "1 GB bundle (one run)" seconds
 row "  curl POST /api/v1/apps" "$(secs "${LARGE_TIMES[folder]}")"
@@ -305,6 +326,10 @@ for store in moto s3s; do
     "$(verdict "$s3_ratio" "<=" 1.5)"
   printf '%-44s %8sx   %-9s %s\n' "  (the same without Repr-Digest)" \
     "$(ratio "${MEDIAN[$store-plain]}" "${MEDIAN[folder]}")" "-" "-"
+  printf '%-44s %8sx   %-9s %s\n' "  (the store's own PUT / the folder import)" \
+    "$(ratio "${MEDIAN[$store-put]}" "${MEDIAN[folder]}")" "floor" "-"
+  printf '%-44s %8sx   %-9s %s\n' "  (the import / the store's own PUT)" \
+    "$(ratio "${MEDIAN[$store]}" "${MEDIAN[$store-put]}")" "-" "-"
 done
 printf '%-44s %5s MiB   %-9s %s\n' "server on moto peak RSS, 1 GB imports" "$(mib "$large_s3_hwm")" \
   "< 100 MiB" "$(verdict "$large_s3_hwm" "<" 102400)"

@@ -1,8 +1,9 @@
 //! The `BlobStore` conformance suite: what the rest of the server relies on from a bundle
 //! store, run against every implementation — a local folder (`file://`, adoption by rename),
 //! `object_store`'s in-memory store and a real S3 server (moto's, started by test support; the
-//! test fails when moto is not installed). The last two take the remote path: multipart
-//! upload, range reads of single files, a local read cache checked against sha256.
+//! test fails when moto is not installed). The last two take the remote path: uploads (one
+//! signed `PUT` on S3, a multipart upload on the in-memory store), uploads begun while the body
+//! arrives, range reads of single files, a local read cache checked against sha256.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -35,7 +36,7 @@ struct Subject {
 
 const CACHE_LIMIT: u64 = 1 << 30;
 
-fn s3_backend(moto: &MotoServer) -> Arc<dyn ObjectStore> {
+fn s3_backend(moto: &MotoServer) -> object_store::aws::AmazonS3Builder {
     let mut builder = object_store::aws::AmazonS3Builder::new()
         .with_bucket_name(&moto.bucket)
         .with_endpoint(moto.endpoint())
@@ -43,7 +44,7 @@ fn s3_backend(moto: &MotoServer) -> Arc<dyn ObjectStore> {
     for (name, value) in CREDENTIALS {
         builder = builder.with_config(name.to_ascii_lowercase().parse().unwrap(), value);
     }
-    Arc::new(builder.build().unwrap())
+    builder
 }
 
 fn subjects() -> Vec<Subject> {
@@ -71,10 +72,8 @@ fn subjects() -> Vec<Subject> {
         let moto = MotoServer::start();
         let backend = s3_backend(&moto);
         let open = move |cache: PathBuf, limit| -> Arc<dyn BlobStore> {
-            Arc::new(ObjectBlobStore::remote(
-                backend.clone(),
-                ReadCache::new(cache, limit),
-            ))
+            let cache = ReadCache::new(cache, limit);
+            Arc::new(ObjectBlobStore::s3(backend.clone(), cache).unwrap())
         };
         subject("S3 (moto)", true, Box::new(open), dir, Some(moto))
     };
@@ -198,6 +197,79 @@ async fn an_adopted_blob_reads_back_byte_for_byte_and_its_upload_is_gone() {
         }
         // A second local_path is the same file (cached, not fetched again into a new one).
         assert_eq!(s.store.local_path(&sha).await.unwrap(), path, "{}", s.name);
+    }
+}
+
+/// Chunks of a body, as the import receives them.
+fn body_of(bytes: &[u8]) -> impl futures::Stream<Item = Result<Bytes, String>> + Send + use<> {
+    let chunks: Vec<_> = bytes
+        .chunks(400 << 10)
+        .map(|c| Ok(Bytes::copy_from_slice(c)))
+        .collect();
+    futures::stream::iter(chunks)
+}
+
+/// A declared upload begun while the body arrives is stored once adopted, byte for byte.
+#[tokio::test]
+async fn an_upload_begun_early_is_stored_once_adopted() {
+    for s in subjects() {
+        let bytes: Vec<u8> = (0..(9 << 20) + 777).map(|i| (i * 7 % 253) as u8).collect();
+        let sha = q8s_core::archive::ArchiveDigest::of_reader(&bytes[..])
+            .unwrap()
+            .hex();
+        let early = s.store.begin(&sha, Some(bytes.len() as u64));
+        assert_eq!(early.is_some(), s.remote, "{}", s.name);
+        let spooled = spool_upload(body_of(&bytes), &s.spool, u64::MAX, early)
+            .await
+            .unwrap();
+        assert_eq!(spooled.sha256, sha);
+        s.store
+            .adopt(&sha, spooled.file, spooled.early)
+            .await
+            .unwrap();
+        assert!(read_all(&s, &sha).await == bytes, "{}", s.name);
+    }
+}
+
+/// The attack an early upload must stand: bytes that are not the blob they declare (another
+/// user's bundle, say) are sent in full and then refused. Nothing may appear or change under
+/// the declared key, even after the store had every byte it was sent for a while.
+#[tokio::test]
+async fn an_early_upload_that_is_not_adopted_leaves_the_declared_key_untouched() {
+    for s in subjects().into_iter().filter(|s| s.remote) {
+        let victim: Vec<u8> = (0..(6 << 20) + 5).map(|i| (i * 13 % 241) as u8).collect();
+        let liar: Vec<u8> = victim.iter().map(|b| b ^ 0x5a).collect();
+        let declared = q8s_core::archive::ArchiveDigest::of_reader(&victim[..])
+            .unwrap()
+            .hex();
+        for stored_before in [false, true] {
+            if stored_before {
+                assert_eq!(put(&s, victim.clone()).await, declared);
+            }
+            let early = s.store.begin(&declared, Some(liar.len() as u64));
+            let spooled = spool_upload(body_of(&liar), &s.spool, u64::MAX, early)
+                .await
+                .unwrap();
+            assert_ne!(spooled.sha256, declared);
+            // What the import does next is refuse it; first let the store take what it got.
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            drop(spooled);
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let other = (s.replica)(s.dir.path().join("attack-cache"), CACHE_LIMIT);
+            match other.read(&declared).await {
+                Err(BlobError::NotFound(_)) if !stored_before => {}
+                Ok(stream) if stored_before => {
+                    let read: Vec<Bytes> = stream.try_collect().await.unwrap();
+                    assert!(
+                        read.concat() == victim,
+                        "{}: the blob was overwritten",
+                        s.name
+                    );
+                }
+                Ok(_) => panic!("{}: the refused bytes were stored", s.name),
+                Err(e) => panic!("{}: {e}", s.name),
+            }
+        }
     }
 }
 

@@ -77,9 +77,9 @@ async fn an_app_on_s3_is_imported_listed_launched_and_its_icon_read() {
     assert_eq!(health["blob_store"], true, "{health}");
 }
 
-/// A declared import larger than a part goes up while it arrives: a damaged body is refused
-/// and its parts already sent are discarded (no pending upload, no object); the true body is
-/// stored under its sha256, byte for byte.
+/// A declared import goes up while it arrives: a damaged body is refused and what was already
+/// sent is discarded (no pending upload, no object); the true body is stored under its
+/// sha256, byte for byte.
 #[tokio::test]
 async fn a_declared_import_of_many_parts_is_stored_or_discarded_whole() {
     let moto = MotoServer::start();
@@ -186,7 +186,7 @@ fn peak_rss_kib(pid: u32) -> u64 {
 }
 
 /// A 1 GiB bundle (`examples/hello` and a sparse file of zeros, stored as it is) goes to the
-/// bucket as a multipart upload while the server stays under 100 MiB of memory: uploaded after
+/// bucket in one streamed `PUT` while the server stays under 100 MiB of memory: uploaded after
 /// it is verified when the client declares nothing (curl)…
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_1_gib_import_to_s3_keeps_the_server_under_100_mib() {

@@ -25,11 +25,23 @@ use std::time::{Duration, Instant};
 
 pub use server::{ServerProcess, server_binary_beside};
 
-/// The repository's root.
+/// The repository's root: the workspace (the folder with `Cargo.lock`) of the package under
+/// test, which cargo names at run time. The folder this crate was compiled in comes last: a
+/// target directory shared by clones at other paths may hold this crate compiled in another.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("testing/ is inside the repository")
+    let compiled = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let running = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from);
+    running
+        .iter()
+        .map(PathBuf::as_path)
+        .chain([compiled])
+        .flat_map(Path::ancestors)
+        .find(|dir| dir.join("Cargo.lock").is_file())
+        .unwrap_or_else(|| {
+            compiled
+                .parent()
+                .expect("testing/ is inside the repository")
+        })
         .to_path_buf()
 }
 

@@ -140,7 +140,7 @@ async fn import(
     let declared_sha256 = declared_sha256(headers)?;
     let early = declared_sha256
         .as_deref()
-        .and_then(|sha| state.blobs.begin(sha));
+        .and_then(|sha| state.blobs.begin(sha, declared));
     let body = body.into_data_stream();
     let spooled = match spool_upload(body, &state.config.tmp_dir(), limit, early).await {
         Ok(s) => s,

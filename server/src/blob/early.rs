@@ -1,12 +1,13 @@
 //! Uploads to a bucket that start while the body still arrives.
 //!
 //! When an import declares its sha256 (`Repr-Digest`), a remote store knows the blob's key
-//! before the first byte, so the bytes go up as a multipart upload while the same bytes are
-//! spooled, hashed and verified locally: the bucket's time hides behind the receive instead of
-//! following it. Nothing becomes visible in the bucket until [`EarlyUpload::complete`], which
-//! the store calls only for a verified upload whose sha256 is the declared one; an early
-//! upload dropped without completing (a refused bundle, a digest that lied, a client gone) is
-//! aborted, so its parts are discarded.
+//! before the first byte, so the bytes go up while the same bytes are spooled, hashed and
+//! verified locally: the bucket's time hides behind the receive instead of following it.
+//! Nothing becomes visible in the bucket until [`EarlyUpload::complete`], which the store calls
+//! only for a verified upload whose sha256 is the declared one; an early upload dropped without
+//! completing (a refused bundle, a digest that lied, a client gone) is abandoned and the bucket
+//! keeps nothing. Two ways: one `PUT` whose last chunk is held back ([`HeldPut`], S3 with the
+//! body's length known), else a multipart upload completed or aborted ([`Parts`]).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -18,6 +19,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::BlobError;
+use super::put::{DirectPut, HeldPut};
 
 /// The size of each part of an early upload. Larger parts mean fewer requests (each costs a
 /// round trip and, on some stores, a fixed overhead); with [`IN_FLIGHT`] parts being sent and
@@ -31,17 +33,77 @@ const IN_FLIGHT: usize = 2;
 /// most hyper's read buffer, about 400 KiB).
 const QUEUED_CHUNKS: usize = 4;
 
-/// A multipart upload of a declared blob, fed as the body arrives.
+/// An upload of a declared blob, fed as the body arrives.
 #[derive(Debug)]
 pub struct EarlyUpload {
     sha256: String,
+    way: Way,
+}
+
+#[derive(Debug)]
+enum Way {
+    Held(HeldPut),
+    Parts(Parts),
+}
+
+impl EarlyUpload {
+    /// Starts uploading `size` bytes to `location` (the key of `sha256`) in one request.
+    pub(super) fn put(put: Arc<DirectPut>, location: ObjectPath, sha256: &str, size: u64) -> Self {
+        EarlyUpload {
+            sha256: sha256.to_owned(),
+            way: Way::Held(HeldPut::start(put, location, sha256.to_owned(), size)),
+        }
+    }
+
+    /// Starts a multipart upload to `location` (the key of `sha256`).
+    pub(super) fn parts(store: Arc<dyn ObjectStore>, location: ObjectPath, sha256: &str) -> Self {
+        EarlyUpload {
+            sha256: sha256.to_owned(),
+            way: Way::Parts(Parts::start(store, location)),
+        }
+    }
+
+    /// The sha256 the upload was declared with: the only one it may be completed as.
+    pub fn sha256(&self) -> &str {
+        &self.sha256
+    }
+
+    /// Hands the next chunk of the body to the upload, waiting while it is behind. A failed
+    /// upload takes no more chunks (its error comes out of [`EarlyUpload::complete`]).
+    pub async fn feed(&mut self, chunk: Bytes) {
+        match &mut self.way {
+            Way::Held(put) => put.feed(chunk).await,
+            Way::Parts(parts) => parts.feed(chunk).await,
+        }
+    }
+
+    /// Sends what is left and completes the upload: the blob is then durable under its key.
+    /// Only for an upload whose bytes were verified to be the declared blob.
+    pub(super) async fn complete(self) -> Result<(), BlobError> {
+        let start = Instant::now();
+        let result = match self.way {
+            Way::Held(put) => put.complete().await,
+            Way::Parts(parts) => parts.complete().await,
+        };
+        tracing::debug!(
+            sha256 = %self.sha256,
+            ms = start.elapsed().as_millis() as u64,
+            ok = result.is_ok(),
+            "early upload completed"
+        );
+        result
+    }
+}
+
+/// A multipart upload fed as the body arrives; aborted when dropped before it completes.
+#[derive(Debug)]
+struct Parts {
     tx: Option<mpsc::Sender<Bytes>>,
     task: Option<JoinHandle<Result<WriteMultipart, BlobError>>>,
 }
 
-impl EarlyUpload {
-    /// Starts uploading to `location` (the key of `sha256`) in the background.
-    pub(super) fn start(store: Arc<dyn ObjectStore>, location: ObjectPath, sha256: &str) -> Self {
+impl Parts {
+    fn start(store: Arc<dyn ObjectStore>, location: ObjectPath) -> Self {
         let (tx, mut rx) = mpsc::channel::<Bytes>(QUEUED_CHUNKS);
         let task = tokio::spawn(async move {
             let mut upload = WriteMultipart::new_with_chunk_size(
@@ -57,21 +119,13 @@ impl EarlyUpload {
             }
             Ok(upload)
         });
-        EarlyUpload {
-            sha256: sha256.to_owned(),
+        Parts {
             tx: Some(tx),
             task: Some(task),
         }
     }
 
-    /// The sha256 the upload was declared with: the only one it may be completed as.
-    pub fn sha256(&self) -> &str {
-        &self.sha256
-    }
-
-    /// Hands the next chunk of the body to the upload, waiting while it is behind. A failed
-    /// upload takes no more chunks (its error comes out of [`EarlyUpload::complete`]).
-    pub async fn feed(&mut self, chunk: Bytes) {
+    async fn feed(&mut self, chunk: Bytes) {
         if let Some(tx) = &self.tx
             && tx.send(chunk).await.is_err()
         {
@@ -79,12 +133,9 @@ impl EarlyUpload {
         }
     }
 
-    /// Sends what is left and completes the upload: the blob is then durable under its key.
-    /// Only for an upload whose bytes were verified to be the declared blob.
-    pub(super) async fn complete(mut self) -> Result<(), BlobError> {
+    async fn complete(mut self) -> Result<(), BlobError> {
         self.tx = None;
         let task = self.task.take().expect("an early upload completes once");
-        let start = Instant::now();
         let mut upload = task.await.map_err(|e| BlobError::Io {
             context: "uploading the bundle".into(),
             source: std::io::Error::other(e),
@@ -93,19 +144,12 @@ impl EarlyUpload {
             let _ = upload.abort().await;
             return Err(e.into());
         }
-        let parts = start.elapsed();
         upload.finish().await?;
-        tracing::debug!(
-            sha256 = %self.sha256,
-            parts_ms = parts.as_millis() as u64,
-            finished_ms = (start.elapsed() - parts).as_millis() as u64,
-            "early upload completed (waited for the parts in flight, then sent the last one and completed)"
-        );
         Ok(())
     }
 }
 
-impl Drop for EarlyUpload {
+impl Drop for Parts {
     /// An upload that is not completed is aborted: the bucket discards its parts.
     fn drop(&mut self) {
         self.tx = None;

@@ -5,8 +5,9 @@
 //! `<data-dir>/tmp` while it is hashed and counted ([`spool_upload`]); only a verified file is
 //! adopted into the store, so the blob is complete before the app row that names it is
 //! committed. On a local store adoption is a rename (no second copy of the bytes); on a bucket
-//! it is a streamed multipart upload, and the verified file then seeds this replica's read
-//! cache ([`cache`]). Single files of a bundle (icons, screenshots) are read by range from a
+//! it is one streamed `PUT` signed with the blob's sha256 ([`put`]; a multipart upload where
+//! that cannot be used), or the completion of the upload begun while the body arrived
+//! ([`early`]), and the verified file then seeds this replica's read cache ([`cache`]). Single files of a bundle (icons, screenshots) are read by range from a
 //! bucket ([`range`]); blobs no app names are removed once they are older than a grace period
 //! ([`orphans`]), so a replica never deletes a blob another is still importing.
 
@@ -14,6 +15,7 @@ pub mod cache;
 mod copy;
 mod early;
 pub mod orphans;
+mod put;
 mod range;
 mod spool;
 
@@ -24,6 +26,7 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 use futures::stream::{BoxStream, StreamExt, TryStreamExt};
+use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
@@ -97,10 +100,10 @@ pub struct BlobMeta {
 /// Where verified bundles live.
 #[async_trait::async_trait]
 pub trait BlobStore: Send + Sync + 'static {
-    /// Starts storing the upload that declares `sha256` while its body still arrives (see
-    /// [`EarlyUpload`]), where that saves time: a bucket does, a folder (adoption is a rename)
-    /// does not.
-    fn begin(&self, sha256: &str) -> Option<EarlyUpload>;
+    /// Starts storing the upload that declares `sha256` (and `size` bytes, when its length is
+    /// known) while its body still arrives (see [`EarlyUpload`]), where that saves time: a
+    /// bucket does, a folder (adoption is a rename) does not.
+    fn begin(&self, sha256: &str, size: Option<u64>) -> Option<EarlyUpload>;
     /// Moves the verified file into the store under `sha256` (replacing an identical blob),
     /// completing `early` when it was begun for this sha256 (and uploading the file otherwise,
     /// or when the early upload failed). When this returns, the blob is durable.
@@ -134,14 +137,16 @@ pub struct ObjectBlobStore {
     store: Arc<dyn ObjectStore>,
     /// Set for a local folder: adoption renames, reads open the file in place.
     local: Option<Arc<LocalFileSystem>>,
+    /// Set for S3: whole blobs go up in one `PUT`.
+    direct: Option<Arc<put::DirectPut>>,
     /// Local copies of remote blobs.
     cache: ReadCache,
 }
 
 const PREFIX: &str = "bundles";
 
-/// Blobs smaller than this go up in one request; larger ones as a multipart upload of parts of
-/// this size (S3's smallest part).
+/// Without a direct `PUT`, blobs smaller than this go up in one request; larger ones as a
+/// multipart upload of parts of this size (S3's smallest part).
 const PART_SIZE: usize = 5 << 20;
 
 fn key(sha256: &str) -> ObjectPath {
@@ -163,7 +168,7 @@ fn blob_meta(meta: object_store::ObjectMeta) -> Option<BlobMeta> {
 
 /// An S3 bucket from `s3://<bucket>?endpoint=<url>&region=<region>`: credentials and anything
 /// the URL does not say come from the usual `AWS_*` variables.
-fn s3_store(url: &str) -> Result<Arc<dyn ObjectStore>, BlobError> {
+fn s3_builder(url: &str) -> Result<AmazonS3Builder, BlobError> {
     let unsupported = || BlobError::Unsupported(url.to_owned());
     let rest = url.strip_prefix("s3://").ok_or_else(unsupported)?;
     let (bucket, query) = rest.split_once('?').unwrap_or((rest, ""));
@@ -190,7 +195,7 @@ fn s3_store(url: &str) -> Result<Arc<dyn ObjectStore>, BlobError> {
             _ => return Err(unsupported()),
         };
     }
-    Ok(Arc::new(builder.build()?))
+    Ok(builder)
 }
 
 impl ObjectBlobStore {
@@ -199,7 +204,7 @@ impl ObjectBlobStore {
     /// blobs.
     pub fn open(url: &str, cache: ReadCache) -> Result<Self, BlobError> {
         if url.starts_with("s3://") {
-            return Ok(Self::remote(s3_store(url)?, cache));
+            return Self::s3(s3_builder(url)?, cache);
         }
         let Some(folder) = url.strip_prefix("file://") else {
             return Err(BlobError::Unsupported(url.to_owned()));
@@ -210,17 +215,32 @@ impl ObjectBlobStore {
         Ok(ObjectBlobStore {
             store: local.clone(),
             local: Some(local),
+            direct: None,
             cache,
         })
     }
 
-    /// A store over any `object_store` backend (S3 and friends); blobs are uploaded on adopt.
+    /// A store over any `object_store` backend; blobs are uploaded on adopt, in parts.
     pub fn remote(store: Arc<dyn ObjectStore>, cache: ReadCache) -> Self {
         ObjectBlobStore {
             store,
             local: None,
+            direct: None,
             cache,
         }
+    }
+
+    /// The S3 bucket `builder` describes; whole blobs go up in one `PUT` (see [`put`]).
+    pub fn s3(builder: AmazonS3Builder, cache: ReadCache) -> Result<Self, BlobError> {
+        let s3 = Arc::new(builder.clone().build()?);
+        let direct = put::DirectPut::new(s3.clone(), &builder).map(Arc::new);
+        let store: Arc<AmazonS3> = s3;
+        Ok(ObjectBlobStore {
+            store,
+            local: None,
+            direct,
+            cache,
+        })
     }
 
     /// Writes a small object beside the bundles (`probes/…`, never taken for a blob), reads it
@@ -245,10 +265,20 @@ impl ObjectBlobStore {
         Ok(())
     }
 
-    /// Streams `file` to the bucket: one request when small, else a multipart upload that
-    /// holds at most a few parts in memory.
-    async fn upload(&self, location: &ObjectPath, file: &Path) -> Result<(), BlobError> {
+    /// Streams `file`, whose sha256 is `sha256`, to the bucket: one `PUT` where it can, else
+    /// one request when small or a multipart upload that holds at most a few parts in memory.
+    async fn upload(&self, sha256: &str, file: &Path) -> Result<(), BlobError> {
         use tokio::io::AsyncReadExt;
+        let location = &key(sha256);
+        if let Some(direct) = &self.direct {
+            let size = tokio::fs::metadata(file)
+                .await
+                .map_err(io_err("opening the upload"))?
+                .len();
+            if size <= put::MAX_SIZE {
+                return direct.put_file(location, sha256, file).await;
+            }
+        }
         let mut reader = tokio::fs::File::open(file)
             .await
             .map_err(io_err("opening the upload"))?;
@@ -295,11 +325,16 @@ impl ObjectBlobStore {
 
 #[async_trait::async_trait]
 impl BlobStore for ObjectBlobStore {
-    fn begin(&self, sha256: &str) -> Option<EarlyUpload> {
+    fn begin(&self, sha256: &str, size: Option<u64>) -> Option<EarlyUpload> {
         if self.local.is_some() || !is_sha256(sha256) {
             return None;
         }
-        Some(EarlyUpload::start(self.store.clone(), key(sha256), sha256))
+        match (&self.direct, size) {
+            (Some(direct), Some(size @ 1..=put::MAX_SIZE)) => {
+                Some(EarlyUpload::put(direct.clone(), key(sha256), sha256, size))
+            }
+            _ => Some(EarlyUpload::parts(self.store.clone(), key(sha256), sha256)),
+        }
     }
 
     async fn adopt(
@@ -345,7 +380,7 @@ impl BlobStore for ObjectBlobStore {
             None => Err(BlobError::NotFound(sha256.into())),
         };
         if uploaded.is_err() {
-            self.upload(&location, &file).await?;
+            self.upload(sha256, &file).await?;
         }
         // The verified bytes are already here: this replica will not fetch them again.
         self.cache.seed(sha256, file).await;
@@ -468,7 +503,10 @@ mod tests {
             .await
             .unwrap();
         let sha = spooled.sha256.clone();
-        assert!(blobs.begin(&sha).is_none(), "a folder adopts by rename");
+        assert!(
+            blobs.begin(&sha, Some(6)).is_none(),
+            "a folder adopts by rename"
+        );
         blobs.adopt(&sha, spooled.file, None).await.unwrap();
         assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0);
         let listed: Vec<_> = blobs
