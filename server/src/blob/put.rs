@@ -102,24 +102,43 @@ impl DirectPut {
         size: u64,
         body: reqwest::Body,
     ) -> Result<(), BlobError> {
-        let digest =
-            decode_sha256(sha256).ok_or_else(|| put_failed(format!("`{sha256}` is no sha256")))?;
+        self.try_put(location, sha256, size, body)
+            .await
+            .map_err(|f| f.error)
+    }
+
+    async fn try_put(
+        &self,
+        location: &ObjectPath,
+        sha256: &str,
+        size: u64,
+        body: reqwest::Body,
+    ) -> Result<(), Failure> {
+        let digest = decode_sha256(sha256)
+            .ok_or_else(|| Failure::lasting(put_failed(format!("`{sha256}` is no sha256"))))?;
         // The object's URL as the store addresses it (path or virtual-hosted style, endpoint).
         let mut url = self
             .s3
             .signed_url(Method::PUT, location, Duration::from_secs(60))
-            .await?;
+            .await
+            .map_err(|e| Failure::lasting(e.into()))?;
         url.set_query(None);
-        let credential = self.s3.credentials().get_credential().await?;
+        let credential = self
+            .s3
+            .credentials()
+            .get_credential()
+            .await
+            .map_err(|e| Failure::lasting(e.into()))?;
         let mut signed = http::Request::builder()
             .method(Method::PUT)
             .uri(url.as_str())
             .header(header::CONTENT_LENGTH, size)
             .body(HttpRequestBody::empty())
-            .map_err(|e| put_failed(e.to_string()))?;
+            .map_err(|e| Failure::lasting(put_failed(e.to_string())))?;
         AwsAuthorizer::new(&credential, "s3", &self.region)
             .with_sign_payload(self.sign_payload)
-            .try_authorize(&mut signed, Some(&digest))?;
+            .try_authorize(&mut signed, Some(&digest))
+            .map_err(|e| Failure::lasting(e.into()))?;
         let response = self
             .http
             .put(url.as_str())
@@ -130,33 +149,78 @@ impl DirectPut {
             .body(body)
             .send()
             .await
-            .map_err(|e| put_failed(format!("{e:#}")))?;
+            .map_err(|e| Failure {
+                transient: e.is_connect() || e.is_timeout() || e.is_request(),
+                error: put_failed(format!("{e:#}")),
+            })?;
         let status = response.status();
         if status.is_success() {
             return Ok(());
         }
         let text = response.text().await.unwrap_or_default();
-        Err(put_failed(format!("{status}: {}", s3_error(&text))))
+        Err(Failure {
+            transient: status.is_server_error() || status.as_u16() == 429,
+            error: put_failed(format!("{status}: {}", s3_error(&text))),
+        })
     }
 
-    /// Stores the file at `path` (whose sha256 is `sha256`) at `location`, streamed from disk.
+    /// Stores the file at `path` (whose sha256 is `sha256`) at `location`, streamed from disk;
+    /// sent again after a failure that may pass (a store busy or restarting, a connection
+    /// lost), as `object_store` retries its own requests.
     pub(super) async fn put_file(
         &self,
         location: &ObjectPath,
         sha256: &str,
         path: &Path,
     ) -> Result<(), BlobError> {
-        let file = tokio::fs::File::open(path)
-            .await
-            .map_err(io_err("opening the upload"))?;
-        let size = file
-            .metadata()
-            .await
-            .map_err(io_err("opening the upload"))?
-            .len();
-        let chunks = tokio_util::io::ReaderStream::with_capacity(file, FILE_CHUNK);
-        self.put(location, sha256, size, reqwest::Body::wrap_stream(chunks))
-            .await
+        let mut attempt = 1;
+        loop {
+            let file = tokio::fs::File::open(path)
+                .await
+                .map_err(io_err("opening the upload"))?;
+            let size = file
+                .metadata()
+                .await
+                .map_err(io_err("opening the upload"))?
+                .len();
+            let chunks = tokio_util::io::ReaderStream::with_capacity(file, FILE_CHUNK);
+            let body = reqwest::Body::wrap_stream(chunks);
+            match self.try_put(location, sha256, size, body).await {
+                Ok(()) => return Ok(()),
+                Err(f) if f.transient && attempt < ATTEMPTS => {
+                    let wait = RETRY_WAIT * 4u32.pow(attempt - 1);
+                    tracing::warn!(
+                        sha256,
+                        attempt,
+                        "storing the bundle failed ({}); again in {wait:?}",
+                        f.error
+                    );
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+                Err(f) => return Err(f.error),
+            }
+        }
+    }
+}
+
+/// Attempts of a `PUT` from a file, and the wait before the second (four times longer before
+/// each next one).
+const ATTEMPTS: u32 = 3;
+const RETRY_WAIT: Duration = Duration::from_millis(250);
+
+/// A failed `PUT`, and whether sending it again may succeed.
+struct Failure {
+    error: BlobError,
+    transient: bool,
+}
+
+impl Failure {
+    fn lasting(error: BlobError) -> Self {
+        Failure {
+            error,
+            transient: false,
+        }
     }
 }
 
@@ -317,6 +381,97 @@ mod tests {
         ] {
             assert!(!direct(Some((name, value))), "{name}={value}");
         }
+    }
+
+    /// A store on a loopback port that answers each request with the next of `answers` and
+    /// records each request's head and body length.
+    async fn scripted_store(
+        answers: Vec<(u16, &'static str)>,
+    ) -> (String, Arc<std::sync::Mutex<Vec<(String, usize)>>>) {
+        use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = seen.clone();
+        tokio::spawn(async move {
+            for (status, code) in answers {
+                let (socket, _) = listener.accept().await.unwrap();
+                let mut reader = BufReader::new(socket);
+                let (mut head, mut line) = (String::new(), String::new());
+                while reader.read_line(&mut line).await.unwrap() > 2 {
+                    head.push_str(&line);
+                    line.clear();
+                }
+                let length = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length: ")
+                            .map(str::to_owned)
+                    })
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(0);
+                let mut body = vec![0; length];
+                reader.read_exact(&mut body).await.unwrap();
+                log.lock().unwrap().push((head, length));
+                let xml = format!("<Error><Code>{code}</Code></Error>");
+                let answer = format!(
+                    "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{xml}",
+                    xml.len()
+                );
+                reader.get_mut().write_all(answer.as_bytes()).await.unwrap();
+            }
+        });
+        (url, seen)
+    }
+
+    #[tokio::test]
+    async fn a_put_from_a_file_is_sent_again_after_a_busy_store_not_after_a_refusal() {
+        use sha2::{Digest, Sha256};
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("upload.part");
+        std::fs::write(&file, b"a verified bundle").unwrap();
+        let sha: String = Sha256::digest(b"a verified bundle")
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let location = ObjectPath::from(format!("bundles/{sha}.qz"));
+        let direct = |url: &str| {
+            let builder = AmazonS3Builder::new()
+                .with_bucket_name("bundles")
+                .with_endpoint(url)
+                .with_allow_http(true)
+                .with_region("eu-west-1")
+                .with_access_key_id("key")
+                .with_secret_access_key("secret");
+            DirectPut::new(Arc::new(builder.clone().build().unwrap()), &builder).unwrap()
+        };
+
+        let (url, seen) = scripted_store(vec![(503, "SlowDown"), (200, "")]).await;
+        direct(&url).put_file(&location, &sha, &file).await.unwrap();
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), 2, "{seen:?}");
+        for (head, length) in &seen {
+            assert!(
+                head.starts_with(&format!("PUT /bundles/bundles/{sha}.qz ")),
+                "{head}"
+            );
+            assert!(
+                head.contains(&format!("x-amz-content-sha256: {sha}")),
+                "{head}"
+            );
+            assert!(head.contains("eu-west-1/s3/aws4_request"), "{head}");
+            assert_eq!(*length, 17);
+        }
+
+        let (url, seen) = scripted_store(vec![(403, "AccessDenied"), (200, "")]).await;
+        let err = direct(&url)
+            .put_file(&location, &sha, &file)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("403") && err.contains("AccessDenied"), "{err}");
+        assert_eq!(seen.lock().unwrap().len(), 1);
     }
 
     #[test]
