@@ -129,7 +129,10 @@ fn check_passes_a_good_configuration_and_says_what_it_reached() {
         "{stdout}"
     );
     assert!(
-        line(&stdout, "blob store").contains("wrote, read back and deleted a probe object"),
+        line(&stdout, "blob store").contains(
+            "wrote, read back and deleted a probe object (bundles go up in one PUT each, signed \
+             with their sha256)"
+        ),
         "{stdout}"
     );
     // The probe is gone, and check applied nothing.

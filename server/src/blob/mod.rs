@@ -234,6 +234,13 @@ impl ObjectBlobStore {
     pub fn s3(builder: AmazonS3Builder, cache: ReadCache) -> Result<Self, BlobError> {
         let s3 = Arc::new(builder.clone().build()?);
         let direct = put::DirectPut::new(s3.clone(), &builder).map(Arc::new);
+        if direct.is_none() {
+            tracing::info!(
+                "bundles go to S3 as multipart uploads: the AWS_* settings ask for headers \
+                 (encryption, checksums, requester pays, S3 Express or no signature) that only \
+                 object_store's own uploads send"
+            );
+        }
         let store: Arc<AmazonS3> = s3;
         Ok(ObjectBlobStore {
             store,
@@ -243,15 +250,38 @@ impl ObjectBlobStore {
         })
     }
 
-    /// Writes a small object beside the bundles (`probes/…`, never taken for a blob), reads it
-    /// back and deletes it: what `q8s-server check` asks of a store.
+    /// How bundles enter this store, for operators (`q8s-server check`, the start's log).
+    pub fn uploads(&self) -> &'static str {
+        match (&self.local, &self.direct) {
+            (Some(_), _) => "bundles are renamed into the folder",
+            (None, Some(_)) => "bundles go up in one PUT each, signed with their sha256",
+            (None, None) => "bundles go up as multipart uploads",
+        }
+    }
+
+    /// Writes a small object beside the bundles (`probes/…`, never taken for a blob), through
+    /// the same signed `PUT` as bundles where they use one, reads it back and deletes it: what
+    /// `q8s-server check` asks of a store.
     pub async fn probe(&self) -> Result<(), BlobError> {
+        use sha2::{Digest, Sha256};
         let nonce = uuid::Uuid::new_v4();
         let location = ObjectPath::from(format!("probes/{nonce}"));
         let body = format!("q8s-server check {nonce}");
-        self.store
-            .put(&location, PutPayload::from(body.clone().into_bytes()))
-            .await?;
+        match &self.direct {
+            Some(direct) => {
+                let sha256: String = Sha256::digest(body.as_bytes())
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
+                let size = body.len() as u64;
+                let payload = reqwest::Body::from(body.clone());
+                direct.put(&location, &sha256, size, payload).await?;
+            }
+            None => {
+                let payload = PutPayload::from(body.clone().into_bytes());
+                self.store.put(&location, payload).await?;
+            }
+        }
         let read = self.store.get(&location).await;
         let deleted = self.store.delete(&location).await;
         let read = read?.bytes().await?;

@@ -175,7 +175,8 @@ async fn blob_store(config: &Config) -> Result<String, String> {
     let where_ = store_name(&config.blob_store);
     match tokio::time::timeout(BLOB_TIMEOUT, store.probe()).await {
         Ok(Ok(())) => Ok(format!(
-            "{where_}: wrote, read back and deleted a probe object"
+            "{where_}: wrote, read back and deleted a probe object ({})",
+            store.uploads()
         )),
         Ok(Err(e)) => Err(failed(format!("{where_}: {e}"))),
         Err(_) => Err(failed(format!(
