@@ -10,46 +10,24 @@
 # start-up loop when hyperfine is missing, default 200).
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BENCH_DIR=${BENCH_DIR:-/var/tmp/q8s-bench-$(id -u)}
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 RUNS=${BENCH_RUNS:-5}
 STARTUP_RUNS=${BENCH_STARTUP_RUNS:-200}
-TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/q8s-target}
-Q8S_CLI=${Q8S_CLI:-$TARGET_DIR/release/q8s-cli}
-Q8S_SERVER=${Q8S_SERVER:-$TARGET_DIR/release/q8s-server}
+Q8S_CLI=${Q8S_CLI:-${CARGO_TARGET_DIR:-$HOME/.cache/q8s-target}/release/q8s-cli}
 APP=$ROOT/examples/hello
 
-die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
-
-for tool in curl python3 uv bwrap; do
-  command -v "$tool" >/dev/null 2>&1 || die "$tool is missing; run scripts/setup.sh server"
-done
+need_sandbox_tools
 [ -x "$Q8S_CLI" ] || die "q8s-cli not found at $Q8S_CLI (cargo build --release -p q8s-cli)"
-[ -x "$Q8S_SERVER" ] || die "q8s-server not found at $Q8S_SERVER (cargo build --release -p q8s-server)"
 
 WORK=$BENCH_DIR/cli
 rm -rf "$WORK" && mkdir -p "$WORK"
-SERVER_PID=
-stop_server() {
-  if [ -n "$SERVER_PID" ]; then
-    kill -TERM "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-    SERVER_PID=
-  fi
-}
-trap stop_server EXIT
 
 median() { sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 verdict() { awk -v v="$1" -v l="$2" 'BEGIN { print (v <= l) ? "ok" : "MISSED" }'; }
 
 # A server of its own, and the CLI pointed at it (as CI would: Q8S_URL and Q8S_TOKEN alone).
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$Q8S_SERVER" --listen "127.0.0.1:$PORT" --data-dir "$WORK/data" >"$WORK/server.log" 2>&1 &
-SERVER_PID=$!
-for _ in $(seq 200); do
-  curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break
-  sleep 0.05
-done
+start_server "$Q8S_SERVER" "$WORK/data" "$WORK/server.log"
 export Q8S_URL=http://127.0.0.1:$PORT
 Q8S_TOKEN=$(cat "$WORK/data/admin-token")
 export Q8S_TOKEN

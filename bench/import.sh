@@ -81,22 +81,21 @@ bundle large "$LARGE_BYTES"
 # --- the servers: defaults, fresh data directories on the same disk as the bundles; the second
 # keeps its bundles in a bucket of moto's S3 server, the third in one of s3s-fs (its objects in
 # a folder on the same disk) ------------------------------------------------------------------
-SERVER_PID= S3_PID= MOTO_PID= S3S_PID= FS3_PID=
-DATA=$WORK/data
-S3_DATA=$WORK/data-s3
-FS3_DATA=$WORK/data-s3s
+# The q8s-servers by name (folder, moto, s3s): process, base URL, admin token, log.
+declare -A PIDS=() BASES=() TOKENS=() LOGS=()
+MOTO_PID= S3S_PID=
 S3S_ROOT=$WORK/s3s-objects
 stop_servers() {
   local pid
-  for pid in $SERVER_PID $S3_PID $FS3_PID $MOTO_PID $S3S_PID; do
+  for pid in "${PIDS[@]}" $MOTO_PID $S3S_PID; do
     kill -TERM "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
   done
-  SERVER_PID= S3_PID= MOTO_PID= S3S_PID= FS3_PID=
-  rm -rf "$DATA" "$S3_DATA" "$FS3_DATA" "$S3S_ROOT"
+  PIDS=() MOTO_PID= S3S_PID=
+  rm -rf "$WORK"/data-* "$S3S_ROOT"
 }
 trap stop_servers EXIT
-rm -rf "$DATA" "$S3_DATA" "$FS3_DATA" "$S3S_ROOT"
+rm -rf "$WORK"/data "$WORK"/data-* "$S3S_ROOT"
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 # wait_for URL LOG [ANY]: until URL answers 2xx (any HTTP answer when ANY is given), or dies
 # showing LOG.
@@ -123,32 +122,24 @@ mkdir -p "$S3S_ROOT/q8s-bench"
 S3S_PID=$!
 wait_for "http://127.0.0.1:$S3S_PORT/" "$WORK/s3s.log" any
 
-PORT=$(free_port)
-BASE=http://127.0.0.1:$PORT
-"$Q8S_SERVER" --listen "127.0.0.1:$PORT" --data-dir "$DATA" >"$WORK/server.log" 2>&1 &
-SERVER_PID=$!
-wait_for "$BASE/readyz" "$WORK/server.log"
-TOKEN=$(cat "$DATA/admin-token")
-
-S3_PORT=$(free_port)
-S3_BASE=http://127.0.0.1:$S3_PORT
-AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_REGION=us-east-1 \
-  "$Q8S_SERVER" --listen "127.0.0.1:$S3_PORT" --data-dir "$S3_DATA" \
-  --blob-store "s3://q8s-bench?endpoint=http://127.0.0.1:$MOTO_PORT&region=us-east-1" \
-  >"$WORK/server-s3.log" 2>&1 &
-S3_PID=$!
-wait_for "$S3_BASE/readyz" "$WORK/server-s3.log"
-S3_TOKEN=$(cat "$S3_DATA/admin-token")
-
-FS3_PORT=$(free_port)
-FS3_BASE=http://127.0.0.1:$FS3_PORT
-AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_REGION=us-east-1 \
-  "$Q8S_SERVER" --listen "127.0.0.1:$FS3_PORT" --data-dir "$FS3_DATA" \
-  --blob-store "s3://q8s-bench?endpoint=http://127.0.0.1:$S3S_PORT&region=us-east-1" \
-  >"$WORK/server-s3s.log" 2>&1 &
-FS3_PID=$!
-wait_for "$FS3_BASE/readyz" "$WORK/server-s3s.log"
-FS3_TOKEN=$(cat "$FS3_DATA/admin-token")
+# q8s_server NAME [ARGS...]: a q8s-server with its defaults and ARGS on a free port, its data
+# in $WORK/data-NAME (the bucket's keys in the environment, as a deployment gives them).
+q8s_server() {
+  local name=$1 port data=$WORK/data-$1
+  shift
+  port=$(free_port)
+  BASES[$name]=http://127.0.0.1:$port
+  LOGS[$name]=$WORK/server-$name.log
+  AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_REGION=us-east-1 \
+    "$Q8S_SERVER" --listen "127.0.0.1:$port" --data-dir "$data" "$@" >"${LOGS[$name]}" 2>&1 &
+  PIDS[$name]=$!
+  wait_for "${BASES[$name]}/readyz" "${LOGS[$name]}"
+  TOKENS[$name]=$(cat "$data/admin-token")
+}
+q8s_server folder
+bucket() { echo "s3://q8s-bench?endpoint=http://127.0.0.1:$1&region=us-east-1"; }
+q8s_server moto --blob-store "$(bucket "$MOTO_PORT")"
+q8s_server s3s --blob-store "$(bucket "$S3S_PORT")"
 
 now_ns() { date +%s%N; }
 median() { sort -n | awk '{a[NR] = $1} END {printf "%.3f", a[int((NR + 1) / 2)] / 1e9}'; }
@@ -157,12 +148,8 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 verdict() { awk -v v="$1" -v l="$3" -v op="$2" 'BEGIN {
   ok = (op == "<=") ? v <= l : v < l; print ok ? "ok" : "MISSED" }'; }
 mib() { awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}'; }
-hwm_kib() { awk '/^VmHWM:/ {print $2}' "/proc/${1:-$SERVER_PID}/status"; }
+hwm_kib() { awk '/^VmHWM:/ {print $2}' "/proc/${PIDS[$1]}/status"; }
 
-# The three servers by name: base URL, admin token, log.
-declare -A BASES=([folder]=$BASE [moto]=$S3_BASE [s3s]=$FS3_BASE)
-declare -A TOKENS=([folder]=$TOKEN [moto]=$S3_TOKEN [s3s]=$FS3_TOKEN)
-declare -A LOGS=([folder]=$WORK/server.log [moto]=$WORK/server-s3.log [s3s]=$WORK/server-s3s.log)
 rm -f "$WORK"/phases-*.txt
 
 # import FILE SERVER [DIGEST [LABEL]]: imports FILE (streamed by curl, not read into its memory
@@ -268,19 +255,19 @@ for column in "${!TIMES[@]}"; do
   # shellcheck disable=SC2086 # one word per run
   MEDIAN[$column]=$(printf '%s\n' ${TIMES[$column]} | median)
 done
-medium_hwm=$(hwm_kib)
+medium_hwm=$(hwm_kib folder)
 
 cat "$LARGE" >/dev/null
 large_sha=$(sha_run "$LARGE")
 declare -A LARGE_TIMES=()
 LARGE_TIMES[folder]=$(import "$LARGE" folder)
-large_hwm=$(hwm_kib)
+large_hwm=$(hwm_kib folder)
 for store in moto s3s; do
   LARGE_TIMES[$store]=$(import "$LARGE" "$store" "$LARGE_DIGEST")
   LARGE_TIMES[$store-plain]=$(import "$LARGE" "$store")
 done
-large_s3_hwm=$(hwm_kib "$S3_PID")
-large_s3s_hwm=$(hwm_kib "$FS3_PID")
+large_s3_hwm=$(hwm_kib moto)
+large_s3s_hwm=$(hwm_kib s3s)
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 row() { printf '%-50s %10s\n' "$@"; }

@@ -13,40 +13,25 @@
 # (`all`, the default, or `proxy` for the proxy throughput part alone).
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BENCH_DIR=${BENCH_DIR:-/var/tmp/q8s-bench-$(id -u)}
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 RUNS=${BENCH_RUNS:-5}
 NEW_RUNS=${BENCH_NEW_RUNS:-3}
 WRK_SECONDS=${BENCH_WRK_SECONDS:-10}
 WRK_CONNECTIONS=${BENCH_WRK_CONNECTIONS:-32}
 WRK_ROUNDS=${BENCH_WRK_ROUNDS:-3}
 PARTS=${BENCH_PARTS:-all}
-case $PARTS in all | proxy) ;; *) printf 'bench: BENCH_PARTS is all or proxy, not %s\n' "$PARTS" >&2; exit 1 ;; esac
-Q8S_SERVER=${Q8S_SERVER:-${CARGO_TARGET_DIR:-$HOME/.cache/q8s-target}/release/q8s-server}
+case $PARTS in all | proxy) ;; *) die "BENCH_PARTS is all or proxy, not $PARTS" ;; esac
 APP=$ROOT/examples/hello
 
-die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
-
-for tool in curl wrk python3 uv bwrap setsid; do
-  command -v "$tool" >/dev/null 2>&1 || die "$tool is missing; run scripts/setup-runtime.sh"
-done
-[ -x "$Q8S_SERVER" ] || die "q8s-server not found at $Q8S_SERVER (cargo build --release -p q8s-server)"
+need_sandbox_tools
+command -v wrk >/dev/null 2>&1 || die "wrk is missing; run scripts/setup-runtime.sh"
 
 WORK=$BENCH_DIR/service
 rm -rf "$WORK" && mkdir -p "$WORK"
-SERVER_PID=
-stop_server() {
-  if [ -n "$SERVER_PID" ]; then
-    kill -TERM "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-    SERVER_PID=
-  fi
-}
-trap stop_server EXIT
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 median() { sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
-json() { python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 verdict() { awk -v v="$1" -v l="$3" -v op="$2" 'BEGIN {
   ok = (op == ">=") ? v >= l : v <= l; print ok ? "ok" : "MISSED" }'; }
@@ -54,24 +39,16 @@ verdict() { awk -v v="$1" -v l="$3" -v op="$2" 'BEGIN {
 # The bundle: examples/hello as a zip (the server verifies it like any other).
 python3 "$ROOT/bench/zip_app.py" "$APP" "$WORK/hello.qz"
 
-# start_server NAME [FLAG…]: a fresh server on a fresh data directory; sets BASE, PORT, TOKEN,
-# APP_ID.
-start_server() {
+# fresh_server NAME [FLAG…]: a fresh server on a fresh data directory; sets BASE, PORT, TOKEN,
+# APP_ID. (lib.sh starts it in a session of its own, as under a service manager: with the
+# kernel's autogroup scheduling, a server in this script's session would share one CPU share
+# with wrk, and the load generator would slow the server it measures.)
+fresh_server() {
   stop_server
   local name=$1
   shift
   local data=$WORK/data-$name
-  PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-  BASE=http://127.0.0.1:$PORT
-  # In a session of its own, as under a service manager (Qd has one from bwrap): with the
-  # kernel's autogroup scheduling, a server in this script's session would share one CPU share
-  # with wrk, and the load generator would slow the server it measures.
-  setsid "$Q8S_SERVER" --listen "127.0.0.1:$PORT" --data-dir "$data" "$@" >"$WORK/server-$name.log" 2>&1 </dev/null &
-  SERVER_PID=$!
-  for _ in $(seq 200); do
-    curl -sf "$BASE/readyz" >/dev/null 2>&1 && break
-    sleep 0.05
-  done
+  start_server "$Q8S_SERVER" "$data" "$WORK/server-$name.log" "$@"
   TOKEN=$(cat "$data/admin-token")
   APP_ID=$(curl -sf -X POST -H "Authorization: Bearer $TOKEN" --data-binary @"$WORK/hello.qz" \
     "$BASE/api/v1/apps?visibility=PRIVATE" | json id)
@@ -102,7 +79,7 @@ if [ "$PARTS" = all ]; then
   # uv's cache is warm for every "new environment" start (as after any earlier install): the
   # server keeps one per app owner in its data directory, filled by a first start not counted.
   uv venv -q "$WORK/warm" && VIRTUAL_ENV=$WORK/warm uv pip install -q -r "$APP/requirements.txt"
-  start_server new
+  fresh_server new
   read -r id _ < <(launch)
   terminate "$id"
 
@@ -197,8 +174,8 @@ us_per_request() { awk -v t="$1" -v n="$2" -v hz="$TICK" 'BEGIN {printf "%.1f", 
 MODES=(cache relay)
 for mode in "${MODES[@]}"; do
   case $mode in
-    cache) [ "$PARTS" = all ] || start_server proxy ;; # the proxy part only: a server of its own
-    relay) start_server proxy-relay --proxy-cache 0 ;;
+    cache) [ "$PARTS" = all ] || fresh_server proxy ;; # the proxy part only: a server of its own
+    relay) fresh_server proxy-relay --proxy-cache 0 ;;
   esac
   read -r id _ < <(launch)
   qd_port=$(curl -sf -H "Authorization: Bearer $TOKEN" "$BASE/api/v1/instances/$id/logs" |

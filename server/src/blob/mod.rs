@@ -263,19 +263,16 @@ impl ObjectBlobStore {
     /// the same signed `PUT` as bundles where they use one, reads it back and deletes it: what
     /// `q8s-server check` asks of a store.
     pub async fn probe(&self) -> Result<(), BlobError> {
-        use sha2::{Digest, Sha256};
         let nonce = uuid::Uuid::new_v4();
         let location = ObjectPath::from(format!("probes/{nonce}"));
         let body = format!("q8s-server check {nonce}");
         match &self.direct {
             Some(direct) => {
-                let sha256: String = Sha256::digest(body.as_bytes())
-                    .iter()
-                    .map(|b| format!("{b:02x}"))
-                    .collect();
-                let size = body.len() as u64;
+                let digest = q8s_core::archive::ArchiveDigest::of(body.as_bytes());
                 let payload = reqwest::Body::from(body.clone());
-                direct.put(&location, &sha256, size, payload).await?;
+                direct
+                    .put(&location, &digest.hex(), digest.len, payload)
+                    .await?;
             }
             None => {
                 let payload = PutPayload::from(body.clone().into_bytes());
@@ -300,15 +297,6 @@ impl ObjectBlobStore {
     async fn upload(&self, sha256: &str, file: &Path) -> Result<(), BlobError> {
         use tokio::io::AsyncReadExt;
         let location = &key(sha256);
-        if let Some(direct) = &self.direct {
-            let size = tokio::fs::metadata(file)
-                .await
-                .map_err(io_err("opening the upload"))?
-                .len();
-            if size <= put::MAX_SIZE {
-                return direct.put_file(location, sha256, file).await;
-            }
-        }
         let mut reader = tokio::fs::File::open(file)
             .await
             .map_err(io_err("opening the upload"))?;
@@ -317,6 +305,11 @@ impl ObjectBlobStore {
             .await
             .map_err(io_err("opening the upload"))?
             .len();
+        if let Some(direct) = &self.direct
+            && size <= put::MAX_SIZE
+        {
+            return direct.put_file(location, sha256, reader, size).await;
+        }
         if size < PART_SIZE as u64 {
             let mut bytes = Vec::with_capacity(size as usize);
             reader

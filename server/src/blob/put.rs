@@ -15,7 +15,6 @@
 //! gone) leaves nothing under the key, even in a store that does not check payload hashes.
 
 use std::io;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,6 +24,7 @@ use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey, AwsAuthori
 use object_store::client::HttpRequestBody;
 use object_store::path::Path as ObjectPath;
 use object_store::signer::Signer;
+use tokio::io::AsyncSeekExt;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -164,25 +164,25 @@ impl DirectPut {
         })
     }
 
-    /// Stores the file at `path` (whose sha256 is `sha256`) at `location`, streamed from disk;
-    /// sent again after a failure that may pass (a store busy or restarting, a connection
-    /// lost), as `object_store` retries its own requests.
+    /// Stores `file` (`size` bytes whose sha256 is `sha256`) at `location`, streamed from
+    /// disk; sent again, from its start, after a failure that may pass (a store busy or
+    /// restarting, a connection lost), as `object_store` retries its own requests.
     pub(super) async fn put_file(
         &self,
         location: &ObjectPath,
         sha256: &str,
-        path: &Path,
+        file: tokio::fs::File,
+        size: u64,
     ) -> Result<(), BlobError> {
         let mut attempt = 1;
         loop {
-            let file = tokio::fs::File::open(path)
+            let mut file = file
+                .try_clone()
                 .await
-                .map_err(io_err("opening the upload"))?;
-            let size = file
-                .metadata()
+                .map_err(io_err("reading the upload"))?;
+            file.seek(io::SeekFrom::Start(0))
                 .await
-                .map_err(io_err("opening the upload"))?
-                .len();
+                .map_err(io_err("reading the upload"))?;
             let chunks = tokio_util::io::ReaderStream::with_capacity(file, FILE_CHUNK);
             let body = reqwest::Body::wrap_stream(chunks);
             match self.try_put(location, sha256, size, body).await {
@@ -384,10 +384,10 @@ mod tests {
     }
 
     /// A store on a loopback port that answers each request with the next of `answers` and
-    /// records each request's head and body length.
+    /// records each request's head and body.
     async fn scripted_store(
         answers: Vec<(u16, &'static str)>,
-    ) -> (String, Arc<std::sync::Mutex<Vec<(String, usize)>>>) {
+    ) -> (String, Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>>) {
         use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -413,7 +413,7 @@ mod tests {
                     .unwrap_or(0);
                 let mut body = vec![0; length];
                 reader.read_exact(&mut body).await.unwrap();
-                log.lock().unwrap().push((head, length));
+                log.lock().unwrap().push((head, body));
                 let xml = format!("<Error><Code>{code}</Code></Error>");
                 let answer = format!(
                     "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{xml}",
@@ -427,14 +427,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_put_from_a_file_is_sent_again_after_a_busy_store_not_after_a_refusal() {
-        use sha2::{Digest, Sha256};
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("upload.part");
         std::fs::write(&file, b"a verified bundle").unwrap();
-        let sha: String = Sha256::digest(b"a verified bundle")
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let sha = q8s_core::archive::ArchiveDigest::of(b"a verified bundle").hex();
+        let open = || async { tokio::fs::File::open(&file).await.unwrap() };
         let location = ObjectPath::from(format!("bundles/{sha}.qz"));
         let direct = |url: &str| {
             let builder = AmazonS3Builder::new()
@@ -448,10 +445,13 @@ mod tests {
         };
 
         let (url, seen) = scripted_store(vec![(503, "SlowDown"), (200, "")]).await;
-        direct(&url).put_file(&location, &sha, &file).await.unwrap();
+        direct(&url)
+            .put_file(&location, &sha, open().await, 17)
+            .await
+            .unwrap();
         let seen = seen.lock().unwrap().clone();
         assert_eq!(seen.len(), 2, "{seen:?}");
-        for (head, length) in &seen {
+        for (head, body) in &seen {
             assert!(
                 head.starts_with(&format!("PUT /bundles/bundles/{sha}.qz ")),
                 "{head}"
@@ -461,12 +461,15 @@ mod tests {
                 "{head}"
             );
             assert!(head.contains("eu-west-1/s3/aws4_request"), "{head}");
-            assert_eq!(*length, 17);
+            assert_eq!(
+                body, b"a verified bundle",
+                "each attempt sends the whole file"
+            );
         }
 
         let (url, seen) = scripted_store(vec![(403, "AccessDenied"), (200, "")]).await;
         let err = direct(&url)
-            .put_file(&location, &sha, &file)
+            .put_file(&location, &sha, open().await, 17)
             .await
             .unwrap_err()
             .to_string();
